@@ -1,0 +1,197 @@
+"""The driver contract. These docstrings are the specification every driver follows.
+
+A *driver* is a class found through the entry-point group ``querydeck.drivers`` (the
+built-ins are registered the same way in querydeck's own ``pyproject.toml``). Reading its
+class attributes never connects or imports a client library's heavy parts.
+
+Everything here is synchronous: the Workbench calls drivers on a bounded thread pool. The one
+method that may be called from another thread while a statement runs is
+:meth:`Connection.cancel`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from querydeck.errors import ConnectionParamForbidden, ConnectionUrlInvalid
+
+#: Rows per record batch a driver should aim for when it builds batches itself.
+BATCH_ROWS = 8192
+
+
+class DriverOptions(BaseModel):
+    """Base of every driver's typed options. Unknown keys are refused; secrets are
+    ``SecretStr`` fields, which the Workbench stores encrypted and never returns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Capabilities(BaseModel):
+    """What a driver can do, read without connecting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cancel: bool = True
+    server_timeout: bool = True
+    read_only_session: bool = True
+    schemas: bool = True
+    arrays: bool = False
+    file_based: bool = False
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What :meth:`Connection.ping` learns about the other side."""
+
+    version: str
+
+
+OptionsT = TypeVar("OptionsT", bound=DriverOptions)
+
+
+class ResultStream(abc.ABC):
+    """The rows of one statement, as Arrow record batches.
+
+    ``schema`` is known before the first batch. Iterating yields non-empty batches that all
+    have exactly ``schema``; the stream ends when the engine has no more rows or when the
+    caller stops iterating (then it must call :meth:`close`, which releases the cursor
+    without fetching the rest). Native errors while fetching are raised as querydeck errors.
+    """
+
+    schema: pa.Schema
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Connection(abc.ABC):
+    """One session with a data source, opened by :meth:`Driver.connect`.
+
+    The session is read-only wherever the engine allows it. It is used by one thread at a
+    time, except :meth:`cancel`.
+    """
+
+    @abc.abstractmethod
+    def ping(self) -> ServerInfo:
+        """Round trip to the engine; returns its version string."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
+        """Run exactly one (already guarded) statement and stream its rows.
+
+        - Exactly one statement is ever executed, even if ``sql`` contains more (the driver
+          uses a single-statement protocol or refuses).
+        - ``timeout_s`` is enforced on the server side where the engine can
+          (``statement_timeout``, ``max_statement_time``, a progress handler...) and raises
+          :class:`~querydeck.errors.QueryTimeout`; the Workbench adds a client watchdog that
+          calls :meth:`cancel` a little later.
+        - An interruption by :meth:`cancel` raises :class:`~querydeck.errors.QueryCancelled`.
+        - Engine errors raise :class:`~querydeck.errors.QueryFailed` with a sanitised
+          message; a lost connection raises :class:`~querydeck.errors.UpstreamUnavailable`.
+        """
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Stop the running statement on the engine. Thread-safe; a no-op when idle."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the session. Idempotent."""
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Driver(abc.ABC, Generic[OptionsT]):
+    """A kind of data source. ``__init__`` stores the options and does no I/O."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    #: sqlglot dialect name used to parse and rewrite statements for this engine.
+    dialect: ClassVar[str]
+    Options: ClassVar[type[DriverOptions]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: URL schemes a pasted URL may use for this driver (``postgresql``, ``sqlite``...).
+    url_schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: OptionsT) -> None:
+        self.options = options
+
+    @classmethod
+    @abc.abstractmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        """Parse a pasted URL into a dict of option values (validated by the caller).
+
+        Unknown query parameters raise
+        :class:`~querydeck.errors.ConnectionParamForbidden`; a malformed URL raises
+        :class:`~querydeck.errors.ConnectionUrlInvalid`.
+        """
+
+    @abc.abstractmethod
+    def connect(self, *, timeout_s: float) -> Connection:
+        """Open a read-only session; failures raise a
+        :class:`~querydeck.errors.ConnectionFailed` subclass, never a native error."""
+
+    def target(self) -> str:
+        """A short description of where this connects, without secrets (host:port/db or a
+        file name), for messages and logs."""
+        return self.name
+
+
+def split_url(url: str, schemes: tuple[str, ...]) -> SplitResult:
+    """Split a pasted URL whose scheme must be one of ``schemes`` (``+driver`` suffixes
+    such as ``postgresql+psycopg`` are accepted and ignored)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ConnectionUrlInvalid(f"The URL cannot be parsed: {exc}.") from None
+    scheme = parts.scheme.lower().split("+", 1)[0]
+    if scheme not in schemes:
+        raise ConnectionUrlInvalid(
+            f"The URL scheme must be one of {', '.join(schemes)}; got {parts.scheme or 'none'}."
+        )
+    if parts.fragment:
+        raise ConnectionUrlInvalid("The URL must not have a #fragment.")
+    return parts
+
+
+def url_query(parts: SplitResult, allowed: dict[str, str]) -> dict[str, str]:
+    """The URL's query parameters mapped to option names through ``allowed``
+    (URL parameter → option name); any other parameter, or a repeated one, is refused."""
+    result: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if key not in allowed:
+            raise ConnectionParamForbidden(
+                f"The URL parameter {key!r} is not allowed for this driver.",
+                detail={"parameter": key, "allowed": sorted(allowed)},
+            )
+        option = allowed[key]
+        if option in result:
+            raise ConnectionParamForbidden(
+                f"The URL parameter {key!r} is given twice.", detail={"parameter": key}
+            )
+        result[option] = value
+    return result
+
+
+def url_credentials(parts: SplitResult) -> dict[str, str]:
+    """User and password of a URL, percent-decoded, omitting the absent ones."""
+    out: dict[str, str] = {}
+    if parts.username:
+        out["user"] = unquote(parts.username)
+    if parts.password is not None and parts.password != "":
+        out["password"] = unquote(parts.password)
+    return out

@@ -1,0 +1,69 @@
+"""Finds drivers through the ``querydeck.drivers`` entry-point group.
+
+``names()`` lists them without importing any driver module; ``load(name)`` imports one and
+checks it is a :class:`~querydeck.drivers.base.Driver` subclass.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from querydeck.drivers.base import Driver
+from querydeck.errors import ConfigError, UnknownDriver
+
+GROUP = "querydeck.drivers"
+
+AnyDriver = type[Driver[Any]]
+
+
+@cache
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def names() -> list[str]:
+    """Names of every installed driver, sorted, without importing them."""
+    return sorted(_entry_points())
+
+
+@cache
+def load(name: str) -> AnyDriver:
+    """The driver class registered as ``name``."""
+    ep = _entry_points().get(name)
+    if ep is None:
+        raise UnknownDriver(
+            f"Unknown driver {name!r}; installed drivers: {', '.join(names())}.",
+            detail={"driver": name, "available": names()},
+        )
+    cls = ep.load()
+    if not (isinstance(cls, type) and issubclass(cls, Driver)) or cls.name != name:
+        raise ConfigError(f"The entry point {name!r} does not name a querydeck driver class.")
+    return cls
+
+
+def for_url(url: str) -> AnyDriver:
+    """The driver whose URL schemes include the scheme of ``url``."""
+    scheme = url.split(":", 1)[0].lower().split("+", 1)[0] if ":" in url else ""
+    for name in names():
+        cls = load(name)
+        if scheme in cls.url_schemes:
+            return cls
+    raise UnknownDriver(
+        f"No driver accepts URLs starting with {scheme or '(none)'}://.",
+        detail={"scheme": scheme},
+    )
+
+
+def describe(name: str) -> dict[str, Any]:
+    """Name, title, dialect, capabilities and the options' JSON schema of one driver."""
+    cls = load(name)
+    return {
+        "name": cls.name,
+        "title": cls.title,
+        "dialect": cls.dialect,
+        "url_schemes": list(cls.url_schemes),
+        "capabilities": cls.capabilities.model_dump(),
+        "options_schema": cls.Options.model_json_schema(),
+    }

@@ -1,0 +1,193 @@
+"""The one error hierarchy of querydeck.
+
+Every error a user can see is a :class:`QueryDeckError` with a stable ``code`` (the same in
+the API envelope, the CLI's stderr and the history table), an HTTP status that the API uses
+as is, a message a person understands, and an optional ``detail`` mapping of safe,
+JSON-serialisable facts (line, column, construct, run id...). Messages and details never
+carry secrets: drivers sanitise native texts before building one of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class QueryDeckError(Exception):
+    """Root of every querydeck error."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+
+    def __init__(
+        self, message: str, *, code: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance override of the class default
+        self.detail: dict[str, Any] = dict(detail or {})
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+# --- set-up and configuration -------------------------------------------------------------
+
+
+class ConfigError(QueryDeckError):
+    """Settings are invalid, or a file the process needs at start is missing or wrong."""
+
+    code = "CONFIG_INVALID"
+
+
+class SecretKeyError(ConfigError):
+    """The key file that protects stored credentials is missing, malformed or not the one
+    that encrypted them."""
+
+    code = "SECRET_KEY_INVALID"
+
+
+class SecretDecryptError(QueryDeckError):
+    """A stored ciphertext does not decrypt with this key for this connection."""
+
+    code = "SECRET_DECRYPT_FAILED"
+
+
+class AppDatabaseBusy(QueryDeckError):
+    """querydeck's own database stayed locked beyond the bounded retries."""
+
+    code = "APP_DB_BUSY"
+    http_status = 503
+
+
+class AppDatabaseUnavailable(QueryDeckError):
+    code = "APP_DB_UNAVAILABLE"
+    http_status = 503
+
+
+# --- input and lookup ---------------------------------------------------------------------
+
+
+class InvalidInput(QueryDeckError):
+    """A request's values are malformed or out of range."""
+
+    code = "INVALID_INPUT"
+    http_status = 422
+
+
+class NotFound(QueryDeckError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class Conflict(QueryDeckError):
+    code = "CONFLICT"
+    http_status = 409
+
+
+class UnknownDriver(InvalidInput):
+    code = "UNKNOWN_DRIVER"
+
+
+class ConnectionOptionsInvalid(InvalidInput):
+    """Options that do not fit the driver's typed model (unknown key, wrong type...)."""
+
+    code = "CONNECTION_OPTIONS_INVALID"
+
+
+class ConnectionParamForbidden(InvalidInput):
+    """A pasted URL or an option names a parameter querydeck does not allow."""
+
+    code = "CONNECTION_PARAM_FORBIDDEN"
+
+
+class ConnectionUrlInvalid(InvalidInput):
+    code = "CONNECTION_URL_INVALID"
+
+
+class ConnectionTargetForbidden(InvalidInput):
+    """The connection points somewhere querydeck refuses to go (a path outside the roots,
+    the app database, a forbidden address)."""
+
+    code = "CONNECTION_TARGET_FORBIDDEN"
+
+
+# --- reaching a data source ---------------------------------------------------------------
+
+
+class ConnectionFailed(QueryDeckError):
+    """Opening a session with a data source failed. Subclasses say why."""
+
+    code = "CONNECTION_FAILED"
+    http_status = 502
+
+
+class UpstreamUnavailable(ConnectionFailed):
+    """The host cannot be reached, refused the connection or dropped it mid-way."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    http_status = 503
+
+
+class AuthenticationFailed(ConnectionFailed):
+    """The data source rejected the user name or password."""
+
+    code = "CONNECTION_AUTH_FAILED"
+    http_status = 422
+
+
+class DatabaseNotFound(ConnectionFailed):
+    code = "DATABASE_NOT_FOUND"
+    http_status = 422
+
+
+class DataFileNotFound(ConnectionFailed):
+    code = "FILE_NOT_FOUND"
+    http_status = 422
+
+
+# --- statements and runs ------------------------------------------------------------------
+
+
+class QueryRejected(QueryDeckError):
+    """The guard refused a statement before it reached the engine.
+
+    ``detail`` carries ``line`` and ``column`` (1-based) and the offending ``construct``
+    where they are known.
+    """
+
+    code = "SQL_NOT_READ_ONLY"
+    http_status = 422
+
+
+class QueryFailed(QueryDeckError):
+    """The engine ran the statement and reported an error (unknown column, bad cast...)."""
+
+    code = "QUERY_FAILED"
+    http_status = 400
+
+
+class QueryTimeout(QueryDeckError):
+    code = "QUERY_TIMEOUT"
+    http_status = 504
+
+
+class QueryCancelled(QueryDeckError):
+    code = "QUERY_CANCELLED"
+    http_status = 409
+
+
+class ResourceLimit(QueryDeckError):
+    code = "RESOURCE_LIMIT"
+    http_status = 422
+
+
+class RunNotFinished(Conflict):
+    code = "RUN_NOT_FINISHED"
+
+
+class ResultUnavailable(QueryDeckError):
+    """The run has no stored rows: it failed, was rejected, or its file is gone."""
+
+    code = "RESULT_UNAVAILABLE"
+    http_status = 409

@@ -1,0 +1,136 @@
+"""The values the Workbench hands to its shells (API, CLI). Plain pydantic models, JSON-ready.
+
+Timestamps are timezone-aware UTC datetimes; the API writes them ISO-8601 with ``Z``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a stable list."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class ConnectionStatus(BaseModel):
+    """The last test of a connection."""
+
+    ok: bool | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    latency_ms: float | None = None
+    server_version: str | None = None
+    checked_at: datetime | None = None
+
+
+class ConnectionInfo(BaseModel):
+    """A registered connection as shown to people: secrets never appear, only which secret
+    fields are set."""
+
+    id: str
+    name: str
+    driver: str
+    options: dict[str, Any]
+    secrets_set: list[str] = Field(description="Names of secret options that have a value.")
+    status: ConnectionStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class TestResult(BaseModel):
+    __test__ = False  # not a pytest class
+
+    ok: bool
+    latency_ms: float
+    server_version: str
+    checked_at: datetime
+
+
+class DriverInfo(BaseModel):
+    name: str
+    title: str
+    dialect: str
+    url_schemes: list[str]
+    capabilities: dict[str, bool]
+    options_schema: dict[str, Any]
+
+
+class RunStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    timed_out = "timed_out"
+    rejected = "rejected"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.queued, RunStatus.running)
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection: str = Field(min_length=1, description="Name of the connection.")
+    sql: str = Field(description="One read-only statement.")
+    max_rows: int | None = Field(default=None, ge=1, description="Row cap (server-capped).")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Timeout in seconds (server-capped)."
+    )
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    type: str = Field(description="Arrow type of the column, e.g. int64, decimal128(10, 2).")
+    native_type: str | None = Field(default=None, description="The engine's own type name.")
+    json_type: str = Field(
+        description="How values travel in JSON: number, string, boolean, object or "
+        "base64 (binary). 64-bit integers beyond 2^53 and decimals travel as strings."
+    )
+
+
+class RunInfo(BaseModel):
+    id: str
+    user: str
+    connection: str | None
+    connection_id: str | None
+    driver: str | None
+    sql: str
+    executed_sql: str | None
+    status: RunStatus
+    max_rows: int
+    timeout_s: float
+    row_count: int | None
+    truncated: bool
+    columns: list[ColumnInfo] | None
+    error_code: str | None
+    error_message: str | None
+    error_detail: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+
+
+class RowsPage(BaseModel):
+    """A page of a run's stored rows."""
+
+    run_id: str
+    columns: list[ColumnInfo]
+    rows: list[list[Any]]
+    offset: int
+    limit: int
+    total: int
+    truncated: bool

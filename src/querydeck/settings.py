@@ -1,0 +1,165 @@
+"""Settings: ``QUERYDECK_*`` environment variables, then an optional ``querydeck.toml``.
+
+The TOML file is read from ``QUERYDECK_CONFIG`` when set, else ``./querydeck.toml`` when it
+exists. Unknown keys are rejected in the file and in the environment alike, so a typo never
+passes silently. Every field's description is the reference in ``docs/configuration.md``
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from querydeck.errors import ConfigError
+
+ENV_PREFIX = "QUERYDECK_"
+# Variables with the prefix that are not settings fields.
+_NON_FIELD_ENV = {"QUERYDECK_CONFIG", "QUERYDECK_REQUIRE_SERVICES", "QUERYDECK_SERVER"}
+_NON_FIELD_PREFIXES = ("QUERYDECK_TEST_",)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("QUERYDECK_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"QUERYDECK_CONFIG points at {path.name!r}, which is not a file.")
+        return path
+    local = Path("querydeck.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """querydeck's settings. Environment wins over the TOML file; both over defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".querydeck",
+        description="Directory for the app database, the key file, result files and demo data.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of querydeck's own database; SQLite in the data "
+        "directory when unset (postgresql+psycopg://... for a team server).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Base64 key (32 bytes) that encrypts stored credentials; when unset, a "
+        "key file `secret.key` (mode 0600) in the data directory is used, generated on "
+        "first start.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `querydeck serve` binds.")
+    port: int = Field(default=8765, ge=1, le=65535, description="Port `querydeck serve` binds.")
+    default_max_rows: int = Field(
+        default=10_000, ge=1, description="Row cap of a run that does not ask for one."
+    )
+    max_rows_limit: int = Field(
+        default=1_000_000, ge=1, description="Largest row cap a run may ask for."
+    )
+    default_timeout_s: float = Field(
+        default=30.0, gt=0, description="Timeout of a run that does not ask for one, seconds."
+    )
+    max_timeout_s: float = Field(
+        default=600.0, gt=0, description="Largest timeout a run may ask for, seconds."
+    )
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout for opening a session with a data source."
+    )
+    run_workers: int = Field(
+        default=8, ge=1, le=256, description="Threads that execute runs in this process."
+    )
+    max_sql_bytes: int = Field(
+        default=1_000_000, ge=1, description="Largest SQL text accepted, in bytes (UTF-8)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the JSON logs written to stderr."
+    )
+    app_db_retries: int = Field(
+        default=8, ge=0, description="Retries of a write to the app database that found it locked."
+    )
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _caps(self) -> Settings:
+        if self.default_max_rows > self.max_rows_limit:
+            raise ValueError("default_max_rows must not exceed max_rows_limit")
+        if self.default_timeout_s > self.max_timeout_s:
+            raise ValueError("default_timeout_s must not exceed max_timeout_s")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def app_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'querydeck.db'}"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+
+def _check_environment() -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for key in os.environ:
+        if not key.startswith(ENV_PREFIX) or key in _NON_FIELD_ENV:
+            continue
+        if key.startswith(_NON_FIELD_PREFIXES):
+            continue
+        if key not in known:
+            raise ConfigError(f"Unknown setting {key}; see docs/configuration.md.")
+
+
+def _check_toml() -> None:
+    path = _config_file()
+    if path is None:
+        return
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path.name} cannot be read: {exc}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"Unknown setting(s) in {path.name}: {', '.join(unknown)}.")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning every validation problem into one clear ConfigError."""
+    _check_environment()
+    _check_toml()
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid settings: {problems}") from None

@@ -1,0 +1,1 @@
+"""Statement checks and rewrites: the guard (read-only allow-list) and the auto-LIMIT."""

@@ -1,0 +1,329 @@
+"""The guard: one pipeline that decides whether a statement may run.
+
+1. Raw text: size, NUL bytes and unpaired surrogates, emptiness, and (MySQL family)
+   executable comments ``/*! … */`` that the server runs but parsers skip.
+2. Parse in the connection's dialect with sqlglot. A parse error rejects: nothing is ever
+   "run anyway".
+3. Exactly one statement, whose root is a read: SELECT, a set operation, VALUES, a
+   parenthesised query, or EXPLAIN (without ANALYZE) of one of those.
+4. An allow-list of syntax nodes: every node in the tree — CTEs and subqueries included —
+   must be a known query-building block (clauses, expressions, operators, functions).
+   Anything else (DML, DDL, INTO, FOR UPDATE, SET, COPY, commands…) is rejected, including
+   node kinds nobody thought of, because they are simply not on the list.
+5. The function policy (:mod:`querydeck.sql.policy`) on normalised function names.
+
+A rejection raises :class:`~querydeck.errors.QueryRejected` with a stable code, the
+offending construct and its 1-based line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import Token, TokenType, exp
+from sqlglot.errors import ParseError, TokenError
+
+from querydeck.errors import QueryRejected
+from querydeck.sql.policy import FILE_ACCESS, forbidden_reason
+
+_MYSQL_FAMILY = {"mysql", "mariadb", "singlestore", "doris", "starrocks"}
+_EXECUTABLE_COMMENT = re.compile(r"/\*[!M]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_READ_ROOTS: tuple[type[exp.Expr], ...] = (
+    exp.Select,
+    exp.SetOperation,
+    exp.Values,
+    exp.Subquery,
+)
+
+#: Syntax nodes a read may contain, besides functions (checked by the policy) and
+#: operators. Kept explicit: a node kind that is not here is rejected.
+_ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
+    *_READ_ROOTS,
+    exp.Alias,
+    exp.Aliases,
+    exp.All,
+    exp.Any,
+    exp.Between,
+    exp.Boolean,
+    exp.Bracket,
+    exp.Column,
+    exp.Cube,
+    exp.CTE,
+    exp.DataType,
+    exp.DataTypeParam,
+    exp.Distinct,
+    exp.Dot,
+    exp.Escape,
+    exp.Fetch,
+    exp.Filter,
+    exp.From,
+    exp.Group,
+    exp.GroupingSets,
+    exp.Having,
+    exp.Identifier,
+    exp.IgnoreNulls,
+    exp.In,
+    exp.Interval,
+    exp.Is,
+    exp.Join,
+    exp.Kwarg,
+    exp.Lambda,
+    exp.Lateral,
+    exp.Limit,
+    exp.Literal,
+    exp.Null,
+    exp.Offset,
+    exp.Order,
+    exp.Ordered,
+    exp.Paren,
+    exp.Pivot,
+    exp.Qualify,
+    exp.RespectNulls,
+    exp.Rollup,
+    exp.Slice,
+    exp.Star,
+    exp.Table,
+    exp.TableAlias,
+    exp.TableSample,
+    exp.Tuple,
+    exp.Var,
+    exp.Where,
+    exp.Window,
+    exp.WindowSpec,
+    exp.With,
+    exp.WithinGroup,
+    exp.Placeholder,
+    exp.Parameter,
+    exp.Hint,
+    exp.JSONPath,
+    exp.JSONPathPart,
+    exp.RecursiveWithSearch,
+    exp.Connect,
+    exp.Prior,
+    exp.HexString,
+    exp.BitString,
+    exp.ByteString,
+    exp.RawString,
+    exp.UnicodeString,
+    exp.National,
+    exp.Introducer,
+    exp.Columns,
+    exp.PivotAlias,
+    exp.UnpivotColumns,
+    exp.HavingMax,
+    exp.WithFill,
+    exp.Unary,
+    exp.ScopeResolution,
+)
+#: Operator nodes that are not plain reads despite their operator shape.
+_FORBIDDEN_OPERATORS: tuple[type[exp.Expr], ...] = (exp.PropertyEQ,)
+_EXPLAIN_BODY = re.compile(r"\b(SELECT|WITH|VALUES|TABLE|FROM)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class GuardedStatement:
+    """A statement that passed the guard."""
+
+    sql: str
+    """The text to send to the engine: the user's statement without trailing ``;``/comments."""
+    tree: exp.Expr
+    explain: bool
+    has_limit: bool
+
+
+def _position(sql: str, offset: int) -> dict[str, int]:
+    line = sql.count("\n", 0, offset) + 1
+    return {"line": line, "column": offset - (sql.rfind("\n", 0, offset) + 1) + 1}
+
+
+def _locate(sql: str, node: exp.Expr, keyword: str | None = None) -> dict[str, int]:
+    for sub in node.walk():
+        meta = sub.meta if sub._meta else None  # avoid creating an empty meta
+        if meta and "start" in meta:
+            return _position(sql, int(meta["start"]))
+    if keyword:
+        found = re.search(rf"\b{re.escape(keyword)}\b", sql, re.IGNORECASE)
+        if found:
+            return _position(sql, found.start())
+    return {"line": 1, "column": 1}
+
+
+def _reject(
+    code: str, message: str, sql: str, offset: int | None = None, **detail: object
+) -> QueryRejected:
+    where = _position(sql, offset) if offset is not None else {}
+    return QueryRejected(message, code=code, detail={**where, **detail})
+
+
+def check_text(sql: str, *, dialect: str, max_bytes: int) -> None:
+    """Checks made on the raw text before any parsing."""
+    if "\x00" in sql:
+        raise _reject(
+            "SQL_PARSE_ERROR", "The SQL contains a NUL character.", sql, sql.index("\x00")
+        )
+    surrogate = _SURROGATE.search(sql)
+    if surrogate:
+        raise _reject(
+            "SQL_PARSE_ERROR", "The SQL is not valid Unicode text.", sql, surrogate.start()
+        )
+    if len(sql.encode("utf-8")) > max_bytes:
+        raise QueryRejected(
+            f"The SQL is larger than the limit of {max_bytes:,} bytes.",
+            code="SQL_TOO_LARGE",
+            detail={"limit_bytes": max_bytes},
+        )
+    if dialect in _MYSQL_FAMILY:
+        found = _EXECUTABLE_COMMENT.search(sql)
+        if found:
+            raise _reject(
+                "SQL_FORBIDDEN_SYNTAX",
+                "Executable comments (/*! … */) are not allowed.",
+                sql,
+                found.start(),
+                construct="/*!",
+            )
+
+
+def _parse(sql: str, dialect: str) -> list[exp.Expr]:
+    try:
+        parsed = sqlglot.parse(sql, read=dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        line, col = int(first.get("line") or 1), int(first.get("col") or 1)
+        description = str(first.get("description") or "invalid syntax")
+        raise QueryRejected(
+            f"The SQL cannot be parsed: {description} (line {line}, column {col}).",
+            code="SQL_PARSE_ERROR",
+            detail={"line": line, "column": col},
+        ) from None
+    except TokenError as exc:
+        raise QueryRejected(f"The SQL cannot be read: {exc}.", code="SQL_PARSE_ERROR") from None
+    except RecursionError:
+        raise QueryRejected(
+            "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
+        ) from None
+    return [e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)]
+
+
+def _check_tree(sql: str, tree: exp.Expr, dialect: str, start: int = 0) -> None:
+    if not isinstance(tree, _READ_ROOTS):
+        name = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this)
+        raise QueryRejected(
+            f"Only read statements (SELECT, VALUES, EXPLAIN) may run; this is {name}.",
+            code="SQL_NOT_READ_ONLY",
+            detail={**_position(sql, start), "construct": name},
+        )
+    try:
+        nodes = list(tree.walk())
+    except RecursionError:
+        raise QueryRejected(
+            "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
+        ) from None
+    for node in nodes:
+        if isinstance(node, exp.Func) and not isinstance(node, _FORBIDDEN_OPERATORS):
+            _check_function(sql, node, dialect)
+            continue
+        if isinstance(node, (*_ALLOWED_NODES, exp.Binary)) and not isinstance(
+            node, _FORBIDDEN_OPERATORS
+        ):
+            continue
+        construct = node.key.upper()
+        write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))
+        raise QueryRejected(
+            f"{construct} is not allowed in a read-only statement.",
+            code="SQL_NOT_READ_ONLY" if write_like else "SQL_FORBIDDEN_SYNTAX",
+            detail={**_locate(sql, node, construct), "construct": construct},
+        )
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name)
+    return node.sql_name()
+
+
+def _check_function(sql: str, node: exp.Func, dialect: str) -> None:
+    name = _function_name(node)
+    reason = forbidden_reason(dialect, name)
+    if reason is None:
+        return
+    raise QueryRejected(
+        f"The function {name.lower()}() is not allowed: it {reason}.",
+        code="FILE_ACCESS_DENIED" if reason == FILE_ACCESS else "SQL_FORBIDDEN_FUNCTION",
+        detail={**_locate(sql, node, name), "construct": name.lower()},
+    )
+
+
+def _tokens(sql: str, dialect: str) -> list[Token]:
+    try:
+        return list(sqlglot.tokenize(sql, read=dialect))
+    except (TokenError, ParseError) as exc:
+        raise QueryRejected(f"The SQL cannot be read: {exc}.", code="SQL_PARSE_ERROR") from None
+
+
+def _statement_text(sql: str, tokens: list[Token]) -> str:
+    """The one statement, without a trailing semicolon; more than that is refused."""
+    semicolons = [i for i, t in enumerate(tokens) if t.token_type == TokenType.SEMICOLON]
+    if semicolons:
+        first = tokens[semicolons[0]]
+        if len(semicolons) > 1 or semicolons[0] != len(tokens) - 1 or sql[first.end + 1 :].strip():
+            offset = (
+                first.end + 1 + (len(sql[first.end + 1 :]) - len(sql[first.end + 1 :].lstrip()))
+            )
+            raise _reject(
+                "SQL_MULTIPLE_STATEMENTS",
+                "Only one statement may run at a time; remove what follows the first ';'.",
+                sql,
+                min(offset, len(sql) - 1),
+            )
+        tokens = tokens[: semicolons[0]]
+    return sql[: tokens[-1].end + 1] if tokens else ""
+
+
+def _explain(sql: str, command: exp.Command, dialect: str, max_bytes: int) -> GuardedStatement:
+    rest = command.expression.name if isinstance(command.expression, exp.Literal) else ""
+    body = _EXPLAIN_BODY.search(rest)
+    if body is None:
+        raise QueryRejected(
+            "EXPLAIN must be followed by a read statement.",
+            code="SQL_NOT_READ_ONLY",
+            detail={"construct": "EXPLAIN"},
+        )
+    options = rest[: body.start()]
+    if re.search(r"\bANALY[SZ]E\b", options, re.IGNORECASE):
+        raise QueryRejected(
+            "EXPLAIN ANALYZE executes the statement; use EXPLAIN without ANALYZE.",
+            code="SQL_NOT_READ_ONLY",
+            detail={**_locate(sql, command, "ANALYZE"), "construct": "EXPLAIN ANALYZE"},
+        )
+    inner = guard(rest[body.start() :], dialect=dialect, max_bytes=max_bytes)
+    return GuardedStatement(_statement_text(sql, _tokens(sql, dialect)), inner.tree, True, True)
+
+
+def guard(sql: str, *, dialect: str, max_bytes: int = 1_000_000) -> GuardedStatement:
+    """Check ``sql`` for ``dialect``; returns the statement to run or raises QueryRejected."""
+    check_text(sql, dialect=dialect, max_bytes=max_bytes)
+    if not sql.strip():
+        raise QueryRejected("The SQL is empty.", code="SQL_EMPTY")
+    tokens = _tokens(sql, dialect)
+    text = _statement_text(sql, tokens)
+    if not text.strip():
+        raise QueryRejected(
+            "The SQL has no statement (only comments or semicolons).", code="SQL_EMPTY"
+        )
+    statements = _parse(text, dialect)
+    if len(statements) != 1:
+        raise QueryRejected(
+            f"Exactly one statement may run at a time; found {len(statements)}.",
+            code="SQL_MULTIPLE_STATEMENTS" if statements else "SQL_EMPTY",
+        )
+    tree = statements[0]
+    if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN":
+        return _explain(sql, tree, dialect, max_bytes)
+    _check_tree(sql, tree, dialect, tokens[0].start)
+    has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
+    return GuardedStatement(text, tree, False, has_limit)

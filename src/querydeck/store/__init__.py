@@ -1,0 +1,1 @@
+"""querydeck's own database: tables, engine, migrations and the bounded retry on locks."""

@@ -1,0 +1,132 @@
+"""The engine of querydeck's own database, its sessions, migrations and the bounded retry.
+
+SQLite (the default) runs in WAL mode with a busy timeout, and every write goes through
+:meth:`AppDatabase.write`, which retries a bounded number of times when the database is
+locked — WAL and a busy timeout alone still lose writes under concurrent writers.
+PostgreSQL is used when ``QUERYDECK_DATABASE_URL`` says so.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigError
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    text_ = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return "database is locked" in text_ or "database table is locked" in text_
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class AppDatabase:
+    """querydeck's own database."""
+
+    def __init__(self, url: str, *, retries: int = 8) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception:  # noqa: BLE001 - any parse failure is a config error
+            raise ConfigError("QUERYDECK_DATABASE_URL is not a valid database URL.") from None
+        self.url = parsed
+        self.retries = retries
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ConfigError("querydeck's own database must be SQLite or PostgreSQL.")
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                      "check_same_thread": False}
+        self.engine: Engine = create_engine(parsed, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        location = resources.files("querydeck.store") / "migrations"
+        config.set_main_option("script_location", str(location))
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise AppDatabaseUnavailable(
+                f"querydeck's database cannot be opened or migrated: {_short(exc)}"
+            ) from None
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; nothing is committed."""
+        with self._sessions() as session:
+            try:
+                yield session
+            except OperationalError as exc:
+                raise self._unavailable(exc) from None
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction, retrying a bounded number of times (with jitter)
+        while the database is locked. ``work`` must be safe to repeat."""
+        for attempt in range(self.retries + 1):
+            try:
+                with self._sessions.begin() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if not _is_locked(exc):
+                    raise self._unavailable(exc) from None
+                if attempt == self.retries:
+                    raise AppDatabaseBusy(
+                        "querydeck's database is busy; try again in a moment.",
+                        detail={"retry_after_s": 1},
+                    ) from None
+                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise self._unavailable(exc) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @staticmethod
+    def _unavailable(exc: SQLAlchemyError) -> AppDatabaseUnavailable | AppDatabaseBusy:
+        if isinstance(exc, OperationalError) and _is_locked(exc):
+            return AppDatabaseBusy("querydeck's database is busy; try again in a moment.")
+        return AppDatabaseUnavailable(f"querydeck's database is unavailable: {_short(exc)}")
+
+
+def _short(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    first = str(orig if orig is not None else exc).strip().splitlines()
+    return first[0][:300] if first else type(exc).__name__

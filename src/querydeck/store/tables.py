@@ -1,0 +1,116 @@
+"""Tables of querydeck's own database (SQLAlchemy 2 declarative). Alembic migrations in
+``store/migrations`` create and evolve them; a test checks the two agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UtcDateTime}
+
+
+class Meta(Base):
+    """Key/value facts about this installation (e.g. the fingerprint of the secret key)."""
+
+    __tablename__ = "qd_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ConnectionRow(Base):
+    __tablename__ = "qd_connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: NFC + casefold of the name: uniqueness is on this.
+    name_key: Mapped[str] = mapped_column(String(400), unique=True)
+    driver: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: AES-GCM ciphertext of the secret options (JSON), bound to ``id``; None when no secret.
+    secrets: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    status_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status_error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status_server_version: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    status_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RunRow(Base):
+    """One execution of one statement: the history."""
+
+    __tablename__ = "qd_runs"
+    __table_args__ = (
+        Index("ix_qd_runs_created", "created_at", "id"),
+        Index("ix_qd_runs_user_created", "user_name", "created_at"),
+        Index("ix_qd_runs_connection", "connection_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(200))
+    connection_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("qd_connections.id", ondelete="SET NULL"), nullable=True
+    )
+    #: The connection's name and driver when the run was made (kept after a rename/delete).
+    connection_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    driver: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sql: Mapped[str] = mapped_column(Text)
+    executed_sql: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    max_rows: Mapped[int] = mapped_column(Integer)
+    timeout_s: Mapped[float] = mapped_column(Float)
+    row_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    columns: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -1,0 +1,96 @@
+"""Where the test database servers are, and what to do when one is missing.
+
+Locally a missing server skips its tests with a clear reason; with
+``QUERYDECK_REQUIRE_SERVICES=1`` (CI) it fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "QUERYDECK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+MYSQL_URL = os.environ.get("QUERYDECK_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("QUERYDECK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def services_required() -> bool:
+    return os.environ.get("QUERYDECK_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def unavailable(what: str, exc: BaseException) -> None:
+    """Skip (locally) or fail (CI) because a service is missing."""
+    message = f"{what} is not reachable: {type(exc).__name__}: {exc}"
+    if services_required():
+        pytest.fail(message + " (QUERYDECK_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(message)
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the duration of the block; yields its URL."""
+    import psycopg
+
+    name = unique_name("qd_test")
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        unavailable("PostgreSQL", exc)
+        raise
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(POSTGRES_URL, name)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def mysql_connect_args(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": parts.username or "root",
+        "password": parts.password or "",
+        "database": parts.path.lstrip("/") or None,
+        "charset": "utf8mb4",
+    }
+
+
+@contextmanager
+def mysql_database() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database for the duration of the block; yields its URL."""
+    import pymysql
+
+    name = unique_name("qd_test")
+    args = mysql_connect_args(MYSQL_URL)
+    args["database"] = None
+    try:
+        admin = pymysql.connect(connect_timeout=5, autocommit=True, **args)  # type: ignore[arg-type]
+    except pymysql.Error as exc:
+        unavailable("MariaDB/MySQL", exc)
+        raise
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        yield with_database(MYSQL_URL, name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
