@@ -191,3 +191,10 @@ class ResultUnavailable(QueryDeckError):
 
     code = "RESULT_UNAVAILABLE"
     http_status = 409
+
+
+class FileAccessDenied(QueryRejected):
+    """The statement would read or write files on the server."""
+
+    code = "FILE_ACCESS_DENIED"
+    http_status = 403

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
-from querydeck.errors import QueryRejected
+from querydeck.errors import FileAccessDenied, QueryRejected
 from querydeck.sql.policy import FILE_ACCESS, forbidden_reason
 
 _MYSQL_FAMILY = {"mysql", "mariadb", "singlestore", "doris", "starrocks"}
@@ -251,7 +251,8 @@ def _check_function(sql: str, node: exp.Func, dialect: str) -> None:
     reason = forbidden_reason(dialect, name)
     if reason is None:
         return
-    raise QueryRejected(
+    error = FileAccessDenied if reason == FILE_ACCESS else QueryRejected
+    raise error(
         f"The function {name.lower()}() is not allowed: it {reason}.",
         code="FILE_ACCESS_DENIED" if reason == FILE_ACCESS else "SQL_FORBIDDEN_FUNCTION",
         detail={**_locate(sql, node, name), "construct": name.lower()},

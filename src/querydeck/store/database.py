@@ -47,7 +47,7 @@ class AppDatabase:
     def __init__(self, url: str, *, retries: int = 8) -> None:
         try:
             parsed = make_url(url)
-        except Exception:  # noqa: BLE001 - any parse failure is a config error
+        except Exception:  # any parse failure is a config error
             raise ConfigError("QUERYDECK_DATABASE_URL is not a valid database URL.") from None
         self.url = parsed
         self.retries = retries

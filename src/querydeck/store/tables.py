@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -47,7 +47,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UtcDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UtcDateTime}
 
 
 class Meta(Base):
@@ -70,6 +70,8 @@ class ConnectionRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: AES-GCM ciphertext of the secret options (JSON), bound to ``id``; None when no secret.
     secrets: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: Names of the secret options that have a value (so listing needs no decryption).
+    secret_names: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     status_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

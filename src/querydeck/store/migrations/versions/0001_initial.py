@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("driver", sa.String(64), nullable=False),
         sa.Column("options", sa.JSON(), nullable=False),
         sa.Column("secrets", sa.LargeBinary(), nullable=True),
+        sa.Column("secret_names", sa.JSON(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Column("status_ok", sa.Boolean(), nullable=True),

@@ -1,0 +1,323 @@
+"""Registered connections: names, typed options, encrypted secrets and the last test.
+
+A connection is a unique name, a driver and that driver's typed options. Secret options
+(``SecretStr`` fields) are sealed with :class:`~querydeck.secrets.Sealer`, bound to the
+connection's id, and are never returned, logged or put in an error.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import SecretStr, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from querydeck.drivers import registry
+from querydeck.drivers.base import Driver, DriverOptions
+from querydeck.errors import (
+    Conflict,
+    ConnectionOptionsInvalid,
+    ConnectionParamForbidden,
+    InvalidInput,
+    NotFound,
+    QueryDeckError,
+)
+from querydeck.models import ConnectionInfo, ConnectionStatus, Page, TestResult
+from querydeck.secrets import Sealer
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import ConnectionRow, utcnow
+
+MAX_NAME_LENGTH = 128
+
+
+def normalise_name(name: str) -> str:
+    """The stored form of a connection name: NFC, trimmed; refuses what cannot be a name."""
+    value = unicodedata.normalize("NFC", name).strip()
+    if not value:
+        raise InvalidInput("A connection name must not be empty.", code="CONNECTION_NAME_INVALID")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"A connection name has at most {MAX_NAME_LENGTH} characters.",
+            code="CONNECTION_NAME_INVALID",
+        )
+    bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cs", "Co") or c in "/\\"]
+    if bad:
+        raise InvalidInput(
+            "A connection name must not contain control characters, '/' or '\\'; found "
+            + ", ".join(f"U+{ord(c):04X}" for c in bad[:3])
+            + ".",
+            code="CONNECTION_NAME_INVALID",
+        )
+    return value
+
+
+def name_key(name: str) -> str:
+    return unicodedata.normalize("NFC", name.casefold())
+
+
+def secret_fields(options_type: type[DriverOptions]) -> set[str]:
+    return {
+        name
+        for name, info in options_type.model_fields.items()
+        if info.annotation is not None and SecretStr in _flatten(info.annotation)
+    }
+
+
+def _flatten(annotation: Any) -> set[Any]:
+    args = getattr(annotation, "__args__", None)
+    if not args:
+        return {annotation}
+    out: set[Any] = set()
+    for arg in args:
+        out |= _flatten(arg)
+    return out
+
+
+def validate_options(driver: type[Driver[Any]], values: dict[str, Any]) -> DriverOptions:
+    """Typed options from raw values; problems name the fields, never echo the values."""
+    try:
+        return driver.Options.model_validate(values)
+    except ValidationError as exc:
+        unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if unknown:
+            raise ConnectionParamForbidden(
+                f"Unknown option(s) for the {driver.name} driver: {', '.join(unknown)}.",
+                code="CONNECTION_OPTION_UNKNOWN",
+                detail={"options": unknown, "allowed": sorted(driver.Options.model_fields)},
+            ) from None
+        problems = [
+            {"option": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors()
+        ]
+        text = "; ".join(f"{p['option']}: {p['problem']}" for p in problems)
+        raise ConnectionOptionsInvalid(
+            f"Invalid options for the {driver.name} driver: {text}.",
+            detail={"problems": problems},
+        ) from None
+
+
+class ConnectionService:
+    """Create, read, update, rename, delete and test connections."""
+
+    def __init__(self, db: AppDatabase, sealer: Sealer, *, connect_timeout_s: float) -> None:
+        self._db = db
+        self._sealer = sealer
+        self._connect_timeout_s = connect_timeout_s
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _row(self, session: Session, name: str) -> ConnectionRow:
+        row = session.scalar(
+            select(ConnectionRow).where(
+                ConnectionRow.name_key == name_key(unicodedata.normalize("NFC", name).strip())
+            )
+        )
+        if row is None:
+            raise NotFound(
+                f"No connection named {name!r}.",
+                code="CONNECTION_NOT_FOUND",
+                detail={"connection": name},
+            )
+        return row
+
+    def get(self, name: str) -> ConnectionInfo:
+        with self._db.read() as session:
+            return self._info(self._row(session, name))
+
+    def listing(self, *, limit: int, offset: int) -> Page[ConnectionInfo]:
+        with self._db.read() as session:
+            total = session.scalar(select(func.count()).select_from(ConnectionRow)) or 0
+            rows = session.scalars(
+                select(ConnectionRow)
+                .order_by(ConnectionRow.name_key, ConnectionRow.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return Page(
+                items=[self._info(r) for r in rows], total=total, limit=limit, offset=offset
+            )
+
+    def driver_for(self, name: str) -> tuple[ConnectionInfo, Driver[Any]]:
+        """The connection and a driver instance holding its decrypted options."""
+        with self._db.read() as session:
+            row = self._row(session, name)
+            info = self._info(row)
+            options = self._options(row)
+        cls = registry.load(info.driver)
+        return info, cls(options)
+
+    def _options(self, row: ConnectionRow) -> DriverOptions:
+        values = dict(row.options)
+        if row.secrets is not None:
+            values.update(orjson.loads(self._sealer.open(row.secrets, row.id)))
+        return validate_options(registry.load(row.driver), values)
+
+    def _info(self, row: ConnectionRow) -> ConnectionInfo:
+        return ConnectionInfo(
+            id=row.id,
+            name=row.name,
+            driver=row.driver,
+            options=dict(row.options),
+            secrets_set=sorted(row.secret_names),
+            status=ConnectionStatus(
+                ok=row.status_ok,
+                error_code=row.status_error_code,
+                error_message=row.status_error_message,
+                latency_ms=row.status_latency_ms,
+                server_version=row.status_server_version,
+                checked_at=row.status_checked_at,
+            ),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    # --- writing ----------------------------------------------------------------------
+
+    def _split(
+        self, row_id: str, options: DriverOptions
+    ) -> tuple[dict[str, Any], bytes | None, list[str]]:
+        secret_names = secret_fields(type(options))
+        public = options.model_dump(mode="json", exclude=secret_names)
+        secrets = {
+            name: value.get_secret_value()
+            for name in secret_names
+            if isinstance(value := getattr(options, name), SecretStr)
+        }
+        sealed = self._sealer.seal(orjson.dumps(secrets), row_id) if secrets else None
+        return public, sealed, sorted(secrets)
+
+    @staticmethod
+    def resolve(
+        driver: str | None, url: str | None, options: dict[str, Any] | None
+    ) -> tuple[type[Driver[Any]], dict[str, Any]]:
+        """The driver class and raw option values from a driver name and/or a pasted URL."""
+        if url is None and driver is None:
+            raise InvalidInput("Give a driver with options, or a URL.")
+        cls = registry.load(driver) if driver is not None else registry.for_url(url or "")
+        values: dict[str, Any] = {}
+        if url is not None:
+            values.update(cls.options_from_url(url))
+        values.update(options or {})
+        return cls, values
+
+    def create(
+        self,
+        name: str,
+        driver: str | None,
+        *,
+        url: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> ConnectionInfo:
+        stored_name = normalise_name(name)
+        cls, values = self.resolve(driver, url, options)
+        typed = validate_options(cls, values)
+        row_id = str(uuid.uuid4())
+        public, sealed, secret_names = self._split(row_id, typed)
+        now = utcnow()
+
+        def insert(session: Session) -> ConnectionInfo:
+            row = ConnectionRow(
+                id=row_id,
+                name=stored_name,
+                name_key=name_key(stored_name),
+                driver=cls.name,
+                options=public,
+                secrets=sealed,
+                secret_names=secret_names,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise self._taken(stored_name) from None
+            return self._info(row)
+
+        return self._db.write(insert)
+
+    @staticmethod
+    def _taken(name: str) -> Conflict:
+        return Conflict(
+            f"A connection named {name!r} already exists.",
+            code="CONNECTION_NAME_TAKEN",
+            detail={"connection": name},
+        )
+
+    def update(self, name: str, options: dict[str, Any]) -> ConnectionInfo:
+        """Change some options; a key set to None goes back to its default."""
+
+        def change(session: Session) -> ConnectionInfo:
+            row = self._row(session, name)
+            cls = registry.load(row.driver)
+            current = self._options(row).model_dump()
+            for key, value in options.items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+            typed = validate_options(cls, current)
+            row.options, row.secrets, row.secret_names = self._split(row.id, typed)
+            row.updated_at = utcnow()
+            return self._info(row)
+
+        return self._db.write(change)
+
+    def rename(self, name: str, new_name: str) -> ConnectionInfo:
+        stored = normalise_name(new_name)
+
+        def change(session: Session) -> ConnectionInfo:
+            row = self._row(session, name)
+            row.name, row.name_key, row.updated_at = stored, name_key(stored), utcnow()
+            try:
+                session.flush()
+            except IntegrityError:
+                raise self._taken(stored) from None
+            return self._info(row)
+
+        return self._db.write(change)
+
+    def delete(self, name: str) -> None:
+        def remove(session: Session) -> None:
+            session.delete(self._row(session, name))
+
+        self._db.write(remove)
+
+    def test(self, name: str) -> TestResult:
+        """Connect and ping; record the outcome as the connection's status. A failure is
+        recorded, then raised."""
+        info, driver = self.driver_for(name)
+        started = time.perf_counter()
+        error: QueryDeckError | None = None
+        version = ""
+        try:
+            with driver.connect(timeout_s=self._connect_timeout_s) as conn:
+                version = conn.ping().version
+        except QueryDeckError as exc:
+            error = exc
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        checked = utcnow()
+
+        def record(session: Session) -> None:
+            row = session.get(ConnectionRow, info.id)
+            if row is None:
+                return
+            row.status_ok = error is None
+            row.status_error_code = error.code if error else None
+            row.status_error_message = error.message if error else None
+            row.status_latency_ms = latency_ms
+            row.status_server_version = version or row.status_server_version
+            row.status_checked_at = checked
+
+        self._db.write(record)
+        if error is not None:
+            raise error
+        return TestResult(
+            ok=True, latency_ms=latency_ms, server_version=version, checked_at=checked
+        )

@@ -1,0 +1,1 @@
+"""Runs: executing guarded statements, storing their rows, reading them back."""

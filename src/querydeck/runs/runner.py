@@ -1,0 +1,287 @@
+"""Executes runs: guard, row cap, timeout watchdog, cancel, result file, history row.
+
+A run moves ``queued → running → succeeded | failed | cancelled | timed_out``, or straight
+to ``rejected`` when the guard refuses it. Every run is a history row from the moment it is
+asked for. Execution happens on a bounded thread pool; the caller may wait for the outcome
+or come back later. Timeouts are enforced by the engine (driver) and by a client watchdog
+that cancels the statement shortly after the deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from querydeck.connections import ConnectionService
+from querydeck.drivers.base import Connection
+from querydeck.errors import (
+    Conflict,
+    NotFound,
+    QueryCancelled,
+    QueryDeckError,
+    QueryRejected,
+    QueryTimeout,
+)
+from querydeck.models import RunRequest, RunStatus
+from querydeck.runs import jsonrows, metrics
+from querydeck.runs.results import ResultStore, ResultWriter
+from querydeck.settings import Settings
+from querydeck.sql.guard import guard
+from querydeck.sql.rewrite import with_row_cap
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import RunRow, utcnow
+
+log = logging.getLogger("querydeck.runs")
+
+#: Seconds past the run's timeout before the client watchdog cancels the statement.
+WATCHDOG_GRACE_S = 1.0
+
+
+@dataclass
+class ActiveRun:
+    """A run that is queued or executing in this process."""
+
+    id: str
+    connection_name: str
+    sql: str
+    max_rows: int
+    timeout_s: float
+    driver_name: str
+    future: Future[None] | None = None
+    connection: Connection | None = None
+    cancel_requested: bool = False
+    watchdog_fired: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.cancel_requested = True
+            conn = self.connection
+        if conn is not None:
+            conn.cancel()
+
+    def fire_watchdog(self) -> None:
+        with self.lock:
+            self.watchdog_fired = True
+            conn = self.connection
+        if conn is not None:
+            conn.cancel()
+
+
+class RunManager:
+    """Starts, tracks and cancels runs of this process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: AppDatabase,
+        connections: ConnectionService,
+        results: ResultStore,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._connections = connections
+        self._results = results
+        self._pool = ThreadPoolExecutor(settings.run_workers, thread_name_prefix="qd-run")
+        self._active: dict[str, ActiveRun] = {}
+        self._lock = threading.Lock()
+
+    # --- starting ---------------------------------------------------------------------
+
+    def start(self, request: RunRequest, *, user: str) -> str:
+        """Record and start a run; returns its id. A rejected statement is recorded with
+        status ``rejected`` and raised (with the run id in the error's detail)."""
+        info, driver = self._connections.driver_for(request.connection)
+        max_rows = min(
+            request.max_rows or self._settings.default_max_rows, self._settings.max_rows_limit
+        )
+        timeout_s = min(
+            request.timeout_s or self._settings.default_timeout_s, self._settings.max_timeout_s
+        )
+        run_id = str(uuid.uuid4())
+        now = utcnow()
+        row = RunRow(
+            id=run_id,
+            user_name=user,
+            connection_id=info.id,
+            connection_name=info.name,
+            driver=info.driver,
+            sql=request.sql,
+            status=RunStatus.queued.value,
+            max_rows=max_rows,
+            timeout_s=timeout_s,
+            truncated=False,
+            created_at=now,
+        )
+        try:
+            statement = guard(
+                request.sql, dialect=driver.dialect, max_bytes=self._settings.max_sql_bytes
+            )
+            executed = with_row_cap(
+                statement,
+                max_rows=max_rows,
+                dialect=driver.dialect,
+                max_bytes=self._settings.max_sql_bytes,
+            ).sql
+        except QueryRejected as exc:
+            exc.detail["run_id"] = run_id
+            row.status = RunStatus.rejected.value
+            row.error_code, row.error_message = exc.code, exc.message
+            row.error_detail = exc.detail
+            row.finished_at, row.duration_ms = now, 0.0
+            self._db.write(lambda s: s.add(row))
+            metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
+            raise
+        row.executed_sql = executed
+        self._db.write(lambda s: s.add(row))
+        active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver)
+        with self._lock:
+            self._active[run_id] = active
+        active.future = self._pool.submit(self._execute, active, driver)
+        return run_id
+
+    # --- waiting and cancelling -------------------------------------------------------
+
+    def wait(self, run_id: str, timeout_s: float | None) -> bool:
+        """Wait up to ``timeout_s`` for a run of this process; True when it has finished."""
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None or active.future is None:
+            return True
+        try:
+            active.future.result(timeout=timeout_s)
+        except FutureTimeout:
+            return False
+        return True
+
+    def cancel(self, run_id: str) -> None:
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None:
+            with self._db.read() as session:
+                row = session.get(RunRow, run_id)
+            if row is None:
+                raise NotFound("No such run.", code="RUN_NOT_FOUND", detail={"run_id": run_id})
+            raise Conflict(
+                f"The run has already finished ({row.status}).",
+                code="RUN_NOT_RUNNING",
+                detail={"status": row.status},
+            )
+        active.cancel()
+
+    def shutdown(self) -> None:
+        """Cancel every run in flight and wait for the workers to close them."""
+        with self._lock:
+            runs = list(self._active.values())
+        for active in runs:
+            active.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # --- executing --------------------------------------------------------------------
+
+    def _execute(self, active: ActiveRun, driver: Any) -> None:
+        started = time.perf_counter()
+        self._update(active.id, status=RunStatus.running.value, started_at=utcnow())
+        writer: ResultWriter | None = None
+        outcome: dict[str, Any] = {}
+        timer = threading.Timer(active.timeout_s + WATCHDOG_GRACE_S, active.fire_watchdog)
+        timer.daemon = True
+        try:
+            if active.cancel_requested:
+                raise QueryCancelled("The run was cancelled before it started.")
+            conn = driver.connect(timeout_s=min(self._settings.connect_timeout_s, active.timeout_s))
+            with active.lock:
+                active.connection = conn
+            try:
+                if active.cancel_requested:
+                    raise QueryCancelled("The run was cancelled before it started.")
+                timer.start()
+                stream = conn.execute(active.sql, timeout_s=active.timeout_s)
+                writer = self._results.writer(active.id, stream.schema)
+                truncated = self._drain(stream, writer, active.max_rows)
+                writer.commit()
+                outcome = {
+                    "status": RunStatus.succeeded.value,
+                    "row_count": writer.rows,
+                    "truncated": truncated,
+                    "columns": [c.model_dump() for c in jsonrows.columns(stream.schema)],
+                    "result_file": writer.final.name,
+                }
+            finally:
+                timer.cancel()
+                with active.lock:
+                    active.connection = None
+                conn.close()
+        except QueryDeckError as exc:
+            outcome = self._failure(active, exc)
+        except Exception:  # the last line of defence: never leave a run "running"
+            log.exception("run %s failed unexpectedly", active.id)
+            outcome = {
+                "status": RunStatus.failed.value,
+                "error_code": "INTERNAL_ERROR",
+                "error_message": "The run failed because of an internal error.",
+            }
+        finally:
+            if writer is not None and outcome.get("status") != RunStatus.succeeded.value:
+                writer.discard()
+            duration = (time.perf_counter() - started) * 1000
+            self._update(active.id, finished_at=utcnow(), duration_ms=round(duration, 3), **outcome)
+            metrics.record_finished(
+                active.driver_name, RunStatus(outcome["status"]), duration / 1000
+            )
+            with self._lock:
+                self._active.pop(active.id, None)
+
+    @staticmethod
+    def _drain(stream: Any, writer: ResultWriter, max_rows: int) -> bool:
+        """Copy batches to the file up to ``max_rows``; True when rows were left over."""
+        try:
+            for batch in stream:
+                room = max_rows - writer.rows
+                if batch.num_rows > room:
+                    if room > 0:
+                        writer.write(batch.slice(0, room))
+                    return True
+                writer.write(batch)
+            return False
+        finally:
+            stream.close()
+
+    def _failure(self, active: ActiveRun, exc: QueryDeckError) -> dict[str, Any]:
+        if active.watchdog_fired or isinstance(exc, QueryTimeout):
+            status = RunStatus.timed_out
+            exc = (
+                exc
+                if isinstance(exc, QueryTimeout)
+                else QueryTimeout(
+                    f"The query did not finish within {active.timeout_s:g} s and was stopped."
+                )
+            )
+        elif active.cancel_requested or isinstance(exc, QueryCancelled):
+            status = RunStatus.cancelled
+            exc = (
+                exc if isinstance(exc, QueryCancelled) else QueryCancelled("The run was cancelled.")
+            )
+        else:
+            status = RunStatus.failed
+        return {
+            "status": status.value,
+            "error_code": exc.code,
+            "error_message": exc.message,
+            "error_detail": exc.detail or None,
+        }
+
+    def _update(self, run_id: str, **values: Any) -> None:
+        def change(session: Any) -> None:
+            row = session.get(RunRow, run_id)
+            if row is not None:
+                for key, value in values.items():
+                    setattr(row, key, value)
+
+        self._db.write(change)
