@@ -1,0 +1,40 @@
+# querydeck — the README's two commands, and a few more.
+# Everything installs from the project's own files: uv comes from PyPI into .tools/
+# when it is not on PATH, and uv never downloads a Python (the machine's python3 is used).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= $(shell command -v $(PYTHON))
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+
+.PHONY: run test lint typecheck bench install clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+install: $(UV)
+	$(UV) sync --frozen --quiet
+
+run: install
+	$(UV) run --frozen querydeck serve
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
+
+typecheck: install
+	$(UV) run --frozen mypy
+
+test: lint typecheck
+	$(UV) run --frozen pytest -p no:cacheprovider --cov=querydeck --cov-branch \
+		--cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
+
+bench: install
+	$(UV) run --frozen python -m bench
+
+clean:
+	rm -rf .tools .venv .coverage .coverage.* .mypy_cache .ruff_cache

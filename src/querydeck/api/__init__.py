@@ -1,0 +1,34 @@
+"""The HTTP API: ``create_app(workbench)`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from querydeck import __version__
+from querydeck.api import errors
+from querydeck.api.middleware import RequestContext
+from querydeck.api.routes import connections, health, runs
+from querydeck.workbench import Workbench
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(workbench: Workbench) -> FastAPI:
+    app = FastAPI(
+        title="querydeck",
+        version=__version__,
+        description="Connections, safe read-only SQL, runs and history.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.workbench = workbench
+    errors.install(app)
+    app.add_middleware(RequestContext)
+    app.include_router(health.router)
+    app.include_router(connections.router, prefix=API_PREFIX)
+    app.include_router(runs.router, prefix=API_PREFIX)
+    return app
+
+
+__all__ = ["API_PREFIX", "create_app"]

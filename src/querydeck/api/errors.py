@@ -1,0 +1,100 @@
+"""One error envelope for every failure the API reports.
+
+``{"error": {"code": ..., "message": ..., "detail": {...}, "request_id": ...}}`` with the
+HTTP status of the error class. Validation problems name the field and the rule, never echo
+the value (it may be a password). Unexpected exceptions are logged and answered with a
+generic 500: never a stack trace in a response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from querydeck import logs
+from querydeck.api.responses import OrjsonResponse
+from querydeck.errors import QueryDeckError
+
+log = logs.get("querydeck.api")
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+def request_id(request: Request) -> str:
+    value = getattr(request.state, "request_id", None)
+    return str(value) if value else ""
+
+
+def envelope(
+    status: int, code: str, message: str, request: Request, detail: dict[str, Any] | None = None
+) -> OrjsonResponse:
+    headers = {}
+    if detail and "retry_after_s" in detail:
+        headers["Retry-After"] = str(int(detail["retry_after_s"]))
+    return OrjsonResponse(
+        status_code=status,
+        content={
+            "error": {
+                "code": code,
+                "message": message,
+                "detail": detail or {},
+                "request_id": request_id(request),
+            }
+        },
+        headers=headers,
+    )
+
+
+async def _querydeck_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, QueryDeckError)
+    if exc.http_status >= 500:
+        log.warning("request_failed", code=exc.code, status=exc.http_status)
+    return envelope(exc.http_status, exc.code, exc.message, request, exc.detail)
+
+
+async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
+            "problem": str(err.get("msg", "invalid")),
+        }
+        for err in exc.errors()
+    ]
+    text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
+    return envelope(
+        422, "INVALID_INPUT", f"The request is not valid: {text}.", request, {"problems": problems}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+    return envelope(exc.status_code, code, message, request)
+
+
+async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
+    log.error("unhandled_error", error_type=type(exc).__name__)
+    return envelope(
+        500, "INTERNAL_ERROR", "An internal error occurred; it has been logged.", request
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(QueryDeckError, _querydeck_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

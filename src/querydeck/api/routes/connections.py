@@ -1,0 +1,64 @@
+"""/api/v1/connections and /api/v1/drivers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from querydeck.api.deps import Limit, Offset, WorkbenchDep
+from querydeck.api.schemas import ConnectionCreate, ConnectionRename, ConnectionUpdate
+from querydeck.models import ConnectionInfo, DriverInfo, Page, TestResult
+
+router = APIRouter()
+
+
+@router.get("/drivers", tags=["drivers"])
+def list_drivers(workbench: WorkbenchDep) -> list[DriverInfo]:
+    """Installed drivers with their options' JSON schema."""
+    return workbench.drivers()
+
+
+@router.get("/drivers/{name}", tags=["drivers"])
+def get_driver(name: str, workbench: WorkbenchDep) -> DriverInfo:
+    return workbench.driver(name)
+
+
+@router.get("/connections", tags=["connections"])
+def list_connections(
+    workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
+) -> Page[ConnectionInfo]:
+    return workbench.list_connections(limit=limit, offset=offset)
+
+
+@router.post("/connections", status_code=201, tags=["connections"])
+def create_connection(body: ConnectionCreate, workbench: WorkbenchDep) -> ConnectionInfo:
+    """Register a connection from a driver and options, or from a pasted URL."""
+    return workbench.create_connection(
+        body.name, driver=body.driver, url=body.url, options=body.options
+    )
+
+
+@router.get("/connections/{name}", tags=["connections"])
+def get_connection(name: str, workbench: WorkbenchDep) -> ConnectionInfo:
+    return workbench.get_connection(name)
+
+
+@router.patch("/connections/{name}", tags=["connections"])
+def update_connection(name: str, body: ConnectionUpdate, workbench: WorkbenchDep) -> ConnectionInfo:
+    return workbench.update_connection(name, body.options)
+
+
+@router.post("/connections/{name}/rename", tags=["connections"])
+def rename_connection(name: str, body: ConnectionRename, workbench: WorkbenchDep) -> ConnectionInfo:
+    return workbench.rename_connection(name, body.name)
+
+
+@router.delete("/connections/{name}", status_code=204, tags=["connections"])
+def delete_connection(name: str, workbench: WorkbenchDep) -> Response:
+    workbench.delete_connection(name)
+    return Response(status_code=204)
+
+
+@router.post("/connections/{name}/test", tags=["connections"])
+def test_connection(name: str, workbench: WorkbenchDep) -> TestResult:
+    """Connect and ping; the outcome is also kept as the connection's status."""
+    return workbench.test_connection(name)

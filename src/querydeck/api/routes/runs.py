@@ -1,0 +1,96 @@
+"""/api/v1/runs: start, wait, read rows, cancel, history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from querydeck.api.deps import Limit, Offset, WorkbenchDep
+from querydeck.api.responses import OrjsonResponse
+from querydeck.api.schemas import RunCreate, RunView
+from querydeck.errors import (
+    QueryCancelled,
+    QueryDeckError,
+    QueryFailed,
+    QueryTimeout,
+)
+from querydeck.models import Page, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.workbench import Workbench
+
+router = APIRouter(tags=["runs"])
+PageLimit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page.")]
+RowOffset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip.")]
+
+
+def _raise_if_failed(run: RunInfo) -> None:
+    """A run that ended without rows is answered with its error (and its id)."""
+    if run.status in (RunStatus.succeeded, RunStatus.queued, RunStatus.running):
+        return
+    error_type: type[QueryDeckError] = {
+        RunStatus.timed_out: QueryTimeout,
+        RunStatus.cancelled: QueryCancelled,
+    }.get(run.status, QueryFailed)
+    detail = {**(run.error_detail or {}), "run_id": run.id, "status": run.status.value}
+    raise error_type(
+        run.error_message or f"The run ended {run.status.value}.",
+        code=run.error_code,
+        detail=detail,
+    )
+
+
+def _view(workbench: Workbench, run: RunInfo, page_size: int) -> RunView:
+    page = None
+    if run.status is RunStatus.succeeded:
+        page = workbench.run_rows(run.id, offset=0, limit=page_size)
+    return RunView(run=run, page=page)
+
+
+@router.post(
+    "/runs",
+    response_model=RunView,
+    responses={202: {"model": RunView, "description": "Still running."}},
+)
+def create_run(body: RunCreate, workbench: WorkbenchDep) -> OrjsonResponse:
+    """Run one read-only statement. Waits up to ``wait_ms``: 200 with the first page when
+    the run has ended, 202 with the run while it is still going."""
+    request = RunRequest.model_validate(body.model_dump(include=set(RunRequest.model_fields)))
+    run_id = workbench.start_run(request)
+    run = workbench.wait_run(run_id, body.wait_ms / 1000)
+    _raise_if_failed(run)
+    view = _view(workbench, run, body.page_size)
+    status = 200 if run.status.finished else 202
+    return OrjsonResponse(view.model_dump(mode="json"), status_code=status)
+
+
+@router.get("/runs", response_model=Page[RunInfo])
+def list_runs(
+    workbench: WorkbenchDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    connection: str | None = None,
+    status: RunStatus | None = None,
+) -> Page[RunInfo]:
+    """History, newest first."""
+    return workbench.list_runs(limit=limit, offset=offset, connection=connection, status=status)
+
+
+@router.get("/runs/{run_id}", response_model=RunView)
+def get_run(run_id: str, workbench: WorkbenchDep, page_size: PageLimit = 500) -> RunView:
+    """A run, with its first page of rows when it has succeeded."""
+    return _view(workbench, workbench.get_run(run_id), page_size)
+
+
+@router.get("/runs/{run_id}/rows", response_model=RowsPage)
+def get_rows(
+    run_id: str, workbench: WorkbenchDep, offset: RowOffset = 0, limit: PageLimit = 500
+) -> OrjsonResponse:
+    """A page of a finished run's stored rows (an offset past the end gives no rows)."""
+    page = workbench.run_rows(run_id, offset=offset, limit=limit)
+    return OrjsonResponse(page.model_dump(mode="json"))
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunInfo)
+def cancel_run(run_id: str, workbench: WorkbenchDep) -> RunInfo:
+    """Stop a running statement on the engine; answers with the run once it has ended."""
+    return workbench.cancel_run(run_id)

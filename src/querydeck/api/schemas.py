@@ -1,0 +1,60 @@
+"""Request and response bodies specific to the HTTP API (the rest are querydeck.models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from querydeck.models import RowsPage, RunInfo, RunRequest
+
+MAX_WAIT_MS = 60_000
+
+
+class ConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=400)
+    driver: str | None = Field(default=None, description="Driver name; optional with a URL.")
+    url: str | None = Field(default=None, description="A pasted URL, parsed into options.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Typed driver options.")
+
+
+class ConnectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    options: dict[str, Any] = Field(
+        description="Options to change; a null value resets an option to its default."
+    )
+
+
+class ConnectionRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=400)
+
+
+class RunCreate(RunRequest):
+    wait_ms: int = Field(
+        default=2000,
+        ge=0,
+        le=MAX_WAIT_MS,
+        description="How long to wait for the run to end before answering 202.",
+    )
+    page_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Rows in the first page returned with a finished run.",
+    )
+
+
+class RunView(BaseModel):
+    """A run, with the first page of its rows when it has succeeded."""
+
+    run: RunInfo
+    page: RowsPage | None = None
+
+
+class Health(BaseModel):
+    status: str
