@@ -74,6 +74,7 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Lambda,
     exp.Lateral,
     exp.Limit,
+    exp.LimitOptions,
     exp.Literal,
     exp.Null,
     exp.Offset,
@@ -121,7 +122,12 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
 )
 #: Operator nodes that are not plain reads despite their operator shape.
 _FORBIDDEN_OPERATORS: tuple[type[exp.Expr], ...] = (exp.PropertyEQ,)
-_EXPLAIN_BODY = re.compile(r"\b(SELECT|WITH|VALUES|TABLE|FROM)\b", re.IGNORECASE)
+#: EXPLAIN's options before the statement it explains (PostgreSQL, MySQL, SQLite, DuckDB).
+_EXPLAIN_OPTIONS = re.compile(
+    r"^(?:\s+|\([^()]*\)|(?:ANALY[SZ]E|VERBOSE|COSTS|BUFFERS|QUERY\s+PLAN|EXTENDED"
+    r"|PARTITIONS|FORMAT\s*=\s*\w+)\b)*",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -285,23 +291,27 @@ def _statement_text(sql: str, tokens: list[Token]) -> str:
     return sql[: tokens[-1].end + 1] if tokens else ""
 
 
+def _refuse_analyze(sql: str, options: str, node: exp.Expr) -> None:
+    if re.search(r"\bANALY[SZ]E\b", options, re.IGNORECASE):
+        raise QueryRejected(
+            "EXPLAIN ANALYZE executes the statement; use EXPLAIN without ANALYZE.",
+            code="SQL_NOT_READ_ONLY",
+            detail={**_locate(sql, node, "ANALYZE"), "construct": "EXPLAIN ANALYZE"},
+        )
+
+
 def _explain(sql: str, command: exp.Command, dialect: str, max_bytes: int) -> GuardedStatement:
     rest = command.expression.name if isinstance(command.expression, exp.Literal) else ""
-    body = _EXPLAIN_BODY.search(rest)
-    if body is None:
+    options = _EXPLAIN_OPTIONS.match(rest)
+    body = rest[options.end() :] if options else rest
+    _refuse_analyze(sql, options.group(0) if options else "", command)
+    if not body.strip():
         raise QueryRejected(
             "EXPLAIN must be followed by a read statement.",
             code="SQL_NOT_READ_ONLY",
             detail={"construct": "EXPLAIN"},
         )
-    options = rest[: body.start()]
-    if re.search(r"\bANALY[SZ]E\b", options, re.IGNORECASE):
-        raise QueryRejected(
-            "EXPLAIN ANALYZE executes the statement; use EXPLAIN without ANALYZE.",
-            code="SQL_NOT_READ_ONLY",
-            detail={**_locate(sql, command, "ANALYZE"), "construct": "EXPLAIN ANALYZE"},
-        )
-    inner = guard(rest[body.start() :], dialect=dialect, max_bytes=max_bytes)
+    inner = guard(body, dialect=dialect, max_bytes=max_bytes)
     return GuardedStatement(_statement_text(sql, _tokens(sql, dialect)), inner.tree, True, True)
 
 
@@ -325,6 +335,10 @@ def guard(sql: str, *, dialect: str, max_bytes: int = 1_000_000) -> GuardedState
     tree = statements[0]
     if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN":
         return _explain(sql, tree, dialect, max_bytes)
+    if isinstance(tree, exp.Describe) and isinstance(tree.this, _READ_ROOTS):
+        _refuse_analyze(sql, str(tree.args.get("style") or ""), tree)
+        _check_tree(sql, tree.this, dialect, tokens[0].start)
+        return GuardedStatement(text, tree.this, True, True)
     _check_tree(sql, tree, dialect, tokens[0].start)
     has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
     return GuardedStatement(text, tree, False, has_limit)

@@ -1,0 +1,48 @@
+"""Shared fixtures: an isolated data directory, settings and a Workbench per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from querydeck.settings import Settings, load_settings
+from querydeck.workbench import Workbench
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """No test sees the developer's QUERYDECK_* settings, querydeck.toml or home."""
+    for key in list(os.environ):
+        if key.startswith("QUERYDECK_") and not key.startswith("QUERYDECK_TEST_") and key not in (
+            "QUERYDECK_REQUIRE_SERVICES",
+        ):
+            monkeypatch.delenv(key)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    yield
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return load_settings(data_dir=data_dir)
+
+
+@pytest.fixture
+def workbench(settings: Settings) -> Iterator[Workbench]:
+    wb = Workbench(settings)
+    try:
+        yield wb
+    finally:
+        wb.close()
