@@ -193,6 +193,13 @@ class ResultUnavailable(QueryDeckError):
     http_status = 409
 
 
+class ResultExpired(ResultUnavailable):
+    """The run's stored rows were removed (retention); the run can be run again."""
+
+    code = "RESULT_EXPIRED"
+    http_status = 410
+
+
 class FileAccessDenied(QueryRejected):
     """The statement would read or write files on the server."""
 

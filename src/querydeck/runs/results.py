@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from querydeck.errors import ResultUnavailable
+from querydeck.errors import ResultExpired, ResultUnavailable
 
 
 class ResultWriter:
@@ -79,10 +79,7 @@ class ResultStore:
                     start = end
                 return pa.Table.from_batches(batches, schema=reader.schema)
         except FileNotFoundError:
-            raise ResultUnavailable(
-                "This run's rows are no longer stored; run it again.",
-                code="RESULT_EXPIRED",
-            ) from None
+            raise ResultExpired("This run's rows are no longer stored; run it again.") from None
         except (pa.ArrowInvalid, OSError):
             raise ResultUnavailable(
                 "This run's stored rows are damaged and cannot be read; run it again.",

@@ -120,8 +120,13 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Unary,
     exp.ScopeResolution,
 )
-#: Operator nodes that are not plain reads despite their operator shape.
-_FORBIDDEN_OPERATORS: tuple[type[exp.Expr], ...] = (exp.PropertyEQ,)
+
+
+def _assignment(node: exp.Expr) -> bool:
+    """``:=`` outside a function's named arguments assigns a session variable (MySQL)."""
+    return isinstance(node, exp.PropertyEQ) and not isinstance(node.parent, exp.Func)
+
+
 #: EXPLAIN's options before the statement it explains (PostgreSQL, MySQL, SQLite, DuckDB).
 _EXPLAIN_OPTIONS = re.compile(
     r"^(?:\s+|\([^()]*\)|(?:ANALY[SZ]E|VERBOSE|COSTS|BUFFERS|QUERY\s+PLAN|EXTENDED"
@@ -230,12 +235,10 @@ def _check_tree(sql: str, tree: exp.Expr, dialect: str, start: int = 0) -> None:
             "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
         ) from None
     for node in nodes:
-        if isinstance(node, exp.Func) and not isinstance(node, _FORBIDDEN_OPERATORS):
+        if isinstance(node, exp.Func):
             _check_function(sql, node, dialect)
             continue
-        if isinstance(node, (*_ALLOWED_NODES, exp.Binary)) and not isinstance(
-            node, _FORBIDDEN_OPERATORS
-        ):
+        if isinstance(node, (*_ALLOWED_NODES, exp.Binary)) and not _assignment(node):
             continue
         construct = node.key.upper()
         write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))

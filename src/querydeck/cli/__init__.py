@@ -1,0 +1,87 @@
+"""The ``querydeck`` command line: thin commands over the Workbench (Typer + Rich).
+
+Exit codes: 0 ok; 1 a query or user error (``Error [CODE]: message`` on stderr, never a
+traceback); 2 a usage error. Unexpected exceptions print one line naming their type and
+exit 1; ``QUERYDECK_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from querydeck.cli import connections, query, runs, serve
+from querydeck.cli.common import print_error
+from querydeck.errors import QueryDeckError
+
+__all__ = ["app", "main"]
+
+#: Typer's own control flow (usage errors, exits, aborts) passes through untouched.
+_TYPER_CONTROL = (typer.TyperException, typer.Exit, typer.Abort)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("QUERYDECK_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+class ErrorReportingGroup(TyperGroup):
+    """Turns every error a command raises into an ``Error [CODE]`` line and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # Any: Typer has no public name for its Context base
+        try:
+            return super().invoke(ctx)
+        except _TYPER_CONTROL:
+            raise
+        except QueryDeckError as exc:
+            print_error(exc.code, exc.message, exc.detail)
+            raise typer.Exit(1) from None
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            first = (str(exc).splitlines() or [""])[0][:200]
+            print_error(
+                "INTERNAL_ERROR",
+                f"unexpected {type(exc).__name__}"
+                + (f": {first}" if first else "")
+                + " (QUERYDECK_DEBUG=1 shows the traceback)",
+            )
+            raise typer.Exit(1) from None
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away, point stdout at /dev/null so the final flush
+    at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests) or closed
+        pass
+
+
+app = typer.Typer(
+    name="querydeck",
+    cls=ErrorReportingGroup,
+    help="querydeck: a read-only SQL query workbench.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("serve")(serve.serve)
+app.command("demo")(connections.demo)
+app.command("drivers")(connections.drivers)
+app.add_typer(connections.app, name="connections")
+app.command("query")(query.query)
+app.command("history")(runs.history)
+app.add_typer(runs.app, name="runs")
+
+
+def main() -> None:
+    """Entry point of the ``querydeck`` console script."""
+    app(prog_name="querydeck")

@@ -1,0 +1,118 @@
+"""What every command shares: the Workbench's lifetime, consoles, formats and error lines.
+
+Data goes to stdout; messages, progress and errors go to stderr, so piping a command's
+output into a file gives clean data.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from querydeck.workbench import Workbench
+
+
+class InfoFormat(enum.StrEnum):
+    """How a listing or a single object is printed."""
+
+    table = "table"
+    json = "json"
+
+
+@contextmanager
+def open_workbench() -> Iterator[Workbench]:
+    """A Workbench for one command, closed (runs in flight cancelled) when it ends."""
+    from querydeck.workbench import Workbench  # the core is heavy: imported on use
+
+    with Workbench() as workbench:
+        yield workbench
+
+
+#: Width of tables written to a pipe or a file, where no terminal sets one.
+PIPE_WIDTH = 200
+
+
+def stdout_console() -> Console:
+    """A console on the current stdout (tests swap the stream, so never cache it); wide
+    when stdout is not a terminal, so piped tables are not squeezed to 80 columns."""
+    tty = sys.stdout.isatty()
+    return Console(highlight=False, width=None if tty else PIPE_WIDTH)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def message(text: str) -> None:
+    """A line for people, on stderr."""
+    typer.echo(text, err=True)
+
+
+def error_line(
+    code: str, text: str, detail: dict[str, Any] | None = None, sql: str | None = None
+) -> str:
+    """``Error [CODE]: message``, then the line and column from ``detail`` when known (with
+    that line of ``sql`` and a caret under the column when the SQL is given)."""
+    out = f"Error [{code}]: {text}"
+    detail = detail or {}
+    line, column = detail.get("line"), detail.get("column")
+    if not isinstance(line, int) or isinstance(line, bool):
+        return out
+    has_column = isinstance(column, int) and not isinstance(column, bool)
+    out += f"\n  at line {line}" + (f", column {column}" if has_column else "")
+    source = sql.splitlines() if sql else []
+    if 1 <= line <= len(source):
+        text_line = source[line - 1].expandtabs(1)
+        out += f"\n  {line} | {text_line}"
+        if has_column and 1 <= column <= len(text_line) + 1:
+            out += "\n  " + " " * len(str(line)) + " | " + " " * (column - 1) + "^"
+    return out
+
+
+def print_error(
+    code: str, text: str, detail: dict[str, Any] | None = None, sql: str | None = None
+) -> None:
+    typer.secho(error_line(code, text, detail, sql), err=True, fg=typer.colors.RED)
+
+
+def write_json(value: Any) -> None:
+    """Indented JSON of ``value`` (pydantic models dumped in JSON mode) on stdout."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    write_stdout(data.decode("utf-8"))
+
+
+def write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def timestamp(value: datetime | None) -> str:
+    """A UTC timestamp to the second, ISO-8601 with ``Z``; empty for None."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def page_footer(shown: int, offset: int, total: int, noun: str) -> None:
+    """``showing 1–20 of 57 <noun>`` on stderr."""
+    if shown == 0:
+        message(f"no {noun} at offset {offset} (total {total})" if total else f"no {noun}")
+    else:
+        message(f"showing {offset + 1}–{offset + shown} of {total} {noun}")

@@ -1,0 +1,134 @@
+"""``querydeck history`` and ``querydeck runs show|cancel``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from querydeck.cli.common import (
+    InfoFormat,
+    milliseconds,
+    open_workbench,
+    page_footer,
+    stdout_console,
+    timestamp,
+    write_json,
+)
+from querydeck.models import RunInfo, RunStatus
+
+app = typer.Typer(help="Look at one run, or cancel it.", no_args_is_help=True)
+
+run_id_example = "00000000-0000-0000-0000-000000000000"
+#: Characters of SQL shown in a history row.
+SQL_PREVIEW_CHARS = 60
+
+
+def sql_preview(sql: str) -> str:
+    """The statement on one line, cut to :data:`SQL_PREVIEW_CHARS`."""
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= SQL_PREVIEW_CHARS else flat[: SQL_PREVIEW_CHARS - 1] + "…"
+
+
+def rows_text(run: RunInfo) -> str:
+    if run.row_count is None:
+        return ""
+    return f"{run.row_count:,}" + (" (truncated)" if run.truncated else "")
+
+
+def history(
+    connection: Annotated[
+        str | None, typer.Option("--connection", "-c", help="Only runs on this connection.")
+    ] = None,
+    status: Annotated[
+        RunStatus | None, typer.Option("--status", "-s", help="Only runs with this status.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Runs per page.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Runs to skip (newest first).")] = 0,
+    fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
+) -> None:
+    """List past runs, newest first (rejected ones included)."""
+    with open_workbench() as workbench:
+        page = workbench.list_runs(limit=limit, offset=offset, connection=connection, status=status)
+    if fmt is InfoFormat.json:
+        write_json(page)
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("id", "created", "connection", "status", "rows", "time", "error"):
+        table.add_column(
+            name,
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=len(run_id_example) if name == "id" else None,
+            justify="right" if name in ("rows", "time") else "left",
+        )
+    table.add_column("sql", ratio=1, overflow="ellipsis", no_wrap=True)
+    for run in page.items:
+        table.add_row(
+            run.id,
+            timestamp(run.created_at),
+            Text(run.connection or ""),
+            run.status.value,
+            rows_text(run),
+            milliseconds(run.duration_ms),
+            run.error_code or "",
+            Text(sql_preview(run.sql)),
+        )
+    if page.items:
+        stdout_console().print(table)
+    page_footer(len(page.items), offset, page.total, "runs")
+
+
+def run_table(run: RunInfo) -> Table:
+    """One run as a two-column table of fields and values."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    fields: list[tuple[str, str]] = [
+        ("id", run.id),
+        ("status", run.status.value),
+        ("connection", f"{run.connection or ''} ({run.driver or '?'})"),
+        ("user", run.user),
+        ("created", timestamp(run.created_at)),
+        ("started", timestamp(run.started_at)),
+        ("finished", timestamp(run.finished_at)),
+        ("duration", milliseconds(run.duration_ms)),
+        ("rows", rows_text(run)),
+        ("row cap", f"{run.max_rows:,}"),
+        ("timeout", f"{run.timeout_s:g} s"),
+    ]
+    if run.columns:
+        fields.append(("columns", ", ".join(f"{c.name} {c.type}" for c in run.columns)))
+    if run.error_code:
+        fields.append(("error", f"[{run.error_code}] {run.error_message or ''}"))
+    fields.append(("sql", run.sql))
+    if run.executed_sql and run.executed_sql != run.sql:
+        fields.append(("executed sql", run.executed_sql))
+    for name, value in fields:
+        table.add_row(name, Text(value))
+    return table
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")],
+    fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
+) -> None:
+    """Show one run: status, timings, rows, error and SQL."""
+    with open_workbench() as workbench:
+        run = workbench.get_run(run_id)
+    if fmt is InfoFormat.json:
+        write_json(run)
+    else:
+        stdout_console().print(run_table(run))
+
+
+@app.command("cancel")
+def cancel(run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")]) -> None:
+    """Cancel a run in flight (only runs started by this same process, in this version)."""
+    with open_workbench() as workbench:
+        run = workbench.cancel_run(run_id)
+    typer.echo(f"{run.id}: {run.status.value}")

@@ -1,0 +1,39 @@
+"""``querydeck serve``: the API (and UI) over HTTP with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from querydeck.cli.common import message, open_workbench
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default: the host setting).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Port to bind (default: the port setting)."),
+    ] = None,
+) -> None:
+    """Serve the API; registers the demo connections when there are none yet."""
+    import uvicorn
+
+    from querydeck import logs
+    from querydeck.api import create_app
+
+    with open_workbench() as workbench:
+        settings = workbench.settings
+        logs.configure(settings.log_level)
+        if not workbench.has_connections():
+            made = workbench.create_demo()
+            names = ", ".join(f"{c.name} ({c.driver})" for c in made)
+            message(f"No connections yet: registered the demo connections {names}.")
+        bind_host, bind_port = host or settings.host, port or settings.port
+        url_host = f"[{bind_host}]" if ":" in bind_host else bind_host
+        base = f"http://{url_host}:{bind_port}"
+        message(f"querydeck is serving at {base} (API docs: {base}/api/docs); Ctrl-C stops it.")
+        app = create_app(workbench)
+        uvicorn.run(app, host=bind_host, port=bind_port, log_config=None)

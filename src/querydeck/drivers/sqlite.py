@@ -1,0 +1,298 @@
+"""SQLite files, opened read-only and sandboxed.
+
+Read-only is layered: the file is opened with ``mode=ro``; an authorizer allows only
+reads (``SELECT``, column reads, functions other than ``load_extension``, recursive CTEs and
+a few introspection pragmas); ``SQLITE_LIMIT_ATTACHED`` is 0, so ``ATTACH`` and
+``VACUUM INTO`` cannot create files; a progress handler enforces the timeout and the cancel
+flag.
+
+SQLite columns have no fixed type, and the declared types are not exposed, so each
+column's Arrow type comes from the values of the first batch: only integers → ``int64``,
+only floats (or floats and integers a float holds exactly) → ``float64``, only text →
+``string``, only blobs → ``binary``; anything else, or only NULLs, → ``string`` (every value
+as text). The native type is the storage class seen (``INTEGER``, ``REAL``, ``TEXT``,
+``BLOB``, ``NULL``, or several joined with ``|``). A later value that does not fit its column
+follows the exact-conversion rule of :mod:`querydeck.drivers.arrow_rows`: an integer in a
+``float64`` column becomes a float when exact, anything in a ``string`` column becomes text,
+and otherwise the stream fails with ``RESULT_TYPE_MISMATCH`` asking for a ``CAST`` — a value
+is never lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+from urllib.request import pathname2url
+
+import pyarrow as pa
+from pydantic import Field
+
+from querydeck.drivers.arrow_rows import DbApiResultStream, field
+from querydeck.drivers.base import (
+    BATCH_ROWS,
+    Capabilities,
+    Connection,
+    Driver,
+    DriverOptions,
+    ResultStream,
+    ServerInfo,
+    split_url,
+    url_query,
+)
+from querydeck.errors import (
+    ConnectionFailed,
+    ConnectionUrlInvalid,
+    DataFileNotFound,
+    QueryCancelled,
+    QueryDeckError,
+    QueryFailed,
+    QueryRejected,
+    QueryTimeout,
+    ResourceLimit,
+)
+
+#: Virtual-machine instructions between two checks of the deadline and the cancel flag.
+PROGRESS_STEPS = 1000
+
+#: Pragmas allowed with any argument: they only describe a named table or index.
+DESCRIBE_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+    }
+)
+#: Pragmas allowed without an argument (a read of the value, never a change).
+READ_PRAGMAS = frozenset({"user_version", "application_id", "encoding", "collation_list"})
+DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
+
+_SQLITE_RECURSIVE = getattr(sqlite3, "SQLITE_RECURSIVE", 33)
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, _SQLITE_RECURSIVE})
+
+_STORAGE_CLASSES: dict[type, tuple[str, pa.DataType]] = {
+    int: ("INTEGER", pa.int64()),
+    float: ("REAL", pa.float64()),
+    str: ("TEXT", pa.string()),
+    bytes: ("BLOB", pa.binary()),
+}
+
+
+class SQLiteOptions(DriverOptions):
+    path: str = Field(min_length=1, description="Path of the SQLite database file.")
+
+
+def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, _: Any) -> int:
+    """The authorizer: reads only (see the module docstring)."""
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and db == "main":
+        # Asked when a pragma table-valued function is first used; the file is read-only
+        # and SQLite refuses real updates of sqlite_master on its own.
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION:
+        return (
+            sqlite3.SQLITE_DENY if (arg2 or "").lower() in DENIED_FUNCTIONS else sqlite3.SQLITE_OK
+        )
+    if action == sqlite3.SQLITE_PRAGMA:
+        name = (arg1 or "").lower()
+        if name in DESCRIBE_PRAGMAS or (name in READ_PRAGMAS and arg2 is None):
+            return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def infer_schema(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> pa.Schema:
+    """The Arrow schema of a result from its first rows (see the module docstring)."""
+    fields = []
+    for index, name in enumerate(names):
+        kinds = {type(row[index]) for row in rows if row[index] is not None}
+        native = "|".join(sorted(_STORAGE_CLASSES[k][0] for k in kinds)) or "NULL"
+        if len(kinds) == 1:
+            arrow_type = _STORAGE_CLASSES[kinds.pop()][1]
+        elif kinds == {int, float} and all(
+            isinstance(v, float) or float(v) == v for row in rows if (v := row[index]) is not None
+        ):
+            arrow_type = pa.float64()
+        else:
+            arrow_type = pa.string()
+        fields.append(field(name, arrow_type, native))
+    return pa.schema(fields)
+
+
+class _NoRows(ResultStream):
+    """The result of a statement that returns no columns."""
+
+    def __init__(self) -> None:
+        self.schema = pa.schema([])
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return iter(())
+
+    def close(self) -> None:
+        return None
+
+
+class SQLiteConnection(Connection):
+    def __init__(self, native: sqlite3.Connection) -> None:
+        self._native = native
+        self._deadline: float | None = None
+        self._timeout_s = 0.0
+        self._cancelled = False
+        self._timed_out = False
+        self._closed = False
+        self._stream: ResultStream | None = None
+        native.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        native.set_authorizer(authorize)
+        native.set_progress_handler(self._progress, PROGRESS_STEPS)
+
+    def _progress(self) -> int:
+        if self._cancelled:
+            return 1
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self._timed_out = True
+            return 1
+        return 0
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueryFailed("The SQLite connection is closed.")
+
+    def ping(self) -> ServerInfo:
+        self._check_open()
+        try:
+            row = self._native.execute("SELECT sqlite_version()").fetchone()
+        except sqlite3.Error as exc:
+            raise self._map_error(exc) from exc
+        return ServerInfo(version=str(row[0]))
+
+    def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
+        self._check_open()
+        if self._stream is not None:
+            self._stream.close()
+        self._cancelled = self._timed_out = False
+        self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
+        cursor = self._native.cursor()
+        try:
+            cursor.execute(sql)
+            description = cursor.description
+            first = cursor.fetchmany(BATCH_ROWS) if description else []
+        except sqlite3.Error as exc:
+            cursor.close()
+            self._idle()
+            raise self._map_error(exc) from exc
+        if not description:
+            cursor.close()
+            self._idle()
+            return _NoRows()
+        schema = infer_schema([str(d[0]) for d in description], first)
+        self._stream = DbApiResultStream(
+            cursor, schema, self._map_error, first_rows=first, on_close=self._idle
+        )
+        return self._stream
+
+    def _idle(self) -> None:
+        self._deadline = None
+        self._stream = None
+
+    def _map_error(self, exc: Exception) -> QueryDeckError:
+        message = str(exc)
+        lowered = message.lower()
+        if lowered == "interrupted":
+            if self._timed_out:
+                return QueryTimeout(
+                    f"The statement ran longer than the {self._timeout_s:g} s timeout.",
+                    detail={"timeout_s": self._timeout_s},
+                )
+            return QueryCancelled("The statement was cancelled.")
+        if "one statement at a time" in lowered:
+            return QueryFailed(
+                "Only one statement can run at a time; remove everything after the first.",
+                code="SQL_MULTIPLE_STATEMENTS",
+            )
+        if any(word in lowered for word in ("authoriz", "readonly", "attached databases")):
+            return QueryRejected(
+                "SQLite refused the statement: this connection only reads data.",
+                detail={"engine_message": message},
+            )
+        if isinstance(exc, MemoryError) or "out of memory" in lowered:
+            return ResourceLimit("SQLite ran out of memory running the statement.")
+        return QueryFailed(f"SQLite error: {message}.", detail={"engine_message": message})
+
+    def cancel(self) -> None:
+        if self._closed:
+            return
+        self._cancelled = True
+        try:
+            self._native.interrupt()
+        except sqlite3.Error:
+            return
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._stream is not None:
+            self._stream.close()
+        self._closed = True
+        try:
+            self._native.close()
+        except sqlite3.Error:
+            return
+
+
+class SQLiteDriver(Driver[SQLiteOptions]):
+    """SQLite database files, read-only."""
+
+    name = "sqlite"
+    title = "SQLite"
+    dialect = "sqlite"
+    Options = SQLiteOptions
+    capabilities = Capabilities(server_timeout=False, schemas=False, file_based=True)
+    url_schemes = ("sqlite",)
+
+    @classmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; no parameters."""
+        parts = split_url(url, cls.url_schemes)
+        url_query(parts, {})
+        if parts.netloc:
+            raise ConnectionUrlInvalid(
+                "A SQLite URL has no host: write sqlite:///relative.db or sqlite:////abs.db."
+            )
+        path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+        if not path:
+            raise ConnectionUrlInvalid("The SQLite URL names no file: sqlite:///path/to/file.db.")
+        return {"path": path}
+
+    def target(self) -> str:
+        return Path(self.options.path).name or self.options.path
+
+    def connect(self, *, timeout_s: float) -> Connection:
+        path = Path(self.options.path)
+        shown = self.target()
+        if not path.exists():
+            raise DataFileNotFound(f"The SQLite file {shown!r} does not exist.")
+        if not path.is_file():
+            raise ConnectionFailed(f"{shown!r} is not a file, so it is not a SQLite database.")
+        uri = "file:" + pathname2url(str(path.resolve())) + "?mode=ro"
+        try:
+            native = sqlite3.connect(
+                uri, uri=True, timeout=timeout_s, check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise ConnectionFailed(f"The SQLite file {shown!r} cannot be opened: {exc}.") from None
+        try:
+            native.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            native.close()
+            if "not a database" in str(exc):
+                raise ConnectionFailed(f"The file {shown!r} is not a SQLite database.") from None
+            raise ConnectionFailed(f"The SQLite file {shown!r} cannot be read: {exc}.") from None
+        return SQLiteConnection(native)

@@ -1,0 +1,361 @@
+"""The compliance suite every driver runs.
+
+Subclass :class:`DriverSuite` in a ``test_<engine>.py`` module as ``class TestEngine
+(DriverSuite)`` and provide:
+
+- ``driver_cls``: the driver class;
+- a ``driver`` fixture: a :class:`Driver` (not connected) whose database is a scratch one
+  holding the table :data:`FIXTURE_TABLE` ``(id integer, name text)`` with exactly
+  :data:`FIXTURE_ROWS`, created with the engine's own client;
+- ``sleep_sql``: one statement that runs for at least 30 s (``SELECT pg_sleep(30)``,
+  ``SELECT SLEEP(30)``, a runaway recursive CTE or cross join);
+- ``type_cases()``: one :class:`TypeCase` per id of :data:`REQUIRED_TYPES` (plus ``array``
+  when the driver's capabilities say ``arrays``), unless the id is in ``unsupported_types``
+  with the reason; build them from the constants below (:data:`BIG_INT`, ...);
+- ``connection_failures(tmp_path)``: ``(label, driver, expected ConnectionFailed subclass)``
+  triples (a missing file, a closed port, a wrong password...);
+- ``good_urls`` (URL → expected options) and ``forbidden_urls`` (each must raise
+  ``ConnectionParamForbidden``).
+
+Optional overrides: ``fixture_arrow_types`` (Arrow types of ``id`` and ``name``),
+``write_statements``, ``multi_statements``, ``many_rows_sql(n)`` (a recursive CTE by
+default), ``fixture_rows(driver)`` (read through a fresh driver connection by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pytest
+
+from querydeck.drivers import registry
+from querydeck.drivers.arrow_rows import native_type
+from querydeck.drivers.base import (
+    BATCH_ROWS,
+    Connection,
+    Driver,
+    DriverOptions,
+    ResultStream,
+    ServerInfo,
+)
+from querydeck.errors import (
+    ConnectionFailed,
+    ConnectionParamForbidden,
+    QueryCancelled,
+    QueryDeckError,
+    QueryFailed,
+    QueryRejected,
+    QueryTimeout,
+)
+
+FIXTURE_TABLE = "qd_items"
+FIXTURE_ROWS: list[tuple[int, str]] = [(1, "alpha"), (2, "beta"), (3, "gamma")]
+FIXTURE_SELECT = f"SELECT id, name FROM {FIXTURE_TABLE} ORDER BY id"
+
+BIG_INT = 9007199254740993  # 2**53 + 1: a float would round it
+MIN_INT64 = -9223372036854775808
+EXACT_DECIMAL = Decimal("12345678901234567890.123456789")
+UNICODE_TEXT = "emoji 😀 CJK 漢字 combining e\u0301 RTL שלום\u200f"
+NUL_TEXT = "a\x00b"
+BINARY = b"\x00\xff\x10qd"
+DATE = dt.date(2024, 2, 29)
+#: An instant; engines are given it with a +02:00 offset and must return it in UTC.
+INSTANT = dt.datetime(2024, 2, 29, 21, 59, 58, 123456, tzinfo=dt.UTC)
+INSTANT_TEXT = "2024-02-29 23:59:58.123456+02:00"
+JSON_VALUE: dict[str, Any] = {"a": [1, 2.5, None], "b": "é"}
+JSON_TEXT = '{"a": [1, 2.5, null], "b": "é"}'
+ARRAY = [1, 2, 3]
+
+REQUIRED_TYPES = (
+    "int_above_2_53",
+    "int64_min",
+    "decimal",
+    "date",
+    "timestamp_tz",
+    "boolean",
+    "text_unicode",
+    "text_nul",
+    "binary",
+    "json",
+)
+
+TIMEOUT_S = 1.0
+#: Slack over a timeout, generous for a noisy machine.
+TIMEOUT_SLACK_S = 3.0
+
+
+@dataclass(frozen=True)
+class TypeCase:
+    """One value through the driver: ``sql`` returns one row with one column whose value,
+    after ``normalize``, equals ``expected`` (and has its Python type) and whose Arrow
+    type is ``arrow_type`` (or satisfies it, when it is a predicate)."""
+
+    id: str
+    sql: str
+    expected: Any
+    arrow_type: pa.DataType | Callable[[pa.DataType], bool]
+    normalize: Callable[[Any], Any] | None = None
+
+
+def is_utc_timestamp(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_timestamp(arrow_type) and arrow_type.tz in ("UTC", "+00:00", "Etc/UTC")
+
+
+def json_loads(value: Any) -> Any:
+    return json.loads(value)
+
+
+def read_table(stream: ResultStream) -> pa.Table:
+    """Every batch of ``stream``, checked against its schema."""
+    batches = list(stream)
+    for batch in batches:
+        assert batch.num_rows > 0
+        assert batch.schema.equals(stream.schema, check_metadata=True)
+    return pa.Table.from_batches(batches, schema=stream.schema)
+
+
+def read_rows(stream: ResultStream) -> list[tuple[Any, ...]]:
+    table = read_table(stream)
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+
+class DriverSuite:
+    """The tests every driver passes (see the module docstring for the hooks)."""
+
+    driver_cls: ClassVar[type[Driver[Any]]]
+    sleep_sql: ClassVar[str]
+    good_urls: ClassVar[tuple[tuple[str, dict[str, Any]], ...]]
+    forbidden_urls: ClassVar[tuple[str, ...]]
+    fixture_arrow_types: ClassVar[tuple[pa.DataType, pa.DataType]] = (pa.int64(), pa.string())
+    unsupported_types: ClassVar[dict[str, str]] = {}
+    write_statements: ClassVar[tuple[str, ...]] = (
+        f"INSERT INTO {FIXTURE_TABLE} (id, name) VALUES (99, 'evil')",
+        f"UPDATE {FIXTURE_TABLE} SET name = 'evil'",
+        f"DELETE FROM {FIXTURE_TABLE}",
+        f"DROP TABLE {FIXTURE_TABLE}",
+        "CREATE TABLE qd_evil (id INTEGER)",
+    )
+    multi_statements: ClassVar[tuple[str, ...]] = (
+        f"SELECT 1; DELETE FROM {FIXTURE_TABLE}",
+        f"SELECT 1; INSERT INTO {FIXTURE_TABLE} (id, name) VALUES (99, 'evil')",
+        f"SELECT 1;\nDROP TABLE {FIXTURE_TABLE}",
+    )
+
+    def type_cases(self) -> list[TypeCase]:
+        raise NotImplementedError("a DriverSuite subclass lists its type cases")
+
+    def connection_failures(
+        self, tmp_path: Path
+    ) -> list[tuple[str, Driver[Any], type[ConnectionFailed]]]:
+        raise NotImplementedError("a DriverSuite subclass lists its connection failures")
+
+    def many_rows_sql(self, n: int) -> str:
+        """One integer column ``n`` with the values 1..n in order."""
+        return (
+            f"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < {n}) "
+            "SELECT n FROM r"
+        )
+
+    def fixture_rows(self, driver: Driver[Any]) -> list[tuple[Any, ...]]:
+        """The fixture table as it is now, read through a fresh connection."""
+        with driver.connect(timeout_s=10) as conn:
+            return read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10))
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "type_case" in metafunc.fixturenames:
+            cases = self.type_cases()
+            metafunc.parametrize("type_case", cases, ids=[case.id for case in cases])
+
+    @pytest.fixture
+    def conn(self, driver: Driver[Any]) -> Iterator[Connection]:
+        connection = driver.connect(timeout_s=10)
+        yield connection
+        connection.close()
+
+    # --- the driver class -----------------------------------------------------------------
+
+    def test_class_attributes(self) -> None:
+        cls = self.driver_cls
+        assert cls.name
+        assert cls.title
+        assert cls.dialect
+        assert cls.url_schemes
+        assert issubclass(cls.Options, DriverOptions)
+        assert registry.load(cls.name) is cls
+        assert registry.describe(cls.name)["options_schema"]["type"] == "object"
+
+    def test_options_refuse_unknown_keys(self) -> None:
+        with pytest.raises(ValueError, match="qd_unknown"):
+            self.driver_cls.Options.model_validate({"qd_unknown": 1})
+
+    def test_urls_parse_into_valid_options(self) -> None:
+        for url, expected in self.good_urls:
+            options = self.driver_cls.options_from_url(url)
+            assert options == expected, url
+            self.driver_cls.Options.model_validate(options)
+
+    def test_urls_with_unknown_parameters_are_refused(self) -> None:
+        assert self.forbidden_urls
+        for url in self.forbidden_urls:
+            with pytest.raises(ConnectionParamForbidden):
+                self.driver_cls.options_from_url(url)
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def test_ping_returns_a_version(self, conn: Connection) -> None:
+        info = conn.ping()
+        assert isinstance(info, ServerInfo)
+        assert any(ch.isdigit() for ch in info.version)
+
+    def test_close_is_idempotent(self, driver: Driver[Any]) -> None:
+        conn = driver.connect(timeout_s=10)
+        conn.close()
+        conn.close()
+        with pytest.raises(QueryDeckError):
+            read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10))
+
+    def test_connection_failures_are_mapped(self, tmp_path: Path) -> None:
+        failures = self.connection_failures(tmp_path)
+        assert failures
+        for label, driver, expected in failures:
+            with pytest.raises(ConnectionFailed) as caught:
+                driver.connect(timeout_s=5).close()
+            assert isinstance(caught.value, expected), (label, caught.value)
+            message = caught.value.message
+            assert message, label
+            assert "Traceback" not in message, label
+            assert str(tmp_path) not in message, label
+
+    # --- results --------------------------------------------------------------------------
+
+    def test_select_rows_schema_and_native_types(self, conn: Connection) -> None:
+        stream = conn.execute(FIXTURE_SELECT, timeout_s=10)
+        assert stream.schema.names == ["id", "name"]
+        assert tuple(stream.schema.types) == self.fixture_arrow_types
+        for arrow_field in stream.schema:
+            assert native_type(arrow_field), arrow_field
+        assert read_rows(stream) == FIXTURE_ROWS
+
+    def test_type_cases_cover_the_required_types(self, driver: Driver[Any]) -> None:
+        required = set(REQUIRED_TYPES)
+        if driver.capabilities.arrays:
+            required.add("array")
+        provided = {case.id for case in self.type_cases()}
+        assert required - provided - set(self.unsupported_types) == set()
+
+    def test_type_round_trip(self, conn: Connection, type_case: TypeCase) -> None:
+        stream = conn.execute(type_case.sql, timeout_s=10)
+        table = read_table(stream)
+        assert (table.num_rows, table.num_columns) == (1, 1)
+        arrow_field = stream.schema.field(0)
+        expected_type = type_case.arrow_type
+        if isinstance(expected_type, pa.DataType):
+            assert arrow_field.type == expected_type
+        else:
+            assert expected_type(arrow_field.type), arrow_field.type
+        assert native_type(arrow_field)
+        value = table.column(0)[0].as_py()
+        if type_case.normalize is not None:
+            value = type_case.normalize(value)
+        assert value == type_case.expected
+        assert type(value) is type(type_case.expected)
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            assert value.utcoffset() == dt.timedelta(0)
+
+    def test_many_rows_stream_in_bounded_batches(self, conn: Connection) -> None:
+        n = 2 * BATCH_ROWS + 123
+        stream = conn.execute(self.many_rows_sql(n), timeout_s=30)
+        sizes = []
+        values: list[int] = []
+        for batch in stream:
+            assert batch.schema.equals(stream.schema, check_metadata=True)
+            sizes.append(batch.num_rows)
+            values.extend(int(v) for v in batch.column(0).to_pylist())
+        assert len(sizes) >= 3
+        assert all(0 < size <= BATCH_ROWS for size in sizes), sizes
+        assert values == list(range(1, n + 1))
+
+    def test_stream_closed_early(self, conn: Connection) -> None:
+        stream = conn.execute(self.many_rows_sql(50 * BATCH_ROWS), timeout_s=30)
+        first = next(iter(stream))
+        assert first.num_rows > 0
+        stream.close()
+        stream.close()
+        assert list(stream) == []
+        assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+
+    # --- time limits and cancellation -----------------------------------------------------
+
+    def test_timeout(self, driver: Driver[Any], conn: Connection) -> None:
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout):
+            read_table(conn.execute(self.sleep_sql, timeout_s=TIMEOUT_S))
+        assert time.monotonic() - started < TIMEOUT_S + TIMEOUT_SLACK_S
+        try:
+            assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+        except QueryDeckError:
+            with driver.connect(timeout_s=10) as fresh:
+                assert read_rows(fresh.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+
+    def test_cancel_from_another_thread(self, conn: Connection) -> None:
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                read_table(conn.execute(self.sleep_sql, timeout_s=60))
+            except BaseException as exc:
+                outcome.append(exc)
+            else:
+                outcome.append(None)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        time.sleep(0.3)
+        first_cancel = time.monotonic()
+        while worker.is_alive() and time.monotonic() - first_cancel < 10:
+            conn.cancel()
+            worker.join(0.2)
+        assert not worker.is_alive(), "cancel() did not stop the statement"
+        assert time.monotonic() - first_cancel < TIMEOUT_SLACK_S
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], QueryCancelled), outcome
+
+    def test_cancel_when_idle_is_a_no_op(self, conn: Connection) -> None:
+        conn.cancel()
+        assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+
+    # --- read-only ------------------------------------------------------------------------
+
+    def test_second_statement_never_runs(self, driver: Driver[Any], conn: Connection) -> None:
+        for sql in self.multi_statements:
+            with contextlib.suppress(QueryFailed, QueryRejected):
+                read_table(conn.execute(sql, timeout_s=10))
+            assert self.fixture_rows(driver) == FIXTURE_ROWS, sql
+
+    def test_writes_fail_and_change_nothing(self, driver: Driver[Any], conn: Connection) -> None:
+        for sql in self.write_statements:
+            with pytest.raises((QueryFailed, QueryRejected)):
+                read_table(conn.execute(sql, timeout_s=10))
+            assert self.fixture_rows(driver) == FIXTURE_ROWS, sql
+        with pytest.raises(QueryFailed, match="qd_evil"):
+            read_table(conn.execute("SELECT * FROM qd_evil", timeout_s=10))
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def test_unknown_table_is_a_query_failure_naming_it(self, conn: Connection) -> None:
+        with pytest.raises(QueryFailed) as caught:
+            read_table(conn.execute("SELECT * FROM qd_no_such_table", timeout_s=10))
+        assert "qd_no_such_table" in caught.value.message
+        assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS

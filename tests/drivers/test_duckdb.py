@@ -1,0 +1,300 @@
+"""The DuckDB driver: the compliance suite plus its sandbox and packaged extensions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from querydeck.drivers.arrow_rows import native_type
+from querydeck.drivers.base import Driver
+from querydeck.drivers.duckdb import (
+    DuckDBConnection,
+    DuckDBDriver,
+    DuckDBOptions,
+    load_packaged_extension,
+)
+from querydeck.errors import (
+    ConfigError,
+    ConnectionFailed,
+    ConnectionUrlInvalid,
+    DataFileNotFound,
+    QueryFailed,
+    QueryRejected,
+    ResourceLimit,
+)
+from tests.drivers.suite import (
+    ARRAY,
+    BIG_INT,
+    BINARY,
+    DATE,
+    EXACT_DECIMAL,
+    FIXTURE_ROWS,
+    FIXTURE_SELECT,
+    FIXTURE_TABLE,
+    INSTANT,
+    INSTANT_TEXT,
+    JSON_TEXT,
+    JSON_VALUE,
+    MIN_INT64,
+    NUL_TEXT,
+    UNICODE_TEXT,
+    DriverSuite,
+    TypeCase,
+    is_utc_timestamp,
+    json_loads,
+    read_rows,
+    read_table,
+)
+
+CROSS_JOIN = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
+
+
+def tree(root: Path) -> set[str]:
+    """Every path under ``root``, relative to it."""
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def make_database(path: Path) -> Path:
+    native = duckdb.connect(str(path))
+    native.execute(f"CREATE TABLE {FIXTURE_TABLE} (id BIGINT, name VARCHAR)")
+    native.executemany(f"INSERT INTO {FIXTURE_TABLE} VALUES (?, ?)", FIXTURE_ROWS)
+    native.close()
+    return path
+
+
+def duckdb_driver(path: Path | None, **options: Any) -> DuckDBDriver:
+    return DuckDBDriver(DuckDBOptions(path=None if path is None else str(path), **options))
+
+
+class TestDuckDB(DriverSuite):
+    driver_cls = DuckDBDriver
+    sleep_sql = CROSS_JOIN
+    good_urls = (
+        ("duckdb:///data/demo.duckdb", {"path": "data/demo.duckdb"}),
+        ("duckdb:////srv/data/demo.duckdb", {"path": "/srv/data/demo.duckdb"}),
+        ("duckdb://", {"path": None}),
+        ("duckdb:///:memory:", {"path": None}),
+    )
+    forbidden_urls = (
+        "duckdb:///x.duckdb?access_mode=read_write",
+        "duckdb:///x.duckdb?allow_unsigned_extensions=true",
+        "duckdb:///x.duckdb?memory_limit=100GB",
+    )
+
+    def many_rows_sql(self, n: int) -> str:
+        return f"SELECT range + 1 AS n FROM range({n})"
+
+    @pytest.fixture
+    def driver(self, tmp_path: Path) -> Driver[Any]:
+        return duckdb_driver(make_database(tmp_path / "fixture.duckdb"))
+
+    def type_cases(self) -> list[TypeCase]:
+        return [
+            TypeCase("int_above_2_53", f"SELECT {BIG_INT}::BIGINT AS v", BIG_INT, pa.int64()),
+            TypeCase("int64_min", f"SELECT ({MIN_INT64})::BIGINT AS v", MIN_INT64, pa.int64()),
+            TypeCase(
+                "decimal",
+                f"SELECT {EXACT_DECIMAL}::DECIMAL(38, 9) AS v",
+                EXACT_DECIMAL,
+                pa.decimal128(38, 9),
+            ),
+            TypeCase("date", f"SELECT DATE '{DATE}' AS v", DATE, pa.date32()),
+            TypeCase(
+                "timestamp_tz",
+                f"SELECT TIMESTAMPTZ '{INSTANT_TEXT}' AS v",
+                INSTANT,
+                is_utc_timestamp,
+            ),
+            TypeCase("boolean", "SELECT TRUE AS v", True, pa.bool_()),
+            TypeCase("text_unicode", f"SELECT '{UNICODE_TEXT}' AS v", UNICODE_TEXT, pa.string()),
+            TypeCase("text_nul", "SELECT 'a' || chr(0) || 'b' AS v", NUL_TEXT, pa.string()),
+            TypeCase("binary", f"SELECT from_hex('{BINARY.hex()}') AS v", BINARY, pa.binary()),
+            TypeCase(
+                "json", f"SELECT '{JSON_TEXT}'::JSON AS v", JSON_VALUE, pa.string(), json_loads
+            ),
+            TypeCase("array", "SELECT [1, 2, 3] AS v", ARRAY, pa.types.is_list),
+        ]
+
+    def connection_failures(
+        self, tmp_path: Path
+    ) -> list[tuple[str, Driver[Any], type[ConnectionFailed]]]:
+        text_file = tmp_path / "notes.duckdb"
+        text_file.write_text("not a database, " * 100)
+        return [
+            ("missing file", duckdb_driver(tmp_path / "missing.duckdb"), DataFileNotFound),
+            ("directory", duckdb_driver(tmp_path), ConnectionFailed),
+            ("text file", duckdb_driver(text_file), ConnectionFailed),
+        ]
+
+
+@pytest.fixture
+def fixture_db(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    return make_database(data / "fixture.duckdb")
+
+
+def test_missing_file_is_not_created(tmp_path: Path) -> None:
+    before = tree(tmp_path)
+    with pytest.raises(DataFileNotFound, match=r"missing\.duckdb"):
+        duckdb_driver(tmp_path / "missing.duckdb").connect(timeout_s=1)
+    assert tree(tmp_path) == before
+
+
+def test_native_types_and_utc_session(fixture_db: Path) -> None:
+    with duckdb_driver(fixture_db).connect(timeout_s=5) as conn:
+        stream = conn.execute(
+            "SELECT 1::DECIMAL(10, 2) AS d, '{}'::JSON AS j, current_setting('TimeZone') AS tz",
+            timeout_s=5,
+        )
+        assert [native_type(f) for f in stream.schema] == ["DECIMAL(10,2)", "JSON", "VARCHAR"]
+        assert read_rows(stream)[0][2] == "UTC"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/proc/self/environ')",
+        "COPY {table} TO '{dir}/x.csv'",
+        "COPY (SELECT 1) TO '{dir}/x.parquet' (FORMAT parquet)",
+        "EXPORT DATABASE '{dir}/export'",
+        "ATTACH '{dir}/new.duckdb' AS n",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET lock_configuration = false",
+        "SET memory_limit = '100GB'",
+        "SET autoinstall_known_extensions = true",
+        "SELECT * FROM read_parquet('http://169.254.169.254/latest/x.parquet')",
+        "INSERT INTO {table} VALUES (99, 'evil')",
+        "CREATE TABLE {dir_name}_t AS SELECT 1",
+    ],
+)
+def test_sandbox_refuses_and_creates_nothing(fixture_db: Path, sql: str) -> None:
+    tmp_path = fixture_db.parent.parent
+    driver = duckdb_driver(fixture_db, memory_limit="256MB")
+    text = sql.format(table=FIXTURE_TABLE, dir=tmp_path, dir_name="qd")
+    before = tree(tmp_path)
+    with driver.connect(timeout_s=5) as conn:
+        with pytest.raises((QueryRejected, QueryFailed)):
+            read_table(conn.execute(text, timeout_s=5))
+        assert isinstance(conn, DuckDBConnection)
+        with pytest.raises(duckdb.Error):  # the engine refuses it too, past the type check
+            conn._native.execute(text).fetchall()
+        settings = read_rows(
+            conn.execute(
+                "SELECT current_setting('memory_limit'), current_setting('enable_external_access')",
+                timeout_s=5,
+            )
+        )
+        assert settings[0][1] is False
+        assert settings[0][0].replace(" ", "").startswith("244")  # 256 MB in MiB
+        assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=5)) == FIXTURE_ROWS
+    assert tree(tmp_path) == before
+
+
+def test_file_access_has_its_own_code(fixture_db: Path) -> None:
+    with (
+        duckdb_driver(fixture_db).connect(timeout_s=5) as conn,
+        pytest.raises(QueryRejected) as caught,
+    ):
+        conn.execute("SELECT * FROM read_csv('/etc/passwd')", timeout_s=5)
+    assert caught.value.code == "FILE_ACCESS_DENIED"
+    assert "/etc/passwd" not in caught.value.message
+
+
+@pytest.mark.parametrize("sql", ["", "  -- only a comment\n", ";"])
+def test_empty_text_is_refused(fixture_db: Path, sql: str) -> None:
+    with (
+        duckdb_driver(fixture_db).connect(timeout_s=5) as conn,
+        pytest.raises(QueryFailed) as caught,
+    ):
+        conn.execute(sql, timeout_s=5)
+    assert caught.value.code == "SQL_EMPTY"
+
+
+def test_second_statement_is_refused_with_its_code(fixture_db: Path) -> None:
+    with duckdb_driver(fixture_db).connect(timeout_s=5) as conn:
+        with pytest.raises(QueryFailed) as caught:
+            conn.execute(f"SELECT 1; INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')", timeout_s=5)
+        assert caught.value.code == "SQL_MULTIPLE_STATEMENTS"
+        assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=5)) == FIXTURE_ROWS
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["CREATE TEMP TABLE qd_t AS SELECT 1", "SET VARIABLE v = 1", "CALL duckdb_tables()", "USE x"],
+)
+def test_only_reading_statement_types_run(sql: str) -> None:
+    with duckdb_driver(None).connect(timeout_s=5) as conn:
+        with pytest.raises(QueryRejected) as caught:
+            conn.execute(sql, timeout_s=5)
+        assert caught.value.detail["statement_type"] in ("CREATE", "SET", "CALL")
+        with pytest.raises(QueryFailed):
+            conn.execute("SELECT * FROM qd_t", timeout_s=5)
+        assert read_rows(conn.execute("DESCRIBE SELECT 1 AS a", timeout_s=5))[0][0] == "a"
+
+
+def test_in_memory_database(tmp_path: Path) -> None:
+    driver = duckdb_driver(None)
+    before = tree(tmp_path)
+    assert driver.target() == ":memory:"
+    with driver.connect(timeout_s=5) as conn:
+        assert read_rows(conn.execute("SELECT 42 AS answer", timeout_s=5)) == [(42,)]
+        with pytest.raises(QueryRejected):
+            conn.execute(f"COPY (SELECT 1) TO '{tmp_path}/x.csv'", timeout_s=5)
+    assert tree(tmp_path) == before
+
+
+def test_memory_limit_is_a_resource_limit() -> None:
+    with duckdb_driver(None, memory_limit="64MB").connect(timeout_s=5) as conn:
+        with pytest.raises(ResourceLimit):
+            read_table(
+                conn.execute(
+                    "SELECT max(length(s)) FROM "
+                    "(SELECT string_agg(range::VARCHAR, ',') AS s FROM range(50000000))",
+                    timeout_s=30,
+                )
+            )
+        assert read_rows(conn.execute("SELECT 1", timeout_s=5)) == [(1,)]
+
+
+@pytest.mark.parametrize("value", ["1GB; SET x=1", "lots", "-1GB"])
+def test_memory_limit_option_is_validated(value: str) -> None:
+    with pytest.raises(ValidationError):
+        DuckDBOptions(memory_limit=value)
+
+
+@pytest.mark.parametrize("url", ["duckdb://host/x.duckdb", "duckdb:x.duckdb", "sqlite:///x.db"])
+def test_malformed_urls(url: str) -> None:
+    with pytest.raises(ConnectionUrlInvalid):
+        DuckDBDriver.options_from_url(url)
+
+
+def test_packaged_tpch_extension_loads_into_a_writable_database(tmp_path: Path) -> None:
+    native = duckdb.connect(str(tmp_path / "demo.duckdb"))
+    try:
+        loaded = load_packaged_extension(native, "tpch")
+        assert loaded.name == "tpch.duckdb_extension"
+        assert f"v{duckdb.__version__}" in loaded.parts
+        native.execute("CALL dbgen(sf=0.01)")
+        row = native.execute("SELECT count(*) FROM nation").fetchone()
+        assert row == (25,)
+    finally:
+        native.close()
+
+
+@pytest.mark.parametrize("name", ["qd_no_such_extension", "../tpch", "TPCH'"])
+def test_packaged_extension_must_be_installed(name: str) -> None:
+    native = duckdb.connect()
+    try:
+        with pytest.raises(ConfigError):
+            load_packaged_extension(native, name)
+    finally:
+        native.close()
