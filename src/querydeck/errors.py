@@ -19,12 +19,19 @@ class QueryDeckError(Exception):
     http_status: ClassVar[int] = 500
 
     def __init__(
-        self, message: str, *, code: str | None = None, detail: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        detail: dict[str, Any] | None = None,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code  # type: ignore[misc]  # instance override of the class default
+        if http_status is not None:
+            self.http_status = http_status  # type: ignore[misc]
         self.detail: dict[str, Any] = dict(detail or {})
 
     def __str__(self) -> str:

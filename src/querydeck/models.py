@@ -118,6 +118,9 @@ class RunInfo(BaseModel):
     error_code: str | None
     error_message: str | None
     error_detail: dict[str, Any] | None
+    error_status: int | None = Field(
+        default=None, description="HTTP status that matches the error (the API answers with it)."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -32,6 +32,7 @@ def run_info(row: RunRow) -> RunInfo:
         error_code=row.error_code,
         error_message=row.error_message,
         error_detail=row.error_detail,
+        error_status=row.error_status,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

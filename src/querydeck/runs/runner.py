@@ -133,7 +133,7 @@ class RunManager:
             exc.detail["run_id"] = run_id
             row.status = RunStatus.rejected.value
             row.error_code, row.error_message = exc.code, exc.message
-            row.error_detail = exc.detail
+            row.error_detail, row.error_status = exc.detail, exc.http_status
             row.finished_at, row.duration_ms = now, 0.0
             self._db.write(lambda s: s.add(row))
             metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
@@ -226,6 +226,7 @@ class RunManager:
                 "status": RunStatus.failed.value,
                 "error_code": "INTERNAL_ERROR",
                 "error_message": "The run failed because of an internal error.",
+                "error_status": 500,
             }
         finally:
             if writer is not None and outcome.get("status") != RunStatus.succeeded.value:
@@ -275,6 +276,7 @@ class RunManager:
             "error_code": exc.code,
             "error_message": exc.message,
             "error_detail": exc.detail or None,
+            "error_status": exc.http_status,
         }
 
     def _update(self, run_id: str, **values: Any) -> None:

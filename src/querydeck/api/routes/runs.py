@@ -10,10 +10,7 @@ from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.schemas import RunCreate, RunView
 from querydeck.errors import (
-    QueryCancelled,
     QueryDeckError,
-    QueryFailed,
-    QueryTimeout,
 )
 from querydeck.models import Page, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.workbench import Workbench
@@ -27,15 +24,12 @@ def _raise_if_failed(run: RunInfo) -> None:
     """A run that ended without rows is answered with its error (and its id)."""
     if run.status in (RunStatus.succeeded, RunStatus.queued, RunStatus.running):
         return
-    error_type: type[QueryDeckError] = {
-        RunStatus.timed_out: QueryTimeout,
-        RunStatus.cancelled: QueryCancelled,
-    }.get(run.status, QueryFailed)
     detail = {**(run.error_detail or {}), "run_id": run.id, "status": run.status.value}
-    raise error_type(
+    raise QueryDeckError(
         run.error_message or f"The run ended {run.status.value}.",
-        code=run.error_code,
+        code=run.error_code or "QUERY_FAILED",
         detail=detail,
+        http_status=run.error_status or 400,
     )
 
 

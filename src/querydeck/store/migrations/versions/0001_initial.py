@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(64), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("error_detail", sa.JSON(), nullable=True),
+        sa.Column("error_status", sa.Integer(), nullable=True),
         sa.Column("result_file", sa.String(200), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("started_at", UtcDateTime(), nullable=True),
