@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from querydeck import logs
 from querydeck.api import create_app
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
@@ -237,6 +238,7 @@ def test_connection_errors(client: TestClient, payload: dict[str, Any], code: st
 
 
 def test_secrets_never_come_back(client: TestClient, capfd: pytest.CaptureFixture[str]) -> None:
+    logs.configure("DEBUG")
     created = client.post("/api/v1/connections", json={
         "name": "pg", "driver": "postgres",
         "options": {"host": "127.0.0.1", "port": 1, "database": "d", "user": "u",
@@ -260,7 +262,9 @@ def test_secrets_never_come_back(client: TestClient, capfd: pytest.CaptureFixtur
     for response in responses:
         assert SENTINEL not in response.text
     out, err = capfd.readouterr()
+    assert '"event": "http_request"' in err
     assert SENTINEL not in out + err
+    logs.configure("WARNING")
 
 
 def test_drivers_endpoint(client: TestClient) -> None:
