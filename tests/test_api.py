@@ -208,7 +208,7 @@ def test_connection_crud(client: TestClient, tmp_path: Path) -> None:
     renamed = client.post("/api/v1/connections/x/rename", json={"name": "ünïcode"})
     assert renamed.json()["name"] == "ünïcode"
     patched = client.patch("/api/v1/connections/ünïcode", json={"options": {"path": "y.db"}})
-    assert patched.json()["options"]["path"] == "y.db"
+    assert patched.json()["options"]["path"] == str(Path.cwd() / "y.db")
     missing = client.post("/api/v1/connections/ünïcode/test")
     assert (missing.status_code, error(missing)["code"]) == (422, "FILE_NOT_FOUND")
     listing = client.get("/api/v1/connections", params={"limit": 2, "offset": 0}).json()

@@ -206,3 +206,34 @@ def test_drivers_describe_their_options(workbench: Workbench) -> None:
     with pytest.raises(QueryDeckError) as info:
         workbench.driver("nope")
     assert code_of(info) == "UNKNOWN_DRIVER"
+
+
+def test_relative_file_paths_are_stored_absolute(
+    workbench: Workbench, sqlite_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(sqlite_file.parent)
+    made = workbench.create_connection("rel", url=f"sqlite:///{sqlite_file.name}")
+    assert made.options["path"] == str(sqlite_file)
+    monkeypatch.chdir(sqlite_file.parent.parent)
+    assert workbench.test_connection("rel").ok
+    memory = workbench.create_connection("mem", driver="duckdb", options={})
+    assert memory.options["path"] is None
+
+
+def test_workbenches_start_concurrently(settings: object) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            Workbench(settings).close()  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import unicodedata
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -100,6 +101,15 @@ def validate_options(driver: type[Driver[Any]], values: dict[str, Any]) -> Drive
             f"Invalid options for the {driver.name} driver: {text}.",
             detail={"problems": problems},
         ) from None
+
+
+def absolute_paths(driver: type[Driver[Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """A file-based driver's ``path`` made absolute (against the current directory), so the
+    connection works wherever the server is started."""
+    path = values.get("path")
+    if driver.capabilities.file_based and isinstance(path, str) and path.strip():
+        return {**values, "path": str(Path(path).expanduser().absolute())}
+    return values
 
 
 class ConnectionService:
@@ -204,7 +214,7 @@ class ConnectionService:
         if url is not None:
             values.update(cls.options_from_url(url))
         values.update(options or {})
-        return cls, values
+        return cls, absolute_paths(cls, values)
 
     def create(
         self,
@@ -262,7 +272,7 @@ class ConnectionService:
                     current.pop(key, None)
                 else:
                     current[key] = value
-            typed = validate_options(cls, current)
+            typed = validate_options(cls, absolute_paths(cls, current))
             row.options, row.secrets, row.secret_names = self._split(row.id, typed)
             row.updated_at = utcnow()
             return self._info(row)

@@ -57,12 +57,20 @@ def read_key_file(path: Path) -> bytes:
 
 
 def create_key_file(path: Path) -> bytes:
-    """Write a new random key to ``path`` with mode 0600 (never overwriting a file)."""
+    """Write a new random key to ``path`` with mode 0600. Never overwrites: when another
+    process or thread created the file first, its key is used."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = new_key_text()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(text + "\n")
+    try:
+        os.link(partial, path)  # atomic, and fails when the file exists
+    except FileExistsError:
+        return read_key_file(path)
+    finally:
+        partial.unlink()
     return _decode_key(text, path.name)
 
 

@@ -25,7 +25,12 @@ from querydeck.errors import ConfigError
 
 ENV_PREFIX = "QUERYDECK_"
 # Variables with the prefix that are not settings fields.
-_NON_FIELD_ENV = {"QUERYDECK_CONFIG", "QUERYDECK_REQUIRE_SERVICES", "QUERYDECK_SERVER"}
+_NON_FIELD_ENV = {
+    "QUERYDECK_CONFIG",
+    "QUERYDECK_DEBUG",
+    "QUERYDECK_REQUIRE_SERVICES",
+    "QUERYDECK_SERVER",
+}
 _NON_FIELD_PREFIXES = ("QUERYDECK_TEST_",)
 
 

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from querydeck import demo
 from querydeck.connections import ConnectionService
@@ -66,8 +67,13 @@ class Workbench:
         )
         sealer = Sealer(key)
         if fingerprint is None:
-            self.db.write(lambda s: s.merge(Meta(key=_KEY_CHECK, value=sealer.fingerprint)))
-        elif fingerprint != sealer.fingerprint:
+            try:
+                self.db.write(lambda s: s.add(Meta(key=_KEY_CHECK, value=sealer.fingerprint)))
+            except IntegrityError:  # another process started at the same moment
+                with self.db.read() as session:
+                    stored = session.get(Meta, _KEY_CHECK)
+                    fingerprint = stored.value if stored else None
+        if fingerprint is not None and fingerprint != sealer.fingerprint:
             raise SecretKeyError(
                 "The secret key is not the one this installation's credentials were "
                 "encrypted with. Restore the original key file (or QUERYDECK_SECRET_KEY)."

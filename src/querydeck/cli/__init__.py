@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from querydeck.cli import connections, query, runs, serve
+from querydeck.cli import connections, drivers, query, runs, serve
 from querydeck.cli.common import print_error
 from querydeck.errors import QueryDeckError
 
@@ -71,11 +71,10 @@ app = typer.Typer(
     help="querydeck: a read-only SQL query workbench.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
 app.command("serve")(serve.serve)
-app.command("demo")(connections.demo)
-app.command("drivers")(connections.drivers)
+app.command("demo")(drivers.demo)
+app.command("drivers")(drivers.drivers)
 app.add_typer(connections.app, name="connections")
 app.command("query")(query.query)
 app.command("history")(runs.history)

@@ -57,23 +57,26 @@ def message(text: str) -> None:
     typer.echo(text, err=True)
 
 
+def _position(detail: dict[str, Any] | None, key: str) -> int | None:
+    value = (detail or {}).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def error_line(
     code: str, text: str, detail: dict[str, Any] | None = None, sql: str | None = None
 ) -> str:
     """``Error [CODE]: message``, then the line and column from ``detail`` when known (with
     that line of ``sql`` and a caret under the column when the SQL is given)."""
     out = f"Error [{code}]: {text}"
-    detail = detail or {}
-    line, column = detail.get("line"), detail.get("column")
-    if not isinstance(line, int) or isinstance(line, bool):
+    line, column = _position(detail, "line"), _position(detail, "column")
+    if line is None:
         return out
-    has_column = isinstance(column, int) and not isinstance(column, bool)
-    out += f"\n  at line {line}" + (f", column {column}" if has_column else "")
+    out += f"\n  at line {line}" + (f", column {column}" if column is not None else "")
     source = sql.splitlines() if sql else []
-    if 1 <= line <= len(source):
+    if line <= len(source):
         text_line = source[line - 1].expandtabs(1)
         out += f"\n  {line} | {text_line}"
-        if has_column and 1 <= column <= len(text_line) + 1:
+        if column is not None and column <= len(text_line) + 1:
             out += "\n  " + " " * len(str(line)) + " | " + " " * (column - 1) + "^"
     return out
 
@@ -84,7 +87,7 @@ def print_error(
     typer.secho(error_line(code, text, detail, sql), err=True, fg=typer.colors.RED)
 
 
-def write_json(value: Any) -> None:
+def print_json(value: Any) -> None:
     """Indented JSON of ``value`` (pydantic models dumped in JSON mode) on stdout."""
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")

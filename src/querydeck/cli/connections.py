@@ -1,4 +1,4 @@
-"""``querydeck connections …``, ``querydeck drivers`` and ``querydeck demo``.
+"""``querydeck connections …``: add, list, show, test, update, rename, remove.
 
 Secrets are never printed: the Workbench hands back only the names of the secret options
 that are set, and option parsing problems name the option, never its value.
@@ -21,9 +21,9 @@ from querydeck.cli.common import (
     milliseconds,
     open_workbench,
     page_footer,
+    print_json,
     stdout_console,
     timestamp,
-    write_json,
 )
 from querydeck.models import ConnectionInfo
 
@@ -159,7 +159,7 @@ def connections_table(items: list[ConnectionInfo]) -> Table:
 
 def print_connection(info: ConnectionInfo, fmt: InfoFormat) -> None:
     if fmt is InfoFormat.json:
-        write_json(info)
+        print_json(info)
     else:
         stdout_console().print(connection_table(info))
 
@@ -197,7 +197,7 @@ def list_connections(
     with open_workbench() as workbench:
         page = workbench.list_connections(limit=limit, offset=offset)
     if fmt is InfoFormat.json:
-        write_json(page)
+        print_json(page)
         return
     if page.items:
         stdout_console().print(connections_table(page.items))
@@ -280,28 +280,3 @@ def remove(
                 raise typer.Exit(1)
         workbench.delete_connection(info.name)
     message(f"Removed connection {info.name!r}.")
-
-
-def drivers(fmt: FormatOption = InfoFormat.table) -> None:
-    """List the installed drivers."""
-    with open_workbench() as workbench:
-        found = workbench.drivers()
-    if fmt is InfoFormat.json:
-        write_json([d.model_dump(mode="json") for d in found])
-        return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("name", "title", "dialect", "url schemes"):
-        table.add_column(column)
-    for d in found:
-        table.add_row(d.name, d.title, d.dialect, ", ".join(f"{s}://" for s in d.url_schemes))
-    stdout_console().print(table)
-
-
-def demo(fmt: FormatOption = InfoFormat.table) -> None:
-    """Create the demo connections: TPC-H in DuckDB (demo) and Chinook in SQLite (chinook)."""
-    with open_workbench() as workbench:
-        made = workbench.create_demo()
-    if fmt is InfoFormat.json:
-        write_json([c.model_dump(mode="json") for c in made])
-        return
-    stdout_console().print(connections_table(made))

@@ -14,9 +14,9 @@ from querydeck.cli.common import (
     milliseconds,
     open_workbench,
     page_footer,
+    print_json,
     stdout_console,
     timestamp,
-    write_json,
 )
 from querydeck.models import RunInfo, RunStatus
 
@@ -54,7 +54,7 @@ def history(
     with open_workbench() as workbench:
         page = workbench.list_runs(limit=limit, offset=offset, connection=connection, status=status)
     if fmt is InfoFormat.json:
-        write_json(page)
+        print_json(page)
         return
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in ("id", "created", "connection", "status", "rows", "time", "error"):
@@ -121,7 +121,7 @@ def show(
     with open_workbench() as workbench:
         run = workbench.get_run(run_id)
     if fmt is InfoFormat.json:
-        write_json(run)
+        print_json(run)
     else:
         stdout_console().print(run_table(run))
 

@@ -9,6 +9,7 @@ PostgreSQL is used when ``QUERYDECK_DATABASE_URL`` says so.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigErro
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: Alembic keeps its migration context in module globals: one migration at a time.
+_MIGRATION_LOCK = threading.Lock()
 
 
 def _is_locked(exc: OperationalError) -> bool:
@@ -78,7 +81,7 @@ class AppDatabase:
         location = resources.files("querydeck.store") / "migrations"
         config.set_main_option("script_location", str(location))
         try:
-            with self.engine.begin() as conn:
+            with _MIGRATION_LOCK, self.engine.begin() as conn:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except OperationalError as exc:

@@ -1,0 +1,408 @@
+"""MySQL and MariaDB through PyMySQL: typed options, read-only transactions, Arrow batches.
+
+The client never enables ``MULTI_STATEMENTS`` (so one text is one statement) nor
+``LOCAL INFILE``. Every :meth:`MySQLConnection.execute` sets the server-side time limit,
+opens ``START TRANSACTION READ ONLY``, streams rows with an unbuffered cursor and always
+ends with ``ROLLBACK``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, unquote
+
+import pymysql
+import pymysql.cursors
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pymysql.constants import CLIENT
+
+from querydeck.drivers import arrow_rows, mysql_types
+from querydeck.drivers.base import (
+    BATCH_ROWS,
+    Capabilities,
+    Connection,
+    Driver,
+    DriverOptions,
+    ResultStream,
+    ServerInfo,
+    split_url,
+    url_credentials,
+    url_query,
+)
+from querydeck.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectionParamForbidden,
+    ConnectionTargetForbidden,
+    ConnectionUrlInvalid,
+    DatabaseNotFound,
+    QueryCancelled,
+    QueryDeckError,
+    QueryFailed,
+    QueryTimeout,
+    UpstreamUnavailable,
+)
+
+#: Client options that read local files, run extra SQL or change the protocol.
+FORBIDDEN_PARAMS = frozenset(
+    {
+        "local_infile",
+        "read_default_file",
+        "read_default_group",
+        "init_command",
+        "client_flag",
+        "unix_socket",
+        "named_pipe",
+        "ssl_ca",
+        "ssl_cert",
+        "ssl_key",
+        "conv",
+        "cursorclass",
+        "bind_address",
+    }
+)
+_EXECUTABLE_COMMENT = re.compile(r"/\*[mM]?!")
+_TIMEOUT_ERRNOS = frozenset({1969, 3024})  # MariaDB max_statement_time, MySQL max_execution_time
+_INTERRUPTED = 1317
+_UNREACHABLE = frozenset({2003, 2005})
+_LOST_ERRNOS = frozenset({2006, 2013, 2014, 2055, 1053, 1927})
+_AUTH_ERRNOS = frozenset({1044, 1045, 1698, 1251})
+_LOST = "The connection to MySQL/MariaDB was lost; open a new one."
+
+
+def check_host(host: str) -> str:
+    """Refuse hosts that are paths (sockets) or carry spaces."""
+    if not host or host.startswith(("/", "@", ".")) or re.search(r"[\s=,/\\]", host):
+        raise ConnectionTargetForbidden(
+            "The MySQL host must be a host name or an IP address; sockets and paths are not "
+            "allowed.",
+            detail={"option": "host"},
+        )
+    return host
+
+
+class MySQLOptions(DriverOptions):
+    host: str
+    port: int = Field(3306, ge=1, le=65535)
+    database: str | None = None
+    user: str
+    password: SecretStr | None = None
+    sslmode: Literal["disable", "require", "verify-full"] = "disable"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_forbidden(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            refuse_params(data)
+        return data
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
+
+def refuse_params(names: Any) -> None:
+    """Raise ``ConnectionParamForbidden`` for any forbidden client option among ``names``."""
+    for name in names:
+        if str(name).lower().replace("-", "_") in FORBIDDEN_PARAMS:
+            raise ConnectionParamForbidden(
+                f"The MySQL option {name!r} is not allowed.", detail={"parameter": str(name)}
+            )
+
+
+class MySQLDriver(Driver[MySQLOptions]):
+    """MySQL and MariaDB through PyMySQL."""
+
+    name: ClassVar[str] = "mysql"
+    title: ClassVar[str] = "MySQL / MariaDB"
+    dialect: ClassVar[str] = "mysql"
+    Options: ClassVar[type[DriverOptions]] = MySQLOptions
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    url_schemes: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
+
+    @classmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        parts = split_url(url, cls.url_schemes)
+        refuse_params(key for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+        options: dict[str, Any] = dict(url_query(parts, {"sslmode": "sslmode"}))
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConnectionUrlInvalid("The URL's port is not a number from 1 to 65535.") from None
+        if not parts.hostname:
+            raise ConnectionUrlInvalid("The URL must name a host: mysql://host/database.")
+        options["host"] = check_host(unquote(parts.hostname))
+        if port is not None:
+            options["port"] = port
+        database = unquote(parts.path.lstrip("/"))
+        if database:
+            options["database"] = database
+        options.update(url_credentials(parts))
+        return options
+
+    def target(self) -> str:
+        return f"{self.options.host}:{self.options.port}/{self.options.database or ''}"
+
+    def connect_args(self, timeout_s: float) -> dict[str, Any]:
+        """Keyword arguments for ``pymysql.connect``; only safe settings are ever passed."""
+        opts = self.options
+        args: dict[str, Any] = {
+            "host": check_host(opts.host),
+            "port": opts.port,
+            "user": opts.user,
+            "password": opts.password.get_secret_value() if opts.password else "",
+            "database": opts.database,
+            "charset": "utf8mb4",
+            "connect_timeout": max(1, math.ceil(timeout_s)),
+            "autocommit": True,
+            "local_infile": False,
+            "client_flag": 0,
+            "program_name": "querydeck",
+        }
+        if opts.sslmode != "disable":
+            context = ssl.create_default_context()
+            if opts.sslmode == "require":
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            args["ssl"] = context
+        return args
+
+    def connect(self, *, timeout_s: float) -> MySQLConnection:
+        args = self.connect_args(timeout_s)
+        try:
+            conn = pymysql.connect(**args)
+        except pymysql.Error as exc:
+            raise connect_error(exc, self.target()) from None
+        if conn.client_flag & (CLIENT.MULTI_STATEMENTS | CLIENT.LOCAL_FILES):
+            conn.close()
+            raise ConnectionFailed("The MySQL client enabled multi-statements or local files.")
+        connection = MySQLConnection(conn, args)
+        try:
+            connection.setup()
+        except QueryDeckError:
+            connection.close()
+            raise
+        return connection
+
+
+def _errno(exc: BaseException) -> int:
+    code = exc.args[0] if exc.args else 0
+    return code if isinstance(code, int) else 0
+
+
+def _message(exc: BaseException) -> str:
+    if len(exc.args) > 1 and isinstance(exc.args[1], str):
+        return exc.args[1]
+    return str(exc) or type(exc).__name__
+
+
+def connect_error(exc: pymysql.Error, target: str) -> ConnectionFailed:
+    """A querydeck error for a failed connection attempt."""
+    errno = _errno(exc)
+    detail = {"target": target, "errno": errno}
+    if errno in _AUTH_ERRNOS:
+        return AuthenticationFailed(
+            f"MySQL at {target} rejected the user name or password.", detail=detail
+        )
+    if errno == 1049:
+        return DatabaseNotFound(f"The database of {target} does not exist.", detail=detail)
+    reason = _message(exc).split(" (", 1)[0]
+    return UpstreamUnavailable(f"Cannot reach MySQL at {target}: {reason}", detail=detail)
+
+
+class MySQLConnection(Connection):
+    """One PyMySQL session; each execute runs in its own read-only transaction."""
+
+    def __init__(self, conn: pymysql.connections.Connection[Any], args: dict[str, Any]) -> None:
+        self._conn = conn
+        self._args = args
+        untyped: Any = conn  # the stubs leave these two methods untyped
+        self._thread_id = int(untyped.thread_id())
+        self._mariadb = "mariadb" in str(untyped.get_server_info()).lower()
+        self._lock = threading.Lock()
+        self._busy = False
+        self._cancel_requested = False
+        self._broken = False
+        self._stream: arrow_rows.DbApiResultStream | None = None
+
+    def setup(self) -> None:
+        """Session settings: UTC timestamps, read-only transactions by default."""
+        self._run("SET SESSION time_zone = '+00:00'")
+        self._run("SET SESSION TRANSACTION READ ONLY")
+
+    def ping(self) -> ServerInfo:
+        return ServerInfo(version=str(self._run("SELECT VERSION()")[0][0]))
+
+    def _run(self, statement: str) -> Sequence[tuple[Any, ...]]:
+        """Run one of querydeck's own statements and return its rows."""
+
+        def action() -> Sequence[tuple[Any, ...]]:
+            with self._conn.cursor() as cursor:
+                cursor.execute(statement)
+                return list(cursor.fetchall())
+
+        result: Sequence[tuple[Any, ...]] = self.call(action)
+        return result
+
+    def call(self, action: Callable[[], Any]) -> Any:
+        """Run one round trip, mapping PyMySQL errors to querydeck errors."""
+        if self._broken or not self._conn.open:
+            raise UpstreamUnavailable(_LOST)
+        with self._lock:
+            self._busy = True
+        try:
+            return action()
+        except pymysql.Error as exc:
+            raise self._map_error(exc) from None
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _map_error(self, exc: BaseException) -> QueryDeckError:
+        errno = _errno(exc)
+        message = _message(exc)
+        if errno in _TIMEOUT_ERRNOS:
+            return QueryTimeout("The statement ran past its time limit.")
+        if errno == _INTERRUPTED:
+            return QueryCancelled("The statement was cancelled.")
+        if (
+            errno in _LOST_ERRNOS | _UNREACHABLE
+            or isinstance(exc, pymysql.err.InterfaceError)
+            or not self._conn.open
+        ):
+            self._broken = True
+            return UpstreamUnavailable(f"{_LOST} ({message})")
+        return QueryFailed(message, detail={"errno": errno} if errno else {})
+
+    def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
+        if _EXECUTABLE_COMMENT.search(sql):
+            raise QueryFailed(
+                "MySQL executable comments (/*! … */) are not allowed.",
+                code="SQL_FORBIDDEN_SYNTAX",
+                detail={"construct": "executable comment"},
+            )
+        if "\x00" in sql:
+            raise QueryFailed("The statement contains a NUL character.")
+        if self._stream is not None:
+            self._stream.close()
+        self._cancel_requested = False
+        cursor = pymysql.cursors.SSCursor(self._conn)
+        rows = _Rows(self, cursor)
+        try:
+            if self._mariadb:
+                self._run(f"SET SESSION max_statement_time = {max(0.001, timeout_s):.3f}")
+            else:
+                self._run(f"SET SESSION max_execution_time = {max(1, int(timeout_s * 1000))}")
+            self._run("SET SESSION TRANSACTION READ ONLY")
+            self._run("START TRANSACTION READ ONLY")
+            started = time.monotonic()
+            self.call(lambda: cursor.execute(sql))
+            rows.started()
+            description = getattr(cursor, "_result", None)
+            fields = getattr(description, "fields", None) or []
+            schema, converters = mysql_types.schema_of(fields)
+            rows.converters = converters
+            first = rows.fetchmany(BATCH_ROWS) if fields else []
+            if time.monotonic() - started >= timeout_s:
+                # The server interrupts SLEEP() and BENCHMARK() at the limit without an
+                # error and returns a made-up value: a statement that used its whole time
+                # limit has timed out.
+                raise QueryTimeout("The statement ran past its time limit.")
+        except BaseException:
+            rows.close()
+            self.end_transaction()
+            raise
+        stream = arrow_rows.DbApiResultStream(
+            rows, schema, self._map_error, first_rows=first, on_close=self.end_transaction
+        )
+        if not fields:
+            stream.close()
+        self._stream = stream
+        return stream
+
+    def end_transaction(self) -> None:
+        """Roll back; a failure leaves the connection marked broken."""
+        self._stream = None
+        if self._broken or not self._conn.open:
+            return
+        try:
+            self._conn.rollback()
+        except pymysql.Error:
+            self._broken = True
+
+    def kill_query(self) -> None:
+        """``KILL QUERY`` this session's statement from a second short connection."""
+        if self._broken or not self._conn.open:
+            return
+        args = {**self._args, "connect_timeout": 5, "database": None}
+        with contextlib.suppress(pymysql.Error):
+            side = pymysql.connect(**args)
+            try:
+                with side.cursor() as cursor:
+                    cursor.execute(f"KILL QUERY {int(self._thread_id)}")
+            finally:
+                side.close()
+
+    def cancel(self) -> None:
+        with self._lock:
+            busy = self._busy
+            self._cancel_requested = busy or self._stream is not None
+        if busy:
+            self.kill_query()
+
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        with contextlib.suppress(pymysql.Error):
+            self._conn.close()
+
+
+class _Rows:
+    """An unbuffered cursor that converts values, notices cancellation, and on an early
+    close stops the server from sending the rest instead of reading it all."""
+
+    def __init__(self, owner: MySQLConnection, cursor: pymysql.cursors.SSCursor) -> None:
+        self._owner = owner
+        self._cursor = cursor
+        self._done = True
+        self.converters: list[Callable[[Any], Any] | None] = []
+
+    def started(self) -> None:
+        """The server has begun sending this statement's rows."""
+        self._done = False
+
+    def fetchmany(self, size: int = BATCH_ROWS, /) -> list[tuple[Any, ...]]:
+        if self._owner.cancel_requested():
+            raise QueryCancelled("The statement was cancelled.")
+        rows: Sequence[tuple[Any, ...]] = self._owner.call(lambda: self._cursor.fetchmany(size))
+        if len(rows) < size:
+            self._done = True
+            if self._owner.cancel_requested():
+                raise QueryCancelled("The statement was cancelled.")
+        if not any(self.converters):
+            return list(rows)
+        return [
+            tuple(
+                v if v is None or convert is None else convert(v)
+                for v, convert in zip(row, self.converters, strict=True)
+            )
+            for row in rows
+        ]
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self._owner.kill_query()
+        with contextlib.suppress(pymysql.Error, QueryDeckError):
+            self._cursor.close()

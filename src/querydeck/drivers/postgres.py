@@ -1,0 +1,382 @@
+"""PostgreSQL through psycopg 3: typed options, read-only transactions, Arrow batches.
+
+Every :meth:`PostgresConnection.execute` opens ``BEGIN READ ONLY`` with a local
+``statement_timeout``, sends the one statement with the extended protocol (which refuses
+several commands in one text), streams rows from a server-side cursor in batches of
+``BATCH_ROWS`` and always ends with ``ROLLBACK``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Literal
+from urllib.parse import unquote
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from pydantic import Field, SecretStr, field_validator
+
+from querydeck.drivers import arrow_rows
+from querydeck.drivers import postgres_types as types
+from querydeck.drivers.base import (
+    BATCH_ROWS,
+    Capabilities,
+    Connection,
+    Driver,
+    DriverOptions,
+    ResultStream,
+    ServerInfo,
+    split_url,
+    url_credentials,
+    url_query,
+)
+from querydeck.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectionTargetForbidden,
+    ConnectionUrlInvalid,
+    DatabaseNotFound,
+    QueryCancelled,
+    QueryDeckError,
+    QueryFailed,
+    QueryTimeout,
+    UpstreamUnavailable,
+)
+
+#: Statements a server-side cursor can stream (``DECLARE … CURSOR FOR`` accepts these).
+_DECLARABLE = re.compile(
+    r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*(select|with|values|table)\b", re.I | re.S
+)
+_LOST = "The connection to PostgreSQL was lost; open a new one."
+
+
+def check_host(host: str) -> str:
+    """Refuse hosts that libpq would read as a Unix socket, a list, or more parameters."""
+    if not host or host.startswith(("/", "@")) or re.search(r"[\s=,]", host):
+        raise ConnectionTargetForbidden(
+            "The PostgreSQL host must be a host name or an IP address; Unix sockets, host "
+            "lists and parameters are not allowed.",
+            detail={"option": "host"},
+        )
+    return host
+
+
+class PostgresOptions(DriverOptions):
+    host: str
+    port: int = Field(5432, ge=1, le=65535)
+    database: str
+    user: str
+    password: SecretStr | None = None
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
+
+class PostgresDriver(Driver[PostgresOptions]):
+    """PostgreSQL (and compatible servers) through psycopg 3."""
+
+    name: ClassVar[str] = "postgres"
+    title: ClassVar[str] = "PostgreSQL"
+    dialect: ClassVar[str] = "postgres"
+    Options: ClassVar[type[DriverOptions]] = PostgresOptions
+    capabilities: ClassVar[Capabilities] = Capabilities(arrays=True)
+    url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
+
+    @classmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        parts = split_url(url, cls.url_schemes)
+        options: dict[str, Any] = dict(url_query(parts, {"sslmode": "sslmode"}))
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConnectionUrlInvalid("The URL's port is not a number from 1 to 65535.") from None
+        if not parts.hostname:
+            raise ConnectionUrlInvalid("The URL must name a host: postgresql://host/database.")
+        options["host"] = check_host(unquote(parts.hostname))
+        if port is not None:
+            options["port"] = port
+        database = unquote(parts.path.lstrip("/"))
+        if database:
+            options["database"] = database
+        options.update(url_credentials(parts))
+        return options
+
+    def target(self) -> str:
+        return f"{self.options.host}:{self.options.port}/{self.options.database}"
+
+    def conninfo(self, timeout_s: float) -> str:
+        """The libpq connection string; every value is quoted by ``make_conninfo``."""
+        opts = self.options
+        password = opts.password.get_secret_value() if opts.password is not None else None
+        extra = {"password": password} if password is not None else {}
+        return make_conninfo(
+            host=check_host(opts.host),
+            port=str(opts.port),
+            dbname=opts.database,
+            user=opts.user,
+            sslmode=opts.sslmode,
+            connect_timeout=str(max(2, math.ceil(timeout_s))),
+            application_name="querydeck",
+            client_encoding="UTF8",
+            **extra,
+        )
+
+    def connect(self, *, timeout_s: float) -> PostgresConnection:
+        try:
+            conn = psycopg.connect(self.conninfo(timeout_s), autocommit=True)
+        except psycopg.Error as exc:
+            raise connect_error(exc, self.target()) from None
+        types.register_loaders(conn.adapters)
+        return PostgresConnection(conn)
+
+
+def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
+    """A querydeck error for a failed connection attempt (libpq's text names no secret)."""
+    text = str(exc).strip()
+    reason = text.rsplit("failed: ", 1)[-1].strip().splitlines()[0] if text else "unknown"
+    if "password authentication failed" in text or re.search(r'role ".*" does not exist', text):
+        return AuthenticationFailed(
+            f"PostgreSQL at {target} rejected the user name or password.",
+            detail={"target": target},
+        )
+    if re.search(r'database ".*" does not exist', text):
+        return DatabaseNotFound(
+            f"The database of {target} does not exist.", detail={"target": target}
+        )
+    if "pg_hba.conf" in text:
+        return AuthenticationFailed(
+            f"PostgreSQL at {target} does not accept this login: {reason}",
+            detail={"target": target},
+        )
+    return UpstreamUnavailable(
+        f"Cannot reach PostgreSQL at {target}: {reason}", detail={"target": target}
+    )
+
+
+class PostgresConnection(Connection):
+    """One psycopg connection in autocommit mode; each execute is its own transaction."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._conn = conn
+        self._busy = False
+        self._cancel_requested = False
+        self._lock = threading.Lock()
+        self._stream: PostgresResultStream | None = None
+        self._type_names: dict[tuple[int, int], str] = {}
+        self._cursors = 0
+
+    def ping(self) -> ServerInfo:
+        row = self.call(lambda: self._conn.execute("SHOW server_version").fetchone())
+        return ServerInfo(version=str(row[0]) if row else "")
+
+    def execute(self, sql_text: str, *, timeout_s: float) -> ResultStream:
+        if "\x00" in sql_text:
+            raise QueryFailed("The statement contains a NUL character.")
+        if self._stream is not None:
+            self._stream.close()
+        self._cancel_requested = False
+        deadline = time.monotonic() + timeout_s
+        setup = sql.SQL(
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = {}; "
+            "SET LOCAL IntervalStyle = 'postgres'"
+        ).format(sql.Literal(max(1, int(timeout_s * 1000))))
+        try:
+            self.call(lambda: self._conn.execute(setup))
+            cursor = self._open_cursor(sql_text.encode())
+            stream = PostgresResultStream(self, cursor, self._schema(cursor), deadline)
+        except BaseException:
+            self.rollback()
+            raise
+        self._stream = stream
+        stream.prefetch()
+        return stream
+
+    def _open_cursor(self, statement: bytes) -> psycopg.Cursor[tuple[Any, ...]]:
+        if _DECLARABLE.match(statement.decode()):
+            self._cursors += 1
+            named = self._conn.cursor(name=f"querydeck_{self._cursors}", scrollable=False)
+            self.call(lambda: named.execute(statement))
+            return named
+        plain = self._conn.cursor()
+        self.call(lambda: plain.execute(statement, prepare=True))
+        return plain
+
+    def _schema(self, cursor: psycopg.Cursor[tuple[Any, ...]]) -> pa.Schema:
+        if not cursor.description:
+            return pa.schema([])
+        result = cursor.pgresult
+        assert result is not None
+        keys = [(col.type_code, result.fmod(i)) for i, col in enumerate(cursor.description)]
+        missing = sorted({key for key in keys if key not in self._type_names})
+        if missing:
+            names = self.call(
+                lambda: self._conn.execute(
+                    "SELECT format_type(o, m) FROM unnest(%s::oid[], %s::int4[]) AS t(o, m)",
+                    ([k[0] for k in missing], [k[1] for k in missing]),
+                ).fetchall()
+            )
+            self._type_names.update(
+                {key: str(row[0]) for key, row in zip(missing, names, strict=True)}
+            )
+        fields = [
+            arrow_rows.field(
+                col.name,
+                types.column_type(col.type_code, col.precision, col.scale),
+                self._type_names[key],
+            )
+            for col, key in zip(cursor.description, keys, strict=True)
+        ]
+        return pa.schema(fields)
+
+    def set_remaining(self, deadline: float) -> None:
+        """Lower the transaction's ``statement_timeout`` to what is left of the budget."""
+        remaining = int((deadline - time.monotonic()) * 1000)
+        if remaining <= 0:
+            raise QueryTimeout("The statement ran past its time limit.")
+        self.call(
+            lambda: self._conn.execute(
+                "SELECT set_config('statement_timeout', %s, true)", (str(remaining),)
+            )
+        )
+
+    def call(self, action: Callable[[], Any]) -> Any:
+        """Run one round trip, mapping psycopg errors to querydeck errors."""
+        if self._conn.closed or self._conn.broken:
+            raise UpstreamUnavailable(_LOST)
+        with self._lock:
+            self._busy = True
+        try:
+            return action()
+        except psycopg.Error as exc:
+            raise self._map_error(exc) from None
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _map_error(self, exc: psycopg.Error) -> QueryDeckError:
+        message = (exc.diag.message_primary or str(exc)).strip() or type(exc).__name__
+        if self._conn.broken or self._conn.closed:
+            return UpstreamUnavailable(f"{_LOST} ({message})")
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            if "statement timeout" in message:
+                return QueryTimeout("The statement ran past its time limit.")
+            return QueryCancelled("The statement was cancelled.")
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not exc.sqlstate:
+            return UpstreamUnavailable(f"PostgreSQL is unavailable: {message}")
+        detail: dict[str, Any] = {"sqlstate": exc.sqlstate} if exc.sqlstate else {}
+        if exc.diag.statement_position:
+            detail["position"] = int(exc.diag.statement_position)
+        return QueryFailed(message, detail=detail)
+
+    def rollback(self) -> None:
+        """End the current transaction; a failure leaves the connection marked broken."""
+        if self._conn.closed or self._conn.broken:
+            return
+        try:
+            self._conn.execute("ROLLBACK")
+        except psycopg.Error:
+            if not self._conn.broken:
+                self._conn.close()
+
+    def stream_closed(self, stream: PostgresResultStream) -> None:
+        if self._stream is stream:
+            self._stream = None
+
+    def cancel(self) -> None:
+        with self._lock:
+            busy = self._busy
+            self._cancel_requested = self._stream is not None or busy
+        if busy:
+            # A failed cancel request is retried by the watchdog; a lost connection
+            # surfaces on the next call.
+            with contextlib.suppress(psycopg.Error):
+                self._conn.cancel_safe(timeout=5)
+
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._conn.close()
+
+
+class PostgresResultStream(ResultStream):
+    """Rows of one statement; closing it rolls the transaction back."""
+
+    def __init__(
+        self,
+        owner: PostgresConnection,
+        cursor: psycopg.Cursor[tuple[Any, ...]],
+        schema: pa.Schema,
+        deadline: float,
+    ) -> None:
+        self.schema = schema
+        self._owner = owner
+        self._cursor = cursor
+        self._deadline = deadline
+        self._converters = [types.value_converter(f.type) for f in schema]
+        self._first: pa.RecordBatch | None = None
+        self._fetches = 0
+        self._done = not schema.names
+        self._closed = False
+
+    def prefetch(self) -> None:
+        """Fetch the first batch now so that most errors surface from ``execute``."""
+        self._first = self._next_batch()
+
+    def _next_batch(self) -> pa.RecordBatch | None:
+        if self._done:
+            return None
+        try:
+            if self._owner.cancel_requested():
+                raise QueryCancelled("The statement was cancelled.")
+            if self._fetches and isinstance(self._cursor, psycopg.ServerCursor):
+                self._owner.set_remaining(self._deadline)
+            self._fetches += 1
+            rows = self._owner.call(lambda: self._cursor.fetchmany(BATCH_ROWS))
+            if len(rows) < BATCH_ROWS:
+                self._done = True
+            if not rows:
+                return None
+            try:
+                rows = types.convert_rows(rows, self._converters)
+            except (ValueError, ArithmeticError) as exc:
+                raise QueryFailed(
+                    f"A value cannot be read: {exc}.", code="RESULT_TYPE_MISMATCH"
+                ) from None
+            return arrow_rows.rows_to_batch(rows, self.schema)
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        if self._first is not None:
+            batch, self._first = self._first, None
+            yield batch
+        while not self._closed:
+            batch = self._next_batch()
+            if batch is None:
+                break
+            yield batch
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
+        self._owner.rollback()
+        with contextlib.suppress(psycopg.Error):  # the cursor ended with the transaction
+            self._cursor.close()
+        self._owner.stream_closed(self)
