@@ -13,20 +13,19 @@ from querydeck.workbench import Workbench
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's QUERYDECK_* settings, querydeck.toml or home."""
     for key in list(os.environ):
-        if key.startswith("QUERYDECK_") and not key.startswith("QUERYDECK_TEST_") and key not in (
-            "QUERYDECK_REQUIRE_SERVICES",
+        if (
+            key.startswith("QUERYDECK_")
+            and not key.startswith("QUERYDECK_TEST_")
+            and key not in ("QUERYDECK_REQUIRE_SERVICES",)
         ):
             monkeypatch.delenv(key)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    yield
 
 
 @pytest.fixture

@@ -57,8 +57,10 @@ def test_readyz_follows_the_app_database(data_dir: Path) -> None:
                 assert test_client.get("/readyz").status_code == 200
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                     admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = %s", (name,))
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                        (name,),
+                    )
                     try:
                         response = test_client.get("/readyz")
                         assert response.status_code == 503
@@ -74,16 +76,25 @@ def test_readyz_follows_the_app_database(data_dir: Path) -> None:
 def test_openapi_document(client: TestClient) -> None:
     spec = client.get("/api/v1/openapi.json").json()
     paths = set(spec["paths"])
-    assert {"/api/v1/runs", "/api/v1/runs/{run_id}", "/api/v1/runs/{run_id}/rows",
-            "/api/v1/runs/{run_id}/cancel", "/api/v1/connections",
-            "/api/v1/connections/{name}", "/api/v1/connections/{name}/test",
-            "/api/v1/drivers", "/healthz", "/readyz"} <= paths
+    assert {
+        "/api/v1/runs",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/runs/{run_id}/rows",
+        "/api/v1/runs/{run_id}/cancel",
+        "/api/v1/connections",
+        "/api/v1/connections/{name}",
+        "/api/v1/connections/{name}/test",
+        "/api/v1/drivers",
+        "/healthz",
+        "/readyz",
+    } <= paths
     assert client.get("/api/docs").status_code == 200
 
 
 def test_run_answers_with_the_first_page(client: TestClient) -> None:
-    response = client.post("/api/v1/runs", json={
-        "connection": "demo", "sql": "SELECT count(*) AS n FROM lineitem"})
+    response = client.post(
+        "/api/v1/runs", json={"connection": "demo", "sql": "SELECT count(*) AS n FROM lineitem"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["run"]["status"] == "succeeded"
@@ -99,16 +110,23 @@ def test_run_answers_with_the_first_page(client: TestClient) -> None:
 
 
 def test_paging_through_a_truncated_result(client: TestClient) -> None:
-    body = client.post("/api/v1/runs", json={
-        "connection": "chinook", "sql": "SELECT TrackId FROM Track ORDER BY TrackId",
-        "max_rows": 1000, "page_size": 10}).json()
+    body = client.post(
+        "/api/v1/runs",
+        json={
+            "connection": "chinook",
+            "sql": "SELECT TrackId FROM Track ORDER BY TrackId",
+            "max_rows": 1000,
+            "page_size": 10,
+        },
+    ).json()
     assert (body["run"]["row_count"], body["run"]["truncated"]) == (1000, True)
     assert len(body["page"]["rows"]) == 10
     run_id = body["run"]["id"]
     ids = []
     for offset in range(0, 1000, 300):
-        page = client.get(f"/api/v1/runs/{run_id}/rows",
-                          params={"offset": offset, "limit": 300}).json()
+        page = client.get(
+            f"/api/v1/runs/{run_id}/rows", params={"offset": offset, "limit": 300}
+        ).json()
         ids += [r[0] for r in page["rows"]]
     assert ids == list(range(1, 1001))
     for params in ({"limit": 0}, {"limit": 10_001}, {"offset": -1}):
@@ -124,8 +142,11 @@ def test_paging_through_a_truncated_result(client: TestClient) -> None:
         ({"connection": "demo", "sql": ""}, 422, "SQL_EMPTY"),
         ({"connection": "demo", "sql": "SELECT 1; SELECT 2"}, 422, "SQL_MULTIPLE_STATEMENTS"),
         ({"connection": "demo", "sql": "SELEC 1"}, 422, "SQL_PARSE_ERROR"),
-        ({"connection": "demo", "sql": "SELECT * FROM read_csv('/etc/passwd')"}, 403,
-         "FILE_ACCESS_DENIED"),
+        (
+            {"connection": "demo", "sql": "SELECT * FROM read_csv('/etc/passwd')"},
+            403,
+            "FILE_ACCESS_DENIED",
+        ),
         ({"connection": "demo", "sql": "SELECT * FROM nope"}, 400, "QUERY_FAILED"),
         ({"connection": "demo", "sql": LONG, "timeout_s": 1}, 504, "QUERY_TIMEOUT"),
         ({"connection": "nope", "sql": "SELECT 1"}, 404, "CONNECTION_NOT_FOUND"),
@@ -147,8 +168,9 @@ def test_run_errors(client: TestClient, payload: dict[str, Any], status: int, co
 
 
 def test_malformed_json_body(client: TestClient) -> None:
-    response = client.post("/api/v1/runs", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/v1/runs", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert error(response)["code"] == "INVALID_INPUT"
 
@@ -161,8 +183,7 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 
 
 def test_async_run_then_cancel(client: TestClient) -> None:
-    response = client.post("/api/v1/runs", json={"connection": "demo", "sql": LONG,
-                                                 "wait_ms": 0})
+    response = client.post("/api/v1/runs", json={"connection": "demo", "sql": LONG, "wait_ms": 0})
     assert response.status_code == 202
     run_id = response.json()["run"]["id"]
     assert response.json()["page"] is None
@@ -198,8 +219,9 @@ def test_connection_crud(client: TestClient, tmp_path: Path) -> None:
     created = client.post("/api/v1/connections", json={"name": "x", "url": f"sqlite:///{db}"})
     assert created.status_code == 201
     assert created.json()["options"] == {"path": str(db)}
-    duplicate = client.post("/api/v1/connections", json={"name": "X", "driver": "sqlite",
-                                                         "options": {"path": str(db)}})
+    duplicate = client.post(
+        "/api/v1/connections", json={"name": "X", "driver": "sqlite", "options": {"path": str(db)}}
+    )
     assert (duplicate.status_code, error(duplicate)["code"]) == (409, "CONNECTION_NAME_TAKEN")
     tested = client.post("/api/v1/connections/x/test")
     assert tested.status_code == 200
@@ -223,12 +245,13 @@ def test_connection_crud(client: TestClient, tmp_path: Path) -> None:
     ("payload", "code"),
     [
         ({"name": "a", "driver": "oracle"}, "UNKNOWN_DRIVER"),
-        ({"name": "a", "driver": "sqlite", "options": {"path": "x", "mode": "rw"}},
-         "CONNECTION_OPTION_UNKNOWN"),
+        (
+            {"name": "a", "driver": "sqlite", "options": {"path": "x", "mode": "rw"}},
+            "CONNECTION_OPTION_UNKNOWN",
+        ),
         ({"name": "a", "url": "postgresql://u@h/d?host=/tmp"}, "CONNECTION_PARAM_FORBIDDEN"),
         ({"name": "a", "url": "postgresql://u@h:99999/d"}, "CONNECTION_URL_INVALID"),
-        ({"name": "a/b", "driver": "sqlite", "options": {"path": "x"}},
-         "CONNECTION_NAME_INVALID"),
+        ({"name": "a/b", "driver": "sqlite", "options": {"path": "x"}}, "CONNECTION_NAME_INVALID"),
     ],
 )
 def test_connection_errors(client: TestClient, payload: dict[str, Any], code: str) -> None:
@@ -239,10 +262,20 @@ def test_connection_errors(client: TestClient, payload: dict[str, Any], code: st
 
 def test_secrets_never_come_back(client: TestClient, capfd: pytest.CaptureFixture[str]) -> None:
     logs.configure("DEBUG")
-    created = client.post("/api/v1/connections", json={
-        "name": "pg", "driver": "postgres",
-        "options": {"host": "127.0.0.1", "port": 1, "database": "d", "user": "u",
-                    "password": SENTINEL}})
+    created = client.post(
+        "/api/v1/connections",
+        json={
+            "name": "pg",
+            "driver": "postgres",
+            "options": {
+                "host": "127.0.0.1",
+                "port": 1,
+                "database": "d",
+                "user": "u",
+                "password": SENTINEL,
+            },
+        },
+    )
     assert created.status_code == 201
     responses = [
         created,
@@ -253,8 +286,10 @@ def test_secrets_never_come_back(client: TestClient, capfd: pytest.CaptureFixtur
         client.get("/api/v1/runs"),
         client.get("/metrics"),
         client.patch("/api/v1/connections/pg", json={"options": {"port": "x"}}),
-        client.post("/api/v1/connections", json={"name": "pg2", "driver": "postgres",
-                                                 "options": {"password": {"v": SENTINEL}}}),
+        client.post(
+            "/api/v1/connections",
+            json={"name": "pg2", "driver": "postgres", "options": {"password": {"v": SENTINEL}}},
+        ),
     ]
     assert responses[3].status_code == 503
     assert error(responses[3])["code"] == "UPSTREAM_UNAVAILABLE"
@@ -276,9 +311,10 @@ def test_drivers_endpoint(client: TestClient) -> None:
 
 
 def test_request_id_is_echoed_when_safe(client: TestClient) -> None:
-    assert client.get("/healthz", headers={"x-request-id": "abc-123"}).headers[
-        "x-request-id"] == "abc-123"
-    generated = client.get("/healthz", headers={"x-request-id": "bad id\n"}).headers[
-        "x-request-id"]
+    assert (
+        client.get("/healthz", headers={"x-request-id": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
+    generated = client.get("/healthz", headers={"x-request-id": "bad id\n"}).headers["x-request-id"]
     assert generated != "bad id\n"
     assert len(generated) == 32

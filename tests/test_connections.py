@@ -43,8 +43,13 @@ def test_postgres_url_is_parsed_into_typed_options(workbench: Workbench) -> None
     info = workbench.create_connection(
         "pg", url=f"postgresql://alice:{SENTINEL}@db.example:6543/sales?sslmode=require"
     )
-    assert info.options == {"host": "db.example", "port": 6543, "database": "sales",
-                            "user": "alice", "sslmode": "require"}
+    assert info.options == {
+        "host": "db.example",
+        "port": 6543,
+        "database": "sales",
+        "user": "alice",
+        "sslmode": "require",
+    }
     assert info.secrets_set == ["password"]
     assert SENTINEL not in info.model_dump_json()
 
@@ -54,10 +59,17 @@ def test_postgres_url_is_parsed_into_typed_options(workbench: Workbench) -> None
     [
         ({"driver": "oracle", "options": {}}, "UNKNOWN_DRIVER"),
         ({"url": "oracle://x/y"}, "UNKNOWN_DRIVER"),
-        ({"driver": "sqlite", "options": {"path": "x.db", "mode": "rwc"}},
-         "CONNECTION_OPTION_UNKNOWN"),
-        ({"driver": "postgres", "options": {"host": "h", "port": "many", "database": "d",
-                                            "user": "u"}}, "CONNECTION_OPTIONS_INVALID"),
+        (
+            {"driver": "sqlite", "options": {"path": "x.db", "mode": "rwc"}},
+            "CONNECTION_OPTION_UNKNOWN",
+        ),
+        (
+            {
+                "driver": "postgres",
+                "options": {"host": "h", "port": "many", "database": "d", "user": "u"},
+            },
+            "CONNECTION_OPTIONS_INVALID",
+        ),
         ({"url": "postgresql://u@h/db?host=/tmp"}, "CONNECTION_PARAM_FORBIDDEN"),
         ({"url": "postgresql://u@h/db?options=-c%20x=1"}, "CONNECTION_PARAM_FORBIDDEN"),
         ({"url": "sqlite:///x.db?mode=rwc"}, "CONNECTION_PARAM_FORBIDDEN"),
@@ -78,8 +90,11 @@ def test_bad_definitions_have_their_own_codes(
 
 def test_invalid_option_messages_never_echo_values(workbench: Workbench) -> None:
     with pytest.raises(QueryDeckError) as info:
-        workbench.create_connection("pg", driver="postgres", options={
-            "host": "h", "database": "d", "user": "u", "password": {"x": SENTINEL}})
+        workbench.create_connection(
+            "pg",
+            driver="postgres",
+            options={"host": "h", "database": "d", "user": "u", "password": {"x": SENTINEL}},
+        )
     assert SENTINEL not in str(info.value.message) + str(info.value.detail)
 
 
@@ -132,8 +147,17 @@ def test_rename_update_delete(workbench: Workbench, sqlite_file: Path) -> None:
 
 
 def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> None:
-    workbench.create_connection("pg", driver="postgres", options={
-        "host": "127.0.0.1", "port": 1, "database": "d", "user": "u", "password": SENTINEL})
+    workbench.create_connection(
+        "pg",
+        driver="postgres",
+        options={
+            "host": "127.0.0.1",
+            "port": 1,
+            "database": "d",
+            "user": "u",
+            "password": SENTINEL,
+        },
+    )
     with workbench.db.read() as session:
         row = session.scalar(select(ConnectionRow))
         assert row is not None
@@ -172,8 +196,9 @@ def test_test_records_status(workbench: Workbench, sqlite_file: Path, tmp_path: 
     assert status.server_version == sqlite3.sqlite_version
     assert status.checked_at is not None
 
-    workbench.create_connection("gone", driver="sqlite",
-                                options={"path": str(tmp_path / "missing.db")})
+    workbench.create_connection(
+        "gone", driver="sqlite", options={"path": str(tmp_path / "missing.db")}
+    )
     with pytest.raises(QueryDeckError) as info:
         workbench.test_connection("gone")
     assert code_of(info) == "FILE_NOT_FOUND"
@@ -183,8 +208,17 @@ def test_test_records_status(workbench: Workbench, sqlite_file: Path, tmp_path: 
 
 
 def test_unreachable_host_and_secret_never_leak(workbench: Workbench) -> None:
-    workbench.create_connection("pg", driver="postgres", options={
-        "host": "127.0.0.1", "port": 1, "database": "d", "user": "u", "password": SENTINEL})
+    workbench.create_connection(
+        "pg",
+        driver="postgres",
+        options={
+            "host": "127.0.0.1",
+            "port": 1,
+            "database": "d",
+            "user": "u",
+            "password": SENTINEL,
+        },
+    )
     with pytest.raises(QueryDeckError) as info:
         workbench.test_connection("pg")
     assert code_of(info) == "UPSTREAM_UNAVAILABLE"
@@ -228,7 +262,7 @@ def test_workbenches_start_concurrently(settings: object) -> None:
     def start() -> None:
         try:
             Workbench(settings).close()  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - asserted below
+        except BaseException as exc:  # asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]

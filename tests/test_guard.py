@@ -18,7 +18,9 @@ from querydeck.sql.rewrite import with_row_cap
 
 FIXTURES = Path(__file__).parent / "fixtures" / "guard"
 ALL = ("postgres", "mysql", "sqlite", "duckdb")
-_CASE = re.compile(r"^-- case: (?P<name>[^|]+)\| dialects: (?P<dialects>[^|]+?)\s*(\| code: (?P<code>\S+))?\s*$")
+_CASE = re.compile(
+    r"^-- case: (?P<name>[^|]+)\| dialects: (?P<dialects>[^|]+?)\s*(\| code: (?P<code>\S+))?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,11 @@ def load_cases(file: str) -> list[Case]:
             return
         dialects = header["dialects"].strip()
         for dialect in ALL if dialects == "all" else dialects.split(","):
-            cases.append(Case(header["name"].strip(), dialect.strip(), "\n".join(body).strip(),
-                              header["code"]))
+            cases.append(
+                Case(
+                    header["name"].strip(), dialect.strip(), "\n".join(body).strip(), header["code"]
+                )
+            )
 
     for line in (FIXTURES / file).read_text(encoding="utf-8").splitlines():
         match = _CASE.match(line)
@@ -83,8 +88,12 @@ def test_accepted(case: Case) -> None:
 def tpch_queries() -> list[str]:
     with duckdb.connect() as conn:
         load_packaged_extension(conn, "tpch")
-        return [q for (q,) in conn.execute("SELECT query FROM tpch_queries() ORDER BY query_nr")
-                .fetchall()]
+        return [
+            q
+            for (q,) in conn.execute(
+                "SELECT query FROM tpch_queries() ORDER BY query_nr"
+            ).fetchall()
+        ]
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
@@ -156,8 +165,12 @@ def test_row_cap_appends_limit_and_keeps_the_text() -> None:
 
 @pytest.mark.parametrize(
     "sql",
-    ["SELECT a FROM t LIMIT 5", "SELECT a FROM t FETCH FIRST 5 ROWS ONLY", "VALUES (1)",
-     "EXPLAIN SELECT a FROM t"],
+    [
+        "SELECT a FROM t LIMIT 5",
+        "SELECT a FROM t FETCH FIRST 5 ROWS ONLY",
+        "VALUES (1)",
+        "EXPLAIN SELECT a FROM t",
+    ],
 )
 def test_row_cap_leaves_limited_statements_alone(sql: str) -> None:
     statement = guard(sql, dialect="postgres")

@@ -38,10 +38,17 @@ def test_demo_count_matches_duckdb(demo: Workbench) -> None:
     with duckdb.connect(str(path), read_only=True) as conn:
         expected = conn.execute(
             "SELECT l_returnflag, l_linestatus, sum(l_quantity)::VARCHAR, count(*) FROM lineitem "
-            "GROUP BY ALL ORDER BY ALL").fetchall()
-    result = demo.run(RunRequest(connection="demo", sql=(
-        "SELECT l_returnflag, l_linestatus, sum(l_quantity), count(*) FROM lineitem "
-        "GROUP BY ALL ORDER BY ALL")))
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    result = demo.run(
+        RunRequest(
+            connection="demo",
+            sql=(
+                "SELECT l_returnflag, l_linestatus, sum(l_quantity), count(*) FROM lineitem "
+                "GROUP BY ALL ORDER BY ALL"
+            ),
+        )
+    )
     assert [tuple(r) for r in demo.run_rows(result.id).rows] == [tuple(r) for r in expected]
 
 
@@ -54,34 +61,52 @@ def test_demo_is_idempotent(demo: Workbench) -> None:
 def test_auto_limit_truncates_and_reports_the_cap(demo: Workbench) -> None:
     result = demo.run(RunRequest(connection="demo", sql="SELECT * FROM lineitem", max_rows=100))
     assert (result.status, result.row_count, result.truncated, result.max_rows) == (
-        RunStatus.succeeded, 100, True, 100)
+        RunStatus.succeeded,
+        100,
+        True,
+        100,
+    )
     assert result.executed_sql == "SELECT * FROM lineitem\nLIMIT 101"
     exact = demo.run(RunRequest(connection="demo", sql="SELECT * FROM nation", max_rows=25))
     assert (exact.row_count, exact.truncated) == (25, False)
-    own = demo.run(RunRequest(connection="demo", sql="SELECT * FROM lineitem LIMIT 5000",
-                              max_rows=10))
+    own = demo.run(
+        RunRequest(connection="demo", sql="SELECT * FROM lineitem LIMIT 5000", max_rows=10)
+    )
     assert (own.row_count, own.truncated) == (10, True)
     assert own.executed_sql == "SELECT * FROM lineitem LIMIT 5000"
 
 
 def test_caps_are_clamped_by_settings(demo: Workbench) -> None:
-    result = demo.run(RunRequest(connection="demo", sql="SELECT 1", max_rows=10**9,
-                                 timeout_s=10**6))
+    result = demo.run(
+        RunRequest(connection="demo", sql="SELECT 1", max_rows=10**9, timeout_s=10**6)
+    )
     assert result.max_rows == demo.settings.max_rows_limit
     assert result.timeout_s == demo.settings.max_timeout_s
 
 
 def test_pages_read_back_the_stored_rows(demo: Workbench) -> None:
-    result = demo.run(RunRequest(connection="chinook",
-                                 sql="SELECT TrackId, Name FROM Track ORDER BY TrackId"))
+    result = demo.run(
+        RunRequest(connection="chinook", sql="SELECT TrackId, Name FROM Track ORDER BY TrackId")
+    )
     assert result.row_count == 3503
     page = demo.run_rows(result.id, offset=3500, limit=10)
     assert [r[0] for r in page.rows] == [3501, 3502, 3503]
     assert page.total == 3503
     assert [c.name for c in page.columns] == ["TrackId", "Name"]
     assert demo.run_rows(result.id, offset=10_000, limit=10).rows == []
-    middle = demo.run_rows(result.id, offset=8190, limit=5)  # across a batch boundary
-    assert [r[0] for r in middle.rows] == [] or [r[0] for r in middle.rows][0] == 8191
+
+
+def test_pages_across_batch_boundaries(demo: Workbench) -> None:
+    sql = "SELECT l_orderkey, l_linenumber FROM lineitem ORDER BY 1, 2"
+    result = demo.run(RunRequest(connection="demo", sql=sql, max_rows=30_000))
+    assert (result.row_count, result.truncated) == (30_000, True)
+    with duckdb.connect(
+        str(demo.settings.data_dir / "demo" / "tpch.duckdb"), read_only=True
+    ) as conn:
+        for offset in (0, 8190, 16_383, 29_998):
+            expected = conn.execute(f"{sql} LIMIT 5 OFFSET {offset}").fetchall()
+            page = demo.run_rows(result.id, offset=offset, limit=5)
+            assert [tuple(r) for r in page.rows] == expected[: 30_000 - offset]
 
 
 def test_rejected_runs_are_history_rows(demo: Workbench) -> None:
@@ -171,9 +196,21 @@ def test_json_values_follow_the_documented_rules(demo: Workbench) -> None:
     result = demo.run(RunRequest(connection="demo", sql=sql))
     assert result.status is RunStatus.succeeded, result.error_message
     page = demo.run_rows(result.id)
-    assert page.rows == [["9007199254740993", 42, "12345678901234567890.123456789", "NaN",
-                          "2024-01-02T03:04:05.123456Z", "2024-02-29", "qgA=", None,
-                          [1, None, 3], {"k": 1.5}, "naïve ✓"]]
+    assert page.rows == [
+        [
+            "9007199254740993",
+            42,
+            "12345678901234567890.123456789",
+            "NaN",
+            "2024-01-02T03:04:05.123456Z",
+            "2024-02-29",
+            "qgA=",
+            None,
+            [1, None, 3],
+            {"k": 1.5},
+            "naïve ✓",
+        ]
+    ]
     types = {c.name: c.json_type for c in page.columns}
     assert types["dec"] == "string"
     assert types["bin"] == "base64"
@@ -188,8 +225,7 @@ def test_history_lists_newest_first_with_filters(demo: Workbench) -> None:
     assert everything.total == 3
     assert [r.sql for r in everything.items] == ["DROP TABLE Track", "SELECT 2", "SELECT 1"]
     assert demo.list_runs(connection="chinook").total == 2
-    assert [r.sql for r in demo.list_runs(status=RunStatus.rejected).items] == [
-        "DROP TABLE Track"]
+    assert [r.sql for r in demo.list_runs(status=RunStatus.rejected).items] == ["DROP TABLE Track"]
     paged = [r.id for o in range(3) for r in demo.list_runs(limit=1, offset=o).items]
     assert paged == [r.id for r in everything.items]
 
@@ -238,7 +274,8 @@ def test_postgres_cancel_leaves_no_backend(postgres_connection: tuple[Workbench,
     with psycopg.connect(url, autocommit=True) as conn:
         active = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND state = 'active'",
-            ("%generate_series(1, 2000000000)%",)).fetchone()
+            ("%generate_series(1, 2000000000)%",),
+        ).fetchone()
     assert active == (0,)
 
 
@@ -257,8 +294,9 @@ def test_concurrent_runs(demo: Workbench) -> None:
     results: list[object] = []
 
     def worker(i: int) -> None:
-        results.append(demo.run(RunRequest(connection="chinook",
-                                           sql=f"SELECT {i} AS i, count(*) FROM Track")))
+        results.append(
+            demo.run(RunRequest(connection="chinook", sql=f"SELECT {i} AS i, count(*) FROM Track"))
+        )
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
     for t in threads:

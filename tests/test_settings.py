@@ -35,7 +35,7 @@ def test_unknown_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch
 
 
 def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    Path("querydeck.toml").write_text('port = 9100\ndefault_max_rows = 50\n')
+    Path("querydeck.toml").write_text("port = 9100\ndefault_max_rows = 50\n")
     assert load_settings().port == 9100
     monkeypatch.setenv("QUERYDECK_PORT", "9200")
     settings = load_settings()

@@ -34,9 +34,16 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
 
 
 def _run(run_id: str | None = None) -> RunRow:
-    return RunRow(id=run_id or str(uuid.uuid4()), user_name="u", sql="SELECT 1",
-                  status="queued", max_rows=10, timeout_s=1.0, truncated=False,
-                  created_at=utcnow())
+    return RunRow(
+        id=run_id or str(uuid.uuid4()),
+        user_name="u",
+        sql="SELECT 1",
+        status="queued",
+        max_rows=10,
+        timeout_s=1.0,
+        truncated=False,
+        created_at=utcnow(),
+    )
 
 
 def test_migrations_create_the_declared_tables(db: AppDatabase) -> None:
@@ -51,9 +58,17 @@ def test_migrations_create_the_declared_tables(db: AppDatabase) -> None:
 
 def test_round_trip_keeps_utc_and_unicode(db: AppDatabase) -> None:
     when = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    row = ConnectionRow(id=str(uuid.uuid4()), name="名前 ✓", name_key="名前 ✓",
-                        driver="sqlite", options={"path": "x"}, secrets=b"\x00\x01",
-                        secret_names=[], created_at=when, updated_at=when)
+    row = ConnectionRow(
+        id=str(uuid.uuid4()),
+        name="名前 ✓",
+        name_key="名前 ✓",
+        driver="sqlite",
+        options={"path": "x"},
+        secrets=b"\x00\x01",
+        secret_names=[],
+        created_at=when,
+        updated_at=when,
+    )
     db.write(lambda s: s.add(row))
     with db.read() as session:
         back = session.get(ConnectionRow, row.id)
@@ -66,8 +81,16 @@ def test_round_trip_keeps_utc_and_unicode(db: AppDatabase) -> None:
 
 def test_deleting_a_connection_keeps_its_runs(db: AppDatabase) -> None:
     now = utcnow()
-    conn = ConnectionRow(id=str(uuid.uuid4()), name="c", name_key="c", driver="sqlite",
-                         options={}, secret_names=[], created_at=now, updated_at=now)
+    conn = ConnectionRow(
+        id=str(uuid.uuid4()),
+        name="c",
+        name_key="c",
+        driver="sqlite",
+        options={},
+        secret_names=[],
+        created_at=now,
+        updated_at=now,
+    )
     db.write(lambda s: s.add(conn))
     run = _run()
     run.connection_id = conn.id
@@ -86,7 +109,7 @@ def test_concurrent_writers_lose_nothing(db: AppDatabase) -> None:
         try:
             for _ in range(50):
                 db.write(lambda s: s.add(_run()))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=writer) for _ in range(8)]
