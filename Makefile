@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test lint typecheck bench install clean
+.PHONY: run test lint typecheck bench install clean docs
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -35,6 +35,13 @@ test: lint typecheck
 
 bench: install
 	$(UV) run --frozen python -m bench
+
+docs: install
+	$(UV) run --frozen python -m querydeck.reference
+	$(UV) run --frozen typer querydeck.cli utils docs --name querydeck --output .cli-reference.md
+	sed -n '1,/^<!-- generated reference below -->$$/p' docs/cli.md > .cli-head.md
+	cat .cli-head.md .cli-reference.md > docs/cli.md
+	rm -f .cli-head.md .cli-reference.md
 
 clean:
 	rm -rf .tools .venv .coverage .coverage.* .mypy_cache .ruff_cache

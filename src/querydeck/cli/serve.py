@@ -35,5 +35,9 @@ def serve(
         url_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         base = f"http://{url_host}:{bind_port}"
         message(f"querydeck is serving at {base} (API docs: {base}/api/docs); Ctrl-C stops it.")
+        message(
+            "Log in: none needed yet — this version is single-user and every run belongs to "
+            "the local user; keep the server on 127.0.0.1."
+        )
         app = create_app(workbench)
         uvicorn.run(app, host=bind_host, port=bind_port, log_config=None)
