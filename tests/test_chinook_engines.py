@@ -27,15 +27,15 @@ from querydeck.drivers.mysql import MySQLDriver, MySQLOptions
 from querydeck.drivers.postgres import PostgresDriver, PostgresOptions
 from querydeck.drivers.sqlite import SQLiteDriver, SQLiteOptions
 from tests import chinook
-from tests.services import mysql_database, postgres_database
+from tests.services import mysql_database, postgres_database, services_required
 
 pytestmark = pytest.mark.services
 
 if not (chinook.chinook_dir() / "Chinook_Sqlite.sqlite").exists():
-    pytest.skip(
-        f"the Chinook dataset is not at {chinook.chinook_dir()} (set QUERYDECK_TEST_CHINOOK_DIR)",
-        allow_module_level=True,
-    )
+    _MISSING = f"the Chinook dataset is not at {chinook.chinook_dir()} (QUERYDECK_TEST_CHINOOK_DIR)"
+    if services_required():
+        raise RuntimeError(_MISSING)  # a collection error fails the run in CI
+    pytest.skip(_MISSING, allow_module_level=True)
 
 CENT = Decimal("0.01")
 

@@ -466,10 +466,6 @@ def free_port() -> int:
 
 
 def test_serve(data_dir: Path) -> None:
-    try:
-        from querydeck.api import create_app  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"querydeck.api is not available yet: {exc}")
     script = Path(sys.executable).with_name("querydeck")
     command = (
         [str(script)]

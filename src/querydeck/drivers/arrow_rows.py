@@ -22,6 +22,7 @@ a value is never dropped or silently changed. Exact conversions:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import datetime as dt
 import json
@@ -245,13 +246,55 @@ class DbApiCursor(Protocol):
     def close(self) -> None: ...
 
 
-class DbApiResultStream(ResultStream):
+class _MappedStream(ResultStream):
+    """Shared life cycle of the streams below: native errors while reading are mapped with
+    ``map_error``; the source is released once, and ``on_close`` runs once, whether the
+    stream was exhausted, failed or was closed early."""
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        map_error: Callable[[Exception], QueryDeckError],
+        on_close: Callable[[], None] | None,
+    ) -> None:
+        self.schema = schema
+        self._map_error = map_error
+        self._on_close = on_close
+        self._closed = False
+
+    @abc.abstractmethod
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        """The batches of the source, in order."""
+
+    def _release(self) -> None:
+        """Close the native source (errors are ignored by the caller)."""
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._batches()
+        except QueryDeckError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise self._map_error(exc) from exc
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._release()
+        if self._on_close is not None:
+            self._on_close()
+
+
+class DbApiResultStream(_MappedStream):
     """Batches of ``batch_rows`` rows fetched from a DB-API cursor.
 
-    ``map_error`` turns a native exception raised while fetching into a querydeck error.
     ``first_rows`` are rows the driver already fetched (to infer types, say); they come
-    first, as one batch. ``on_close`` runs once, after the cursor is closed, whether the
-    stream was exhausted, failed or was closed early.
+    first, as one batch.
     """
 
     def __init__(
@@ -264,46 +307,28 @@ class DbApiResultStream(ResultStream):
         batch_rows: int = BATCH_ROWS,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.schema = schema
+        super().__init__(schema, map_error, on_close)
         self._cursor = cursor
-        self._map_error = map_error
         self._first_rows = first_rows
         self._batch_rows = batch_rows
-        self._on_close = on_close
-        self._closed = False
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        try:
-            if self._first_rows and not self._closed:
-                rows, self._first_rows = self._first_rows, ()
-                yield rows_to_batch(rows, self.schema)
-            while not self._closed:
-                rows = self._cursor.fetchmany(self._batch_rows)
-                if not rows:
-                    break
-                yield rows_to_batch(rows, self.schema)
-        except QueryDeckError:
-            self.close()
-            raise
-        except Exception as exc:
-            self.close()
-            raise self._map_error(exc) from exc
-        self.close()
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        if self._first_rows and not self._closed:
+            rows, self._first_rows = self._first_rows, ()
+            yield rows_to_batch(rows, self.schema)
+        while not self._closed:
+            rows = self._cursor.fetchmany(self._batch_rows)
+            if not rows:
+                break
+            yield rows_to_batch(rows, self.schema)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        with contextlib.suppress(Exception):
-            self._cursor.close()
-        if self._on_close is not None:
-            self._on_close()
+    def _release(self) -> None:
+        self._cursor.close()
 
 
-class RecordBatchReaderStream(ResultStream):
+class RecordBatchReaderStream(_MappedStream):
     """Batches read from a ``pyarrow.RecordBatchReader``, relabelled with ``schema`` (the
-    reader's schema plus metadata such as native types); empty batches are skipped.
-    ``map_error`` and ``on_close`` are as for :class:`DbApiResultStream`."""
+    reader's schema plus metadata such as native types); empty batches are skipped."""
 
     def __init__(
         self,
@@ -313,34 +338,17 @@ class RecordBatchReaderStream(ResultStream):
         *,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.schema = schema
+        super().__init__(schema, map_error, on_close)
         self._reader = reader
-        self._map_error = map_error
-        self._on_close = on_close
-        self._closed = False
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        try:
-            while not self._closed:
-                try:
-                    batch = self._reader.read_next_batch()
-                except StopIteration:
-                    break
-                if batch.num_rows:
-                    yield pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
-        except QueryDeckError:
-            self.close()
-            raise
-        except Exception as exc:
-            self.close()
-            raise self._map_error(exc) from exc
-        self.close()
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        while not self._closed:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                break
+            if batch.num_rows:
+                yield pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        with contextlib.suppress(Exception):
-            self._reader.close()
-        if self._on_close is not None:
-            self._on_close()
+    def _release(self) -> None:
+        self._reader.close()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import pymysql
 import pymysql.cursors
@@ -33,15 +33,12 @@ from querydeck.drivers.base import (
     ResultStream,
     ServerInfo,
     split_url,
-    url_credentials,
-    url_query,
 )
+from querydeck.drivers.network import check_host, server_url_options
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectionParamForbidden,
-    ConnectionTargetForbidden,
-    ConnectionUrlInvalid,
     DatabaseNotFound,
     QueryCancelled,
     QueryDeckError,
@@ -77,17 +74,6 @@ _AUTH_ERRNOS = frozenset({1044, 1045, 1698, 1251})
 _LOST = "The connection to MySQL/MariaDB was lost; open a new one."
 
 
-def check_host(host: str) -> str:
-    """Refuse hosts that are paths (sockets) or carry spaces."""
-    if not host or host.startswith(("/", "@", ".")) or re.search(r"[\s=,/\\]", host):
-        raise ConnectionTargetForbidden(
-            "The MySQL host must be a host name or an IP address; sockets and paths are not "
-            "allowed.",
-            detail={"option": "host"},
-        )
-    return host
-
-
 class MySQLOptions(DriverOptions):
     host: str
     port: int = Field(3306, ge=1, le=65535)
@@ -106,7 +92,7 @@ class MySQLOptions(DriverOptions):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        return check_host(value)
+        return check_host(value, "MySQL")
 
 
 def refuse_params(names: Any) -> None:
@@ -132,21 +118,7 @@ class MySQLDriver(Driver[MySQLOptions]):
     def options_from_url(cls, url: str) -> dict[str, Any]:
         parts = split_url(url, cls.url_schemes)
         refuse_params(key for key, _ in parse_qsl(parts.query, keep_blank_values=True))
-        options: dict[str, Any] = dict(url_query(parts, {"sslmode": "sslmode"}))
-        try:
-            port = parts.port
-        except ValueError:
-            raise ConnectionUrlInvalid("The URL's port is not a number from 1 to 65535.") from None
-        if not parts.hostname:
-            raise ConnectionUrlInvalid("The URL must name a host: mysql://host/database.")
-        options["host"] = check_host(unquote(parts.hostname))
-        if port is not None:
-            options["port"] = port
-        database = unquote(parts.path.lstrip("/"))
-        if database:
-            options["database"] = database
-        options.update(url_credentials(parts))
-        return options
+        return server_url_options(parts, "MySQL", "mysql://host/database")
 
     def target(self) -> str:
         return f"{self.options.host}:{self.options.port}/{self.options.database or ''}"
@@ -155,7 +127,7 @@ class MySQLDriver(Driver[MySQLOptions]):
         """Keyword arguments for ``pymysql.connect``; only safe settings are ever passed."""
         opts = self.options
         args: dict[str, Any] = {
-            "host": check_host(opts.host),
+            "host": check_host(opts.host, "MySQL"),
             "port": opts.port,
             "user": opts.user,
             "password": opts.password.get_secret_value() if opts.password else "",

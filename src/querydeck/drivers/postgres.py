@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal
-from urllib.parse import unquote
 
 import psycopg
 import pyarrow as pa
@@ -34,14 +33,11 @@ from querydeck.drivers.base import (
     ResultStream,
     ServerInfo,
     split_url,
-    url_credentials,
-    url_query,
 )
+from querydeck.drivers.network import check_host, server_url_options
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
-    ConnectionTargetForbidden,
-    ConnectionUrlInvalid,
     DatabaseNotFound,
     QueryCancelled,
     QueryDeckError,
@@ -57,17 +53,6 @@ _DECLARABLE = re.compile(
 _LOST = "The connection to PostgreSQL was lost; open a new one."
 
 
-def check_host(host: str) -> str:
-    """Refuse hosts that libpq would read as a Unix socket, a list, or more parameters."""
-    if not host or host.startswith(("/", "@")) or re.search(r"[\s=,]", host):
-        raise ConnectionTargetForbidden(
-            "The PostgreSQL host must be a host name or an IP address; Unix sockets, host "
-            "lists and parameters are not allowed.",
-            detail={"option": "host"},
-        )
-    return host
-
-
 class PostgresOptions(DriverOptions):
     host: str
     port: int = Field(5432, ge=1, le=65535)
@@ -79,7 +64,7 @@ class PostgresOptions(DriverOptions):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        return check_host(value)
+        return check_host(value, "PostgreSQL")
 
 
 class PostgresDriver(Driver[PostgresOptions]):
@@ -95,21 +80,7 @@ class PostgresDriver(Driver[PostgresOptions]):
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
         parts = split_url(url, cls.url_schemes)
-        options: dict[str, Any] = dict(url_query(parts, {"sslmode": "sslmode"}))
-        try:
-            port = parts.port
-        except ValueError:
-            raise ConnectionUrlInvalid("The URL's port is not a number from 1 to 65535.") from None
-        if not parts.hostname:
-            raise ConnectionUrlInvalid("The URL must name a host: postgresql://host/database.")
-        options["host"] = check_host(unquote(parts.hostname))
-        if port is not None:
-            options["port"] = port
-        database = unquote(parts.path.lstrip("/"))
-        if database:
-            options["database"] = database
-        options.update(url_credentials(parts))
-        return options
+        return server_url_options(parts, "PostgreSQL", "postgresql://host/database")
 
     def target(self) -> str:
         return f"{self.options.host}:{self.options.port}/{self.options.database}"
@@ -120,7 +91,7 @@ class PostgresDriver(Driver[PostgresOptions]):
         password = opts.password.get_secret_value() if opts.password is not None else None
         extra = {"password": password} if password is not None else {}
         return make_conninfo(
-            host=check_host(opts.host),
+            host=check_host(opts.host, "PostgreSQL"),
             port=str(opts.port),
             dbname=opts.database,
             user=opts.user,

@@ -1,0 +1,44 @@
+"""Shared pieces of drivers that reach a server over TCP: host checks and URL parsing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import SplitResult, unquote
+
+from querydeck.drivers.base import url_credentials, url_query
+from querydeck.errors import ConnectionTargetForbidden, ConnectionUrlInvalid
+
+_NOT_A_HOST = re.compile(r"[\s=,/\\]")
+
+
+def check_host(host: str, engine: str) -> str:
+    """A host name or IP address: never a Unix socket path, a host list or something a
+    client library would read as more parameters."""
+    if not host or host.startswith(("/", "@", ".")) or _NOT_A_HOST.search(host):
+        raise ConnectionTargetForbidden(
+            f"The {engine} host must be a host name or an IP address; Unix sockets, paths, "
+            "host lists and parameters are not allowed.",
+            detail={"option": "host"},
+        )
+    return host
+
+
+def server_url_options(parts: SplitResult, engine: str, example: str) -> dict[str, Any]:
+    """Options from ``scheme://user:password@host:port/database?sslmode=…``; other query
+    parameters are refused."""
+    options: dict[str, Any] = dict(url_query(parts, {"sslmode": "sslmode"}))
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConnectionUrlInvalid("The URL's port is not a number from 1 to 65535.") from None
+    if not parts.hostname:
+        raise ConnectionUrlInvalid(f"The URL must name a host: {example}.")
+    options["host"] = check_host(unquote(parts.hostname), engine)
+    if port is not None:
+        options["port"] = port
+    database = unquote(parts.path.lstrip("/"))
+    if database:
+        options["database"] = database
+    options.update(url_credentials(parts))
+    return options
