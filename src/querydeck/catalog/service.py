@@ -232,8 +232,7 @@ class CatalogService:
             error=error_info(row.error_code, row.error_message, row.error_at),
         )
         if len(segments) == 1:
-            entries = self.cache.tables(row.id)
-            level.total = len(entries)
+            entries, level.total = self.cache.tables(row.id, limit=limit, offset=offset)
             level.items = [
                 CatalogNode(
                     kind=e.kind,
@@ -243,7 +242,7 @@ class CatalogService:
                     row_estimate=e.row_estimate,
                     children=e.column_count,
                 )
-                for e in entries[offset : offset + limit]
+                for e in entries
             ]
             return level
         table = self._table(info, row.id, segments[0], segments[1])

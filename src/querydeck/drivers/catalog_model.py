@@ -7,6 +7,7 @@ them (``native_type``) and as a normalised ``family`` (see :func:`type_family`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -50,6 +51,7 @@ _FAMILIES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((re.compile(pattern, re.I), family) for pattern, family in _FAMILIES)
 
 
+@functools.lru_cache(maxsize=4096)
 def type_family(native_type: str) -> str:
     """A normalised family for an engine's type name: integer, decimal, float, boolean,
     text, binary, date, time, timestamp, interval, json, uuid, array, struct or other."""
