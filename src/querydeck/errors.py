@@ -212,3 +212,29 @@ class FileAccessDenied(QueryRejected):
 
     code = "FILE_ACCESS_DENIED"
     http_status = 403
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+class CatalogUnsupported(QueryDeckError):
+    """The connection's driver cannot describe its catalog."""
+
+    code = "CATALOG_UNSUPPORTED"
+    http_status = 422
+
+
+class CatalogNotFound(NotFound):
+    """A schema, table or column is not in the (refreshed) catalog."""
+
+    code = "CATALOG_NOT_FOUND"
+
+
+class CatalogPathInvalid(InvalidInput):
+    code = "CATALOG_PATH_INVALID"
+
+
+class CatalogTimeout(QueryTimeout):
+    """Describing a schema ran past the connection's catalog timeout."""
+
+    code = "CATALOG_TIMEOUT"

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     app_db_retries: int = Field(
         default=8, ge=0, description="Retries of a write to the app database that found it locked."
     )
+    catalog_refresh_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds between background refreshes of every connection's catalog by "
+        "`querydeck serve`; 0 turns the background refresh off.",
+    )
+    catalog_refresh_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Timeout of one catalog refresh of a connection, seconds (a connection's "
+        "catalog settings may set its own).",
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

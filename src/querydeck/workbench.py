@@ -13,9 +13,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from querydeck import demo
+from querydeck.catalog.background import BackgroundRefresher
+from querydeck.catalog.models import (
+    CatalogLevel,
+    CatalogSettings,
+    RefreshReport,
+    SearchHit,
+    TableDetail,
+)
+from querydeck.catalog.service import CatalogService
+from querydeck.catalog.snapshots import CatalogCache
 from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
-from querydeck.errors import Conflict, SecretKeyError
+from querydeck.errors import Conflict, QueryDeckError, SecretKeyError
 from querydeck.models import (
     ConnectionInfo,
     DriverInfo,
@@ -55,6 +65,17 @@ class Workbench:
         self.results = ResultStore(self.settings.results_dir)
         self.runs = RunManager(self.settings, self.db, self.connections, self.results)
         self.history = History(self.db, self.results)
+        self.catalog = CatalogService(
+            CatalogCache(self.db),
+            self.connections,
+            connect_timeout_s=self.settings.connect_timeout_s,
+            default_timeout_s=self.settings.catalog_refresh_timeout_s,
+        )
+        self.refresher = BackgroundRefresher(
+            self._connection_names,
+            self.catalog.refresh,
+            self.settings.catalog_refresh_interval_s,
+        )
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -81,6 +102,7 @@ class Workbench:
         return sealer
 
     def close(self) -> None:
+        self.refresher.stop()
         self.runs.shutdown()
         self.db.dispose()
 
@@ -192,3 +214,57 @@ class Workbench:
 
         with self.db.read() as session:
             return session.scalar(select(ConnectionRow.id).limit(1)) is not None
+
+    # --- catalog ----------------------------------------------------------------------
+
+    def _connection_names(self) -> list[str]:
+        names: list[str] = []
+        while True:
+            page = self.list_connections(limit=1000, offset=len(names))
+            names.extend(c.name for c in page.items)
+            if not page.items or len(names) >= page.total:
+                return names
+
+    def start_background_refresh(self) -> bool:
+        """Start the background catalog refresh (``querydeck serve`` does); False when the
+        interval setting is 0."""
+        self.refresher.start()
+        return self.refresher.running
+
+    def catalog_level(
+        self, connection: str, path: str = "", *, limit: int = 100, offset: int = 0
+    ) -> CatalogLevel:
+        """One level of the cached catalog: schemas (empty path), the relations of a
+        schema, or the columns of a relation."""
+        return self.catalog.level(connection, path, limit=limit, offset=offset)
+
+    def refresh_catalog(self, connection: str, schema: str | None = None) -> RefreshReport:
+        return self.catalog.refresh(connection, schema)
+
+    def table_detail(
+        self, connection: str, schema: str, table: str, *, preview_rows: int = 0
+    ) -> TableDetail:
+        """A relation from the cache with generated DDL, and optionally its first rows
+        read through the guard like any run."""
+        return self.catalog.table_detail(
+            connection, schema, table, preview=self._preview, preview_rows=preview_rows
+        )
+
+    def _preview(self, connection: str, sql: str, rows: int) -> RowsPage:
+        run = self.run(RunRequest(connection=connection, sql=sql, max_rows=rows))
+        if run.status is not RunStatus.succeeded:
+            raise QueryDeckError(
+                run.error_message or f"The preview ended {run.status.value}.",
+                code=run.error_code or "QUERY_FAILED",
+            )
+        return self.run_rows(run.id, offset=0, limit=rows)
+
+    def search_catalog(self, text: str, *, limit: int = 50, offset: int = 0) -> Page[SearchHit]:
+        hits, total = self.catalog.search(text, limit=limit, offset=offset)
+        return Page(items=hits, total=total, limit=limit, offset=offset)
+
+    def catalog_settings(self, connection: str) -> CatalogSettings:
+        return self.catalog.settings(connection)
+
+    def set_catalog_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings:
+        return self.catalog.set_settings(connection, values)

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from querydeck import __version__
 from querydeck.api import errors
 from querydeck.api.middleware import RequestContext
-from querydeck.api.routes import connections, health, runs
+from querydeck.api.routes import catalog, connections, health, runs
 from querydeck.workbench import Workbench
 
 API_PREFIX = "/api/v1"
@@ -28,6 +28,7 @@ def create_app(workbench: Workbench) -> FastAPI:
     app.include_router(health.router)
     app.include_router(connections.router, prefix=API_PREFIX)
     app.include_router(runs.router, prefix=API_PREFIX)
+    app.include_router(catalog.router, prefix=API_PREFIX)
     return app
 
 

@@ -39,5 +39,8 @@ def serve(
             "Log in: none needed yet — this version is single-user and every run belongs to "
             "the local user; keep the server on 127.0.0.1."
         )
+        if workbench.start_background_refresh():
+            every = settings.catalog_refresh_interval_s
+            message(f"Catalogs are refreshed in the background every {every:g} s.")
         app = create_app(workbench)
         uvicorn.run(app, host=bind_host, port=bind_port, log_config=None)

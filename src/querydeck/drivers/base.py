@@ -20,7 +20,8 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from querydeck.errors import ConnectionParamForbidden, ConnectionUrlInvalid
+from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.errors import CatalogUnsupported, ConnectionParamForbidden, ConnectionUrlInvalid
 
 #: Rows per record batch a driver should aim for when it builds batches itself.
 BATCH_ROWS = 8192
@@ -107,6 +108,19 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the session. Idempotent."""
+
+    def schemas(self) -> list[str]:
+        """Names of the schemas this login can see, system schemas left out (one round
+        trip). Drivers without schemas answer ``["main"]``."""
+        raise CatalogUnsupported("This driver cannot describe its catalog.")
+
+    def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
+        """Every relation of ``schema`` with its columns, keys, indexes and comments, read
+        with a handful of set-based catalog queries (never one per table) in a read-only
+        session, within ``timeout_s`` (:class:`~querydeck.errors.CatalogTimeout` beyond).
+        An unknown schema raises :class:`~querydeck.errors.CatalogNotFound`; what cannot
+        be read is listed in :attr:`SchemaMeta.problems` (a partial result)."""
+        raise CatalogUnsupported("This driver cannot describe its catalog.")
 
     def __enter__(self) -> Connection:
         return self

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import duckdb
 from pydantic import Field
 
+from querydeck.drivers import duckdb_catalog
 from querydeck.drivers.arrow_rows import RecordBatchReaderStream, with_native_types
 from querydeck.drivers.base import (
     BATCH_ROWS,
@@ -33,6 +34,7 @@ from querydeck.drivers.base import (
     split_url,
     url_query,
 )
+from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,
@@ -210,6 +212,26 @@ class DuckDBConnection(Connection):
             self._closed = True
         with contextlib.suppress(duckdb.Error):
             self._native.close()
+
+    def schemas(self) -> list[str]:
+        self._check_open()
+        try:
+            return duckdb_catalog.schemas(self._native)
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from exc
+
+    def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
+        """Read under the same deadline timer as a statement."""
+        self._check_open()
+        if self._stream is not None:
+            self._stream.close()
+        self._start_timer(timeout_s)
+        try:
+            return duckdb_catalog.describe_schema(self._native, schema)
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from exc
+        finally:
+            self._idle()
 
 
 class DuckDBDriver(Driver[DuckDBOptions]):

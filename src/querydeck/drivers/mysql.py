@@ -23,7 +23,7 @@ import pymysql.cursors
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pymysql.constants import CLIENT
 
-from querydeck.drivers import arrow_rows, mysql_types
+from querydeck.drivers import arrow_rows, mysql_catalog, mysql_types
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
@@ -34,6 +34,7 @@ from querydeck.drivers.base import (
     ServerInfo,
     split_url,
 )
+from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options
 from querydeck.errors import (
     AuthenticationFailed,
@@ -338,6 +339,22 @@ class MySQLConnection(Connection):
             self._stream.close()
         with contextlib.suppress(pymysql.Error):
             self._conn.close()
+
+    # --- catalog: the queries live in mysql_catalog ----------------------------------
+
+    @property
+    def native(self) -> pymysql.connections.Connection[Any]:
+        return self._conn
+
+    @property
+    def mariadb(self) -> bool:
+        return self._mariadb
+
+    def schemas(self) -> list[str]:
+        return mysql_catalog.schemas(self)
+
+    def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
+        return mysql_catalog.describe_schema(self, schema, timeout_s)
 
 
 class _Rows:

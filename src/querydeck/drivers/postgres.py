@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr, field_validator
 
-from querydeck.drivers import arrow_rows
+from querydeck.drivers import arrow_rows, postgres_catalog
 from querydeck.drivers import postgres_types as types
 from querydeck.drivers.base import (
     BATCH_ROWS,
@@ -34,6 +34,7 @@ from querydeck.drivers.base import (
     ServerInfo,
     split_url,
 )
+from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options
 from querydeck.errors import (
     AuthenticationFailed,
@@ -280,6 +281,18 @@ class PostgresConnection(Connection):
         if self._stream is not None:
             self._stream.close()
         self._conn.close()
+
+    # --- catalog: the queries live in postgres_catalog -------------------------------
+
+    @property
+    def native(self) -> psycopg.Connection[tuple[Any, ...]]:
+        return self._conn
+
+    def schemas(self) -> list[str]:
+        return postgres_catalog.schemas(self)
+
+    def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
+        return postgres_catalog.describe_schema(self, schema, timeout_s)
 
 
 class PostgresResultStream(ResultStream):

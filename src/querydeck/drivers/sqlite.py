@@ -31,6 +31,7 @@ from urllib.request import pathname2url
 import pyarrow as pa
 from pydantic import Field
 
+from querydeck.drivers import sqlite_catalog
 from querydeck.drivers.arrow_rows import DbApiResultStream, field
 from querydeck.drivers.base import (
     BATCH_ROWS,
@@ -43,6 +44,7 @@ from querydeck.drivers.base import (
     split_url,
     url_query,
 )
+from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.errors import (
     ConnectionFailed,
     ConnectionUrlInvalid,
@@ -245,6 +247,24 @@ class SQLiteConnection(Connection):
             self._native.close()
         except sqlite3.Error:
             return
+
+    def schemas(self) -> list[str]:
+        return [sqlite_catalog.SCHEMA_NAME]
+
+    def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
+        """Read with the same authorizer and progress-handler deadline as a statement."""
+        self._check_open()
+        if self._stream is not None:
+            self._stream.close()
+        self._cancelled = self._timed_out = False
+        self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
+        try:
+            return sqlite_catalog.describe_schema(self._native, schema)
+        except sqlite3.Error as exc:
+            raise self._map_error(exc) from exc
+        finally:
+            self._idle()
 
 
 class SQLiteDriver(Driver[SQLiteOptions]):

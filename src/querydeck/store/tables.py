@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -117,3 +119,65 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CatalogStateRow(Base):
+    """A connection's catalog settings (schema patterns, timeout) and its last refresh."""
+
+    __tablename__ = "qd_catalog_state"
+
+    connection_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("qd_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    include: Mapped[list[str]] = mapped_column(JSON)
+    exclude: Mapped[list[str]] = mapped_column(JSON)
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CatalogSchemaRow(Base):
+    """The cached snapshot of one schema of one connection (its tables are
+    :class:`CatalogTableRow`); a failed refresh records its error and keeps the snapshot."""
+
+    __tablename__ = "qd_catalog_schemas"
+    __table_args__ = (UniqueConstraint("connection_id", "schema_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("qd_connections.id", ondelete="CASCADE")
+    )
+    #: SHA-256 of the schema name (names may be longer than an index entry allows).
+    schema_key: Mapped[str] = mapped_column(String(64))
+    schema_name: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    table_count: Mapped[int] = mapped_column(Integer)
+    column_count: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[list[str]] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CatalogTableRow(Base):
+    """One relation of a schema snapshot; ``content`` is its JSON description."""
+
+    __tablename__ = "qd_catalog_tables"
+
+    schema_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("qd_catalog_schemas.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: SHA-256 of the table name.
+    name_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    column_count: Mapped[int] = mapped_column(Integer)
+    row_estimate: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: SHA-256 of ``content``: a refresh compares digests to find changed tables.
+    digest: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,180 @@
+"""PostgreSQL catalog introspection from ``pg_catalog`` (never ``information_schema``).
+
+One schema is described in one ``REPEATABLE READ READ ONLY`` transaction (a consistent
+view of the catalog, so a table dropped meanwhile is either wholly there or wholly absent)
+with five queries whatever the number of tables: the schema, relations, columns,
+constraints and indexes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from querydeck.drivers.catalog_model import (
+    ColumnMeta,
+    ForeignKeyMeta,
+    IndexMeta,
+    SchemaMeta,
+    TableMeta,
+    group_rows,
+    type_family,
+)
+from querydeck.errors import CatalogNotFound
+
+if TYPE_CHECKING:
+    from querydeck.drivers.postgres import PostgresConnection
+
+KINDS = {
+    "r": "table",
+    "v": "view",
+    "m": "materialized_view",
+    "f": "foreign_table",
+    "p": "partitioned_table",
+}
+
+SCHEMAS = """
+SELECT nspname FROM pg_catalog.pg_namespace
+WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+ORDER BY nspname
+"""
+
+SCHEMA = """
+SELECT n.oid, pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+FROM pg_catalog.pg_namespace n WHERE n.nspname = %(schema)s
+"""
+
+RELATIONS = """
+SELECT c.oid, c.relname, c.relkind, d.description, c.reltuples::bigint,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END
+FROM pg_catalog.pg_class c
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+WHERE c.relnamespace = %(oid)s AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+ORDER BY c.relname
+"""
+
+COLUMNS = """
+SELECT a.attrelid, a.attname, a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod),
+       a.attnotnull, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), d.description
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_description d
+  ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
+ AND d.objsubid = a.attnum
+WHERE c.relnamespace = %(oid)s AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+  AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+CONSTRAINTS = """
+SELECT con.conrelid, con.conname, con.contype,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
+             ORDER BY k.i),
+       fn.nspname, fc.relname,
+       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n
+             ORDER BY k.i)
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
+LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE c.relnamespace = %(oid)s AND con.contype IN ('p', 'u', 'f')
+ORDER BY con.conrelid, con.conname
+"""
+
+INDEXES = """
+SELECT i.indrelid, ic.relname, i.indisunique, i.indisprimary,
+       ARRAY(SELECT COALESCE(a.attname, pg_catalog.pg_get_indexdef(i.indexrelid, k.i::int, true))
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, i)
+             LEFT JOIN pg_catalog.pg_attribute a
+               ON a.attrelid = i.indrelid AND a.attnum = k.n AND k.n <> 0
+             WHERE k.i <= i.indnkeyatts ORDER BY k.i),
+       pg_catalog.pg_get_indexdef(i.indexrelid)
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+WHERE c.relnamespace = %(oid)s
+ORDER BY i.indrelid, ic.relname
+"""
+
+
+def schemas(conn: PostgresConnection) -> list[str]:
+    native = conn.native
+    rows = conn.call(lambda: native.execute(SCHEMAS).fetchall())
+    return [str(r[0]) for r in rows]
+
+
+def describe_schema(conn: PostgresConnection, schema: str, timeout_s: float) -> SchemaMeta:
+    native = conn.native
+    setup = sql.SQL(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {}"
+    ).format(sql.Literal(max(1, int(timeout_s * 1000))))
+
+    def fetch(query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = conn.call(lambda: native.execute(query, params).fetchall())
+        return rows
+
+    conn.call(lambda: native.execute(setup))
+    try:
+        found = fetch(SCHEMA, {"schema": schema})
+        if not found:
+            raise CatalogNotFound(
+                f"The schema {schema!r} does not exist.", detail={"schema": schema}
+            )
+        oid, usable = found[0]
+        params = {"oid": oid}
+        relations = fetch(RELATIONS, params)
+        columns = group_rows(fetch(COLUMNS, params))
+        constraints = group_rows(fetch(CONSTRAINTS, params))
+        indexes = group_rows(fetch(INDEXES, params))
+    finally:
+        conn.rollback()
+    result = SchemaMeta(name=schema)
+    if not usable:
+        result.problems.append(
+            f"The login has no USAGE privilege on the schema {schema!r}: its tables are "
+            "listed but cannot be queried."
+        )
+    for rel_oid, name, kind, comment, tuples, definition in relations:
+        table = TableMeta(
+            schema=schema,
+            name=name,
+            kind=KINDS[kind],
+            comment=comment,
+            row_estimate=int(tuples)
+            if tuples is not None and tuples >= 0 and kind != "v"
+            else None,
+            definition=definition,
+        )
+        for _, col, ordinal, native_type, notnull, default, col_comment in columns.get(rel_oid, []):
+            table.columns.append(
+                ColumnMeta(
+                    name=col,
+                    ordinal=int(ordinal),
+                    native_type=native_type,
+                    family=type_family(native_type),
+                    nullable=not notnull,
+                    default=default,
+                    comment=col_comment,
+                )
+            )
+        for _, con_name, con_type, cols, ref_schema, ref_table, ref_cols in constraints.get(
+            rel_oid, []
+        ):
+            if con_type == "p":
+                table.primary_key = list(cols)
+            elif con_type == "u":
+                table.unique.append(list(cols))
+            else:
+                table.foreign_keys.append(
+                    ForeignKeyMeta(con_name, list(cols), ref_schema, ref_table, list(ref_cols))
+                )
+        for _, index_name, unique, primary, cols, index_def in indexes.get(rel_oid, []):
+            table.indexes.append(IndexMeta(index_name, list(cols), unique, primary, index_def))
+        result.tables.append(table)
+    return result
