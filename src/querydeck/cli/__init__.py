@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from querydeck.cli import connections, drivers, query, runs, serve
+from querydeck.cli import connections, drivers, keys, query, runs, serve
 from querydeck.cli.common import print_error
 from querydeck.errors import QueryDeckError
 
@@ -79,6 +79,7 @@ app.add_typer(connections.app, name="connections")
 app.command("query")(query.query)
 app.command("history")(runs.history)
 app.add_typer(runs.app, name="runs")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:
