@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from querydeck.drivers.base import Connection, Driver, DriverOptions, Sandbox
+from querydeck.drivers.base import Driver, DriverOptions, Sandbox
 from querydeck.errors import ConnectionFailed, ConnectionPrivileged, ConnectionTargetForbidden
 from querydeck.fileroots import FileRoots
 from querydeck.store.tables import utcnow
@@ -76,12 +76,3 @@ class TargetVerifier:
         if reasons and not allow_privileged:
             raise refuse_privileged(reasons, driver.target())
         return Probe(reasons=reasons, checked_at=utcnow())
-
-    @staticmethod
-    def probe_open(conn: Connection, target: str, *, allow_privileged: bool) -> Probe:
-        """Probe an open session; raises when privileged without the override."""
-        reasons = conn.privileges()
-        probe = Probe(reasons=reasons, checked_at=utcnow())
-        if reasons and not allow_privileged:
-            raise refuse_privileged(reasons, target)
-        return probe
