@@ -34,8 +34,16 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return load_settings(data_dir=data_dir)
+def files_dir(tmp_path: Path) -> Path:
+    """The file root of the ``settings`` fixture (next to the data directory)."""
+    path = tmp_path / "files"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path, files_dir: Path, tmp_path: Path) -> Settings:
+    return load_settings(data_dir=data_dir, file_roots=[files_dir, tmp_path / "cwd"])
 
 
 @pytest.fixture

@@ -94,3 +94,61 @@ def mysql_database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+@contextmanager
+def postgres_reader(url: str, *, grants: tuple[str, ...] = ()) -> Iterator[str]:
+    """A login role that may only read the database at ``url`` (CONNECT, USAGE on public,
+    SELECT on its tables), plus any extra ``grants`` (SQL run as the admin, with ``{role}``
+    in them); yields the URL with that role's credentials. Dropped afterwards."""
+    import psycopg
+
+    role = unique_name("qd_reader")
+    password = uuid.uuid4().hex
+    database = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+        try:
+            admin.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+            admin.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+            for grant in grants:
+                admin.execute(grant.format(role=f'"{role}"'))
+            parts = urlsplit(url)
+            netloc = f"{role}:{password}@{parts.hostname}:{parts.port or 5432}"
+            yield urlunsplit(parts._replace(netloc=netloc))
+        finally:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            admin.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+@contextmanager
+def mysql_reader(url: str, *, grants: tuple[str, ...] = ()) -> Iterator[str]:
+    """A MariaDB/MySQL user with SELECT on the database at ``url`` only, plus any extra
+    ``grants`` (``{user}`` and ``{db}`` in them); yields the URL with its credentials."""
+    import pymysql
+
+    user = unique_name("qd_reader")[:32]
+    password = uuid.uuid4().hex
+    args = mysql_connect_args(url)
+    database = str(args["database"])
+    admin = pymysql.connect(autocommit=True, **args)  # type: ignore[arg-type]
+    account = f"'{user}'@'%'"
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE USER {account} IDENTIFIED BY '{password}'")
+            cur.execute(f"GRANT SELECT ON `{database}`.* TO {account}")
+            for grant in grants:
+                cur.execute(grant.format(user=account, db=f"`{database}`"))
+        parts = urlsplit(url)
+        netloc = f"{user}:{password}@{parts.hostname}:{parts.port or 3306}"
+        yield urlunsplit(parts._replace(netloc=netloc))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS {account}")
+        admin.close()

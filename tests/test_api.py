@@ -212,8 +212,8 @@ def test_history_endpoint(client: TestClient) -> None:
     assert error(bad)["code"] == "INVALID_INPUT"
 
 
-def test_connection_crud(client: TestClient, tmp_path: Path) -> None:
-    db = tmp_path / "x.db"
+def test_connection_crud(client: TestClient, files_dir: Path) -> None:
+    db = files_dir / "x.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (a)")
     created = client.post("/api/v1/connections", json={"name": "x", "url": f"sqlite:///{db}"})

@@ -29,8 +29,9 @@ from tests.services import postgres_database, unique_name
 
 
 def register_postgres(workbench: Workbench, name: str, url: str) -> None:
-    """The one place these tests register a server connection."""
-    workbench.create_connection(name, url=url)
+    """The one place these tests register a server connection. The test login is a
+    superuser (it runs the DDL these tests need), so the admin override is given."""
+    workbench.create_connection(name, url=url, allow_privileged=True)
 
 
 def free_port() -> int:

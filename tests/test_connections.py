@@ -19,7 +19,7 @@ SENTINEL = "S3ntinel-pw-7c1f"
 @pytest.fixture
 def sqlite_file(tmp_path: Path) -> Path:
     path = tmp_path / "files" / "small.db"
-    path.parent.mkdir()
+    path.parent.mkdir(exist_ok=True)
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
         conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, "y")])
@@ -197,14 +197,14 @@ def test_test_records_status(workbench: Workbench, sqlite_file: Path, tmp_path: 
     assert status.checked_at is not None
 
     workbench.create_connection(
-        "gone", driver="sqlite", options={"path": str(tmp_path / "missing.db")}
+        "gone", driver="sqlite", options={"path": str(tmp_path / "files" / "missing.db")}
     )
     with pytest.raises(QueryDeckError) as info:
         workbench.test_connection("gone")
     assert code_of(info) == "FILE_NOT_FOUND"
     status = workbench.get_connection("gone").status
     assert (status.ok, status.error_code) == (False, "FILE_NOT_FOUND")
-    assert not (tmp_path / "missing.db").exists()
+    assert not (tmp_path / "files" / "missing.db").exists()
 
 
 def test_unreachable_host_and_secret_never_leak(workbench: Workbench) -> None:

@@ -14,7 +14,7 @@ import pytest
 from querydeck.errors import QueryDeckError, QueryRejected
 from querydeck.models import RunRequest, RunStatus
 from querydeck.workbench import Workbench
-from tests.services import postgres_database
+from tests.services import postgres_database, postgres_reader
 
 LONG_DUCKDB = "SELECT count(*) FROM range(100000000) a, range(100000) b"
 
@@ -256,8 +256,10 @@ def postgres_connection(workbench: Workbench) -> Iterator[tuple[Workbench, str]]
     with postgres_database() as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g")
-        workbench.create_connection("pg", url=url)
-        yield workbench, url
+        with postgres_reader(url) as reader:
+            workbench.create_connection("pg", url=reader)
+            assert workbench.get_connection("pg").privileges.can_write is False
+            yield workbench, url
 
 
 def test_postgres_cancel_leaves_no_backend(postgres_connection: tuple[Workbench, str]) -> None:

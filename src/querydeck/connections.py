@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from querydeck.drivers import registry
-from querydeck.drivers.base import Driver, DriverOptions
+from querydeck.drivers.base import Connection, Driver, DriverOptions
 from querydeck.errors import (
     Conflict,
     ConnectionOptionsInvalid,
@@ -29,10 +29,11 @@ from querydeck.errors import (
     NotFound,
     QueryDeckError,
 )
-from querydeck.models import ConnectionInfo, ConnectionStatus, Page, TestResult
+from querydeck.models import ConnectionInfo, ConnectionStatus, Page, PrivilegeStatus, TestResult
 from querydeck.secrets import Sealer
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import ConnectionRow, utcnow
+from querydeck.targets import Probe, TargetVerifier, refuse_privileged
 
 MAX_NAME_LENGTH = 128
 
@@ -115,9 +116,12 @@ def absolute_paths(driver: type[Driver[Any]], values: dict[str, Any]) -> dict[st
 class ConnectionService:
     """Create, read, update, rename, delete and test connections."""
 
-    def __init__(self, db: AppDatabase, sealer: Sealer, *, connect_timeout_s: float) -> None:
+    def __init__(
+        self, db: AppDatabase, sealer: Sealer, targets: TargetVerifier, *, connect_timeout_s: float
+    ) -> None:
         self._db = db
         self._sealer = sealer
+        self._targets = targets
         self._connect_timeout_s = connect_timeout_s
 
     # --- reading ----------------------------------------------------------------------
@@ -154,13 +158,47 @@ class ConnectionService:
             )
 
     def driver_for(self, name: str) -> tuple[ConnectionInfo, Driver[Any]]:
-        """The connection and a driver instance holding its decrypted options."""
+        """The connection and a driver instance holding its decrypted options, bound to the
+        sandbox; a file path is checked against the file roots again."""
         with self._db.read() as session:
             row = self._row(session, name)
             info = self._info(row)
             options = self._options(row)
         cls = registry.load(info.driver)
-        return info, cls(options)
+        self._targets.check_file(cls, options)
+        return info, self._targets.driver(cls, options)
+
+    def check_privileges(self, info: ConnectionInfo, conn: Connection) -> None:
+        """Before a first use: probe a login that was never probed (its server was down
+        when it was saved), record the outcome, and refuse it when privileged."""
+        if info.privileges.checked:
+            return
+        probe = Probe(reasons=conn.privileges(), checked_at=utcnow())
+        self._record_probe(info.id, probe)
+        if probe.reasons and not info.privileges.allowed_by_override:
+            raise refuse_privileged(probe.reasons, info.name)
+
+    def _record_probe(self, row_id: str, probe: Probe) -> None:
+        def record(session: Session) -> None:
+            row = session.get(ConnectionRow, row_id)
+            if row is not None:
+                _apply_probe(row, probe)
+
+        self._db.write(record)
+
+    def reseal(self, session: Session, sealer: Sealer) -> int:
+        """Re-seal every stored secret with ``sealer`` inside the caller's transaction;
+        returns how many connections had secrets. The service then uses ``sealer``."""
+        count = 0
+        for row in session.scalars(select(ConnectionRow).where(ConnectionRow.secrets.is_not(None))):
+            assert row.secrets is not None
+            row.secrets = sealer.seal(self._sealer.open(row.secrets, row.id), row.id)
+            count += 1
+        session.flush()
+        return count
+
+    def use_sealer(self, sealer: Sealer) -> None:
+        self._sealer = sealer
 
     def _options(self, row: ConnectionRow) -> DriverOptions:
         values = dict(row.options)
@@ -185,6 +223,13 @@ class ConnectionService:
             ),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            privileges=PrivilegeStatus(
+                checked=row.can_write is not None,
+                can_write=row.can_write,
+                reasons=list(row.privilege_reasons or []),
+                allowed_by_override=bool(row.allow_privileged),
+                checked_at=row.privileges_checked_at,
+            ),
         )
 
     # --- writing ----------------------------------------------------------------------
@@ -223,10 +268,13 @@ class ConnectionService:
         *,
         url: str | None = None,
         options: dict[str, Any] | None = None,
+        allow_privileged: bool = False,
     ) -> ConnectionInfo:
         stored_name = normalise_name(name)
         cls, values = self.resolve(driver, url, options)
         typed = validate_options(cls, values)
+        self._refuse_taken(stored_name)
+        probe = self._targets.verify(cls, typed, allow_privileged=allow_privileged)
         row_id = str(uuid.uuid4())
         public, sealed, secret_names = self._split(row_id, typed)
         now = utcnow()
@@ -242,7 +290,9 @@ class ConnectionService:
                 secret_names=secret_names,
                 created_at=now,
                 updated_at=now,
+                allow_privileged=allow_privileged,
             )
+            _apply_probe(row, probe)
             session.add(row)
             try:
                 session.flush()
@@ -252,6 +302,14 @@ class ConnectionService:
 
         return self._db.write(insert)
 
+    def _refuse_taken(self, name: str) -> None:
+        """Fail early (before connecting to probe) when the name is taken."""
+        with self._db.read() as session:
+            if session.scalar(
+                select(ConnectionRow.id).where(ConnectionRow.name_key == name_key(name))
+            ):
+                raise self._taken(name)
+
     @staticmethod
     def _taken(name: str) -> Conflict:
         return Conflict(
@@ -260,20 +318,31 @@ class ConnectionService:
             detail={"connection": name},
         )
 
-    def update(self, name: str, options: dict[str, Any]) -> ConnectionInfo:
-        """Change some options; a key set to None goes back to its default."""
+    def update(
+        self, name: str, options: dict[str, Any], *, allow_privileged: bool | None = None
+    ) -> ConnectionInfo:
+        """Change some options; a key set to None goes back to its default. The target is
+        checked and the login probed again; ``allow_privileged`` None keeps the override."""
+        with self._db.read() as session:
+            row = self._row(session, name)
+            row_id, cls = row.id, registry.load(row.driver)
+            current = self._options(row).model_dump()
+            allowed = row.allow_privileged if allow_privileged is None else allow_privileged
+        for key, value in options.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        typed = validate_options(cls, absolute_paths(cls, current))
+        probe = self._targets.verify(cls, typed, allow_privileged=allowed)
 
         def change(session: Session) -> ConnectionInfo:
-            row = self._row(session, name)
-            cls = registry.load(row.driver)
-            current = self._options(row).model_dump()
-            for key, value in options.items():
-                if value is None:
-                    current.pop(key, None)
-                else:
-                    current[key] = value
-            typed = validate_options(cls, absolute_paths(cls, current))
+            row = session.get(ConnectionRow, row_id)
+            if row is None:
+                raise NotFound(f"No connection named {name!r}.", code="CONNECTION_NOT_FOUND")
             row.options, row.secrets, row.secret_names = self._split(row.id, typed)
+            row.allow_privileged = allowed
+            _apply_probe(row, probe)
             row.updated_at = utcnow()
             return self._info(row)
 
@@ -302,13 +371,21 @@ class ConnectionService:
     def test(self, name: str) -> TestResult:
         """Connect and ping; record the outcome as the connection's status. A failure is
         recorded, then raised."""
-        info, driver = self.driver_for(name)
         started = time.perf_counter()
         error: QueryDeckError | None = None
         version = ""
+        probe: Probe | None = None
         try:
-            with driver.connect(timeout_s=self._connect_timeout_s) as conn:
-                version = conn.ping().version
+            info, driver = self.driver_for(name)
+        except QueryDeckError as exc:  # e.g. the file is now outside the roots
+            info, driver, error = self.get(name), None, exc
+        try:
+            if driver is not None:
+                with driver.connect(timeout_s=self._connect_timeout_s) as conn:
+                    version = conn.ping().version
+                    probe = Probe(reasons=conn.privileges(), checked_at=utcnow())
+                if probe.reasons and not info.privileges.allowed_by_override:
+                    error = refuse_privileged(probe.reasons, info.name)
         except QueryDeckError as exc:
             error = exc
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -324,6 +401,8 @@ class ConnectionService:
             row.status_latency_ms = latency_ms
             row.status_server_version = version or row.status_server_version
             row.status_checked_at = checked
+            if probe is not None:
+                _apply_probe(row, probe)
 
         self._db.write(record)
         if error is not None:
@@ -331,3 +410,12 @@ class ConnectionService:
         return TestResult(
             ok=True, latency_ms=latency_ms, server_version=version, checked_at=checked
         )
+
+
+def _apply_probe(row: ConnectionRow, probe: Probe) -> None:
+    """Store a probe's outcome; an unreached server leaves the last known one."""
+    if probe.reasons is None:
+        return
+    row.can_write = bool(probe.reasons)
+    row.privilege_reasons = list(probe.reasons)
+    row.privileges_checked_at = probe.checked_at

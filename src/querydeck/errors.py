@@ -119,6 +119,13 @@ class ConnectionTargetForbidden(InvalidInput):
     code = "CONNECTION_TARGET_FORBIDDEN"
 
 
+class ConnectionPrivileged(InvalidInput):
+    """The connection's login can write or reach the server's files or programs; only an
+    explicit override (an admin's, once accounts exist) saves it, flagged "can write"."""
+
+    code = "CONNECTION_PRIVILEGED"
+
+
 # --- reaching a data source ---------------------------------------------------------------
 
 

@@ -34,6 +34,20 @@ class ConnectionStatus(BaseModel):
     checked_at: datetime | None = None
 
 
+class PrivilegeStatus(BaseModel):
+    """What the last probe of the login's privileges found (server connections)."""
+
+    checked: bool = Field(description="False until a probe reached the server.")
+    can_write: bool | None = Field(
+        default=None, description="True when the login can write or reach server files."
+    )
+    reasons: list[str] = Field(default_factory=list, description="Why it can write.")
+    allowed_by_override: bool = Field(
+        default=False, description="Saved with the admin override allow_privileged."
+    )
+    checked_at: datetime | None = None
+
+
 class ConnectionInfo(BaseModel):
     """A registered connection as shown to people: secrets never appear, only which secret
     fields are set."""
@@ -46,6 +60,10 @@ class ConnectionInfo(BaseModel):
     status: ConnectionStatus
     created_at: datetime
     updated_at: datetime
+    privileges: PrivilegeStatus = Field(
+        default_factory=lambda: PrivilegeStatus(checked=False),
+        description="The login's privileges (file connections: checked, none).",
+    )
 
 
 class TestResult(BaseModel):

@@ -25,7 +25,9 @@ the file; unknown names are refused in both. This page is generated from the cod
 def _default(name: str) -> str:
     info = Settings.model_fields[name]
     if info.default_factory is not None:
-        return "`~/.querydeck`" if name == "data_dir" else "(computed)"
+        if name == "data_dir":
+            return "`~/.querydeck`"
+        return "(none)" if info.default_factory() == [] else "(computed)"  # type: ignore[call-arg]
     return "(unset)" if info.default is None else f"`{info.default}`"
 
 

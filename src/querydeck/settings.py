@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from querydeck.errors import ConfigError
+from querydeck.netpolicy import parse_networks
 
 ENV_PREFIX = "QUERYDECK_"
 # Variables with the prefix that are not settings fields.
@@ -106,6 +108,48 @@ class Settings(BaseSettings):
         description="Timeout of one catalog refresh of a connection, seconds (a connection's "
         "catalog settings may set its own).",
     )
+    file_roots: Annotated[list[Path] | None, NoDecode] = Field(
+        default=None,
+        description="Directories SQLite and DuckDB files may be registered from (real paths, "
+        "symlinks resolved), separated by the OS path separator (`:` on Unix); "
+        "`<data dir>/files` when unset. A root must not contain the data directory.",
+    )
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDR networks server connections may reach; when set, "
+        "every other address is refused. Cloud metadata, link-local and unspecified "
+        "addresses and querydeck's own listeners are refused whatever this says.",
+    )
+    outbound_deny: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDR networks server connections must not reach "
+        "(e.g. `127.0.0.0/8,::1` to refuse loopback, which is allowed by default).",
+    )
+
+    @field_validator("file_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p.strip()] or None
+        return value
+
+    @field_validator("file_roots", mode="after")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path] | None) -> list[Path] | None:
+        return None if value is None else [p.expanduser().resolve() for p in value]
+
+    @field_validator("outbound_allow", "outbound_deny", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("outbound_allow", "outbound_deny", mode="after")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value, "network list")
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -142,6 +186,10 @@ class Settings(BaseSettings):
     @property
     def results_dir(self) -> Path:
         return self.data_dir / "results"
+
+    @property
+    def allowed_file_roots(self) -> list[Path]:
+        return self.file_roots if self.file_roots is not None else [self.data_dir / "files"]
 
 
 def _check_environment() -> None:

@@ -25,7 +25,9 @@ from querydeck.catalog.service import CatalogService
 from querydeck.catalog.snapshots import CatalogCache
 from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
+from querydeck.drivers.base import Sandbox
 from querydeck.errors import Conflict, QueryDeckError, SecretKeyError
+from querydeck.keys import KeyRotation, RotationResult, finish_interrupted_rotation
 from querydeck.models import (
     ConnectionInfo,
     DriverInfo,
@@ -39,10 +41,12 @@ from querydeck.models import (
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
 from querydeck.runs.runner import RunManager
+from querydeck.sandbox import build_sandbox
 from querydeck.secrets import Sealer, load_key
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
+from querydeck.targets import TargetVerifier
 
 #: The user every run belongs to until accounts exist.
 LOCAL_USER = "local"
@@ -59,8 +63,12 @@ class Workbench:
         self.db = AppDatabase(self.settings.app_database_url, retries=self.settings.app_db_retries)
         self.db.migrate()
         self._sealer = self._open_sealer()
+        self.sandbox: Sandbox = build_sandbox(self.settings)
         self.connections = ConnectionService(
-            self.db, self._sealer, connect_timeout_s=self.settings.connect_timeout_s
+            self.db,
+            self._sealer,
+            TargetVerifier(self.sandbox, connect_timeout_s=self.settings.connect_timeout_s),
+            connect_timeout_s=self.settings.connect_timeout_s,
         )
         self.results = ResultStore(self.settings.results_dir)
         self.runs = RunManager(self.settings, self.db, self.connections, self.results)
@@ -81,6 +89,8 @@ class Workbench:
         with self.db.read() as session:
             stored = session.get(Meta, _KEY_CHECK)
             fingerprint = stored.value if stored else None
+        if self.settings.secret_key is None:
+            finish_interrupted_rotation(self.settings.data_dir, fingerprint)
         key = load_key(
             self.settings.secret_key,
             self.settings.data_dir,
@@ -135,8 +145,14 @@ class Workbench:
         driver: str | None = None,
         url: str | None = None,
         options: dict[str, Any] | None = None,
+        allow_privileged: bool = False,
     ) -> ConnectionInfo:
-        return self.connections.create(name, driver, url=url, options=options)
+        """Register a connection. ``allow_privileged`` is the admin override that saves a
+        login able to write, flagged "can write" (the auth layer will restrict it to
+        admins)."""
+        return self.connections.create(
+            name, driver, url=url, options=options, allow_privileged=allow_privileged
+        )
 
     def list_connections(self, *, limit: int = 100, offset: int = 0) -> Page[ConnectionInfo]:
         return self.connections.listing(limit=limit, offset=offset)
@@ -144,8 +160,11 @@ class Workbench:
     def get_connection(self, name: str) -> ConnectionInfo:
         return self.connections.get(name)
 
-    def update_connection(self, name: str, options: dict[str, Any]) -> ConnectionInfo:
-        return self.connections.update(name, options)
+    def update_connection(
+        self, name: str, options: dict[str, Any], *, allow_privileged: bool | None = None
+    ) -> ConnectionInfo:
+        """Change options; ``allow_privileged`` (admin override) None keeps the stored one."""
+        return self.connections.update(name, options, allow_privileged=allow_privileged)
 
     def rename_connection(self, name: str, new_name: str) -> ConnectionInfo:
         return self.connections.rename(name, new_name)
@@ -268,3 +287,12 @@ class Workbench:
 
     def set_catalog_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings:
         return self.catalog.set_settings(connection, values)
+
+    # --- keys -------------------------------------------------------------------------
+
+    def rotate_key(self) -> RotationResult:
+        """Re-seal every stored secret with a new key in one transaction and replace the
+        key file atomically (the old key is kept as a backup until the commit)."""
+        rotation = KeyRotation(self.settings, self.db, self.connections, self._sealer)
+        result, self._sealer = rotation.run()
+        return result

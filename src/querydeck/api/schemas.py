@@ -18,6 +18,10 @@ class ConnectionCreate(BaseModel):
     driver: str | None = Field(default=None, description="Driver name; optional with a URL.")
     url: str | None = Field(default=None, description="A pasted URL, parsed into options.")
     options: dict[str, Any] = Field(default_factory=dict, description="Typed driver options.")
+    allow_privileged: bool = Field(
+        default=False,
+        description="Admin override: save a login that can write, flagged 'can write'.",
+    )
 
 
 class ConnectionUpdate(BaseModel):
@@ -25,6 +29,10 @@ class ConnectionUpdate(BaseModel):
 
     options: dict[str, Any] = Field(
         description="Options to change; a null value resets an option to its default."
+    )
+    allow_privileged: bool | None = Field(
+        default=None,
+        description="Admin override for a login that can write; null keeps the current one.",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from querydeck.cli import catalog, connections, drivers, query, runs, serve
+from querydeck.cli import catalog, connections, drivers, keys, query, runs, serve
 from querydeck.cli.common import print_error
 from querydeck.errors import QueryDeckError
 
@@ -81,6 +81,7 @@ app.command("history")(runs.history)
 app.add_typer(runs.app, name="runs")
 app.add_typer(catalog.app, name="schema")
 app.command("search")(catalog.search)
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

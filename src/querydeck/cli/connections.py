@@ -57,6 +57,14 @@ PasswordPrompt = Annotated[
     ),
 ]
 FormatOption = Annotated[InfoFormat, typer.Option("--format", "-f")]
+AllowPrivileged = Annotated[
+    bool,
+    typer.Option(
+        "--allow-privileged",
+        help="Admin override: save a login that can write or reach server files, flagged "
+        "'can write' with the reasons.",
+    ),
+]
 
 
 def _split_pair(raw: str, flag: str) -> tuple[str, str]:
@@ -114,6 +122,17 @@ def status_text(info: ConnectionInfo) -> str:
     return f"failed [{status.error_code}]"
 
 
+def privileges_text(info: ConnectionInfo) -> str:
+    """Whether the login can write, and why (the override is named when it was used)."""
+    found = info.privileges
+    if not found.checked:
+        return "not checked yet (probed on the next test or run)"
+    if not found.can_write:
+        return "read-only"
+    override = " (saved with --allow-privileged)" if found.allowed_by_override else ""
+    return f"CAN WRITE{override}: " + "; ".join(found.reasons)
+
+
 def connection_table(info: ConnectionInfo) -> Table:
     """One connection as fields and values; secrets appear only as 'set'."""
     table = Table.grid(padding=(0, 2))
@@ -130,6 +149,7 @@ def connection_table(info: ConnectionInfo) -> Table:
     ]
     rows += [(f"option {name}", "(secret, set)") for name in info.secrets_set]
     rows.append(("status", status_text(info)))
+    rows.append(("privileges", privileges_text(info)))
     if info.status.error_message:
         rows.append(("last error", info.status.error_message))
     if info.status.server_version:
@@ -177,12 +197,15 @@ def add(
     option: OptionPairs = None,
     option_json: JsonOptionPairs = None,
     password_prompt: PasswordPrompt = False,
+    allow_privileged: AllowPrivileged = False,
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
     """Register a connection from a URL and/or a driver with options."""
     options = parse_options(option, option_json, password_prompt=password_prompt)
     with open_workbench() as workbench:
-        info = workbench.create_connection(name, driver=driver, url=url, options=options)
+        info = workbench.create_connection(
+            name, driver=driver, url=url, options=options, allow_privileged=allow_privileged
+        )
     message(f"Added connection {info.name!r} ({info.driver}).")
     print_connection(info, fmt)
 
@@ -233,6 +256,13 @@ def update(
         typer.Option("--unset", metavar="KEY", help="Put an option back to its default."),
     ] = None,
     password_prompt: PasswordPrompt = False,
+    allow_privileged: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-privileged/--refuse-privileged",
+            help="Set or clear the admin override for a login that can write.",
+        ),
+    ] = None,
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
     """Change some options of a connection (the others keep their values)."""
@@ -243,10 +273,10 @@ def update(
                 f"the option {key!r} is both set and unset", param_hint="--unset"
             )
         options[key] = None
-    if not options:
+    if not options and allow_privileged is None:
         raise typer.BadParameter("give at least one --option, --option-json or --unset")
     with open_workbench() as workbench:
-        info = workbench.update_connection(name, options)
+        info = workbench.update_connection(name, options, allow_privileged=allow_privileged)
     message(f"Updated connection {info.name!r}.")
     print_connection(info, fmt)
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.errors import CatalogUnsupported, ConnectionParamForbidden, ConnectionUrlInvalid
+from querydeck.fileroots import FileRoots
+from querydeck.netpolicy import DEFAULT_POLICY, AddressPolicy
 
 #: Rows per record batch a driver should aim for when it builds batches itself.
 BATCH_ROWS = 8192
@@ -45,6 +47,16 @@ class Capabilities(BaseModel):
     schemas: bool = True
     arrays: bool = False
     file_based: bool = False
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where a driver may go: the outbound-address policy (server drivers resolve, check
+    and pin their host with it) and the file roots (file drivers check their path with
+    them; ``None`` outside a Workbench)."""
+
+    addresses: AddressPolicy = DEFAULT_POLICY
+    files: FileRoots | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,11 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def ping(self) -> ServerInfo:
         """Round trip to the engine; returns its version string."""
+
+    def privileges(self) -> list[str]:
+        """Why this login could change data or reach the server's files or programs (one
+        reason per entry); empty when it only reads. Engines without logins return []."""
+        return []
 
     @abc.abstractmethod
     def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
@@ -141,8 +158,9 @@ class Driver(abc.ABC, Generic[OptionsT]):
     #: URL schemes a pasted URL may use for this driver (``postgresql``, ``sqlite``...).
     url_schemes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, options: OptionsT) -> None:
+    def __init__(self, options: OptionsT, *, sandbox: Sandbox | None = None) -> None:
         self.options = options
+        self.sandbox = sandbox or Sandbox()
 
     @classmethod
     @abc.abstractmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import re
 import threading
 from pathlib import Path
@@ -260,6 +261,16 @@ class DuckDBDriver(Driver[DuckDBOptions]):
         path = unquote(parts.path[1:])
         return {"path": None if path in ("", ":memory:") else path}
 
+    def allowed_directories(self) -> list[str]:
+        """The connection's roots (the one holding its file; all of them in memory), each
+        ending with a separator, after checking the file is inside one."""
+        files = self.sandbox.files
+        if files is None:
+            return []
+        if self.options.path is None:
+            return [os.path.join(root, "") for root in files.roots]
+        return [os.path.join(files.check(self.options.path, self.title), "")]
+
     def target(self) -> str:
         if self.options.path is None:
             return ":memory:"
@@ -268,13 +279,15 @@ class DuckDBDriver(Driver[DuckDBOptions]):
     def connect(self, *, timeout_s: float) -> Connection:
         path = self.options.path
         shown = self.target()
+        roots = self.allowed_directories()
         if path is not None:
             if not Path(path).exists():
                 raise DataFileNotFound(f"The DuckDB file {shown!r} does not exist.")
             if not Path(path).is_file():
                 raise ConnectionFailed(f"{shown!r} is not a file, so it is not a DuckDB database.")
         config: dict[str, Any] = {
-            "enable_external_access": False,
+            # Turned off right after allowed_directories is set, before any statement.
+            "enable_external_access": bool(roots),
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "memory_limit": self.options.memory_limit,
@@ -292,20 +305,24 @@ class DuckDBDriver(Driver[DuckDBOptions]):
                 f"The DuckDB file {shown!r} cannot be opened: {reason}"
             ) from None
         try:
-            _lock_configuration(native)
+            _lock_configuration(native, roots)
         except duckdb.Error as exc:
             native.close()
             raise ConnectionFailed(f"DuckDB cannot be configured: {exc}") from None
         return DuckDBConnection(native)
 
 
-def _lock_configuration(native: duckdb.DuckDBPyConnection) -> None:
-    """Set the time zone to UTC and lock the configuration. Connections to one file in one
-    process share a database instance, which a first connection may have locked already."""
+def _lock_configuration(native: duckdb.DuckDBPyConnection, roots: list[str]) -> None:
+    """Set the time zone to UTC, the allowed directories, and lock the configuration.
+    Connections to one file in one process share a database instance, which a first
+    connection may have locked already."""
     locked = native.execute("SELECT current_setting('lock_configuration')").fetchone()
     if not (locked and locked[0] is True):
         with contextlib.suppress(duckdb.Error):  # without ICU, time zones are UTC anyway
             native.execute("SET GLOBAL TimeZone = 'UTC'")
+        if roots:
+            native.execute("SET allowed_directories = ?", [roots])
+        native.execute("SET enable_external_access = false")
         native.execute("SET lock_configuration = true")
     external = native.execute("SELECT current_setting('enable_external_access')").fetchone()
     if not (external and external[0] is False):

@@ -23,7 +23,7 @@ import pymysql.cursors
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pymysql.constants import CLIENT
 
-from querydeck.drivers import arrow_rows, mysql_catalog, mysql_types
+from querydeck.drivers import arrow_rows, mysql_catalog, mysql_privileges, mysql_types
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
@@ -128,7 +128,7 @@ class MySQLDriver(Driver[MySQLOptions]):
         """Keyword arguments for ``pymysql.connect``; only safe settings are ever passed."""
         opts = self.options
         args: dict[str, Any] = {
-            "host": check_host(opts.host, "MySQL"),
+            "host": self.sandbox.addresses.pin(check_host(opts.host, "MySQL"), opts.port, "MySQL"),
             "port": opts.port,
             "user": opts.user,
             "password": opts.password.get_secret_value() if opts.password else "",
@@ -213,6 +213,9 @@ class MySQLConnection(Connection):
 
     def ping(self) -> ServerInfo:
         return ServerInfo(version=str(self._run("SELECT VERSION()")[0][0]))
+
+    def privileges(self) -> list[str]:
+        return mysql_privileges.reasons([str(row[0]) for row in self._run("SHOW GRANTS")])
 
     def _run(self, statement: str) -> Sequence[tuple[Any, ...]]:
         """Run one of querydeck's own statements and return its rows."""

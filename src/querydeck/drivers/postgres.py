@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr, field_validator
 
-from querydeck.drivers import arrow_rows, postgres_catalog
+from querydeck.drivers import arrow_rows, postgres_catalog, postgres_privileges
 from querydeck.drivers import postgres_types as types
 from querydeck.drivers.base import (
     BATCH_ROWS,
@@ -93,6 +93,7 @@ class PostgresDriver(Driver[PostgresOptions]):
         extra = {"password": password} if password is not None else {}
         return make_conninfo(
             host=check_host(opts.host, "PostgreSQL"),
+            hostaddr=self.sandbox.addresses.pin(opts.host, opts.port, "PostgreSQL"),
             port=str(opts.port),
             dbname=opts.database,
             user=opts.user,
@@ -150,6 +151,9 @@ class PostgresConnection(Connection):
     def ping(self) -> ServerInfo:
         row = self.call(lambda: self._conn.execute("SHOW server_version").fetchone())
         return ServerInfo(version=str(row[0]) if row else "")
+
+    def privileges(self) -> list[str]:
+        return self.call(lambda: postgres_privileges.probe(self._conn))  # type: ignore[no-any-return]
 
     def execute(self, sql_text: str, *, timeout_s: float) -> ResultStream:
         if "\x00" in sql_text:

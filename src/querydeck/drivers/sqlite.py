@@ -297,6 +297,8 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     def connect(self, *, timeout_s: float) -> Connection:
         path = Path(self.options.path)
         shown = self.target()
+        if self.sandbox.files is not None:
+            self.sandbox.files.check(self.options.path, self.title)
         if not path.exists():
             raise DataFileNotFound(f"The SQLite file {shown!r} does not exist.")
         if not path.is_file():

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class ActiveRun:
     cancel_requested: bool = False
     watchdog_fired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Called with the open session before the statement (the first-use privilege probe).
+    before_use: Callable[[Connection], None] | None = None
 
     def cancel(self) -> None:
         with self.lock:
@@ -141,6 +144,8 @@ class RunManager:
         row.executed_sql = executed
         self._db.write(lambda s: s.add(row))
         active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver)
+        if not info.privileges.checked:
+            active.before_use = lambda conn: self._connections.check_privileges(info, conn)
         with self._lock:
             self._active[run_id] = active
         active.future = self._pool.submit(self._execute, active, driver)
@@ -199,6 +204,8 @@ class RunManager:
             with active.lock:
                 active.connection = conn
             try:
+                if active.before_use is not None:
+                    active.before_use(conn)
                 if active.cancel_requested:
                     raise QueryCancelled("The run was cancelled before it started.")
                 timer.start()

@@ -82,6 +82,12 @@ class ConnectionRow(Base):
     status_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     status_server_version: Mapped[str | None] = mapped_column(String(400), nullable=True)
     status_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    #: The admin override: saved although the login can write (see querydeck.targets).
+    allow_privileged: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What the last privilege probe found: None until a probe reached the server.
+    can_write: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    privilege_reasons: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    privileges_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class RunRow(Base):

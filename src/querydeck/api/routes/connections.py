@@ -33,7 +33,11 @@ def list_connections(
 def create_connection(body: ConnectionCreate, workbench: WorkbenchDep) -> ConnectionInfo:
     """Register a connection from a driver and options, or from a pasted URL."""
     return workbench.create_connection(
-        body.name, driver=body.driver, url=body.url, options=body.options
+        body.name,
+        driver=body.driver,
+        url=body.url,
+        options=body.options,
+        allow_privileged=body.allow_privileged,
     )
 
 
@@ -44,7 +48,7 @@ def get_connection(name: str, workbench: WorkbenchDep) -> ConnectionInfo:
 
 @router.patch("/connections/{name}", tags=["connections"])
 def update_connection(name: str, body: ConnectionUpdate, workbench: WorkbenchDep) -> ConnectionInfo:
-    return workbench.update_connection(name, body.options)
+    return workbench.update_connection(name, body.options, allow_privileged=body.allow_privileged)
 
 
 @router.post("/connections/{name}/rename", tags=["connections"])

@@ -1,0 +1,110 @@
+"""Key rotation: a new key for every stored secret, in one transaction.
+
+1. The new key is written to ``secret.key.new`` (0600) and the current one copied to
+   ``secret.key.old``.
+2. One app-database transaction re-seals every connection's secrets with the new key and
+   stores the new key's fingerprint.
+3. After the commit, ``secret.key.new`` replaces ``secret.key`` (an atomic rename) and the
+   backup is removed. A failure before the commit leaves everything as it was; a crash
+   between the commit and the rename is finished on the next start
+   (:func:`finish_interrupted_rotation`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from querydeck.connections import ConnectionService
+from querydeck.errors import ConfigError
+from querydeck.secrets import KEY_FILE_NAME, Sealer, new_key_text, read_key_file
+from querydeck.settings import Settings
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import Meta
+
+KEY_CHECK = "secret_key_fingerprint"
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    connections: int
+    fingerprint: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def finish_interrupted_rotation(data_dir: Path, fingerprint: str | None) -> None:
+    """When the app database already holds the fingerprint of ``secret.key.new`` (the
+    rotation committed but the rename did not happen), finish the rename."""
+    pending = data_dir / (KEY_FILE_NAME + ".new")
+    if fingerprint is None or not pending.exists():
+        return
+    if Sealer(read_key_file(pending)).fingerprint == fingerprint:
+        os.replace(pending, data_dir / KEY_FILE_NAME)
+        (data_dir / (KEY_FILE_NAME + ".old")).unlink(missing_ok=True)
+
+
+class KeyRotation:
+    def __init__(
+        self, settings: Settings, db: AppDatabase, connections: ConnectionService, current: Sealer
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._connections = connections
+        self._current = current
+
+    def run(self) -> tuple[RotationResult, Sealer]:
+        if self._settings.secret_key is not None:
+            raise ConfigError(
+                "The key comes from QUERYDECK_SECRET_KEY, which querydeck cannot change; "
+                "unset it to use a key file, then rotate."
+            )
+        key_path = self._settings.data_dir / KEY_FILE_NAME
+        pending = key_path.with_name(KEY_FILE_NAME + ".new")
+        backup = key_path.with_name(KEY_FILE_NAME + ".old")
+        text = new_key_text()
+        sealer = Sealer(base64.b64decode(text))
+        _write_private(pending, text)
+        backup.unlink(missing_ok=True)
+        shutil.copy2(key_path, backup)
+
+        def reseal(session: Session) -> int:
+            count = self._connections.reseal(session, sealer)
+            meta = session.get(Meta, KEY_CHECK)
+            if meta is None:
+                session.add(Meta(key=KEY_CHECK, value=sealer.fingerprint))
+            else:
+                meta.value = sealer.fingerprint
+            return count
+
+        try:
+            count = self._db.write(reseal)
+        except BaseException:
+            pending.unlink(missing_ok=True)
+            backup.unlink(missing_ok=True)
+            raise
+        self._connections.use_sealer(sealer)
+        os.replace(pending, key_path)
+        _sync_directory(key_path.parent)
+        backup.unlink(missing_ok=True)
+        return RotationResult(connections=count, fingerprint=sealer.fingerprint[:16]), sealer

@@ -1,0 +1,64 @@
+"""The installation's sandbox, built from the settings: the outbound-address policy (with
+querydeck's own listeners) and the file roots (with querydeck's own files protected)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from querydeck.drivers.base import Sandbox
+from querydeck.errors import ConfigError
+from querydeck.fileroots import FileRoots, real
+from querydeck.netpolicy import policy_for
+from querydeck.secrets import KEY_FILE_NAME
+from querydeck.settings import Settings
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+#: The directory under the data directory where querydeck writes its own demo files.
+DEMO_DIR = "demo"
+
+
+def own_listeners(settings: Settings) -> list[tuple[str, int]]:
+    """The API's address and, for a server app database, its host and port."""
+    listeners = [(settings.host, settings.port)]
+    if settings.database_url:
+        try:
+            url = make_url(settings.database_url)
+        except ArgumentError:
+            return listeners
+        backend = url.get_backend_name()
+        if url.host and backend in _DEFAULT_PORTS:
+            listeners.append((url.host, url.port or _DEFAULT_PORTS[backend]))
+    return listeners
+
+
+def app_database_file(settings: Settings) -> Path | None:
+    url = make_url(settings.app_database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database))
+    return None
+
+
+def build_sandbox(settings: Settings) -> Sandbox:
+    data_dir = settings.data_dir
+    roots = [*settings.allowed_file_roots, data_dir / DEMO_DIR]
+    key = data_dir / KEY_FILE_NAME
+    protected = [key, key.with_name(KEY_FILE_NAME + ".new"), key.with_name(KEY_FILE_NAME + ".old")]
+    app_file = app_database_file(settings)
+    if app_file is not None:
+        protected.append(app_file)
+    files = FileRoots.create(
+        roots, protected_files=protected, protected_dirs=[settings.results_dir]
+    )
+    for root in files.roots:
+        if real(data_dir) == root or real(data_dir).is_relative_to(root):
+            raise ConfigError(
+                f"The file root {root.name or root!s} contains querydeck's data directory (the "
+                "key file and the app database); choose a directory inside or beside it."
+            )
+    if settings.file_roots is None:
+        (data_dir / "files").mkdir(parents=True, exist_ok=True, mode=0o700)
+    addresses = policy_for(settings.outbound_allow, settings.outbound_deny, own_listeners(settings))
+    return Sandbox(addresses=addresses, files=files)
