@@ -67,6 +67,7 @@ def load_mysql(url: str) -> None:
 
 def sqlite_copy(directory: Path) -> Path:
     """A private copy of ``Chinook_Sqlite.sqlite`` in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
     target = directory / "chinook.sqlite"
     shutil.copyfile(chinook_dir() / "Chinook_Sqlite.sqlite", target)
     target.chmod(0o644)

@@ -42,7 +42,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def chinook_wb(workbench: Workbench, tmp_path: Path) -> Workbench:
-    path = chinook.sqlite_copy(tmp_path)
+    path = chinook.sqlite_copy(tmp_path / "files")
     workbench.create_connection("chinook", driver="sqlite", options={"path": str(path)})
     return workbench
 
@@ -275,7 +275,8 @@ def test_api_catalog_routes(client: TestClient) -> None:
 
 def test_cli_schema_refresh_and_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUERYDECK_DATA_DIR", str(tmp_path / "cli-data"))
-    path = chinook.sqlite_copy(tmp_path)
+    monkeypatch.setenv("QUERYDECK_FILE_ROOTS", str(tmp_path / "files"))
+    path = chinook.sqlite_copy(tmp_path / "files")
     runner = CliRunner()
 
     def run(*args: str) -> Any:
@@ -306,11 +307,15 @@ def test_cli_schema_refresh_and_search(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_background_refresh_runs_and_stops(data_dir: Path, tmp_path: Path) -> None:
-    settings = load_settings(data_dir=data_dir, catalog_refresh_interval_s=0.05)
-    path = chinook.sqlite_copy(tmp_path)
+    settings = load_settings(
+        data_dir=data_dir, catalog_refresh_interval_s=0.05, file_roots=[tmp_path / "files"]
+    )
+    path = chinook.sqlite_copy(tmp_path / "files")
     with Workbench(settings) as wb:
         wb.create_connection("chinook", driver="sqlite", options={"path": str(path)})
-        wb.create_connection("broken", driver="sqlite", options={"path": str(tmp_path / "no.db")})
+        wb.create_connection(
+            "broken", driver="sqlite", options={"path": str(tmp_path / "files" / "no.db")}
+        )
         assert wb.start_background_refresh()
         deadline = time.monotonic() + 20
         while wb.refresher.passes < 2 and time.monotonic() < deadline:
