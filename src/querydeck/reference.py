@@ -25,6 +25,8 @@ the file; unknown names are refused in both. This page is generated from the cod
 def _default(name: str) -> str:
     info = Settings.model_fields[name]
     if info.default_factory is not None:
+        if info.default_factory is list:
+            return "(none)"
         return "`~/.querydeck`" if name == "data_dir" else "(computed)"
     return "(unset)" if info.default is None else f"`{info.default}`"
 

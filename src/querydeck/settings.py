@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from querydeck.errors import ConfigError
+from querydeck.sql.policy import parse_entries
 
 ENV_PREFIX = "QUERYDECK_"
 # Variables with the prefix that are not settings fields.
@@ -94,6 +96,27 @@ class Settings(BaseSettings):
     app_db_retries: int = Field(
         default=8, ge=0, description="Retries of a write to the app database that found it locked."
     )
+
+    forbidden_functions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Functions a statement may not call, added to the built-in policy "
+        "(docs/guard.md): comma-separated `dialect:pattern` entries, the dialect one of "
+        "`*`, `postgres`, `mysql`, `sqlite`, `duckdb` and the pattern a function name "
+        "with `*`/`?` wildcards, e.g. `postgres:pg_stat_*,*:my_udf`.",
+    )
+
+    @field_validator("forbidden_functions", mode="before")
+    @classmethod
+    def _split_entries(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forbidden_functions", mode="after")
+    @classmethod
+    def _valid_entries(cls, value: list[str]) -> list[str]:
+        parse_entries(value)
+        return [entry.strip() for entry in value]
 
     @field_validator("data_dir", mode="after")
     @classmethod
