@@ -74,6 +74,16 @@ class ActiveRun:
             conn.cancel()
 
 
+def storable(text: str) -> str:
+    """``text`` as the history can store it: lone surrogates (which the guard rejects, and
+    no database can encode) are kept visible as ``\\udXXX`` escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class RunManager:
     """Starts, tracks and cancels runs of this process."""
 
@@ -117,7 +127,7 @@ class RunManager:
             connection_id=info.id,
             connection_name=info.name,
             driver=info.driver,
-            sql=request.sql,
+            sql=storable(request.sql),
             status=RunStatus.queued.value,
             max_rows=max_rows,
             timeout_s=timeout_s,

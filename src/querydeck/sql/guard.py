@@ -134,7 +134,10 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
 )
 
 
-_ALLOWED, _FUNCTION, _MAYBE, _FORBIDDEN = range(4)
+_ALLOWED, _FUNCTION, _MAYBE, _FORBIDDEN, _TABLE = range(5)
+#: A DuckDB table name that DuckDB would read as a file or URL (a "replacement scan":
+#: ``FROM 'data.csv'``, ``FROM "/etc/passwd"``, ``FROM 's3://…'``).
+_FILE_LIKE_NAME = re.compile(r"[./\\:~]")
 #: Each node class's verdict, worked out once per class (isinstance over the whole list
 #: for every node was the guard's largest cost).
 _KINDS: dict[type[exp.Expr], int] = {}
@@ -145,6 +148,8 @@ def _kind(cls: type[exp.Expr]) -> int:
         return _FUNCTION
     if issubclass(cls, exp.PropertyEQ):
         return _MAYBE
+    if issubclass(cls, exp.Table):
+        return _TABLE
     if issubclass(cls, (*_ALLOWED_NODES, exp.Binary)):
         return _ALLOWED
     return _FORBIDDEN
@@ -277,12 +282,28 @@ def _check_tree(
             continue
         if kind == _MAYBE and not _assignment(node):
             continue
+        if kind == _TABLE:
+            _check_table(sql, node, dialect)
+            continue
         construct = node.key.upper()
         write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))
         raise QueryRejected(
             f"{construct} is not allowed in a read-only statement.",
             code="SQL_NOT_READ_ONLY" if write_like else "SQL_FORBIDDEN_SYNTAX",
             detail={**_locate(sql, node, construct), "construct": construct},
+        )
+
+
+def _check_table(sql: str, node: exp.Expr, dialect: str) -> None:
+    """DuckDB reads a quoted table name that looks like a path or URL as that file."""
+    name = node.this
+    if dialect != "duckdb" or not isinstance(name, exp.Identifier) or not name.quoted:
+        return
+    if _FILE_LIKE_NAME.search(name.name):
+        raise FileAccessDenied(
+            f"The table name {name.name!r} would make DuckDB read a file or URL.",
+            code="FILE_ACCESS_DENIED",
+            detail={**_locate(sql, node), "construct": "file as table"},
         )
 
 
