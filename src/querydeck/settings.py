@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     forbidden_functions: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Functions a statement may not call, added to the built-in policy "
-        "(docs/guard.md): comma-separated `dialect:pattern` entries, the dialect one of "
+        "(docs/function-policy.md): comma-separated `dialect:pattern` entries, the dialect one of "
         "`*`, `postgres`, `mysql`, `sqlite`, `duckdb` and the pattern a function name "
         "with `*`/`?` wildcards, e.g. `postgres:pg_stat_*,*:my_udf`.",
     )

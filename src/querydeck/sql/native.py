@@ -169,7 +169,8 @@ def check_postgres(sql: str, policy: FunctionPolicy) -> None:
     except pg_parser.ParseError as exc:
         message = str(exc.args[0]) if exc.args else "invalid syntax"
         location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
-        where = _position(sql, _char_offset(sql, location)) if location is not None else {}
+        # pglast reports this one as a character offset already.
+        where = _position(sql, location) if location is not None else {}
         raise QueryRejected(
             f"PostgreSQL's parser rejects the SQL: {message}.",
             code="SQL_PARSE_ERROR",

@@ -190,3 +190,30 @@ DEFAULT_POLICY = FunctionPolicy()
 def forbidden_reason(dialect: str, name: str) -> str | None:
     """Why ``name`` may not be called in ``dialect`` under the built-in policy."""
     return DEFAULT_POLICY.reason(dialect, name)
+
+
+POLICY_DOC_HEADER = """# Function policy
+
+The guard refuses a statement that calls one of these functions (see
+[runs.md](runs.md#the-guard)). Names are compared after normalisation — lower case, quotes
+and schema qualification removed, comments between the name and `(` ignored — against
+`fnmatch` patterns (`*` any run of characters, `?` one character). A `FILE_ACCESS_DENIED`
+answer (HTTP 403) means the function reads or writes files; every other entry answers
+`SQL_FORBIDDEN_FUNCTION` (HTTP 422).
+
+An administrator adds entries with `QUERYDECK_FORBIDDEN_FUNCTIONS` (comma-separated
+`dialect:pattern`, dialect `*` for all; see [configuration.md](configuration.md)); entries
+can only be added, never removed. This page is generated from
+`src/querydeck/sql/policy.py` (`python -m querydeck.reference`, run by `make docs`) and
+checked by a test.
+"""
+
+
+def policy_markdown() -> str:
+    """``docs/function-policy.md``: one table per dialect, generated from the data."""
+    parts = [POLICY_DOC_HEADER]
+    titles = {"*": "Every dialect"}
+    for dialect, table in FORBIDDEN_FUNCTIONS.items():
+        parts.append(f"\n## {titles.get(dialect, dialect)}\n\n| pattern | why |\n|---|---|\n")
+        parts.extend(f"| `{pattern}` | {reason} |\n" for pattern, reason in table.items())
+    return "".join(parts)
