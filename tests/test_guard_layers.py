@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from querydeck.demo import copy_chinook
 from querydeck.errors import ConfigError, FileAccessDenied, QueryRejected
 from querydeck.models import RunRequest, RunStatus
 from querydeck.reference import main as write_reference
@@ -143,12 +144,14 @@ def test_admin_setting_reaches_the_guard(tmp_path: Path, monkeypatch: pytest.Mon
     settings = load_settings(data_dir=tmp_path / "data")
     assert settings.forbidden_functions == ["sqlite:abs", "*:my_udf"]
     with Workbench(settings) as wb:
-        wb.create_demo()
+        chinook = copy_chinook(tmp_path / "files")
+        wb.create_connection("chinook", driver="sqlite", options={"path": str(chinook)})
+        wb.create_connection("memory", driver="duckdb", options={})
         with pytest.raises(QueryRejected) as caught:
             wb.run(RunRequest(connection="chinook", sql="SELECT ABS(-1)"))
         assert caught.value.detail["construct"] == "abs"
         assert wb.get_run(caught.value.detail["run_id"]).status is RunStatus.rejected
-        ok = wb.run(RunRequest(connection="demo", sql="SELECT abs(-1) AS a"))
+        ok = wb.run(RunRequest(connection="memory", sql="SELECT abs(-1) AS a"))
         assert ok.status is RunStatus.succeeded
     monkeypatch.setenv("QUERYDECK_FORBIDDEN_FUNCTIONS", "oracle:x")
     with pytest.raises(ConfigError, match="oracle:x"):
