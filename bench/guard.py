@@ -37,13 +37,18 @@ def tpch_queries() -> list[str]:
         return [q for (q,) in conn.execute("SELECT query FROM tpch_queries()").fetchall()]
 
 
-def _median_us(work: Callable[[], object], statements: int, repeats: int) -> float:
-    samples = []
+def _medians_us(
+    work: Callable[[], object], reference: Callable[[], object], statements: int, repeats: int
+) -> tuple[float, float]:
+    """Median CPU µs per statement of ``work`` and of ``reference``, measured alternately
+    so that load from other processes falls on both alike."""
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        samples.append((time.perf_counter() - started) / statements * 1e6)
-    return statistics.median(samples)
+        for index, action in enumerate((work, reference)):
+            started = time.process_time()
+            action()
+            samples[index].append((time.process_time() - started) / statements * 1e6)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def run(repeats: int = 30) -> list[tuple[str, str, str, str]]:
@@ -69,10 +74,8 @@ def run(repeats: int = 30) -> list[tuple[str, str, str, str]]:
 
     guarded()  # warm caches of both
     guarded_postgres()
-    parse = _median_us(parse_only, len(corpus), repeats)
-    full = _median_us(guarded, len(corpus), repeats)
-    pg_parse = _median_us(parse_postgres, len(postgres), repeats)
-    pg_full = _median_us(guarded_postgres, len(postgres), repeats)
+    full, parse = _medians_us(guarded, parse_only, len(corpus), repeats)
+    pg_full, pg_parse = _medians_us(guarded_postgres, parse_postgres, len(postgres), repeats)
     return [
         (
             f"guard, {len(corpus)} statements (22 TPC-H as DuckDB, with DuckDB's parser; "
