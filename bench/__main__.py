@@ -33,7 +33,8 @@ def main() -> None:
     table = header + "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)
     section = (
         f"\n## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — {machine()}\n\n"
-        f"Command: `make bench` (medians over repeated runs).\n\n{table}"
+        "Command: `make bench` (medians over repeated runs; CPU time, measured "
+        f"alternately).\n\n{table}"
     )
     print(section)
     target = ROOT / "BENCHMARKS.md"

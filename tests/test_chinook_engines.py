@@ -26,6 +26,9 @@ from querydeck.drivers.base import Connection
 from querydeck.drivers.mysql import MySQLDriver, MySQLOptions
 from querydeck.drivers.postgres import PostgresDriver, PostgresOptions
 from querydeck.drivers.sqlite import SQLiteDriver, SQLiteOptions
+from querydeck.models import RunRequest, RunStatus
+from querydeck.settings import Settings
+from querydeck.workbench import Workbench
 from tests import chinook
 from tests.services import mysql_database, postgres_database, services_required
 
@@ -128,6 +131,69 @@ QUERIES: dict[str, str] = {
     "invoice_timestamps": """
         SELECT InvoiceId, InvoiceDate FROM Invoice
         WHERE InvoiceId IN (1, 100, 412) ORDER BY InvoiceId""",
+    "lag_lead_invoice_neighbours": """
+        SELECT InvoiceId, Total, LAG(Total) OVER (ORDER BY InvoiceId) AS prev,
+               LEAD(Total) OVER (ORDER BY InvoiceId) AS nxt
+        FROM Invoice WHERE CustomerId = 5 ORDER BY InvoiceId""",
+    "ntile_track_lengths": """
+        SELECT bucket, COUNT(*) AS n, MIN(Milliseconds) AS shortest, MAX(Milliseconds) AS longest
+        FROM (SELECT Milliseconds, NTILE(4) OVER (ORDER BY Milliseconds, TrackId) AS bucket
+              FROM Track) q
+        GROUP BY bucket ORDER BY bucket""",
+    "dense_rank_genres": """
+        SELECT g.Name, COUNT(*) AS n, DENSE_RANK() OVER (ORDER BY COUNT(*) DESC) AS dr
+        FROM Track t JOIN Genre g ON g.GenreId = t.GenreId
+        GROUP BY g.Name ORDER BY dr, g.Name""",
+    "recursive_reporting_chain": """
+        WITH RECURSIVE chain AS (
+            SELECT EmployeeId, ReportsTo, 0 AS depth FROM Employee WHERE ReportsTo IS NULL
+            UNION ALL
+            SELECT e.EmployeeId, e.ReportsTo, c.depth + 1
+            FROM Employee e JOIN chain c ON e.ReportsTo = c.EmployeeId)
+        SELECT EmployeeId, ReportsTo, depth FROM chain ORDER BY EmployeeId""",
+    "recursive_months": """
+        WITH RECURSIVE months (m) AS (SELECT 1 UNION ALL SELECT m + 1 FROM months WHERE m < 12)
+        SELECT m, (SELECT COUNT(*) FROM Invoice
+                   WHERE CAST(DATE_FORMAT(InvoiceDate, '%m') AS SIGNED) = m) AS invoices
+        FROM months ORDER BY m""",
+    "keywords_in_string_literals": """
+        SELECT 'DELETE FROM Track; DROP TABLE Album' AS note, COUNT(*) AS n FROM Track
+        WHERE Name <> 'INSERT INTO Track VALUES (1); COMMIT' AND Name NOT LIKE '%;--%'""",
+    "union_all_counts": """
+        SELECT 'albums' AS what, COUNT(*) AS n FROM Album
+        UNION ALL SELECT 'artists', COUNT(*) FROM Artist
+        UNION ALL SELECT 'tracks', COUNT(*) FROM Track
+        ORDER BY what""",
+    "two_ctes_per_support_rep": """
+        WITH spend AS (SELECT CustomerId, SUM(Total) AS spent FROM Invoice GROUP BY CustomerId),
+             reps AS (SELECT SupportRepId, CustomerId FROM Customer)
+        SELECT reps.SupportRepId, COUNT(*) AS customers, SUM(spend.spent) AS total
+        FROM spend JOIN reps ON spend.CustomerId = reps.CustomerId
+        GROUP BY reps.SupportRepId ORDER BY reps.SupportRepId""",
+    "coalesce_and_nullif": """
+        SELECT CustomerId, COALESCE(Company, 'none') AS company,
+               COALESCE(State, Country) AS region, NULLIF(Country, 'USA') AS not_usa
+        FROM Customer WHERE CustomerId <= 15 ORDER BY CustomerId""",
+    "moving_average_frame": """
+        SELECT InvoiceId,
+               ROUND(AVG(Total) OVER (ORDER BY InvoiceId ROWS BETWEEN 2 PRECEDING AND CURRENT ROW),
+                     2) AS moving
+        FROM Invoice WHERE InvoiceId <= 20 ORDER BY InvoiceId""",
+    "percent_of_total": """
+        SELECT MediaTypeId, COUNT(*) AS n,
+               ROUND(100.0 * COUNT(*) / (SELECT COUNT(*) FROM Track), 2) AS pct
+        FROM Track GROUP BY MediaTypeId ORDER BY MediaTypeId""",
+    "having_between": """
+        SELECT AlbumId, COUNT(*) AS n FROM Track GROUP BY AlbumId
+        HAVING COUNT(*) BETWEEN 20 AND 30 ORDER BY AlbumId""",
+    "not_exists_unsold_tracks": """
+        SELECT COUNT(*) AS unsold FROM Track t
+        WHERE NOT EXISTS (SELECT 1 FROM InvoiceLine il WHERE il.TrackId = t.TrackId)""",
+    "first_value_per_country": """
+        SELECT DISTINCT BillingCountry,
+               FIRST_VALUE(InvoiceId) OVER (PARTITION BY BillingCountry
+                                            ORDER BY Total DESC, InvoiceId) AS top_invoice
+        FROM Invoice ORDER BY top_invoice""",
 }
 
 #: Engine-specific forms where one text cannot mean the same everywhere: Chinook's MySQL
@@ -174,43 +240,76 @@ def normalise_value(value: Any, field: pa.Field) -> Any:
     return value
 
 
-def run(connection: Connection, text: str) -> list[tuple[Any, ...]]:
-    stream = connection.execute(text, timeout_s=30)
-    table = pa.Table.from_batches(list(stream), schema=stream.schema)
+def table_rows(table: pa.Table) -> list[tuple[Any, ...]]:
     columns = [
         [normalise_value(v, field) for v in column.to_pylist()]
-        for column, field in zip(table.columns, stream.schema, strict=True)
+        for column, field in zip(table.columns, table.schema, strict=True)
     ]
     return list(zip(*columns, strict=True))
 
 
+def run(connection: Connection, text: str) -> list[tuple[Any, ...]]:
+    stream = connection.execute(text, timeout_s=30)
+    return table_rows(pa.Table.from_batches(list(stream), schema=stream.schema))
+
+
 @pytest.fixture(scope="module")
-def sqlite_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
-    path: Path = chinook.sqlite_copy(tmp_path_factory.mktemp("chinook"))
-    with SQLiteDriver(SQLiteOptions(path=str(path))).connect(timeout_s=10) as connection:
+def sqlite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return chinook.sqlite_copy(tmp_path_factory.mktemp("chinook"))
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        chinook.load_postgres(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def mysql_url() -> Iterator[str]:
+    with mysql_database() as url:
+        chinook.load_mysql(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sqlite_conn(sqlite_path: Path) -> Iterator[Connection]:
+    with SQLiteDriver(SQLiteOptions(path=str(sqlite_path))).connect(timeout_s=10) as connection:
         yield connection
 
 
 @pytest.fixture(scope="module")
-def postgres_conn() -> Iterator[Connection]:
-    with postgres_database() as url:
-        chinook.load_postgres(url)
-        options = PostgresOptions(**PostgresDriver.options_from_url(url))
-        with PostgresDriver(options).connect(timeout_s=10) as connection:
-            yield connection
+def postgres_conn(postgres_url: str) -> Iterator[Connection]:
+    options = PostgresOptions(**PostgresDriver.options_from_url(postgres_url))
+    with PostgresDriver(options).connect(timeout_s=10) as connection:
+        yield connection
 
 
 @pytest.fixture(scope="module")
-def mysql_conn() -> Iterator[Connection]:
-    with mysql_database() as url:
-        chinook.load_mysql(url)
-        options = MySQLOptions(**MySQLDriver.options_from_url(url))
-        with MySQLDriver(options).connect(timeout_s=10) as connection:
-            yield connection
+def mysql_conn(mysql_url: str) -> Iterator[Connection]:
+    options = MySQLOptions(**MySQLDriver.options_from_url(mysql_url))
+    with MySQLDriver(options).connect(timeout_s=10) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def chinook_workbench(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_path: Path,
+    postgres_url: str,
+    mysql_url: str,
+) -> Iterator[Workbench]:
+    """A Workbench (guard on) with the three Chinook copies registered by engine name."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("chinook-workbench"))
+    with Workbench(settings) as wb:
+        wb.create_connection("sqlite", driver="sqlite", options={"path": str(sqlite_path)})
+        wb.create_connection("postgres", url=postgres_url)
+        wb.create_connection("mysql", url=mysql_url)
+        yield wb
 
 
 def test_there_are_enough_queries() -> None:
-    assert len(QUERIES) >= 15
+    assert len(QUERIES) >= 30
 
 
 def test_identifiers_become_snake_case_for_postgres() -> None:
@@ -245,3 +344,24 @@ def test_unicode_matches_are_the_accented_artists(sqlite_conn: Connection) -> No
     assert "João Gilberto" in names
     assert "Titãs" in names
     assert "Habib Koité and Bamada" in names
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres", "mysql"])
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_guarded_runs_give_the_engines_answer(
+    name: str,
+    engine: str,
+    chinook_workbench: Workbench,
+    sqlite_conn: Connection,
+    postgres_conn: Connection,
+    mysql_conn: Connection,
+) -> None:
+    """False-positive corpus (A9): every query passes the guard (sqlglot and, for
+    PostgreSQL, pglast) and the Workbench returns what the engine itself answers."""
+    direct = {"sqlite": sqlite_conn, "postgres": postgres_conn, "mysql": mysql_conn}[engine]
+    text = for_engine(VARIANTS.get(name, {}).get(engine, QUERIES[name]), engine)
+    info = chinook_workbench.run(RunRequest(connection=engine, sql=text, max_rows=100_000))
+    assert info.status is RunStatus.succeeded, info.error_message
+    assert info.truncated is False
+    stored = chinook_workbench.results.read(info.id, 0, 100_000)
+    assert table_rows(stored) == run(direct, text)

@@ -1,4 +1,5 @@
-"""Generated reference pages (``docs/configuration.md``); a test keeps them in step.
+"""Generated reference pages (``docs/configuration.md``, ``docs/function-policy.md``); tests
+keep them in step.
 
 Regenerate with ``uv run python -m querydeck.reference``.
 """
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from querydeck.settings import ENV_PREFIX, Settings
+from querydeck.sql.policy import policy_markdown
 
 HEADER = """# Configuration
 
@@ -27,7 +29,7 @@ def _default(name: str) -> str:
     if info.default_factory is not None:
         if name == "data_dir":
             return "`~/.querydeck`"
-        return "(none)" if info.default_factory() == [] else "(computed)"  # type: ignore[call-arg]
+        return "(none)" if info.default_factory is list else "(computed)"
     return "(unset)" if info.default is None else f"`{info.default}`"
 
 
@@ -44,6 +46,7 @@ def settings_markdown() -> str:
 def main() -> None:
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/configuration.md")
     target.write_text(settings_markdown(), encoding="utf-8")
+    (target.parent / "function-policy.md").write_text(policy_markdown(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from querydeck.errors import ConfigError
 from querydeck.netpolicy import parse_networks
+from querydeck.sql.policy import parse_entries
 
 ENV_PREFIX = "QUERYDECK_"
 # Variables with the prefix that are not settings fields.
@@ -150,6 +151,27 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: list[str]) -> list[str]:
         parse_networks(value, "network list")
         return value
+
+    forbidden_functions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Functions a statement may not call, added to the built-in policy "
+        "(docs/function-policy.md): comma-separated `dialect:pattern` entries, the dialect one of "
+        "`*`, `postgres`, `mysql`, `sqlite`, `duckdb` and the pattern a function name "
+        "with `*`/`?` wildcards, e.g. `postgres:pg_stat_*,*:my_udf`.",
+    )
+
+    @field_validator("forbidden_functions", mode="before")
+    @classmethod
+    def _split_entries(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forbidden_functions", mode="after")
+    @classmethod
+    def _valid_entries(cls, value: list[str]) -> list[str]:
+        parse_entries(value)
+        return [entry.strip() for entry in value]
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -44,6 +44,7 @@ from querydeck.runs.runner import RunManager
 from querydeck.sandbox import build_sandbox
 from querydeck.secrets import Sealer, load_key
 from querydeck.settings import Settings, load_settings
+from querydeck.sql.checker import Checker
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 from querydeck.targets import TargetVerifier
@@ -56,7 +57,8 @@ _KEY_CHECK = "secret_key_fingerprint"
 class Workbench:
     """Connections, runs and history over one app database."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, checker: Checker | None = None) -> None:
+        """``checker`` replaces the guard; only tests pass one (see DEVELOPERS.md)."""
         self.settings = settings or load_settings()
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -71,7 +73,9 @@ class Workbench:
             connect_timeout_s=self.settings.connect_timeout_s,
         )
         self.results = ResultStore(self.settings.results_dir)
-        self.runs = RunManager(self.settings, self.db, self.connections, self.results)
+        self.runs = RunManager(
+            self.settings, self.db, self.connections, self.results, checker=checker
+        )
         self.history = History(self.db, self.results)
         self.catalog = CatalogService(
             CatalogCache(self.db),

@@ -4,6 +4,13 @@ Every :meth:`PostgresConnection.execute` opens ``BEGIN READ ONLY`` with a local
 ``statement_timeout``, sends the one statement with the extended protocol (which refuses
 several commands in one text), streams rows from a server-side cursor in batches of
 ``BATCH_ROWS`` and always ends with ``ROLLBACK``.
+
+Only a query runs: a text that starts like one is wrapped in ``DECLARE … CURSOR FOR``, so
+the server's own grammar refuses anything that is not a SELECT/VALUES/TABLE (``COPY``,
+``DO``, data-modifying ``WITH``…); the only other statements sent as they are are
+``EXPLAIN`` and ``SHOW``.
+A read-only transaction alone does not stop ``COPY … TO PROGRAM`` for a privileged login;
+this does, even when the guard is bypassed.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from querydeck.errors import (
     QueryCancelled,
     QueryDeckError,
     QueryFailed,
+    QueryRejected,
     QueryTimeout,
     UpstreamUnavailable,
 )
@@ -51,6 +59,7 @@ from querydeck.errors import (
 _DECLARABLE = re.compile(
     r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*(select|with|values|table)\b", re.I | re.S
 )
+_EXPLAIN = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/)*(explain|show)\b", re.I | re.S)
 _LOST = "The connection to PostgreSQL was lost; open a new one."
 
 
@@ -183,6 +192,13 @@ class PostgresConnection(Connection):
             named = self._conn.cursor(name=f"querydeck_{self._cursors}", scrollable=False)
             self.call(lambda: named.execute(statement))
             return named
+        if not _EXPLAIN.match(statement.decode()):
+            first = (statement.decode().split(None, 1) or [""])[0][:40].upper()
+            raise QueryRejected(
+                "PostgreSQL connections run only queries (SELECT, VALUES, TABLE), EXPLAIN "
+                "and SHOW.",
+                detail={"construct": first},
+            )
         plain = self._conn.cursor()
         self.call(lambda: plain.execute(statement, prepare=True))
         return plain

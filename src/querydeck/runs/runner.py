@@ -1,7 +1,8 @@
 """Executes runs: guard, row cap, timeout watchdog, cancel, result file, history row.
 
 A run moves ``queued → running → succeeded | failed | cancelled | timed_out``, or straight
-to ``rejected`` when the guard refuses it. Every run is a history row from the moment it is
+to ``rejected`` when the guard refuses it (or ``running → rejected`` when an engine layer
+refuses a statement as not a read). Every run is a history row from the moment it is
 asked for. Execution happens on a bounded thread pool; the caller may wait for the outcome
 or come back later. Timeouts are enforced by the engine (driver) and by a client watchdog
 that cancels the statement shortly after the deadline.
@@ -33,8 +34,7 @@ from querydeck.models import RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics
 from querydeck.runs.results import ResultStore, ResultWriter
 from querydeck.settings import Settings
-from querydeck.sql.guard import guard
-from querydeck.sql.rewrite import with_row_cap
+from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow, utcnow
 
@@ -77,6 +77,16 @@ class ActiveRun:
             conn.cancel()
 
 
+def storable(text: str) -> str:
+    """``text`` as the history can store it: lone surrogates (which the guard rejects, and
+    no database can encode) are kept visible as ``\\udXXX`` escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class RunManager:
     """Starts, tracks and cancels runs of this process."""
 
@@ -86,8 +96,13 @@ class RunManager:
         db: AppDatabase,
         connections: ConnectionService,
         results: ResultStore,
+        checker: Checker | None = None,
     ) -> None:
         self._settings = settings
+        self._checker: Checker = checker or StatementChecker(
+            max_bytes=settings.max_sql_bytes,
+            forbidden_functions=settings.forbidden_functions,
+        )
         self._db = db
         self._connections = connections
         self._results = results
@@ -115,7 +130,7 @@ class RunManager:
             connection_id=info.id,
             connection_name=info.name,
             driver=info.driver,
-            sql=request.sql,
+            sql=storable(request.sql),
             status=RunStatus.queued.value,
             max_rows=max_rows,
             timeout_s=timeout_s,
@@ -123,15 +138,7 @@ class RunManager:
             created_at=now,
         )
         try:
-            statement = guard(
-                request.sql, dialect=driver.dialect, max_bytes=self._settings.max_sql_bytes
-            )
-            executed = with_row_cap(
-                statement,
-                max_rows=max_rows,
-                dialect=driver.dialect,
-                max_bytes=self._settings.max_sql_bytes,
-            ).sql
+            executed = self._checker(request.sql, dialect=driver.dialect, max_rows=max_rows)
         except QueryRejected as exc:
             exc.detail["run_id"] = run_id
             row.status = RunStatus.rejected.value
@@ -276,6 +283,8 @@ class RunManager:
             exc = (
                 exc if isinstance(exc, QueryCancelled) else QueryCancelled("The run was cancelled.")
             )
+        elif isinstance(exc, QueryRejected):  # an engine layer refused it as not a read
+            status = RunStatus.rejected
         else:
             status = RunStatus.failed
         return {

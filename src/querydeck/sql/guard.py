@@ -11,6 +11,9 @@
    Anything else (DML, DDL, INTO, FOR UPDATE, SET, COPY, commands…) is rejected, including
    node kinds nobody thought of, because they are simply not on the list.
 5. The function policy (:mod:`querydeck.sql.policy`) on normalised function names.
+6. A second opinion from the engine's own parser where one runs in-process (DuckDB's
+   ``extract_statements``, PostgreSQL's grammar through pglast; :mod:`querydeck.sql.native`).
+   A disagreement rejects.
 
 A rejection raises :class:`~querydeck.errors.QueryRejected` with a stable code, the
 offending construct and its 1-based line and column.
@@ -26,7 +29,8 @@ from sqlglot import Dialect, Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
 from querydeck.errors import FileAccessDenied, QueryRejected
-from querydeck.sql.policy import FILE_ACCESS, forbidden_reason
+from querydeck.sql import native
+from querydeck.sql.policy import DEFAULT_POLICY, FILE_ACCESS, FunctionPolicy
 
 _MYSQL_FAMILY = {"mysql", "mariadb", "singlestore", "doris", "starrocks"}
 _EXECUTABLE_COMMENT = re.compile(r"/\*[!M]")
@@ -37,6 +41,7 @@ _READ_ROOTS: tuple[type[exp.Expr], ...] = (
     exp.SetOperation,
     exp.Values,
     exp.Subquery,
+    exp.Pivot,
 )
 
 #: Syntax nodes a read may contain, besides functions (checked by the policy) and
@@ -119,7 +124,35 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.WithFill,
     exp.Unary,
     exp.ScopeResolution,
+    exp.SessionParameter,
+    exp.IndexTableHint,
+    exp.JSONSchema,
+    exp.JSONColumnDef,
+    exp.Partition,
+    exp.AtTimeZone,
+    exp.PositionalColumn,
 )
+
+
+_ALLOWED, _FUNCTION, _MAYBE, _FORBIDDEN, _TABLE = range(5)
+#: A DuckDB table name that DuckDB would read as a file or URL (a "replacement scan":
+#: ``FROM 'data.csv'``, ``FROM "/etc/passwd"``, ``FROM 's3://…'``).
+_FILE_LIKE_NAME = re.compile(r"[./\\:~]")
+#: Each node class's verdict, worked out once per class (isinstance over the whole list
+#: for every node was the guard's largest cost).
+_KINDS: dict[type[exp.Expr], int] = {}
+
+
+def _kind(cls: type[exp.Expr]) -> int:
+    if issubclass(cls, exp.Func):
+        return _FUNCTION
+    if issubclass(cls, exp.PropertyEQ):
+        return _MAYBE
+    if issubclass(cls, exp.Table):
+        return _TABLE
+    if issubclass(cls, (*_ALLOWED_NODES, exp.Binary)):
+        return _ALLOWED
+    return _FORBIDDEN
 
 
 def _assignment(node: exp.Expr) -> bool:
@@ -221,7 +254,9 @@ def _parse(sql: str, tokens: list[Token], dialect: str) -> list[exp.Expr]:
     return [e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)]
 
 
-def _check_tree(sql: str, tree: exp.Expr, dialect: str, start: int = 0) -> None:
+def _check_tree(
+    sql: str, tree: exp.Expr, dialect: str, policy: FunctionPolicy, start: int = 0
+) -> None:
     if not isinstance(tree, _READ_ROOTS):
         name = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this)
         raise QueryRejected(
@@ -236,10 +271,19 @@ def _check_tree(sql: str, tree: exp.Expr, dialect: str, start: int = 0) -> None:
             "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
         ) from None
     for node in nodes:
-        if isinstance(node, exp.Func):
-            _check_function(sql, node, dialect)
+        kind = _KINDS.get(type(node))
+        if kind is None:
+            kind = _KINDS[type(node)] = _kind(type(node))
+        if kind == _ALLOWED:
             continue
-        if isinstance(node, (*_ALLOWED_NODES, exp.Binary)) and not _assignment(node):
+        if kind == _FUNCTION:
+            assert isinstance(node, exp.Func)
+            _check_function(sql, node, dialect, policy)
+            continue
+        if kind == _MAYBE and not _assignment(node):
+            continue
+        if kind == _TABLE:
+            _check_table(sql, node, dialect)
             continue
         construct = node.key.upper()
         write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))
@@ -250,15 +294,28 @@ def _check_tree(sql: str, tree: exp.Expr, dialect: str, start: int = 0) -> None:
         )
 
 
+def _check_table(sql: str, node: exp.Expr, dialect: str) -> None:
+    """DuckDB reads a quoted table name that looks like a path or URL as that file."""
+    name = node.this
+    if dialect != "duckdb" or not isinstance(name, exp.Identifier) or not name.quoted:
+        return
+    if _FILE_LIKE_NAME.search(name.name):
+        raise FileAccessDenied(
+            f"The table name {name.name!r} would make DuckDB read a file or URL.",
+            code="FILE_ACCESS_DENIED",
+            detail={**_locate(sql, node), "construct": "file as table"},
+        )
+
+
 def _function_name(node: exp.Func) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name)
     return node.sql_name()
 
 
-def _check_function(sql: str, node: exp.Func, dialect: str) -> None:
+def _check_function(sql: str, node: exp.Func, dialect: str, policy: FunctionPolicy) -> None:
     name = _function_name(node)
-    reason = forbidden_reason(dialect, name)
+    reason = policy.reason(dialect, name)
     if reason is None:
         return
     error = FileAccessDenied if reason == FILE_ACCESS else QueryRejected
@@ -305,7 +362,9 @@ def _refuse_analyze(sql: str, options: str, node: exp.Expr) -> None:
         )
 
 
-def _explain(sql: str, command: exp.Command, dialect: str, max_bytes: int) -> GuardedStatement:
+def _explain(
+    sql: str, command: exp.Command, dialect: str, max_bytes: int, policy: FunctionPolicy
+) -> GuardedStatement:
     rest = command.expression.name if isinstance(command.expression, exp.Literal) else ""
     options = _EXPLAIN_OPTIONS.match(rest)
     body = rest[options.end() :] if options else rest
@@ -316,12 +375,19 @@ def _explain(sql: str, command: exp.Command, dialect: str, max_bytes: int) -> Gu
             code="SQL_NOT_READ_ONLY",
             detail={"construct": "EXPLAIN"},
         )
-    inner = guard(body, dialect=dialect, max_bytes=max_bytes)
+    inner = guard(body, dialect=dialect, max_bytes=max_bytes, policy=policy)
     text, _ = _statement(sql, _tokens(sql, dialect))
+    native.check(text, dialect, policy)
     return GuardedStatement(text, inner.tree, True, True)
 
 
-def guard(sql: str, *, dialect: str, max_bytes: int = 1_000_000) -> GuardedStatement:
+def guard(
+    sql: str,
+    *,
+    dialect: str,
+    max_bytes: int = 1_000_000,
+    policy: FunctionPolicy = DEFAULT_POLICY,
+) -> GuardedStatement:
     """Check ``sql`` for ``dialect``; returns the statement to run or raises QueryRejected."""
     check_text(sql, dialect=dialect, max_bytes=max_bytes)
     if not sql.strip():
@@ -340,11 +406,13 @@ def guard(sql: str, *, dialect: str, max_bytes: int = 1_000_000) -> GuardedState
         )
     tree = statements[0]
     if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN":
-        return _explain(sql, tree, dialect, max_bytes)
+        return _explain(sql, tree, dialect, max_bytes, policy)
     if isinstance(tree, exp.Describe) and isinstance(tree.this, _READ_ROOTS):
         _refuse_analyze(sql, str(tree.args.get("style") or ""), tree)
-        _check_tree(sql, tree.this, dialect, tokens[0].start)
+        _check_tree(sql, tree.this, dialect, policy, tokens[0].start)
+        native.check(text, dialect, policy)
         return GuardedStatement(text, tree.this, True, True)
-    _check_tree(sql, tree, dialect, tokens[0].start)
+    _check_tree(sql, tree, dialect, policy, tokens[0].start)
+    native.check(text, dialect, policy)
     has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
     return GuardedStatement(text, tree, False, has_limit)

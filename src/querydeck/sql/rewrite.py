@@ -10,13 +10,19 @@ from __future__ import annotations
 from sqlglot import exp
 
 from querydeck.sql.guard import GuardedStatement, guard
+from querydeck.sql.policy import DEFAULT_POLICY, FunctionPolicy
 
 
 def with_row_cap(
-    statement: GuardedStatement, *, max_rows: int, dialect: str, max_bytes: int
+    statement: GuardedStatement,
+    *,
+    max_rows: int,
+    dialect: str,
+    max_bytes: int,
+    policy: FunctionPolicy = DEFAULT_POLICY,
 ) -> GuardedStatement:
     """The statement to execute for a run capped at ``max_rows`` rows."""
     if statement.explain or statement.has_limit or isinstance(statement.tree, exp.Values):
         return statement
     capped = f"{statement.sql}\nLIMIT {max_rows + 1}"
-    return guard(capped, dialect=dialect, max_bytes=max_bytes + 32)
+    return guard(capped, dialect=dialect, max_bytes=max_bytes + 32, policy=policy)

@@ -1,0 +1,243 @@
+"""Second opinions from the engines' own parsers.
+
+sqlglot parses every dialect, but it is not the parser the engine runs. Where the engine's
+own parser is available in-process, the guard asks it too, and a disagreement rejects:
+
+- DuckDB: ``extract_statements`` (DuckDB's parser) must find exactly one statement, of type
+  ``SELECT`` or ``EXPLAIN``.
+- PostgreSQL: pglast (libpg_query, the server's own grammar) must find exactly one
+  ``SelectStmt``, or an ``ExplainStmt`` without ANALYZE of one; nowhere in the tree a
+  ``SELECT … INTO``, a locking clause (``FOR UPDATE``/``SHARE``), a data-modifying statement
+  (a CTE's ``DELETE``…) or any other statement node; and every function it calls passes the
+  function policy.
+
+Other dialects have no in-process engine parser: sqlglot's answer stands alone there.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import orjson
+from pglast import parser as pg_parser
+
+from querydeck.errors import FileAccessDenied, QueryRejected
+from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
+
+#: DuckDB statement types that only read.
+DUCKDB_READ_TYPES = frozenset({"SELECT", "EXPLAIN"})
+
+_duckdb_lock = threading.Lock()
+_duckdb_parser: duckdb.DuckDBPyConnection | None = None
+
+
+def _position(sql: str, offset: int) -> dict[str, int]:
+    offset = max(0, min(offset, len(sql)))
+    line = sql.count("\n", 0, offset) + 1
+    return {"line": line, "column": offset - (sql.rfind("\n", 0, offset) + 1) + 1}
+
+
+def _char_offset(sql: str, byte_offset: int) -> int:
+    """libpg_query reports byte offsets into the UTF-8 text."""
+    return len(sql.encode("utf-8")[: max(0, byte_offset)].decode("utf-8", errors="ignore"))
+
+
+def _duckdb_connection() -> duckdb.DuckDBPyConnection:
+    global _duckdb_parser
+    if _duckdb_parser is None:
+        _duckdb_parser = duckdb.connect(
+            ":memory:",
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "lock_configuration": True,
+            },
+        )
+    return _duckdb_parser
+
+
+def check_duckdb(sql: str) -> None:
+    """DuckDB's own parser: one statement, of a reading type."""
+    try:
+        with _duckdb_lock:
+            statements = _duckdb_connection().extract_statements(sql)
+            kinds = [s.type.name for s in statements]
+    except duckdb.Error as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+        raise QueryRejected(
+            f"DuckDB cannot parse the SQL: {message}",
+            code="SQL_PARSE_ERROR",
+            detail={"parser": "duckdb"},
+        ) from None
+    if len(kinds) != 1:
+        raise QueryRejected(
+            f"DuckDB reads this text as {len(kinds)} statements; exactly one may run.",
+            code="SQL_MULTIPLE_STATEMENTS" if kinds else "SQL_EMPTY",
+            detail={"parser": "duckdb", "statements": len(kinds)},
+        )
+    if kinds[0] not in DUCKDB_READ_TYPES:
+        raise QueryRejected(
+            f"DuckDB reads this statement as {kinds[0]}; only SELECT and EXPLAIN may run.",
+            code="SQL_NOT_READ_ONLY",
+            detail={"parser": "duckdb", "construct": kinds[0]},
+        )
+
+
+def _not_read_only(sql: str, construct: str, location: int, what: str) -> QueryRejected:
+    return QueryRejected(
+        f"{what} is not allowed in a read-only statement.",
+        code="SQL_NOT_READ_ONLY",
+        detail={
+            **_position(sql, _char_offset(sql, location)),
+            "construct": construct,
+            "parser": "postgres",
+        },
+    )
+
+
+def _location(node: Any, fallback: int) -> int:
+    if isinstance(node, dict):
+        value = node.get("location")
+        if isinstance(value, int) and value >= 0:
+            return value
+        for child in node.values():
+            if isinstance(child, dict) and isinstance(child.get("location"), int):
+                return int(child["location"])
+    return fallback
+
+
+def _function_name(call: dict[str, Any]) -> str:
+    parts = call.get("funcname") or []
+    last = parts[-1] if parts else {}
+    return str(last.get("String", {}).get("sval", "")) if isinstance(last, dict) else ""
+
+
+def _check_function(sql: str, call: dict[str, Any], policy: FunctionPolicy) -> None:
+    name = _function_name(call)
+    reason = policy.reason("postgres", name) if name else None
+    if reason is None:
+        return
+    error: Callable[..., QueryRejected] = (
+        FileAccessDenied if reason == FILE_ACCESS else QueryRejected
+    )
+    raise error(
+        f"The function {name.lower()}() is not allowed: it {reason}.",
+        code="FILE_ACCESS_DENIED" if reason == FILE_ACCESS else "SQL_FORBIDDEN_FUNCTION",
+        detail={
+            **_position(sql, _char_offset(sql, _location(call, 0))),
+            "construct": name.lower(),
+            "parser": "postgres",
+        },
+    )
+
+
+def _walk_postgres(sql: str, root: dict[str, Any], policy: FunctionPolicy) -> None:
+    """Every node below a ``SelectStmt``: no writes, INTO, locks or forbidden functions."""
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, where) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        where = _location(node, where)
+        for key, value in node.items():
+            if key.endswith("Stmt") and key != "SelectStmt":
+                name = key.removesuffix("Stmt").upper()
+                raise _not_read_only(sql, name, _location(value, where), name)
+            if key == "intoClause" and value:
+                raise _not_read_only(sql, "INTO", _location(value, where), "SELECT … INTO")
+            if key == "lockingClause" and value:
+                raise _not_read_only(
+                    sql, "FOR UPDATE", where, "A locking clause (FOR UPDATE/SHARE)"
+                )
+            if key == "FuncCall" and isinstance(value, dict):
+                _check_function(sql, value, policy)
+            if isinstance(value, dict | list):
+                stack.append((value, where))
+
+
+#: Keys of libpg_query's JSON. Inside a JSON string every ``"`` is escaped, so ``{"`` or
+#: ``,"`` followed by a name and ``":`` is always a key, never text from the SQL.
+_FUNC_NAME = re.compile(
+    r'"FuncCall":\{"funcname":\[(?:\{"String":\{"sval":"(?:[^"\\]|\\.)*"\}\},)*'
+    r'\{"String":\{"sval":"((?:[^"\\]|\\.)*)"\}\}\]'
+)
+#: Substrings of libpg_query's JSON that make the fast path give up.
+_SUSPECT = ('"intoClause":', '"lockingClause":', '"defname":"analyze"', '"defname":"analyse"')
+
+
+def _plainly_a_read(text: str, policy: FunctionPolicy) -> bool:
+    """The fast path, on the JSON text with plain substring counts: True when it is
+    certainly one read statement calling allowed functions; anything unusual answers
+    False, and the full walk decides (and says where the problem is). Inside a JSON string
+    every ``"`` is escaped, so a key such as ``"intoClause":`` can never be SQL text."""
+    if text.count('{"stmt":') != 1 or any(suspect in text for suspect in _SUSPECT):
+        return False
+    selects = text.count('"SelectStmt":')
+    explain = int('{"stmt":{"ExplainStmt":' in text)
+    if not selects or text.count('Stmt":') != selects + explain:
+        return False
+    names = _FUNC_NAME.findall(text)
+    if len(names) != text.count('"FuncCall":'):
+        return False
+    for name in names:
+        plain = str(orjson.loads(f'"{name}"')) if "\\" in name else name
+        if policy.reason("postgres", plain) is not None:
+            return False
+    return True
+
+
+def check_postgres(sql: str, policy: FunctionPolicy) -> None:
+    """PostgreSQL's own grammar (through pglast): one read statement, nothing else."""
+    try:
+        text = pg_parser.parse_sql_json(sql)
+        if _plainly_a_read(text, policy):
+            return
+        parsed = orjson.loads(text)
+    except pg_parser.ParseError as exc:
+        message = str(exc.args[0]) if exc.args else "invalid syntax"
+        location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+        # pglast reports this one as a character offset already.
+        where = _position(sql, location) if location is not None else {}
+        raise QueryRejected(
+            f"PostgreSQL's parser rejects the SQL: {message}.",
+            code="SQL_PARSE_ERROR",
+            detail={**where, "parser": "postgres"},
+        ) from None
+    except RecursionError:
+        raise QueryRejected(
+            "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
+        ) from None
+    statements = parsed.get("stmts") or []
+    if len(statements) != 1:
+        raise QueryRejected(
+            f"PostgreSQL reads this text as {len(statements)} statements; exactly one may run.",
+            code="SQL_MULTIPLE_STATEMENTS" if statements else "SQL_EMPTY",
+            detail={"parser": "postgres", "statements": len(statements)},
+        )
+    ((kind, body),) = statements[0]["stmt"].items()
+    if kind == "ExplainStmt":
+        for option in body.get("options") or []:
+            name = str(option.get("DefElem", {}).get("defname", "")).lower()
+            if name in ("analyze", "analyse"):
+                raise _not_read_only(sql, "EXPLAIN ANALYZE", 0, "EXPLAIN ANALYZE")
+        ((kind, body),) = body["query"].items()
+    if kind != "SelectStmt":
+        name = kind.removesuffix("Stmt").upper()
+        raise _not_read_only(sql, name, 0, name)
+    _walk_postgres(sql, body, policy)
+
+
+def check(sql: str, dialect: str, policy: FunctionPolicy) -> None:
+    """Ask the engine's own parser, where there is one, about the statement ``sql``."""
+    if dialect == "duckdb":
+        check_duckdb(sql)
+    elif dialect == "postgres":
+        check_postgres(sql, policy)

@@ -1,0 +1,224 @@
+"""Groups A and C of SECURITY_TESTS.md against MariaDB/MySQL, guarded and guard-bypassed.
+
+The connection logs in as a user with only ``SELECT`` on its database — the login that
+registration asks for (its privilege probe is the connections half of issue 3). A
+FILE-privileged login would write ``INTO OUTFILE`` even inside a read-only transaction;
+against that only the guard and the probe help, which is why C2's bypassed row uses this
+login.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+import pytest
+
+from querydeck.errors import ConnectionParamForbidden
+from querydeck.models import RunStatus
+from tests.security.harness import (
+    Attack,
+    Bench,
+    app_state,
+    assert_nothing_outside,
+    attempt,
+    bench,
+    check_bypassed,
+    check_guarded,
+    common_attacks,
+)
+from tests.services import mysql_connect_args, mysql_database
+
+pytestmark = pytest.mark.services
+
+NOT_READ = "SQL_NOT_READ_ONLY"
+PARSE = "SQL_PARSE_ERROR"
+MULTI = "SQL_MULTIPLE_STATEMENTS"
+FILES = "FILE_ACCESS_DENIED"
+FUNC = "SQL_FORBIDDEN_FUNCTION"
+SYNTAX = "SQL_FORBIDDEN_SYNTAX"
+FAILED = "QUERY_FAILED"
+
+ATTACKS = [
+    *common_attacks(),
+    Attack("A1", "SELECT 1; DELETE FROM victim", (MULTI,), (FAILED,)),
+    Attack("A2", "WITH d AS (DELETE FROM victim) SELECT * FROM d", (NOT_READ, PARSE), (FAILED,)),
+    Attack("A3", "SELECT * FROM victim FOR UPDATE", (NOT_READ,), ()),
+    Attack("A3", "SELECT * FROM victim LOCK IN SHARE MODE", (NOT_READ, PARSE), ()),
+    Attack("A3", "SELECT id INTO @x FROM victim LIMIT 1", (NOT_READ, PARSE, SYNTAX), ()),
+    Attack("A4", "/* c */ DELETE FROM victim", (NOT_READ,), (FAILED,)),
+    Attack("A4", "-- c\nDELETE FROM victim", (NOT_READ,), (FAILED,)),
+    Attack("A4", "# c\nUPDATE victim SET name = 'x'", (NOT_READ,), (FAILED,)),
+    Attack("A4", "REPLACE INTO victim (id, name) VALUES (1, 'x')", (NOT_READ,), (FAILED,)),
+    Attack("A5", "COMMIT", (NOT_READ,), ()),
+    Attack("A5", "SET SESSION TRANSACTION READ WRITE", (NOT_READ,), ()),
+    Attack("A5", "SET autocommit = 1", (NOT_READ,), ()),
+    Attack("A5", "LOCK TABLES victim WRITE", (NOT_READ, PARSE), (FAILED,)),
+    Attack("A5", "HANDLER victim OPEN", (NOT_READ, PARSE), ()),
+    Attack("A6", "CALL p()", (NOT_READ,), (FAILED,)),
+    Attack("A6", "CREATE TABLE x (a int)", (NOT_READ,), (FAILED,)),
+    Attack("A6", "TRUNCATE victim", (NOT_READ,), (FAILED,)),
+    Attack("A6", "DROP TABLE victim", (NOT_READ,), (FAILED,)),
+    Attack("A6", "GRANT ALL ON victim TO CURRENT_USER", (NOT_READ, PARSE), (FAILED,)),
+    Attack("A6", "ANALYZE TABLE victim", (NOT_READ, PARSE), ()),
+    Attack("A6", "EXPLAIN ANALYZE SELECT * FROM victim", (NOT_READ,), ()),
+    Attack("A6", "EXPLAIN DELETE FROM victim", (NOT_READ,), ()),
+    Attack("A7", "SELECT SLEEP(600)", (FUNC,)),
+    Attack("A7", "SELECT BENCHMARK(1000000000000, MD5('x'))", (FUNC,)),
+    Attack("A7", "SELECT GET_LOCK('qd', 10)", (FUNC,), ()),
+    Attack("A7", "SELECT LOAD_FILE('/etc/passwd')", (FILES,), ()),
+    Attack("A7", "SELECT NEXTVAL(s)", (FUNC,), (FAILED,)),
+    Attack("A8", "SELECT sLeEp(600)", (FUNC,)),
+    Attack("A8", "SELECT `get_lock`('qd', 1)", (FUNC,), ()),
+    Attack("A8", "SELECT * FROM (SELECT load_file('/etc/hostname') AS f) s", (FILES,), ()),
+    Attack("A8", "SELECT @x := 1", (SYNTAX,), ()),
+    Attack("C1", "/*!50000 DELETE FROM victim */", (SYNTAX,), (SYNTAX,)),
+    Attack("C1", "SELECT 1 /*!50000 , SLEEP(10) */", (SYNTAX,), (SYNTAX,)),
+    Attack(
+        "C1", "SELECT 1 /*M!100000 UNION SELECT LOAD_FILE('/etc/passwd') */", (SYNTAX,), (SYNTAX,)
+    ),
+    Attack("C1", "SELECT 1 /*!*/ ; DELETE FROM victim", (SYNTAX,), (SYNTAX,)),
+    Attack("C2", "SELECT * FROM victim INTO OUTFILE '{outside}/x'", (PARSE, NOT_READ), (FAILED,)),
+    Attack("C2", "SELECT 'x' INTO DUMPFILE '{outside}/y'", (PARSE, NOT_READ), (FAILED,)),
+    Attack("C2", "SELECT * INTO OUTFILE '{outside}/z' FROM victim", (PARSE, NOT_READ), (FAILED,)),
+    Attack("C3", "COMMIT; DELETE FROM victim", (MULTI,), (FAILED,)),
+    Attack("C3", "SET SESSION TRANSACTION READ WRITE; DELETE FROM victim", (MULTI,), (FAILED,)),
+]
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[tuple[str, str, str]]:
+    """The database (victim table, procedure, sequence) and a SELECT-only user."""
+    with mysql_database() as url:
+        args: dict[str, Any] = mysql_connect_args(url)
+        user, password = f"qd_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        conn = pymysql.connect(autocommit=True, **args)
+        try:
+            with conn.cursor() as cur:
+                for text in (
+                    "CREATE TABLE victim (id INT AUTO_INCREMENT PRIMARY KEY, name TEXT)",
+                    "INSERT INTO victim (name) VALUES ('alpha'), ('beta'), ('gamma')",
+                    "CREATE PROCEDURE p() DELETE FROM victim",
+                    "CREATE SEQUENCE s",
+                    f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",
+                    f"GRANT SELECT ON `{args['database']}`.* TO '{user}'@'%'",
+                ):
+                    cur.execute(text)
+            yield url, user, password
+        finally:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def admin(database: tuple[str, str, str]) -> Iterator[pymysql.connections.Connection[Any]]:
+    conn = pymysql.connect(autocommit=True, **mysql_connect_args(database[0]))  # type: ignore[arg-type]
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def my_bench(
+    tmp_path_factory: pytest.TempPathFactory, database: tuple[str, str, str]
+) -> Iterator[Bench]:
+    url, user, password = database
+    args = mysql_connect_args(url)
+    options = {
+        "host": args["host"],
+        "port": args["port"],
+        "database": args["database"],
+        "user": user,
+        "password": password,
+    }
+    with bench(tmp_path_factory.mktemp("mysql-attacks"), "mysql", options) as b:
+        yield b
+
+
+def rows(admin: pymysql.connections.Connection[Any], text: str) -> list[Any]:
+    with admin.cursor() as cur:
+        cur.execute(text)
+        return list(cur.fetchall())
+
+
+def engine_state(admin: pymysql.connections.Connection[Any], user: str) -> tuple[Any, ...]:
+    """Victim rows, its AUTO_INCREMENT, the sequence, the tables, locks, the user's grants."""
+    return (
+        rows(admin, "SELECT id, name FROM victim ORDER BY id"),
+        rows(admin, "SHOW CREATE TABLE victim"),
+        rows(admin, "SELECT next_not_cached_value FROM s"),
+        rows(admin, "SHOW FULL TABLES"),
+        rows(admin, "SELECT IS_USED_LOCK('qd')"),
+        rows(admin, f"SHOW GRANTS FOR '{user}'@'%'"),
+    )
+
+
+def sessions(admin: pymysql.connections.Connection[Any], user: str) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        found = rows(
+            admin, f"SELECT count(*) FROM information_schema.processlist WHERE user = '{user}'"
+        )[0][0]
+        if not found or time.monotonic() > deadline:
+            return int(found)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
+def test_guarded(
+    my_bench: Bench, admin: Any, database: tuple[str, str, str], attack: Attack
+) -> None:
+    before = engine_state(admin, database[1])
+    check_guarded(my_bench, attack)
+    assert engine_state(admin, database[1]) == before
+    assert sessions(admin, database[1]) == 0
+    assert_nothing_outside(my_bench)
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.engine is not None], ids=lambda a: a.id)
+def test_bypassed(
+    my_bench: Bench, admin: Any, database: tuple[str, str, str], attack: Attack
+) -> None:
+    before = engine_state(admin, database[1])
+    check_bypassed(my_bench, attack)
+    assert sessions(admin, database[1]) == 0
+    assert engine_state(admin, database[1]) == before
+    assert_nothing_outside(my_bench)
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["local_infile", "read_default_file", "init_command", "client_flag", "unix_socket"],
+)
+def test_c4_client_options_are_refused(my_bench: Bench, option: str) -> None:
+    wb = my_bench.guarded
+    before = app_state(wb)
+    options = {"host": "127.0.0.1", "user": "x", option: "1"}
+    with pytest.raises(ConnectionParamForbidden) as caught:
+        wb.create_connection(f"c4-{option}", driver="mysql", options=options)
+    assert (caught.value.code, caught.value.http_status) == ("CONNECTION_PARAM_FORBIDDEN", 422)
+    with pytest.raises(ConnectionParamForbidden):
+        wb.create_connection(f"c4u-{option}", url=f"mysql://x@127.0.0.1/db?{option}=1")
+    assert app_state(wb) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["SELECT SLEEP(600)", "SELECT BENCHMARK(1000000000000, MD5('x'))"],
+    ids=["sleep", "benchmark"],
+)
+def test_c5_bypassed_sleep_and_benchmark_time_out(
+    my_bench: Bench, admin: Any, database: tuple[str, str, str], text: str
+) -> None:
+    info = attempt(my_bench.raw, "victim", text, timeout_s=2.0)
+    assert (info.status, info.error_code, info.error_status) == (
+        RunStatus.timed_out,
+        "QUERY_TIMEOUT",
+        504,
+    )
+    assert info.duration_ms is not None
+    assert info.duration_ms < 8_000
+    assert sessions(admin, database[1]) == 0
