@@ -300,11 +300,14 @@ def chinook_workbench(
     mysql_url: str,
 ) -> Iterator[Workbench]:
     """A Workbench (guard on) with the three Chinook copies registered by engine name."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("chinook-workbench"))
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("chinook-workbench"), file_roots=[sqlite_path.parent]
+    )
     with Workbench(settings) as wb:
         wb.create_connection("sqlite", driver="sqlite", options={"path": str(sqlite_path)})
-        wb.create_connection("postgres", url=postgres_url)
-        wb.create_connection("mysql", url=mysql_url)
+        # The test logins are superuser/root (they load the data): the admin override.
+        wb.create_connection("postgres", url=postgres_url, allow_privileged=True)
+        wb.create_connection("mysql", url=mysql_url, allow_privileged=True)
         yield wb
 
 

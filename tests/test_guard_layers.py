@@ -141,7 +141,7 @@ def test_malformed_admin_entries_are_refused(entry: str) -> None:
 
 def test_admin_setting_reaches_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUERYDECK_FORBIDDEN_FUNCTIONS", "sqlite:abs, *:my_udf")
-    settings = load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data", file_roots=[tmp_path / "files"])
     assert settings.forbidden_functions == ["sqlite:abs", "*:my_udf"]
     with Workbench(settings) as wb:
         chinook = copy_chinook(tmp_path / "files")

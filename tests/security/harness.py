@@ -80,14 +80,20 @@ def workbench(root: Path, *, raw: bool, **settings: Any) -> Workbench:
 
 @contextmanager
 def bench(root: Path, driver: str, options: dict[str, Any], **settings: Any) -> Iterator[Bench]:
-    guarded = workbench(root / "guarded", raw=False, **settings)
-    raw = workbench(root / "raw", raw=True, **settings)
+    # The app data lives beside ``root`` (a file root must not contain the data directory);
+    # the victim files live in ``root``, the one allowed file root.
+    app = root.parent / f"{root.name}-app"
+    settings = {"file_roots": [root], **settings}
+    guarded = workbench(app / "guarded", raw=False, **settings)
+    raw = workbench(app / "raw", raw=True, **settings)
     outside = outside_dir()
     outside.mkdir()
     outside.chmod(0o777)  # a database server running as another user could write here
     try:
         for wb in (guarded, raw):
-            wb.create_connection("victim", driver=driver, options=options)
+            # The PostgreSQL attack tables log in as a superuser on purpose (to show what
+            # holds even then), so the admin override is given.
+            wb.create_connection("victim", driver=driver, options=options, allow_privileged=True)
         yield Bench(guarded, raw, outside=outside)
     finally:
         guarded.close()

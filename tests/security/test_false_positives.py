@@ -162,7 +162,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workben
             )
         wb = workbench(tmp_path_factory.mktemp("false-positives-pg"), raw=False)
         try:
-            wb.create_connection("pg", url=url)
+            wb.create_connection("pg", url=url, allow_privileged=True)
             yield wb, url
         finally:
             wb.close()
