@@ -326,3 +326,24 @@ def test_background_refresh_runs_and_stops(data_dir: Path, tmp_path: Path) -> No
     with Workbench(load_settings(data_dir=data_dir)) as idle:
         assert not idle.start_background_refresh()
     assert os.environ.get("QUERYDECK_CATALOG_REFRESH_INTERVAL_S") is None
+
+
+def test_collector_pause_nests_and_restores() -> None:
+    import gc
+
+    from querydeck.catalog.gcpause import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

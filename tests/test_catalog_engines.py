@@ -292,6 +292,40 @@ def test_postgres_round_trips_constant_and_odd_names(pg_chinook: str) -> None:
 # --- MariaDB ----------------------------------------------------------------------------
 
 
+def test_postgres_index_kinds_and_foreign_keys_across_schemas() -> None:
+    with postgres_database() as url:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "CREATE SCHEMA ref; CREATE TABLE ref.parent (id int PRIMARY KEY, code text);"
+                "CREATE SCHEMA app; CREATE TABLE app.child (id int PRIMARY KEY, "
+                "parent_id int REFERENCES ref.parent(id), name text, tags text[], n int);"
+                "CREATE INDEX child_lower ON app.child (lower(name), n);"
+                "CREATE INDEX child_partial ON app.child (n) WHERE n > 0;"
+                "CREATE INDEX child_tags ON app.child USING gin (tags);"
+                "CREATE UNIQUE INDEX child_name ON app.child (name) INCLUDE (n);"
+                "CREATE INDEX child_plain ON app.child (parent_id, n)"
+            )
+        with pg_connect(url) as conn:
+            child = by_name(conn.describe_schema("app", timeout_s=10))["child"]
+        (fk,) = child.foreign_keys
+        assert (fk.columns, fk.ref_schema, fk.ref_table, fk.ref_columns) == (
+            ["parent_id"],
+            "ref",
+            "parent",
+            ["id"],
+        )
+        indexes = {i.name: i for i in child.indexes}
+        assert indexes["child_lower"].columns == ["lower(name)", "n"]
+        assert "lower(name)" in (indexes["child_lower"].definition or "")
+        assert "WHERE (n > 0)" in (indexes["child_partial"].definition or "")
+        assert "USING gin" in (indexes["child_tags"].definition or "")
+        assert indexes["child_name"].columns == ["name"]
+        assert "INCLUDE (n)" in (indexes["child_name"].definition or "")
+        assert indexes["child_plain"].columns == ["parent_id", "n"]
+        assert indexes["child_plain"].definition is None
+        assert indexes["child_pkey"].primary
+
+
 @pytest.fixture(scope="module")
 def mysql_chinook() -> Iterator[str]:
     with mysql_database() as url:

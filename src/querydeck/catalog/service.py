@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from querydeck.catalog import ddl, paths
+from querydeck.catalog.gcpause import collector_paused
 from querydeck.catalog.models import (
     CatalogLevel,
     CatalogNode,
@@ -177,7 +178,8 @@ class CatalogService:
         try:
             if remaining <= 0:
                 raise CatalogTimeout("The catalog refresh ran out of time before this schema.")
-            meta = conn.describe_schema(name, timeout_s=remaining)
+            with collector_paused():
+                meta = conn.describe_schema(name, timeout_s=remaining)
         except CatalogNotFound:
             if single:
                 raise
@@ -196,7 +198,8 @@ class CatalogService:
                 error=ErrorInfo(code=error.code, message=error.message, at=utcnow()),
             )
         duration_ms = round((time.monotonic() - started) * 1000, 3)
-        diff = self.cache.store(info.id, meta, duration_ms, utcnow())
+        with collector_paused():
+            diff = self.cache.store(info.id, meta, duration_ms, utcnow())
         return _report(meta, duration_ms, diff)
 
     def ensure_loaded(self, info: ConnectionInfo) -> None:

@@ -71,14 +71,8 @@ ORDER BY a.attrelid, a.attnum
 """
 
 CONSTRAINTS = """
-SELECT con.conrelid, con.conname, con.contype,
-       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
-             ORDER BY k.i),
-       fn.nspname, fc.relname,
-       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n
-             ORDER BY k.i)
+SELECT con.conrelid, con.conname, con.contype, con.conkey,
+       fn.nspname, fc.relname, con.confrelid, con.confkey
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
@@ -87,19 +81,30 @@ WHERE c.relnamespace = %(oid)s AND con.contype IN ('p', 'u', 'f')
 ORDER BY con.conrelid, con.conname
 """
 
+#: Key columns as attribute numbers (named in Python from the columns already read); the
+#: server renders only what cannot be named that way: expression keys, and the full
+#: definition of indexes that are not plain B-tree indexes on columns.
 INDEXES = """
 SELECT i.indrelid, ic.relname, i.indisunique, i.indisprimary,
-       ARRAY(SELECT COALESCE(a.attname, pg_catalog.pg_get_indexdef(i.indexrelid, k.i::int, true))
-             FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, i)
-             LEFT JOIN pg_catalog.pg_attribute a
-               ON a.attrelid = i.indrelid AND a.attnum = k.n AND k.n <> 0
-             WHERE k.i <= i.indnkeyatts ORDER BY k.i),
-       pg_catalog.pg_get_indexdef(i.indexrelid)
+       (i.indkey::int2[])[0:i.indnkeyatts - 1],
+       CASE WHEN i.indexprs IS NOT NULL THEN ARRAY(
+           SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+           FROM generate_series(1, i.indnkeyatts) AS k) END,
+       CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR am.amname <> 'btree'
+                 OR i.indnatts <> i.indnkeyatts
+            THEN pg_catalog.pg_get_indexdef(i.indexrelid) END
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam
 JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
 WHERE c.relnamespace = %(oid)s
 ORDER BY i.indrelid, ic.relname
+"""
+
+#: Column names of relations outside the schema that its foreign keys reference.
+FOREIGN_COLUMNS = """
+SELECT a.attrelid, a.attnum, a.attname FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 
@@ -129,11 +134,18 @@ def describe_schema(conn: PostgresConnection, schema: str, timeout_s: float) -> 
         oid, usable = found[0]
         params = {"oid": oid}
         relations = fetch(RELATIONS, params)
-        columns = group_rows(fetch(COLUMNS, params))
-        constraints = group_rows(fetch(CONSTRAINTS, params))
-        indexes = group_rows(fetch(INDEXES, params))
+        column_rows = fetch(COLUMNS, params)
+        names = {(row[0], row[2]): row[1] for row in column_rows}
+        constraint_rows = fetch(CONSTRAINTS, params)
+        foreign = sorted({row[6] for row in constraint_rows if row[6]} - {r[0] for r in relations})
+        if foreign:
+            names.update({(r[0], r[1]): r[2] for r in fetch(FOREIGN_COLUMNS, {"oids": foreign})})
+        index_rows = fetch(INDEXES, params)
     finally:
         conn.rollback()
+    columns = group_rows(column_rows)
+    constraints = group_rows(constraint_rows)
+    indexes = group_rows(index_rows)
     result = SchemaMeta(name=schema)
     if not usable:
         result.problems.append(
@@ -163,9 +175,18 @@ def describe_schema(conn: PostgresConnection, schema: str, timeout_s: float) -> 
                     comment=col_comment,
                 )
             )
-        for _, con_name, con_type, cols, ref_schema, ref_table, ref_cols in constraints.get(
-            rel_oid, []
-        ):
+        for (
+            _,
+            con_name,
+            con_type,
+            keys,
+            ref_schema,
+            ref_table,
+            ref_oid,
+            ref_keys,
+        ) in constraints.get(rel_oid, []):
+            cols = [names[(rel_oid, n)] for n in keys]
+            ref_cols = [names[(ref_oid, n)] for n in ref_keys or ()]
             if con_type == "p":
                 table.primary_key = list(cols)
             elif con_type == "u":
@@ -174,7 +195,11 @@ def describe_schema(conn: PostgresConnection, schema: str, timeout_s: float) -> 
                 table.foreign_keys.append(
                     ForeignKeyMeta(con_name, list(cols), ref_schema, ref_table, list(ref_cols))
                 )
-        for _, index_name, unique, primary, cols, index_def in indexes.get(rel_oid, []):
-            table.indexes.append(IndexMeta(index_name, list(cols), unique, primary, index_def))
+        for _, index_name, unique, primary, keys, rendered, index_def in indexes.get(rel_oid, []):
+            cols = [
+                names[(rel_oid, n)] if n else (rendered[i] if rendered else "?")
+                for i, n in enumerate(keys)
+            ]
+            table.indexes.append(IndexMeta(index_name, cols, unique, primary, index_def))
         result.tables.append(table)
     return result
