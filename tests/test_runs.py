@@ -296,7 +296,9 @@ def test_postgres_timeout(postgres_connection: tuple[Workbench, str]) -> None:
 
 def test_concurrent_runs(data_dir: Path) -> None:
     results: list[object] = []
-    demo = Workbench(load_settings(data_dir=data_dir, max_runs_per_user=12))
+    demo = Workbench(
+        load_settings(data_dir=data_dir, max_runs_per_user=12, max_runs_per_connection=12)
+    )
     demo.create_demo()
 
     def worker(i: int) -> None:

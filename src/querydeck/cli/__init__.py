@@ -15,6 +15,8 @@ import typer
 from typer.core import TyperGroup
 
 from querydeck.cli import connections, drivers, query, runs, serve
+from querydeck.cli import export as export_cli
+from querydeck.cli import saved as saved_cli
 from querydeck.cli.common import print_error
 from querydeck.errors import QueryDeckError
 
@@ -79,6 +81,8 @@ app.add_typer(connections.app, name="connections")
 app.command("query")(query.query)
 app.command("history")(runs.history)
 app.add_typer(runs.app, name="runs")
+app.command("export")(export_cli.export)
+app.add_typer(saved_cli.app, name="saved")
 
 
 def main() -> None:

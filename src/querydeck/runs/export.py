@@ -14,12 +14,14 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyarrow.types as pat
@@ -168,17 +170,37 @@ class Export:
             for i, (f, ok) in enumerate(zip(schema, plain, strict=True))
         ]
         out_schema = pa.schema(fields)  # positional names: duplicates are fine
+        text = [
+            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
+        ]
+        needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
         sink = _Sink()
-        options = pacsv.WriteOptions(include_header=False, delimiter=delimiter, eol=eol)
-        writer = pacsv.CSVWriter(sink, out_schema, write_options=options)
+        quoted, bare = (
+            pacsv.CSVWriter(
+                sink,
+                out_schema,
+                write_options=pacsv.WriteOptions(
+                    include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
+                ),
+            )
+            for style in ("needed", "none")
+        )
         for batch in self._batches():
             columns = [
                 col if ok else _as_text(col, f.type)
                 for col, ok, f in zip(batch.columns, plain, schema, strict=True)
             ]
+            # Quote text only in batches where some value needs it (minimal quoting, as
+            # most CSV readers and people expect); an empty string is quoted, NULL is not.
+            writer = bare
+            for i in text:
+                if pc.any(pc.match_substring_regex(columns[i], needs_quotes)).as_py():
+                    writer = quoted
+                    break
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=out_schema))
             yield sink.take()
-        writer.close()
+        quoted.close()
+        bare.close()
         yield sink.take()
 
     def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
