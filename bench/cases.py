@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-URL = os.environ.get("QUERYDECK_BENCH_URL", "")
+URL = os.environ.get("QD_BENCH_URL", "")
 SERVER_ENV = {
     "QUERYDECK_LOG_LEVEL": "WARNING",
     "QUERYDECK_MAX_RUNS_PER_USER": "64",

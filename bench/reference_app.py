@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-POOL = AsyncConnectionPool(os.environ["QUERYDECK_BENCH_URL"], min_size=8, max_size=8, open=False)
+POOL = AsyncConnectionPool(os.environ["QD_BENCH_URL"], min_size=8, max_size=8, open=False)
 
 
 async def select1(request: Request) -> JSONResponse:

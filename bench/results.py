@@ -7,8 +7,8 @@ Arrow fetch (ADBC) + Parquet write, ``OFFSET`` on the database, and a minimal St
 psycopg-pool endpoint.
 
 The data: tables of 1,000,000 and 10,000,000 rows × 10 mixed columns in a database of their
-own (``QUERYDECK_BENCH_DATABASE``, default ``qd_bench``), generated once and reused while
-their row counts match. ``QUERYDECK_BENCH_ROWS=1000000`` skips the 10M cases.
+own (``QD_BENCH_DATABASE``, default ``qd_bench``), generated once and reused while
+their row counts match. ``QD_BENCH_ROWS=1000000`` skips the 10M cases.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 BASE_URL = os.environ.get(
     "QUERYDECK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-DATABASE = os.environ.get("QUERYDECK_BENCH_DATABASE", "qd_bench")
-SIZES = [int(s) for s in os.environ.get("QUERYDECK_BENCH_ROWS", "1000000,10000000").split(",")]
+DATABASE = os.environ.get("QD_BENCH_DATABASE", "qd_bench")
+SIZES = [int(s) for s in os.environ.get("QD_BENCH_ROWS", "1000000,10000000").split(",")]
 COLUMNS = """
     g::bigint AS id,
     (g % 100000)::int AS small,
@@ -110,7 +110,7 @@ def run() -> list[tuple[str, str, str, str]]:
     rows_out: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="qd-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        env = {"QUERYDECK_DATA_DIR": str(data_dir), "QUERYDECK_BENCH_URL": db_url()}
+        env = {"QUERYDECK_DATA_DIR": str(data_dir), "QD_BENCH_URL": db_url()}
         stored: dict[int, str] = {}
         for rows in SIZES:
             mine, mine_rss = run_case("store", table(rows), env=env)

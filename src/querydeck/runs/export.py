@@ -14,8 +14,11 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import os
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +33,10 @@ from querydeck.runs import jsonrows
 from querydeck.runs.results import ResultStore, StoredResult
 
 #: Rows per Parquet row group (a few batches; bounded memory).
-PARQUET_ROW_GROUP = 131_072
+PARQUET_ROW_GROUP = 65_536
+#: Threads that encode CSV/TSV batches, and batches encoded ahead of the one being sent.
+ENCODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+ENCODE_AHEAD = 2 * ENCODE_THREADS
 
 
 class ExportFormat(enum.StrEnum):
@@ -174,34 +180,34 @@ class Export:
             i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
         ]
         needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
-        sink = _Sink()
-        quoted, bare = (
-            pacsv.CSVWriter(
-                sink,
-                out_schema,
-                write_options=pacsv.WriteOptions(
-                    include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
-                ),
+        options = {
+            style: pacsv.WriteOptions(
+                include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
             )
             for style in ("needed", "none")
-        )
-        for batch in self._batches():
+        }
+
+        def encode(batch: pa.RecordBatch) -> bytes:
             columns = [
                 col if ok else _as_text(col, f.type)
                 for col, ok, f in zip(batch.columns, plain, schema, strict=True)
             ]
             # Quote text only in batches where some value needs it (minimal quoting, as
             # most CSV readers and people expect); an empty string is quoted, NULL is not.
-            writer = bare
+            style = "none"
             for i in text:
                 if pc.any(pc.match_substring_regex(columns[i], needs_quotes)).as_py():
-                    writer = quoted
+                    style = "needed"
                     break
-            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=out_schema))
-            yield sink.take()
-        quoted.close()
-        bare.close()
-        yield sink.take()
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(
+                pa.RecordBatch.from_arrays(columns, schema=out_schema),
+                sink,
+                write_options=options[style],
+            )
+            return bytes(sink.getvalue())
+
+        yield from _in_order(encode, self._batches())
 
     def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
         rows = jsonrows.rows(pa.Table.from_batches([batch]))
@@ -241,6 +247,26 @@ class Export:
             writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
         writer.close()
         yield sink.take()
+
+
+def _in_order(
+    encode: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.RecordBatch]
+) -> Iterator[bytes]:
+    """``encode`` each batch on a few threads (Arrow's encoders release the GIL), yielding
+    the results in order; at most :data:`ENCODE_AHEAD` batches are in flight, so memory
+    stays bounded."""
+    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="qd-export") as pool:
+        pending: deque[Future[bytes]] = deque()
+        try:
+            for batch in batches:
+                pending.append(pool.submit(encode, batch))
+                if len(pending) >= ENCODE_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def file_name(run_id: str, fmt: ExportFormat) -> str:
