@@ -255,7 +255,13 @@ def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Pa
     wb = demo_workbench(data_dir, demo_files, result_store_max_bytes=2_500_000)
     try:
         sql = "SELECT * FROM lineitem LIMIT 10000"  # about 1.2 MB stored
-        runs = [wb.run(RunRequest(connection="demo", sql=sql)) for _ in range(4)]
+        runs = []
+        for _ in range(4):
+            runs.append(wb.run(RunRequest(connection="demo", sql=sql)))
+            wb.retention.sweep()
+        assert wb.retention.maybe_sweep() == []  # just swept: not again so soon
+        wb.retention.min_interval_s = 0
+        assert wb.retention.maybe_sweep() == []  # nothing left to evict
         states = [wb.get_run(r.id).result_state for r in runs]
         assert states[-1] == "stored"
         assert "expired" in states

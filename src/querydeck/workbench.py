@@ -76,7 +76,7 @@ class Workbench:
             max_bytes=self.settings.result_store_max_bytes,
             in_flight=self.runs.active_ids,
         )
-        self.runs.on_finished = self.retention.sweep
+        self.runs.on_finished = self.retention.maybe_sweep
         self.retention.sweep()
         self.saved = SavedQueries(self.db, self.connections)
 

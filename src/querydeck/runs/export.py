@@ -37,6 +37,8 @@ PARQUET_ROW_GROUP = 65_536
 #: Threads that encode CSV/TSV batches, and batches encoded ahead of the one being sent.
 ENCODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 ENCODE_AHEAD = 2 * ENCODE_THREADS
+#: Bytes gathered before a chunk is handed on (fewer, larger writes to the socket).
+CHUNK_BYTES = 4 << 20
 
 
 class ExportFormat(enum.StrEnum):
@@ -159,9 +161,16 @@ class Export:
             ExportFormat.ndjson: self._ndjson,
             ExportFormat.parquet: self._parquet,
         }
+        pending: list[bytes] = []
+        size = 0
         for chunk in writers[self.format]():
-            if chunk:
-                yield chunk
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, size = [], 0
+        if size:
+            yield b"".join(pending)
 
     def _delimited(self, delimiter: str, eol: str) -> Iterator[bytes]:
         schema = self.stored.schema

@@ -3,8 +3,8 @@
 A sweep removes the result files of finished runs older than ``result_max_age_hours``, then
 the oldest ones until the store fits in ``result_store_max_bytes``. Results of runs still in
 flight are never touched. Each evicted run is marked ``result_state = expired``, so it
-answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run after each run ends and at
-start; a lock keeps them from overlapping.
+answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
+end (at most every ``min_interval_s``); a lock keeps them from overlapping.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Retention:
         max_age_s: float,
         max_bytes: int,
         in_flight: Callable[[], set[str]],
+        min_interval_s: float = 2.0,
     ) -> None:
         self._store = store
         self._db = db
@@ -42,15 +43,25 @@ class Retention:
         self.max_bytes = max_bytes
         self._in_flight = in_flight
         self._lock = threading.Lock()
+        self.min_interval_s = min_interval_s
+        self._last = float("-inf")
 
     def sweep(self, now: float | None = None) -> list[str]:
         """Evict what retention says must go; returns the evicted run ids."""
         if not self._lock.acquire(blocking=False):
             return []  # another sweep is running; it will see the same files
         try:
+            self._last = time.monotonic()
             return self._sweep(time.time() if now is None else now)
         finally:
             self._lock.release()
+
+    def maybe_sweep(self) -> list[str]:
+        """A sweep, unless one ran less than ``min_interval_s`` ago (a sweep lists the
+        whole result directory: not after every one of many small runs)."""
+        if time.monotonic() - self._last < self.min_interval_s:
+            return []
+        return self.sweep()
 
     def _sweep(self, now: float) -> list[str]:
         busy = self._in_flight()
