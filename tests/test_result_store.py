@@ -270,3 +270,18 @@ def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Pa
         assert states == sorted(states, key=lambda s: s != "expired")  # oldest go first
     finally:
         wb.close()
+
+
+def test_failing_housekeeping_never_fails_a_run(data_dir: Path, demo_files: Path) -> None:
+    wb = demo_workbench(data_dir, demo_files)
+    try:
+
+        def broken() -> None:
+            raise OSError("disk went away")
+
+        wb.runs.on_finished = broken
+        run = wb.run(RunRequest(connection="demo", sql="SELECT 3 AS n"))
+        assert run.status is RunStatus.succeeded
+        assert wb.run_rows(run.id).rows == [[3]]
+    finally:
+        wb.close()

@@ -288,7 +288,10 @@ class RunManager:
             with self._lock:
                 self._active.pop(active.id, None)
             if self.on_finished is not None:
-                self.on_finished()
+                try:
+                    self.on_finished()
+                except Exception:  # housekeeping must never fail the run it follows
+                    log.exception("after-run housekeeping failed")
 
     @staticmethod
     def _drain(stream: Any, writer: ResultWriter, max_rows: int) -> bool:
