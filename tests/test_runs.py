@@ -13,6 +13,7 @@ import pytest
 
 from querydeck.errors import QueryDeckError, QueryRejected
 from querydeck.models import RunRequest, RunStatus
+from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests.services import postgres_database, postgres_reader
 
@@ -171,12 +172,14 @@ def test_unfinished_run_has_no_rows_yet(demo: Workbench) -> None:
         demo.cancel_run(run_id)
 
 
-def test_deleted_result_file_is_expired(demo: Workbench) -> None:
+def test_deleted_result_file_is_reported_and_marked(demo: Workbench) -> None:
     result = demo.run(RunRequest(connection="demo", sql="SELECT 1"))
+    assert result.result_state == "stored"
     demo.results.delete(result.id)
     with pytest.raises(QueryDeckError) as info:
         demo.run_rows(result.id)
-    assert (info.value.code, info.value.http_status) == ("RESULT_EXPIRED", 410)
+    assert (info.value.code, info.value.http_status) == ("RESULT_MISSING", 410)
+    assert demo.get_run(result.id).result_state == "missing"
 
 
 def test_corrupt_result_file_is_reported(demo: Workbench) -> None:
@@ -185,6 +188,7 @@ def test_corrupt_result_file_is_reported(demo: Workbench) -> None:
     with pytest.raises(QueryDeckError) as info:
         demo.run_rows(result.id)
     assert info.value.code == "RESULT_CORRUPT"
+    assert demo.get_run(result.id).result_state == "corrupt"
 
 
 def test_json_values_follow_the_documented_rules(demo: Workbench) -> None:
@@ -292,8 +296,12 @@ def test_postgres_timeout(postgres_connection: tuple[Workbench, str]) -> None:
     assert wb.run_rows(counted.id).rows == [[1000]]
 
 
-def test_concurrent_runs(demo: Workbench) -> None:
+def test_concurrent_runs(data_dir: Path) -> None:
     results: list[object] = []
+    demo = Workbench(
+        load_settings(data_dir=data_dir, max_runs_per_user=12, max_runs_per_connection=12)
+    )
+    demo.create_demo()
 
     def worker(i: int) -> None:
         results.append(
@@ -307,6 +315,7 @@ def test_concurrent_runs(demo: Workbench) -> None:
         t.join()
     assert all(r.status is RunStatus.succeeded for r in results)  # type: ignore[attr-defined]
     assert demo.list_runs().total == 12
+    demo.close()
 
 
 def test_settings_fixture_uses_tmp(settings: object, tmp_path: Path) -> None:

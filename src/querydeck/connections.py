@@ -144,6 +144,18 @@ class ConnectionService:
         with self._db.read() as session:
             return self._info(self._row(session, name))
 
+    def name_of(self, connection_id: str) -> str:
+        """The current name of a connection, by id."""
+        with self._db.read() as session:
+            row = session.get(ConnectionRow, connection_id)
+            if row is None:
+                raise NotFound(
+                    "The connection no longer exists.",
+                    code="CONNECTION_NOT_FOUND",
+                    detail={"connection_id": connection_id},
+                )
+            return row.name
+
     def listing(self, *, limit: int, offset: int) -> Page[ConnectionInfo]:
         with self._db.read() as session:
             total = session.scalar(select(func.count()).select_from(ConnectionRow)) or 0

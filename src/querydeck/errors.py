@@ -245,3 +245,45 @@ class CatalogTimeout(QueryTimeout):
     """Describing a schema ran past the connection's catalog timeout."""
 
     code = "CATALOG_TIMEOUT"
+
+
+class ResultCorrupt(ResultUnavailable):
+    """The run's stored rows fail their checks (a damaged or truncated file)."""
+
+    code = "RESULT_CORRUPT"
+    http_status = 409
+
+
+class ResultMissing(ResultExpired):
+    """The run's stored rows disappeared from disk without being evicted."""
+
+    code = "RESULT_MISSING"
+    http_status = 410
+
+
+class ResultStoreFull(QueryDeckError):
+    """The disk holding result files filled up while a run was saving its rows."""
+
+    code = "RESULT_STORE_FULL"
+    http_status = 507
+
+
+class TooManyRuns(QueryDeckError):
+    """A user or a connection already has as many runs in flight as allowed.
+
+    ``detail`` carries ``retry_after_s`` (the API's ``Retry-After``), ``limit`` and ``scope``.
+    """
+
+    code = "TOO_MANY_RUNS"
+    http_status = 429
+
+
+class SavedQueryNotFound(NotFound):
+    code = "SAVED_QUERY_NOT_FOUND"
+
+
+class ExportUnavailable(ResultUnavailable):
+    """The run cannot be exported (it did not succeed)."""
+
+    code = "EXPORT_UNAVAILABLE"
+    http_status = 409

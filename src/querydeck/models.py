@@ -107,6 +107,11 @@ class RunRequest(BaseModel):
     timeout_s: float | None = Field(
         default=None, gt=0, description="Timeout in seconds (server-capped)."
     )
+    export_all: bool = Field(
+        default=False,
+        description='An "export all" run: the row cap defaults to and is capped by the '
+        "larger export_max_rows setting.",
+    )
 
 
 class ColumnInfo(BaseModel):
@@ -143,6 +148,14 @@ class RunInfo(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: float | None
+    elapsed_ms: float | None = Field(
+        default=None, description="Time since the run started (its duration once ended)."
+    )
+    result_state: str | None = Field(
+        default=None,
+        description="Where the rows are: stored, writing, expired (evicted by retention), "
+        "missing (gone from disk) or corrupt; null when the run has no rows.",
+    )
 
 
 class RowsPage(BaseModel):
@@ -155,3 +168,53 @@ class RowsPage(BaseModel):
     limit: int
     total: int
     truncated: bool
+    complete: bool = Field(
+        default=True,
+        description="False while the run is still writing rows: total is the count so far.",
+    )
+
+
+class HistoryPage(Page[RunInfo]):
+    """A page of history. Pass ``next_cursor`` back as ``cursor`` for the next page: cursor
+    pages never skip or repeat a run even while new runs are added."""
+
+    next_cursor: str | None = None
+
+
+class SavedQueryInput(BaseModel):
+    """The fields of a saved query, as given when creating one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    sql: str = Field(min_length=1, max_length=1_000_000)
+    connection: str | None = Field(default=None, description="Default connection's name.")
+    description: str = Field(default="", max_length=10_000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    favourite: bool = False
+
+
+class SavedQueryChanges(BaseModel):
+    """Fields to change on a saved query; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    sql: str | None = Field(default=None, min_length=1, max_length=1_000_000)
+    connection: str | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    favourite: bool | None = None
+
+
+class SavedQuery(BaseModel):
+    id: str
+    owner: str
+    name: str
+    description: str
+    sql: str
+    connection: str | None
+    tags: list[str]
+    favourite: bool
+    created_at: datetime
+    updated_at: datetime

@@ -173,6 +173,35 @@ class Settings(BaseSettings):
         parse_entries(value)
         return [entry.strip() for entry in value]
 
+    export_max_rows: int = Field(
+        default=10_000_000,
+        ge=1,
+        description='Row cap of an "export all" run (a run asked for with export_all, or '
+        "`querydeck query --output`).",
+    )
+    result_max_age_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Stored results older than this are evicted (their runs answer "
+        "RESULT_EXPIRED and can be run again), hours.",
+    )
+    result_store_max_bytes: int = Field(
+        default=10 * 1024**3,
+        ge=1,
+        description="Total size of stored results; beyond it the oldest finished results "
+        "are evicted, bytes.",
+    )
+    max_runs_per_user: int = Field(
+        default=4,
+        ge=1,
+        description="Runs one user may have queued or running at once; more answer 429.",
+    )
+    max_runs_per_connection: int = Field(
+        default=8,
+        ge=1,
+        description="Runs one connection may have queued or running at once; more answer 429.",
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -7,6 +7,7 @@ driver code. The Workbench never imports a web or CLI framework.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,22 +27,36 @@ from querydeck.catalog.snapshots import CatalogCache
 from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.drivers.base import Sandbox
-from querydeck.errors import Conflict, QueryDeckError, SecretKeyError
+from querydeck.errors import (
+    Conflict,
+    ExportUnavailable,
+    InvalidInput,
+    NotFound,
+    QueryDeckError,
+    SecretKeyError,
+)
 from querydeck.keys import KeyRotation, RotationResult, finish_interrupted_rotation
 from querydeck.models import (
     ConnectionInfo,
     DriverInfo,
+    HistoryPage,
     Page,
     RowsPage,
     RunInfo,
     RunRequest,
     RunStatus,
+    SavedQuery,
+    SavedQueryChanges,
+    SavedQueryInput,
     TestResult,
 )
+from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
+from querydeck.runs.retention import Retention
 from querydeck.runs.runner import RunManager
 from querydeck.sandbox import build_sandbox
+from querydeck.saved import SavedQueries
 from querydeck.secrets import Sealer, load_key
 from querydeck.settings import Settings, load_settings
 from querydeck.sql.checker import Checker
@@ -88,6 +103,16 @@ class Workbench:
             self.catalog.refresh,
             self.settings.catalog_refresh_interval_s,
         )
+        self.retention = Retention(
+            self.results,
+            self.db,
+            max_age_s=self.settings.result_max_age_hours * 3600,
+            max_bytes=self.settings.result_store_max_bytes,
+            in_flight=self.runs.active_ids,
+        )
+        self.runs.on_finished = self.retention.maybe_sweep
+        self.retention.sweep()
+        self.saved = SavedQueries(self.db, self.connections)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -211,10 +236,120 @@ class Workbench:
         offset: int = 0,
         connection: str | None = None,
         status: RunStatus | None = None,
-    ) -> Page[RunInfo]:
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+    ) -> HistoryPage:
         return self.history.listing(
-            limit=limit, offset=offset, connection=connection, status=status
+            limit=limit,
+            offset=offset,
+            connection=connection,
+            status=status,
+            text=text,
+            since=since,
+            until=until,
+            cursor=cursor,
         )
+
+    def rerun(self, run_id: str, *, user: str = LOCAL_USER, export_all: bool | None = None) -> str:
+        """Start a new run with the same connection, SQL, row cap and timeout."""
+        old = self.history.get(run_id)
+        if old.connection_id is None:
+            raise NotFound(
+                "The run's connection no longer exists.",
+                code="CONNECTION_NOT_FOUND",
+                detail={"run_id": run_id},
+            )
+        connection = self.connections.name_of(old.connection_id)
+        request = RunRequest(
+            connection=connection,
+            sql=old.sql,
+            max_rows=old.max_rows,
+            timeout_s=old.timeout_s,
+            export_all=bool(export_all) or old.max_rows > self.settings.max_rows_limit,
+        )
+        return self.start_run(request, user=user)
+
+    def export_run(self, run_id: str, fmt: ExportFormat) -> Export:
+        """A streaming export of a succeeded run's stored rows (never re-runs the query).
+
+        409 for a run that did not succeed or is still running, 410 when its rows are gone.
+        """
+        run = self.history.get(run_id)
+        if run.status is not RunStatus.succeeded:
+            code = "RUN_NOT_FINISHED" if not run.status.finished else "EXPORT_UNAVAILABLE"
+            raise ExportUnavailable(
+                f"Only a succeeded run can be exported; this one is {run.status.value}.",
+                code=code,
+                detail={"status": run.status.value, "run_id": run_id},
+            )
+        run, stored = self.history.stored(run_id)
+        return Export(
+            store=self.results,
+            run_id=run_id,
+            stored=stored,
+            format=fmt,
+            filename=file_name(run_id, fmt),
+            total_rows=run.row_count or 0,
+        )
+
+    # --- saved queries ----------------------------------------------------------------
+
+    def create_saved_query(self, data: SavedQueryInput, *, user: str = LOCAL_USER) -> SavedQuery:
+        return self.saved.create(user, data)
+
+    def list_saved_queries(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        tag: str | None = None,
+        favourite: bool | None = None,
+        text: str | None = None,
+        user: str = LOCAL_USER,
+    ) -> Page[SavedQuery]:
+        return self.saved.listing(
+            user, limit=limit, offset=offset, tag=tag, favourite=favourite, text=text
+        )
+
+    def get_saved_query(self, ref: str, *, user: str = LOCAL_USER) -> SavedQuery:
+        return self.saved.get(user, ref)
+
+    def update_saved_query(
+        self, ref: str, changes: SavedQueryChanges, *, user: str = LOCAL_USER
+    ) -> SavedQuery:
+        return self.saved.update(user, ref, changes)
+
+    def delete_saved_query(self, ref: str, *, user: str = LOCAL_USER) -> None:
+        self.saved.delete(user, ref)
+
+    def run_saved_query(
+        self,
+        ref: str,
+        *,
+        connection: str | None = None,
+        max_rows: int | None = None,
+        timeout_s: float | None = None,
+        export_all: bool = False,
+        user: str = LOCAL_USER,
+    ) -> str:
+        """Start a run of a saved query (on ``connection``, else its default one)."""
+        saved = self.saved.get(user, ref)
+        target = connection or saved.connection
+        if target is None:
+            raise InvalidInput(
+                "The saved query has no connection; name one to run it on.",
+                code="CONNECTION_REQUIRED",
+            )
+        request = RunRequest(
+            connection=target,
+            sql=saved.sql,
+            max_rows=max_rows,
+            timeout_s=timeout_s,
+            export_all=export_all,
+        )
+        return self.start_run(request, user=user)
 
     # --- demo -------------------------------------------------------------------------
 

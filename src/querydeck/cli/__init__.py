@@ -15,6 +15,8 @@ import typer
 from typer.core import TyperGroup
 
 from querydeck.cli import catalog, connections, drivers, keys, query, runs, serve
+from querydeck.cli import export as export_cli
+from querydeck.cli import saved as saved_cli
 from querydeck.cli.common import print_error
 from querydeck.errors import QueryDeckError
 
@@ -82,6 +84,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(catalog.app, name="schema")
 app.command("search")(catalog.search)
 app.add_typer(keys.app, name="keys")
+app.command("export")(export_cli.export)
+app.add_typer(saved_cli.app, name="saved")
 
 
 def main() -> None:

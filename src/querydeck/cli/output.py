@@ -33,6 +33,8 @@ class DataFormat(enum.StrEnum):
     csv = "csv"
     json = "json"
     ndjson = "ndjson"
+    tsv = "tsv"
+    parquet = "parquet"
 
 
 def object_keys(columns: list[ColumnInfo]) -> list[str]:

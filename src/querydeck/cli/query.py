@@ -23,9 +23,11 @@ from querydeck.cli.common import (
     stderr_console,
     stdout_console,
 )
+from querydeck.cli.export import write_export
 from querydeck.cli.output import DataFormat, Rows, write_rows
 from querydeck.errors import Conflict, InvalidInput, QueryRejected
 from querydeck.models import RunInfo, RunRequest, RunStatus
+from querydeck.runs.export import ExportFormat
 
 if TYPE_CHECKING:
     from querydeck.workbench import Workbench
@@ -39,6 +41,16 @@ _SUFFIX_FORMATS = {
     ".json": DataFormat.json,
     ".ndjson": DataFormat.ndjson,
     ".jsonl": DataFormat.ndjson,
+    ".tsv": DataFormat.tsv,
+    ".parquet": DataFormat.parquet,
+}
+#: Formats written from the stored result by the streaming exporter.
+_EXPORTED = {
+    DataFormat.csv: ExportFormat.csv,
+    DataFormat.tsv: ExportFormat.tsv,
+    DataFormat.json: ExportFormat.json,
+    DataFormat.ndjson: ExportFormat.ndjson,
+    DataFormat.parquet: ExportFormat.parquet,
 }
 
 
@@ -91,12 +103,16 @@ def wait_for(workbench: Workbench, run_id: str, connection: str, started: float)
     with spinner as status:
         while not run.status.finished:
             if status is not None:
-                elapsed = time.monotonic() - started
-                status.update(
-                    f"{run.status.value} on {connection}: {elapsed:.0f} s (Ctrl-C cancels)"
-                )
+                status.update(progress_line(run, connection, time.monotonic() - started))
             run = workbench.wait_run(run_id, POLL_S)
     return run
+
+
+def progress_line(run: RunInfo, connection: str, elapsed_s: float) -> str:
+    """``running on demo: 120,000 rows, 3 s (Ctrl-C cancels)``."""
+    rows = run.row_count or 0
+    count = f"{rows:,} row{'' if rows == 1 else 's'}, " if run.status is RunStatus.running else ""
+    return f"{run.status.value} on {connection}: {count}{elapsed_s:.0f} s (Ctrl-C cancels)"
 
 
 def cancel(workbench: Workbench, run_id: str) -> None:
@@ -114,6 +130,9 @@ def cancel(workbench: Workbench, run_id: str) -> None:
 
 def write_result(workbench: Workbench, run: RunInfo, fmt: DataFormat, output: Path | None) -> None:
     columns = run.columns or []
+    if fmt in _EXPORTED and (output is not None or fmt in (DataFormat.tsv, DataFormat.parquet)):
+        write_export(workbench.export_run(run.id, _EXPORTED[fmt]), output)
+        return
     rows = pages(workbench, run.id)
     if output is None:
         if fmt is DataFormat.table:
@@ -161,8 +180,18 @@ def query(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", dir_okay=False, help="Write the rows to this file."),
+        typer.Option(
+            "--output",
+            "-o",
+            dir_okay=False,
+            help='Write the rows to this file: an "export all" run, whose row cap is '
+            "the larger export_max_rows setting.",
+        ),
     ] = None,
+    export_all: Annotated[
+        bool,
+        typer.Option("--all", help='An "export all" run (the export_max_rows cap).'),
+    ] = False,
 ) -> None:
     """Run one read-only statement and write its rows to stdout (or --output)."""
     text = sys.stdin.read() if sql == "-" else sql
@@ -171,8 +200,16 @@ def query(
         raise typer.BadParameter(
             f"the folder {output.parent} does not exist", param_hint="--output"
         )
+    if fmt is DataFormat.parquet and output is None and sys.stdout.isatty():
+        raise typer.BadParameter("Parquet is binary: give --output", param_hint="--format")
     try:
-        request = RunRequest(connection=connection, sql=text, max_rows=max_rows, timeout_s=timeout)
+        request = RunRequest(
+            connection=connection,
+            sql=text,
+            max_rows=max_rows,
+            timeout_s=timeout,
+            export_all=export_all or output is not None,
+        )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"Invalid query: {problems}.") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -11,6 +13,7 @@ from rich.text import Text
 
 from querydeck.cli.common import (
     InfoFormat,
+    message,
     milliseconds,
     open_workbench,
     page_footer,
@@ -49,10 +52,31 @@ def history(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Runs per page.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Runs to skip (newest first).")] = 0,
     fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
+    text: Annotated[
+        str | None, typer.Option("--sql", help="Only runs whose SQL contains this (any case).")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only runs created at or after (UTC unless zoned).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Only runs created before (UTC unless zoned).")
+    ] = None,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue after a page: the cursor it printed.")
+    ] = None,
 ) -> None:
     """List past runs, newest first (rejected ones included)."""
     with open_workbench() as workbench:
-        page = workbench.list_runs(limit=limit, offset=offset, connection=connection, status=status)
+        page = workbench.list_runs(
+            limit=limit,
+            offset=offset,
+            connection=connection,
+            status=status,
+            text=text,
+            since=_utc(since),
+            until=_utc(until),
+            cursor=cursor,
+        )
     if fmt is InfoFormat.json:
         print_json(page)
         return
@@ -79,7 +103,18 @@ def history(
         )
     if page.items:
         stdout_console().print(table)
-    page_footer(len(page.items), offset, page.total, "runs")
+    if cursor is None:
+        page_footer(len(page.items), offset, page.total, "runs")
+    else:
+        message(f"{len(page.items)} of {page.total} runs")
+    if page.next_cursor:
+        message(f"next page: --cursor {page.next_cursor}")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def run_table(run: RunInfo) -> Table:
@@ -97,6 +132,7 @@ def run_table(run: RunInfo) -> Table:
         ("finished", timestamp(run.finished_at)),
         ("duration", milliseconds(run.duration_ms)),
         ("rows", rows_text(run)),
+        ("result", run.result_state or ""),
         ("row cap", f"{run.max_rows:,}"),
         ("timeout", f"{run.timeout_s:g} s"),
     ]
@@ -132,3 +168,30 @@ def cancel(run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's i
     with open_workbench() as workbench:
         run = workbench.cancel_run(run_id)
     typer.echo(f"{run.id}: {run.status.value}")
+
+
+@app.command("rerun")
+def rerun(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")],
+    fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
+) -> None:
+    """Run a past run's statement again (same connection, row cap and timeout) and show the
+    new run; `querydeck export NEW_ID` writes its rows."""
+    from querydeck.cli.query import cancel as cancel_run
+    from querydeck.cli.query import wait_for
+
+    with open_workbench() as workbench:
+        old = workbench.get_run(run_id)
+        started = time.monotonic()
+        new_id = workbench.rerun(run_id)
+        try:
+            run = wait_for(workbench, new_id, old.connection or "", started)
+        except KeyboardInterrupt:
+            cancel_run(workbench, new_id)
+            raise typer.Exit(1) from None
+    if fmt is InfoFormat.json:
+        print_json(run)
+    else:
+        stdout_console().print(run_table(run))
+    if run.status is not RunStatus.succeeded:
+        raise typer.Exit(1)

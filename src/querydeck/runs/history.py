@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import base64
+import binascii
+from datetime import UTC, datetime
 
-from querydeck.errors import NotFound, ResultUnavailable, RunNotFinished
-from querydeck.models import ColumnInfo, Page, RowsPage, RunInfo, RunStatus
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from querydeck.errors import (
+    InvalidInput,
+    NotFound,
+    QueryDeckError,
+    ResultCorrupt,
+    ResultExpired,
+    ResultMissing,
+    ResultUnavailable,
+    RunNotFinished,
+)
+from querydeck.models import ColumnInfo, HistoryPage, RowsPage, RunInfo, RunStatus
 from querydeck.runs import jsonrows
-from querydeck.runs.results import ResultStore
+from querydeck.runs.results import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 
 MAX_PAGE_ROWS = 10_000
 
 
-def run_info(row: RunRow) -> RunInfo:
+def run_info(row: RunRow, rows_so_far: int | None = None) -> RunInfo:
+    elapsed = row.duration_ms
+    if elapsed is None and row.started_at is not None:
+        elapsed = round((datetime.now(UTC) - row.started_at).total_seconds() * 1000, 3)
     return RunInfo(
         id=row.id,
         user=row.user_name,
@@ -26,7 +43,7 @@ def run_info(row: RunRow) -> RunInfo:
         status=RunStatus(row.status),
         max_rows=row.max_rows,
         timeout_s=row.timeout_s,
-        row_count=row.row_count,
+        row_count=row.row_count if rows_so_far is None else rows_so_far,
         truncated=row.truncated,
         columns=[ColumnInfo.model_validate(c) for c in row.columns] if row.columns else None,
         error_code=row.error_code,
@@ -37,7 +54,33 @@ def run_info(row: RunRow) -> RunInfo:
         started_at=row.started_at,
         finished_at=row.finished_at,
         duration_ms=row.duration_ms,
+        elapsed_ms=elapsed,
+        result_state=row.result_state,
     )
+
+
+def encode_cursor(run: RunInfo) -> str:
+    raw = f"{run.created_at.astimezone(UTC).isoformat()}|{run.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, run_id = raw.split("|", 1)
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            raise ValueError("naive")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "The cursor is not one this server handed out.", code="INVALID_CURSOR"
+        ) from None
+    return when, run_id
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class History:
@@ -45,33 +88,89 @@ class History:
         self._db = db
         self._results = results
 
+    def _row(self, session: Session, run_id: str) -> RunRow:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise NotFound("No such run.", code="RUN_NOT_FOUND", detail={"run_id": run_id})
+        return row
+
     def get(self, run_id: str) -> RunInfo:
         with self._db.read() as session:
-            row = session.get(RunRow, run_id)
-            if row is None:
-                raise NotFound("No such run.", code="RUN_NOT_FOUND", detail={"run_id": run_id})
-            return run_info(row)
+            row = self._row(session, run_id)
+            live = None
+            if row.status == RunStatus.running.value:
+                live = self._results.rows_written(run_id)
+            return run_info(row, live)
 
-    def rows(self, run_id: str, *, offset: int, limit: int) -> RowsPage:
+    def stored(self, run_id: str) -> tuple[RunInfo, StoredResult]:
+        """A run with rows and its stored result (rows so far while it is running).
+
+        Raises 409 for a run without rows, 410 for rows evicted or gone from disk (the run
+        is marked), 409 ``RESULT_CORRUPT`` for a damaged file (the run is marked)."""
         run = self.get(run_id)
-        if not run.status.finished:
-            raise RunNotFinished(
-                "The run has not finished yet.", detail={"status": run.status.value}
-            )
-        if run.status is not RunStatus.succeeded or run.columns is None:
+        if run.status is RunStatus.queued or (
+            run.status is RunStatus.running and run.result_state is None
+        ):
+            raise RunNotFinished("The run has no rows yet.", detail={"status": run.status.value})
+        if run.status not in (RunStatus.succeeded, RunStatus.running) or run.columns is None:
             raise ResultUnavailable(
                 f"The run has no rows: it ended {run.status.value}.",
                 detail={"status": run.status.value},
             )
-        table = self._results.read(run_id, offset, min(limit, MAX_PAGE_ROWS))
+        if run.result_state == "expired":
+            raise ResultExpired(
+                "This run's rows were removed by the retention policy; run it again.",
+                detail={"run_id": run_id},
+            )
+        try:
+            return run, self._results.open(run_id)
+        except ResultExpired:
+            raise self._lost(run_id) from None
+        except ResultCorrupt:
+            self.mark(run_id, "corrupt")
+            raise
+
+    def _lost(self, run_id: str) -> QueryDeckError:
+        run = self.get(run_id)
+        if run.result_state == "expired":  # evicted while we looked
+            return ResultExpired(
+                "This run's rows were removed by the retention policy; run it again.",
+                detail={"run_id": run_id},
+            )
+        if run.status is RunStatus.running:
+            return RunNotFinished("The run has no rows yet.", detail={"status": "running"})
+        self.mark(run_id, "missing")
+        return ResultMissing(
+            "This run's stored rows are missing on disk; run it again.",
+            detail={"run_id": run_id},
+        )
+
+    def mark(self, run_id: str, state: str) -> None:
+        self._db.write(
+            lambda s: s.execute(
+                update(RunRow).where(RunRow.id == run_id).values(result_state=state)
+            )
+        )
+
+    def rows(self, run_id: str, *, offset: int, limit: int) -> RowsPage:
+        run, stored = self.stored(run_id)
+        try:
+            table = self._results.read_from(run_id, stored, offset, min(limit, MAX_PAGE_ROWS))
+        except ResultCorrupt:
+            self.mark(run_id, "corrupt")
+            raise
+        except ResultExpired:
+            raise self._lost(run_id) from None
+        complete = run.status is RunStatus.succeeded
         return RowsPage(
             run_id=run_id,
-            columns=run.columns,
+            columns=run.columns or [],
             rows=jsonrows.rows(table),
             offset=offset,
             limit=limit,
-            total=run.row_count or 0,
+            total=(run.row_count or 0) if complete else stored.rows,
             truncated=run.truncated,
+            complete=complete,
         )
 
     def listing(
@@ -82,7 +181,14 @@ class History:
         connection: str | None = None,
         status: RunStatus | None = None,
         user: str | None = None,
-    ) -> Page[RunInfo]:
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+    ) -> HistoryPage:
+        """Runs newest first. ``text`` matches the SQL (case-insensitive); ``since`` and
+        ``until`` bound the creation time (inclusive, exclusive). With ``cursor`` (the
+        previous page's ``next_cursor``) the page starts right after that run."""
         query = select(RunRow)
         if connection is not None:
             query = query.where(RunRow.connection_name == connection)
@@ -90,11 +196,33 @@ class History:
             query = query.where(RunRow.status == status.value)
         if user is not None:
             query = query.where(RunRow.user_name == user)
+        if text:
+            query = query.where(
+                func.lower(RunRow.sql).like(_like_pattern(text.lower()), escape="\\")
+            )
+        if since is not None:
+            query = query.where(RunRow.created_at >= since)
+        if until is not None:
+            query = query.where(RunRow.created_at < until)
+        page_query = query
+        if cursor is not None:
+            when, last_id = decode_cursor(cursor)
+            page_query = query.where(
+                or_(
+                    RunRow.created_at < when,
+                    and_(RunRow.created_at == when, RunRow.id < last_id),
+                )
+            )
+            offset = 0
         with self._db.read() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(
-                query.order_by(RunRow.created_at.desc(), RunRow.id.desc())
+                page_query.order_by(RunRow.created_at.desc(), RunRow.id.desc())
                 .limit(limit)
                 .offset(offset)
             ).all()
-            return Page(items=[run_info(r) for r in rows], total=total, limit=limit, offset=offset)
+            items = [run_info(r) for r in rows]
+        next_cursor = encode_cursor(items[-1]) if len(items) == limit else None
+        return HistoryPage(
+            items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor
+        )

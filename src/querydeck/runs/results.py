@@ -1,48 +1,154 @@
-"""The result store: one Arrow IPC file per run, written batch by batch as rows arrive.
+"""The result store: one Arrow IPC stream file per run, plus a batch-offset index.
 
-Memory stays bounded whatever the result size: a batch is written and dropped. A file is
-written under a temporary name and renamed when complete, so a reader never sees half a
-file; a failed run's partial file is removed. Pages are read back by random access to the
-file's record batches, so a late page costs about what the first does.
+A run's rows are appended batch by batch as they arrive, so memory stays bounded whatever
+the result size. ``<id>.arrow`` is a plain Arrow IPC *stream* (the schema message, the
+record-batch messages, the end-of-stream marker once complete) that any Arrow tool reads.
+``<id>.idx`` is its index: fixed-size records ``(first row, rows, byte offset, byte length,
+CRC-32)``, one per batch, appended only *after* the batch's bytes are written. Readers take
+the complete records of the index, so they never see a torn batch, and find a page's
+batches by binary search — a page at offset 900,000 costs what the first page costs, and
+pages can be read while the run is still writing.
+
+The CRC of each batch is checked when it is read back, so a damaged file is reported
+(``RESULT_CORRUPT``) instead of answering wrong rows. A full disk while writing raises
+``RESULT_STORE_FULL`` and the caller discards the partial files.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import errno
 import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from querydeck.errors import ResultExpired, ResultUnavailable
+from querydeck.errors import ResultCorrupt, ResultExpired, ResultStoreFull
+
+#: Index record: first row, rows, byte offset, byte length, CRC-32 (+ 4 pad bytes).
+_RECORD = struct.Struct("<qqqqI4x")
+#: The index's first record: magic, schema length, 0, 0, CRC-32 of the schema message.
+_MAGIC = 0x51444958_00000001
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with dictionary columns replaced by their value type (a stored batch must
+    be self-contained)."""
+    fields = [
+        f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
+    ]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [
+        col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _full(exc: OSError) -> ResultStoreFull:
+    return ResultStoreFull(
+        "The result store ran out of disk space while saving the rows; the run was stopped "
+        "and its partial result removed.",
+        detail={"errno": errno.errorcode.get(exc.errno or 0, "")},
+    )
 
 
 class ResultWriter:
-    """Appends record batches to a run's result file."""
+    """Appends record batches to a run's result file and its index."""
 
-    def __init__(self, final: Path, schema: pa.Schema) -> None:
-        self.final = final
-        self._partial = final.with_suffix(".partial")
-        self._sink = pa.OSFile(str(self._partial), "wb")
-        self._writer = ipc.new_file(self._sink, schema)
+    def __init__(self, data: Path, index: Path, schema: pa.Schema) -> None:
+        self.data = data
+        self.index = index
+        self.final = data
+        self.schema = _plain_schema(schema)
+        self._dictionaries = self.schema != schema
         self.rows = 0
+        self.bytes = 0
+        self._data = None
+        self._index = None
+        try:
+            self._data = open(data, "wb", buffering=0)  # noqa: SIM115
+            self._index = open(index, "wb", buffering=0)  # noqa: SIM115
+            header = self.schema.serialize()
+            self._write(self._data, header)
+            self.bytes = header.size
+            self._write(self._index, _RECORD.pack(_MAGIC, header.size, 0, 0, zlib.crc32(header)))
+        except BaseException:
+            self.discard()
+            raise
+
+    @staticmethod
+    def _write(handle: object, payload: object) -> None:
+        view = memoryview(payload)  # type: ignore[arg-type]
+        try:
+            while view:
+                written = handle.write(view)  # type: ignore[attr-defined]
+                view = view[written:]
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise _full(exc) from None
+            raise
 
     def write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
+        if batch.num_rows == 0:
+            return
+        if self._dictionaries:
+            batch = _plain_batch(batch, self.schema)
+        message = batch.serialize()
+        self._write(self._data, message)
+        record = _RECORD.pack(
+            self.rows, batch.num_rows, self.bytes, message.size, zlib.crc32(message)
+        )
+        self._write(self._index, record)
         self.rows += batch.num_rows
+        self.bytes += message.size
 
     def commit(self) -> None:
-        self._writer.close()
-        self._sink.close()
-        os.replace(self._partial, self.final)
+        """Write the end-of-stream marker and close the files."""
+        self._write(self._data, _EOS)
+        self.bytes += len(_EOS)
+        self._close()
+
+    def _close(self) -> None:
+        for handle in (self._data, self._index):
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
 
     def discard(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
-        with contextlib.suppress(Exception):
-            self._sink.close()
-        self._partial.unlink(missing_ok=True)
+        """Close and remove both files (a failed, cancelled or aborted run)."""
+        self._close()
+        self.data.unlink(missing_ok=True)
+        self.index.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A snapshot of a stored result: its schema and the batches written so far."""
+
+    schema: pa.Schema
+    #: ``(first row, rows, byte offset, byte length, crc)`` per batch.
+    records: list[tuple[int, int, int, int, int]]
+    #: First row of each batch (for the binary search).
+    starts: list[int]
+
+    @property
+    def rows(self) -> int:
+        if not self.records:
+            return 0
+        first, rows, *_ = self.records[-1]
+        return first + rows
 
 
 class ResultStore:
@@ -55,36 +161,119 @@ class ResultStore:
     def path(self, run_id: str) -> Path:
         return self.directory / f"{run_id}.arrow"
 
+    def index_path(self, run_id: str) -> Path:
+        return self.directory / f"{run_id}.idx"
+
     def writer(self, run_id: str, schema: pa.Schema) -> ResultWriter:
-        return ResultWriter(self.path(run_id), schema)
+        try:
+            return ResultWriter(self.path(run_id), self.index_path(run_id), schema)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise _full(exc) from None
+            raise
+
+    def exists(self, run_id: str) -> bool:
+        return self.path(run_id).exists() and self.index_path(run_id).exists()
+
+    def rows_written(self, run_id: str) -> int:
+        """Rows stored so far (0 when nothing is stored yet): cheap, for progress."""
+        try:
+            size = self.index_path(run_id).stat().st_size
+        except OSError:
+            return 0
+        count = size // _RECORD.size - 1
+        if count <= 0:
+            return 0
+        with open(self.index_path(run_id), "rb") as handle:
+            handle.seek(count * _RECORD.size)
+            first, rows, *_ = _RECORD.unpack(handle.read(_RECORD.size))
+        return int(first + rows)
+
+    def open(self, run_id: str) -> StoredResult:
+        """The stored result as it is now (complete batches only)."""
+        try:
+            raw = self.index_path(run_id).read_bytes()
+            usable = len(raw) - len(raw) % _RECORD.size
+            if usable < _RECORD.size:
+                raise _corrupt()
+            entries = list(_RECORD.iter_unpack(raw[:usable]))
+            magic, schema_len, _, _, crc = entries[0]
+            if magic != _MAGIC:
+                raise _corrupt()
+            with open(self.path(run_id), "rb") as handle:
+                header = handle.read(schema_len)
+            if len(header) != schema_len or zlib.crc32(header) != crc:
+                raise _corrupt()
+            schema = ipc.read_schema(pa.py_buffer(header))
+        except FileNotFoundError:
+            raise ResultExpired("This run's rows are no longer stored; run it again.") from None
+        except (pa.ArrowInvalid, ValueError):
+            raise _corrupt() from None
+        records = entries[1:]
+        return StoredResult(schema, records, [r[0] for r in records])
+
+    def batches(
+        self, run_id: str, stored: StoredResult, first: int = 0, last: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Batches ``first`` to ``last`` (exclusive) of a stored result, CRC-checked."""
+        last = len(stored.records) if last is None else last
+        try:
+            with open(self.path(run_id), "rb", buffering=0) as handle:
+                fd = handle.fileno()
+                for index in range(first, last):
+                    _, rows, offset, length, crc = stored.records[index]
+                    payload = os.pread(fd, length, offset)
+                    if len(payload) != length or zlib.crc32(payload) != crc:
+                        raise _corrupt()
+                    batch = ipc.read_record_batch(pa.py_buffer(payload), stored.schema)
+                    if batch.num_rows != rows:
+                        raise _corrupt()
+                    yield batch
+        except FileNotFoundError:
+            raise ResultExpired("This run's rows are no longer stored; run it again.") from None
+        except pa.ArrowInvalid:
+            raise _corrupt() from None
 
     def read(self, run_id: str, offset: int, limit: int) -> pa.Table:
         """Rows ``offset`` to ``offset + limit`` of a stored result (fewer at the end)."""
-        path = self.path(run_id)
-        try:
-            with pa.memory_map(str(path), "r") as source:
-                reader = ipc.open_file(source)
-                batches: list[pa.RecordBatch] = []
-                start = 0
-                for index in range(reader.num_record_batches):
-                    if limit <= 0:
-                        break
-                    batch = reader.get_batch(index)
-                    end = start + batch.num_rows
-                    if end > offset:
-                        lo = max(offset - start, 0)
-                        piece = batch.slice(lo, limit)
-                        batches.append(piece)
-                        limit -= piece.num_rows
-                    start = end
-                return pa.Table.from_batches(batches, schema=reader.schema)
-        except FileNotFoundError:
-            raise ResultExpired("This run's rows are no longer stored; run it again.") from None
-        except (pa.ArrowInvalid, OSError):
-            raise ResultUnavailable(
-                "This run's stored rows are damaged and cannot be read; run it again.",
-                code="RESULT_CORRUPT",
-            ) from None
+        return self.read_from(run_id, self.open(run_id), offset, limit)
+
+    def read_from(self, run_id: str, stored: StoredResult, offset: int, limit: int) -> pa.Table:
+        if limit <= 0 or offset >= stored.rows:
+            return stored.schema.empty_table()
+        first = bisect.bisect_right(stored.starts, offset) - 1
+        last = bisect.bisect_left(stored.starts, offset + limit)
+        pieces: list[pa.RecordBatch] = []
+        for batch in self.batches(run_id, stored, first, last):
+            start = offset - stored.starts[first] if not pieces else 0
+            piece = batch.slice(max(start, 0), limit)
+            pieces.append(piece)
+            limit -= piece.num_rows
+        return pa.Table.from_batches(pieces, schema=stored.schema)
+
+    def size(self, run_id: str) -> int:
+        total = 0
+        for path in (self.path(run_id), self.index_path(run_id)):
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
 
     def delete(self, run_id: str) -> None:
         self.path(run_id).unlink(missing_ok=True)
+        self.index_path(run_id).unlink(missing_ok=True)
+
+    def stored_ids(self) -> list[tuple[str, float, int]]:
+        """``(run id, modified time, bytes)`` of every stored result, oldest first."""
+        found = []
+        for path in self.directory.glob("*.arrow"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            run_id = path.stem
+            found.append((run_id, stat.st_mtime, self.size(run_id)))
+        return sorted(found, key=lambda item: item[1])
+
+
+def _corrupt() -> ResultCorrupt:
+    return ResultCorrupt("This run's stored rows are damaged and cannot be read; run it again.")

@@ -29,6 +29,7 @@ from querydeck.errors import (
     QueryDeckError,
     QueryRejected,
     QueryTimeout,
+    TooManyRuns,
 )
 from querydeck.models import RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics
@@ -54,6 +55,7 @@ class ActiveRun:
     max_rows: int
     timeout_s: float
     driver_name: str
+    user: str = ""
     future: Future[None] | None = None
     connection: Connection | None = None
     cancel_requested: bool = False
@@ -109,6 +111,8 @@ class RunManager:
         self._pool = ThreadPoolExecutor(settings.run_workers, thread_name_prefix="qd-run")
         self._active: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
+        #: Called (in the worker thread) after each run has ended: retention hooks here.
+        self.on_finished: Callable[[], object] | None = None
 
     # --- starting ---------------------------------------------------------------------
 
@@ -116,9 +120,14 @@ class RunManager:
         """Record and start a run; returns its id. A rejected statement is recorded with
         status ``rejected`` and raised (with the run id in the error's detail)."""
         info, driver = self._connections.driver_for(request.connection)
-        max_rows = min(
-            request.max_rows or self._settings.default_max_rows, self._settings.max_rows_limit
-        )
+        if request.export_all:
+            cap = self._settings.export_max_rows
+            max_rows = min(request.max_rows or cap, cap)
+        else:
+            max_rows = min(
+                request.max_rows or self._settings.default_max_rows,
+                self._settings.max_rows_limit,
+            )
         timeout_s = min(
             request.timeout_s or self._settings.default_timeout_s, self._settings.max_timeout_s
         )
@@ -149,14 +158,42 @@ class RunManager:
             metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
             raise
         row.executed_sql = executed
-        self._db.write(lambda s: s.add(row))
-        active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver)
+        active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver, user)
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
-        with self._lock:
-            self._active[run_id] = active
-        active.future = self._pool.submit(self._execute, active, driver)
+        self._reserve(active)
+        try:
+            self._db.write(lambda s: s.add(row))
+            active.future = self._pool.submit(self._execute, active, driver)
+        except BaseException:
+            with self._lock:
+                self._active.pop(run_id, None)
+            raise
         return run_id
+
+    def _reserve(self, active: ActiveRun) -> None:
+        """Count the run against its user's and its connection's limits, or refuse it
+        (429) without recording anything."""
+        with self._lock:
+            mine = sum(1 for a in self._active.values() if a.user == active.user)
+            here = sum(
+                1 for a in self._active.values() if a.connection_name == active.connection_name
+            )
+            for scope, used, limit in (
+                ("user", mine, self._settings.max_runs_per_user),
+                ("connection", here, self._settings.max_runs_per_connection),
+            ):
+                if used >= limit:
+                    raise TooManyRuns(
+                        f"Too many runs in flight for this {scope} ({used} of {limit}); "
+                        "wait for one to end or cancel one.",
+                        detail={"scope": scope, "limit": limit, "retry_after_s": 1},
+                    )
+            self._active[active.id] = active
+
+    def active_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._active)
 
     # --- waiting and cancelling -------------------------------------------------------
 
@@ -217,15 +254,25 @@ class RunManager:
                     raise QueryCancelled("The run was cancelled before it started.")
                 timer.start()
                 stream = conn.execute(active.sql, timeout_s=active.timeout_s)
-                writer = self._results.writer(active.id, stream.schema)
+                try:
+                    writer = self._results.writer(active.id, stream.schema)
+                except BaseException:
+                    stream.close()
+                    raise
+                self._update(
+                    active.id,
+                    result_state="writing",
+                    result_file=writer.final.name,
+                    columns=[c.model_dump() for c in jsonrows.columns(writer.schema)],
+                )
                 truncated = self._drain(stream, writer, active.max_rows)
                 writer.commit()
                 outcome = {
                     "status": RunStatus.succeeded.value,
                     "row_count": writer.rows,
                     "truncated": truncated,
-                    "columns": [c.model_dump() for c in jsonrows.columns(stream.schema)],
                     "result_file": writer.final.name,
+                    "result_state": "stored",
                 }
             finally:
                 timer.cancel()
@@ -245,6 +292,7 @@ class RunManager:
         finally:
             if writer is not None and outcome.get("status") != RunStatus.succeeded.value:
                 writer.discard()
+                outcome.update(result_state=None, result_file=None, columns=None)
             duration = (time.perf_counter() - started) * 1000
             self._update(active.id, finished_at=utcnow(), duration_ms=round(duration, 3), **outcome)
             metrics.record_finished(
@@ -252,6 +300,11 @@ class RunManager:
             )
             with self._lock:
                 self._active.pop(active.id, None)
+            if self.on_finished is not None:
+                try:
+                    self.on_finished()
+                except Exception:  # housekeeping must never fail the run it follows
+                    log.exception("after-run housekeeping failed")
 
     @staticmethod
     def _drain(stream: Any, writer: ResultWriter, max_rows: int) -> bool:

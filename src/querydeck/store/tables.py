@@ -98,6 +98,7 @@ class RunRow(Base):
         Index("ix_qd_runs_created", "created_at", "id"),
         Index("ix_qd_runs_user_created", "user_name", "created_at"),
         Index("ix_qd_runs_connection", "connection_id"),
+        Index("ix_qd_runs_status_created", "status", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -121,6 +122,8 @@ class RunRow(Base):
     error_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     result_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: stored | writing | expired | missing | corrupt; None when the run has no rows.
+    result_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -187,3 +190,28 @@ class CatalogTableRow(Base):
     #: SHA-256 of ``content``: a refresh compares digests to find changed tables.
     digest: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SavedQueryRow(Base):
+    """A named statement a user keeps (owner: the user name; accounts come later)."""
+
+    __tablename__ = "qd_saved_queries"
+    __table_args__ = (
+        Index("ix_qd_saved_owner_key", "owner", "name_key", unique=True),
+        Index("ix_qd_saved_owner_updated", "owner", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    #: NFC + casefold of the name: unique per owner.
+    name_key: Mapped[str] = mapped_column(String(400))
+    description: Mapped[str] = mapped_column(Text)
+    sql: Mapped[str] = mapped_column(Text)
+    connection_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("qd_connections.id", ondelete="SET NULL"), nullable=True
+    )
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

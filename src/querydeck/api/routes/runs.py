@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +13,7 @@ from querydeck.api.schemas import RunCreate, RunView
 from querydeck.errors import (
     QueryDeckError,
 )
-from querydeck.models import Page, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.workbench import Workbench
 
 router = APIRouter(tags=["runs"])
@@ -57,16 +58,42 @@ def create_run(body: RunCreate, workbench: WorkbenchDep) -> OrjsonResponse:
     return OrjsonResponse(view.model_dump(mode="json"), status_code=status)
 
 
-@router.get("/runs", response_model=Page[RunInfo])
+@router.get("/runs", response_model=HistoryPage)
 def list_runs(
     workbench: WorkbenchDep,
     limit: Limit = 50,
     offset: Offset = 0,
     connection: str | None = None,
     status: RunStatus | None = None,
-) -> Page[RunInfo]:
-    """History, newest first."""
-    return workbench.list_runs(limit=limit, offset=offset, connection=connection, status=status)
+    q: Annotated[
+        str | None, Query(max_length=1000, description="Text the SQL contains (any case).")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Runs created at or after.")] = None,
+    until: Annotated[datetime | None, Query(description="Runs created before.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="next_cursor of the previous page (no gaps/repeats)."),
+    ] = None,
+) -> HistoryPage:
+    """History, newest first, with filters. Follow ``next_cursor`` to page without gaps or
+    repeats while new runs arrive."""
+    return workbench.list_runs(
+        limit=limit,
+        offset=offset,
+        connection=connection,
+        status=status,
+        text=q,
+        since=_aware(since),
+        until=_aware(until),
+        cursor=cursor,
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 @router.get("/runs/{run_id}", response_model=RunView)

@@ -1,0 +1,255 @@
+"""One benchmark case per process (``python -m bench.cases CASE ARGS``); prints one JSON line.
+
+Cases that go through the API start ``querydeck serve`` as their own child on a free port and
+report that server's peak RSS (``server_rss``) next to their timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+URL = os.environ.get("QD_BENCH_URL", "")
+SERVER_ENV = {
+    "QUERYDECK_LOG_LEVEL": "WARNING",
+    "QUERYDECK_MAX_RUNS_PER_USER": "64",
+    "QUERYDECK_MAX_RUNS_PER_CONNECTION": "64",
+    "QUERYDECK_RUN_WORKERS": "32",
+}
+
+
+def emit(value: dict[str, Any]) -> None:
+    print(json.dumps(value), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def server(command: list[str], result: dict[str, Any]) -> Iterator[str]:
+    """A server child on a free port; its peak RSS (MB) lands in ``result['server_rss']``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env={**os.environ, **SERVER_ENV},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        _, _, usage = os.wait4(process.pid, 0)
+        process.returncode = 0
+        result["server_rss"] = usage.ru_maxrss / 1024
+
+
+def querydeck_server(result: dict[str, Any]) -> contextlib.AbstractContextManager[str]:
+    return server([str(Path(sys.executable).with_name("querydeck")), "serve"], result)
+
+
+# --- the result store ---------------------------------------------------------------------
+
+
+def store(table: str) -> None:
+    from querydeck.errors import Conflict
+    from querydeck.models import RunRequest
+    from querydeck.workbench import Workbench
+
+    with Workbench() as wb:
+        with contextlib.suppress(Conflict):
+            wb.create_connection("pg", url=URL, allow_privileged=True)
+        started = time.perf_counter()
+        run = wb.run(
+            RunRequest(
+                connection="pg", sql=f"SELECT * FROM {table}", export_all=True, timeout_s=600
+            )
+        )
+        seconds = time.perf_counter() - started
+    assert run.status.value == "succeeded", run.error_message
+    emit({"seconds": seconds, "run_id": run.id, "rows": run.row_count})
+
+
+def psycopg_binary(table: str) -> None:
+    import psycopg
+
+    with psycopg.connect(URL) as conn:
+        started = time.perf_counter()
+        rows = 0
+        with conn.cursor(name="raw", binary=True) as cur:
+            cur.itersize = 8192
+            cur.execute(f"SELECT * FROM {table}")
+            while batch := cur.fetchmany(8192):
+                rows += len(batch)
+        emit({"seconds": time.perf_counter() - started, "rows": rows})
+
+
+# --- exports ------------------------------------------------------------------------------
+
+
+def copy_csv(table: str, path: str) -> None:
+    import psycopg
+
+    with psycopg.connect(URL) as conn, open(path, "wb") as out:
+        started = time.perf_counter()
+        with conn.cursor().copy(
+            f"COPY (SELECT * FROM {table}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        ) as copy:
+            for chunk in copy:
+                out.write(chunk)
+        emit({"seconds": time.perf_counter() - started})
+
+
+def adbc_parquet(table: str, path: str) -> None:
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    with adbc.connect(URL) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM {table}")
+        reader = cur.fetch_record_batch()
+        with pq.ParquetWriter(path, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+    emit({"seconds": time.perf_counter() - started})
+
+
+def export_api(run_id: str, fmt: str, path: str) -> None:
+    import httpx
+
+    result: dict[str, Any] = {}
+    with querydeck_server(result) as base, httpx.Client(timeout=600) as client:
+        started = time.perf_counter()
+        with (
+            client.stream("GET", f"{base}/api/v1/runs/{run_id}/export?format={fmt}") as response,
+            open(path, "wb") as out,
+        ):
+            response.raise_for_status()
+            for chunk in response.iter_raw(1 << 20):
+                out.write(chunk)
+        result["seconds"] = time.perf_counter() - started
+    os.unlink(path)
+    emit(result)
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+def pages(run_id: str, table: str) -> None:
+    import httpx
+    import psycopg
+
+    result: dict[str, Any] = {"n": 30}
+    with querydeck_server(result) as base, httpx.Client(timeout=60) as client:
+        for key, offset in (("first", 0), ("deep", 900_000)):
+            url = f"{base}/api/v1/runs/{run_id}/rows?offset={offset}&limit=500"
+            client.get(url).raise_for_status()  # warm
+            samples = []
+            for _ in range(result["n"]):
+                started = time.perf_counter()
+                body = client.get(url)
+                body.raise_for_status()
+                assert len(body.json()["rows"]) == 500
+                samples.append(time.perf_counter() - started)
+            result[key] = statistics.median(samples)
+    with psycopg.connect(URL) as conn:
+        for key, offset in (("db_first", 0), ("db_deep", 900_000)):
+            samples = []
+            for _ in range(7):
+                started = time.perf_counter()
+                conn.execute(f"SELECT * FROM {table} OFFSET {offset} LIMIT 500").fetchall()
+                samples.append(time.perf_counter() - started)
+            result[key] = statistics.median(samples)
+    emit(result)
+
+
+# --- SELECT 1 through the whole stack -----------------------------------------------------
+
+CLIENTS = 32
+DURATION_S = 10.0
+
+
+async def load(url: str, body: dict[str, Any] | None) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        for _ in range(CLIENTS):  # warm up
+            await client.post(url, json=body)
+        deadline = time.perf_counter() + DURATION_S
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post(url, json=body)
+                if response.status_code != 200:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+        "errors": errors,
+    }
+
+
+def select1(which: str) -> None:
+    result: dict[str, Any] = {}
+    if which == "stack":
+        context = querydeck_server(result)
+        body: dict[str, Any] | None = {"connection": "pg", "sql": "SELECT 1"}
+        path = "/api/v1/runs"
+    else:
+        context = server(
+            [sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--log-level", "warning"],
+            result,
+        )
+        body, path = None, "/select1"
+    with context as base:
+        result.update(asyncio.run(load(base + path, body)))
+    emit(result)
+
+
+CASES = {
+    "store": store,
+    "psycopg_binary": psycopg_binary,
+    "copy_csv": copy_csv,
+    "adbc_parquet": adbc_parquet,
+    "export_api": export_api,
+    "pages": pages,
+    "select1": select1,
+}
+
+if __name__ == "__main__":
+    CASES[sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,62 @@
+"""/api/v1/runs/{id}/export and /rerun: streaming exports of stored results, re-runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from starlette.responses import StreamingResponse
+
+from querydeck.api.deps import WorkbenchDep
+from querydeck.api.responses import OrjsonResponse
+from querydeck.api.routes.runs import _raise_if_failed, _view
+from querydeck.api.schemas import MAX_WAIT_MS, RunView
+from querydeck.runs.export import ExportFormat
+
+router = APIRouter(tags=["runs"])
+
+
+@router.get(
+    "/runs/{run_id}/export",
+    responses={
+        200: {"description": "The rows, streamed.", "content": {"text/csv": {}}},
+        409: {"description": "The run did not succeed (failed, cancelled...) or is running."},
+        410: {"description": "The run's rows were evicted or are gone; run it again."},
+    },
+)
+def export_run(
+    run_id: str,
+    workbench: WorkbenchDep,
+    format: Annotated[ExportFormat, Query(description="File format.")] = ExportFormat.csv,  # noqa: A002
+) -> StreamingResponse:
+    """Stream a succeeded run's stored rows as CSV, TSV, JSON, NDJSON or Parquet, in
+    constant memory. The query is never run again."""
+    export = workbench.export_run(run_id, format)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{export.filename}"; '
+        f"filename*=UTF-8''{quote(export.filename)}",
+        "X-Querydeck-Rows": str(export.total_rows),
+    }
+    return StreamingResponse(export.chunks(), media_type=export.media_type, headers=headers)
+
+
+@router.post(
+    "/runs/{run_id}/rerun",
+    response_model=RunView,
+    responses={202: {"model": RunView, "description": "Still running."}},
+)
+def rerun(
+    run_id: str,
+    workbench: WorkbenchDep,
+    wait_ms: Annotated[int, Query(ge=0, le=MAX_WAIT_MS)] = 2000,
+    page_size: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> OrjsonResponse:
+    """Run a past run's statement again on its connection (same row cap and timeout)."""
+    new_id = workbench.rerun(run_id)
+    run = workbench.wait_run(new_id, wait_ms / 1000)
+    _raise_if_failed(run)
+    status = 200 if run.status.finished else 202
+    return OrjsonResponse(
+        _view(workbench, run, page_size).model_dump(mode="json"), status_code=status
+    )

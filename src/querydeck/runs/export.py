@@ -1,0 +1,282 @@
+"""Streaming exports of a stored result: CSV, TSV, JSON, NDJSON and Parquet.
+
+An export reads the run's stored batches one at a time and turns each into bytes, so memory
+stays constant whatever the result size and the query is never run again. CSV follows
+RFC 4180 (UTF-8, a header row, CRLF line ends, quotes where needed, NULL as an empty field)
+and is written by Arrow's CSV writer; TSV is the same with tabs and LF. JSON (one array of
+objects) and NDJSON (one object per line) follow the JSON value rules of
+:mod:`querydeck.runs.jsonrows` and are encoded with orjson batch by batch. Parquet is
+written by Arrow's Parquet writer in row groups of about :data:`PARQUET_ROW_GROUP` rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pyarrow.types as pat
+
+from querydeck.runs import jsonrows
+from querydeck.runs.results import ResultStore, StoredResult
+
+#: Rows per Parquet row group (a few batches; bounded memory).
+PARQUET_ROW_GROUP = 65_536
+#: Threads that encode CSV/TSV batches, and batches encoded ahead of the one being sent.
+ENCODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+ENCODE_AHEAD = 2 * ENCODE_THREADS
+#: Bytes gathered before a chunk is handed on (fewer, larger writes to the socket).
+CHUNK_BYTES = 4 << 20
+
+
+class ExportFormat(enum.StrEnum):
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+    ndjson = "ndjson"
+    parquet = "parquet"
+
+
+MEDIA_TYPES = {
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.tsv: "text/tab-separated-values; charset=utf-8",
+    ExportFormat.json: "application/json",
+    ExportFormat.ndjson: "application/x-ndjson",
+    ExportFormat.parquet: "application/vnd.apache.parquet",
+}
+
+
+class _Sink:
+    """A write-only file that keeps what was written until :meth:`take` hands it out."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def unique_keys(names: list[str]) -> list[str]:
+    """Column names as JSON object keys; a repeated name gets ``_2``, ``_3``..."""
+    keys: list[str] = []
+    taken: set[str] = set()
+    for name in names:
+        key, n = name, 1
+        while key in taken:
+            n += 1
+            key = f"{name}_{n}"
+        taken.add(key)
+        keys.append(key)
+    return keys
+
+
+def _csv_ready(arrow_type: pa.DataType) -> bool:
+    """Whether Arrow's CSV writer writes this type as querydeck wants it."""
+    return not (
+        pat.is_nested(arrow_type)
+        or pat.is_binary(arrow_type)
+        or pat.is_large_binary(arrow_type)
+        or pat.is_fixed_size_binary(arrow_type)
+        or pat.is_null(arrow_type)
+    )
+
+
+def _as_text(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
+    """A column Arrow's CSV writer cannot write, as text: base64 for binary, JSON for lists,
+    maps and structs (the JSON value rules)."""
+    convert = jsonrows.converter(arrow_type)
+    out: list[str | None] = []
+    for value in column.to_pylist():
+        if value is None:
+            out.append(None)
+            continue
+        ready = convert(value) if convert is not None else value
+        out.append(ready if isinstance(ready, str) else orjson.dumps(ready).decode("utf-8"))
+    return pa.array(out, type=pa.string())
+
+
+@dataclass
+class Export:
+    """One export of a stored result; iterate :meth:`chunks` to get its bytes."""
+
+    store: ResultStore
+    run_id: str
+    stored: StoredResult
+    format: ExportFormat
+    filename: str
+    total_rows: int
+    rows_written: int = field(default=0)
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for batch in self.store.batches(self.run_id, self.stored):
+            yield batch
+            self.rows_written += batch.num_rows
+
+    def chunks(self) -> Iterator[bytes]:
+        writers = {
+            ExportFormat.csv: lambda: self._delimited(",", "\r\n"),
+            ExportFormat.tsv: lambda: self._delimited("\t", "\n"),
+            ExportFormat.json: self._json,
+            ExportFormat.ndjson: self._ndjson,
+            ExportFormat.parquet: self._parquet,
+        }
+        pending: list[bytes] = []
+        size = 0
+        for chunk in writers[self.format]():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, size = [], 0
+        if size:
+            yield b"".join(pending)
+
+    def _delimited(self, delimiter: str, eol: str) -> Iterator[bytes]:
+        schema = self.stored.schema
+        header = io.StringIO()
+        csv.writer(header, delimiter=delimiter, lineterminator=eol).writerow(schema.names)
+        yield header.getvalue().encode("utf-8")
+        if not schema.names:
+            return
+        plain = [_csv_ready(f.type) for f in schema]
+        fields = [
+            pa.field(f"c{i}", f.type if ok else pa.string())
+            for i, (f, ok) in enumerate(zip(schema, plain, strict=True))
+        ]
+        out_schema = pa.schema(fields)  # positional names: duplicates are fine
+        text = [
+            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
+        ]
+        needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
+        options = {
+            style: pacsv.WriteOptions(
+                include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
+            )
+            for style in ("needed", "none")
+        }
+
+        def encode(batch: pa.RecordBatch) -> bytes:
+            columns = [
+                col if ok else _as_text(col, f.type)
+                for col, ok, f in zip(batch.columns, plain, schema, strict=True)
+            ]
+            # Quote text only in batches where some value needs it (minimal quoting, as
+            # most CSV readers and people expect); an empty string is quoted, NULL is not.
+            style = "none"
+            for i in text:
+                if pc.any(pc.match_substring_regex(columns[i], needs_quotes)).as_py():
+                    style = "needed"
+                    break
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(
+                pa.RecordBatch.from_arrays(columns, schema=out_schema),
+                sink,
+                write_options=options[style],
+            )
+            return bytes(sink.getvalue())
+
+        yield from _in_order(encode, self._batches())
+
+    def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
+        rows = jsonrows.rows(pa.Table.from_batches([batch]))
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def _json(self) -> Iterator[bytes]:
+        keys = unique_keys(self.stored.schema.names)
+        yield b"["
+        first = True
+        for batch in self._batches():
+            body = orjson.dumps(self._objects(batch, keys))
+            yield (b"" if first else b",") + body[1:-1]
+            first = False
+        yield b"]\n"
+
+    def _ndjson(self) -> Iterator[bytes]:
+        keys = unique_keys(self.stored.schema.names)
+        for batch in self._batches():
+            yield b"".join(
+                orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+                for obj in self._objects(batch, keys)
+            )
+
+    def _parquet(self) -> Iterator[bytes]:
+        sink = _Sink()
+        writer = pq.ParquetWriter(sink, self.stored.schema)
+        pending: list[pa.RecordBatch] = []
+        count = 0
+        for batch in self._batches():
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= PARQUET_ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
+                pending, count = [], 0
+                yield sink.take()
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
+        writer.close()
+        yield sink.take()
+
+
+def _in_order(
+    encode: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.RecordBatch]
+) -> Iterator[bytes]:
+    """``encode`` each batch on a few threads (Arrow's encoders release the GIL), yielding
+    the results in order; at most :data:`ENCODE_AHEAD` batches are in flight, so memory
+    stays bounded."""
+    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="qd-export") as pool:
+        pending: deque[Future[bytes]] = deque()
+        try:
+            for batch in batches:
+                pending.append(pool.submit(encode, batch))
+                if len(pending) >= ENCODE_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def file_name(run_id: str, fmt: ExportFormat) -> str:
+    return f"querydeck-{run_id}.{fmt.value}"

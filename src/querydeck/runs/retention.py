@@ -1,0 +1,87 @@
+"""Retention of stored results: by age and by the total size of the result store.
+
+A sweep removes the result files of finished runs older than ``result_max_age_hours``, then
+the oldest ones until the store fits in ``result_store_max_bytes``. Results of runs still in
+flight are never touched. Each evicted run is marked ``result_state = expired``, so it
+answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
+end (at most every ``min_interval_s``); a lock keeps them from overlapping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from querydeck.runs.results import ResultStore
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import RunRow
+
+log = logging.getLogger("querydeck.runs")
+
+
+class Retention:
+    """Evicts stored results by age and total size."""
+
+    def __init__(
+        self,
+        store: ResultStore,
+        db: AppDatabase,
+        *,
+        max_age_s: float,
+        max_bytes: int,
+        in_flight: Callable[[], set[str]],
+        min_interval_s: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._db = db
+        self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        self._in_flight = in_flight
+        self._lock = threading.Lock()
+        self.min_interval_s = min_interval_s
+        self._last = float("-inf")
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Evict what retention says must go; returns the evicted run ids."""
+        if not self._lock.acquire(blocking=False):
+            return []  # another sweep is running; it will see the same files
+        try:
+            self._last = time.monotonic()
+            return self._sweep(time.time() if now is None else now)
+        finally:
+            self._lock.release()
+
+    def maybe_sweep(self) -> list[str]:
+        """A sweep, unless one ran less than ``min_interval_s`` ago (a sweep lists the
+        whole result directory: not after every one of many small runs)."""
+        if time.monotonic() - self._last < self.min_interval_s:
+            return []
+        return self.sweep()
+
+    def _sweep(self, now: float) -> list[str]:
+        busy = self._in_flight()
+        stored = [item for item in self._store.stored_ids() if item[0] not in busy]
+        total = sum(size for _, _, size in stored)
+        evicted: list[str] = []
+        for run_id, modified, size in stored:  # oldest first
+            if now - modified > self.max_age_s or total > self.max_bytes:
+                self._store.delete(run_id)
+                total -= size
+                evicted.append(run_id)
+        if evicted:
+            self._mark(evicted)
+            log.info("evicted %d stored result(s)", len(evicted))
+        return evicted
+
+    def _mark(self, run_ids: list[str]) -> None:
+        def change(session: Session) -> None:
+            session.execute(
+                update(RunRow).where(RunRow.id.in_(run_ids)).values(result_state="expired")
+            )
+
+        self._db.write(change)

@@ -1,0 +1,287 @@
+"""The result store on real files: pages by index, reads while writing, damage, a full disk,
+retention."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from querydeck import demo as demo_data
+from querydeck.errors import QueryDeckError, ResultStoreFull
+from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.results import ResultStore
+from querydeck.settings import load_settings
+from querydeck.workbench import Workbench
+
+SCHEMA = pa.schema(
+    [
+        ("i", pa.int64()),
+        ("s", pa.string()),
+        ("f", pa.float64()),
+        ("k", pa.dictionary(pa.int8(), pa.string())),
+    ]
+)
+
+
+def batch(start: int, rows: int) -> pa.RecordBatch:
+    keys = pa.DictionaryArray.from_arrays(
+        pa.array([i % 3 for i in range(rows)], pa.int8()), pa.array(["a", "b", "c"])
+    )
+    return pa.record_batch(
+        [
+            pa.array(range(start, start + rows), pa.int64()),
+            pa.array([f"row {i}" if i % 7 else None for i in range(start, start + rows)]),
+            pa.array([i / 2 for i in range(start, start + rows)]),
+            keys,
+        ],
+        schema=SCHEMA,
+    )
+
+
+def stored(store: ResultStore, run_id: str, sizes: list[int]) -> int:
+    writer = store.writer(run_id, SCHEMA)
+    start = 0
+    for size in sizes:
+        writer.write(batch(start, size))
+        start += size
+    writer.commit()
+    return start
+
+
+def test_pages_come_from_the_index(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    sizes = [1000, 1, 4999, 0, 3000, 1000] * 5
+    total = stored(store, "r", sizes)
+    snapshot = store.open("r")
+    assert snapshot.rows == total == 50_000
+    assert len(snapshot.records) == 25  # empty batches are not stored
+    assert snapshot.schema.field("k").type == pa.string()  # dictionaries are decoded
+    for offset, limit in [
+        (0, 10),
+        (999, 3),
+        (1000, 1),
+        (1001, 5000),
+        (total - 2, 10),
+        (7777, 10_000),
+    ]:
+        page = store.read("r", offset, limit)
+        expected = list(range(offset, min(offset + limit, total)))
+        assert page.column("i").to_pylist() == expected
+        assert page.column("s").to_pylist() == [f"row {i}" if i % 7 else None for i in expected]
+    assert store.read("r", total, 10).num_rows == 0
+    assert store.read("r", 10**12, 10).num_rows == 0
+    # the file is a plain Arrow IPC stream any Arrow reader opens
+    with pa.ipc.open_stream(store.path("r").read_bytes()) as reader:
+        assert reader.read_all().num_rows == total
+
+
+def test_dictionary_values_survive(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    stored(store, "d", [5])
+    assert store.read("d", 0, 5).column("k").to_pylist() == ["a", "b", "c", "a", "b"]
+
+
+def test_readers_never_see_a_torn_batch_while_the_run_writes(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    writer = store.writer("w", SCHEMA)
+    done = threading.Event()
+    seen: list[int] = []
+    problems: list[str] = []
+
+    def write() -> None:
+        start = 0
+        for size in [700, 1300, 50, 2000] * 15:
+            writer.write(batch(start, size))
+            start += size
+            time.sleep(0.001)
+        writer.commit()
+        done.set()
+
+    def read() -> None:
+        while not done.is_set():
+            snapshot = store.open("w")
+            rows = store.read_from("w", snapshot, 0, 10_000_000).column("i").to_pylist()
+            if rows != list(range(snapshot.rows)):
+                problems.append(f"not a clean prefix at {snapshot.rows}")
+            seen.append(snapshot.rows)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not problems
+    assert seen == sorted(seen)  # the total only grows
+    assert store.open("w").rows == 4050 * 15
+
+
+def test_a_half_written_index_record_is_ignored(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    total = stored(store, "h", [10, 20])
+    with store.index_path("h").open("ab") as handle:
+        handle.write(b"\x01\x02\x03")  # a record cut short, as a crash mid-append leaves it
+    assert store.open("h").rows == total
+    assert store.rows_written("h") == total
+    assert store.rows_written("nothing") == 0
+
+
+@pytest.mark.parametrize("where", ["batch", "schema", "index"])
+def test_damage_is_detected(tmp_path: Path, where: str) -> None:
+    store = ResultStore(tmp_path)
+    stored(store, "c", [100, 100])
+    if where == "index":
+        store.index_path("c").write_bytes(b"\x00" * 40)
+    else:
+        data = bytearray(store.path("c").read_bytes())
+        position = 40 if where == "schema" else len(data) - 200
+        data[position] ^= 0xFF
+        store.path("c").write_bytes(bytes(data))
+    with pytest.raises(QueryDeckError) as info:
+        store.read("c", 150, 10)
+    assert (info.value.code, info.value.http_status) == ("RESULT_CORRUPT", 409)
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    stored(store, "m", [10])
+    snapshot = store.open("m")
+    store.path("m").unlink()
+    with pytest.raises(QueryDeckError) as info:
+        store.read_from("m", snapshot, 0, 5)
+    assert info.value.http_status == 410
+    with pytest.raises(QueryDeckError):
+        store.open("m")
+
+
+# --- a full disk ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tiny_filesystem(path: Path, size: str = "512k") -> Iterator[Path]:
+    """A small tmpfs mounted on ``path`` for the block; always unmounted after. Skips where
+    mounting is not allowed (not root, no CAP_SYS_ADMIN)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield path
+    finally:
+        result = subprocess.run(["umount", str(path)], capture_output=True, check=False)
+        if result.returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def test_writer_reports_a_full_disk(tmp_path: Path) -> None:
+    with tiny_filesystem(tmp_path / "small") as small:
+        store = ResultStore(small)
+        writer = store.writer("big", SCHEMA)
+
+        def fill() -> None:
+            for start in range(0, 10_000_000, 5000):
+                writer.write(batch(start, 5000))
+
+        with pytest.raises(ResultStoreFull):
+            fill()
+        writer.discard()
+        assert list(small.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("demo-files")
+    demo_data.prepare(directory)
+    return directory
+
+
+def demo_workbench(data_dir: Path, demo_files: Path, **settings: object) -> Workbench:
+    shutil.copytree(demo_files, data_dir / "demo", dirs_exist_ok=True)
+    wb = Workbench(load_settings(data_dir=data_dir, **settings))
+    wb.create_demo()
+    return wb
+
+
+def test_a_run_that_fills_the_disk_fails_cleanly(data_dir: Path, demo_files: Path) -> None:
+    with tiny_filesystem(data_dir / "results") as results:
+        wb = demo_workbench(data_dir, demo_files)
+        try:
+            run = wb.run(RunRequest(connection="demo", sql="SELECT * FROM lineitem"))
+            assert run.status is RunStatus.failed
+            assert (run.error_code, run.error_status) == ("RESULT_STORE_FULL", 507)
+            assert run.result_state is None
+            assert run.columns is None
+            assert list(results.iterdir()) == []  # the partial result is gone
+            small = wb.run(RunRequest(connection="demo", sql="SELECT 42 AS n"))
+            assert wb.run_rows(small.id).rows == [[42]]  # the store still works
+        finally:
+            wb.close()
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+def test_retention_by_age_then_rerun(data_dir: Path, demo_files: Path) -> None:
+    wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
+    try:
+        old = wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+        assert wb.retention.sweep() == []
+        assert wb.retention.sweep(now=time.time() + 3601) == [old.id]
+        with pytest.raises(QueryDeckError) as info:
+            wb.run_rows(old.id)
+        assert (info.value.code, info.value.http_status) == ("RESULT_EXPIRED", 410)
+        assert wb.get_run(old.id).result_state == "expired"
+        again = wb.wait_run(wb.rerun(old.id), None)
+        assert wb.run_rows(again.id).rows == [[1]]
+    finally:
+        wb.close()
+
+
+def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Path) -> None:
+    wb = demo_workbench(data_dir, demo_files, result_store_max_bytes=2_500_000)
+    try:
+        sql = "SELECT * FROM lineitem LIMIT 10000"  # about 1.2 MB stored
+        runs = []
+        for _ in range(4):
+            runs.append(wb.run(RunRequest(connection="demo", sql=sql)))
+            wb.retention.sweep()
+        assert wb.retention.maybe_sweep() == []  # just swept: not again so soon
+        wb.retention.min_interval_s = 0
+        assert wb.retention.maybe_sweep() == []  # nothing left to evict
+        states = [wb.get_run(r.id).result_state for r in runs]
+        assert states[-1] == "stored"
+        assert "expired" in states
+        kept = sum(wb.results.size(r.id) for r in runs)
+        assert kept <= 2_500_000
+        assert states == sorted(states, key=lambda s: s != "expired")  # oldest go first
+    finally:
+        wb.close()
+
+
+def test_failing_housekeeping_never_fails_a_run(data_dir: Path, demo_files: Path) -> None:
+    wb = demo_workbench(data_dir, demo_files)
+    try:
+
+        def broken() -> None:
+            raise OSError("disk went away")
+
+        wb.runs.on_finished = broken
+        run = wb.run(RunRequest(connection="demo", sql="SELECT 3 AS n"))
+        assert run.status is RunStatus.succeeded
+        assert wb.run_rows(run.id).rows == [[3]]
+    finally:
+        wb.close()
