@@ -62,7 +62,7 @@ def type_family(native_type: str) -> str:
     return "other"
 
 
-@dataclass
+@dataclass(slots=True)
 class ColumnMeta:
     name: str
     ordinal: int

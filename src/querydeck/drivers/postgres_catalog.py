@@ -18,7 +18,6 @@ from querydeck.drivers.catalog_model import (
     IndexMeta,
     SchemaMeta,
     TableMeta,
-    group_rows,
     type_family,
 )
 from querydeck.errors import CatalogNotFound
@@ -135,71 +134,88 @@ def describe_schema(conn: PostgresConnection, schema: str, timeout_s: float) -> 
         params = {"oid": oid}
         relations = fetch(RELATIONS, params)
         column_rows = fetch(COLUMNS, params)
-        names = {(row[0], row[2]): row[1] for row in column_rows}
         constraint_rows = fetch(CONSTRAINTS, params)
-        foreign = sorted({row[6] for row in constraint_rows if row[6]} - {r[0] for r in relations})
-        if foreign:
-            names.update({(r[0], r[1]): r[2] for r in fetch(FOREIGN_COLUMNS, {"oids": foreign})})
+        oids = {row[0] for row in relations}
+        foreign = sorted({row[6] for row in constraint_rows if row[6]} - oids)
+        foreign_rows = fetch(FOREIGN_COLUMNS, {"oids": foreign}) if foreign else []
         index_rows = fetch(INDEXES, params)
     finally:
         conn.rollback()
-    columns = group_rows(column_rows)
-    constraints = group_rows(constraint_rows)
-    indexes = group_rows(index_rows)
+    return _assemble(
+        schema, usable, relations, column_rows, constraint_rows, foreign_rows, index_rows
+    )
+
+
+def _assemble(
+    schema: str,
+    usable: bool,
+    relations: list[tuple[Any, ...]],
+    column_rows: list[tuple[Any, ...]],
+    constraint_rows: list[tuple[Any, ...]],
+    foreign_rows: list[tuple[Any, ...]],
+    index_rows: list[tuple[Any, ...]],
+) -> SchemaMeta:
+    """The schema from the rows of the catalog queries, in one pass over each (this runs
+    for every column of big schemas: no grouping, positional construction)."""
     result = SchemaMeta(name=schema)
     if not usable:
         result.problems.append(
             f"The login has no USAGE privilege on the schema {schema!r}: its tables are "
             "listed but cannot be queried."
         )
+    tables: dict[Any, TableMeta] = {}
     for rel_oid, name, kind, comment, tuples, definition in relations:
+        estimate = int(tuples) if tuples is not None and tuples >= 0 and kind != "v" else None
         table = TableMeta(
-            schema=schema,
-            name=name,
-            kind=KINDS[kind],
-            comment=comment,
-            row_estimate=int(tuples)
-            if tuples is not None and tuples >= 0 and kind != "v"
-            else None,
-            definition=definition,
+            schema, name, KINDS[kind], comment=comment, row_estimate=estimate, definition=definition
         )
-        for _, col, ordinal, native_type, notnull, default, col_comment in columns.get(rel_oid, []):
-            table.columns.append(
-                ColumnMeta(
-                    name=col,
-                    ordinal=int(ordinal),
-                    native_type=native_type,
-                    family=type_family(native_type),
-                    nullable=not notnull,
-                    default=default,
-                    comment=col_comment,
-                )
-            )
-        for (
-            _,
-            con_name,
-            con_type,
-            keys,
-            ref_schema,
-            ref_table,
-            ref_oid,
-            ref_keys,
-        ) in constraints.get(rel_oid, []):
-            cols = [names[(rel_oid, n)] for n in keys]
-            ref_cols = [names[(ref_oid, n)] for n in ref_keys or ()]
-            if con_type == "p":
-                table.primary_key = list(cols)
-            elif con_type == "u":
-                table.unique.append(list(cols))
-            else:
-                table.foreign_keys.append(
-                    ForeignKeyMeta(con_name, list(cols), ref_schema, ref_table, list(ref_cols))
-                )
-        for _, index_name, unique, primary, keys, rendered, index_def in indexes.get(rel_oid, []):
-            cols = [
-                names[(rel_oid, n)] if n else (rendered[i] if rendered else "?")
-                for i, n in enumerate(keys)
-            ]
-            table.indexes.append(IndexMeta(index_name, cols, unique, primary, index_def))
+        tables[rel_oid] = table
         result.tables.append(table)
+    names: dict[tuple[Any, int], str] = {(r[0], r[1]): r[2] for r in foreign_rows}
+    family = type_family
+    current_oid: Any = None
+    columns: list[ColumnMeta] = []
+    for rel_oid, col, ordinal, native_type, notnull, default, col_comment in column_rows:
+        names[(rel_oid, ordinal)] = col
+        if rel_oid != current_oid:
+            current_oid = rel_oid
+            owner = tables.get(rel_oid)
+            columns = owner.columns if owner is not None else []
+        columns.append(
+            ColumnMeta(
+                col, ordinal, native_type, family(native_type), not notnull, default, col_comment
+            )
+        )
+    for (
+        rel_oid,
+        con_name,
+        con_type,
+        keys,
+        ref_schema,
+        ref_table,
+        ref_oid,
+        ref_keys,
+    ) in constraint_rows:
+        table_or_none = tables.get(rel_oid)
+        if table_or_none is None:
+            continue
+        cols = [names[(rel_oid, n)] for n in keys]
+        if con_type == "p":
+            table_or_none.primary_key = cols
+        elif con_type == "u":
+            table_or_none.unique.append(cols)
+        else:
+            ref_cols = [names[(ref_oid, n)] for n in ref_keys or ()]
+            table_or_none.foreign_keys.append(
+                ForeignKeyMeta(con_name, cols, ref_schema, ref_table, ref_cols)
+            )
+    for rel_oid, index_name, unique, primary, keys, rendered, index_def in index_rows:
+        table_or_none = tables.get(rel_oid)
+        if table_or_none is None:
+            continue
+        cols = [
+            names[(rel_oid, n)] if n else (rendered[i] if rendered else "?")
+            for i, n in enumerate(keys)
+        ]
+        table_or_none.indexes.append(IndexMeta(index_name, cols, unique, primary, index_def))
     return result
