@@ -287,3 +287,53 @@ class ExportUnavailable(ResultUnavailable):
 
     code = "EXPORT_UNAVAILABLE"
     http_status = 409
+
+
+# --- uploaded certificates ----------------------------------------------------------------
+
+
+class CertificateInvalid(InvalidInput):
+    """An upload is not a bundle of PEM CA certificates querydeck accepts."""
+
+    code = "CERTIFICATE_INVALID"
+
+
+class CertificatePrivateKey(CertificateInvalid):
+    """An upload contains a private key; nothing of it is stored or echoed."""
+
+    code = "CERTIFICATE_PRIVATE_KEY"
+
+
+class CertificateExpired(CertificateInvalid):
+    """A certificate of the upload is expired or not valid yet."""
+
+    code = "CERTIFICATE_EXPIRED"
+
+
+class CertificateTooLarge(InvalidInput):
+    code = "CERTIFICATE_TOO_LARGE"
+    http_status = 413
+
+
+class CertificateNotFound(NotFound):
+    code = "CERTIFICATE_NOT_FOUND"
+
+
+class CertificateInUse(Conflict):
+    """A certificate that connections use cannot be removed."""
+
+    code = "CERTIFICATE_IN_USE"
+
+
+class CertificateUnknown(ConnectionOptionsInvalid):
+    """A connection option names a certificate that was never uploaded (or was removed)."""
+
+    code = "CONNECTION_CERTIFICATE_UNKNOWN"
+
+
+class ConnectionUntrusted(ConnectionFailed):
+    """The server's TLS certificate did not verify against the connection's CA (or did not
+    match its host name)."""
+
+    code = "CONNECTION_TLS_UNTRUSTED"
+    http_status = 502

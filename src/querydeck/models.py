@@ -218,3 +218,32 @@ class SavedQuery(BaseModel):
     favourite: bool
     created_at: datetime
     updated_at: datetime
+
+
+class CertificateDetail(BaseModel):
+    """One certificate of an uploaded bundle."""
+
+    subject: str = Field(description="RFC 4514 distinguished name.")
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint_sha256: str = Field(description="SHA-256 of the DER form, colon-separated hex.")
+    is_ca: bool = Field(description="False for a self-signed certificate without CA:TRUE.")
+
+
+class CertificateInfo(BaseModel):
+    """An uploaded bundle of CA certificates. The top-level subject, issuer, validity and
+    fingerprint are those of its first certificate; ``not_after`` is the earliest expiry."""
+
+    id: str
+    name: str
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint_sha256: str
+    expired: bool = Field(description="True once a certificate of the bundle has expired.")
+    count: int = Field(description="Certificates in the bundle.")
+    certificates: list[CertificateDetail]
+    used_by: list[str] = Field(description="Names of the connections that verify with it.")
+    created_at: datetime

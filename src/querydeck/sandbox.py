@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from querydeck.certificates import certificates_dir
 from querydeck.drivers.base import Sandbox
 from querydeck.errors import ConfigError
 from querydeck.fileroots import FileRoots, real
@@ -49,16 +50,24 @@ def build_sandbox(settings: Settings) -> Sandbox:
     app_file = app_database_file(settings)
     if app_file is not None:
         protected.append(app_file)
-    files = FileRoots.create(
-        roots, protected_files=protected, protected_dirs=[settings.results_dir]
-    )
+    own_dirs = [settings.results_dir, certificates_dir(data_dir)]
+    files = FileRoots.create(roots, protected_files=protected, protected_dirs=own_dirs)
     for root in files.roots:
         if real(data_dir) == root or real(data_dir).is_relative_to(root):
             raise ConfigError(
                 f"The file root {root.name or root!s} contains querydeck's data directory (the "
                 "key file and the app database); choose a directory inside or beside it."
             )
+        if any(_overlap(root, own) for own in files.protected_dirs):
+            raise ConfigError(
+                f"The file root {root.name or root!s} overlaps a directory querydeck keeps "
+                "its own files in (results, uploaded certificates); choose another one."
+            )
     if settings.file_roots is None:
         (data_dir / "files").mkdir(parents=True, exist_ok=True, mode=0o700)
     addresses = policy_for(settings.outbound_allow, settings.outbound_deny, own_listeners(settings))
     return Sandbox(addresses=addresses, files=files)
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)

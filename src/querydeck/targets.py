@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from querydeck.drivers.base import Driver, DriverOptions, Sandbox
+from querydeck.drivers.base import CA_CERTIFICATE_OPTION, Driver, DriverOptions, Sandbox
+from querydeck.drivers.tls import ca_file
 from querydeck.errors import ConnectionFailed, ConnectionPrivileged, ConnectionTargetForbidden
 from querydeck.fileroots import FileRoots
 from querydeck.store.tables import utcnow
@@ -65,6 +66,7 @@ class TargetVerifier:
         if cls.capabilities.file_based:
             self.check_file(cls, options)
             return Probe(reasons=[], checked_at=utcnow())
+        ca_file(self.sandbox, getattr(options, CA_CERTIFICATE_OPTION, None))  # known id?
         driver = self.driver(cls, options)
         try:
             with driver.connect(timeout_s=self._timeout_s) as conn:

@@ -6,6 +6,7 @@ driver code. The Workbench never imports a web or CLI framework.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from querydeck.catalog.models import (
 )
 from querydeck.catalog.service import CatalogService
 from querydeck.catalog.snapshots import CatalogCache
+from querydeck.certificates import CertificateStore, certificates_dir
 from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.drivers.base import Sandbox
@@ -37,6 +39,7 @@ from querydeck.errors import (
 )
 from querydeck.keys import KeyRotation, RotationResult, finish_interrupted_rotation
 from querydeck.models import (
+    CertificateInfo,
     ConnectionInfo,
     DriverInfo,
     HistoryPage,
@@ -80,7 +83,10 @@ class Workbench:
         self.db = AppDatabase(self.settings.app_database_url, retries=self.settings.app_db_retries)
         self.db.migrate()
         self._sealer = self._open_sealer()
-        self.sandbox: Sandbox = build_sandbox(self.settings)
+        self.certificates = CertificateStore(self.db, certificates_dir(data_dir))
+        self.sandbox: Sandbox = dataclasses.replace(
+            build_sandbox(self.settings), certificates=self.certificates
+        )
         self.connections = ConnectionService(
             self.db,
             self._sealer,
@@ -435,3 +441,20 @@ class Workbench:
         rotation = KeyRotation(self.settings, self.db, self.connections, self._sealer)
         result, self._sealer = rotation.run()
         return result
+
+    # --- certificates -----------------------------------------------------------------
+
+    def add_certificate(self, name: str, pem: bytes) -> CertificateInfo:
+        """Store an uploaded bundle of PEM CA certificates (refused: private keys, other
+        blocks, non-CA or expired certificates, more than 64 KB or 32 certificates)."""
+        return self.certificates.add(name, pem)
+
+    def list_certificates(self, *, limit: int = 100, offset: int = 0) -> Page[CertificateInfo]:
+        return self.certificates.listing(limit=limit, offset=offset)
+
+    def get_certificate(self, certificate_id: str) -> CertificateInfo:
+        return self.certificates.get(certificate_id)
+
+    def remove_certificate(self, certificate_id: str) -> None:
+        """Remove a certificate; 409 while a connection's ssl_ca_certificate names it."""
+        self.certificates.remove(certificate_id)

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from querydeck.cli import catalog, connections, drivers, keys, query, runs, serve
+from querydeck.cli import certificates as certificates_cli
 from querydeck.cli import export as export_cli
 from querydeck.cli import saved as saved_cli
 from querydeck.cli.common import print_error
@@ -86,6 +87,7 @@ app.command("search")(catalog.search)
 app.add_typer(keys.app, name="keys")
 app.command("export")(export_cli.export)
 app.add_typer(saved_cli.app, name="saved")
+app.add_typer(certificates_cli.app, name="certificates")
 
 
 def main() -> None:

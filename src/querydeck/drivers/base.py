@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import pyarrow as pa
@@ -49,14 +49,29 @@ class Capabilities(BaseModel):
     file_based: bool = False
 
 
+#: The option of server drivers naming an uploaded CA certificate (see :mod:`querydeck.pem`).
+CA_CERTIFICATE_OPTION = "ssl_ca_certificate"
+
+
+class CertificatePaths(Protocol):
+    """Where an uploaded certificate bundle is stored, for the client library to read."""
+
+    def path(self, certificate_id: str) -> str:
+        """The stored PEM file of ``certificate_id``; raises
+        :class:`~querydeck.errors.CertificateUnknown` for an id never uploaded."""
+        ...
+
+
 @dataclass(frozen=True)
 class Sandbox:
     """Where a driver may go: the outbound-address policy (server drivers resolve, check
-    and pin their host with it) and the file roots (file drivers check their path with
-    them; ``None`` outside a Workbench)."""
+    and pin their host with it), the file roots (file drivers check their path with
+    them; ``None`` outside a Workbench) and the uploaded certificates (``None`` outside a
+    Workbench: then no certificate option can be used)."""
 
     addresses: AddressPolicy = DEFAULT_POLICY
     files: FileRoots | None = None
+    certificates: CertificatePaths | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,10 +35,12 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options
+from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectionParamForbidden,
+    ConnectionUntrusted,
     DatabaseNotFound,
     QueryCancelled,
     QueryDeckError,
@@ -81,14 +82,19 @@ class MySQLOptions(DriverOptions):
     database: str | None = None
     user: str
     password: SecretStr | None = None
-    sslmode: Literal["disable", "require", "verify-full"] = "disable"
+    sslmode: Literal["disable", "require", "verify-ca", "verify-full"] = "disable"
+    ssl_ca_certificate: str | None = Field(
+        default=None,
+        description="Id of an uploaded CA certificate to verify the server with; sslmode "
+        "then defaults to verify-full.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _no_forbidden(cls, data: Any) -> Any:
         if isinstance(data, dict):
             refuse_params(data)
-        return data
+        return ca_sslmode(data, "MySQL")
 
     @field_validator("host")
     @classmethod
@@ -140,12 +146,11 @@ class MySQLDriver(Driver[MySQLOptions]):
             "client_flag": 0,
             "program_name": "querydeck",
         }
-        if opts.sslmode != "disable":
-            context = ssl.create_default_context()
-            if opts.sslmode == "require":
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            args["ssl"] = context
+        if opts.sslmode == "disable":
+            args["ssl_disabled"] = True  # else PyMySQL tries TLS without verifying
+        else:
+            cafile = ca_file(self.sandbox, opts.ssl_ca_certificate)
+            args["ssl"] = client_context(opts.sslmode, cafile, opts.host)
         return args
 
     def connect(self, *, timeout_s: float) -> MySQLConnection:
@@ -187,6 +192,12 @@ def connect_error(exc: pymysql.Error, target: str) -> ConnectionFailed:
         )
     if errno == 1049:
         return DatabaseNotFound(f"The database of {target} does not exist.", detail=detail)
+    if is_untrusted(_message(exc)):
+        return ConnectionUntrusted(
+            f"The TLS certificate of MySQL at {target} did not verify: "
+            + _message(exc).rsplit("] ", 1)[-1].rstrip(")"),
+            detail=detail,
+        )
     reason = _message(exc).split(" (", 1)[0]
     return UpstreamUnavailable(f"Cannot reach MySQL at {target}: {reason}", detail=detail)
 

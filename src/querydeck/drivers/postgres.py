@@ -27,7 +27,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from querydeck.drivers import arrow_rows, postgres_catalog, postgres_privileges
 from querydeck.drivers import postgres_types as types
@@ -43,9 +43,11 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options
+from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
+    ConnectionUntrusted,
     DatabaseNotFound,
     QueryCancelled,
     QueryDeckError,
@@ -70,6 +72,16 @@ class PostgresOptions(DriverOptions):
     user: str
     password: SecretStr | None = None
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    ssl_ca_certificate: str | None = Field(
+        default=None,
+        description="Id of an uploaded CA certificate to verify the server with (libpq "
+        "sslrootcert); sslmode then defaults to verify-full.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ca_mode(cls, data: Any) -> Any:
+        return ca_sslmode(data, "PostgreSQL")
 
     @field_validator("host")
     @classmethod
@@ -100,6 +112,9 @@ class PostgresDriver(Driver[PostgresOptions]):
         opts = self.options
         password = opts.password.get_secret_value() if opts.password is not None else None
         extra = {"password": password} if password is not None else {}
+        rootcert = ca_file(self.sandbox, opts.ssl_ca_certificate)
+        if rootcert is not None:
+            extra["sslrootcert"] = rootcert
         return make_conninfo(
             host=check_host(opts.host, "PostgreSQL"),
             hostaddr=self.sandbox.addresses.pin(opts.host, opts.port, "PostgreSQL"),
@@ -134,6 +149,11 @@ def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
     if re.search(r'database ".*" does not exist', text):
         return DatabaseNotFound(
             f"The database of {target} does not exist.", detail={"target": target}
+        )
+    if is_untrusted(text):
+        return ConnectionUntrusted(
+            f"The TLS certificate of PostgreSQL at {target} did not verify: {reason}",
+            detail={"target": target},
         )
     if "pg_hba.conf" in text:
         return AuthenticationFailed(

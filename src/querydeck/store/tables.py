@@ -215,3 +215,18 @@ class SavedQueryRow(Base):
     favourite: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CertificateRow(Base):
+    """An uploaded bundle of CA certificates; the PEM is also written to
+    ``<data dir>/certificates/<id>.pem`` for the client libraries to read."""
+
+    __tablename__ = "qd_certificates"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: NFC + casefold of the name: uniqueness is on this.
+    name_key: Mapped[str] = mapped_column(String(400), unique=True)
+    #: The certificates re-encoded from their parsed form (never a key, never other text).
+    pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,103 @@
+"""/api/v1/certificates: upload, list, read and remove CA certificates.
+
+An upload is JSON ``{"name": …, "pem": …}``; the body is read with a bound (twice the PEM
+limit plus room for the name and JSON escapes) before it is parsed, so an oversized upload
+answers 413 without being held in memory.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from querydeck.api.deps import Limit, Offset, WorkbenchDep
+from querydeck.errors import CertificateTooLarge, QueryDeckError
+from querydeck.models import CertificateInfo, Page
+from querydeck.pem import MAX_PEM_BYTES
+
+router = APIRouter(tags=["certificates"])
+MAX_BODY_BYTES = 2 * MAX_PEM_BYTES + 4096
+
+
+class CertificateUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, description="A unique name.")
+    pem: str = Field(description="One or more PEM CA certificates; never a private key.")
+
+
+def _too_large(size: int) -> CertificateTooLarge:
+    return CertificateTooLarge(
+        f"A certificate upload request has at most {MAX_BODY_BYTES} bytes.",
+        code="PAYLOAD_TOO_LARGE",
+        detail={"limit": MAX_BODY_BYTES, "size_at_least": size},
+    )
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/certificates",
+    status_code=201,
+    response_model=CertificateInfo,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CertificateUpload.model_json_schema()}},
+        }
+    },
+)
+async def upload_certificate(request: Request, workbench: WorkbenchDep) -> CertificateInfo:
+    """Upload a bundle of PEM CA certificates (at most 64 KB and 32 certificates; private
+    keys, other PEM blocks, non-CA and expired certificates are refused)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise QueryDeckError(
+            'Send the upload as application/json: {"name": …, "pem": …}.',
+            code="UNSUPPORTED_MEDIA_TYPE",
+            http_status=415,
+        )
+    body = await _bounded_body(request)
+    try:
+        upload = CertificateUpload.model_validate_json(body)
+    except ValidationError as exc:
+        problems = [  # never the input: it may hold a key
+            {"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        raise RequestValidationError(problems) from None
+    return await run_in_threadpool(
+        workbench.add_certificate, upload.name, upload.pem.encode("utf-8")
+    )
+
+
+@router.get("/certificates", response_model=Page[CertificateInfo])
+def list_certificates(
+    workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
+) -> Page[CertificateInfo]:
+    return workbench.list_certificates(limit=limit, offset=offset)
+
+
+@router.get("/certificates/{certificate_id}", response_model=CertificateInfo)
+def get_certificate(certificate_id: str, workbench: WorkbenchDep) -> CertificateInfo:
+    return workbench.get_certificate(certificate_id)
+
+
+@router.delete("/certificates/{certificate_id}", status_code=204)
+def delete_certificate(certificate_id: str, workbench: WorkbenchDep) -> Response:
+    """Remove a certificate; 409 ``CERTIFICATE_IN_USE`` while a connection names it."""
+    workbench.remove_certificate(certificate_id)
+    return Response(status_code=204)
