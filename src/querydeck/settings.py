@@ -201,6 +201,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Runs one connection may have queued or running at once; more answer 429.",
     )
+    session_pool_size: int = Field(
+        default=8,
+        ge=0,
+        le=256,
+        description="Idle sessions kept open per server connection (PostgreSQL, MySQL) for "
+        "later runs to reuse, each reset before reuse; 0 opens a new session for every run.",
+    )
+    session_pool_idle_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A pooled session left idle this long is closed, seconds.",
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -199,13 +199,17 @@ class Workbench:
         self, name: str, options: dict[str, Any], *, allow_privileged: bool | None = None
     ) -> ConnectionInfo:
         """Change options; ``allow_privileged`` (admin override) None keeps the stored one."""
-        return self.connections.update(name, options, allow_privileged=allow_privileged)
+        info = self.connections.update(name, options, allow_privileged=allow_privileged)
+        self.runs.sessions.clear(info.id)
+        return info
 
     def rename_connection(self, name: str, new_name: str) -> ConnectionInfo:
         return self.connections.rename(name, new_name)
 
     def delete_connection(self, name: str) -> None:
+        connection_id = self.connections.get(name).id
         self.connections.delete(name)
+        self.runs.sessions.clear(connection_id)
 
     def test_connection(self, name: str) -> TestResult:
         return self.connections.test(name)

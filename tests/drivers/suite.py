@@ -359,3 +359,17 @@ class DriverSuite:
             read_table(conn.execute("SELECT * FROM qd_no_such_table", timeout_s=10))
         assert "qd_no_such_table" in caught.value.message
         assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+
+    # --- pooling ----------------------------------------------------------------------------
+
+    def test_reset_gives_a_fresh_session_or_declines(self, conn: Connection) -> None:
+        """A driver either cannot reset (False: never pooled) or leaves a session that runs
+        the next statement, even after a stream closed early."""
+        stream = conn.execute(self.many_rows_sql(BATCH_ROWS * 2), timeout_s=30)
+        next(iter(stream))
+        if conn.reset():
+            assert conn.alive()
+            assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+            assert conn.reset()
+        else:
+            assert type(conn).reset is Connection.reset  # only the default declines

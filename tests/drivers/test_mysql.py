@@ -421,3 +421,59 @@ def test_column_types_map_to_arrow(conn: MySQLConnection) -> None:
         "green",
     )
     assert json_loads(row["js"]) == {"k": 1}
+
+
+def test_reset_leaves_nothing_of_the_session_behind(conn: MySQLConnection) -> None:
+    """COM_RESET_CONNECTION then querydeck's session settings: user and session
+    variables, temporary tables, prepared statements, GET_LOCK locks and an open
+    transaction are gone; the thread (session) is the same one."""
+    native = conn.native
+    with native.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        thread = cur.fetchone()
+        cur.execute("SET @qd_marker = 'left over'")
+        cur.execute("SET SESSION time_zone = '+05:00'")
+        cur.execute("SET SESSION TRANSACTION READ WRITE")
+        cur.execute("CREATE TEMPORARY TABLE qd_left (x int)")
+        cur.execute("PREPARE qd_plan FROM 'SELECT 1'")
+        cur.execute("SELECT GET_LOCK('qd_pool_lock', 0)")
+        cur.execute("START TRANSACTION")
+    assert conn.reset() is True
+    assert conn.alive()
+    read_only = "@@session.tx_read_only" if conn.mariadb else "@@session.transaction_read_only"
+    state = rows(
+        conn,
+        "SELECT CONNECTION_ID() AS thread, @qd_marker AS marker, "
+        f"@@session.time_zone AS tz, {read_only} AS ro, "
+        "IS_USED_LOCK('qd_pool_lock') AS lock_owner",
+    )
+    assert thread is not None
+    assert state == [
+        {
+            "thread": thread[0],
+            "marker": None,
+            "tz": "+00:00",
+            "ro": 1,
+            "lock_owner": None,
+        }
+    ]
+    with pytest.raises(QueryFailed, match="qd_left"):
+        rows(conn, "SELECT * FROM qd_left")
+    with pytest.raises(QueryFailed, match="qd_plan"):
+        rows(conn, "EXECUTE qd_plan")
+
+
+def test_a_killed_idle_session_is_not_alive(
+    conn: MySQLConnection, admin: pymysql.connections.Connection[Any]
+) -> None:
+    with conn.native.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        thread = cur.fetchone()
+    assert thread is not None
+    assert conn.alive()
+    with admin.cursor() as cur:
+        cur.execute(f"KILL {int(thread[0])}")
+    deadline = time.monotonic() + 5
+    while conn.alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not conn.alive()

@@ -548,3 +548,70 @@ def test_unrepresentable_value_fails_clearly(conn: PostgresConnection) -> None:
     with pytest.raises(QueryFailed) as caught:
         rows(conn, "SELECT 'NaN'::numeric(10,2) AS n")
     assert caught.value.code == "RESULT_TYPE_MISMATCH"
+
+
+def test_reset_leaves_nothing_of_the_session_behind(
+    pg_url: str, conn: PostgresConnection, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    """Everything a statement could leave in a session is gone after reset(): settings,
+    custom variables, role, temporary tables, prepared statements, advisory locks, LISTEN,
+    an open transaction. The backend is the same one (the session was reused)."""
+    role = unique_name("qd_pool_role")
+    admin.execute(f'CREATE ROLE "{role}"')
+    try:
+        native = conn.native
+        pid = native.execute("SELECT pg_backend_pid()").fetchone()
+        native.execute("SET search_path = pg_catalog")
+        native.execute("SET default_transaction_read_only = off")
+        native.execute("SELECT set_config('qd.marker', 'left over', false)")
+        native.execute("CREATE TEMP TABLE qd_left (x int)")
+        native.execute("PREPARE qd_plan AS SELECT 1")
+        native.execute("SELECT pg_advisory_lock(4242)")
+        native.execute("LISTEN qd_channel")
+        native.execute(f'SET ROLE "{role}"')
+        native.execute("BEGIN")
+        assert conn.reset() is True
+        assert conn.alive()
+        state = rows(
+            conn,
+            "SELECT pg_backend_pid() AS pid, current_user = session_user AS own_role, "
+            "current_setting('search_path') AS path, "
+            "current_setting('qd.marker', true) AS marker, "
+            "to_regclass('pg_temp.qd_left') AS temp, "
+            "(SELECT count(*) FROM pg_prepared_statements WHERE name = 'qd_plan') AS plans, "
+            "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            " AND pid = pg_backend_pid()) AS locks, "
+            "(SELECT count(*) FROM pg_listening_channels()) AS listens, "
+            "current_setting('transaction_read_only') AS ro",
+        )
+        assert pid is not None
+        assert state == [
+            {
+                "pid": pid[0],
+                "own_role": True,
+                "path": '"$user", public',
+                "marker": "",
+                "temp": None,
+                "plans": 0,
+                "locks": 0,
+                "listens": 0,
+                "ro": "on",
+            }
+        ]
+    finally:
+        conn.close()
+        admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_terminated_idle_session_is_not_alive(
+    conn: PostgresConnection, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    pid = conn.native.info.backend_pid
+    assert conn.alive()
+    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 5
+    while conn.alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not conn.alive()
+    with pytest.raises(UpstreamUnavailable):
+        conn.reset()

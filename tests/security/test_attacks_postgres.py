@@ -166,9 +166,12 @@ def pg_bench(tmp_path_factory: pytest.TempPathFactory, admin_url: str) -> Iterat
 
 
 def backends(admin: psycopg.Connection[Any]) -> int:
+    """querydeck backends that are not idle: pooled sessions wait idle (reset, no
+    transaction open) between runs; anything else is a statement left running."""
     row = admin.execute(
         "SELECT count(*) FROM pg_stat_activity "
-        "WHERE application_name = 'querydeck' AND datname = current_database()"
+        "WHERE application_name = 'querydeck' AND datname = current_database() "
+        "AND state IS DISTINCT FROM 'idle'"
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -101,6 +101,11 @@ class ResultStream(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def finished(self) -> bool:
+        """True when the driver already knows that no batch follows those yielded so far
+        (the runner then skips a progress write for a small result). Default: False."""
+        return False
+
 
 class Connection(abc.ABC):
     """One session with a data source, opened by :meth:`Driver.connect`.
@@ -140,6 +145,20 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the session. Idempotent."""
+
+    def reset(self) -> bool:
+        """Make an idle session as fresh as a new one so that the next run may reuse it:
+        end any transaction and drop everything a statement could have left in the session
+        (settings, variables, role, temporary objects, prepared statements, locks), then
+        re-apply querydeck's own session settings. Returns False when the driver cannot do
+        that (the default: such sessions are closed, never pooled); raises a querydeck
+        error when the session is broken."""
+        return False
+
+    def alive(self) -> bool:
+        """A local check, without a round trip, that an idle session still looks usable
+        (not closed, nothing unexpected waiting on its socket)."""
+        return True
 
     def schemas(self) -> list[str]:
         """Names of the schemas this login can see, system schemas left out (one round

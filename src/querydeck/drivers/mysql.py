@@ -34,7 +34,7 @@ from querydeck.drivers.base import (
     split_url,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
-from querydeck.drivers.network import check_host, server_url_options
+from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -74,6 +74,8 @@ _UNREACHABLE = frozenset({2003, 2005})
 _LOST_ERRNOS = frozenset({2006, 2013, 2014, 2055, 1053, 1927})
 _AUTH_ERRNOS = frozenset({1044, 1045, 1698, 1251})
 _LOST = "The connection to MySQL/MariaDB was lost; open a new one."
+#: The protocol command that resets a session (MySQL 5.7.3+, MariaDB 10.2.4+).
+_COM_RESET_CONNECTION = 0x1F
 
 
 class MySQLOptions(DriverOptions):
@@ -347,6 +349,30 @@ class MySQLConnection(Connection):
 
     def cancel_requested(self) -> bool:
         return self._cancel_requested
+
+    def reset(self) -> bool:
+        """``COM_RESET_CONNECTION`` (rolls back; drops user and session variables, role,
+        temporary tables, prepared statements and ``GET_LOCK`` locks), then the session
+        settings of :meth:`setup` again. PyMySQL has no call for it: the command is sent
+        with its packet helpers."""
+        if self._stream is not None:
+            self._stream.close()
+        untyped: Any = self._conn  # PyMySQL's packet helpers are private and untyped
+
+        def action() -> None:
+            untyped._execute_command(_COM_RESET_CONNECTION, b"")
+            untyped._read_ok_packet()
+
+        self.call(action)
+        self.setup()
+        self._cancel_requested = False
+        return True
+
+    def alive(self) -> bool:
+        sock = getattr(self._conn, "_sock", None)
+        if self._broken or not self._conn.open or sock is None:
+            return False
+        return not socket_readable(sock.fileno())
 
     def close(self) -> None:
         if self._stream is not None:

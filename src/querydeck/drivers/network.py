@@ -1,8 +1,10 @@
-"""Shared pieces of drivers that reach a server over TCP: host checks and URL parsing."""
+"""Shared pieces of drivers that reach a server over TCP: host checks, URL parsing and
+the idle-socket check of pooled sessions."""
 
 from __future__ import annotations
 
 import re
+import select
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
@@ -42,3 +44,14 @@ def server_url_options(parts: SplitResult, engine: str, example: str) -> dict[st
         options["database"] = database
     options.update(url_credentials(parts))
     return options
+
+
+def socket_readable(fd: int) -> bool:
+    """True when an idle session's socket has something to read or is closed: the server
+    ended the session, or sent a message nobody asked for (such a session is not reused)."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True

@@ -42,7 +42,7 @@ from querydeck.drivers.base import (
     split_url,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
-from querydeck.drivers.network import check_host, server_url_options
+from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -63,6 +63,8 @@ _DECLARABLE = re.compile(
 )
 _EXPLAIN = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/)*(explain|show)\b", re.I | re.S)
 _LOST = "The connection to PostgreSQL was lost; open a new one."
+#: Objects with smaller OIDs are built into the server (``FirstNormalObjectId``).
+_FIRST_USER_OID = 16384
 
 
 class PostgresOptions(DriverOptions):
@@ -317,6 +319,26 @@ class PostgresConnection(Connection):
     def cancel_requested(self) -> bool:
         return self._cancel_requested
 
+    def reset(self) -> bool:
+        """``ROLLBACK`` when a transaction is open, then ``DISCARD ALL`` (settings, role
+        and session authorization, temporary tables, prepared statements, advisory locks,
+        LISTENs, sequence state). The session's own settings (application name, encoding)
+        were sent at connect time and survive; names of user-defined types are looked up
+        again."""
+        if self._stream is not None:
+            self._stream.close()
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.call(lambda: self._conn.execute("ROLLBACK"))
+        self.call(lambda: self._conn.execute("DISCARD ALL"))
+        self._cancel_requested = False
+        self._type_names = {k: v for k, v in self._type_names.items() if k[0] < _FIRST_USER_OID}
+        return True
+
+    def alive(self) -> bool:
+        if self._conn.closed or self._conn.broken:
+            return False
+        return not socket_readable(self._conn.pgconn.socket)
+
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
@@ -394,6 +416,9 @@ class PostgresResultStream(ResultStream):
                 break
             yield batch
         self.close()
+
+    def finished(self) -> bool:
+        return self._closed or (self._done and self._first is None)
 
     def close(self) -> None:
         if self._closed:

@@ -6,6 +6,12 @@ refuses a statement as not a read). Every run is a history row from the moment i
 asked for. Execution happens on a bounded thread pool; the caller may wait for the outcome
 or come back later. Timeouts are enforced by the engine (driver) and by a client watchdog
 that cancels the statement shortly after the deadline.
+
+A short run costs two writes to the app database: its row is inserted as ``running`` when
+a worker is free (else ``queued``, and updated when a worker takes it), and updated once
+when it ends. A run whose rows keep coming after the first batch is also marked
+``result_state = writing`` then, so that its pages can be read while it streams. Sessions
+come from the per-connection pools of :mod:`querydeck.runs.pool`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Table, update
+
 from querydeck.connections import ConnectionService
 from querydeck.drivers.base import Connection
 from querydeck.errors import (
@@ -33,7 +41,9 @@ from querydeck.errors import (
 )
 from querydeck.models import RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics
+from querydeck.runs.pool import SessionPools
 from querydeck.runs.results import ResultStore, ResultWriter
+from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
@@ -63,20 +73,26 @@ class ActiveRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Called with the open session before the statement (the first-use privilege probe).
     before_use: Callable[[Connection], None] | None = None
+    #: The session pool of the connection: its id and the version of its options.
+    pool_key: str = ""
+    pool_version: str = ""
+    #: True when the history row was inserted as ``running`` (a worker was free).
+    started_at_insert: bool = False
 
+    # The session is cancelled with the lock held: the worker detaches it under the same
+    # lock before the session goes back to its pool, so a late cancel never reaches the
+    # statement of the next run that reuses the session.
     def cancel(self) -> None:
         with self.lock:
             self.cancel_requested = True
-            conn = self.connection
-        if conn is not None:
-            conn.cancel()
+            if self.connection is not None:
+                self.connection.cancel()
 
     def fire_watchdog(self) -> None:
         with self.lock:
             self.watchdog_fired = True
-            conn = self.connection
-        if conn is not None:
-            conn.cancel()
+            if self.connection is not None:
+                self.connection.cancel()
 
 
 def storable(text: str) -> str:
@@ -109,6 +125,10 @@ class RunManager:
         self._connections = connections
         self._results = results
         self._pool = ThreadPoolExecutor(settings.run_workers, thread_name_prefix="qd-run")
+        self._watchdog = Watchdog()
+        self.sessions = SessionPools(
+            size=settings.session_pool_size, idle_timeout_s=settings.session_pool_idle_s
+        )
         self._active: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
         #: Called (in the worker thread) after each run has ended: retention hooks here.
@@ -159,9 +179,12 @@ class RunManager:
             raise
         row.executed_sql = executed
         active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver, user)
+        active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
-        self._reserve(active)
+        if self._reserve(active):
+            active.started_at_insert = True
+            row.status, row.started_at = RunStatus.running.value, now
         try:
             self._db.write(lambda s: s.add(row))
             active.future = self._pool.submit(self._execute, active, driver)
@@ -171,9 +194,9 @@ class RunManager:
             raise
         return run_id
 
-    def _reserve(self, active: ActiveRun) -> None:
+    def _reserve(self, active: ActiveRun) -> bool:
         """Count the run against its user's and its connection's limits, or refuse it
-        (429) without recording anything."""
+        (429) without recording anything. True when a worker is free for it now."""
         with self._lock:
             mine = sum(1 for a in self._active.values() if a.user == active.user)
             here = sum(
@@ -189,7 +212,9 @@ class RunManager:
                         "wait for one to end or cancel one.",
                         detail={"scope": scope, "limit": limit, "retry_after_s": 1},
                     )
+            free = len(self._active) < self._settings.run_workers
             self._active[active.id] = active
+            return free
 
     def active_ids(self) -> set[str]:
         with self._lock:
@@ -231,54 +256,71 @@ class RunManager:
         for active in runs:
             active.cancel()
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self.sessions.close()
+        self._watchdog.close()
 
     # --- executing --------------------------------------------------------------------
 
     def _execute(self, active: ActiveRun, driver: Any) -> None:
         started = time.perf_counter()
-        self._update(active.id, status=RunStatus.running.value, started_at=utcnow())
+        if not active.started_at_insert:
+            self._update(active.id, status=RunStatus.running.value, started_at=utcnow())
         writer: ResultWriter | None = None
         outcome: dict[str, Any] = {}
-        timer = threading.Timer(active.timeout_s + WATCHDOG_GRACE_S, active.fire_watchdog)
-        timer.daemon = True
+        timer: Deadline | None = None
         try:
             if active.cancel_requested:
                 raise QueryCancelled("The run was cancelled before it started.")
-            conn = driver.connect(timeout_s=min(self._settings.connect_timeout_s, active.timeout_s))
+            conn = self.sessions.acquire(
+                active.pool_key,
+                active.pool_version,
+                lambda: driver.connect(
+                    timeout_s=min(self._settings.connect_timeout_s, active.timeout_s)
+                ),
+            )
             with active.lock:
                 active.connection = conn
+            clean = False
             try:
                 if active.before_use is not None:
                     active.before_use(conn)
                 if active.cancel_requested:
                     raise QueryCancelled("The run was cancelled before it started.")
-                timer.start()
+                timer = self._watchdog.schedule(
+                    active.timeout_s + WATCHDOG_GRACE_S, active.fire_watchdog
+                )
                 stream = conn.execute(active.sql, timeout_s=active.timeout_s)
                 try:
                     writer = self._results.writer(active.id, stream.schema)
                 except BaseException:
                     stream.close()
                     raise
-                self._update(
-                    active.id,
-                    result_state="writing",
-                    result_file=writer.final.name,
-                    columns=[c.model_dump() for c in jsonrows.columns(writer.schema)],
+                stored = {
+                    "result_file": writer.final.name,
+                    "columns": [c.model_dump() for c in jsonrows.columns(writer.schema)],
+                }
+                truncated = self._drain(
+                    stream,
+                    writer,
+                    active.max_rows,
+                    lambda: self._update(active.id, result_state="writing", **stored),
                 )
-                truncated = self._drain(stream, writer, active.max_rows)
                 writer.commit()
                 outcome = {
                     "status": RunStatus.succeeded.value,
                     "row_count": writer.rows,
                     "truncated": truncated,
-                    "result_file": writer.final.name,
                     "result_state": "stored",
+                    **stored,
                 }
+                clean = True
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 with active.lock:
                     active.connection = None
-                conn.close()
+                    reusable = clean and not (active.cancel_requested or active.watchdog_fired)
+                self.sessions.release(active.pool_key, active.pool_version, conn, reusable=reusable)
         except QueryDeckError as exc:
             outcome = self._failure(active, exc)
         except Exception:  # the last line of defence: never leave a run "running"
@@ -307,8 +349,13 @@ class RunManager:
                     log.exception("after-run housekeeping failed")
 
     @staticmethod
-    def _drain(stream: Any, writer: ResultWriter, max_rows: int) -> bool:
-        """Copy batches to the file up to ``max_rows``; True when rows were left over."""
+    def _drain(
+        stream: Any, writer: ResultWriter, max_rows: int, streaming: Callable[[], None]
+    ) -> bool:
+        """Copy batches to the file up to ``max_rows``; True when rows were left over.
+        ``streaming`` is called once, after the first batch, unless the stream knows it
+        has ended (a small result needs no progress write)."""
+        told = False
         try:
             for batch in stream:
                 room = max_rows - writer.rows
@@ -317,6 +364,9 @@ class RunManager:
                         writer.write(batch.slice(0, room))
                     return True
                 writer.write(batch)
+                if not told and not stream.finished():
+                    told = True
+                    streaming()
             return False
         finally:
             stream.close()
@@ -349,10 +399,11 @@ class RunManager:
         }
 
     def _update(self, run_id: str, **values: Any) -> None:
-        def change(session: Any) -> None:
-            row = session.get(RunRow, run_id)
-            if row is not None:
-                for key, value in values.items():
-                    setattr(row, key, value)
-
-        self._db.write(change)
+        # One UPDATE, no read first: a SQLite transaction that starts by writing waits for
+        # the write lock (busy timeout) instead of failing on a stale read snapshot.
+        # The table's own UPDATE (Core): the ORM's bulk-update machinery costs more than
+        # the write itself.
+        table = RunRow.__table__
+        assert isinstance(table, Table)
+        statement = update(table).where(table.c.id == run_id).values(**values)
+        self._db.write(lambda session: session.connection().execute(statement))
