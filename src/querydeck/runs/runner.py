@@ -51,6 +51,9 @@ from querydeck.store.tables import RunRow, utcnow
 
 log = logging.getLogger("querydeck.runs")
 
+#: How often, and for how long, a cancel is repeated until the run ends.
+CANCEL_REPEAT_S = 0.2
+CANCEL_RETRY_S = 10.0
 #: Seconds past the run's timeout before the client watchdog cancels the statement.
 WATCHDOG_GRACE_S = 1.0
 
@@ -248,6 +251,23 @@ class RunManager:
                 detail={"status": row.status},
             )
         active.cancel()
+        threading.Thread(
+            target=self._keep_cancelling, args=(active,), name="qd-cancel", daemon=True
+        ).start()
+
+    @staticmethod
+    def _keep_cancelling(active: ActiveRun) -> None:
+        """Repeat the cancel until the run ends: a cancel that reaches a session just before
+        its statement starts (DuckDB's interrupt, SQLite's interrupt, a PostgreSQL cancel
+        request between two round trips) would otherwise be lost. The session is detached
+        under the run's lock before it is reused, so a late repeat never reaches the next
+        run."""
+        future = active.future
+        deadline = time.monotonic() + CANCEL_RETRY_S
+        while future is not None and not future.done() and time.monotonic() < deadline:
+            time.sleep(CANCEL_REPEAT_S)
+            if not future.done():
+                active.cancel()
 
     def shutdown(self) -> None:
         """Cancel every run in flight and wait for the workers to close them."""
