@@ -28,7 +28,21 @@ SERVER_ENV = {
 }
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """The process's own peak resident set (VmHWM), MB. (``ru_maxrss`` from ``wait4`` is no
+    use here: Linux carries the parent's high-water mark into a forked child, so every
+    child of a big benchmark process would report at least the parent's size.)"""
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def emit(value: dict[str, Any]) -> None:
+    """Print the case's result with the peak RSS of the process that did the work (this
+    one, or the server it started)."""
+    value["peak_rss_mb"] = max(peak_rss_mb(), float(value.get("server_rss", 0.0)))
     print(json.dumps(value), flush=True)
 
 
@@ -60,10 +74,9 @@ def server(command: list[str], result: dict[str, Any]) -> Iterator[str]:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
+        result["server_rss"] = peak_rss_mb(process.pid)
         process.terminate()
-        _, _, usage = os.wait4(process.pid, 0)
-        process.returncode = 0
-        result["server_rss"] = usage.ru_maxrss / 1024
+        process.wait()
 
 
 def querydeck_server(result: dict[str, Any]) -> contextlib.AbstractContextManager[str]:

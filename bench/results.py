@@ -1,9 +1,9 @@
 """Results that scale, on PostgreSQL: the result store, exports, pages and the whole stack.
 
-Each case runs in its own process, so its peak RSS is its own (``os.wait4`` gives the rusage
-of that one child). Every figure sits next to its physical reference measured in the same
-run: a raw psycopg binary fetch, PostgreSQL's own ``COPY … TO STDOUT (FORMAT csv)``, a raw
-Arrow fetch (ADBC) + Parquet write, ``OFFSET`` on the database, and a minimal Starlette +
+Each case runs in its own process, so its peak RSS is its own (VmHWM read from ``/proc``;
+see ``bench.cases.peak_rss_mb``). Every figure sits next to its physical reference measured
+in the same run: a raw psycopg binary fetch, PostgreSQL's own
+``COPY … TO STDOUT (FORMAT csv)``, a raw Arrow fetch (ADBC) + Parquet write, ``OFFSET`` on the database, and a minimal Starlette +
 psycopg-pool endpoint.
 
 The data: tables of 1,000,000 and 10,000,000 rows × 10 mixed columns in a database of their
@@ -90,11 +90,10 @@ def run_case(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, A
     )
     assert process.stdout is not None
     out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if process.wait() != 0:
         raise RuntimeError(f"bench case {args} failed ({process.returncode})")
-    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    return result, float(result["peak_rss_mb"])
 
 
 def fmt_s(value: float) -> str:
