@@ -3,8 +3,8 @@
 Each case runs in its own process, so its peak RSS is its own (VmHWM read from ``/proc``;
 see ``bench.cases.peak_rss_mb``). Every figure sits next to its physical reference measured
 in the same run: a raw psycopg binary fetch, PostgreSQL's own
-``COPY … TO STDOUT (FORMAT csv)``, a raw Arrow fetch (ADBC) + Parquet write, ``OFFSET`` on the database, and a minimal Starlette +
-psycopg-pool endpoint.
+``COPY … TO STDOUT (FORMAT csv)``, a raw Arrow fetch (ADBC) + Parquet write, ``OFFSET`` on
+the database, and a minimal Starlette + psycopg-pool endpoint.
 
 The data: tables of 1,000,000 and 10,000,000 rows × 10 mixed columns in a database of their
 own (``QD_BENCH_DATABASE``, default ``qd_bench``), generated once and reused while
