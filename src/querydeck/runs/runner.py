@@ -100,7 +100,7 @@ class ActiveRun:
 
 def storable(text: str) -> str:
     """``text`` as the history can store it: lone surrogates (which the guard rejects, and
-    no database can encode) are kept visible as ``\\udXXX`` escapes."""
+    no database can encode) are kept visible as ``\\ud800``-style escapes."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
