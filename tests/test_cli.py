@@ -57,8 +57,8 @@ def data_dir(tmp_path: Path, demo_files: Path, monkeypatch: pytest.MonkeyPatch) 
     path = tmp_path / "data"
     shutil.copytree(demo_files, path / "demo")
     monkeypatch.setenv("QUERYDECK_DATA_DIR", str(path))
-    monkeypatch.setenv("QUERYDECK_FILE_ROOTS", str(tmp_path / "work"))
-    (tmp_path / "work").mkdir()
+    monkeypatch.setenv("QUERYDECK_FILE_ROOTS", str(tmp_path / "userfiles"))
+    (tmp_path / "userfiles").mkdir()
     monkeypatch.chdir(tmp_path)
     return path
 
@@ -106,10 +106,11 @@ def query_json(cli: Invoke, connection: str, sql: str) -> list[dict[str, Any]]:
 def test_connection_lifecycle(
     cli: Invoke, tmp_path: Path, data_dir: Path, chinook_file: Path
 ) -> None:
-    shutil.copyfile(chinook_file, tmp_path / "work" / "music.db")
-    added = cli("connections", "add", "music", "sqlite:///work/music.db", "--format", "json")
+    shutil.copyfile(chinook_file, tmp_path / "userfiles" / "music.db")
+    added = cli("connections", "add", "music", "sqlite:///userfiles/music.db", "--format", "json")
     assert added.exit_code == 0, added.output
-    assert orjson.loads(added.stdout)["options"] == {"path": str(Path.cwd() / "work" / "music.db")}
+    expected = str(Path.cwd() / "userfiles" / "music.db")
+    assert orjson.loads(added.stdout)["options"] == {"path": expected}
     tpch_path = data_dir / "demo" / "tpch.duckdb"
     tpch = cli(
         "connections", "add", "tpch", "-d", "duckdb", "-o", f"path={tpch_path}", "-o", "threads=1"
@@ -174,12 +175,12 @@ def test_remove_asks_on_a_terminal_only(cli: Invoke, chinook_file: Path) -> None
     ],
 )
 def test_add_refused(cli: Invoke, args: list[str], code: str) -> None:
-    assert cli("connections", "add", "dup", "sqlite:///work/x.db").exit_code == 0
+    assert cli("connections", "add", "dup", "sqlite:///userfiles/x.db").exit_code == 0
     fails_with(cli("connections", "add", *args), code)
 
 
 def test_test_reports_a_missing_file(cli: Invoke) -> None:
-    assert cli("connections", "add", "gone", "sqlite:///work/missing.db").exit_code == 0
+    assert cli("connections", "add", "gone", "sqlite:///userfiles/missing.db").exit_code == 0
     fails_with(cli("connections", "test", "gone"), "FILE_NOT_FOUND")
     shown = orjson.loads(cli("connections", "show", "gone", "-f", "json").stdout)
     assert shown["status"]["error_code"] == "FILE_NOT_FOUND"
