@@ -234,6 +234,18 @@ def split_url(url: str, schemes: tuple[str, ...]) -> SplitResult:
     return parts
 
 
+def file_url_path(url: str, schemes: tuple[str, ...], engine: str, example: str) -> str:
+    """The (percent-decoded) file path of ``scheme:///relative`` or ``scheme:////absolute``;
+    empty when the URL names none. Hosts and query parameters are refused."""
+    parts = split_url(url, schemes)
+    url_query(parts, {})
+    if parts.netloc or (parts.path and not parts.path.startswith("/")):
+        raise ConnectionUrlInvalid(
+            f"A {engine} URL has no host: write {example} (four slashes for an absolute path)."
+        )
+    return unquote(parts.path[1:])
+
+
 def url_query(parts: SplitResult, allowed: dict[str, str]) -> dict[str, str]:
     """The URL's query parameters mapped to option names through ``allowed``
     (URL parameter → option name); any other parameter, or a repeated one, is refused."""

@@ -17,7 +17,6 @@ import re
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import duckdb
 from pydantic import Field
@@ -32,14 +31,12 @@ from querydeck.drivers.base import (
     DriverOptions,
     ResultStream,
     ServerInfo,
-    split_url,
-    url_query,
+    file_url_path,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,
-    ConnectionUrlInvalid,
     DataFileNotFound,
     FileAccessDenied,
     QueryCancelled,
@@ -249,16 +246,7 @@ class DuckDBDriver(Driver[DuckDBOptions]):
     def options_from_url(cls, url: str) -> dict[str, Any]:
         """``duckdb:///relative.duckdb``, ``duckdb:////abs.duckdb``, or ``duckdb://`` /
         ``duckdb:///:memory:`` for in-memory; no parameters."""
-        parts = split_url(url, cls.url_schemes)
-        url_query(parts, {})
-        if parts.netloc:
-            raise ConnectionUrlInvalid(
-                "A DuckDB URL has no host: write duckdb:///relative.duckdb or "
-                "duckdb:////abs.duckdb."
-            )
-        if parts.path and not parts.path.startswith("/"):
-            raise ConnectionUrlInvalid("Write the DuckDB URL as duckdb:///path/to/file.duckdb.")
-        path = unquote(parts.path[1:])
+        path = file_url_path(url, cls.url_schemes, cls.title, "duckdb:///relative.duckdb")
         return {"path": None if path in ("", ":memory:") else path}
 
     def allowed_directories(self) -> list[str]:

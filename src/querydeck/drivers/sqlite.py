@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 from urllib.request import pathname2url
 
 import pyarrow as pa
@@ -41,8 +40,7 @@ from querydeck.drivers.base import (
     DriverOptions,
     ResultStream,
     ServerInfo,
-    split_url,
-    url_query,
+    file_url_path,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.errors import (
@@ -280,13 +278,7 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
         """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; no parameters."""
-        parts = split_url(url, cls.url_schemes)
-        url_query(parts, {})
-        if parts.netloc:
-            raise ConnectionUrlInvalid(
-                "A SQLite URL has no host: write sqlite:///relative.db or sqlite:////abs.db."
-            )
-        path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+        path = file_url_path(url, cls.url_schemes, cls.title, "sqlite:///relative.db")
         if not path:
             raise ConnectionUrlInvalid("The SQLite URL names no file: sqlite:///path/to/file.db.")
         return {"path": path}
