@@ -231,8 +231,11 @@ class Workbench:
     def get_run(self, run_id: str) -> RunInfo:
         return self.history.get(run_id)
 
-    def run_rows(self, run_id: str, *, offset: int = 0, limit: int = 500) -> RowsPage:
-        return self.history.rows(run_id, offset=offset, limit=limit)
+    def run_rows(
+        self, run_id: str, *, offset: int = 0, limit: int = 500, known: RunInfo | None = None
+    ) -> RowsPage:
+        """A page of a run's stored rows; ``known`` is the run if the caller just read it."""
+        return self.history.rows(run_id, offset=offset, limit=limit, known=known)
 
     def cancel_run(self, run_id: str) -> RunInfo:
         """Ask a running run to stop; returns the run once it has ended (or after 5 s)."""
@@ -425,7 +428,7 @@ class Workbench:
                 run.error_message or f"The preview ended {run.status.value}.",
                 code=run.error_code or "QUERY_FAILED",
             )
-        return self.run_rows(run.id, offset=0, limit=rows)
+        return self.run_rows(run.id, offset=0, limit=rows, known=run)
 
     def search_catalog(self, text: str, *, limit: int = 50, offset: int = 0) -> Page[SearchHit]:
         hits, total = self.catalog.search(text, limit=limit, offset=offset)

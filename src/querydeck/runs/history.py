@@ -102,12 +102,13 @@ class History:
                 live = self._results.rows_written(run_id)
             return run_info(row, live)
 
-    def stored(self, run_id: str) -> tuple[RunInfo, StoredResult]:
+    def stored(self, run_id: str, known: RunInfo | None = None) -> tuple[RunInfo, StoredResult]:
         """A run with rows and its stored result (rows so far while it is running).
+        ``known`` is the run as the caller just read it (saves reading it again).
 
         Raises 409 for a run without rows, 410 for rows evicted or gone from disk (the run
         is marked), 409 ``RESULT_CORRUPT`` for a damaged file (the run is marked)."""
-        run = self.get(run_id)
+        run = known if known is not None and known.id == run_id else self.get(run_id)
         if run.status is RunStatus.queued or (
             run.status is RunStatus.running and run.result_state is None
         ):
@@ -152,8 +153,10 @@ class History:
             )
         )
 
-    def rows(self, run_id: str, *, offset: int, limit: int) -> RowsPage:
-        run, stored = self.stored(run_id)
+    def rows(
+        self, run_id: str, *, offset: int, limit: int, known: RunInfo | None = None
+    ) -> RowsPage:
+        run, stored = self.stored(run_id, known)
         try:
             table = self._results.read_from(run_id, stored, offset, min(limit, MAX_PAGE_ROWS))
         except ResultCorrupt:

@@ -37,7 +37,7 @@ def _raise_if_failed(run: RunInfo) -> None:
 def _view(workbench: Workbench, run: RunInfo, page_size: int) -> RunView:
     page = None
     if run.status is RunStatus.succeeded:
-        page = workbench.run_rows(run.id, offset=0, limit=page_size)
+        page = workbench.run_rows(run.id, offset=0, limit=page_size, known=run)
     return RunView(run=run, page=page)
 
 
