@@ -78,8 +78,3 @@ class FileRoots:
     @staticmethod
     def _refuse(message: str, reason: str) -> ConnectionTargetForbidden:
         return ConnectionTargetForbidden(message, detail={"option": "path", "reason": reason})
-
-    def root_holding(self, directory: Path) -> Path | None:
-        """The root that ``directory`` lies in (or is), if any."""
-        resolved = real(directory)
-        return next((root for root in self.roots if _inside(resolved, root)), None)

@@ -65,13 +65,10 @@ def finish_interrupted_rotation(data_dir: Path, fingerprint: str | None) -> None
 
 
 class KeyRotation:
-    def __init__(
-        self, settings: Settings, db: AppDatabase, connections: ConnectionService, current: Sealer
-    ) -> None:
+    def __init__(self, settings: Settings, db: AppDatabase, connections: ConnectionService) -> None:
         self._settings = settings
         self._db = db
         self._connections = connections
-        self._current = current
 
     def run(self) -> tuple[RotationResult, Sealer]:
         if self._settings.secret_key is not None:

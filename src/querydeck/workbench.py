@@ -445,7 +445,7 @@ class Workbench:
     def rotate_key(self) -> RotationResult:
         """Re-seal every stored secret with a new key in one transaction and replace the
         key file atomically (the old key is kept as a backup until the commit)."""
-        rotation = KeyRotation(self.settings, self.db, self.connections, self._sealer)
+        rotation = KeyRotation(self.settings, self.db, self.connections)
         result, self._sealer = rotation.run()
         return result
 

@@ -124,10 +124,6 @@ class SchemaDiff(BaseModel):
     removed_tables: list[str] = Field(default_factory=list)
     changed_tables: list[TableChange] = Field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.added_tables or self.removed_tables or self.changed_tables)
-
 
 class SchemaRefresh(BaseModel):
     schema_name: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Kinds of relations a catalog lists.
@@ -104,9 +104,6 @@ class TableMeta:
     comment: str | None = None
     row_estimate: int | None = None
     definition: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableMeta:
