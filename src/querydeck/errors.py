@@ -337,3 +337,46 @@ class ConnectionUntrusted(ConnectionFailed):
 
     code = "CONNECTION_TLS_UNTRUSTED"
     http_status = 502
+
+
+# --- accounts, permissions and HTTP limits --------------------------------------------------
+
+
+class Unauthenticated(QueryDeckError):
+    """No valid session or token: missing, expired, revoked, forged or for a disabled user."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class LoginFailed(Unauthenticated):
+    """Wrong user name or password (the message never says which)."""
+
+    code = "LOGIN_FAILED"
+
+
+class Forbidden(QueryDeckError):
+    """Authenticated, but the role or the grants do not allow this action. Used only where
+    the object's existence is already known to the caller; otherwise the answer is 404."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class CsrfFailed(Forbidden):
+    """A cookie-authenticated state-changing request without the CSRF token or from
+    another origin."""
+
+    code = "CSRF_FAILED"
+
+
+class RateLimited(QueryDeckError):
+    """Too many requests of one kind for a user or an address; ``detail.retry_after_s``."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+
+
+class PayloadTooLarge(QueryDeckError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413

@@ -1,0 +1,1 @@
+"""Accounts, sessions, API tokens, roles and per-connection grants (framework-free)."""
