@@ -380,3 +380,14 @@ class RateLimited(QueryDeckError):
 class PayloadTooLarge(QueryDeckError):
     code = "PAYLOAD_TOO_LARGE"
     http_status = 413
+
+
+# --- audit log ----------------------------------------------------------------------------
+
+
+class AuditUnavailable(QueryDeckError):
+    """The audit log could not record a run, so its rows are not handed out (the run ends
+    failed and its stored rows are discarded): data nobody can account for is never served."""
+
+    code = "AUDIT_UNAVAILABLE"
+    http_status = 503

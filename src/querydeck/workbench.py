@@ -15,6 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from querydeck import demo
+from querydeck.audit.log import AuditLog, current_request_id
+from querydeck.audit.models import AuditPage
+from querydeck.audit.operations import AuditedOperation
+from querydeck.auth.principal import LOCAL, Principal
 from querydeck.catalog.background import BackgroundRefresher
 from querydeck.catalog.models import (
     CatalogLevel,
@@ -32,6 +36,7 @@ from querydeck.drivers.base import Sandbox
 from querydeck.errors import (
     Conflict,
     ExportUnavailable,
+    Forbidden,
     InvalidInput,
     NotFound,
     QueryDeckError,
@@ -53,7 +58,7 @@ from querydeck.models import (
     SavedQueryInput,
     TestResult,
 )
-from querydeck.runs.export import Export, ExportFormat, file_name
+from querydeck.runs.export import Export, ExportFormat, ExportReceipt, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
 from querydeck.runs.retention import Retention
@@ -66,6 +71,12 @@ from querydeck.sql.checker import Checker
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 from querydeck.targets import TargetVerifier
+
+
+def _option_names(options: dict[str, Any] | None) -> list[str]:
+    """The names of the options given (never their values), for an audit entry."""
+    return sorted(str(key)[:64] for key in (options or {}))[:100]
+
 
 #: The user every run belongs to until accounts exist.
 LOCAL_USER = "local"
@@ -94,8 +105,14 @@ class Workbench:
             connect_timeout_s=self.settings.connect_timeout_s,
         )
         self.results = ResultStore(self.settings.results_dir)
+        self.audit = AuditLog(self.db)
         self.runs = RunManager(
-            self.settings, self.db, self.connections, self.results, checker=checker
+            self.settings,
+            self.db,
+            self.connections,
+            self.results,
+            checker=checker,
+            audit=self.audit,
         )
         self.history = History(self.db, self.results)
         self.catalog = CatalogService(
@@ -181,13 +198,24 @@ class Workbench:
         url: str | None = None,
         options: dict[str, Any] | None = None,
         allow_privileged: bool = False,
+        actor: Principal = LOCAL,
     ) -> ConnectionInfo:
         """Register a connection. ``allow_privileged`` is the admin override that saves a
         login able to write, flagged "can write" (the auth layer will restrict it to
         admins)."""
-        return self.connections.create(
-            name, driver, url=url, options=options, allow_privileged=allow_privileged
-        )
+        detail = {
+            "name": name,
+            "driver": driver,
+            "from_url": url is not None,
+            "options": _option_names(options),
+            "allow_privileged": allow_privileged,
+        }
+        with self._audited("connection.create", actor, detail) as audit:
+            info = self.connections.create(
+                name, driver, url=url, options=options, allow_privileged=allow_privileged
+            )
+            audit.done(info.id, driver=info.driver)
+        return info
 
     def list_connections(self, *, limit: int = 100, offset: int = 0) -> Page[ConnectionInfo]:
         return self.connections.listing(limit=limit, offset=offset)
@@ -196,23 +224,61 @@ class Workbench:
         return self.connections.get(name)
 
     def update_connection(
-        self, name: str, options: dict[str, Any], *, allow_privileged: bool | None = None
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        allow_privileged: bool | None = None,
+        actor: Principal = LOCAL,
     ) -> ConnectionInfo:
-        """Change options; ``allow_privileged`` (admin override) None keeps the stored one."""
-        info = self.connections.update(name, options, allow_privileged=allow_privileged)
+        """Change options; ``allow_privileged`` (admin override) None keeps the stored one.
+        The audit entry names the options changed, never their values."""
+        detail = {
+            "name": name,
+            "options": _option_names(options),
+            "allow_privileged": allow_privileged,
+        }
+        with self._audited("connection.update", actor, detail, name) as audit:
+            info = self.connections.update(name, options, allow_privileged=allow_privileged)
+            audit.done(info.id)
         self.runs.sessions.clear(info.id)
         return info
 
-    def rename_connection(self, name: str, new_name: str) -> ConnectionInfo:
-        return self.connections.rename(name, new_name)
+    def rename_connection(
+        self, name: str, new_name: str, *, actor: Principal = LOCAL
+    ) -> ConnectionInfo:
+        detail = {"name": name, "new_name": new_name}
+        with self._audited("connection.rename", actor, detail, name) as audit:
+            info = self.connections.rename(name, new_name)
+            audit.done(info.id, new_name=info.name)
+        return info
 
-    def delete_connection(self, name: str) -> None:
-        connection_id = self.connections.get(name).id
-        self.connections.delete(name)
-        self.runs.sessions.clear(connection_id)
+    def delete_connection(self, name: str, *, actor: Principal = LOCAL) -> None:
+        with self._audited("connection.delete", actor, {"name": name}, name) as audit:
+            info = self.connections.get(name)
+            self.connections.delete(name)
+            audit.done(info.id)
+        self.runs.sessions.clear(info.id)
 
-    def test_connection(self, name: str) -> TestResult:
-        return self.connections.test(name)
+    def test_connection(self, name: str, *, actor: Principal = LOCAL) -> TestResult:
+        with self._audited("connection.test", actor, {"name": name}, name) as audit:
+            result = self.connections.test(name)
+            audit.done(latency_ms=result.latency_ms)
+        return result
+
+    def _audited(
+        self, action: str, actor: Principal, detail: dict[str, Any], name: str | None = None
+    ) -> AuditedOperation:
+        """An audited change or test of the connection ``name`` (None: a new one)."""
+        return AuditedOperation(
+            self.audit,
+            action,
+            actor,
+            detail,
+            target_type="connection",
+            name=name,
+            lookup=lambda n: self.connections.get(n).id,
+        )
 
     # --- runs -------------------------------------------------------------------------
 
@@ -284,11 +350,51 @@ class Workbench:
         )
         return self.start_run(request, user=user)
 
-    def export_run(self, run_id: str, fmt: ExportFormat) -> Export:
+    def export_run(self, run_id: str, fmt: ExportFormat, *, actor: Principal = LOCAL) -> Export:
         """A streaming export of a succeeded run's stored rows (never re-runs the query).
 
         409 for a run that did not succeed or is still running, 410 when its rows are gone.
+        Each export is audited (``export.finish``) when its stream ends: format, rows,
+        bytes and the SHA-256 of the bytes handed on; ``aborted`` when the consumer stopped
+        early; a refused export is audited too.
         """
+        request_id = current_request_id()
+        try:
+            export, connection_id = self._export(run_id, fmt)
+        except QueryDeckError as exc:
+            self.audit.record(
+                "export.finish",
+                actor=actor,
+                outcome="error",
+                target_type="run",
+                target_id=run_id,
+                request_id=request_id,
+                detail={"format": fmt.value, "error_code": exc.code},
+            )
+            raise
+
+        def finished(receipt: ExportReceipt) -> None:
+            self.audit.record(
+                "export.finish",
+                actor=actor,
+                outcome=receipt.outcome,
+                target_type="run",
+                target_id=run_id,
+                connection_id=connection_id,
+                request_id=request_id,
+                detail={
+                    "format": fmt.value,
+                    "rows": receipt.rows,
+                    "bytes": receipt.bytes,
+                    "sha256": receipt.sha256,
+                    "error_code": receipt.error_code,
+                },
+            )
+
+        export.on_finished = finished
+        return export
+
+    def _export(self, run_id: str, fmt: ExportFormat) -> tuple[Export, str | None]:
         run = self.history.get(run_id)
         if run.status is not RunStatus.succeeded:
             code = "RUN_NOT_FINISHED" if not run.status.finished else "EXPORT_UNAVAILABLE"
@@ -298,13 +404,54 @@ class Workbench:
                 detail={"status": run.status.value, "run_id": run_id},
             )
         run, stored = self.history.stored(run_id)
-        return Export(
+        export = Export(
             store=self.results,
             run_id=run_id,
             stored=stored,
             format=fmt,
             filename=file_name(run_id, fmt),
             total_rows=run.row_count or 0,
+        )
+        return export, run.connection_id
+
+    # --- audit ------------------------------------------------------------------------
+
+    def list_audit(
+        self,
+        actor: Principal,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        user: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        connection: str | None = None,
+        connection_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """The audit log, newest first (administrators only: 403 otherwise). ``user``
+        filters by the acting user; ``connection`` is a connection's current name (a
+        deleted one is found by ``connection_id``)."""
+        if not actor.is_admin:
+            raise Forbidden("Only an administrator can read the audit log.")
+        if connection is not None:
+            connection_id = self.connections.get(connection).id
+        return self.audit.listing(
+            limit=limit,
+            offset=offset,
+            actor=user,
+            action=action,
+            outcome=outcome,
+            target_type=target_type,
+            target_id=target_id,
+            connection_id=connection_id,
+            since=since,
+            until=until,
+            cursor=cursor,
         )
 
     # --- saved queries ----------------------------------------------------------------

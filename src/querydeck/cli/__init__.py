@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from querydeck.cli import catalog, connections, drivers, keys, query, runs, serve
+from querydeck.cli import audit, catalog, connections, drivers, keys, query, runs, serve
 from querydeck.cli import certificates as certificates_cli
 from querydeck.cli import export as export_cli
 from querydeck.cli import saved as saved_cli
@@ -88,6 +88,7 @@ app.add_typer(keys.app, name="keys")
 app.command("export")(export_cli.export)
 app.add_typer(saved_cli.app, name="saved")
 app.add_typer(certificates_cli.app, name="certificates")
+app.command("audit")(audit.audit)
 
 
 def main() -> None:

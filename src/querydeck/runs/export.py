@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import hashlib
 import io
 import os
 import re
@@ -29,6 +30,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
+from querydeck.errors import QueryDeckError
 from querydeck.runs import jsonrows
 from querydeck.runs.results import ResultStore, StoredResult
 
@@ -132,9 +134,25 @@ def _as_text(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
     return pa.array(out, type=pa.string())
 
 
+@dataclass(frozen=True)
+class ExportReceipt:
+    """How an export ended: ``ok`` (every byte handed on), ``aborted`` (the consumer
+    stopped early, e.g. a client that disconnected) or ``error``. ``bytes`` and ``sha256``
+    cover exactly the chunks the consumer took before it asked for the next one (or
+    stopped); ``rows`` counts the rows read from the store."""
+
+    outcome: str
+    rows: int
+    bytes: int
+    sha256: str
+    error_code: str | None = None
+
+
 @dataclass
 class Export:
-    """One export of a stored result; iterate :meth:`chunks` to get its bytes."""
+    """One export of a stored result; iterate :meth:`chunks` to get its bytes.
+    ``on_finished`` (the audit log) is called once with the :class:`ExportReceipt` when
+    the iteration ends, however it ends."""
 
     store: ResultStore
     run_id: str
@@ -143,6 +161,7 @@ class Export:
     filename: str
     total_rows: int
     rows_written: int = field(default=0)
+    on_finished: Callable[[ExportReceipt], None] | None = None
 
     @property
     def media_type(self) -> str:
@@ -154,6 +173,32 @@ class Export:
             self.rows_written += batch.num_rows
 
     def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, in chunks of about :data:`CHUNK_BYTES`, hashed as they are
+        handed on (never buffered whole)."""
+        digest = hashlib.sha256()
+        sent = 0
+        outcome, error_code = "aborted", None  # closed early unless it runs to the end
+        try:
+            for chunk in self._encoded():
+                yield chunk
+                # The consumer asked for more: this chunk has been handed on.
+                digest.update(chunk)
+                sent += len(chunk)
+            outcome = "ok"
+        except QueryDeckError as exc:
+            outcome, error_code = "error", exc.code
+            raise
+        except Exception:
+            outcome, error_code = "error", "INTERNAL_ERROR"
+            raise
+        finally:
+            callback, self.on_finished = self.on_finished, None
+            if callback is not None:
+                callback(
+                    ExportReceipt(outcome, self.rows_written, sent, digest.hexdigest(), error_code)
+                )
+
+    def _encoded(self) -> Iterator[bytes]:
         writers = {
             ExportFormat.csv: lambda: self._delimited(",", "\r\n"),
             ExportFormat.tsv: lambda: self._delimited("\t", "\n"),

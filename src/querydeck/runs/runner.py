@@ -27,10 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, update
+from sqlalchemy.orm import Session
 
+from querydeck.audit.log import AuditLog, current_request_id
+from querydeck.audit.sql import summarise
 from querydeck.connections import ConnectionService
 from querydeck.drivers.base import Connection
 from querydeck.errors import (
+    AuditUnavailable,
     Conflict,
     NotFound,
     QueryCancelled,
@@ -47,7 +51,7 @@ from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import RunRow, utcnow
+from querydeck.store.tables import AuditRow, RunRow, utcnow
 
 log = logging.getLogger("querydeck.runs")
 
@@ -56,6 +60,14 @@ CANCEL_REPEAT_S = 0.2
 CANCEL_RETRY_S = 10.0
 #: Seconds past the run's timeout before the client watchdog cancels the statement.
 WATCHDOG_GRACE_S = 1.0
+#: A run's final status as the outcome of its audit entry.
+_OUTCOMES = {
+    RunStatus.succeeded.value: "ok",
+    RunStatus.failed.value: "error",
+    RunStatus.timed_out.value: "error",
+    RunStatus.cancelled.value: "aborted",
+    RunStatus.rejected.value: "denied",
+}
 
 
 @dataclass
@@ -69,6 +81,12 @@ class ActiveRun:
     timeout_s: float
     driver_name: str
     user: str = ""
+    #: What the audit entry of the run needs: the user's own SQL, its dialect, the
+    #: connection's id and the id of the request that started the run.
+    source_sql: str = ""
+    dialect: str = ""
+    connection_id: str | None = None
+    request_id: str | None = None
     future: Future[None] | None = None
     connection: Connection | None = None
     cancel_requested: bool = False
@@ -118,8 +136,10 @@ class RunManager:
         connections: ConnectionService,
         results: ResultStore,
         checker: Checker | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._settings = settings
+        self._audit = audit
         self._checker: Checker = checker or StatementChecker(
             max_bytes=settings.max_sql_bytes,
             forbidden_functions=settings.forbidden_functions,
@@ -155,6 +175,7 @@ class RunManager:
             request.timeout_s or self._settings.default_timeout_s, self._settings.max_timeout_s
         )
         run_id = str(uuid.uuid4())
+        request_id = current_request_id()
         now = utcnow()
         row = RunRow(
             id=run_id,
@@ -179,9 +200,17 @@ class RunManager:
             row.finished_at, row.duration_ms = now, 0.0
             self._db.write(lambda s: s.add(row))
             metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
+            if self._audit is not None:  # nothing was read: the entry is best effort
+                rejected = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, user)
+                rejected.source_sql, rejected.dialect = request.sql, driver.dialect
+                rejected.connection_id, rejected.request_id = info.id, request_id
+                values = {"status": row.status, "error_code": exc.code, "duration_ms": 0.0}
+                self._audit.record(**self._entry_fields(rejected, values))
             raise
         row.executed_sql = executed
         active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver, user)
+        active.source_sql, active.dialect = request.sql, driver.dialect
+        active.connection_id, active.request_id = info.id, request_id
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
@@ -315,7 +344,7 @@ class RunManager:
                 except BaseException:
                     stream.close()
                     raise
-                stored = {
+                stored: dict[str, Any] = {
                     "result_file": writer.final.name,
                     "columns": [c.model_dump() for c in jsonrows.columns(writer.schema)],
                 }
@@ -356,7 +385,9 @@ class RunManager:
                 writer.discard()
                 outcome.update(result_state=None, result_file=None, columns=None)
             duration = (time.perf_counter() - started) * 1000
-            self._update(active.id, finished_at=utcnow(), duration_ms=round(duration, 3), **outcome)
+            outcome = self._finish(
+                active, {"finished_at": utcnow(), "duration_ms": round(duration, 3), **outcome}
+            )
             metrics.record_finished(
                 active.driver_name, RunStatus(outcome["status"]), duration / 1000
             )
@@ -418,7 +449,66 @@ class RunManager:
             "error_status": exc.http_status,
         }
 
-    def _update(self, run_id: str, **values: Any) -> None:
+    # --- the final write and its audit entry ------------------------------------------
+
+    @staticmethod
+    def _entry_fields(active: ActiveRun, values: dict[str, Any]) -> dict[str, Any]:
+        """The ``run.finish`` audit entry of a run ending with ``values``: the statement's
+        fingerprint and tables, never its text."""
+        status = str(values["status"])
+        summary = summarise(active.source_sql, active.dialect)
+        return {
+            "action": "run.finish",
+            "actor": active.user,
+            "outcome": _OUTCOMES.get(status, "error"),
+            "target_type": "run",
+            "target_id": active.id,
+            "connection_id": active.connection_id,
+            "request_id": active.request_id,
+            "detail": {
+                "status": status,
+                "connection": active.connection_name,
+                "driver": active.driver_name,
+                "fingerprint": summary.fingerprint,
+                "tables": summary.tables,
+                "rows": values.get("row_count"),
+                "truncated": bool(values.get("truncated")),
+                "error_code": values.get("error_code"),
+                "duration_ms": values.get("duration_ms"),
+            },
+        }
+
+    def _finish(self, active: ActiveRun, values: dict[str, Any]) -> dict[str, Any]:
+        """Write the run's final status and its audit entry in one transaction; returns the
+        values written. Fails closed: when the entry cannot be written, the run ends
+        failed (``AUDIT_UNAVAILABLE``) and its stored rows are deleted, so no page or
+        export of them is served."""
+        if self._audit is None:
+            self._update(active.id, **values)
+            return values
+        try:
+            entry = AuditLog.entry(**self._entry_fields(active, values))
+            self._update(active.id, audit=entry, **values)
+            return values
+        except Exception as exc:
+            AuditLog.failed("run.finish", exc)
+        values = {
+            **values,
+            "status": RunStatus.failed.value,
+            "error_code": AuditUnavailable.code,
+            "error_message": "The run could not be recorded in the audit log, so its rows "
+            "are not kept; try again once the audit log works.",
+            "error_detail": None,
+            "error_status": AuditUnavailable.http_status,
+            "result_state": None,
+            "result_file": None,
+            "columns": None,
+        }
+        self._update(active.id, **values)
+        self._results.delete(active.id)
+        return values
+
+    def _update(self, run_id: str, *, audit: AuditRow | None = None, **values: Any) -> None:
         # One UPDATE, no read first: a SQLite transaction that starts by writing waits for
         # the write lock (busy timeout) instead of failing on a stale read snapshot.
         # The table's own UPDATE (Core): the ORM's bulk-update machinery costs more than
@@ -426,4 +516,10 @@ class RunManager:
         table = RunRow.__table__
         assert isinstance(table, Table)
         statement = update(table).where(table.c.id == run_id).values(**values)
-        self._db.write(lambda session: session.connection().execute(statement))
+
+        def work(session: Session) -> None:
+            session.connection().execute(statement)
+            if audit is not None:
+                AuditLog.add(session, audit)
+
+        self._db.write(work)

@@ -230,3 +230,41 @@ class CertificateRow(Base):
     #: The certificates re-encoded from their parsed form (never a key, never other text).
     pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+#: Audit ids: BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
+AuditId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditRow(Base):
+    """One entry of the append-only audit log (querydeck.audit): who did what, to what,
+    with which outcome. ``detail`` is sanitised before it is written; no code path updates
+    or deletes a row."""
+
+    __tablename__ = "qd_audit"
+    __table_args__ = (
+        Index("ix_qd_audit_at", "at"),
+        Index("ix_qd_audit_actor", "actor", "id"),
+        Index("ix_qd_audit_action", "action", "id"),
+        Index("ix_qd_audit_outcome", "outcome", "id"),
+        Index("ix_qd_audit_connection", "connection_id", "id"),
+        Index("ix_qd_audit_target", "target_type", "target_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The user name (stable: users are disabled, never deleted); None for anonymous events.
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    actor_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: How the actor was authenticated: local, session or token.
+    via: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    #: ok | error | denied | aborted
+    outcome: Mapped[str] = mapped_column(String(16))
+    target_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: No foreign key: the log outlives the connections it names.
+    connection_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
