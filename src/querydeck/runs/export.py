@@ -18,7 +18,7 @@ import io
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,8 +138,9 @@ def _as_text(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
 class ExportReceipt:
     """How an export ended: ``ok`` (every byte handed on), ``aborted`` (the consumer
     stopped early, e.g. a client that disconnected) or ``error``. ``bytes`` and ``sha256``
-    cover exactly the chunks the consumer took before it asked for the next one (or
-    stopped); ``rows`` counts the rows read from the store."""
+    cover the chunks handed to the consumer (when it stopped early, the last of them may
+    have reached the client only in part: an upper bound); ``rows`` counts the rows read
+    from the store."""
 
     outcome: str
     rows: int
@@ -172,18 +173,19 @@ class Export:
             yield batch
             self.rows_written += batch.num_rows
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         """The file's bytes, in chunks of about :data:`CHUNK_BYTES`, hashed as they are
-        handed on (never buffered whole)."""
+        handed on (never buffered whole). A consumer that stops early should ``close()``
+        the generator, so the export is reported ``aborted`` at once (not when the
+        garbage collector gets to it)."""
         digest = hashlib.sha256()
         sent = 0
         outcome, error_code = "aborted", None  # closed early unless it runs to the end
         try:
             for chunk in self._encoded():
-                yield chunk
-                # The consumer asked for more: this chunk has been handed on.
                 digest.update(chunk)
                 sent += len(chunk)
+                yield chunk
             outcome = "ok"
         except QueryDeckError as exc:
             outcome, error_code = "error", exc.code

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Generator
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
+from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from querydeck.api.deps import WorkbenchDep
@@ -38,7 +41,20 @@ def export_run(
         f"filename*=UTF-8''{quote(export.filename)}",
         "X-Querydeck-Rows": str(export.total_rows),
     }
-    return StreamingResponse(export.chunks(), media_type=export.media_type, headers=headers)
+    chunks = export.chunks()
+    # Runs after the response, also when the client went away mid-stream: closing the
+    # generator reports the export (aborted, with the bytes sent so far) right away.
+    return StreamingResponse(
+        chunks,
+        media_type=export.media_type,
+        headers=headers,
+        background=BackgroundTask(_close, chunks),
+    )
+
+
+def _close(chunks: Generator[bytes, None, None]) -> None:
+    with contextlib.suppress(ValueError):  # still running in a worker: it reports at its end
+        chunks.close()
 
 
 @router.post(
