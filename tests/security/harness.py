@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from querydeck.errors import QueryRejected
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import Settings
-from querydeck.store.tables import Base, RunRow
+from querydeck.store.tables import AuditRow, Base, RunRow
 from querydeck.workbench import Workbench
 
 
@@ -102,21 +102,31 @@ def bench(root: Path, driver: str, options: dict[str, Any], **settings: Any) -> 
 
 
 def app_state(wb: Workbench) -> tuple[int, list[Any]]:
-    """Number of history rows, and every row of every other table of the app database."""
+    """Number of history rows, and every row of every other table of the app database
+    (the audit log apart: :func:`attempt` checks its one new entry)."""
     with wb.db.read() as session:
         runs = int(session.scalar(select(func.count()).select_from(RunRow)) or 0)
         others = [
             sorted(tuple(str(v) for v in row) for row in session.execute(select(table)).all())
             for table in Base.metadata.sorted_tables
-            if table.name != RunRow.__tablename__
+            if table.name not in (RunRow.__tablename__, AuditRow.__tablename__)
         ]
     return runs, others
+
+
+def audit_ids(wb: Workbench) -> list[tuple[int, str, str | None]]:
+    with wb.db.read() as session:
+        return [
+            (row.id, row.action, row.target_id)
+            for row in session.scalars(select(AuditRow).order_by(AuditRow.id))
+        ]
 
 
 def attempt(wb: Workbench, connection: str, sql: str, timeout_s: float | None = None) -> RunInfo:
     """Run ``sql``; returns its history row. Asserts that the app database gained exactly
     that row and nothing else, and that a guard rejection is recorded as ``rejected``."""
     runs, others = app_state(wb)
+    audited = audit_ids(wb)
     request = RunRequest(connection=connection, sql=sql, timeout_s=timeout_s)
     rejection: QueryRejected | None = None
     try:
@@ -129,6 +139,8 @@ def attempt(wb: Workbench, connection: str, sql: str, timeout_s: float | None = 
         assert info.executed_sql is None
         assert (info.error_code, info.error_status) == (rejection.code, rejection.http_status)
     assert app_state(wb) == (runs + 1, others)
+    assert audit_ids(wb)[:-1] == audited  # and one audit entry: the run's
+    assert audit_ids(wb)[-1][1:] == ("run.finish", info.id)
     return info
 
 
