@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from querydeck import __version__
 from querydeck.api import errors
 from querydeck.api.middleware import RequestContext
-from querydeck.api.routes import catalog, connections, health, runs
+from querydeck.api.routes import catalog, connections, grants, health, runs
 from querydeck.api.routes import certificates as certificate_routes
 from querydeck.api.routes import results as run_results
 from querydeck.api.routes import saved as saved_queries
@@ -35,6 +35,7 @@ def create_app(workbench: Workbench) -> FastAPI:
     app.include_router(run_results.router, prefix=API_PREFIX)
     app.include_router(saved_queries.router, prefix=API_PREFIX)
     app.include_router(certificate_routes.router, prefix=API_PREFIX)
+    app.include_router(grants.router, prefix=API_PREFIX)
     return app
 
 
