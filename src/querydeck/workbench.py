@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -279,7 +280,7 @@ class Workbench:
         connection: str,
         kind: SubjectKind,
         subject: str,
-        actions: list[Action],
+        actions: Iterable[Action | str],
         *,
         actor: Principal = LOCAL,
     ) -> GrantInfo:

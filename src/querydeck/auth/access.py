@@ -47,6 +47,14 @@ def ad_hoc_sql(principal: Principal) -> None:
         )
 
 
+def _role_forbidden(principal: Principal, action: Action) -> Forbidden:
+    return Forbidden(
+        f"The {principal.role.value} role cannot {_VERBS[action]} a connection.",
+        code="ROLE_FORBIDDEN",
+        detail={"action": action.value},
+    )
+
+
 class Access:
     """Checks against the grants, read fresh on every call."""
 
@@ -71,6 +79,8 @@ class Access:
         actions = self.grants.actions_for(principal, connection_id)
         if not actions:
             raise connection_not_found(name)
+        if not principal.role_allows(action):
+            raise _role_forbidden(principal, action)
         if action not in actions:
             raise Forbidden(
                 f"Your grants do not let you {_VERBS[action]} the connection {name!r}.",
@@ -100,6 +110,8 @@ class Access:
         actions = self.grants.actions_for(principal, run.connection_id)
         if not actions:
             raise run_not_found(run.id)
+        if not principal.role_allows(action):
+            raise _role_forbidden(principal, action)
         if action not in actions:
             raise Forbidden(
                 f"Your grants do not let you {_VERBS[action]} this run's connection.",

@@ -88,8 +88,8 @@ class Grants:
         )
 
     def actions_for(self, principal: Principal, connection_id: str) -> frozenset[Action]:
-        """What ``principal`` may do on the connection: its grants (direct and through its
-        groups) capped by its role. Admins may do everything everywhere."""
+        """What the grants (direct and through groups) give ``principal`` on the connection
+        (callers cap them by role). Admins may do everything everywhere."""
         if principal.is_admin:
             return frozenset(Action)
         with self._db.read() as session:
@@ -99,8 +99,7 @@ class Grants:
                     self._subjects(principal),  # type: ignore[arg-type]
                 )
             ).all()
-        granted = {Action(a) for actions in rows for a in actions}
-        return frozenset(a for a in granted if principal.role_allows(a))
+        return frozenset(Action(a) for actions in rows for a in actions)
 
     def connection_ids(self, principal: Principal, action: Action = Action.browse) -> set[str]:
         """Ids of the connections on which a non-admin ``principal`` may do ``action``."""
