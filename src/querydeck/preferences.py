@@ -11,7 +11,8 @@ unpaired surrogates and other symbols are refused. Listings are ordered by key i
 order on every app database, so paging has no gaps or repeats.
 
 A value is any plain JSON value (object, array, string, number, boolean, null) whose compact
-UTF-8 JSON encoding is at most 64 KB; non-finite numbers, integers beyond 64 bits, non-string
+UTF-8 JSON encoding is at most 64 KB; non-finite numbers, integers beyond signed 64 bits
+(JSON parsers disagree on them), non-string
 object keys and nesting deeper than 255 levels are refused.
 """
 
@@ -47,6 +48,7 @@ _KEY_RULE = (
     f"A preference key is 1 to {MAX_KEY_CHARS} characters: letters, digits and . _ : - /, "
     "each /-separated part starting with a letter or a digit."
 )
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 #: Attempts of an upsert that lost an insert race (the next attempt updates the winner's row).
 _UPSERT_ATTEMPTS = 4
 
@@ -87,13 +89,12 @@ def normalise_key(raw: str) -> str:
 
 
 def _check_plain_json(value: Any) -> None:
-    """Only JSON's own types, finite numbers and string object keys."""
+    """Only JSON's own types (orjson would also turn tuples, dates, UUIDs... into JSON) and
+    finite numbers (orjson writes NaN as null) within signed 64 bits."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            if not all(isinstance(k, str) for k in item):
-                raise PreferenceValueInvalid("A preference value's object keys must be strings.")
+        if isinstance(item, dict):  # orjson has refused non-string keys already
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -102,7 +103,12 @@ def _check_plain_json(value: Any) -> None:
                 raise PreferenceValueInvalid(
                     "A preference value cannot hold NaN or infinite numbers."
                 )
-        elif item is not None and not isinstance(item, str | int):
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not _INT64_MIN <= item <= _INT64_MAX:
+                raise PreferenceValueInvalid(
+                    "A preference value's integers must fit in 64 bits (signed)."
+                )
+        elif item is not None and not isinstance(item, str | bool):
             raise PreferenceValueInvalid(
                 "A preference value is JSON: an object, array, string, number, boolean or null."
             )
