@@ -57,6 +57,7 @@ from querydeck.models import (
     SavedQueryInput,
     TestResult,
 )
+from querydeck.preferences import Preference, Preferences
 from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -123,6 +124,7 @@ class Workbench:
         self.saved = SavedQueries(self.db, self.connections)
         self.grants = Grants(self.db)
         self.access = Access(self.grants, self.connections)
+        self.preferences = Preferences(self.db)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -504,6 +506,24 @@ class Workbench:
             export_all=export_all,
         )
         return self._start(request, actor)
+
+    # --- preferences ------------------------------------------------------------------
+
+    def list_preferences(
+        self, principal: Principal, *, limit: int = 100, offset: int = 0
+    ) -> Page[Preference]:
+        """The principal's own preferences, by key."""
+        return self.preferences.list(principal.username, limit=limit, offset=offset)
+
+    def get_preference(self, principal: Principal, key: str) -> Preference:
+        return self.preferences.get(principal.username, key)
+
+    def put_preference(self, principal: Principal, key: str, value: Any) -> tuple[Preference, bool]:
+        """Create or replace one of the principal's preferences; ``True`` when created."""
+        return self.preferences.put(principal.username, key, value)
+
+    def delete_preference(self, principal: Principal, key: str) -> None:
+        self.preferences.delete(principal.username, key)
 
     # --- demo -------------------------------------------------------------------------
 

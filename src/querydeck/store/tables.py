@@ -275,3 +275,18 @@ class GrantRow(Base):
     actions: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PreferenceRow(Base):
+    """One per-user preference: a key (see querydeck.preferences for its pattern) and any
+    JSON value, owned by the user name."""
+
+    __tablename__ = "qd_preferences"
+
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: NFC-normalised, at most 128 characters.
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: Any JSON value; JSON ``null`` is stored as the JSON text ``null``, never SQL NULL.
+    value: Mapped[Any] = mapped_column(JSON(none_as_null=False), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
