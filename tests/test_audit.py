@@ -269,6 +269,7 @@ def test_a_run_fails_closed_when_its_entry_cannot_be_written(wb: Workbench) -> N
 @pytest.fixture
 def client(wb: Workbench) -> Iterator[tuple[TestClient, FastAPI]]:
     app = create_app(wb)
+    act_as(app, ADMIN)
     with TestClient(app) as test_client:
         yield test_client, app
 
@@ -301,7 +302,7 @@ def test_http_exports_record_the_hash_of_the_bytes_received(
         assert entry.detail["rows"] == 30_000
         assert (entry.target_type, entry.target_id) == ("run", run["id"])
         assert entry.connection_id == wb.get_connection("duck").id
-        assert entry.actor == "local"
+        assert (entry.actor, entry.actor_role, entry.address) == ("ada", "admin", "192.0.2.7")
 
     failed = wb.run(RunRequest(connection="duck", sql="SELECT nope"))
     refused = http.get(f"/api/v1/runs/{failed.id}/export")
@@ -311,8 +312,10 @@ def test_http_exports_record_the_hash_of_the_bytes_received(
 
 
 def test_an_export_stopped_early_is_recorded_aborted(wb: Workbench) -> None:
+    wb.grant("duck", "user", "ann", ["query", "export"])
     sql = "SELECT i, repeat('x', 60) AS pad FROM range(200000) t(i)"
-    run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=200_000))
+    run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=200_000), actor=ANALYST)
+    assert run_entry(wb, run.id).actor == "ann"
     export = wb.export_run(run.id, ExportFormat.csv, actor=ANALYST)
     chunks = export.chunks()
     first = next(chunks)
@@ -335,7 +338,9 @@ def test_a_client_that_disconnects_mid_export_is_recorded_aborted(wb: Workbench)
     run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=400_000))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(wb), log_level="warning"))
+    app = create_app(wb)
+    act_as(app, ADMIN)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:
@@ -356,6 +361,41 @@ def test_a_client_that_disconnects_mid_export_is_recorded_aborted(wb: Workbench)
     assert entry.outcome == "aborted"
     assert 0 < entry.detail["bytes"] < 400_000 * 60
     assert 0 < entry.detail["rows"] < 400_000
+
+
+def test_refused_runs_exports_and_changes_are_audited(wb: Workbench) -> None:
+    """SECURITY_TESTS H6: another user's run, a connection without a grant, a change
+    without ``manage``: 404/403 to the caller, and an entry for the administrators."""
+    theirs = wb.run(RunRequest(connection="duck", sql=JOIN))
+    viewer = Principal(username="vi", role=Role.viewer)
+    with pytest.raises(QueryDeckError) as no_grant:
+        wb.run(RunRequest(connection="duck", sql=JOIN), actor=ANALYST)
+    with pytest.raises(QueryDeckError) as no_sql:
+        wb.run(RunRequest(connection="duck", sql=JOIN), actor=viewer)
+    with pytest.raises(QueryDeckError) as not_mine:
+        wb.export_run(theirs.id, ExportFormat.csv, actor=ANALYST)
+    with pytest.raises(QueryDeckError) as no_manage:
+        wb.update_connection("duck", {"path": "x"}, actor=ANALYST)
+    codes = (no_grant.value.code, no_sql.value.code, not_mine.value.code, no_manage.value.code)
+    assert codes == (
+        "CONNECTION_NOT_FOUND",
+        "ROLE_FORBIDDEN",
+        "RUN_NOT_FOUND",
+        "CONNECTION_NOT_FOUND",
+    )
+    refused = [
+        (e.action, e.actor, e.outcome, e.detail["error_code"])
+        for e in reversed(entries(wb))
+        if e.actor in ("ann", "vi")
+    ]
+    assert refused == [
+        ("run.start", "ann", "error", "CONNECTION_NOT_FOUND"),
+        ("run.start", "vi", "denied", "ROLE_FORBIDDEN"),
+        ("export.finish", "ann", "error", "RUN_NOT_FOUND"),
+        ("connection.update", "ann", "error", "CONNECTION_NOT_FOUND"),
+    ]
+    [update] = entries(wb, action="connection.update")
+    assert update.connection_id == wb.get_connection("duck").id  # the admins see which
 
 
 def test_cli_export_records_the_hash_of_the_file(

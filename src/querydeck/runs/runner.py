@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.audit.sql import summarise
+from querydeck.auth.principal import Principal
 from querydeck.connections import ConnectionService
 from querydeck.drivers.base import Connection
 from querydeck.errors import (
@@ -87,6 +88,7 @@ class ActiveRun:
     dialect: str = ""
     connection_id: str | None = None
     request_id: str | None = None
+    principal: Principal | None = None
     future: Future[None] | None = None
     connection: Connection | None = None
     cancel_requested: bool = False
@@ -159,9 +161,10 @@ class RunManager:
 
     # --- starting ---------------------------------------------------------------------
 
-    def start(self, request: RunRequest, *, user: str) -> str:
+    def start(self, request: RunRequest, *, user: str, actor: Principal | None = None) -> str:
         """Record and start a run; returns its id. A rejected statement is recorded with
-        status ``rejected`` and raised (with the run id in the error's detail)."""
+        status ``rejected`` and raised (with the run id in the error's detail). ``actor``
+        (whose user name is ``user``) gives the audit entry its role and address."""
         info, driver = self._connections.driver_for(request.connection)
         if request.export_all:
             cap = self._settings.export_max_rows
@@ -204,6 +207,7 @@ class RunManager:
                 rejected = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, user)
                 rejected.source_sql, rejected.dialect = request.sql, driver.dialect
                 rejected.connection_id, rejected.request_id = info.id, request_id
+                rejected.principal = actor
                 values = {"status": row.status, "error_code": exc.code, "duration_ms": 0.0}
                 self._audit.record(**self._entry_fields(rejected, values))
             raise
@@ -211,6 +215,7 @@ class RunManager:
         active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver, user)
         active.source_sql, active.dialect = request.sql, driver.dialect
         active.connection_id, active.request_id = info.id, request_id
+        active.principal = actor
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
@@ -459,7 +464,7 @@ class RunManager:
         summary = summarise(active.source_sql, active.dialect)
         return {
             "action": "run.finish",
-            "actor": active.user,
+            "actor": active.principal or active.user,
             "outcome": _OUTCOMES.get(status, "error"),
             "target_type": "run",
             "target_id": active.id,
