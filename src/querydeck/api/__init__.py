@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from querydeck import __version__
 from querydeck.api import errors
+from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
-from querydeck.api.routes import catalog, connections, health, runs
+from querydeck.api.routes import auth, catalog, connections, health, runs, users
 from querydeck.api.routes import certificates as certificate_routes
 from querydeck.api.routes import results as run_results
 from querydeck.api.routes import saved as saved_queries
@@ -28,13 +29,18 @@ def create_app(workbench: Workbench) -> FastAPI:
     app.state.workbench = workbench
     errors.install(app)
     app.add_middleware(RequestContext)
+    # Public: health, readiness, metrics and the login. Everything else authenticates.
     app.include_router(health.router)
-    app.include_router(connections.router, prefix=API_PREFIX)
-    app.include_router(runs.router, prefix=API_PREFIX)
-    app.include_router(catalog.router, prefix=API_PREFIX)
-    app.include_router(run_results.router, prefix=API_PREFIX)
-    app.include_router(saved_queries.router, prefix=API_PREFIX)
-    app.include_router(certificate_routes.router, prefix=API_PREFIX)
+    app.include_router(auth.login_router, prefix=API_PREFIX)
+    authenticated = [Depends(current_principal)]
+    app.include_router(auth.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(users.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(connections.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(runs.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(catalog.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(run_results.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(saved_queries.router, prefix=API_PREFIX, dependencies=authenticated)
+    app.include_router(certificate_routes.router, prefix=API_PREFIX, dependencies=authenticated)
     return app
 
 
