@@ -24,17 +24,22 @@ def new_password() -> str:
 
 
 def ensure_user(
-    wb: Workbench, username: str, role: Role, *, password: str | None = None
+    wb: Workbench,
+    username: str,
+    role: Role,
+    *,
+    password: str | None = None,
+    reset: bool = False,
 ) -> Principal:
     """The principal of ``username`` with ``role``: created when missing (with ``password``
     or a random one), its role changed when it differs. An existing user's password is set
-    only when ``password`` is given (which ends that user's sessions and tokens)."""
+    to ``password`` only with ``reset`` (which ends that user's sessions and tokens)."""
     try:
         user = wb.get_user(LOCAL, username)
     except UserNotFound:
         user = wb.create_user(LOCAL, username, role=role, password=password or new_password())
     else:
-        if password is not None:
+        if reset and password is not None:
             wb.reset_password(LOCAL, username, password)
     if user.role is not role:
         user = wb.update_user(LOCAL, username, role=role)
@@ -66,10 +71,14 @@ def login_client(
     **kwargs: Any,
 ) -> TestClient:
     """A client logged in with a password: the ``qd_session`` cookie plus the session's
-    ``X-CSRF-Token`` header. Without ``password`` a new one is set for the user (an existing
-    user's other sessions and tokens end)."""
-    password = password or new_password()
-    ensure_user(wb, username, role, password=password)
+    ``X-CSRF-Token`` header. ``password`` is the user's (it is created with it when
+    missing); without it a new password is set (an existing user's sessions and tokens
+    end)."""
+    if password is None:
+        password = new_password()
+        ensure_user(wb, username, role, password=password, reset=True)
+    else:
+        ensure_user(wb, username, role, password=password)
     client = TestClient(create_app(wb), **kwargs)
     response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
