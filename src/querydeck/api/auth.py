@@ -16,6 +16,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from querydeck.auth.principal import Principal
 from querydeck.errors import CsrfFailed, Forbidden, Unauthenticated
@@ -25,6 +26,16 @@ SESSION_COOKIE = "qd_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: For the OpenAPI document (and the docs' Authorize button) only: the header and the
+#: cookie are read by current_principal itself.
+_BEARER_SCHEME = HTTPBearer(
+    auto_error=False, description="A personal API token: `Authorization: Bearer qdt_...`."
+)
+_COOKIE_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description=f"The login session; state-changing requests also need {CSRF_HEADER}.",
+)
 
 
 def client_address(request: Request) -> str | None:
@@ -69,7 +80,11 @@ def _check_csrf(request: Request, expected: str) -> None:
     check_origin(request)
 
 
-def current_principal(request: Request) -> Principal:
+def current_principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)] = None,
+    _cookie: Annotated[str | None, Depends(_COOKIE_SCHEME)] = None,
+) -> Principal:
     """The authenticated principal of the request (401 UNAUTHENTICATED, 403 CSRF_FAILED),
     also kept on ``request.state.principal``."""
     known = getattr(request.state, "principal", None)

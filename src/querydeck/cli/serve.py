@@ -30,7 +30,8 @@ def serve(
         typer.Option("--port", min=1, max=65535, help="Port to bind (default: the port setting)."),
     ] = None,
 ) -> None:
-    """Serve the API; registers the demo connections when there are none yet."""
+    """Serve the API; registers the demo connections when there are none yet, and creates
+    the administrator ``admin`` (password printed once) when there is no user yet."""
     import uvicorn
 
     from querydeck import logs
