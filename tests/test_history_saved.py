@@ -142,7 +142,7 @@ def test_saved_queries_crud_and_run(client: TestClient, wb: Workbench) -> None:
     assert made.status_code == 201, made.text
     saved = made.json()
     assert (saved["owner"], saved["tags"], saved["favourite"]) == (
-        "local",
+        "admin",  # the API client's user
         ["music", "demo"],
         False,
     )
