@@ -121,7 +121,7 @@ class ConnectionTargetForbidden(InvalidInput):
 
 class ConnectionPrivileged(InvalidInput):
     """The connection's login can write or reach the server's files or programs; only an
-    explicit override (an admin's, once accounts exist) saves it, flagged "can write"."""
+    explicit override (an admin's) saves it, flagged "can write"."""
 
     code = "CONNECTION_PRIVILEGED"
 

@@ -193,7 +193,7 @@ class CatalogTableRow(Base):
 
 
 class SavedQueryRow(Base):
-    """A named statement a user keeps (owner: the user name; accounts come later)."""
+    """A named statement a user keeps (owner: the user name)."""
 
     __tablename__ = "qd_saved_queries"
     __table_args__ = (
