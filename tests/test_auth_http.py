@@ -185,6 +185,7 @@ def test_login_sets_a_safe_cookie(workbench: Workbench) -> None:
         assert body["user"]["role"] == "analyst"
         assert body["expires_at"].endswith("Z")
         assert "password_hash" not in body["user"]
+        assert response.headers["cache-control"] == "no-store"
         cookie = cookie_header(response)
         attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
         assert cookie.startswith("qd_session=")
@@ -303,6 +304,7 @@ def test_tokens_over_http(workbench: Workbench, ann_token: str) -> None:
     with api_client(workbench) as admin:
         made = admin.post(TOKENS, json={"name": "ci", "expires_days": 7})
         assert made.status_code == 201
+        assert made.headers["cache-control"] == "no-store"
         secret, info = made.json()["secret"], made.json()["token"]
         assert secret.startswith(info["prefix"])
         listed = admin.get(TOKENS)

@@ -20,6 +20,8 @@ from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.models import TokenInfo, UserInfo
 from querydeck.models import Page
 
+#: Answers that carry a secret (session, CSRF token, API token) are never cached.
+NO_STORE = "no-store"
 #: Public: the login itself.
 login_router = APIRouter(tags=["auth"])
 #: Everything else here needs an authenticated principal.
@@ -83,6 +85,7 @@ def login(
         user_agent=request.headers.get("user-agent"),
     )
     set_session_cookie(response, request, workbench, result.session_secret, result.expires_at)
+    response.headers["Cache-Control"] = NO_STORE
     return LoginView(user=result.user, csrf_token=result.csrf_token, expires_at=result.expires_at)
 
 
@@ -96,8 +99,11 @@ def logout(principal: CurrentPrincipal, request: Request, workbench: WorkbenchDe
 
 
 @router.get("/auth/me", response_model=MeView)
-def me(principal: CurrentPrincipal, request: Request, workbench: WorkbenchDep) -> MeView:
+def me(
+    principal: CurrentPrincipal, request: Request, response: Response, workbench: WorkbenchDep
+) -> MeView:
     """The caller's account, how they authenticated and (sessions) the CSRF token."""
+    response.headers["Cache-Control"] = NO_STORE
     return MeView(
         user=workbench.me(principal),
         via=principal.via,
@@ -124,10 +130,11 @@ def list_tokens(
 
 @router.post("/me/tokens", response_model=NewToken, status_code=201)
 def create_token(
-    body: TokenCreate, principal: CurrentPrincipal, workbench: WorkbenchDep
+    body: TokenCreate, principal: CurrentPrincipal, response: Response, workbench: WorkbenchDep
 ) -> NewToken:
     """A new personal API token; its secret is in this answer only."""
     info, secret = workbench.create_token(principal, body.name, body.expires_days)
+    response.headers["Cache-Control"] = NO_STORE
     return NewToken(token=info, secret=secret)
 
 
