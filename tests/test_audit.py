@@ -20,14 +20,12 @@ import duckdb
 import orjson
 import pytest
 import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from querydeck.api import create_app
-from querydeck.api.auth import current_principal
 from querydeck.audit import AuditEntry, fingerprint, sanitise, tables_read
 from querydeck.audit.sql import MAX_TABLES
 from querydeck.auth.principal import LOCAL, Principal, Role
@@ -38,6 +36,7 @@ from querydeck.runs.export import ExportFormat
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import AuditRow
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client, bearer_token
 from tests.services import postgres_database
 
 SENTINEL = "Audit-S3ntinel-9f41"
@@ -80,13 +79,6 @@ def entries(wb: Workbench, **filters: Any) -> list[AuditEntry]:
 def run_entry(wb: Workbench, run_id: str) -> AuditEntry:
     [entry] = entries(wb, action="run.finish", target_id=run_id)
     return entry
-
-
-def act_as(app: FastAPI, principal: Principal | None) -> None:
-    """The one place HTTP tests pick who is calling (real tokens once accounts land)."""
-    app.dependency_overrides.pop(current_principal, None)
-    if principal is not None:
-        app.dependency_overrides[current_principal] = lambda: principal
 
 
 def failures(action: str) -> float:
@@ -267,17 +259,16 @@ def test_a_run_fails_closed_when_its_entry_cannot_be_written(wb: Workbench) -> N
 
 
 @pytest.fixture
-def client(wb: Workbench) -> Iterator[tuple[TestClient, FastAPI]]:
-    app = create_app(wb)
-    act_as(app, ADMIN)
-    with TestClient(app) as test_client:
-        yield test_client, app
+def client(wb: Workbench) -> Iterator[TestClient]:
+    """The administrator ``ada`` with a real API token."""
+    with api_client(wb, username="ada", role=Role.admin) as http:
+        yield http
 
 
 def test_http_exports_record_the_hash_of_the_bytes_received(
-    client: tuple[TestClient, FastAPI], wb: Workbench
+    client: TestClient, wb: Workbench
 ) -> None:
-    http, _ = client
+    http = client
     sql = "SELECT i, 'row ' || i AS label FROM range(30000) t(i)"
     response = http.post(
         "/api/v1/runs",
@@ -302,7 +293,7 @@ def test_http_exports_record_the_hash_of_the_bytes_received(
         assert entry.detail["rows"] == 30_000
         assert (entry.target_type, entry.target_id) == ("run", run["id"])
         assert entry.connection_id == wb.get_connection("duck").id
-        assert (entry.actor, entry.actor_role, entry.address) == ("ada", "admin", "192.0.2.7")
+        assert (entry.actor, entry.actor_role, entry.via) == ("ada", "admin", "token")
 
     failed = wb.run(RunRequest(connection="duck", sql="SELECT nope"))
     refused = http.get(f"/api/v1/runs/{failed.id}/export")
@@ -338,9 +329,8 @@ def test_a_client_that_disconnects_mid_export_is_recorded_aborted(wb: Workbench)
     run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=400_000))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    app = create_app(wb)
-    act_as(app, ADMIN)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    token = bearer_token(wb, username="ada")
+    server = uvicorn.Server(uvicorn.Config(create_app(wb), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:
@@ -348,7 +338,8 @@ def test_a_client_that_disconnects_mid_export_is_recorded_aborted(wb: Workbench)
             time.sleep(0.02)
         with socket.create_connection(listener.getsockname()) as conn:
             conn.sendall(
-                f"GET /api/v1/runs/{run.id}/export?format=csv HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+                f"GET /api/v1/runs/{run.id}/export?format=csv HTTP/1.1\r\nHost: t\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n".encode()
             )
             assert conn.recv(1024).startswith(b"HTTP/1.1 200")
         deadline = time.monotonic() + 5
@@ -602,24 +593,23 @@ def test_sentinel_password_never_reaches_the_log(
 # --- API and CLI --------------------------------------------------------------------------
 
 
-def test_api_is_for_administrators(client: tuple[TestClient, FastAPI], wb: Workbench) -> None:
-    http, app = client
+def test_api_is_for_administrators(client: TestClient, wb: Workbench) -> None:
     wb.run(RunRequest(connection="duck", sql=JOIN))
-    act_as(app, None)
-    response = http.get("/api/v1/audit")
+    response = TestClient(create_app(wb)).get("/api/v1/audit")
     assert (response.status_code, response.json()["error"]["code"]) == (401, "UNAUTHENTICATED")
-    for principal in (ANALYST, Principal(username="vi", role=Role.viewer)):
-        act_as(app, principal)
-        response = http.get("/api/v1/audit")
+    for name, role in (("ann", Role.analyst), ("vi", Role.viewer)):
+        with api_client(wb, username=name, role=role) as other:
+            response = other.get("/api/v1/audit")
         assert (response.status_code, response.json()["error"]["code"]) == (403, "FORBIDDEN")
-    act_as(app, ADMIN)
-    page = http.get("/api/v1/audit", params={"limit": 2}).json()
+    http = client
+    mine = {"actor": "local", "limit": 2}  # what this test did (not the users and tokens)
+    page = http.get("/api/v1/audit", params=mine).json()
     assert page["total"] == 3
     assert (page["limit"], page["offset"]) == (2, 0)
     assert [e["action"] for e in page["items"]] == ["run.finish", "connection.create"]
     assert page["items"][0]["at"].endswith("Z")
     assert page["items"][0]["detail"]["tables"] == ["customers", "orders"]
-    rest = http.get("/api/v1/audit", params={"limit": 2, "cursor": page["next_cursor"]}).json()
+    rest = http.get("/api/v1/audit", params={**mine, "cursor": page["next_cursor"]}).json()
     assert [e["detail"]["name"] for e in rest["items"]] == ["duck"]
     assert rest["next_cursor"] is None
     filtered = http.get(
