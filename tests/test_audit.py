@@ -500,9 +500,17 @@ def test_filters_and_cursor_pages_without_gaps_or_repeats(wb: Workbench) -> None
     assert len(entries(wb, until=now + timedelta(minutes=1), action="thing.*")) > 23
     assert entries(wb, until=now - timedelta(minutes=1)) == []
 
+    wb.audit.record("thing.c", actor="bob", outcome="unheard-of")  # a bare user name
+    [bob] = entries(wb, action="thing.c")
+    assert (bob.actor, bob.actor_role, bob.via, bob.outcome) == ("bob", None, None, "error")
+
     with pytest.raises(QueryDeckError) as info:
         wb.list_audit(ADMIN, cursor="bm90LWEtY3Vyc29y")
     assert info.value.code == "INVALID_CURSOR"
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"since": now.replace(tzinfo=None)}):
+        with pytest.raises(QueryDeckError) as info:
+            wb.list_audit(ADMIN, **bad)  # type: ignore[arg-type]
+        assert info.value.code == "INVALID_INPUT"
     with pytest.raises(QueryDeckError) as info:
         wb.list_audit(ANALYST)
     assert (info.value.code, info.value.http_status) == ("FORBIDDEN", 403)
@@ -542,6 +550,10 @@ def test_sanitise_drops_secret_keys_and_masks_urls() -> None:
             "when": datetime(2024, 1, 2, tzinfo=UTC),
             "object": object(),
             "long": "y" * 5000,
+            "status": RunStatus.failed,
+            "deep": {"a": {"b": {"c": {"d": {"e": 1}}, "l": [[[[1]]]]}}},
+            "many": {f"k{i}": i for i in range(150)},
+            "tags": {"b", "a"},
         }
     )
     dumped = orjson.dumps(clean).decode()
@@ -552,6 +564,11 @@ def test_sanitise_drops_secret_keys_and_masks_urls() -> None:
     assert clean["when"] == "2024-01-02T00:00:00+00:00"
     assert clean["object"] == "object"
     assert len(clean["long"]) == 1000
+    assert clean["status"] == "failed"
+    assert clean["deep"] == {"a": {"b": {"c": {"d": "…"}, "l": ["…"]}}}  # depth 4
+    assert len(clean["many"]) == 101
+    assert clean["many"]["…"] == "more items left out"
+    assert clean["tags"] == ["a", "b"]
 
 
 def test_sentinel_password_never_reaches_the_log(
