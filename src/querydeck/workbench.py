@@ -53,6 +53,7 @@ from querydeck.models import (
     SavedQueryInput,
     TestResult,
 )
+from querydeck.ratelimit import RateLimiter
 from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -119,6 +120,7 @@ class Workbench:
         self.runs.on_finished = self.retention.maybe_sweep
         self.retention.sweep()
         self.saved = SavedQueries(self.db, self.connections)
+        self.limiter = RateLimiter(self.settings)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -149,6 +151,7 @@ class Workbench:
     def close(self) -> None:
         self.refresher.stop()
         self.runs.shutdown()
+        self.limiter.close()
         self.db.dispose()
 
     def __enter__(self) -> Workbench:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from querydeck import __version__
-from querydeck.api import errors
+from querydeck.api import errors, hardening
 from querydeck.api.middleware import RequestContext
 from querydeck.api.routes import catalog, connections, health, runs
 from querydeck.api.routes import certificates as certificate_routes
@@ -27,6 +27,7 @@ def create_app(workbench: Workbench) -> FastAPI:
     )
     app.state.workbench = workbench
     errors.install(app)
+    hardening.install(app, workbench.settings, api_prefix=API_PREFIX)
     app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(connections.router, prefix=API_PREFIX)
