@@ -248,7 +248,7 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         default=64,
         ge=1,
-        le=1000,
+        le=512,
         description="Deepest nesting of arrays and objects in a JSON request body; deeper "
         "answers 400 JSON_TOO_DEEP.",
     )

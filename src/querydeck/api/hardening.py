@@ -71,7 +71,7 @@ def json_depth(body: bytes) -> int:
     unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
     text = b"".join(unescaped.split(b'"')[0::2])  # outside strings (an open one included)
     brackets = text.translate(None, _NOT_BRACKET)
-    return max(accumulate(map(_DELTA.__getitem__, brackets)), default=0)
+    return max(accumulate(map(_DELTA.__getitem__, brackets), initial=0))
 
 
 def _is_json(content_type: str | None) -> bool:
