@@ -96,6 +96,20 @@ def test_reset_forgets_one_key(make_limiter: Any) -> None:
         limiter.hit(LOGIN_USER, "carol")
 
 
+def test_check_refuses_like_hit_without_counting(make_limiter: Any) -> None:
+    """Counting failures only: check before the attempt, hit after a failed one."""
+    limiter = make_limiter(rate_limit_login_address="2/minute")
+    for _ in range(5):
+        limiter.check(LOGIN_ADDRESS, "198.51.100.7")
+    limiter.hit(LOGIN_ADDRESS, "198.51.100.7")
+    limiter.check(LOGIN_ADDRESS, "198.51.100.7")
+    limiter.hit(LOGIN_ADDRESS, "198.51.100.7")
+    with pytest.raises(RateLimited) as caught:
+        limiter.check(LOGIN_ADDRESS, "198.51.100.7")
+    assert 55 <= caught.value.detail["retry_after_s"] <= 60
+    limiter.check(LOGIN_ADDRESS, "198.51.100.8")
+
+
 def test_the_window_moves_on(make_limiter: Any) -> None:
     limiter = make_limiter(rate_limit_runs_user="2/second")
     error = exhaust(limiter, RUNS_USER, "alice", 2)
@@ -184,6 +198,8 @@ def test_redis_down_fails_closed_for_logins_and_open_for_runs(data_dir: Path) ->
     limiter = RateLimiter(settings)
     try:
         for scope in (LOGIN_USER, LOGIN_ADDRESS, ASSISTANT_USER):
+            with pytest.raises(RateLimitUnavailable):
+                limiter.check(scope, "alice")
             with pytest.raises(RateLimitUnavailable) as caught:
                 limiter.hit(scope, "alice")
             assert (caught.value.code, caught.value.http_status) == (
@@ -193,6 +209,7 @@ def test_redis_down_fails_closed_for_logins_and_open_for_runs(data_dir: Path) ->
             assert caught.value.detail == {"scope": scope}
             assert "127.0.0.1" not in caught.value.message
         for scope in (RUNS_USER, RUNS_ADDRESS):
+            limiter.check(scope, "alice")
             limiter.hit(scope, "alice")
         limiter.reset(LOGIN_USER, "alice")  # logged, not raised
     finally:
@@ -216,7 +233,7 @@ def test_settings_are_checked_at_load(data_dir: Path, monkeypatch: pytest.Monkey
 def test_defaults(settings: Settings) -> None:
     assert (settings.rate_limit_login_user, settings.rate_limit_login_address) == (
         "10/minute",
-        "30/minute",
+        "20/minute",
     )
     assert (settings.rate_limit_runs_user, settings.rate_limit_runs_address) == (
         "120/minute",

@@ -115,11 +115,25 @@ class RateLimiter:
         ``RateLimitUnavailable`` (503) when Redis is unreachable for a login or assistant
         scope.
         """
+        self._apply(scope, key, count=True)
+
+    def check(self, scope: str, key: str) -> None:
+        """Raise as ``hit`` would once ``key`` has used up a limit, without counting.
+
+        For counting failures only (e.g. ``check`` before verifying a password, ``hit``
+        after a wrong one); ``hit`` before every attempt is simpler and race-free.
+        """
+        self._apply(scope, key, count=False)
+
+    def _apply(self, scope: str, key: str, *, count: bool) -> None:
         spec = self._scope(scope)
         ident = _safe_key(key)
         for item in spec.items:
             try:
-                allowed = self._limiter.hit(item, scope, ident)
+                if count:
+                    allowed = self._limiter.hit(item, scope, ident)
+                else:
+                    allowed = self._limiter.test(item, scope, ident)
                 if allowed:
                     continue
                 stats = self._limiter.get_window_stats(item, scope, ident)

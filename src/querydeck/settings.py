@@ -272,8 +272,9 @@ class Settings(BaseSettings):
         "Empty turns this limit off.",
     )
     rate_limit_login_address: str = Field(
-        default="30/minute",
-        description="Login attempts per client address (`limits` notation; empty: off).",
+        default="20/minute",
+        description="Login attempts per client address, whatever the account "
+        "(`limits` notation; empty: off).",
     )
     rate_limit_runs_user: str = Field(
         default="120/minute",
