@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
-from querydeck.api.hardening import API_CSP, json_depth, page_policy
+from querydeck.api.hardening import API_CSP, BodyLimits, SecurityHeaders, json_depth, page_policy
 from querydeck.errors import ConfigError
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
@@ -71,10 +71,15 @@ class CountingBody:
 
 
 def call_asgi(
-    app: FastAPI, headers: dict[str, str], body: CountingBody, path: str = "/api/v1/runs"
+    app: FastAPI,
+    headers: dict[str, str],
+    body: CountingBody | list[bytes | None],
+    path: str = "/api/v1/runs",
 ) -> tuple[int, dict[str, str], bytes]:
-    """One request straight through the ASGI interface, the body pulled chunk by chunk."""
+    """One request straight through the ASGI interface, the body pulled chunk by chunk
+    (a None chunk: the client disconnects)."""
     chunks = iter(body)
+    ended = False
     messages: list[dict[str, Any]] = []
     scope = {
         "type": "http",
@@ -92,8 +97,13 @@ def call_asgi(
     }
 
     async def receive() -> dict[str, Any]:
-        chunk = next(chunks, None)
+        nonlocal ended
+        chunk = next(chunks, b"") if not ended else None
         if chunk is None:
+            ended = True
+            return {"type": "http.disconnect"}
+        if not chunk:
+            ended = True
             return {"type": "http.request", "body": b"", "more_body": False}
         return {"type": "http.request", "body": chunk, "more_body": True}
 
@@ -215,6 +225,13 @@ def test_real_server_answers_413_before_the_body_is_sent(app: FastAPI) -> None:
         assert status == 413
         assert b'"code":"PAYLOAD_TOO_LARGE"' in answer
         assert body.pulled < FIFTY_MB // 2
+
+
+def test_a_client_leaving_mid_body_is_not_a_server_error(app: FastAPI) -> None:
+    headers = {"transfer-encoding": "chunked", "content-type": "application/json"}
+    status, _, content = call_asgi(app, headers, [b'{"connection": ', None])
+    assert status == 400
+    assert orjson.loads(content)["error"]["code"] == "BAD_REQUEST"
 
 
 def test_bodies_within_the_limit_reach_the_routes(client: TestClient) -> None:
@@ -358,6 +375,7 @@ def test_docs_page_gets_a_policy_that_lets_swagger_ui_load(client: TestClient) -
 def test_page_policy_allows_only_safe_sources() -> None:
     html = (
         '<link rel="stylesheet" href="/static/app.css"><link rel="icon" href="//evil.example/x">'
+        '<link rel="preconnect" href="https://elsewhere.example/">'
         '<script src="http://cdn.example/a.js"></script>'
         '<script src="https://cdn.example/b.js; script-src *"></script>'
         "<script>go()</script>"
@@ -365,9 +383,78 @@ def test_page_policy_allows_only_safe_sources() -> None:
     policy = page_policy(html)
     assert "http://cdn.example" not in policy
     assert "evil.example" not in policy
+    assert "elsewhere.example" not in policy
     assert "script-src *" not in policy
     assert "style-src 'self' 'unsafe-inline'" in policy
     assert policy.count("'sha256-") == 1
+
+
+def run_raw(app: Any, path: str, chunks: list[bytes | None]) -> list[dict[str, Any]]:
+    """Drive a bare ASGI app; returns what it sent."""
+    sent: list[dict[str, Any]] = []
+    pending = iter(chunks)
+
+    async def receive() -> dict[str, Any]:
+        chunk = next(pending, None)
+        if chunk is None:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "scheme": "http"}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_page_sent_in_parts_gets_its_policy() -> None:
+    async def page(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.debug", "info": {}})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"<script>a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"()</script>"})
+
+    sent = run_raw(SecurityHeaders(page, api_prefix="/api/v1", pages=["/p"]), "/p", [])
+    assert [m["type"] for m in sent] == [
+        "http.response.debug",
+        "http.response.start",
+        "http.response.body",
+        "http.response.body",
+    ]
+    csp = dict(sent[1]["headers"])[b"content-security-policy"].decode()
+    digest = base64.b64encode(hashlib.sha256(b"a()").digest()).decode()
+    assert f"script-src 'sha256-{digest}';" in csp
+
+
+def test_a_streamed_answer_is_cut_when_the_body_then_overflows() -> None:
+    """An app that answers before reading past the limit cannot be given a 413: the
+    connection is aborted (the exception reaches the server) and nothing more is read."""
+
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while (await receive())["type"] == "http.request":
+            pass
+
+    limited = BodyLimits(echo, max_bytes=1024, max_json_depth=8)
+    with pytest.raises(Exception) as caught:  # the private signal itself
+        run_raw(limited, "/x", [b"x" * 1000, b"x" * 1000, b"x" * 1000])
+    assert type(caught.value).__name__ == "_BodyTooLarge"
+    # A disconnect within the limit is passed on as it is.
+    sent = run_raw(limited, "/x", [b"x" * 1000, None])
+    assert [m["type"] for m in sent] == ["http.response.start"]
+
+
+def test_an_app_that_does_not_catch_the_overflow_still_gives_413() -> None:
+    async def reader(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive())["type"] == "http.request":
+            pass
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = run_raw(BodyLimits(reader, max_bytes=1024, max_json_depth=8), "/x", [b"x" * 2000])
+    assert sent[0]["status"] == 413
+    assert b"PAYLOAD_TOO_LARGE" in sent[1]["body"]
 
 
 # --- CORS ---------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ class BodyLimits:
         try:
             await self.app(scope, counting, guarded)
         except _BodyTooLarge:
-            if started:  # pragma: no cover - a response streamed while reading the body
+            if started:  # a response already on its way: abort the connection
                 raise
         if overflow and not started:
             await _answer(scope, receive, send, self._too_large(received))
@@ -283,21 +283,18 @@ class SecurityHeaders:
         held: list[Message] = []
 
         async def hold(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                held.append(message)
+            if message["type"] not in ("http.response.start", "http.response.body"):
+                await send(message)
                 return
-            if message["type"] == "http.response.body" and held:
-                held.append(message)
-                if message.get("more_body", False):
-                    return
-                start, *bodies = held
-                html = b"".join(m.get("body", b"") for m in bodies).decode("utf-8", "replace")
-                self._decorate(scope, start, page_policy(html))
-                held.clear()
-                for part in (start, *bodies):
-                    await send(part)
+            held.append(message)
+            if message["type"] == "http.response.start" or message.get("more_body", False):
                 return
-            await send(message)
+            start, *bodies = held
+            html = b"".join(m.get("body", b"") for m in bodies).decode("utf-8", "replace")
+            self._decorate(scope, start, page_policy(html))
+            held.clear()
+            for part in (start, *bodies):
+                await send(part)
 
         await self.app(scope, receive, hold)
 
