@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from querydeck import demo as demo_data
 from querydeck.api import create_app
+from querydeck.auth.principal import Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunRequest, SavedQueryChanges, SavedQueryInput
@@ -189,14 +190,21 @@ def test_saved_queries_crud_and_run(client: TestClient, wb: Workbench) -> None:
     assert client.delete(f"{base}/{saved['id']}").status_code == 204
     assert code(client.get(f"{base}/{saved['id']}")) == (404, "SAVED_QUERY_NOT_FOUND")
     # another owner's query is invisible (404, never 403)
-    hidden = wb.create_saved_query(SavedQueryInput(name="mine", sql="SELECT 1"), user="bob")
-    with pytest.raises(QueryDeckError) as info:
-        wb.get_saved_query(hidden.id)
-    assert info.value.code == "SAVED_QUERY_NOT_FOUND"
-    assert code(client.delete(f"{base}/{hidden.id}")) == (404, "SAVED_QUERY_NOT_FOUND")
-    assert wb.update_saved_query(hidden.id, SavedQueryChanges(sql="SELECT 2"), user="bob").sql == (
+    bob, alice = Principal("bob", Role.analyst), Principal("alice", Role.analyst)
+    hidden = wb.create_saved_query(SavedQueryInput(name="mine", sql="SELECT 1"), actor=bob)
+    for attempt in (
+        lambda: wb.get_saved_query(hidden.id, actor=alice),
+        lambda: wb.delete_saved_query(hidden.id, actor=alice),
+        lambda: wb.update_saved_query(hidden.id, SavedQueryChanges(sql="x"), actor=alice),
+    ):
+        with pytest.raises(QueryDeckError) as info:
+            attempt()
+        assert info.value.code == "SAVED_QUERY_NOT_FOUND"
+    assert wb.update_saved_query(hidden.id, SavedQueryChanges(sql="SELECT 2"), actor=bob).sql == (
         "SELECT 2"
     )
+    # administrators see every user's saved queries
+    assert client.get(f"{base}/{hidden.id}").json()["owner"] == "bob"
 
 
 def test_saved_queries_cli(wb: Workbench, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

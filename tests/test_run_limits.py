@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from querydeck import demo as demo_data
 from querydeck.api import create_app
+from querydeck.auth.principal import Principal, Role
 from querydeck.cli.query import progress_line
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import load_settings
@@ -26,6 +27,9 @@ from tests.services import POSTGRES_URL, postgres_database
 LONG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 #: Rows PostgreSQL produces slowly (an md5 over a long text per row): a run that streams.
 SLOW_PG = "SELECT g, md5(repeat(g::text, 4000)) AS h FROM generate_series(1, 50000) g"
+
+BOB = Principal("bob", Role.admin)
+CAROL = Principal("carol", Role.admin)
 
 
 def register_postgres(workbench: Workbench, name: str, url: str) -> None:
@@ -73,16 +77,19 @@ def test_over_the_limit_is_429_quickly_and_others_go_on(wb: Workbench) -> None:
         )
         assert client.get("/api/v1/runs").json()["total"] == 2  # a refusal is not a run
         # another user still runs, on another connection and on the busy one
-        other = wb.run(RunRequest(connection="demo", sql="SELECT 5 AS n"), user="bob")
+        other = wb.run(RunRequest(connection="demo", sql="SELECT 5 AS n"), actor=BOB)
         assert wb.run_rows(other.id).rows == [[5]]
-        bob = wb.start_run(RunRequest(connection="chinook", sql=LONG), user="bob")
+        bob = wb.start_run(RunRequest(connection="chinook", sql=LONG), actor=BOB)
         states = [wb.get_run(r.json()["run"]["id"]) for r in mine] + [wb.get_run(bob)]
         assert all(not s.status.finished for s in states), [
             (s.status, s.error_message) for s in states
         ]
         # ...until the connection's own limit is reached
         with pytest.raises(Exception) as info:
-            wb.start_run(RunRequest(connection="chinook", sql="SELECT 1"), user="carol")
+            wb.start_run(
+                RunRequest(connection="chinook", sql="SELECT 1"),
+                actor=Principal("carol", Role.admin),
+            )
         assert getattr(info.value, "code", None) == "TOO_MANY_RUNS"
         assert info.value.detail["scope"] == "connection"  # type: ignore[attr-defined]
         for response in mine:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import unicodedata
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -156,14 +157,17 @@ class ConnectionService:
                 )
             return row.name
 
-    def listing(self, *, limit: int, offset: int) -> Page[ConnectionInfo]:
+    def listing(
+        self, *, limit: int, offset: int, ids: Collection[str] | None = None
+    ) -> Page[ConnectionInfo]:
+        """Connections by name; only those with ``ids`` when given."""
+        query = select(ConnectionRow)
+        if ids is not None:
+            query = query.where(ConnectionRow.id.in_(list(ids)))
         with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(ConnectionRow)) or 0
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(
-                select(ConnectionRow)
-                .order_by(ConnectionRow.name_key, ConnectionRow.id)
-                .limit(limit)
-                .offset(offset)
+                query.order_by(ConnectionRow.name_key, ConnectionRow.id).limit(limit).offset(offset)
             ).all()
             return Page(
                 items=[self._info(r) for r in rows], total=total, limit=limit, offset=offset

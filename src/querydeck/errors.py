@@ -382,6 +382,28 @@ class PayloadTooLarge(QueryDeckError):
     http_status = 413
 
 
+# --- per-user preferences -------------------------------------------------------------------
+
+
+class PreferenceNotFound(NotFound):
+    """The user has no preference with that key."""
+
+    code = "PREFERENCE_NOT_FOUND"
+
+
+class PreferenceKeyInvalid(InvalidInput):
+    """A preference key that does not fit the documented pattern (see querydeck.preferences)."""
+
+    code = "PREFERENCE_KEY_INVALID"
+
+
+class PreferenceValueInvalid(InvalidInput):
+    """A preference value that is not plain JSON (a non-finite number, an integer beyond
+    64 bits, a non-string object key, an unpaired surrogate, nesting deeper than 255)."""
+
+    code = "PREFERENCE_VALUE_INVALID"
+
+
 # --- HTTP hardening and rate limits ---------------------------------------------------------
 
 

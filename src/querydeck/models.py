@@ -192,6 +192,9 @@ class SavedQueryInput(BaseModel):
     description: str = Field(default="", max_length=10_000)
     tags: list[str] = Field(default_factory=list, max_length=50)
     favourite: bool = False
+    shared: bool = Field(
+        default=False, description="Visible to every user who may query its connection."
+    )
 
 
 class SavedQueryChanges(BaseModel):
@@ -205,6 +208,7 @@ class SavedQueryChanges(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
     tags: list[str] | None = Field(default=None, max_length=50)
     favourite: bool | None = None
+    shared: bool | None = None
 
 
 class SavedQuery(BaseModel):
@@ -216,6 +220,7 @@ class SavedQuery(BaseModel):
     connection: str | None
     tags: list[str]
     favourite: bool
+    shared: bool = False
     created_at: datetime
     updated_at: datetime
 

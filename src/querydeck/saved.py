@@ -1,27 +1,50 @@
 """Saved queries: a name, a description, SQL, a default connection, tags and a favourite flag.
 
-Each saved query has an owner (the user name; the fixed local user until accounts exist) and
-its name is unique per owner (NFC + case-insensitive). Another owner's query answers 404,
-never 403, so ids leak nothing. The default connection is kept by id, so a renamed
-connection still fits; a deleted one leaves the query without a default.
+Each saved query has an owner (a user name) and its name is unique per owner (NFC +
+case-insensitive). A query its owner marks ``shared`` (it needs a default connection) is
+visible to every user who may query that connection, read-only; any other user's query
+answers 404, never 403, so ids leak nothing. Administrators see all. The default connection
+is kept by id, so a renamed connection still fits; a deleted one leaves the query without a
+default (and unshared in effect).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from querydeck.connections import ConnectionService, name_key
-from querydeck.errors import Conflict, InvalidInput, SavedQueryNotFound
+from querydeck.errors import Conflict, Forbidden, InvalidInput, SavedQueryNotFound
 from querydeck.models import Page, SavedQuery, SavedQueryChanges, SavedQueryInput
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import ConnectionRow, SavedQueryRow, utcnow
 
 MAX_TAG_CHARS = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """Who is looking: their own queries, shared ones on ``shared_on`` connection ids, or
+    (``admin``) all."""
+
+    username: str
+    admin: bool = False
+    shared_on: frozenset[str] = frozenset()
+
+    def sees(self) -> ColumnElement[bool]:
+        if self.admin:
+            return SavedQueryRow.id.is_not(None)
+        shared = (
+            (SavedQueryRow.shared.is_(True)) & SavedQueryRow.connection_id.in_(self.shared_on)
+            if self.shared_on
+            else false()
+        )
+        return (SavedQueryRow.owner == self.username) | shared
 
 
 def _name(value: str) -> str:
@@ -56,17 +79,42 @@ class SavedQueries:
         self._db = db
         self._connections = connections
 
-    def _row(self, session: Session, owner: str, ref: str) -> SavedQueryRow:
-        """A saved query of ``owner`` by id, else by name."""
-        row = session.get(SavedQueryRow, ref)
-        if row is None or row.owner != owner:
+    def _row(self, session: Session, reader: Reader, ref: str) -> SavedQueryRow:
+        """A saved query ``reader`` sees, by id, else by name (their own first, then a
+        shared one of that name)."""
+        row = session.scalar(select(SavedQueryRow).where(SavedQueryRow.id == ref, reader.sees()))
+        if row is None:
+            key = name_key(_safe(ref))
             row = session.scalar(
                 select(SavedQueryRow).where(
-                    SavedQueryRow.owner == owner, SavedQueryRow.name_key == name_key(_safe(ref))
+                    SavedQueryRow.owner == reader.username, SavedQueryRow.name_key == key
                 )
             )
+            if row is None:
+                found = session.scalars(
+                    select(SavedQueryRow)
+                    .where(SavedQueryRow.name_key == key, reader.sees())
+                    .limit(2)
+                ).all()
+                if len(found) > 1:
+                    raise Conflict(
+                        f"Several shared saved queries are named {ref!r}; use the id.",
+                        code="SAVED_QUERY_AMBIGUOUS",
+                        detail={"saved_query": ref[:200]},
+                    )
+                row = found[0] if found else None
         if row is None:
             raise SavedQueryNotFound(f"No saved query {ref!r}.", detail={"saved_query": ref[:200]})
+        return row
+
+    def _owned(self, session: Session, reader: Reader, ref: str) -> SavedQueryRow:
+        row = self._row(session, reader, ref)
+        if row.owner != reader.username and not reader.admin:
+            raise Forbidden(
+                "Only its owner can change a shared saved query.",
+                code="SAVED_QUERY_NOT_OWNER",
+                detail={"saved_query": row.id},
+            )
         return row
 
     def _info(self, session: Session, row: SavedQueryRow) -> SavedQuery:
@@ -83,6 +131,7 @@ class SavedQueries:
             connection=connection,
             tags=list(row.tags),
             favourite=row.favourite,
+            shared=row.shared,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -94,6 +143,7 @@ class SavedQueries:
         name = _name(data.name)
         tags = _tags(data.tags)
         connection_id = self._connection_id(data.connection)
+        _check_shared(data.shared, connection_id)
         now = utcnow()
         row_id = str(uuid.uuid4())
 
@@ -108,6 +158,7 @@ class SavedQueries:
                 connection_id=connection_id,
                 tags=tags,
                 favourite=data.favourite,
+                shared=data.shared,
                 created_at=now,
                 updated_at=now,
             )
@@ -120,18 +171,18 @@ class SavedQueries:
 
         return self._db.write(insert)
 
-    def get(self, owner: str, ref: str) -> SavedQuery:
+    def get(self, reader: Reader, ref: str) -> SavedQuery:
         with self._db.read() as session:
-            return self._info(session, self._row(session, owner, ref))
+            return self._info(session, self._row(session, reader, ref))
 
-    def update(self, owner: str, ref: str, changes: SavedQueryChanges) -> SavedQuery:
+    def update(self, reader: Reader, ref: str, changes: SavedQueryChanges) -> SavedQuery:
         given = changes.model_fields_set
         name = _name(changes.name) if changes.name is not None else None
         tags = _tags(changes.tags) if changes.tags is not None else None
         connection_id = self._connection_id(changes.connection) if "connection" in given else None
 
         def change(session: Session) -> SavedQuery:
-            row = self._row(session, owner, ref)
+            row = self._owned(session, reader, ref)
             if name is not None:
                 row.name, row.name_key = name, name_key(name)
             if changes.sql is not None:
@@ -144,6 +195,9 @@ class SavedQueries:
                 row.favourite = changes.favourite
             if "connection" in given:
                 row.connection_id = connection_id
+            if changes.shared is not None:
+                row.shared = changes.shared
+            _check_shared(row.shared, row.connection_id)
             row.updated_at = utcnow()
             try:
                 session.flush()
@@ -153,12 +207,12 @@ class SavedQueries:
 
         return self._db.write(change)
 
-    def delete(self, owner: str, ref: str) -> None:
-        self._db.write(lambda s: s.delete(self._row(s, owner, ref)))
+    def delete(self, reader: Reader, ref: str) -> None:
+        self._db.write(lambda s: s.delete(self._owned(s, reader, ref)))
 
     def listing(
         self,
-        owner: str,
+        reader: Reader,
         *,
         limit: int,
         offset: int,
@@ -167,7 +221,7 @@ class SavedQueries:
         text: str | None = None,
     ) -> Page[SavedQuery]:
         """Favourites first, then by name; ``text`` matches name, description or SQL."""
-        query = select(SavedQueryRow).where(SavedQueryRow.owner == owner)
+        query = select(SavedQueryRow).where(reader.sees())
         if favourite is not None:
             query = query.where(SavedQueryRow.favourite == favourite)
         if text:
@@ -191,6 +245,15 @@ class SavedQueries:
                 rows = [r for r in rows if tag in r.tags]
             items = [self._info(session, r) for r in rows[offset : offset + limit]]
         return Page(items=items, total=len(rows), limit=limit, offset=offset)
+
+
+def _check_shared(shared: bool, connection_id: str | None) -> None:
+    if shared and connection_id is None:
+        raise InvalidInput(
+            "A shared saved query needs a default connection: it is shared with the users "
+            "who may query that connection.",
+            code="SAVED_QUERY_SHARE_INVALID",
+        )
 
 
 def _safe(ref: str) -> str:

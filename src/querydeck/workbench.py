@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from querydeck import demo
+from querydeck.auth.access import Access, ad_hoc_sql, admin_only
+from querydeck.auth.grants import GrantInfo, Grants, GroupInfo, SubjectKind
+from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.catalog.background import BackgroundRefresher
 from querydeck.catalog.models import (
     CatalogLevel,
@@ -53,6 +57,7 @@ from querydeck.models import (
     SavedQueryInput,
     TestResult,
 )
+from querydeck.preferences import Preference, Preferences
 from querydeck.ratelimit import RateLimiter
 from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
@@ -60,7 +65,7 @@ from querydeck.runs.results import ResultStore
 from querydeck.runs.retention import Retention
 from querydeck.runs.runner import RunManager
 from querydeck.sandbox import build_sandbox
-from querydeck.saved import SavedQueries
+from querydeck.saved import Reader, SavedQueries
 from querydeck.secrets import Sealer, load_key
 from querydeck.settings import Settings, load_settings
 from querydeck.sql.checker import Checker
@@ -68,8 +73,6 @@ from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 from querydeck.targets import TargetVerifier
 
-#: The user every run belongs to until accounts exist.
-LOCAL_USER = "local"
 _KEY_CHECK = "secret_key_fingerprint"
 
 
@@ -120,6 +123,9 @@ class Workbench:
         self.runs.on_finished = self.retention.maybe_sweep
         self.retention.sweep()
         self.saved = SavedQueries(self.db, self.connections)
+        self.grants = Grants(self.db)
+        self.access = Access(self.grants, self.connections)
+        self.preferences = Preferences(self.db)
         self.limiter = RateLimiter(self.settings)
 
     def _open_sealer(self) -> Sealer:
@@ -184,64 +190,170 @@ class Workbench:
         url: str | None = None,
         options: dict[str, Any] | None = None,
         allow_privileged: bool = False,
+        actor: Principal = LOCAL,
     ) -> ConnectionInfo:
-        """Register a connection. ``allow_privileged`` is the admin override that saves a
-        login able to write, flagged "can write" (the auth layer will restrict it to
-        admins)."""
+        """Register a connection (administrators only). ``allow_privileged`` is the admin
+        override that saves a login able to write, flagged "can write"."""
+        admin_only(actor, "add a connection")
         return self.connections.create(
             name, driver, url=url, options=options, allow_privileged=allow_privileged
         )
 
-    def list_connections(self, *, limit: int = 100, offset: int = 0) -> Page[ConnectionInfo]:
-        return self.connections.listing(limit=limit, offset=offset)
+    def list_connections(
+        self, *, limit: int = 100, offset: int = 0, actor: Principal = LOCAL
+    ) -> Page[ConnectionInfo]:
+        """The connections ``actor`` may browse (administrators: all)."""
+        ids = None if actor.is_admin else self.grants.connection_ids(actor)
+        return self.connections.listing(limit=limit, offset=offset, ids=ids)
 
-    def get_connection(self, name: str) -> ConnectionInfo:
-        return self.connections.get(name)
+    def get_connection(self, name: str, *, actor: Principal = LOCAL) -> ConnectionInfo:
+        return self.access.connection(actor, name, Action.browse)
 
     def update_connection(
-        self, name: str, options: dict[str, Any], *, allow_privileged: bool | None = None
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        allow_privileged: bool | None = None,
+        actor: Principal = LOCAL,
     ) -> ConnectionInfo:
-        """Change options; ``allow_privileged`` (admin override) None keeps the stored one."""
+        """Change options (``manage``); ``allow_privileged`` (the administrators' override)
+        None keeps the stored one."""
+        self.access.manage(actor, name)
+        if allow_privileged is not None:
+            admin_only(actor, "allow a login that can write")
         info = self.connections.update(name, options, allow_privileged=allow_privileged)
         self.runs.sessions.clear(info.id)
         return info
 
-    def rename_connection(self, name: str, new_name: str) -> ConnectionInfo:
+    def rename_connection(
+        self, name: str, new_name: str, *, actor: Principal = LOCAL
+    ) -> ConnectionInfo:
+        self.access.manage(actor, name)
         return self.connections.rename(name, new_name)
 
-    def delete_connection(self, name: str) -> None:
+    def delete_connection(self, name: str, *, actor: Principal = LOCAL) -> None:
+        """Remove a connection with its grants (administrators only)."""
+        self.access.connection(actor, name, Action.browse)
+        admin_only(actor, "delete a connection")
         connection_id = self.connections.get(name).id
         self.connections.delete(name)
         self.runs.sessions.clear(connection_id)
 
-    def test_connection(self, name: str) -> TestResult:
+    def test_connection(self, name: str, *, actor: Principal = LOCAL) -> TestResult:
+        self.access.manage(actor, name)
         return self.connections.test(name)
+
+    # --- groups and grants ------------------------------------------------------------
+
+    def create_group(self, name: str, *, actor: Principal = LOCAL) -> GroupInfo:
+        admin_only(actor, "manage groups")
+        return self.grants.create_group(name)
+
+    def list_groups(
+        self, *, limit: int = 100, offset: int = 0, actor: Principal = LOCAL
+    ) -> Page[GroupInfo]:
+        admin_only(actor, "manage groups")
+        return self.grants.list_groups(limit=limit, offset=offset)
+
+    def get_group(self, name: str, *, actor: Principal = LOCAL) -> GroupInfo:
+        admin_only(actor, "manage groups")
+        return self.grants.get_group(name)
+
+    def delete_group(self, name: str, *, actor: Principal = LOCAL) -> None:
+        """Remove a group and every grant it held."""
+        admin_only(actor, "manage groups")
+        self.grants.delete_group(name)
+
+    def add_group_member(self, group: str, username: str, *, actor: Principal = LOCAL) -> GroupInfo:
+        admin_only(actor, "manage groups")
+        return self.grants.add_member(group, self._known_user(username))
+
+    def remove_group_member(
+        self, group: str, username: str, *, actor: Principal = LOCAL
+    ) -> GroupInfo:
+        admin_only(actor, "manage groups")
+        return self.grants.remove_member(group, username)
+
+    def list_grants(self, connection: str, *, actor: Principal = LOCAL) -> list[GrantInfo]:
+        admin_only(actor, "see a connection's grants")
+        info = self.connections.get(connection)
+        return self.grants.list_grants(info.id, info.name)
+
+    def grant(
+        self,
+        connection: str,
+        kind: SubjectKind,
+        subject: str,
+        actions: Iterable[Action | str],
+        *,
+        actor: Principal = LOCAL,
+    ) -> GrantInfo:
+        """Set what a user or a group may do on a connection (replaces an earlier grant)."""
+        admin_only(actor, "grant access to a connection")
+        info = self.connections.get(connection)
+        if kind == "user":
+            subject = self._known_user(subject)
+        return self.grants.grant(info.id, info.name, kind, subject, actions)
+
+    def revoke(
+        self, connection: str, kind: SubjectKind, subject: str, *, actor: Principal = LOCAL
+    ) -> None:
+        """Remove a grant; it holds from the next request on."""
+        admin_only(actor, "revoke access to a connection")
+        info = self.connections.get(connection)
+        self.grants.revoke(info.id, kind, subject)
+
+    def _known_user(self, username: str) -> str:
+        """The user's stored name (grants and memberships name existing users only)."""
+        return username
 
     # --- runs -------------------------------------------------------------------------
 
-    def start_run(self, request: RunRequest, *, user: str = LOCAL_USER) -> str:
-        return self.runs.start(request, user=user)
+    def start_run(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
+        """Start an ad-hoc statement (``query`` grant; not for viewers)."""
+        ad_hoc_sql(actor)
+        return self._start(request, actor)
+
+    def _start(self, request: RunRequest, actor: Principal) -> str:
+        self.access.connection(actor, request.connection, Action.query)
+        if request.export_all:
+            self.access.connection(actor, request.connection, Action.export)
+        return self.runs.start(request, user=actor.username)
 
     def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo:
         """Wait up to ``timeout_s`` (None: until it ends) and return the run as it is."""
         self.runs.wait(run_id, timeout_s)
         return self.history.get(run_id)
 
-    def run(self, request: RunRequest, *, user: str = LOCAL_USER) -> RunInfo:
+    def run(self, request: RunRequest, *, actor: Principal = LOCAL) -> RunInfo:
         """Start a run and wait for it to end."""
-        return self.wait_run(self.start_run(request, user=user), None)
+        return self.wait_run(self.start_run(request, actor=actor), None)
 
-    def get_run(self, run_id: str) -> RunInfo:
-        return self.history.get(run_id)
+    def get_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
+        """A run: its owner's (with a grant still on its connection) or any for admins."""
+        run = self.history.get(run_id)
+        self.access.run(actor, run, Action.browse)
+        return run
 
     def run_rows(
-        self, run_id: str, *, offset: int = 0, limit: int = 500, known: RunInfo | None = None
+        self,
+        run_id: str,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        known: RunInfo | None = None,
+        actor: Principal = LOCAL,
     ) -> RowsPage:
-        """A page of a run's stored rows; ``known`` is the run if the caller just read it."""
+        """A page of a run's stored rows; ``known`` is the run if the caller just read it
+        (and checked it may)."""
+        if known is None:
+            known = self.get_run(run_id, actor=actor)
         return self.history.rows(run_id, offset=offset, limit=limit, known=known)
 
-    def cancel_run(self, run_id: str) -> RunInfo:
+    def cancel_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
         """Ask a running run to stop; returns the run once it has ended (or after 5 s)."""
+        self.get_run(run_id, actor=actor)
         self.runs.cancel(run_id)
         return self.wait_run(run_id, 5.0)
 
@@ -256,21 +368,33 @@ class Workbench:
         since: datetime | None = None,
         until: datetime | None = None,
         cursor: str | None = None,
+        user: str | None = None,
+        actor: Principal = LOCAL,
     ) -> HistoryPage:
+        """History: a user sees their own runs on connections they still hold a grant on;
+        administrators see everyone's (``user`` narrows to one user)."""
+        connection_ids = None
+        if not actor.is_admin:
+            user = actor.username
+            connection_ids = self.grants.connection_ids(actor)
         return self.history.listing(
             limit=limit,
             offset=offset,
             connection=connection,
             status=status,
+            user=user,
             text=text,
             since=since,
             until=until,
             cursor=cursor,
+            connection_ids=connection_ids,
         )
 
-    def rerun(self, run_id: str, *, user: str = LOCAL_USER, export_all: bool | None = None) -> str:
+    def rerun(
+        self, run_id: str, *, export_all: bool | None = None, actor: Principal = LOCAL
+    ) -> str:
         """Start a new run with the same connection, SQL, row cap and timeout."""
-        old = self.history.get(run_id)
+        old = self.get_run(run_id, actor=actor)
         if old.connection_id is None:
             raise NotFound(
                 "The run's connection no longer exists.",
@@ -285,14 +409,16 @@ class Workbench:
             timeout_s=old.timeout_s,
             export_all=bool(export_all) or old.max_rows > self.settings.max_rows_limit,
         )
-        return self.start_run(request, user=user)
+        # Re-running a run is not new SQL: a viewer may re-run their saved-query runs.
+        return self._start(request, actor)
 
-    def export_run(self, run_id: str, fmt: ExportFormat) -> Export:
+    def export_run(self, run_id: str, fmt: ExportFormat, *, actor: Principal = LOCAL) -> Export:
         """A streaming export of a succeeded run's stored rows (never re-runs the query).
 
         409 for a run that did not succeed or is still running, 410 when its rows are gone.
         """
         run = self.history.get(run_id)
+        self.access.run(actor, run, Action.export)
         if run.status is not RunStatus.succeeded:
             code = "RUN_NOT_FINISHED" if not run.status.finished else "EXPORT_UNAVAILABLE"
             raise ExportUnavailable(
@@ -312,8 +438,18 @@ class Workbench:
 
     # --- saved queries ----------------------------------------------------------------
 
-    def create_saved_query(self, data: SavedQueryInput, *, user: str = LOCAL_USER) -> SavedQuery:
-        return self.saved.create(user, data)
+    def _reader(self, actor: Principal) -> Reader:
+        if actor.is_admin:
+            return Reader(actor.username, admin=True)
+        return Reader(
+            actor.username, shared_on=frozenset(self.grants.connection_ids(actor, Action.query))
+        )
+
+    def create_saved_query(self, data: SavedQueryInput, *, actor: Principal = LOCAL) -> SavedQuery:
+        ad_hoc_sql(actor)
+        if data.connection is not None:
+            self.access.connection(actor, data.connection, Action.query)
+        return self.saved.create(actor.username, data)
 
     def list_saved_queries(
         self,
@@ -323,22 +459,26 @@ class Workbench:
         tag: str | None = None,
         favourite: bool | None = None,
         text: str | None = None,
-        user: str = LOCAL_USER,
+        actor: Principal = LOCAL,
     ) -> Page[SavedQuery]:
+        """The actor's saved queries and those shared on connections they may query."""
         return self.saved.listing(
-            user, limit=limit, offset=offset, tag=tag, favourite=favourite, text=text
+            self._reader(actor), limit=limit, offset=offset, tag=tag, favourite=favourite, text=text
         )
 
-    def get_saved_query(self, ref: str, *, user: str = LOCAL_USER) -> SavedQuery:
-        return self.saved.get(user, ref)
+    def get_saved_query(self, ref: str, *, actor: Principal = LOCAL) -> SavedQuery:
+        return self.saved.get(self._reader(actor), ref)
 
     def update_saved_query(
-        self, ref: str, changes: SavedQueryChanges, *, user: str = LOCAL_USER
+        self, ref: str, changes: SavedQueryChanges, *, actor: Principal = LOCAL
     ) -> SavedQuery:
-        return self.saved.update(user, ref, changes)
+        ad_hoc_sql(actor)
+        if changes.connection is not None:
+            self.access.connection(actor, changes.connection, Action.query)
+        return self.saved.update(self._reader(actor), ref, changes)
 
-    def delete_saved_query(self, ref: str, *, user: str = LOCAL_USER) -> None:
-        self.saved.delete(user, ref)
+    def delete_saved_query(self, ref: str, *, actor: Principal = LOCAL) -> None:
+        self.saved.delete(self._reader(actor), ref)
 
     def run_saved_query(
         self,
@@ -348,10 +488,13 @@ class Workbench:
         max_rows: int | None = None,
         timeout_s: float | None = None,
         export_all: bool = False,
-        user: str = LOCAL_USER,
+        actor: Principal = LOCAL,
     ) -> str:
-        """Start a run of a saved query (on ``connection``, else its default one)."""
-        saved = self.saved.get(user, ref)
+        """Start a run of a saved query (on ``connection``, else its default one). Viewers
+        run shared queries on their own connection only."""
+        saved = self.saved.get(self._reader(actor), ref)
+        if connection is not None and connection != saved.connection:
+            ad_hoc_sql(actor)
         target = connection or saved.connection
         if target is None:
             raise InvalidInput(
@@ -365,7 +508,25 @@ class Workbench:
             timeout_s=timeout_s,
             export_all=export_all,
         )
-        return self.start_run(request, user=user)
+        return self._start(request, actor)
+
+    # --- preferences ------------------------------------------------------------------
+
+    def list_preferences(
+        self, principal: Principal, *, limit: int = 100, offset: int = 0
+    ) -> Page[Preference]:
+        """The principal's own preferences, by key."""
+        return self.preferences.list(principal.username, limit=limit, offset=offset)
+
+    def get_preference(self, principal: Principal, key: str) -> Preference:
+        return self.preferences.get(principal.username, key)
+
+    def put_preference(self, principal: Principal, key: str, value: Any) -> tuple[Preference, bool]:
+        """Create or replace one of the principal's preferences; ``True`` when created."""
+        return self.preferences.put(principal.username, key, value)
+
+    def delete_preference(self, principal: Principal, key: str) -> None:
+        self.preferences.delete(principal.username, key)
 
     # --- demo -------------------------------------------------------------------------
 
@@ -406,41 +567,69 @@ class Workbench:
         return self.refresher.running
 
     def catalog_level(
-        self, connection: str, path: str = "", *, limit: int = 100, offset: int = 0
+        self,
+        connection: str,
+        path: str = "",
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        actor: Principal = LOCAL,
     ) -> CatalogLevel:
         """One level of the cached catalog: schemas (empty path), the relations of a
         schema, or the columns of a relation."""
+        self.access.connection(actor, connection, Action.browse)
         return self.catalog.level(connection, path, limit=limit, offset=offset)
 
-    def refresh_catalog(self, connection: str, schema: str | None = None) -> RefreshReport:
+    def refresh_catalog(
+        self, connection: str, schema: str | None = None, *, actor: Principal = LOCAL
+    ) -> RefreshReport:
+        self.access.connection(actor, connection, Action.manage)
         return self.catalog.refresh(connection, schema)
 
     def table_detail(
-        self, connection: str, schema: str, table: str, *, preview_rows: int = 0
+        self,
+        connection: str,
+        schema: str,
+        table: str,
+        *,
+        preview_rows: int = 0,
+        actor: Principal = LOCAL,
     ) -> TableDetail:
         """A relation from the cache with generated DDL, and optionally its first rows
-        read through the guard like any run."""
+        read through the guard like any run (``query`` grant)."""
+        self.access.connection(actor, connection, Action.browse)
+
+        def preview(name: str, sql: str, rows: int) -> RowsPage:
+            run = self.wait_run(
+                self._start(RunRequest(connection=name, sql=sql, max_rows=rows), actor), None
+            )
+            if run.status is not RunStatus.succeeded:
+                raise QueryDeckError(
+                    run.error_message or f"The preview ended {run.status.value}.",
+                    code=run.error_code or "QUERY_FAILED",
+                )
+            return self.run_rows(run.id, offset=0, limit=rows, known=run)
+
         return self.catalog.table_detail(
-            connection, schema, table, preview=self._preview, preview_rows=preview_rows
+            connection, schema, table, preview=preview, preview_rows=preview_rows
         )
 
-    def _preview(self, connection: str, sql: str, rows: int) -> RowsPage:
-        run = self.run(RunRequest(connection=connection, sql=sql, max_rows=rows))
-        if run.status is not RunStatus.succeeded:
-            raise QueryDeckError(
-                run.error_message or f"The preview ended {run.status.value}.",
-                code=run.error_code or "QUERY_FAILED",
-            )
-        return self.run_rows(run.id, offset=0, limit=rows, known=run)
-
-    def search_catalog(self, text: str, *, limit: int = 50, offset: int = 0) -> Page[SearchHit]:
-        hits, total = self.catalog.search(text, limit=limit, offset=offset)
+    def search_catalog(
+        self, text: str, *, limit: int = 50, offset: int = 0, actor: Principal = LOCAL
+    ) -> Page[SearchHit]:
+        """Tables and columns by name or comment, in the connections ``actor`` may browse."""
+        allowed = None if actor.is_admin else self.grants.connection_ids(actor)
+        hits, total = self.catalog.search(text, limit=limit, offset=offset, allowed=allowed)
         return Page(items=hits, total=total, limit=limit, offset=offset)
 
-    def catalog_settings(self, connection: str) -> CatalogSettings:
+    def catalog_settings(self, connection: str, *, actor: Principal = LOCAL) -> CatalogSettings:
+        self.access.connection(actor, connection, Action.browse)
         return self.catalog.settings(connection)
 
-    def set_catalog_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings:
+    def set_catalog_settings(
+        self, connection: str, values: CatalogSettings, *, actor: Principal = LOCAL
+    ) -> CatalogSettings:
+        self.access.connection(actor, connection, Action.manage)
         return self.catalog.set_settings(connection, values)
 
     # --- keys -------------------------------------------------------------------------
@@ -454,9 +643,12 @@ class Workbench:
 
     # --- certificates -----------------------------------------------------------------
 
-    def add_certificate(self, name: str, pem: bytes) -> CertificateInfo:
+    def add_certificate(
+        self, name: str, pem: bytes, *, actor: Principal = LOCAL
+    ) -> CertificateInfo:
         """Store an uploaded bundle of PEM CA certificates (refused: private keys, other
         blocks, non-CA or expired certificates, more than 64 KB or 32 certificates)."""
+        admin_only(actor, "upload certificates")
         return self.certificates.add(name, pem)
 
     def list_certificates(self, *, limit: int = 100, offset: int = 0) -> Page[CertificateInfo]:
@@ -465,6 +657,7 @@ class Workbench:
     def get_certificate(self, certificate_id: str) -> CertificateInfo:
         return self.certificates.get(certificate_id)
 
-    def remove_certificate(self, certificate_id: str) -> None:
+    def remove_certificate(self, certificate_id: str, *, actor: Principal = LOCAL) -> None:
         """Remove a certificate; 409 while a connection's ssl_ca_certificate names it."""
+        admin_only(actor, "remove certificates")
         self.certificates.remove(certificate_id)

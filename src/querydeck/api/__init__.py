@@ -7,10 +7,12 @@ from fastapi import FastAPI
 from querydeck import __version__
 from querydeck.api import errors, hardening
 from querydeck.api.middleware import RequestContext
-from querydeck.api.routes import catalog, connections, health, runs
+from querydeck.api.routes import catalog, connections, grants, health, runs
 from querydeck.api.routes import certificates as certificate_routes
+from querydeck.api.routes import preferences as preference_routes
 from querydeck.api.routes import results as run_results
 from querydeck.api.routes import saved as saved_queries
+from querydeck.api.schemas import ERROR_RESPONSES
 from querydeck.workbench import Workbench
 
 API_PREFIX = "/api/v1"
@@ -30,12 +32,14 @@ def create_app(workbench: Workbench) -> FastAPI:
     hardening.install(app, workbench.settings, api_prefix=API_PREFIX)
     app.add_middleware(RequestContext)
     app.include_router(health.router)
-    app.include_router(connections.router, prefix=API_PREFIX)
-    app.include_router(runs.router, prefix=API_PREFIX)
-    app.include_router(catalog.router, prefix=API_PREFIX)
-    app.include_router(run_results.router, prefix=API_PREFIX)
-    app.include_router(saved_queries.router, prefix=API_PREFIX)
-    app.include_router(certificate_routes.router, prefix=API_PREFIX)
+    app.include_router(connections.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(runs.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(catalog.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(run_results.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(saved_queries.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(certificate_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(grants.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(preference_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import orjson
@@ -108,8 +109,11 @@ class SearchIndex:
             for gram in grams:
                 self._grams.setdefault(gram, []).append(name)
 
-    def search(self, query: str, *, limit: int, offset: int) -> tuple[list[Hit], int]:
-        """One page of hits, best first, and how many there are in all."""
+    def search(
+        self, query: str, *, limit: int, offset: int, allowed: Collection[str] | None = None
+    ) -> tuple[list[Hit], int]:
+        """One page of hits, best first, and how many there are in all (only in the
+        connection ids ``allowed`` when given)."""
         q = fold(query).strip()
         groups: list[tuple[str, list[Entry]]] = []
         exact = self._by_key.get(q)
@@ -128,6 +132,8 @@ class SearchIndex:
             groups.append(("comment", comments))
         if len(q) >= 3:
             groups.extend(("fuzzy", self._by_key[n]) for n in self._fuzzy(q, matched))
+        if allowed is not None:
+            groups = [(m, [e for e in g if e.connection_id in allowed]) for m, g in groups]
         total = sum(len(g) for _, g in groups)
         page: list[Hit] = []
         skip = offset

@@ -7,7 +7,7 @@ import fnmatch
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from querydeck.catalog import ddl, paths
 from querydeck.catalog.gcpause import collector_paused
@@ -374,13 +374,21 @@ class CatalogService:
                 self._index_signature = signature
             return self._index
 
-    def search(self, query: str, *, limit: int, offset: int) -> tuple[list[SearchHit], int]:
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int,
+        offset: int,
+        allowed: Collection[str] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        """A page of hits and their total; ``allowed`` limits them to those connection ids."""
         if len(query) > MAX_QUERY_CHARS or "\x00" in query or not query.strip():
             raise InvalidInput(
                 f"A search text has 1 to {MAX_QUERY_CHARS} characters and no NUL.",
                 code="CATALOG_SEARCH_INVALID",
             )
-        hits, total = self.index().search(query, limit=limit, offset=offset)
+        hits, total = self.index().search(query, limit=limit, offset=offset, allowed=allowed)
         names = self.cache.connection_names()
         out = []
         for hit in hits:

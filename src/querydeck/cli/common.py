@@ -91,6 +91,8 @@ def print_json(value: Any) -> None:
     """Indented JSON of ``value`` (pydantic models dumped in JSON mode) on stdout."""
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
     data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     write_stdout(data.decode("utf-8"))
 

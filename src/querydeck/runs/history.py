@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, func, or_, select, update
@@ -188,6 +189,7 @@ class History:
         since: datetime | None = None,
         until: datetime | None = None,
         cursor: str | None = None,
+        connection_ids: Collection[str] | None = None,
     ) -> HistoryPage:
         """Runs newest first. ``text`` matches the SQL (case-insensitive); ``since`` and
         ``until`` bound the creation time (inclusive, exclusive). With ``cursor`` (the
@@ -199,6 +201,8 @@ class History:
             query = query.where(RunRow.status == status.value)
         if user is not None:
             query = query.where(RunRow.user_name == user)
+        if connection_ids is not None:
+            query = query.where(RunRow.connection_id.in_(list(connection_ids)))
         if text:
             query = query.where(
                 func.lower(RunRow.sql).like(_like_pattern(text.lower()), escape="\\")

@@ -213,6 +213,8 @@ class SavedQueryRow(Base):
     )
     tags: Mapped[list[str]] = mapped_column(JSON)
     favourite: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Shared with every user holding the ``query`` grant on its connection.
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -230,3 +232,61 @@ class CertificateRow(Base):
     #: The certificates re-encoded from their parsed form (never a key, never other text).
     pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GroupRow(Base):
+    """A named set of users that grants can name."""
+
+    __tablename__ = "qd_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: NFC + casefold of the name: uniqueness is on this.
+    name_key: Mapped[str] = mapped_column(String(400), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GroupMemberRow(Base):
+    __tablename__ = "qd_group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("qd_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The member's user name (users are disabled, never deleted or renamed).
+    username: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class GrantRow(Base):
+    """What one user or one group may do on one connection."""
+
+    __tablename__ = "qd_grants"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "subject_kind", "subject", name="uq_qd_grants_subject"),
+        Index("ix_qd_grants_subject", "subject_kind", "subject"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("qd_connections.id", ondelete="CASCADE")
+    )
+    #: "user" (subject: a user name) or "group" (subject: a group id).
+    subject_kind: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(200))
+    actions: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PreferenceRow(Base):
+    """One per-user preference: a key (see querydeck.preferences for its pattern) and any
+    JSON value, owned by the user name."""
+
+    __tablename__ = "qd_preferences"
+
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: NFC-normalised, at most 128 characters.
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: Any JSON value; JSON ``null`` is stored as the JSON text ``null``, never SQL NULL.
+    value: Mapped[Any] = mapped_column(JSON(none_as_null=False), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

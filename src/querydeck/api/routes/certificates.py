@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.errors import CertificateTooLarge, QueryDeckError
 from querydeck.models import CertificateInfo, Page
@@ -61,7 +62,9 @@ async def _bounded_body(request: Request) -> bytes:
         }
     },
 )
-async def upload_certificate(request: Request, workbench: WorkbenchDep) -> CertificateInfo:
+async def upload_certificate(
+    request: Request, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> CertificateInfo:
     """Upload a bundle of PEM CA certificates (at most 64 KB and 32 certificates; private
     keys, other PEM blocks, non-CA and expired certificates are refused)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -86,18 +89,22 @@ async def upload_certificate(request: Request, workbench: WorkbenchDep) -> Certi
 
 @router.get("/certificates", response_model=Page[CertificateInfo])
 def list_certificates(
-    workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
+    workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[CertificateInfo]:
     return workbench.list_certificates(limit=limit, offset=offset)
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateInfo)
-def get_certificate(certificate_id: str, workbench: WorkbenchDep) -> CertificateInfo:
+def get_certificate(
+    certificate_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> CertificateInfo:
     return workbench.get_certificate(certificate_id)
 
 
 @router.delete("/certificates/{certificate_id}", status_code=204)
-def delete_certificate(certificate_id: str, workbench: WorkbenchDep) -> Response:
+def delete_certificate(
+    certificate_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> Response:
     """Remove a certificate; 409 ``CERTIFICATE_IN_USE`` while a connection names it."""
-    workbench.remove_certificate(certificate_id)
+    workbench.remove_certificate(certificate_id, actor=principal)
     return Response(status_code=204)

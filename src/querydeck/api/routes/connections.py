@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.schemas import ConnectionCreate, ConnectionRename, ConnectionUpdate
 from querydeck.models import ConnectionInfo, DriverInfo, Page, TestResult
@@ -12,25 +13,27 @@ router = APIRouter()
 
 
 @router.get("/drivers", tags=["drivers"])
-def list_drivers(workbench: WorkbenchDep) -> list[DriverInfo]:
+def list_drivers(workbench: WorkbenchDep, principal: CurrentPrincipal) -> list[DriverInfo]:
     """Installed drivers with their options' JSON schema."""
     return workbench.drivers()
 
 
 @router.get("/drivers/{name}", tags=["drivers"])
-def get_driver(name: str, workbench: WorkbenchDep) -> DriverInfo:
+def get_driver(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> DriverInfo:
     return workbench.driver(name)
 
 
 @router.get("/connections", tags=["connections"])
 def list_connections(
-    workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
+    workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[ConnectionInfo]:
-    return workbench.list_connections(limit=limit, offset=offset)
+    return workbench.list_connections(limit=limit, offset=offset, actor=principal)
 
 
 @router.post("/connections", status_code=201, tags=["connections"])
-def create_connection(body: ConnectionCreate, workbench: WorkbenchDep) -> ConnectionInfo:
+def create_connection(
+    body: ConnectionCreate, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> ConnectionInfo:
     """Register a connection from a driver and options, or from a pasted URL."""
     return workbench.create_connection(
         body.name,
@@ -38,31 +41,40 @@ def create_connection(body: ConnectionCreate, workbench: WorkbenchDep) -> Connec
         url=body.url,
         options=body.options,
         allow_privileged=body.allow_privileged,
+        actor=principal,
     )
 
 
 @router.get("/connections/{name}", tags=["connections"])
-def get_connection(name: str, workbench: WorkbenchDep) -> ConnectionInfo:
-    return workbench.get_connection(name)
+def get_connection(
+    name: str, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> ConnectionInfo:
+    return workbench.get_connection(name, actor=principal)
 
 
 @router.patch("/connections/{name}", tags=["connections"])
-def update_connection(name: str, body: ConnectionUpdate, workbench: WorkbenchDep) -> ConnectionInfo:
-    return workbench.update_connection(name, body.options, allow_privileged=body.allow_privileged)
+def update_connection(
+    name: str, body: ConnectionUpdate, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> ConnectionInfo:
+    return workbench.update_connection(
+        name, body.options, allow_privileged=body.allow_privileged, actor=principal
+    )
 
 
 @router.post("/connections/{name}/rename", tags=["connections"])
-def rename_connection(name: str, body: ConnectionRename, workbench: WorkbenchDep) -> ConnectionInfo:
-    return workbench.rename_connection(name, body.name)
+def rename_connection(
+    name: str, body: ConnectionRename, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> ConnectionInfo:
+    return workbench.rename_connection(name, body.name, actor=principal)
 
 
 @router.delete("/connections/{name}", status_code=204, tags=["connections"])
-def delete_connection(name: str, workbench: WorkbenchDep) -> Response:
-    workbench.delete_connection(name)
+def delete_connection(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> Response:
+    workbench.delete_connection(name, actor=principal)
     return Response(status_code=204)
 
 
 @router.post("/connections/{name}/test", tags=["connections"])
-def test_connection(name: str, workbench: WorkbenchDep) -> TestResult:
+def test_connection(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> TestResult:
     """Connect and ping; the outcome is also kept as the connection's status."""
-    return workbench.test_connection(name)
+    return workbench.test_connection(name, actor=principal)

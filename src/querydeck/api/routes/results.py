@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
+from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.routes.runs import _raise_if_failed, _view
@@ -28,11 +29,12 @@ router = APIRouter(tags=["runs"])
 def export_run(
     run_id: str,
     workbench: WorkbenchDep,
+    principal: CurrentPrincipal,
     format: Annotated[ExportFormat, Query(description="File format.")] = ExportFormat.csv,  # noqa: A002
 ) -> StreamingResponse:
     """Stream a succeeded run's stored rows as CSV, TSV, JSON, NDJSON or Parquet, in
     constant memory. The query is never run again."""
-    export = workbench.export_run(run_id, format)
+    export = workbench.export_run(run_id, format, actor=principal)
     headers = {
         "Content-Disposition": f'attachment; filename="{export.filename}"; '
         f"filename*=UTF-8''{quote(export.filename)}",
@@ -49,11 +51,12 @@ def export_run(
 def rerun(
     run_id: str,
     workbench: WorkbenchDep,
+    principal: CurrentPrincipal,
     wait_ms: Annotated[int, Query(ge=0, le=MAX_WAIT_MS)] = 2000,
     page_size: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> OrjsonResponse:
     """Run a past run's statement again on its connection (same row cap and timeout)."""
-    new_id = workbench.rerun(run_id)
+    new_id = workbench.rerun(run_id, actor=principal)
     run = workbench.wait_run(new_id, wait_ms / 1000)
     _raise_if_failed(run)
     status = 200 if run.status.finished else 202

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.schemas import RunCreate, RunView
@@ -46,11 +47,13 @@ def _view(workbench: Workbench, run: RunInfo, page_size: int) -> RunView:
     response_model=RunView,
     responses={202: {"model": RunView, "description": "Still running."}},
 )
-def create_run(body: RunCreate, workbench: WorkbenchDep) -> OrjsonResponse:
+def create_run(
+    body: RunCreate, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> OrjsonResponse:
     """Run one read-only statement. Waits up to ``wait_ms``: 200 with the first page when
     the run has ended, 202 with the run while it is still going."""
     request = RunRequest.model_validate(body.model_dump(include=set(RunRequest.model_fields)))
-    run_id = workbench.start_run(request)
+    run_id = workbench.start_run(request, actor=principal)
     run = workbench.wait_run(run_id, body.wait_ms / 1000)
     _raise_if_failed(run)
     view = _view(workbench, run, body.page_size)
@@ -61,6 +64,7 @@ def create_run(body: RunCreate, workbench: WorkbenchDep) -> OrjsonResponse:
 @router.get("/runs", response_model=HistoryPage)
 def list_runs(
     workbench: WorkbenchDep,
+    principal: CurrentPrincipal,
     limit: Limit = 50,
     offset: Offset = 0,
     connection: str | None = None,
@@ -74,6 +78,10 @@ def list_runs(
         str | None,
         Query(max_length=200, description="next_cursor of the previous page (no gaps/repeats)."),
     ] = None,
+    user: Annotated[
+        str | None,
+        Query(max_length=200, description="Administrators: only this user's runs."),
+    ] = None,
 ) -> HistoryPage:
     """History, newest first, with filters. Follow ``next_cursor`` to page without gaps or
     repeats while new runs arrive."""
@@ -86,6 +94,8 @@ def list_runs(
         since=_aware(since),
         until=_aware(until),
         cursor=cursor,
+        user=user,
+        actor=principal,
     )
 
 
@@ -97,21 +107,27 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 @router.get("/runs/{run_id}", response_model=RunView)
-def get_run(run_id: str, workbench: WorkbenchDep, page_size: PageLimit = 500) -> RunView:
+def get_run(
+    run_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal, page_size: PageLimit = 500
+) -> RunView:
     """A run, with its first page of rows when it has succeeded."""
-    return _view(workbench, workbench.get_run(run_id), page_size)
+    return _view(workbench, workbench.get_run(run_id, actor=principal), page_size)
 
 
 @router.get("/runs/{run_id}/rows", response_model=RowsPage)
 def get_rows(
-    run_id: str, workbench: WorkbenchDep, offset: RowOffset = 0, limit: PageLimit = 500
+    run_id: str,
+    workbench: WorkbenchDep,
+    principal: CurrentPrincipal,
+    offset: RowOffset = 0,
+    limit: PageLimit = 500,
 ) -> OrjsonResponse:
     """A page of a finished run's stored rows (an offset past the end gives no rows)."""
-    page = workbench.run_rows(run_id, offset=offset, limit=limit)
+    page = workbench.run_rows(run_id, offset=offset, limit=limit, actor=principal)
     return OrjsonResponse(page.model_dump(mode="json"))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunInfo)
-def cancel_run(run_id: str, workbench: WorkbenchDep) -> RunInfo:
+def cancel_run(run_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> RunInfo:
     """Stop a running statement on the engine; answers with the run once it has ended."""
-    return workbench.cancel_run(run_id)
+    return workbench.cancel_run(run_id, actor=principal)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.routes.runs import _raise_if_failed, _view
@@ -29,6 +30,7 @@ class SavedRun(BaseModel):
 @router.get("/saved-queries", response_model=Page[SavedQuery])
 def list_saved(
     workbench: WorkbenchDep,
+    principal: CurrentPrincipal,
     limit: Limit = 100,
     offset: Offset = 0,
     tag: Annotated[str | None, Query(max_length=64)] = None,
@@ -37,30 +39,34 @@ def list_saved(
 ) -> Page[SavedQuery]:
     """Saved queries, favourites first, then by name."""
     return workbench.list_saved_queries(
-        limit=limit, offset=offset, tag=tag, favourite=favourite, text=q
+        limit=limit, offset=offset, tag=tag, favourite=favourite, text=q, actor=principal
     )
 
 
 @router.post("/saved-queries", response_model=SavedQuery, status_code=201)
-def create_saved(body: SavedQueryInput, workbench: WorkbenchDep) -> SavedQuery:
-    return workbench.create_saved_query(body)
+def create_saved(
+    body: SavedQueryInput, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> SavedQuery:
+    return workbench.create_saved_query(body, actor=principal)
 
 
 @router.get("/saved-queries/{ref}", response_model=SavedQuery)
-def get_saved(ref: str, workbench: WorkbenchDep) -> SavedQuery:
+def get_saved(ref: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> SavedQuery:
     """A saved query by id (or by name)."""
-    return workbench.get_saved_query(ref)
+    return workbench.get_saved_query(ref, actor=principal)
 
 
 @router.patch("/saved-queries/{ref}", response_model=SavedQuery)
-def update_saved(ref: str, body: SavedQueryChanges, workbench: WorkbenchDep) -> SavedQuery:
+def update_saved(
+    ref: str, body: SavedQueryChanges, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> SavedQuery:
     """Change some fields; ``"connection": null`` removes the default connection."""
-    return workbench.update_saved_query(ref, body)
+    return workbench.update_saved_query(ref, body, actor=principal)
 
 
 @router.delete("/saved-queries/{ref}", status_code=204)
-def delete_saved(ref: str, workbench: WorkbenchDep) -> Response:
-    workbench.delete_saved_query(ref)
+def delete_saved(ref: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> Response:
+    workbench.delete_saved_query(ref, actor=principal)
     return Response(status_code=204)
 
 
@@ -69,11 +75,17 @@ def delete_saved(ref: str, workbench: WorkbenchDep) -> Response:
     response_model=RunView,
     responses={202: {"model": RunView, "description": "Still running."}},
 )
-def run_saved(ref: str, workbench: WorkbenchDep, body: SavedRun | None = None) -> OrjsonResponse:
+def run_saved(
+    ref: str, workbench: WorkbenchDep, principal: CurrentPrincipal, body: SavedRun | None = None
+) -> OrjsonResponse:
     """Run a saved query; answers like ``POST /runs``."""
     body = body or SavedRun()
     run_id = workbench.run_saved_query(
-        ref, connection=body.connection, max_rows=body.max_rows, timeout_s=body.timeout_s
+        ref,
+        connection=body.connection,
+        max_rows=body.max_rows,
+        timeout_s=body.timeout_s,
+        actor=principal,
     )
     run = workbench.wait_run(run_id, body.wait_ms / 1000)
     _raise_if_failed(run)

@@ -1,0 +1,297 @@
+"""Groups and per-connection grants.
+
+A grant gives one user, or every member of one group, a set of actions on one connection.
+Nothing is cached: every check reads the grants, so a revocation holds on the next request.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from querydeck.auth.principal import Action, Principal
+from querydeck.errors import Conflict, InvalidInput, NotFound
+from querydeck.models import Page
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import GrantRow, GroupMemberRow, GroupRow, utcnow
+
+SubjectKind = Literal["user", "group"]
+_MAX_NAME = 200
+
+
+class GroupInfo(BaseModel):
+    id: str
+    name: str
+    members: list[str]
+
+
+class GrantInfo(BaseModel):
+    connection: str
+    subject_kind: SubjectKind
+    #: The user name, or the group's name.
+    subject: str
+    actions: list[Action]
+
+
+def _key(name: str) -> str:
+    return unicodedata.normalize("NFC", name).strip().casefold()
+
+
+def _group_name(name: str) -> str:
+    clean = unicodedata.normalize("NFC", name).strip()
+    if not clean or len(clean) > _MAX_NAME or any(unicodedata.category(c)[0] == "C" for c in clean):
+        raise InvalidInput(
+            f"A group name has 1 to {_MAX_NAME} printable characters.",
+            code="GROUP_NAME_INVALID",
+        )
+    return clean
+
+
+def _actions(values: Iterable[Action | str]) -> list[Action]:
+    try:
+        chosen = {Action(v) for v in values}
+    except ValueError:
+        raise InvalidInput(
+            "Grant actions are browse, query, export and manage.", code="GRANT_INVALID"
+        ) from None
+    if not chosen:
+        raise InvalidInput(
+            "A grant names at least one action (revoke it to remove all).", code="GRANT_INVALID"
+        )
+    # browse comes with any other action: a user who may query a connection sees it.
+    chosen.add(Action.browse)
+    return sorted(chosen, key=list(Action).index)
+
+
+class Grants:
+    """Groups, memberships and grants in the app database."""
+
+    def __init__(self, db: AppDatabase) -> None:
+        self._db = db
+
+    # --- checks -----------------------------------------------------------------------
+
+    def _subjects(self, principal: Principal) -> object:
+        members = select(GroupMemberRow.group_id).where(
+            GroupMemberRow.username == principal.username
+        )
+        return or_(
+            (GrantRow.subject_kind == "user") & (GrantRow.subject == principal.username),
+            (GrantRow.subject_kind == "group") & GrantRow.subject.in_(members),
+        )
+
+    def actions_for(self, principal: Principal, connection_id: str) -> frozenset[Action]:
+        """What the grants (direct and through groups) give ``principal`` on the connection
+        (callers cap them by role). Admins may do everything everywhere."""
+        if principal.is_admin:
+            return frozenset(Action)
+        with self._db.read() as session:
+            rows = session.scalars(
+                select(GrantRow.actions).where(
+                    GrantRow.connection_id == connection_id,
+                    self._subjects(principal),  # type: ignore[arg-type]
+                )
+            ).all()
+        return frozenset(Action(a) for actions in rows for a in actions)
+
+    def connection_ids(self, principal: Principal, action: Action = Action.browse) -> set[str]:
+        """Ids of the connections on which a non-admin ``principal`` may do ``action``."""
+        if not principal.role_allows(action):
+            return set()
+        with self._db.read() as session:
+            rows = session.execute(
+                select(GrantRow.connection_id, GrantRow.actions).where(
+                    self._subjects(principal)  # type: ignore[arg-type]
+                )
+            ).all()
+        return {cid for cid, actions in rows if action.value in actions}
+
+    # --- groups -----------------------------------------------------------------------
+
+    def _group(self, session: Session, name: str) -> GroupRow:
+        row = session.scalar(select(GroupRow).where(GroupRow.name_key == _key(name)))
+        if row is None:
+            raise NotFound(
+                f"No group named {name[:_MAX_NAME]!r}.",
+                code="GROUP_NOT_FOUND",
+                detail={"group": name[:_MAX_NAME]},
+            )
+        return row
+
+    def _group_info(self, session: Session, row: GroupRow) -> GroupInfo:
+        members = session.scalars(
+            select(GroupMemberRow.username)
+            .where(GroupMemberRow.group_id == row.id)
+            .order_by(GroupMemberRow.username)
+        ).all()
+        return GroupInfo(id=row.id, name=row.name, members=list(members))
+
+    def create_group(self, name: str) -> GroupInfo:
+        clean = _group_name(name)
+
+        def insert(session: Session) -> GroupInfo:
+            row = GroupRow(id=str(uuid.uuid4()), name=clean, name_key=_key(clean))
+            row.created_at = utcnow()
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise Conflict(
+                    f"A group named {clean!r} already exists.",
+                    code="GROUP_NAME_TAKEN",
+                    detail={"group": clean},
+                ) from None
+            return GroupInfo(id=row.id, name=row.name, members=[])
+
+        return self._db.write(insert)
+
+    def get_group(self, name: str) -> GroupInfo:
+        with self._db.read() as session:
+            return self._group_info(session, self._group(session, name))
+
+    def list_groups(self, *, limit: int, offset: int) -> Page[GroupInfo]:
+        with self._db.read() as session:
+            total = session.scalar(select(func.count()).select_from(GroupRow)) or 0
+            rows = session.scalars(
+                select(GroupRow).order_by(GroupRow.name_key).limit(limit).offset(offset)
+            ).all()
+            items = [self._group_info(session, r) for r in rows]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    def delete_group(self, name: str) -> None:
+        def remove(session: Session) -> None:
+            row = self._group(session, name)
+            session.execute(
+                delete(GrantRow).where(GrantRow.subject_kind == "group", GrantRow.subject == row.id)
+            )
+            session.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id == row.id))
+            session.delete(row)
+
+        self._db.write(remove)
+
+    def add_member(self, group: str, username: str) -> GroupInfo:
+        def add(session: Session) -> GroupInfo:
+            row = self._group(session, group)
+            if session.get(GroupMemberRow, (row.id, username)) is None:
+                session.add(GroupMemberRow(group_id=row.id, username=username))
+                session.flush()
+            return self._group_info(session, row)
+
+        return self._db.write(add)
+
+    def remove_member(self, group: str, username: str) -> GroupInfo:
+        def remove(session: Session) -> GroupInfo:
+            row = self._group(session, group)
+            member = session.get(GroupMemberRow, (row.id, username))
+            if member is None:
+                raise NotFound(
+                    f"{username[:_MAX_NAME]!r} is not a member of {row.name!r}.",
+                    code="GROUP_MEMBER_NOT_FOUND",
+                )
+            session.delete(member)
+            session.flush()
+            return self._group_info(session, row)
+
+        return self._db.write(remove)
+
+    def groups_of(self, username: str) -> list[str]:
+        with self._db.read() as session:
+            return list(
+                session.scalars(
+                    select(GroupRow.name)
+                    .join(GroupMemberRow, GroupMemberRow.group_id == GroupRow.id)
+                    .where(GroupMemberRow.username == username)
+                    .order_by(GroupRow.name_key)
+                ).all()
+            )
+
+    # --- grants -----------------------------------------------------------------------
+
+    def _subject_id(self, session: Session, kind: SubjectKind, subject: str) -> str:
+        return self._group(session, subject).id if kind == "group" else subject
+
+    def grant(
+        self,
+        connection_id: str,
+        connection_name: str,
+        kind: SubjectKind,
+        subject: str,
+        actions: Iterable[Action | str],
+    ) -> GrantInfo:
+        """Set what ``subject`` may do on the connection (replacing an earlier grant)."""
+        chosen = _actions(actions)
+
+        def upsert(session: Session) -> GrantInfo:
+            subject_id = self._subject_id(session, kind, subject)
+            row = session.scalar(
+                select(GrantRow).where(
+                    GrantRow.connection_id == connection_id,
+                    GrantRow.subject_kind == kind,
+                    GrantRow.subject == subject_id,
+                )
+            )
+            now = utcnow()
+            if row is None:
+                row = GrantRow(
+                    id=str(uuid.uuid4()),
+                    connection_id=connection_id,
+                    subject_kind=kind,
+                    subject=subject_id,
+                    created_at=now,
+                )
+                session.add(row)
+            row.actions = [a.value for a in chosen]
+            row.updated_at = now
+            session.flush()
+            shown = subject if kind == "user" else self._group(session, subject).name
+            return GrantInfo(
+                connection=connection_name, subject_kind=kind, subject=shown, actions=chosen
+            )
+
+        return self._db.write(upsert)
+
+    def revoke(self, connection_id: str, kind: SubjectKind, subject: str) -> None:
+        def remove(session: Session) -> None:
+            subject_id = self._subject_id(session, kind, subject)
+            done = session.execute(
+                delete(GrantRow).where(
+                    GrantRow.connection_id == connection_id,
+                    GrantRow.subject_kind == kind,
+                    GrantRow.subject == subject_id,
+                )
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(
+                    f"The {kind} {subject[:_MAX_NAME]!r} has no grant on this connection.",
+                    code="GRANT_NOT_FOUND",
+                )
+
+        self._db.write(remove)
+
+    def list_grants(self, connection_id: str, connection_name: str) -> list[GrantInfo]:
+        with self._db.read() as session:
+            rows = session.execute(
+                select(GrantRow, GroupRow.name)
+                .outerjoin(
+                    GroupRow,
+                    (GrantRow.subject_kind == "group") & (GroupRow.id == GrantRow.subject),
+                )
+                .where(GrantRow.connection_id == connection_id)
+                .order_by(GrantRow.subject_kind, GrantRow.subject)
+            ).all()
+        return [
+            GrantInfo(
+                connection=connection_name,
+                subject_kind="group" if row.subject_kind == "group" else "user",
+                subject=group_name if row.subject_kind == "group" and group_name else row.subject,
+                actions=[Action(a) for a in row.actions],
+            )
+            for row, group_name in rows
+        ]
