@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ConfigDict
 
 from querydeck.api import create_app
 from querydeck.api.hardening import API_CSP, BodyLimits, SecurityHeaders, json_depth, page_policy
@@ -32,6 +33,7 @@ LIMIT = 1024 * 1024
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = 64 * 1024
 ORIGIN = "https://app.example.com"
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
@@ -142,7 +144,7 @@ def test_declared_50mb_body_is_refused_without_reading_it(app: FastAPI) -> None:
 def test_chunked_50mb_body_stops_being_read_past_the_limit(
     app: FastAPI, content_type: str | None
 ) -> None:
-    """No Content-Length: JSON (or untyped, which FastAPI parses as JSON) is read up to the
+    """No Content-Length: JSON (or untyped, which a route may parse as JSON) is read up to the
     limit by the middleware; other bodies are counted while the route reads them."""
     body = CountingBody()
     headers = {"transfer-encoding": "chunked"}
@@ -234,10 +236,11 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(app: FastAPI) -> None:
     assert orjson.loads(content)["error"]["code"] == "BAD_REQUEST"
 
 
-def test_bodies_within_the_limit_reach_the_routes(client: TestClient) -> None:
-    response = client.post("/api/v1/runs", json={"connection": "nope", "sql": "x" * 1000})
-    assert error(response)["code"] != "PAYLOAD_TOO_LARGE"
-    assert response.status_code != 413
+def test_bodies_within_the_limit_reach_the_routes(app: FastAPI) -> None:
+    with TestClient(with_probe(app)) as client:
+        response = client.post("/probe-json", json={"s": "x" * (LIMIT - 100), "x": [[1]]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"depth": 2}
 
 
 # --- I2: JSON depth -------------------------------------------------------------------------
@@ -258,19 +261,48 @@ def test_json_nested_100000_deep_is_400_json_too_deep(
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_depth_limit_is_exact_and_ignores_strings(client: TestClient) -> None:
-    def post(payload: str) -> Any:
-        return client.post("/api/v1/runs", content=payload)  # no content type: parsed as JSON
+class Probe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x: Any = None
+    s: str = ""
 
-    # 32 levels including the outer object: accepted, and parsed by the route (422: extra key).
-    at_limit = '{"connection": "c", "sql": "s", "x": ' + "[" * 31 + "]" * 31 + "}"
-    response = post(at_limit)
-    assert response.status_code == 422
-    assert error(response)["code"] == "INVALID_INPUT"
-    too_deep = '{"connection": "c", "sql": "s", "x": ' + "[" * 32 + "]" * 32 + "}"
-    assert error(post(too_deep))["code"] == "JSON_TOO_DEEP"
-    in_a_string = '{"connection": "c", "sql": "' + "[{" * 500 + '\\" [[[ \\\\"}'
-    assert error(post(in_a_string))["code"] != "JSON_TOO_DEEP"
+
+def with_probe(app: FastAPI) -> FastAPI:
+    """A public route with a JSON body model, as the API's routes have (theirs need a
+    login): proves which bodies reach FastAPI's parsing and parse there."""
+
+    @app.post("/probe-json")
+    def probe(body: Probe) -> dict[str, int]:
+        depth, value = 0, body.x
+        while isinstance(value, list) and value:
+            depth, value = depth + 1, value[0]
+        return {"depth": depth}
+
+    return app
+
+
+def nested(levels: int) -> str:
+    """An object whose ``x`` holds ``levels - 1`` nested arrays: ``levels`` deep in all."""
+    return '{"x": ' + "[" * (levels - 1) + "1" + "]" * (levels - 1) + "}"
+
+
+def test_depth_limit_is_exact_and_ignores_strings(app: FastAPI) -> None:
+    with TestClient(with_probe(app)) as client:
+        at_limit = client.post("/probe-json", content=nested(32), headers=JSON)
+        too_deep = client.post("/probe-json", content=nested(33), headers=JSON)
+        # Without a content type the depth is checked too (a route may parse it as JSON).
+        untyped = client.post("/probe-json", content=nested(33))
+        in_a_string = client.post(
+            "/probe-json", json={"s": "[{" * 500 + '\\" [[[ \\\\"', "x": [[1]]}
+        )
+        parse_error = client.post("/probe-json", content=b'{"x": [[[1]]', headers=JSON)
+    assert at_limit.status_code == 200, at_limit.text
+    assert at_limit.json() == {"depth": 31}
+    assert error(too_deep)["code"] == "JSON_TOO_DEEP"
+    assert error(untyped)["code"] == "JSON_TOO_DEEP"
+    assert in_a_string.json() == {"depth": 2}
+    assert parse_error.status_code == 422
+    assert error(parse_error)["code"] == "INVALID_INPUT"
 
 
 @pytest.mark.parametrize(
@@ -304,13 +336,14 @@ def test_max_json_depth_setting_bounds(data_dir: Path) -> None:
 def test_deepest_allowed_json_parses_without_error(data_dir: Path) -> None:
     wb = Workbench(load_settings(data_dir=data_dir, max_json_depth=512))
     try:
-        with TestClient(create_app(wb)) as client:
-            body = '{"connection": "c", "sql": "s", "x": ' + "[" * 511 + "]" * 511 + "}"
-            response = client.post("/api/v1/runs", content=body)
+        with TestClient(with_probe(create_app(wb))) as client:
+            at_limit = client.post("/probe-json", content=nested(512), headers=JSON)
+            too_deep = client.post("/probe-json", content=nested(513), headers=JSON)
     finally:
         wb.close()
-    assert response.status_code == 422
-    assert error(response)["code"] == "INVALID_INPUT"
+    assert at_limit.status_code == 200, at_limit.text
+    assert at_limit.json() == {"depth": 511}
+    assert error(too_deep)["code"] == "JSON_TOO_DEEP"
 
 
 # --- security headers ---------------------------------------------------------------------

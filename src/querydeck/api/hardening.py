@@ -4,7 +4,7 @@ and CORS.
 - :class:`BodyLimits` answers 413 ``PAYLOAD_TOO_LARGE`` for a body over
   ``max_request_bytes``: at once when Content-Length says so (nothing is read), else as
   soon as the received bytes pass the limit (nothing more is read). A JSON body (or one
-  without a content type, which FastAPI parses as JSON) is read up to the limit, scanned
+  without a content type, which a route may still parse as JSON) is read up to the limit, scanned
   for its nesting depth (400 ``JSON_TOO_DEEP`` beyond ``max_json_depth``) and replayed to
   the application.
 - :class:`SecurityHeaders` adds ``nosniff``, ``DENY`` framing, ``no-referrer``, a strict
