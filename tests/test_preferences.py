@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
-from querydeck.api.auth import current_principal
 from querydeck.auth.principal import Principal, Role
 from querydeck.errors import (
     PayloadTooLarge,
@@ -28,6 +27,7 @@ from querydeck.errors import (
 from querydeck.preferences import MAX_VALUE_BYTES, Preferences
 from querydeck.store.database import AppDatabase
 from querydeck.workbench import Workbench
+from tests.apiauth import bearer_token
 from tests.services import POSTGRES_URL, unavailable, unique_name, with_database
 
 WRITERS = 7
@@ -95,13 +95,13 @@ def client(workbench: Workbench) -> Iterator[TestClient]:
 
 
 def act_as(client: TestClient, principal: Principal | None) -> TestClient:
-    """The one place the tests authenticate: the request acts as ``principal`` (None: no
-    one). The lead switches this to real API tokens when the accounts branch lands."""
-    app: Any = client.app
-    if principal is None:
-        app.dependency_overrides.pop(current_principal, None)
-    else:
-        app.dependency_overrides[current_principal] = lambda: principal
+    """The one place the tests authenticate: the request acts as ``principal`` with a new
+    API token of that user (created when missing); None: no one."""
+    client.headers.pop("Authorization", None)
+    if principal is not None:
+        workbench: Workbench = client.app.state.workbench  # type: ignore[attr-defined]
+        token = bearer_token(workbench, username=principal.username, role=principal.role)
+        client.headers["Authorization"] = f"Bearer {token}"
     return client
 
 
