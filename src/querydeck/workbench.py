@@ -64,6 +64,7 @@ from querydeck.models import (
     TestResult,
 )
 from querydeck.preferences import Preference, Preferences
+from querydeck.ratelimit import RateLimiter
 from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -143,6 +144,7 @@ class Workbench:
         self.grants = Grants(self.db)
         self.access = Access(self.grants, self.connections)
         self.preferences = Preferences(self.db)
+        self.limiter = RateLimiter(self.settings)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -173,6 +175,7 @@ class Workbench:
     def close(self) -> None:
         self.refresher.stop()
         self.runs.shutdown()
+        self.limiter.close()
         self.db.dispose()
 
     def __enter__(self) -> Workbench:
