@@ -11,7 +11,10 @@ must not travel to another address).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -216,6 +219,28 @@ def _ended_run_id(exc: QueryDeckError) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _held_interrupt() -> Iterator[list[int]]:
+    """Hold SIGINT while the block runs (the list gets an item if one came); only in the
+    main thread with Python's own handler, else the block runs as is."""
+    caught: list[int] = []
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield caught
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class RemoteExport:
     """An export streamed from the server: chunks are written as they arrive. Rows are
     counted from line ends for CSV, TSV and NDJSON (an estimate for the progress bar when
@@ -260,6 +285,7 @@ class RemoteWorkbench(ServerClient):
     ) -> None:
         super().__init__(server, token, transport=transport)
         self._pause: dict[str, float] = {}
+        self._interrupted = False
 
     def __enter__(self) -> RemoteWorkbench:
         return self
@@ -267,14 +293,20 @@ class RemoteWorkbench(ServerClient):
     # --- runs -----------------------------------------------------------------------------
 
     def _started(self, method: str, path: str, **kwargs: Any) -> str:
-        """Start a run without waiting for it (so Ctrl-C can cancel it at once)."""
-        try:
-            return self.call(RunView, method, path, **kwargs).run.id
-        except QueryDeckError as exc:
-            run_id = _ended_run_id(exc)
-            if run_id is None:
-                raise
-            return run_id
+        """Start a run without waiting for it. A Ctrl-C while the server answers is held
+        until the run's id is known, then raised by the next :meth:`wait_run`, so the
+        caller can cancel the run instead of leaving it running."""
+        with _held_interrupt() as interrupted:
+            try:
+                run_id = self.call(RunView, method, path, **kwargs).run.id
+            except QueryDeckError as exc:
+                ended = _ended_run_id(exc)
+                if ended is None:
+                    raise
+                run_id = ended
+        if interrupted:
+            self._interrupted = True
+        return run_id
 
     def start_run(self, request: RunRequest) -> str:
         body = {**request.model_dump(mode="json"), "wait_ms": 0, "page_size": 1}
@@ -291,6 +323,9 @@ class RemoteWorkbench(ServerClient):
     def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo:
         """Look at the run until it ends or ``timeout_s`` passes (None: until it ends); the
         pause between looks grows from 20 ms to 250 ms over the run's life."""
+        if self._interrupted:
+            self._interrupted = False
+            raise KeyboardInterrupt
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             run = self.get_run(run_id)
