@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ TRACKS = (
     "SELECT TrackId, Name, Composer, UnitPrice, Milliseconds FROM Track "
     "WHERE TrackId BETWEEN 60 AND 75 ORDER BY TrackId"
 )
+TOKEN_MAX_DAYS = 60
 Invoke = Callable[..., Result]
 
 
@@ -62,7 +64,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("server") / "data"
     demo_data.prepare(data_dir / "demo")
     settings = load_settings(
-        data_dir=data_dir, argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1
+        data_dir=data_dir,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        argon2_parallelism=1,
+        token_max_days=TOKEN_MAX_DAYS,  # shorter than login's default 90 days
     )
     wb = Workbench(settings)
     wb.create_demo()
@@ -174,8 +180,11 @@ def test_login_keeps_a_0600_token_that_works(cli: Invoke, remote: Invoke, server
     bob = server.wb.authenticate_token(kept.token)
     assert bob.username == "bob"
     assert bob.role is Role.analyst
-    names = [t.name for t in server.wb.list_tokens(bob).items]
-    assert f"cli@{socket.gethostname()}" in names
+    [token] = [t for t in server.wb.list_tokens(bob).items if t.id == kept.token_id]
+    assert token.name == f"cli@{socket.gethostname()}"
+    # The default 90 days is more than this server allows: its longest lifetime is used.
+    assert token.expires_at - token.created_at == timedelta(days=TOKEN_MAX_DAYS)
+    assert kept.expires_at == token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     ok(remote("query", "chinook", "SELECT 1 AS one", "--format", "csv"))
     assert newest_run(remote)["user"] == "bob"
 
@@ -198,6 +207,20 @@ def test_login_asks_for_the_name_and_password(cli: Invoke, server: Server) -> No
 def test_wrong_password_and_bad_addresses(cli: Invoke, server: Server, creds: Path) -> None:
     fails_with(login(cli, server, "bob", "not-the-password"), "LOGIN_FAILED")
     fails_with(login(cli, server, "nobody", "whatever-it-is"), "LOGIN_FAILED")
+    assert not creds.exists()
+    # An explicit lifetime the server does not allow is an error, not silently shortened.
+    days = str(TOKEN_MAX_DAYS + 1)
+    too_long = cli(
+        "login",
+        server.url,
+        "-u",
+        "bob",
+        "--password-stdin",
+        "--days",
+        days,
+        stdin=server.passwords["bob"] + "\n",
+    )
+    fails_with(too_long, "TOKEN_EXPIRY_INVALID")
     assert not creds.exists()
     # Plain http to another machine would send the password and token in clear.
     text = fails_with(

@@ -37,6 +37,8 @@ from querydeck.errors import (
 
 SESSION_COOKIE = "qd_session"
 CSRF_HEADER = "X-CSRF-Token"
+#: Days a token made by `querydeck login` lasts unless --days says otherwise.
+DEFAULT_DAYS = 90
 #: Longest token name the server accepts.
 TOKEN_NAME_CHARS = 100
 
@@ -83,17 +85,31 @@ def _session_cookie(client: ServerClient, headers: list[str]) -> str:
 
 
 def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
+    if from_stdin and not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
-    else:
+    else:  # a terminal: never echo it
         password = typer.prompt("Password", hide_input=True)
     if not password:
         raise InvalidInput("The password is empty.")
     return password
 
 
+def _new_token(client: ServerClient, session: dict[str, str], days: int | None) -> _NewToken:
+    """A token expiring after ``days``; None: :data:`DEFAULT_DAYS`, or the server's longest
+    token lifetime when that is shorter."""
+    body = {"name": token_name(), "expires_days": days or DEFAULT_DAYS}
+    try:
+        return client.call(_NewToken, "POST", "/me/tokens", json=body, headers=session)
+    except InvalidInput as exc:
+        longest = exc.detail.get("max_days")
+        if days is not None or exc.code != "TOKEN_EXPIRY_INVALID" or not isinstance(longest, int):
+            raise
+        body["expires_days"] = longest
+        return client.call(_NewToken, "POST", "/me/tokens", json=body, headers=session)
+
+
 def _create_token(
-    client: ServerClient, username: str, password: str, days: int
+    client: ServerClient, username: str, password: str, days: int | None
 ) -> tuple[_NewToken, _User]:
     """Log in, make a token with that session, log the session out; the token and the
     user's name as the server spells it."""
@@ -102,13 +118,7 @@ def _create_token(
     cookie = _session_cookie(client, answer.headers.get_list("set-cookie"))
     session = {"Cookie": f"{SESSION_COOKIE}={cookie}", CSRF_HEADER: csrf}
     try:
-        made = client.call(
-            _NewToken,
-            "POST",
-            "/me/tokens",
-            json={"name": token_name(), "expires_days": days},
-            headers=session,
-        )
+        made = _new_token(client, session, days)
     finally:
         with contextlib.suppress(QueryDeckError):
             client.send("POST", "/auth/logout", headers=session)
@@ -136,7 +146,15 @@ def login(
         bool,
         typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
     ] = False,
-    days: Annotated[int, typer.Option("--days", min=1, help="Days until the token expires.")] = 90,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            min=1,
+            help=f"Days until the token expires (default: {DEFAULT_DAYS}, or the server's "
+            "longest token lifetime when shorter).",
+        ),
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option(
