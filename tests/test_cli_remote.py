@@ -27,11 +27,13 @@ from typer.testing import CliRunner, Result
 from querydeck import demo as demo_data
 from querydeck import logs
 from querydeck.api import create_app
-from querydeck.auth.principal import LOCAL, Action, Role
+from querydeck.auth.principal import LOCAL, Action, Principal, Role
 from querydeck.cli import app as cli_app
-from querydeck.cli.credentials import CredentialStore, credentials_path, server_url
+from querydeck.cli.credentials import Credential, CredentialStore, credentials_path, server_url
+from querydeck.cli.remote import RemoteWorkbench
 from querydeck.errors import ServerUrlInvalid, Unauthenticated
-from querydeck.models import RunStatus
+from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.export import ExportFormat
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 
@@ -250,6 +252,31 @@ def test_logout_revokes_the_token(
     assert f"querydeck login {server.url}" in text
     fails_with(cli("logout", server.url), "NOT_LOGGED_IN")
 
+    # --forget removes the token here only: it still works on the server.
+    logged_in(cli, server, "bob")
+    kept = CredentialStore().get(server.url)
+    assert kept is not None
+    assert "not revoked" in ok(cli("logout", "--forget", server.url)).stderr
+    assert CredentialStore().get(server.url) is None
+    bob = server.wb.authenticate_token(kept.token)
+    assert kept.token_id is not None
+    server.wb.revoke_token(bob, kept.token_id)
+
+
+def test_logout_from_an_unreachable_server_keeps_the_token(cli: Invoke) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    store = CredentialStore()
+    store.put(closed, Credential(token="qdt_" + "y" * 43, token_id="t-1", username="bob"))
+    store.put("https://other.example", Credential(token="qdt_" + "z" * 43, token_id="t-2"))
+    assert cli("logout").exit_code == 2  # two servers: which one?
+    text = fails_with(cli("logout", closed + "/"), "SERVER_UNREACHABLE")
+    assert f"querydeck logout --forget {closed}" in text
+    assert store.get(closed) is not None
+    ok(cli("logout", "--forget", closed))
+    assert set(store.servers()) == {"https://other.example"}
+
 
 def test_unreachable_server(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as sock:
@@ -394,6 +421,12 @@ def test_history_shows_the_users_own_runs(cli: Invoke, remote: Invoke, server: S
     sqls = [run["sql"] for run in page["items"]]
     assert sqls[:2] == ["DELETE FROM Track", "SELECT 'bob was here' AS who"]
     assert not any("alice" in s or "local" in s for s in sqls)
+    since = orjson.loads(ok(remote("history", "--since", "2000-01-01", "-f", "json")).stdout)
+    assert since["total"] == page["total"]
+    until = orjson.loads(
+        ok(remote("history", "--until", "2000-01-01T00:00:00+02:00", "-f", "json")).stdout
+    )
+    assert until["total"] == 0
     filtered = orjson.loads(
         ok(remote("history", "--sql", "BOB WAS", "--status", "succeeded", "-f", "json")).stdout
     )
@@ -453,6 +486,31 @@ def test_ctrl_c_cancels_the_remote_run(remote: Invoke, cli: Invoke, server: Serv
     assert result.exit_code == 1, result.output
     assert "The run was cancelled" in result.stderr
     assert newest_run(remote)["status"] == "cancelled"
+
+
+def test_remote_export_streams_and_counts_rows(server: Server) -> None:
+    bob = server.wb.authenticate_token(server.wb.create_token(_bob(server), "test")[1])
+    _, secret = server.wb.create_token(bob, "export test")
+    with RemoteWorkbench(server.url, secret) as remote:
+        run_id = remote.start_run(RunRequest(connection="chinook", sql="SELECT * FROM Track"))
+        assert remote.wait_run(run_id, None).status is RunStatus.succeeded
+        for fmt, estimated in ((ExportFormat.csv, True), (ExportFormat.parquet, False)):
+            export = remote.export_run(run_id, fmt)
+            assert export.total_rows == 3503
+            seen, size = [], 0
+            for chunk in export.chunks():
+                size += len(chunk)
+                seen.append(export.rows_written)
+            assert export.rows_written == 3503
+            assert seen == sorted(seen)
+            assert all(n <= 3503 for n in seen)
+            assert (seen[-1] == 3503) is estimated  # CSV counts line ends as it goes
+            assert size > 0
+
+
+def _bob(server: Server) -> Principal:
+    user = server.wb.get_user(LOCAL, "bob")
+    return Principal(user.username, user.role, user_id=user.id, via="token")
 
 
 # --- addresses and the credentials file ---------------------------------------------------
