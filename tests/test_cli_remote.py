@@ -489,8 +489,7 @@ def test_ctrl_c_cancels_the_remote_run(remote: Invoke, cli: Invoke, server: Serv
 
 
 def test_remote_export_streams_and_counts_rows(server: Server) -> None:
-    bob = server.wb.authenticate_token(server.wb.create_token(_bob(server), "test")[1])
-    _, secret = server.wb.create_token(bob, "export test")
+    _, secret = server.wb.create_token(_bob(server), "export test")
     with RemoteWorkbench(server.url, secret) as remote:
         run_id = remote.start_run(RunRequest(connection="chinook", sql="SELECT * FROM Track"))
         assert remote.wait_run(run_id, None).status is RunStatus.succeeded
