@@ -30,7 +30,7 @@ from querydeck.api import create_app
 from querydeck.auth.principal import LOCAL, Action, Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.cli.credentials import Credential, CredentialStore, credentials_path, server_url
-from querydeck.cli.remote import RemoteWorkbench
+from querydeck.cli.remote import RemoteWorkbench, _held_interrupt
 from querydeck.errors import ServerUrlInvalid, Unauthenticated
 from querydeck.models import RunRequest, RunStatus
 from querydeck.runs.export import ExportFormat
@@ -231,6 +231,11 @@ def test_wrong_password_and_bad_addresses(cli: Invoke, server: Server, creds: Pa
     )
     assert "--insecure" in text
     fails_with(cli("login", "ftp://example.com", "-u", "bob"), "SERVER_URL_INVALID")
+    fails_with(
+        cli("login", server.url, "-u", "bob", "--password-stdin", stdin="\n"), "INVALID_INPUT"
+    )
+    assert cli("login", server.url, "--password-stdin", stdin="pw\n").exit_code == 2  # no user
+    fails_with(cli("logout"), "NOT_LOGGED_IN")
     assert not creds.exists()
 
 
@@ -464,6 +469,7 @@ def test_schema_and_search_are_the_same_as_local(
     assert hits
     assert {hit["connection"] for hit in hits} == {"chinook"}
     fails_with(remote("schema", "refresh", "chinook"), "GRANT_MISSING")  # no manage grant
+    fails_with(remote("schema", "settings", "chinook", "--include", "main"), "GRANT_MISSING")
 
 
 def test_ctrl_c_cancels_the_remote_run(remote: Invoke, cli: Invoke, server: Server) -> None:
@@ -505,6 +511,17 @@ def test_remote_export_streams_and_counts_rows(server: Server) -> None:
             assert all(n <= 3503 for n in seen)
             assert (seen[-1] == 3503) is estimated  # CSV counts line ends as it goes
             assert size > 0
+
+
+def test_a_ctrl_c_while_a_run_starts_is_held_until_its_id_is_known() -> None:
+    with _held_interrupt() as caught:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs between bytecodes; no KeyboardInterrupt here
+    assert caught == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):  # Python's own handler again
+        time.sleep(1)
 
 
 def _bob(server: Server) -> Principal:

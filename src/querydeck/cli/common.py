@@ -19,10 +19,10 @@ import orjson
 import typer
 from rich.console import Console
 
+from querydeck.cli.backend import Client
 from querydeck.errors import LocalOnlyCommand
 
 if TYPE_CHECKING:
-    from querydeck.cli.backend import Client
     from querydeck.workbench import Workbench
 
 

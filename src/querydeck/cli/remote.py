@@ -272,9 +272,6 @@ class RemoteExport:
             self._response.close()
         self.rows_written = self.total_rows
 
-    def close(self) -> None:
-        self._response.close()
-
 
 class RemoteWorkbench(ServerClient):
     """The Workbench's run, history, export and catalog methods over the HTTP API, as the
