@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.auth.passwords import generate_password
+from querydeck.auth.principal import LOCAL, Principal
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 
@@ -54,6 +56,14 @@ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'bench' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
 """
+
+
+def _bearer(wb: Workbench) -> dict[str, str]:
+    """An Authorization header of a new API token of a benchmark administrator."""
+    user = wb.create_user(LOCAL, "bench", role=LOCAL.role, password=generate_password())
+    principal = Principal(username=user.username, role=user.role, user_id=user.id, via="token")
+    _, secret = wb.create_token(principal, "bench")
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def _generate(url: str) -> None:
@@ -157,7 +167,7 @@ def _measure(url: str) -> list[tuple[str, str, str, str]]:
             rows.append(
                 ("one table's detail with DDL", f"{detail * 1000:.1f} ms", "goal ≤ 50 ms", "")
             )
-            with TestClient(create_app(wb)) as client:
+            with TestClient(create_app(wb), headers=_bearer(wb)) as client:
                 api, _ = _median_s(
                     lambda: client.get("/api/v1/connections/bench/catalog?path=bench&limit=100"),
                     20,

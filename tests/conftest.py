@@ -11,6 +11,14 @@ import pytest
 from querydeck.settings import Settings, load_settings
 from querydeck.workbench import Workbench
 
+#: argon2id costs every test runs with (set as environment variables, so the CLI's
+#: subprocesses get them too).
+CHEAP_ARGON2 = {
+    "QUERYDECK_ARGON2_TIME_COST": "1",
+    "QUERYDECK_ARGON2_MEMORY_KIB": "1024",
+    "QUERYDECK_ARGON2_PARALLELISM": "1",
+}
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,6 +34,9 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # Cheap argon2 for the whole suite: production costs take ~0.1 s per hash.
+    for key, value in CHEAP_ARGON2.items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

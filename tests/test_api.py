@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from querydeck import logs
-from querydeck.api import create_app
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 from tests.services import POSTGRES_URL, postgres_database
 
 SENTINEL = "S3ntinel-api-9d2e"
@@ -25,7 +25,7 @@ LONG = "SELECT count(*) FROM range(100000000) a, range(100000) b"
 @pytest.fixture
 def client(workbench: Workbench) -> Iterator[TestClient]:
     workbench.create_demo()
-    with TestClient(create_app(workbench)) as test_client:
+    with api_client(workbench) as test_client:
         yield test_client
 
 
@@ -53,7 +53,7 @@ def test_readyz_follows_the_app_database(data_dir: Path) -> None:
         name = url.rsplit("/", 1)[1]
         wb = Workbench(load_settings(data_dir=data_dir, database_url=url))
         try:
-            with TestClient(create_app(wb)) as test_client:
+            with api_client(wb) as test_client:
                 assert test_client.get("/readyz").status_code == 200
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                     admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from querydeck.api import create_app
 from querydeck.catalog import paths
 from querydeck.catalog.models import CatalogSettings
 from querydeck.catalog.search import SearchIndex, fold
@@ -25,6 +24,7 @@ from querydeck.errors import CatalogPathInvalid, CatalogTimeout, UpstreamUnavail
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests import chinook
+from tests.apiauth import api_client
 from tests.services import postgres_database, unique_name
 
 
@@ -49,7 +49,7 @@ def chinook_wb(workbench: Workbench, tmp_path: Path) -> Workbench:
 
 @pytest.fixture
 def client(chinook_wb: Workbench) -> Iterator[TestClient]:
-    with TestClient(create_app(chinook_wb)) as test_client:
+    with api_client(chinook_wb) as test_client:
         yield test_client
 
 

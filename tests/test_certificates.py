@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from querydeck.api import create_app
 from querydeck.api.routes.certificates import MAX_BODY_BYTES
 from querydeck.cli import app as cli_app
 from querydeck.errors import ConfigError
 from querydeck.pem import MAX_CERTIFICATES, MAX_PEM_BYTES
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 from tests.tlsfakes import Issued, make_ca, make_server
 
 URL = "/api/v1/certificates"
@@ -33,7 +33,7 @@ def ca() -> Issued:
 
 @pytest.fixture
 def client(workbench: Workbench) -> Iterator[TestClient]:
-    with TestClient(create_app(workbench)) as test_client:
+    with api_client(workbench) as test_client:
         yield test_client
 
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -491,12 +492,26 @@ def test_serve(data_dir: Path) -> None:
                     body = r.read()
             except OSError:
                 time.sleep(0.2)
+        if body:  # the first administrator's password logs in
+            password_file = data_dir / "initial-admin-password"
+            password = password_file.read_text().strip()
+            login = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v1/auth/login",
+                data=orjson.dumps({"username": "admin", "password": password}),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(login, timeout=10) as r:
+                cookie = r.headers["set-cookie"]
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         out, err = proc.communicate(timeout=20)
     assert body, f"the server never answered /healthz; its stderr:\n{err}"
     assert proc.returncode == 0, err
     assert out == ""
+    assert password in err  # printed once, on stderr
+    assert "initial-admin-password" in err
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert "httponly" in cookie.lower()
     assert "demo (duckdb), chinook (sqlite)" in err
     assert f"http://127.0.0.1:{port}" in err
     assert f"http://127.0.0.1:{port}/api/docs" in err

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from querydeck import demo as demo_data
-from querydeck.api import create_app
 from querydeck.cli import app as cli_app
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 
 LONG = "SELECT count(*) FROM range(100000000) a, range(100000) b"
 MIXED = """SELECT i, i * 9007199254740 AS big, i / 3 AS f,
@@ -51,7 +51,7 @@ def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
 
 @pytest.fixture
 def client(wb: Workbench) -> Iterator[TestClient]:
-    with TestClient(create_app(wb)) as test_client:
+    with api_client(wb) as test_client:
         yield test_client
 
 

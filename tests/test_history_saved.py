@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from querydeck import demo as demo_data
-from querydeck.api import create_app
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunRequest, SavedQueryChanges, SavedQueryInput
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
 
 @pytest.fixture
 def client(wb: Workbench) -> Iterator[TestClient]:
-    with TestClient(create_app(wb)) as test_client:
+    with api_client(wb) as test_client:
         yield test_client
 
 
@@ -142,7 +142,7 @@ def test_saved_queries_crud_and_run(client: TestClient, wb: Workbench) -> None:
     assert made.status_code == 201, made.text
     saved = made.json()
     assert (saved["owner"], saved["tags"], saved["favourite"]) == (
-        "local",
+        "admin",  # the API client's user
         ["music", "demo"],
         False,
     )

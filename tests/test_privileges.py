@@ -12,17 +12,16 @@ import orjson
 import psycopg
 import pymysql
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from querydeck.api import create_app
 from querydeck.cli import app as cli_app
 from querydeck.drivers.mysql_privileges import reasons as mysql_reasons
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunRequest, RunStatus
 from querydeck.store.tables import ConnectionRow
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 from tests.services import (
     MYSQL_URL,
     POSTGRES_URL,
@@ -190,7 +189,7 @@ def test_field_values_are_taken_literally(workbench: Workbench, pg_url: str) -> 
 
 
 def test_api_and_cli_say_why(data_dir: Any, pg_url: str, workbench: Workbench) -> None:
-    with TestClient(create_app(workbench)) as client:
+    with api_client(workbench) as client:
         body = {"name": "pg", "url": pg_url}
         refused = client.post("/api/v1/connections", json=body)
         assert refused.status_code == 422

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
 from querydeck import demo as demo_data
-from querydeck.api import create_app
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli.query import progress_line
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 from tests.services import POSTGRES_URL, postgres_database
 
 #: A SQLite statement that runs until cancelled (SQLite: concurrent DuckDB connects to one
@@ -58,7 +57,7 @@ def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
 
 
 def test_over_the_limit_is_429_quickly_and_others_go_on(wb: Workbench) -> None:
-    with TestClient(create_app(wb)) as client:
+    with api_client(wb) as client:
         mine = [
             client.post("/api/v1/runs", json={"connection": "chinook", "sql": LONG, "wait_ms": 0})
             for _ in range(2)
@@ -150,7 +149,7 @@ def wait_until(check: object, timeout_s: float = 20) -> None:
 
 def test_rows_and_progress_while_postgres_streams(pg: tuple[Workbench, str]) -> None:
     wb, _ = pg
-    with TestClient(create_app(wb)) as client:
+    with api_client(wb) as client:
         started = client.post(
             "/api/v1/runs",
             json={"connection": "pg", "sql": SLOW_PG, "wait_ms": 0, "max_rows": 1_000_000},

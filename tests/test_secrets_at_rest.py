@@ -9,12 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from querydeck import keys, logs
-from querydeck.api import create_app
 from querydeck.cli import app as cli_app
 from querydeck.errors import ConfigError, QueryDeckError
 from querydeck.models import RunRequest
@@ -22,6 +20,7 @@ from querydeck.secrets import KEY_FILE_NAME, new_key_text
 from querydeck.settings import load_settings
 from querydeck.store.tables import ConnectionRow, RunRow
 from querydeck.workbench import Workbench
+from tests.apiauth import api_client
 from tests.services import postgres_database
 
 SENTINEL = "S3ntinel-at-rest-51aa"
@@ -47,7 +46,7 @@ def test_sentinel_never_appears_on_any_path(
     with postgres_database() as url:
         parts = urlsplit(url)
         superuser = urlunsplit(parts._replace(netloc=f"postgres:{SENTINEL}@{parts.netloc}"))
-        with TestClient(create_app(workbench)) as client:
+        with api_client(workbench) as client:
             responses = [
                 client.post("/api/v1/connections", json={"name": "su", "url": superuser}),
                 client.post(

@@ -121,7 +121,7 @@ class ConnectionTargetForbidden(InvalidInput):
 
 class ConnectionPrivileged(InvalidInput):
     """The connection's login can write or reach the server's files or programs; only an
-    explicit override (an admin's, once accounts exist) saves it, flagged "can write"."""
+    explicit override (an admin's) saves it, flagged "can write"."""
 
     code = "CONNECTION_PRIVILEGED"
 
@@ -380,6 +380,73 @@ class RateLimited(QueryDeckError):
 class PayloadTooLarge(QueryDeckError):
     code = "PAYLOAD_TOO_LARGE"
     http_status = 413
+
+
+# --- user accounts, passwords and API tokens ------------------------------------------------
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
+
+
+class UserExists(Conflict):
+    """Another user already has this name (names are unique ignoring case)."""
+
+    code = "USER_EXISTS"
+
+
+class UsernameInvalid(InvalidInput):
+    """A user name that is empty, too long, reserved or has characters other than letters,
+    digits and ``._-``."""
+
+    code = "USERNAME_INVALID"
+
+
+class PasswordRejected(InvalidInput):
+    """A new password the policy refuses; ``detail.reason`` is ``too_short``, ``too_long``,
+    ``common`` or ``username`` (the password itself is never echoed)."""
+
+    code = "PASSWORD_REJECTED"
+
+
+class PasswordIncorrect(Forbidden):
+    """Changing one's own password with a wrong current password."""
+
+    code = "PASSWORD_INCORRECT"
+
+
+class LastAdmin(Conflict):
+    """The change would leave no enabled administrator."""
+
+    code = "LAST_ADMIN"
+
+
+class TokenNotFound(NotFound):
+    """No API token of the caller has this id (another user's token answers this too)."""
+
+    code = "TOKEN_NOT_FOUND"
+
+
+# --- per-user preferences -------------------------------------------------------------------
+
+
+class PreferenceNotFound(NotFound):
+    """The user has no preference with that key."""
+
+    code = "PREFERENCE_NOT_FOUND"
+
+
+class PreferenceKeyInvalid(InvalidInput):
+    """A preference key that does not fit the documented pattern (see querydeck.preferences)."""
+
+    code = "PREFERENCE_KEY_INVALID"
+
+
+class PreferenceValueInvalid(InvalidInput):
+    """A preference value that is not plain JSON (a non-finite number, an integer beyond
+    64 bits, a non-string object key, an unpaired surrogate, nesting deeper than 255)."""
+
+    code = "PREFERENCE_VALUE_INVALID"
 
 
 # --- the command line against a querydeck server --------------------------------------------

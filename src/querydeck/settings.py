@@ -216,6 +216,54 @@ class Settings(BaseSettings):
         description="A pooled session left idle this long is closed, seconds.",
     )
 
+    session_idle_minutes: int = Field(
+        default=120,
+        ge=1,
+        description="A login session unused this long expires, minutes.",
+    )
+    session_absolute_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A login session expires this long after the login however much it is "
+        "used, hours.",
+    )
+    token_max_days: int = Field(
+        default=365,
+        ge=1,
+        description="Longest lifetime of a personal API token, days (also the lifetime of a "
+        "token created without one).",
+    )
+    password_min_length: int = Field(
+        default=10,
+        ge=8,
+        le=256,
+        description="Shortest password accepted, characters (at most 256 are accepted; "
+        "common passwords and the user's own name are refused whatever their length).",
+    )
+    argon2_time_cost: int = Field(
+        default=3,
+        ge=1,
+        description="Argon2id passes over memory when hashing a password; a changed cost "
+        "re-hashes each password at its next login.",
+    )
+    argon2_memory_kib: int = Field(
+        default=65536,
+        ge=8,
+        description="Argon2id memory per password hash, KiB.",
+    )
+    argon2_parallelism: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Argon2id lanes per password hash.",
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="The session cookie's Secure flag: unset sets it when the request came "
+        "over https (behind a proxy, run uvicorn with proxy headers trusted); true or false "
+        "forces it.",
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -227,6 +275,8 @@ class Settings(BaseSettings):
             raise ValueError("default_max_rows must not exceed max_rows_limit")
         if self.default_timeout_s > self.max_timeout_s:
             raise ValueError("default_timeout_s must not exceed max_timeout_s")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 × argon2_parallelism")
         return self
 
     @classmethod

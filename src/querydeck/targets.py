@@ -5,7 +5,7 @@ Server drivers: querydeck connects — the driver resolves, checks and pins the 
 outbound-address policy (see :mod:`querydeck.netpolicy`) — and probes the login's
 privileges. A login that can write or reach the server's files or programs is refused
 unless the caller passes the explicit override ``allow_privileged`` (a parameter the
-Workbench keeps for admins once accounts exist); it is then saved flagged "can write" with
+Workbench keeps for admins); it is then saved flagged "can write" with
 the reasons.
 """
 

@@ -17,8 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from querydeck import demo
 from querydeck.auth.access import Access, ad_hoc_sql, admin_only
+from querydeck.auth.accounts import INITIAL_PASSWORD_FILE, Accounts, username_key
 from querydeck.auth.grants import GrantInfo, Grants, GroupInfo, SubjectKind
-from querydeck.auth.principal import LOCAL, Action, Principal
+from querydeck.auth.models import LoginResult, TokenInfo, UserInfo
+from querydeck.auth.passwords import PasswordHasher, PasswordPolicy
+from querydeck.auth.principal import LOCAL, Action, Principal, Role
+from querydeck.auth.sessions import LoginSessions
+from querydeck.auth.tokens import ApiTokens
 from querydeck.catalog.background import BackgroundRefresher
 from querydeck.catalog.models import (
     CatalogLevel,
@@ -36,6 +41,7 @@ from querydeck.drivers.base import Sandbox
 from querydeck.errors import (
     Conflict,
     ExportUnavailable,
+    Forbidden,
     InvalidInput,
     NotFound,
     QueryDeckError,
@@ -57,6 +63,7 @@ from querydeck.models import (
     SavedQueryInput,
     TestResult,
 )
+from querydeck.preferences import Preference, Preferences
 from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -121,8 +128,21 @@ class Workbench:
         self.runs.on_finished = self.retention.maybe_sweep
         self.retention.sweep()
         self.saved = SavedQueries(self.db, self.connections)
+        hasher = PasswordHasher(
+            time_cost=self.settings.argon2_time_cost,
+            memory_kib=self.settings.argon2_memory_kib,
+            parallelism=self.settings.argon2_parallelism,
+        )
+        self.accounts = Accounts(self.db, hasher, PasswordPolicy(self.settings.password_min_length))
+        self.login_sessions = LoginSessions(
+            self.db,
+            idle_minutes=self.settings.session_idle_minutes,
+            absolute_hours=self.settings.session_absolute_hours,
+        )
+        self.tokens = ApiTokens(self.db, max_days=self.settings.token_max_days)
         self.grants = Grants(self.db)
         self.access = Access(self.grants, self.connections)
+        self.preferences = Preferences(self.db)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -505,6 +525,24 @@ class Workbench:
         )
         return self._start(request, actor)
 
+    # --- preferences ------------------------------------------------------------------
+
+    def list_preferences(
+        self, principal: Principal, *, limit: int = 100, offset: int = 0
+    ) -> Page[Preference]:
+        """The principal's own preferences, by key."""
+        return self.preferences.list(principal.username, limit=limit, offset=offset)
+
+    def get_preference(self, principal: Principal, key: str) -> Preference:
+        return self.preferences.get(principal.username, key)
+
+    def put_preference(self, principal: Principal, key: str, value: Any) -> tuple[Preference, bool]:
+        """Create or replace one of the principal's preferences; ``True`` when created."""
+        return self.preferences.put(principal.username, key, value)
+
+    def delete_preference(self, principal: Principal, key: str) -> None:
+        self.preferences.delete(principal.username, key)
+
     # --- demo -------------------------------------------------------------------------
 
     def create_demo(self) -> list[ConnectionInfo]:
@@ -638,3 +676,115 @@ class Workbench:
         """Remove a certificate; 409 while a connection's ssl_ca_certificate names it."""
         admin_only(actor, "remove certificates")
         self.certificates.remove(certificate_id)
+
+    # --- accounts, sessions and API tokens --------------------------------------------
+
+    def ensure_initial_admin(self) -> str | None:
+        """On first start (no user yet): create ``admin`` with a random password, write it
+        to ``initial-admin-password`` (0600) in the data directory and return it."""
+        return self.accounts.ensure_initial_admin(self.settings.data_dir)
+
+    def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        address: str | None = None,
+        user_agent: str | None = None,
+    ) -> LoginResult:
+        """Check a user name and password (LOGIN_FAILED, never saying which was wrong) and
+        start a login session."""
+        user = self.accounts.verify_login(username, password)
+        return self.login_sessions.start(user, address=address, user_agent=user_agent)
+
+    def authenticate_session(
+        self, cookie_value: str, *, address: str | None = None
+    ) -> tuple[Principal, str]:
+        """The principal of a session cookie and the session's CSRF token (else 401)."""
+        return self.login_sessions.authenticate(cookie_value, address=address)
+
+    def authenticate_token(self, bearer: str, *, address: str | None = None) -> Principal:
+        """The principal of a personal API token (else 401)."""
+        return self.tokens.authenticate(bearer, address=address)
+
+    def logout(self, principal: Principal) -> None:
+        """End the principal's login session (a token's principal has none to end)."""
+        if principal.via == "session" and principal.token_id is not None:
+            self.login_sessions.end(principal.token_id)
+
+    def me(self, principal: Principal) -> UserInfo:
+        """The principal's own account."""
+        return self.accounts.by_id(_user_id(principal))
+
+    def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Change one's own password (the current one proves it is you); the user's other
+        login sessions end, their API tokens stay."""
+        keep = principal.token_id if principal.via == "session" else None
+        user = self.accounts.change_password(_user_id(principal), current, new, keep_session=keep)
+        self._forget_initial_password(user.username)
+
+    def create_token(
+        self, principal: Principal, name: str, expires_days: int | None = None
+    ) -> tuple[TokenInfo, str]:
+        """A personal API token and its secret, shown this once."""
+        return self.tokens.create(_user_id(principal), name, expires_days)
+
+    def list_tokens(
+        self, principal: Principal, *, limit: int = 100, offset: int = 0
+    ) -> Page[TokenInfo]:
+        return self.tokens.listing(_user_id(principal), limit=limit, offset=offset)
+
+    def revoke_token(self, principal: Principal, token_id: str) -> None:
+        """Revoke one of the principal's tokens; another user's token id answers 404."""
+        self.tokens.revoke(_user_id(principal), token_id)
+
+    def create_user(
+        self, actor: Principal, username: str, *, role: Role, password: str
+    ) -> UserInfo:
+        _require_admin(actor)
+        return self.accounts.create(username, role=role, password=password)
+
+    def list_users(self, actor: Principal, *, limit: int = 100, offset: int = 0) -> Page[UserInfo]:
+        _require_admin(actor)
+        return self.accounts.listing(limit=limit, offset=offset)
+
+    def get_user(self, actor: Principal, username: str) -> UserInfo:
+        _require_admin(actor)
+        return self.accounts.get(username)
+
+    def update_user(
+        self,
+        actor: Principal,
+        username: str,
+        *,
+        role: Role | None = None,
+        disabled: bool | None = None,
+    ) -> UserInfo:
+        """Change a user's role or disable/enable them (disabling ends their sessions and
+        tokens at once)."""
+        _require_admin(actor)
+        return self.accounts.update(username, role=role, disabled=disabled)
+
+    def reset_password(self, actor: Principal, username: str, password: str) -> None:
+        """An administrator sets a user's password; the user's sessions and tokens end."""
+        _require_admin(actor)
+        self.accounts.reset_password(username, password)
+        self._forget_initial_password(username)
+
+    def _forget_initial_password(self, username: str) -> None:
+        """The first-start password file is stale once ``admin`` has another password."""
+        if username_key(username) == "admin":
+            (self.settings.data_dir / INITIAL_PASSWORD_FILE).unlink(missing_ok=True)
+
+
+def _user_id(principal: Principal) -> str:
+    if principal.user_id is None:
+        raise Forbidden(
+            "The local command line acts without an account; log in as a user for this."
+        )
+    return principal.user_id
+
+
+def _require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise Forbidden("Only an administrator can manage users.")

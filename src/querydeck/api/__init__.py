@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from querydeck import __version__
 from querydeck.api import errors
+from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
-from querydeck.api.routes import catalog, connections, grants, health, runs
+from querydeck.api.routes import auth, catalog, connections, grants, health, runs, users
 from querydeck.api.routes import certificates as certificate_routes
+from querydeck.api.routes import preferences as preference_routes
 from querydeck.api.routes import results as run_results
 from querydeck.api.routes import saved as saved_queries
+from querydeck.api.schemas import ERROR_RESPONSES
 from querydeck.workbench import Workbench
 
 API_PREFIX = "/api/v1"
@@ -28,14 +31,25 @@ def create_app(workbench: Workbench) -> FastAPI:
     app.state.workbench = workbench
     errors.install(app)
     app.add_middleware(RequestContext)
+    # Public: health, readiness, metrics and the login. Everything else authenticates.
     app.include_router(health.router)
-    app.include_router(connections.router, prefix=API_PREFIX)
-    app.include_router(runs.router, prefix=API_PREFIX)
-    app.include_router(catalog.router, prefix=API_PREFIX)
-    app.include_router(run_results.router, prefix=API_PREFIX)
-    app.include_router(saved_queries.router, prefix=API_PREFIX)
-    app.include_router(certificate_routes.router, prefix=API_PREFIX)
-    app.include_router(grants.router, prefix=API_PREFIX)
+    app.include_router(auth.login_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    authenticated = [Depends(current_principal)]
+    for router in (
+        auth.router,
+        users.router,
+        connections.router,
+        runs.router,
+        catalog.router,
+        run_results.router,
+        saved_queries.router,
+        certificate_routes.router,
+        grants.router,
+        preference_routes.router,
+    ):
+        app.include_router(
+            router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated
+        )
     return app
 
 

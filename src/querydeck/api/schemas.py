@@ -66,3 +66,36 @@ class RunView(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable error code (see docs/errors.md).")
+    message: str
+    detail: dict[str, Any]
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    """The one error envelope of every failure."""
+
+    error: ErrorDetail
+
+
+#: Error answers every /api/v1 operation may give, documented in the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Bad request (e.g. a query error)."),
+        (401, "Not logged in, or the session or token is invalid."),
+        (403, "The role or the grants do not allow this."),
+        (404, "Not found, or not visible to this user."),
+        (409, "Conflicts with the current state."),
+        (410, "The run's stored rows have expired; re-run it."),
+        (413, "The request body is too large."),
+        (422, "The input is not valid."),
+        (429, "Too many requests; see Retry-After."),
+        (502, "The database could not be reached or refused the login."),
+        (503, "A service querydeck needs is unavailable; see Retry-After."),
+        (504, "The query or the database took too long."),
+    )
+}

@@ -19,6 +19,7 @@ from querydeck.cli import certificates as certificates_cli
 from querydeck.cli import export as export_cli
 from querydeck.cli import grants as grants_cli
 from querydeck.cli import saved as saved_cli
+from querydeck.cli import users as users_cli
 from querydeck.cli.common import ServerChoice, choose_server, print_error
 from querydeck.errors import QueryDeckError
 
@@ -119,6 +120,7 @@ app.add_typer(keys.app, name="keys")
 app.command("export")(export_cli.export)
 app.add_typer(saved_cli.app, name="saved")
 app.add_typer(certificates_cli.app, name="certificates")
+app.add_typer(users_cli.app, name="users")
 app.add_typer(grants_cli.groups_app, name="groups")
 app.add_typer(grants_cli.grants_app, name="grants")
 

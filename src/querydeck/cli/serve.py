@@ -6,7 +6,19 @@ from typing import Annotated
 
 import typer
 
+from querydeck.auth.accounts import INITIAL_ADMIN, INITIAL_PASSWORD_FILE
 from querydeck.cli.common import message, open_workbench
+
+
+def _login_hint(initial_password: str | None) -> None:
+    if initial_password is None:
+        message("Log in with your user name and password (`querydeck users` manages users).")
+        return
+    message(
+        f"First start: created the administrator {INITIAL_ADMIN!r} with the password "
+        f"{initial_password} (shown this once; also in {INITIAL_PASSWORD_FILE} in the data "
+        "directory, readable only by you). Log in and change it; the file is removed then."
+    )
 
 
 def serve(
@@ -18,7 +30,8 @@ def serve(
         typer.Option("--port", min=1, max=65535, help="Port to bind (default: the port setting)."),
     ] = None,
 ) -> None:
-    """Serve the API; registers the demo connections when there are none yet."""
+    """Serve the API; registers the demo connections when there are none yet, and creates
+    the administrator ``admin`` (password printed once) when there is no user yet."""
     import uvicorn
 
     from querydeck import logs
@@ -35,10 +48,7 @@ def serve(
         url_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         base = f"http://{url_host}:{bind_port}"
         message(f"querydeck is serving at {base} (API docs: {base}/api/docs); Ctrl-C stops it.")
-        message(
-            "Log in: none needed yet — this version is single-user and every run belongs to "
-            "the local user; keep the server on 127.0.0.1."
-        )
+        _login_hint(workbench.ensure_initial_admin())
         if workbench.start_background_refresh():
             every = settings.catalog_refresh_interval_s
             message(f"Catalogs are refreshed in the background every {every:g} s.")

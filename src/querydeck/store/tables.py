@@ -193,7 +193,7 @@ class CatalogTableRow(Base):
 
 
 class SavedQueryRow(Base):
-    """A named statement a user keeps (owner: the user name; accounts come later)."""
+    """A named statement a user keeps (owner: the user name)."""
 
     __tablename__ = "qd_saved_queries"
     __table_args__ = (
@@ -232,6 +232,65 @@ class CertificateRow(Base):
     #: The certificates re-encoded from their parsed form (never a key, never other text).
     pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UserRow(Base):
+    """An account. Users are disabled, never deleted, so names stay stable owner keys."""
+
+    __tablename__ = "qd_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: As given, NFC-normalised.
+    username: Mapped[str] = mapped_column(String(64))
+    #: NFC + casefold of the name: uniqueness is on this.
+    username_key: Mapped[str] = mapped_column(String(256), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    #: The argon2id PHC string (parameters, salt and hash).
+    password_hash: Mapped[str] = mapped_column(String(512))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class LoginSessionRow(Base):
+    """A browser login. The cookie holds a random secret; only its SHA-256 is stored."""
+
+    __tablename__ = "qd_sessions"
+    __table_args__ = (Index("ix_qd_sessions_user", "user_id"),)
+
+    #: SHA-256 hex of the cookie value.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("qd_users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Updated at most once a minute; the idle expiry counts from it.
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The absolute expiry.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ApiTokenRow(Base):
+    """A personal API token. Only the SHA-256 of the secret is stored, and a prefix to
+    recognise it by."""
+
+    __tablename__ = "qd_api_tokens"
+    __table_args__ = (Index("ix_qd_api_tokens_user", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("qd_users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    #: SHA-256 hex of the whole secret (``qdt_...``).
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: Updated at most once a minute.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class GroupRow(Base):
@@ -273,5 +332,20 @@ class GrantRow(Base):
     subject_kind: Mapped[str] = mapped_column(String(8))
     subject: Mapped[str] = mapped_column(String(200))
     actions: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PreferenceRow(Base):
+    """One per-user preference: a key (see querydeck.preferences for its pattern) and any
+    JSON value, owned by the user name."""
+
+    __tablename__ = "qd_preferences"
+
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: NFC-normalised, at most 128 characters.
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: Any JSON value; JSON ``null`` is stored as the JSON text ``null``, never SQL NULL.
+    value: Mapped[Any] = mapped_column(JSON(none_as_null=False), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

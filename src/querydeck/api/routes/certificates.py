@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
+from querydeck.auth.access import admin_only
 from querydeck.errors import CertificateTooLarge, QueryDeckError
 from querydeck.models import CertificateInfo, Page
 from querydeck.pem import MAX_PEM_BYTES
@@ -67,6 +68,7 @@ async def upload_certificate(
 ) -> CertificateInfo:
     """Upload a bundle of PEM CA certificates (at most 64 KB and 32 certificates; private
     keys, other PEM blocks, non-CA and expired certificates are refused)."""
+    admin_only(principal, "upload certificates")  # before reading the body
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
         raise QueryDeckError(

@@ -78,6 +78,10 @@ def list_runs(
         str | None,
         Query(max_length=200, description="next_cursor of the previous page (no gaps/repeats)."),
     ] = None,
+    user: Annotated[
+        str | None,
+        Query(max_length=200, description="Administrators: only this user's runs."),
+    ] = None,
 ) -> HistoryPage:
     """History, newest first, with filters. Follow ``next_cursor`` to page without gaps or
     repeats while new runs arrive."""
@@ -90,6 +94,7 @@ def list_runs(
         since=_aware(since),
         until=_aware(until),
         cursor=cursor,
+        user=user,
         actor=principal,
     )
 
