@@ -449,6 +449,25 @@ class PreferenceValueInvalid(InvalidInput):
     code = "PREFERENCE_VALUE_INVALID"
 
 
+# --- HTTP hardening and rate limits ---------------------------------------------------------
+
+
+class JsonTooDeep(QueryDeckError):
+    """A JSON request body nests arrays and objects deeper than the limit;
+    ``detail.limit`` is the limit."""
+
+    code = "JSON_TOO_DEEP"
+    http_status = 400
+
+
+class RateLimitUnavailable(QueryDeckError):
+    """The shared rate-limit store (Redis) cannot be reached, and the action is one that is
+    refused rather than left unlimited (logins, assistant questions)."""
+
+    code = "RATE_LIMIT_UNAVAILABLE"
+    http_status = 503
+
+
 # --- the command line against a querydeck server --------------------------------------------
 
 

@@ -64,6 +64,7 @@ from querydeck.models import (
     TestResult,
 )
 from querydeck.preferences import Preference, Preferences
+from querydeck.ratelimit import RateLimiter
 from querydeck.runs.export import Export, ExportFormat, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -143,6 +144,7 @@ class Workbench:
         self.grants = Grants(self.db)
         self.access = Access(self.grants, self.connections)
         self.preferences = Preferences(self.db)
+        self.limiter = RateLimiter(self.settings)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -173,6 +175,7 @@ class Workbench:
     def close(self) -> None:
         self.refresher.stop()
         self.runs.shutdown()
+        self.limiter.close()
         self.db.dispose()
 
     def __enter__(self) -> Workbench:
@@ -288,7 +291,7 @@ class Workbench:
         self, group: str, username: str, *, actor: Principal = LOCAL
     ) -> GroupInfo:
         admin_only(actor, "manage groups")
-        return self.grants.remove_member(group, username)
+        return self.grants.remove_member(group, self._user_name(username))
 
     def list_grants(self, connection: str, *, actor: Principal = LOCAL) -> list[GrantInfo]:
         admin_only(actor, "see a connection's grants")
@@ -317,11 +320,21 @@ class Workbench:
         """Remove a grant; it holds from the next request on."""
         admin_only(actor, "revoke access to a connection")
         info = self.connections.get(connection)
+        if kind == "user":
+            subject = self._user_name(subject)
         self.grants.revoke(info.id, kind, subject)
 
     def _known_user(self, username: str) -> str:
-        """The user's stored name (grants and memberships name existing users only)."""
-        return username
+        """The user's stored name (grants and memberships name existing users only;
+        USER_NOT_FOUND otherwise)."""
+        return self.accounts.get(username).username
+
+    def _user_name(self, username: str) -> str:
+        """The stored spelling of a user name, or the name as given when no user has it."""
+        try:
+            return self._known_user(username)
+        except NotFound:
+            return username
 
     # --- runs -------------------------------------------------------------------------
 
