@@ -35,6 +35,8 @@ _NON_FIELD_ENV = {
     "QUERYDECK_DEBUG",
     "QUERYDECK_REQUIRE_SERVICES",
     "QUERYDECK_SERVER",
+    "QUERYDECK_TOKEN",  # the CLI's API token for --server (cli/credentials.py)
+    "QUERYDECK_CREDENTIALS",  # where `querydeck login` keeps its tokens
 }
 _NON_FIELD_PREFIXES = ("QUERYDECK_TEST_",)
 _REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
