@@ -317,13 +317,13 @@ class Settings(BaseSettings):
     )
     rate_limit_login_user: str = Field(
         default="10/minute",
-        description="Login attempts per account name, in the `limits` notation "
+        description="Failed login attempts per account name, in the `limits` notation "
         "(`10/minute`, `5/minute;50/hour`); a successful login clears the account's count. "
         "Empty turns this limit off.",
     )
     rate_limit_login_address: str = Field(
         default="20/minute",
-        description="Login attempts per client address, whatever the account "
+        description="Failed login attempts per client address, whatever the account "
         "(`limits` notation; empty: off).",
     )
     rate_limit_runs_user: str = Field(

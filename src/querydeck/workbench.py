@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from querydeck import demo
+from querydeck import demo, ratelimit
 from querydeck.auth.access import Access, ad_hoc_sql, admin_only
 from querydeck.auth.accounts import INITIAL_PASSWORD_FILE, Accounts, username_key
 from querydeck.auth.grants import GrantInfo, Grants, GroupInfo, SubjectKind
@@ -43,6 +43,7 @@ from querydeck.errors import (
     ExportUnavailable,
     Forbidden,
     InvalidInput,
+    LoginFailed,
     NotFound,
     QueryDeckError,
     SecretKeyError,
@@ -344,6 +345,10 @@ class Workbench:
         return self._start(request, actor)
 
     def _start(self, request: RunRequest, actor: Principal) -> str:
+        if actor.via != "local":
+            self.limiter.hit(ratelimit.RUNS_USER, actor.username)
+            if actor.address:
+                self.limiter.hit(ratelimit.RUNS_ADDRESS, actor.address)
         self.access.connection(actor, request.connection, Action.query)
         if request.export_all:
             self.access.connection(actor, request.connection, Action.export)
@@ -707,7 +712,20 @@ class Workbench:
     ) -> LoginResult:
         """Check a user name and password (LOGIN_FAILED, never saying which was wrong) and
         start a login session."""
-        user = self.accounts.verify_login(username, password)
+        # Failed attempts are counted per account name (known or not: no existence leak) and
+        # per address; a good login clears the account's count.
+        account = username_key(username)[:128] or "-"
+        self.limiter.check(ratelimit.LOGIN_USER, account)
+        if address:
+            self.limiter.check(ratelimit.LOGIN_ADDRESS, address)
+        try:
+            user = self.accounts.verify_login(username, password)
+        except LoginFailed:
+            self.limiter.hit(ratelimit.LOGIN_USER, account)
+            if address:
+                self.limiter.hit(ratelimit.LOGIN_ADDRESS, address)
+            raise
+        self.limiter.reset(ratelimit.LOGIN_USER, account)
         return self.login_sessions.start(user, address=address, user_agent=user_agent)
 
     def authenticate_session(
