@@ -30,7 +30,7 @@ typecheck: install
 	$(UV) run --frozen mypy
 
 test: lint typecheck
-	$(UV) run --frozen pytest -p no:cacheprovider --cov=querydeck --cov-branch \
+	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile --cov=querydeck --cov-branch \
 		--cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
 bench: install

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from querydeck.settings import Settings, load_settings
 from querydeck.workbench import Workbench
@@ -18,6 +20,18 @@ CHEAP_ARGON2 = {
     "QUERYDECK_ARGON2_MEMORY_KIB": "1024",
     "QUERYDECK_ARGON2_PARALLELISM": "1",
 }
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A command that configured logging (``serve``, ``--debug``) does not change what the
+    next test's output holds."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)

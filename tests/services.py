@@ -152,3 +152,18 @@ def mysql_reader(url: str, *, grants: tuple[str, ...] = ()) -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS {account}")
         admin.close()
+
+
+def redis_url() -> str:
+    """The test Redis server's URL, after checking that it answers."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+        raise
+    finally:
+        client.close()
+    return REDIS_URL

@@ -9,6 +9,7 @@ import hmac
 import json
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy import update
 
 from querydeck.api import API_PREFIX, create_app
 from querydeck.auth.principal import LOCAL, Role
-from querydeck.settings import Settings
+from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import ApiTokenRow, utcnow
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client, bearer_token, ensure_user, login_client
@@ -258,6 +259,20 @@ def test_cookie_requests_need_the_csrf_token_and_our_origin(workbench: Workbench
         for own in ({}, {"Origin": "http://testserver"}, {"Referer": "http://testserver/x"}):
             response = client.post(TOKENS, json=made, headers={**right, **own})
             assert response.status_code == 201, response.text
+
+
+def test_an_allowed_cors_origin_passes_the_origin_check(data_dir: Path) -> None:
+    settings = load_settings(data_dir=data_dir, cors_allowed_origins=["https://ui.example"])
+    with Workbench(settings) as wb, login_client(wb) as client:
+        ok = client.post(TOKENS, json={"name": "t"}, headers={"Origin": "https://ui.example"})
+        assert ok.status_code == 201, ok.text
+        assert ok.headers["access-control-allow-origin"] == "https://ui.example"
+        other = client.post(TOKENS, json={"name": "u"}, headers={"Origin": "https://x.example"})
+        error(other, 403, "CSRF_FAILED")
+        # the allow-list does not replace the CSRF token
+        client.headers.pop("X-CSRF-Token")
+        missing = client.post(TOKENS, json={"name": "v"}, headers={"Origin": "https://ui.example"})
+        error(missing, 403, "CSRF_FAILED")
 
 
 def test_bearer_requests_need_no_csrf_token(workbench: Workbench) -> None:

@@ -354,6 +354,9 @@ def test_ctrl_c_cancels_the_run(with_demo: Invoke) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if watcher.list_runs(status=RunStatus.running).total:
+                # the run is marked running before start_run has returned its id to the
+                # command; give the command a moment to reach its wait loop
+                time.sleep(0.5)
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.05)

@@ -23,6 +23,7 @@ from querydeck.runs.export import ExportFormat
 from querydeck.settings import load_settings
 from querydeck.store.tables import RunRow
 from querydeck.workbench import Workbench
+from tests.apiauth import ensure_user
 
 ALICE = Principal("alice", Role.analyst)
 BOB = Principal("bob", Role.analyst)
@@ -42,6 +43,8 @@ def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
     shutil.copytree(demo_files, data_dir / "demo")
     workbench = Workbench(load_settings(data_dir=data_dir))
     workbench.create_demo()
+    for user in (ALICE, BOB, VERA, ADMIN):
+        ensure_user(workbench, user.username, user.role)
     try:
         yield workbench
     finally:

@@ -92,7 +92,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int]]] = [
         "POST",
         "/auth/password",
         {"current_password": "a" * 12, "new_password": "b" * 12},
-        (D, 401, 401, 401),
+        (D, 403, 403, 403),
     ),
     ("GET", "/me/tokens", None, (D, 200, 200, 200)),
     ("POST", "/me/tokens", {"name": "t"}, (D, 201, 201, 201)),

@@ -449,6 +449,73 @@ class PreferenceValueInvalid(InvalidInput):
     code = "PREFERENCE_VALUE_INVALID"
 
 
+# --- HTTP hardening and rate limits ---------------------------------------------------------
+
+
+class JsonTooDeep(QueryDeckError):
+    """A JSON request body nests arrays and objects deeper than the limit;
+    ``detail.limit`` is the limit."""
+
+    code = "JSON_TOO_DEEP"
+    http_status = 400
+
+
+class RateLimitUnavailable(QueryDeckError):
+    """The shared rate-limit store (Redis) cannot be reached, and the action is one that is
+    refused rather than left unlimited (logins, assistant questions)."""
+
+    code = "RATE_LIMIT_UNAVAILABLE"
+    http_status = 503
+
+
+# --- the command line against a querydeck server --------------------------------------------
+
+
+class ServerUrlInvalid(InvalidInput):
+    """A server address that is not an http(s) URL of a host (no user, query or fragment),
+    or plain http to another machine without ``--insecure``."""
+
+    code = "SERVER_URL_INVALID"
+
+
+class ServerUnreachable(QueryDeckError):
+    """The querydeck server could not be reached, or the connection broke before it
+    answered (refused, name not resolved, TLS not verified, timed out)."""
+
+    code = "SERVER_UNREACHABLE"
+    http_status = 503
+
+
+class ServerAnswerInvalid(QueryDeckError):
+    """The server answered with something that is not a querydeck answer (a proxy's error
+    page, a redirect, another service on that port)."""
+
+    code = "SERVER_ANSWER_INVALID"
+    http_status = 502
+
+
+class NotLoggedIn(Unauthenticated):
+    """Server mode without a token for that server: no ``querydeck login`` and no
+    ``QUERYDECK_TOKEN``."""
+
+    code = "NOT_LOGGED_IN"
+
+
+class CredentialsInvalid(ConfigError):
+    """The CLI's credentials file cannot be read or written, is not valid, or is readable by
+    other users."""
+
+    code = "CREDENTIALS_INVALID"
+
+
+class LocalOnlyCommand(QueryDeckError):
+    """A command that works on this machine's data directory was asked to talk to a
+    server."""
+
+    code = "LOCAL_ONLY_COMMAND"
+    http_status = 400
+
+
 # --- audit log ----------------------------------------------------------------------------
 
 

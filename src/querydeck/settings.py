@@ -12,7 +12,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -33,8 +35,32 @@ _NON_FIELD_ENV = {
     "QUERYDECK_DEBUG",
     "QUERYDECK_REQUIRE_SERVICES",
     "QUERYDECK_SERVER",
+    "QUERYDECK_TOKEN",  # the CLI's API token for --server (cli/credentials.py)
+    "QUERYDECK_CREDENTIALS",  # where `querydeck login` keeps its tokens
 }
 _NON_FIELD_PREFIXES = ("QUERYDECK_TEST_",)
+_REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+
+
+def check_origin(origin: str) -> None:
+    """An exact browser origin: ``scheme://host[:port]``, nothing else (never ``*``)."""
+    if origin == "*":
+        raise ValueError("'*' cannot be used: the API allows credentials; list exact origins")
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018  # raises on a malformed port
+    except ValueError:
+        raise ValueError(f"{origin!r} is not an origin such as https://app.example.com") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or origin != origin.strip()
+    ):
+        raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
 
 
 def _config_file() -> Path | None:
@@ -261,6 +287,100 @@ class Settings(BaseSettings):
         "over https (behind a proxy, run uvicorn with proxy headers trusted); true or false "
         "forces it.",
     )
+
+    max_request_bytes: int = Field(
+        default=10 * 1024**2,
+        ge=1024,
+        description="Largest HTTP request body, bytes; a larger one answers 413 "
+        "PAYLOAD_TOO_LARGE without being read (Content-Length) or as soon as the limit is "
+        "passed (chunked bodies).",
+    )
+    max_json_depth: int = Field(
+        default=64,
+        ge=1,
+        le=512,
+        description="Deepest nesting of arrays and objects in a JSON request body; deeper "
+        "answers 400 JSON_TOO_DEEP.",
+    )
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated exact origins (`https://app.example.com`) whose "
+        "browser pages may call the API with credentials; empty (the default) sends no "
+        "CORS headers at all. `*` is refused.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (`redis://`, `rediss://` or `redis+unix://`) holding the rate "
+        "limit counters, shared by every process; in-process memory when unset. While "
+        "it cannot be reached, logins and assistant questions answer 503 "
+        "RATE_LIMIT_UNAVAILABLE and runs are not rate limited.",
+    )
+    rate_limit_login_user: str = Field(
+        default="10/minute",
+        description="Failed login attempts per account name, in the `limits` notation "
+        "(`10/minute`, `5/minute;50/hour`); a successful login clears the account's count. "
+        "Empty turns this limit off.",
+    )
+    rate_limit_login_address: str = Field(
+        default="20/minute",
+        description="Failed login attempts per client address, whatever the account "
+        "(`limits` notation; empty: off).",
+    )
+    rate_limit_runs_user: str = Field(
+        default="120/minute",
+        description="Runs started per user (`limits` notation; empty: off).",
+    )
+    rate_limit_runs_address: str = Field(
+        default="300/minute",
+        description="Runs started per client address (`limits` notation; empty: off).",
+    )
+    rate_limit_assistant_user: str = Field(
+        default="20/minute",
+        description="Assistant questions per user (`limits` notation; empty: off).",
+    )
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("cors_allowed_origins", mode="after")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            check_origin(origin)
+        return [origin.lower() for origin in value]
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if urlsplit(value).scheme not in _REDIS_SCHEMES:
+            raise ValueError("must start with redis://, rediss:// or redis+unix://")
+        return value
+
+    @field_validator(
+        "rate_limit_login_user",
+        "rate_limit_login_address",
+        "rate_limit_runs_user",
+        "rate_limit_runs_address",
+        "rate_limit_assistant_user",
+        mode="after",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit such as '10/minute' or '5/minute;50/hour'"
+                ) from None
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

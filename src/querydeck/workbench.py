@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from querydeck import demo
+from querydeck import demo, ratelimit
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.audit.models import AuditPage
 from querydeck.audit.operations import AuditedOperation, outcome_of
@@ -46,6 +46,7 @@ from querydeck.errors import (
     ExportUnavailable,
     Forbidden,
     InvalidInput,
+    LoginFailed,
     NotFound,
     QueryDeckError,
     SecretKeyError,
@@ -67,6 +68,7 @@ from querydeck.models import (
     TestResult,
 )
 from querydeck.preferences import Preference, Preferences
+from querydeck.ratelimit import RateLimiter
 from querydeck.runs.export import Export, ExportFormat, ExportReceipt, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -158,6 +160,7 @@ class Workbench:
         self.grants = Grants(self.db)
         self.access = Access(self.grants, self.connections)
         self.preferences = Preferences(self.db)
+        self.limiter = RateLimiter(self.settings)
 
     def _open_sealer(self) -> Sealer:
         with self.db.read() as session:
@@ -188,6 +191,7 @@ class Workbench:
     def close(self) -> None:
         self.refresher.stop()
         self.runs.shutdown()
+        self.limiter.close()
         self.db.dispose()
 
     def __enter__(self) -> Workbench:
@@ -345,7 +349,7 @@ class Workbench:
         self, group: str, username: str, *, actor: Principal = LOCAL
     ) -> GroupInfo:
         admin_only(actor, "manage groups")
-        return self.grants.remove_member(group, username)
+        return self.grants.remove_member(group, self._user_name(username))
 
     def list_grants(self, connection: str, *, actor: Principal = LOCAL) -> list[GrantInfo]:
         admin_only(actor, "see a connection's grants")
@@ -374,11 +378,21 @@ class Workbench:
         """Remove a grant; it holds from the next request on."""
         admin_only(actor, "revoke access to a connection")
         info = self.connections.get(connection)
+        if kind == "user":
+            subject = self._user_name(subject)
         self.grants.revoke(info.id, kind, subject)
 
     def _known_user(self, username: str) -> str:
-        """The user's stored name (grants and memberships name existing users only)."""
-        return username
+        """The user's stored name (grants and memberships name existing users only;
+        USER_NOT_FOUND otherwise)."""
+        return self.accounts.get(username).username
+
+    def _user_name(self, username: str) -> str:
+        """The stored spelling of a user name, or the name as given when no user has it."""
+        try:
+            return self._known_user(username)
+        except NotFound:
+            return username
 
     # --- runs -------------------------------------------------------------------------
 
@@ -392,9 +406,14 @@ class Workbench:
         return self._start(request, actor)
 
     def _start(self, request: RunRequest, actor: Principal) -> str:
-        """Check the grants and start the run; a refusal is audited (``run.start``, no run
-        exists), a started run is audited when it ends (``run.finish``)."""
+        """Check the rate limits and the grants and start the run; a refusal is audited
+        (``run.start``, no run exists), a started run is audited when it ends
+        (``run.finish``)."""
         try:
+            if actor.via != "local":
+                self.limiter.hit(ratelimit.RUNS_USER, actor.username)
+                if actor.address:
+                    self.limiter.hit(ratelimit.RUNS_ADDRESS, actor.address)
             self.access.connection(actor, request.connection, Action.query)
             if request.export_all:
                 self.access.connection(actor, request.connection, Action.export)
@@ -855,7 +874,20 @@ class Workbench:
     ) -> LoginResult:
         """Check a user name and password (LOGIN_FAILED, never saying which was wrong) and
         start a login session."""
-        user = self.accounts.verify_login(username, password)
+        # Failed attempts are counted per account name (known or not: no existence leak) and
+        # per address; a good login clears the account's count.
+        account = username_key(username)[:128] or "-"
+        self.limiter.check(ratelimit.LOGIN_USER, account)
+        if address:
+            self.limiter.check(ratelimit.LOGIN_ADDRESS, address)
+        try:
+            user = self.accounts.verify_login(username, password)
+        except LoginFailed:
+            self.limiter.hit(ratelimit.LOGIN_USER, account)
+            if address:
+                self.limiter.hit(ratelimit.LOGIN_ADDRESS, address)
+            raise
+        self.limiter.reset(ratelimit.LOGIN_USER, account)
         return self.login_sessions.start(user, address=address, user_agent=user_agent)
 
     def authenticate_session(

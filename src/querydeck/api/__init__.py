@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from querydeck import __version__
-from querydeck.api import errors
+from querydeck.api import errors, hardening
 from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
 from querydeck.api.routes import audit, auth, catalog, connections, grants, health, runs, users
@@ -30,6 +30,7 @@ def create_app(workbench: Workbench) -> FastAPI:
     )
     app.state.workbench = workbench
     errors.install(app)
+    hardening.install(app, workbench.settings, api_prefix=API_PREFIX)
     app.add_middleware(RequestContext)
     # Public: health, readiness, metrics and the login. Everything else authenticates.
     app.include_router(health.router)

@@ -56,12 +56,16 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 
 def check_origin(request: Request) -> None:
     """When the browser says where the request comes from (``Origin``, else ``Referer``),
-    it must be this server's own origin."""
+    it must be this server's own origin or one of the CORS allow-list (a UI served from
+    there still needs the session's CSRF token)."""
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if claimed is None:
         return
     own = _origin(str(request.base_url))
-    if own is None or _origin(claimed) != own:
+    origin = _origin(claimed)
+    settings = request.app.state.workbench.settings
+    allowed = {_origin(o) for o in settings.cors_allowed_origins}
+    if own is None or origin is None or (origin != own and origin not in allowed):
         raise CsrfFailed(
             "The request comes from another site (its Origin or Referer is not this "
             "server's); it was refused."

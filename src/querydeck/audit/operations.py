@@ -20,6 +20,7 @@ from querydeck.errors import (
     Forbidden,
     QueryDeckError,
     QueryRejected,
+    RateLimited,
     Unauthenticated,
 )
 
@@ -30,6 +31,7 @@ DENIALS: tuple[type[QueryDeckError], ...] = (
     ConnectionTargetForbidden,
     Forbidden,
     QueryRejected,
+    RateLimited,
     Unauthenticated,
 )
 

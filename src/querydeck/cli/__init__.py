@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from querydeck.cli import audit, catalog, connections, drivers, keys, query, runs, serve
+from querydeck.cli import audit, catalog, connections, drivers, keys, login, query, runs, serve
 from querydeck.cli import certificates as certificates_cli
 from querydeck.cli import export as export_cli
 from querydeck.cli import grants as grants_cli
 from querydeck.cli import saved as saved_cli
 from querydeck.cli import users as users_cli
-from querydeck.cli.common import print_error
+from querydeck.cli.common import ServerChoice, choose_server, print_error
 from querydeck.errors import QueryDeckError
 
 __all__ = ["app", "main"]
@@ -58,6 +58,8 @@ class ErrorReportingGroup(TyperGroup):
                 + " (QUERYDECK_DEBUG=1 shows the traceback)",
             )
             raise typer.Exit(1) from None
+        finally:
+            choose_server(None)
 
 
 def _silence_stdout() -> None:
@@ -77,7 +79,35 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="QUERYDECK_SERVER",
+            metavar="URL",
+            help="Run query, history, runs, export, schema and search on this querydeck "
+            "server (after `querydeck login URL`) instead of this machine.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Allow --server over plain http to another machine (the token travels in clear).",
+        ),
+    ] = False,
+) -> None:
+    choose_server(ServerChoice(server or None, insecure, ctx.invoked_subcommand))
+
+
 app.command("serve")(serve.serve)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 app.command("demo")(drivers.demo)
 app.command("drivers")(drivers.drivers)
 app.add_typer(connections.app, name="connections")

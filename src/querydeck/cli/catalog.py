@@ -15,7 +15,7 @@ from querydeck.cli.common import (
     InfoFormat,
     message,
     milliseconds,
-    open_workbench,
+    open_client,
     page_footer,
     print_json,
     stdout_console,
@@ -61,7 +61,7 @@ def show(
     from querydeck.catalog.paths import parse_path
 
     segments = parse_path(target)
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         if len(segments) == 2:
             detail = workbench.table_detail(name, *segments, preview_rows=preview)
             if fmt is InfoFormat.json:
@@ -150,7 +150,7 @@ def refresh(
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
     """Read the connection's catalog again and print what changed."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         report = workbench.refresh_catalog(name, schema)
     if fmt is InfoFormat.json:
         print_json(report)
@@ -199,7 +199,7 @@ def settings(
     """Show or set which schemas the catalog reads and the refresh timeout."""
     from querydeck.catalog.models import CatalogSettings
 
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         current = workbench.catalog_settings(name)
         if clear or include is not None or exclude is not None or timeout is not None:
             base = CatalogSettings() if clear else current
@@ -221,7 +221,7 @@ def search(
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
     """Search table, view and column names and comments across every connection."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         found = workbench.search_catalog(text, limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(found)

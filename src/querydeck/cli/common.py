@@ -6,7 +6,9 @@ output into a file gives clean data.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import typer
 from rich.console import Console
+
+from querydeck.cli.backend import Client
+from querydeck.errors import LocalOnlyCommand
 
 if TYPE_CHECKING:
     from querydeck.workbench import Workbench
@@ -28,13 +33,62 @@ class InfoFormat(enum.StrEnum):
     json = "json"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerChoice:
+    """The root options ``--server`` (or ``QUERYDECK_SERVER``) and ``--insecure``, and the
+    command they were given to."""
+
+    server: str | None = None
+    insecure: bool = False
+    command: str | None = None
+
+
+#: Set by the root callback for the command being run, cleared when it ends.
+_chosen: ServerChoice | None = None
+
+
+def choose_server(choice: ServerChoice | None) -> None:
+    global _chosen  # one command runs at a time; Typer has no public current context
+    _chosen = choice
+
+
+def server_choice() -> ServerChoice:
+    """The server this command talks to (``server`` None: this machine)."""
+    if _chosen is not None:
+        return _chosen
+    return ServerChoice(os.environ.get("QUERYDECK_SERVER") or None)
+
+
 @contextmanager
 def open_workbench() -> Iterator[Workbench]:
-    """A Workbench for one command, closed (runs in flight cancelled) when it ends."""
+    """This machine's Workbench for one command, closed (runs in flight cancelled) when it
+    ends. Refused when a server was chosen: such commands work on local data only."""
+    choice = server_choice()
+    if choice.server is not None:
+        name = " ".join(["querydeck", *([choice.command] if choice.command else [])])
+        raise LocalOnlyCommand(
+            f"`{name}` works on this machine's data directory only, not against a server: "
+            "drop --server (or unset QUERYDECK_SERVER) to run it here."
+        )
     from querydeck.workbench import Workbench  # the core is heavy: imported on use
 
     with Workbench() as workbench:
         yield workbench
+
+
+@contextmanager
+def open_client() -> Iterator[Client]:
+    """For the commands that also work against a server: the server's RemoteWorkbench
+    when ``--server``/``QUERYDECK_SERVER`` is set, else this machine's Workbench."""
+    choice = server_choice()
+    if choice.server is None:
+        with open_workbench() as workbench:
+            yield workbench
+        return
+    from querydeck.cli.remote import connect
+
+    with connect(choice.server, insecure=choice.insecure) as remote:
+        yield remote
 
 
 #: Width of tables written to a pipe or a file, where no terminal sets one.

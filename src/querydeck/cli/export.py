@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from querydeck.cli.common import message, open_workbench, stderr_console
+from querydeck.cli.common import message, open_client, stderr_console
 from querydeck.runs.export import ExportFormat
 
 if TYPE_CHECKING:
-    from querydeck.runs.export import Export
-    from querydeck.workbench import Workbench
+    from querydeck.cli.backend import Client, ExportStream
 
 _SUFFIX_FORMATS = {
     ".csv": ExportFormat.csv,
@@ -39,7 +38,7 @@ def format_for(fmt: ExportFormat | None, output: Path | None) -> ExportFormat:
     return ExportFormat.csv
 
 
-def write_export(export: Export, output: Path | None) -> None:
+def write_export(export: ExportStream, output: Path | None) -> None:
     """Write every chunk to ``output`` (through a temporary file renamed at the end, so a
     failure leaves no half file) or to stdout; a progress bar on a terminal."""
     console = stderr_console()
@@ -73,7 +72,7 @@ def write_export(export: Export, output: Path | None) -> None:
             partial.unlink(missing_ok=True)
 
 
-def export_to(workbench: Workbench, run_id: str, fmt: ExportFormat, output: Path | None) -> int:
+def export_to(workbench: Client, run_id: str, fmt: ExportFormat, output: Path | None) -> int:
     export = workbench.export_run(run_id, fmt)
     write_export(export, output)
     return export.total_rows
@@ -102,7 +101,7 @@ def export(
     chosen = format_for(fmt, output)
     if output is None and chosen is ExportFormat.parquet and sys.stdout.isatty():
         raise typer.BadParameter("Parquet is binary: give --output", param_hint="--format")
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         rows = export_to(workbench, run_id, chosen, output)
     if output is not None:
         message(f"{rows:,} row{'' if rows == 1 else 's'} written to {output}")

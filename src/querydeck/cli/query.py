@@ -18,19 +18,19 @@ from rich.status import Status
 from querydeck.cli.common import (
     message,
     milliseconds,
-    open_workbench,
+    open_client,
     print_error,
     stderr_console,
     stdout_console,
 )
 from querydeck.cli.export import write_export
 from querydeck.cli.output import DataFormat, Rows, write_rows
-from querydeck.errors import Conflict, InvalidInput, QueryRejected
+from querydeck.errors import Conflict, InvalidInput, QueryDeckError
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs.export import ExportFormat
 
 if TYPE_CHECKING:
-    from querydeck.workbench import Workbench
+    from querydeck.cli.backend import Client
 
 #: Seconds between two looks at a run in flight.
 POLL_S = 0.2
@@ -78,7 +78,7 @@ def utf8_stdout() -> TextIO:
     return out
 
 
-def pages(workbench: Workbench, run_id: str) -> Iterator[Rows]:
+def pages(workbench: Client, run_id: str) -> Iterator[Rows]:
     """Every stored row of a succeeded run, one page at a time."""
     offset = 0
     while True:
@@ -91,7 +91,7 @@ def pages(workbench: Workbench, run_id: str) -> Iterator[Rows]:
             return
 
 
-def wait_for(workbench: Workbench, run_id: str, connection: str, started: float) -> RunInfo:
+def wait_for(workbench: Client, run_id: str, connection: str, started: float) -> RunInfo:
     """Wait for the run to end, with a spinner and the elapsed seconds on a terminal."""
     run = workbench.wait_run(run_id, POLL_S)
     if run.status.finished:
@@ -115,7 +115,7 @@ def progress_line(run: RunInfo, connection: str, elapsed_s: float) -> str:
     return f"{run.status.value} on {connection}: {count}{elapsed_s:.0f} s (Ctrl-C cancels)"
 
 
-def cancel(workbench: Workbench, run_id: str) -> None:
+def cancel(workbench: Client, run_id: str) -> None:
     """Cancel the run after Ctrl-C and say how it ended."""
     message("Cancelling the run…")
     try:
@@ -128,7 +128,7 @@ def cancel(workbench: Workbench, run_id: str) -> None:
         message(f"The run is {run.status.value}, not cancelled (run {run_id}).")
 
 
-def write_result(workbench: Workbench, run: RunInfo, fmt: DataFormat, output: Path | None) -> None:
+def write_result(workbench: Client, run: RunInfo, fmt: DataFormat, output: Path | None) -> None:
     columns = run.columns or []
     if fmt in _EXPORTED and (output is not None or fmt in (DataFormat.tsv, DataFormat.parquet)):
         write_export(workbench.export_run(run.id, _EXPORTED[fmt]), output)
@@ -213,11 +213,11 @@ def query(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"Invalid query: {problems}.") from None
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         started = time.monotonic()
         try:
             run_id = workbench.start_run(request)
-        except QueryRejected as exc:
+        except QueryDeckError as exc:  # rejected by the guard: show where, under the SQL
             print_error(exc.code, exc.message, exc.detail, sql=text)
             raise typer.Exit(1) from None
         try:

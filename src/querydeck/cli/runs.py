@@ -15,7 +15,7 @@ from querydeck.cli.common import (
     InfoFormat,
     message,
     milliseconds,
-    open_workbench,
+    open_client,
     page_footer,
     print_json,
     stdout_console,
@@ -66,7 +66,7 @@ def history(
     ] = None,
 ) -> None:
     """List past runs, newest first (rejected ones included)."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         page = workbench.list_runs(
             limit=limit,
             offset=offset,
@@ -154,7 +154,7 @@ def show(
     fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
 ) -> None:
     """Show one run: status, timings, rows, error and SQL."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         run = workbench.get_run(run_id)
     if fmt is InfoFormat.json:
         print_json(run)
@@ -164,8 +164,9 @@ def show(
 
 @app.command("cancel")
 def cancel(run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")]) -> None:
-    """Cancel a run in flight (only runs started by this same process, in this version)."""
-    with open_workbench() as workbench:
+    """Cancel a run in flight (here: only runs started by this same process; with --server:
+    your runs on that server)."""
+    with open_client() as workbench:
         run = workbench.cancel_run(run_id)
     typer.echo(f"{run.id}: {run.status.value}")
 
@@ -180,7 +181,7 @@ def rerun(
     from querydeck.cli.query import cancel as cancel_run
     from querydeck.cli.query import wait_for
 
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         old = workbench.get_run(run_id)
         started = time.monotonic()
         new_id = workbench.rerun(run_id)

@@ -1,0 +1,83 @@
+"""What the server-capable commands need from a Workbench, as a Protocol.
+
+``query``, ``history``, ``runs``, ``export``, ``schema`` and ``search`` work the same on
+this machine's Workbench and, with ``--server``, on :class:`querydeck.cli.remote.
+RemoteWorkbench`; mypy checks both against :class:`Client`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from querydeck.catalog.models import (
+    CatalogLevel,
+    CatalogSettings,
+    RefreshReport,
+    SearchHit,
+    TableDetail,
+)
+from querydeck.models import HistoryPage, Page, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.runs.export import ExportFormat
+
+
+class ExportStream(Protocol):
+    """An export's bytes, chunk by chunk, and how many rows they held so far."""
+
+    @property
+    def total_rows(self) -> int: ...
+
+    @property
+    def rows_written(self) -> int: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+
+class Client(Protocol):
+    """The Workbench methods the server-capable commands call, with their arguments."""
+
+    def start_run(self, request: RunRequest) -> str: ...
+
+    def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo: ...
+
+    def get_run(self, run_id: str) -> RunInfo: ...
+
+    def run_rows(self, run_id: str, *, offset: int = ..., limit: int = ...) -> RowsPage: ...
+
+    def cancel_run(self, run_id: str) -> RunInfo: ...
+
+    def rerun(self, run_id: str) -> str: ...
+
+    def list_runs(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        connection: str | None = ...,
+        status: RunStatus | None = ...,
+        text: str | None = ...,
+        since: datetime | None = ...,
+        until: datetime | None = ...,
+        cursor: str | None = ...,
+    ) -> HistoryPage: ...
+
+    def export_run(self, run_id: str, fmt: ExportFormat) -> ExportStream: ...
+
+    def catalog_level(
+        self, connection: str, path: str = ..., *, limit: int = ..., offset: int = ...
+    ) -> CatalogLevel: ...
+
+    def refresh_catalog(self, connection: str, schema: str | None = ...) -> RefreshReport: ...
+
+    def table_detail(
+        self, connection: str, schema: str, table: str, *, preview_rows: int = ...
+    ) -> TableDetail: ...
+
+    def search_catalog(
+        self, text: str, *, limit: int = ..., offset: int = ...
+    ) -> Page[SearchHit]: ...
+
+    def catalog_settings(self, connection: str) -> CatalogSettings: ...
+
+    def set_catalog_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings: ...
