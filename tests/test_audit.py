@@ -36,7 +36,7 @@ from querydeck.runs.export import ExportFormat
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import AuditRow
 from querydeck.workbench import Workbench
-from tests.apiauth import api_client, bearer_token
+from tests.apiauth import api_client, bearer_token, ensure_user
 from tests.services import postgres_database
 
 SENTINEL = "Audit-S3ntinel-9f41"
@@ -303,6 +303,7 @@ def test_http_exports_record_the_hash_of_the_bytes_received(
 
 
 def test_an_export_stopped_early_is_recorded_aborted(wb: Workbench) -> None:
+    ensure_user(wb, "ann", Role.analyst)
     wb.grant("duck", "user", "ann", ["query", "export"])
     sql = "SELECT i, repeat('x', 60) AS pad FROM range(200000) t(i)"
     run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=200_000), actor=ANALYST)
