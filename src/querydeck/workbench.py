@@ -157,6 +157,7 @@ class Workbench:
             absolute_hours=self.settings.session_absolute_hours,
         )
         self.tokens = ApiTokens(self.db, max_days=self.settings.token_max_days)
+        self.tokens.on_use = self._token_used
         self.grants = Grants(self.db)
         self.access = Access(self.grants, self.connections)
         self.preferences = Preferences(self.db)
@@ -323,8 +324,9 @@ class Workbench:
     # --- groups and grants ------------------------------------------------------------
 
     def create_group(self, name: str, *, actor: Principal = LOCAL) -> GroupInfo:
-        admin_only(actor, "manage groups")
-        return self.grants.create_group(name)
+        with self._account_op("group.create", actor, None, {"group": name[:200]}, kind="group"):
+            admin_only(actor, "manage groups")
+            return self.grants.create_group(name)
 
     def list_groups(
         self, *, limit: int = 100, offset: int = 0, actor: Principal = LOCAL
@@ -338,18 +340,23 @@ class Workbench:
 
     def delete_group(self, name: str, *, actor: Principal = LOCAL) -> None:
         """Remove a group and every grant it held."""
-        admin_only(actor, "manage groups")
-        self.grants.delete_group(name)
+        with self._account_op("group.delete", actor, None, {"group": name[:200]}, kind="group"):
+            admin_only(actor, "manage groups")
+            self.grants.delete_group(name)
 
     def add_group_member(self, group: str, username: str, *, actor: Principal = LOCAL) -> GroupInfo:
-        admin_only(actor, "manage groups")
-        return self.grants.add_member(group, self._known_user(username))
+        detail = {"group": group[:200], "username": username[:128]}
+        with self._account_op("group.member_add", actor, None, detail, kind="group"):
+            admin_only(actor, "manage groups")
+            return self.grants.add_member(group, self._known_user(username))
 
     def remove_group_member(
         self, group: str, username: str, *, actor: Principal = LOCAL
     ) -> GroupInfo:
-        admin_only(actor, "manage groups")
-        return self.grants.remove_member(group, self._user_name(username))
+        detail = {"group": group[:200], "username": username[:128]}
+        with self._account_op("group.member_remove", actor, None, detail, kind="group"):
+            admin_only(actor, "manage groups")
+            return self.grants.remove_member(group, self._user_name(username))
 
     def list_grants(self, connection: str, *, actor: Principal = LOCAL) -> list[GrantInfo]:
         admin_only(actor, "see a connection's grants")
@@ -366,21 +373,29 @@ class Workbench:
         actor: Principal = LOCAL,
     ) -> GrantInfo:
         """Set what a user or a group may do on a connection (replaces an earlier grant)."""
-        admin_only(actor, "grant access to a connection")
-        info = self.connections.get(connection)
-        if kind == "user":
-            subject = self._known_user(subject)
-        return self.grants.grant(info.id, info.name, kind, subject, actions)
+        chosen = [str(a) for a in actions][:8]
+        detail = {"subject_kind": kind, "subject": subject[:200], "actions": chosen}
+        with self._audited("grant.set", actor, detail, connection) as op:
+            admin_only(actor, "grant access to a connection")
+            info = self.connections.get(connection)
+            if kind == "user":
+                subject = self._known_user(subject)
+            grant = self.grants.grant(info.id, info.name, kind, subject, chosen)
+            op.done(info.id, actions=[a.value for a in grant.actions])
+        return grant
 
     def revoke(
         self, connection: str, kind: SubjectKind, subject: str, *, actor: Principal = LOCAL
     ) -> None:
         """Remove a grant; it holds from the next request on."""
-        admin_only(actor, "revoke access to a connection")
-        info = self.connections.get(connection)
-        if kind == "user":
-            subject = self._user_name(subject)
-        self.grants.revoke(info.id, kind, subject)
+        detail = {"subject_kind": kind, "subject": subject[:200]}
+        with self._audited("grant.revoke", actor, detail, connection) as op:
+            admin_only(actor, "revoke access to a connection")
+            info = self.connections.get(connection)
+            if kind == "user":
+                subject = self._user_name(subject)
+            self.grants.revoke(info.id, kind, subject)
+            op.done(info.id)
 
     def _known_user(self, username: str) -> str:
         """The user's stored name (grants and memberships name existing users only;
@@ -877,18 +892,39 @@ class Workbench:
         # Failed attempts are counted per account name (known or not: no existence leak) and
         # per address; a good login clears the account's count.
         account = username_key(username)[:128] or "-"
-        self.limiter.check(ratelimit.LOGIN_USER, account)
-        if address:
-            self.limiter.check(ratelimit.LOGIN_ADDRESS, address)
+        who = {"username": username[:128]}
         try:
+            self.limiter.check(ratelimit.LOGIN_USER, account)
+            if address:
+                self.limiter.check(ratelimit.LOGIN_ADDRESS, address)
             user = self.accounts.verify_login(username, password)
         except LoginFailed:
             self.limiter.hit(ratelimit.LOGIN_USER, account)
             if address:
                 self.limiter.hit(ratelimit.LOGIN_ADDRESS, address)
+            self.audit.record(
+                "auth.login_failed", actor=None, outcome="denied", detail=who, address=address
+            )
+            raise
+        except QueryDeckError as exc:
+            self.audit.record(
+                "auth.login_failed",
+                actor=None,
+                outcome=outcome_of(exc)[0],
+                detail={**who, "error_code": exc.code},
+                address=address,
+            )
             raise
         self.limiter.reset(ratelimit.LOGIN_USER, account)
-        return self.login_sessions.start(user, address=address, user_agent=user_agent)
+        result = self.login_sessions.start(user, address=address, user_agent=user_agent)
+        self.audit.record(
+            "auth.login",
+            actor=user.username,
+            target_type="user",
+            target_id=user.id,
+            address=address,
+        )
+        return result
 
     def authenticate_session(
         self, cookie_value: str, *, address: str | None = None
@@ -897,13 +933,20 @@ class Workbench:
         return self.login_sessions.authenticate(cookie_value, address=address)
 
     def authenticate_token(self, bearer: str, *, address: str | None = None) -> Principal:
-        """The principal of a personal API token (else 401)."""
+        """The principal of a personal API token (else 401). Its use is audited at most
+        once a minute per token (when its last-used time is refreshed)."""
         return self.tokens.authenticate(bearer, address=address)
+
+    def _token_used(self, principal: Principal) -> None:
+        self.audit.record(
+            "token.use", actor=principal, target_type="token", target_id=principal.token_id
+        )
 
     def logout(self, principal: Principal) -> None:
         """End the principal's login session (a token's principal has none to end)."""
         if principal.via == "session" and principal.token_id is not None:
             self.login_sessions.end(principal.token_id)
+            self.audit.record("auth.logout", actor=principal)
 
     def me(self, principal: Principal) -> UserInfo:
         """The principal's own account."""
@@ -913,14 +956,20 @@ class Workbench:
         """Change one's own password (the current one proves it is you); the user's other
         login sessions end, their API tokens stay."""
         keep = principal.token_id if principal.via == "session" else None
-        user = self.accounts.change_password(_user_id(principal), current, new, keep_session=keep)
+        with self._account_op("auth.password_change", principal, principal.user_id):
+            user = self.accounts.change_password(
+                _user_id(principal), current, new, keep_session=keep
+            )
         self._forget_initial_password(user.username)
 
     def create_token(
         self, principal: Principal, name: str, expires_days: int | None = None
     ) -> tuple[TokenInfo, str]:
         """A personal API token and its secret, shown this once."""
-        return self.tokens.create(_user_id(principal), name, expires_days)
+        with self._account_op("token.create", principal, None, {"name": name[:100]}) as op:
+            info, secret = self.tokens.create(_user_id(principal), name, expires_days)
+            op.done(info.id)
+        return info, secret
 
     def list_tokens(
         self, principal: Principal, *, limit: int = 100, offset: int = 0
@@ -929,13 +978,17 @@ class Workbench:
 
     def revoke_token(self, principal: Principal, token_id: str) -> None:
         """Revoke one of the principal's tokens; another user's token id answers 404."""
-        self.tokens.revoke(_user_id(principal), token_id)
+        with self._account_op("token.revoke", principal, token_id[:64], kind="token"):
+            self.tokens.revoke(_user_id(principal), token_id)
 
     def create_user(
         self, actor: Principal, username: str, *, role: Role, password: str
     ) -> UserInfo:
-        _require_admin(actor)
-        return self.accounts.create(username, role=role, password=password)
+        with self._account_op("user.create", actor, None, {"username": username[:128]}) as op:
+            _require_admin(actor)
+            info = self.accounts.create(username, role=role, password=password)
+            op.done(info.id, role=info.role.value)
+        return info
 
     def list_users(self, actor: Principal, *, limit: int = 100, offset: int = 0) -> Page[UserInfo]:
         _require_admin(actor)
@@ -955,14 +1008,34 @@ class Workbench:
     ) -> UserInfo:
         """Change a user's role or disable/enable them (disabling ends their sessions and
         tokens at once)."""
-        _require_admin(actor)
-        return self.accounts.update(username, role=role, disabled=disabled)
+        changes = {"role": role.value if role else None, "disabled": disabled}
+        with self._account_op("user.update", actor, None, {"username": username[:128]}) as op:
+            _require_admin(actor)
+            info = self.accounts.update(username, role=role, disabled=disabled)
+            op.done(info.id, **{k: v for k, v in changes.items() if v is not None})
+        return info
 
     def reset_password(self, actor: Principal, username: str, password: str) -> None:
         """An administrator sets a user's password; the user's sessions and tokens end."""
-        _require_admin(actor)
-        self.accounts.reset_password(username, password)
+        with self._account_op("user.password_reset", actor, None, {"username": username[:128]}):
+            _require_admin(actor)
+            self.accounts.reset_password(username, password)
         self._forget_initial_password(username)
+
+    def _account_op(
+        self,
+        action: str,
+        actor: Principal,
+        target_id: str | None,
+        detail: dict[str, Any] | None = None,
+        *,
+        kind: str = "user",
+    ) -> AuditedOperation:
+        op = AuditedOperation(
+            self.audit, action, actor, detail or {}, target_type=kind, connection_target=False
+        )
+        op.done(target_id)
+        return op
 
     def _forget_initial_password(self, username: str) -> None:
         """The first-start password file is stale once ``admin`` has another password."""

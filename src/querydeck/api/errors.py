@@ -57,10 +57,30 @@ def envelope(
     )
 
 
+def _audit_refusal(request: Request, exc: QueryDeckError) -> None:
+    """A signed-in user refused (403) or answered "not found" (404) leaves an audit entry:
+    probing for other users' objects shows up in the log."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None or exc.http_status not in (403, 404):
+        return
+    request.app.state.workbench.audit.record(
+        "api.refused",
+        actor=principal,
+        outcome="denied",
+        detail={
+            "method": request.method,
+            "path": request.url.path[:300],
+            "status": exc.http_status,
+            "error_code": exc.code,
+        },
+    )
+
+
 async def _querydeck_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, QueryDeckError)
     if exc.http_status >= 500:
         log.warning("request_failed", code=exc.code, status=exc.http_status)
+    _audit_refusal(request, exc)
     return envelope(exc.http_status, exc.code, exc.message, request, exc.detail)
 
 

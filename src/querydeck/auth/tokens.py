@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -72,6 +73,9 @@ class ApiTokens:
     def __init__(self, db: AppDatabase, *, max_days: int) -> None:
         self._db = db
         self.max_days = max_days
+        #: Called with the principal when a token's last-used time is refreshed (at most
+        #: once a minute per token): the Workbench audits token use there.
+        self.on_use: Callable[[Principal], None] | None = None
 
     def create(
         self, user_id: str, name: str, expires_days: int | None = None
@@ -156,13 +160,16 @@ class ApiTokens:
             raise Unauthenticated(
                 "This API token has expired; create a new one.", detail={"reason": "expired"}
             )
+        principal = principal_of(user, via="token", credential_id=row.id, address=address)
         if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
             self._db.write(
                 lambda s: s.execute(
                     update(ApiTokenRow).where(ApiTokenRow.id == row.id).values(last_used_at=now)
                 )
             )
-        return principal_of(user, via="token", credential_id=row.id, address=address)
+            if self.on_use is not None:
+                self.on_use(principal)
+        return principal
 
 
 def _unknown() -> Unauthenticated:
