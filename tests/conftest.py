@@ -28,10 +28,11 @@ def _restore_logging() -> Iterator[None]:
     next test's output holds."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    configured = structlog.get_config()
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    structlog.reset_defaults()
+    structlog.configure(**configured)
 
 
 @pytest.fixture(autouse=True)
