@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from querydeck import demo
 from querydeck.settings import Settings, load_settings
 from querydeck.workbench import Workbench
 
@@ -52,6 +53,15 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     # Cheap argon2 for the whole suite: production costs take ~0.1 s per hash.
     for key, value in CHEAP_ARGON2.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo files (TPC-H DuckDB, Chinook SQLite), made once per test process; tests copy
+    them into their own data directory before use."""
+    directory = tmp_path_factory.mktemp("demo-files")
+    demo.prepare(directory)
+    return directory
 
 
 @pytest.fixture

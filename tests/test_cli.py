@@ -27,7 +27,6 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
-from querydeck import demo
 from querydeck.cli import app
 from querydeck.models import RunStatus
 from querydeck.workbench import Workbench
@@ -41,13 +40,6 @@ TRACKS_SQL = (
 )
 
 Invoke = Callable[..., Result]
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo.prepare(directory)
-    return directory
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from querydeck import demo as demo_data
 from querydeck.cli import app as cli_app
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
@@ -29,13 +28,6 @@ MIXED = """SELECT i, i * 9007199254740 AS big, i / 3 AS f,
     TIMESTAMPTZ '2024-01-02 03:04:05+00' + INTERVAL (i) SECOND AS ts,
     i % 2 = 0 AS b, CASE WHEN i % 4 = 0 THEN '' ELSE 'x' END AS e, [i, i + 1] AS l
     FROM range(20000) t(i) ORDER BY i"""
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo_data.prepare(directory)
-    return directory
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from querydeck import demo as demo_data
 from querydeck.auth.principal import Action, Principal, Role
 from querydeck.catalog.models import CatalogSettings
 from querydeck.cli import app as cli_app
@@ -29,13 +28,6 @@ ALICE = Principal("alice", Role.analyst)
 BOB = Principal("bob", Role.analyst)
 VERA = Principal("vera", Role.viewer)
 ADMIN = Principal("root", Role.admin)
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo_data.prepare(directory)
-    return directory
 
 
 @pytest.fixture

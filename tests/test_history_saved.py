@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from querydeck import demo as demo_data
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
@@ -21,13 +20,6 @@ from querydeck.models import RunRequest, SavedQueryChanges, SavedQueryInput
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo_data.prepare(directory)
-    return directory
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from querydeck import demo as demo_data
 from querydeck.api import API_PREFIX, create_app
 from querydeck.auth.principal import Role
 from querydeck.models import RunRequest, SavedQueryInput
@@ -106,13 +105,6 @@ MATRIX: list[tuple[str, str, Any, tuple[int, int, int, int]]] = [
 ]
 #: Routes every caller may use without credentials (not in the table).
 PUBLIC = {("POST", "/auth/login")}
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo_data.prepare(directory)
-    return directory
 
 
 @pytest.fixture

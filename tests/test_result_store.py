@@ -15,7 +15,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from querydeck import demo as demo_data
 from querydeck.errors import QueryDeckError, ResultStoreFull
 from querydeck.models import RunRequest, RunStatus
 from querydeck.runs.results import ResultStore
@@ -200,13 +199,6 @@ def test_writer_reports_a_full_disk(tmp_path: Path) -> None:
             fill()
         writer.discard()
         assert list(small.iterdir()) == []
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo_data.prepare(directory)
-    return directory
 
 
 def demo_workbench(data_dir: Path, demo_files: Path, **settings: object) -> Workbench:

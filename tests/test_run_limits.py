@@ -12,7 +12,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from querydeck import demo as demo_data
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli.query import progress_line
 from querydeck.models import RunInfo, RunRequest, RunStatus
@@ -34,13 +33,6 @@ CAROL = Principal("carol", Role.admin)
 def register_postgres(workbench: Workbench, name: str, url: str) -> None:
     """The one place these tests register a server connection."""
     workbench.create_connection(name, url=url, allow_privileged=True)
-
-
-@pytest.fixture(scope="module")
-def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo_data.prepare(directory)
-    return directory
 
 
 @pytest.fixture

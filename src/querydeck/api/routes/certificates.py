@@ -13,9 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from querydeck.api.auth import CurrentPrincipal
+from querydeck.api.bodies import bounded_body
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.access import admin_only
-from querydeck.errors import CertificateTooLarge, QueryDeckError
+from querydeck.errors import QueryDeckError
 from querydeck.models import CertificateInfo, Page
 from querydeck.pem import MAX_PEM_BYTES
 
@@ -28,28 +29,6 @@ class CertificateUpload(BaseModel):
 
     name: str = Field(min_length=1, max_length=128, description="A unique name.")
     pem: str = Field(description="One or more PEM CA certificates; never a private key.")
-
-
-def _too_large(size: int) -> CertificateTooLarge:
-    return CertificateTooLarge(
-        f"A certificate upload request has at most {MAX_BODY_BYTES} bytes.",
-        code="PAYLOAD_TOO_LARGE",
-        detail={"limit": MAX_BODY_BYTES, "size_at_least": size},
-    )
-
-
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large(int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large(size)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -76,7 +55,7 @@ async def upload_certificate(
             code="UNSUPPORTED_MEDIA_TYPE",
             http_status=415,
         )
-    body = await _bounded_body(request)
+    body = await bounded_body(request, MAX_BODY_BYTES, "A certificate upload request")
     try:
         upload = CertificateUpload.model_validate_json(body)
     except ValidationError as exc:

@@ -17,8 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from querydeck.api.auth import CurrentPrincipal
+from querydeck.api.bodies import bounded_body
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
-from querydeck.errors import PayloadTooLarge, QueryDeckError
+from querydeck.errors import QueryDeckError
 from querydeck.models import Page
 from querydeck.preferences import MAX_VALUE_BYTES, Preference
 
@@ -31,27 +32,6 @@ _BODY_SCHEMA = {
     "required": ["value"],
     "additionalProperties": False,
 }
-
-
-def _too_large(size: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"A preference request body has at most {MAX_BODY_BYTES} bytes.",
-        detail={"limit": MAX_BODY_BYTES, "size_at_least": size},
-    )
-
-
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large(int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large(size)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _invalid(message: str) -> RequestValidationError:
@@ -105,7 +85,7 @@ async def put_preference(
             code="UNSUPPORTED_MEDIA_TYPE",
             http_status=415,
         )
-    value = _value_of(await _bounded_body(request))
+    value = _value_of(await bounded_body(request, MAX_BODY_BYTES, "A preference request body"))
     preference, created = await run_in_threadpool(workbench.put_preference, principal, key, value)
     response.status_code = 201 if created else 200
     return preference
