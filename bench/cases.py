@@ -25,7 +25,31 @@ SERVER_ENV = {
     "QUERYDECK_MAX_RUNS_PER_USER": "64",
     "QUERYDECK_MAX_RUNS_PER_CONNECTION": "64",
     "QUERYDECK_RUN_WORKERS": "32",
+    # the benchmark starts thousands of runs a minute as one user
+    "QUERYDECK_RATE_LIMIT_RUNS_USER": "",
+    "QUERYDECK_RATE_LIMIT_RUNS_ADDRESS": "",
 }
+
+
+def bench_headers() -> dict[str, str]:
+    """An ``Authorization`` header with a fresh API token of the administrator ``bench``
+    (created with a random password when missing): every API call is authenticated, as in
+    production."""
+    import secrets
+
+    from querydeck.auth.principal import LOCAL, Principal, Role
+    from querydeck.errors import UserNotFound
+    from querydeck.workbench import Workbench
+
+    with Workbench() as wb:
+        try:
+            user = wb.get_user(LOCAL, "bench")
+        except UserNotFound:
+            password = secrets.token_urlsafe(24)
+            user = wb.create_user(LOCAL, "bench", role=Role.admin, password=password)
+        owner = Principal(username=user.username, role=user.role, user_id=user.id, via="token")
+        _, secret = wb.create_token(owner, f"bench {secrets.token_hex(4)}", 1)
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:
@@ -153,7 +177,8 @@ def export_api(run_id: str, fmt: str, path: str) -> None:
     import httpx
 
     result: dict[str, Any] = {}
-    with querydeck_server(result) as base, httpx.Client(timeout=600) as client:
+    headers = bench_headers()
+    with querydeck_server(result) as base, httpx.Client(timeout=600, headers=headers) as client:
         started = time.perf_counter()
         with (
             client.stream("GET", f"{base}/api/v1/runs/{run_id}/export?format={fmt}") as response,
@@ -175,7 +200,8 @@ def pages(run_id: str, table: str) -> None:
     import psycopg
 
     result: dict[str, Any] = {"n": 30}
-    with querydeck_server(result) as base, httpx.Client(timeout=60) as client:
+    headers = bench_headers()
+    with querydeck_server(result) as base, httpx.Client(timeout=60, headers=headers) as client:
         for key, offset in (("first", 0), ("deep", 900_000)):
             url = f"{base}/api/v1/runs/{run_id}/rows?offset={offset}&limit=500"
             client.get(url).raise_for_status()  # warm
@@ -204,13 +230,13 @@ CLIENTS = 32
 DURATION_S = 10.0
 
 
-async def load(url: str, body: dict[str, Any] | None) -> dict[str, float]:
+async def load(url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> dict[str, float]:
     import httpx
 
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
         for _ in range(CLIENTS):  # warm up
             await client.post(url, json=body)
         deadline = time.perf_counter() + DURATION_S
@@ -239,7 +265,9 @@ async def load(url: str, body: dict[str, Any] | None) -> dict[str, float]:
 
 def select1(which: str) -> None:
     result: dict[str, Any] = {}
+    headers: dict[str, str] = {}
     if which == "stack":
+        headers = bench_headers()
         context = querydeck_server(result)
         body: dict[str, Any] | None = {"connection": "pg", "sql": "SELECT 1"}
         path = "/api/v1/runs"
@@ -250,7 +278,7 @@ def select1(which: str) -> None:
         )
         body, path = None, "/select1"
     with context as base:
-        result.update(asyncio.run(load(base + path, body)))
+        result.update(asyncio.run(load(base + path, body, headers)))
     emit(result)
 
 
