@@ -151,8 +151,10 @@ def test_drivers_pass_the_stored_file(workbench: Workbench, pki: dict[str, Issue
     )
     context = my.connect_args(5)["ssl"]
     assert context.check_hostname is False
+    serial = f"{pki['ca'].cert.serial_number:X}"
+    # OpenSSL prints the serial in whole bytes: an odd number of hex digits gets a leading 0
     assert [c["serialNumber"] for c in context.get_ca_certs()] == [
-        f"{pki['ca'].cert.serial_number:X}".rjust(2, "0")
+        serial.rjust(len(serial) + len(serial) % 2, "0")
     ]
     # A removed file is written again from the app database before a client reads it.
     stored.unlink()
