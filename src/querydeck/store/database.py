@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -71,6 +71,11 @@ class AppDatabase:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Within this process, writers queue on a lock
+        # instead of meeting "database is locked" (a read-then-write transaction fails at
+        # once, without waiting) and backing off with sleeps; other processes still meet
+        # the busy timeout and the bounded retry below.
+        self._write_lock: threading.RLock | None = threading.RLock() if self.is_sqlite else None
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -103,7 +108,7 @@ class AppDatabase:
         while the database is locked. ``work`` must be safe to repeat."""
         for attempt in range(self.retries + 1):
             try:
-                with self._sessions.begin() as session:
+                with self._write_lock or nullcontext(), self._sessions.begin() as session:
                     return work(session)
             except OperationalError as exc:
                 if not _is_locked(exc):
