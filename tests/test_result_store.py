@@ -264,6 +264,23 @@ def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Pa
         wb.close()
 
 
+def test_runs_ending_start_sweeps_in_the_background(data_dir: Path, demo_files: Path) -> None:
+    wb = demo_workbench(data_dir, demo_files, result_store_max_bytes=2_500_000)
+    try:
+        wb.retention.min_interval_s = 0
+        sql = "SELECT * FROM lineitem LIMIT 10000"  # about 1.2 MB stored
+        runs = [wb.run(RunRequest(connection="demo", sql=sql)) for _ in range(4)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if sum(wb.results.size(r.id) for r in runs) <= 2_500_000:
+                break
+            time.sleep(0.05)
+        assert sum(wb.results.size(r.id) for r in runs) <= 2_500_000
+        assert wb.get_run(runs[-1].id).result_state == "stored"
+    finally:
+        wb.close()
+
+
 def test_failing_housekeeping_never_fails_a_run(data_dir: Path, demo_files: Path) -> None:
     wb = demo_workbench(data_dir, demo_files)
     try:

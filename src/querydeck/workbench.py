@@ -140,7 +140,7 @@ class Workbench(AccountsMixin):
             max_bytes=self.settings.result_store_max_bytes,
             in_flight=self.runs.active_ids,
         )
-        self.runs.on_finished = self.retention.maybe_sweep
+        self.runs.on_finished = self.retention.sweep_soon
         self.retention.sweep()
         self.saved = SavedQueries(self.db, self.connections)
         hasher = PasswordHasher(

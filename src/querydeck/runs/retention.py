@@ -4,7 +4,8 @@ A sweep removes the result files of finished runs older than ``result_max_age_ho
 the oldest ones until the store fits in ``result_store_max_bytes``. Results of runs still in
 flight are never touched. Each evicted run is marked ``result_state = expired``, so it
 answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
-end (at most every ``min_interval_s``); a lock keeps them from overlapping.
+end (at most every ``min_interval_s``, in a background thread so that listing a large result
+directory never delays the run that just ended); a lock keeps them from overlapping.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Retention:
         max_age_s: float,
         max_bytes: int,
         in_flight: Callable[[], set[str]],
-        min_interval_s: float = 2.0,
+        min_interval_s: float = 10.0,
     ) -> None:
         self._store = store
         self._db = db
@@ -62,6 +63,18 @@ class Retention:
         if time.monotonic() - self._last < self.min_interval_s:
             return []
         return self.sweep()
+
+    def sweep_soon(self) -> None:
+        """Start a sweep in a background thread when one is due (called as runs end)."""
+        if time.monotonic() - self._last < self.min_interval_s or self._lock.locked():
+            return
+        threading.Thread(target=self._background, name="querydeck-retention", daemon=True).start()
+
+    def _background(self) -> None:
+        try:
+            self.maybe_sweep()
+        except Exception:  # a failing sweep must not kill anything; it is tried again later
+            log.exception("result retention sweep failed")
 
     def _sweep(self, now: float) -> list[str]:
         busy = self._in_flight()
