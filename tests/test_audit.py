@@ -388,6 +388,14 @@ def test_refused_runs_exports_and_changes_are_audited(wb: Workbench) -> None:
     ]
     [update] = entries(wb, action="connection.update")
     assert update.connection_id == wb.get_connection("duck").id  # the admins see which
+    # an administrator's run on a connection that does not exist is recorded the same way
+    with pytest.raises(QueryDeckError):
+        wb.run(RunRequest(connection="nope", sql="SELECT 1"))
+    missing = entries(wb, action="run.start")[0]
+    assert (missing.actor, missing.detail) == (
+        "local",
+        {"connection": "nope", "error_code": "CONNECTION_NOT_FOUND"},
+    )
 
 
 def test_cli_export_records_the_hash_of_the_file(

@@ -14,7 +14,7 @@ import dataclasses
 import unicodedata
 import uuid
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ class Reader:
 
     def sees(self) -> ColumnElement[bool]:
         if self.admin:
-            return SavedQueryRow.id.is_not(None)
+            return true()
         shared = (
             (SavedQueryRow.shared.is_(True)) & SavedQueryRow.connection_id.in_(self.shared_on)
             if self.shared_on

@@ -324,13 +324,16 @@ class Workbench(AccountsMixin):
                 self.limiter.hit(ratelimit.RUNS_USER, actor.username)
                 if actor.address:
                     self.limiter.hit(ratelimit.RUNS_ADDRESS, actor.address)
-            self.access.connection(actor, request.connection, Action.query)
-            if request.export_all:
-                self.access.connection(actor, request.connection, Action.export)
+            wanted = (Action.query, Action.export) if request.export_all else (Action.query,)
+            self.access.check(actor, request.connection, *wanted)
         except QueryDeckError as exc:
             self._audit_refused_run(request, actor, exc)
             raise
-        return self.runs.start(request, user=actor.username, actor=actor)
+        try:
+            return self.runs.start(request, actor=actor)
+        except NotFound as exc:  # the connection is gone (admins are not checked before)
+            self._audit_refused_run(request, actor, exc)
+            raise
 
     def _audit_refused_run(
         self, request: RunRequest, actor: Principal, exc: QueryDeckError

@@ -73,6 +73,16 @@ class Access:
         self.require(principal, info.id, info.name, action)
         return info
 
+    def check(self, principal: Principal, name: str, *actions: Action) -> None:
+        """Raise unless ``principal`` may do every one of ``actions`` on the connection
+        ``name``. Administrators pass without a read: whoever opens the connection next
+        reports one that does not exist (the same 404)."""
+        if principal.is_admin:
+            return
+        info = self.connection(principal, name, actions[0])
+        for action in actions[1:]:
+            self.require(principal, info.id, info.name, action)
+
     def require(self, principal: Principal, connection_id: str, name: str, action: Action) -> None:
         if principal.is_admin:
             return

@@ -161,10 +161,10 @@ class RunManager:
 
     # --- starting ---------------------------------------------------------------------
 
-    def start(self, request: RunRequest, *, user: str, actor: Principal | None = None) -> str:
-        """Record and start a run; returns its id. A rejected statement is recorded with
-        status ``rejected`` and raised (with the run id in the error's detail). ``actor``
-        (whose user name is ``user``) gives the audit entry its role and address."""
+    def start(self, request: RunRequest, *, actor: Principal) -> str:
+        """Record and start a run of ``actor``; returns its id. A rejected statement is
+        recorded with status ``rejected`` and raised (with the run id in the error's
+        detail)."""
         info, driver = self._connections.driver_for(request.connection)
         if request.export_all:
             cap = self._settings.export_max_rows
@@ -178,11 +178,10 @@ class RunManager:
             request.timeout_s or self._settings.default_timeout_s, self._settings.max_timeout_s
         )
         run_id = str(uuid.uuid4())
-        request_id = current_request_id()
         now = utcnow()
         row = RunRow(
             id=run_id,
-            user_name=user,
+            user_name=actor.username,
             connection_id=info.id,
             connection_name=info.name,
             driver=info.driver,
@@ -193,8 +192,12 @@ class RunManager:
             truncated=False,
             created_at=now,
         )
+        active = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, actor.username)
+        active.source_sql, active.dialect = request.sql, driver.dialect
+        active.connection_id, active.request_id = info.id, current_request_id()
+        active.principal = actor
         try:
-            executed = self._checker(request.sql, dialect=driver.dialect, max_rows=max_rows)
+            active.sql = self._checker(request.sql, dialect=driver.dialect, max_rows=max_rows)
         except QueryRejected as exc:
             exc.detail["run_id"] = run_id
             row.status = RunStatus.rejected.value
@@ -204,18 +207,10 @@ class RunManager:
             self._db.write(lambda s: s.add(row))
             metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
             if self._audit is not None:  # nothing was read: the entry is best effort
-                rejected = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, user)
-                rejected.source_sql, rejected.dialect = request.sql, driver.dialect
-                rejected.connection_id, rejected.request_id = info.id, request_id
-                rejected.principal = actor
                 values = {"status": row.status, "error_code": exc.code, "duration_ms": 0.0}
-                self._audit.record(**self._entry_fields(rejected, values))
+                self._audit.record(**self._entry_fields(active, values))
             raise
-        row.executed_sql = executed
-        active = ActiveRun(run_id, info.name, executed, max_rows, timeout_s, info.driver, user)
-        active.source_sql, active.dialect = request.sql, driver.dialect
-        active.connection_id, active.request_id = info.id, request_id
-        active.principal = actor
+        row.executed_sql = active.sql
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
@@ -464,7 +459,7 @@ class RunManager:
         summary = summarise(active.source_sql, active.dialect)
         return {
             "action": "run.finish",
-            "actor": active.principal or active.user,
+            "actor": active.principal,
             "outcome": _OUTCOMES.get(status, "error"),
             "target_type": "run",
             "target_id": active.id,
