@@ -29,6 +29,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from querydeck.api.bodies import too_large
 from querydeck.api.errors import envelope
 from querydeck.errors import JsonTooDeep, PayloadTooLarge, QueryDeckError
 from querydeck.settings import Settings
@@ -96,10 +97,7 @@ class BodyLimits:
         self.max_json_depth = max_json_depth
 
     def _too_large(self, size: int) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"A request body has at most {self.max_bytes} bytes.",
-            detail={"limit": self.max_bytes, "size_at_least": size},
-        )
+        return too_large("A request body", self.max_bytes, size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
