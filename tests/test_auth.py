@@ -385,9 +385,43 @@ def test_last_used_is_written_at_most_once_a_minute(workbench: Workbench) -> Non
     workbench.authenticate_token(secret)
     assert used() == first
     age(workbench, ApiTokenRow, last_used_at=first - timedelta(minutes=2))
+    workbench.tokens.forget()  # as if its remembered second were over
     workbench.authenticate_token(secret)
     assert used() is not None
     assert used() > first - timedelta(seconds=1)
+
+
+def test_a_token_is_remembered_for_a_second_and_forgotten_on_changes_here(
+    workbench: Workbench, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of calls with one token reads the database once; a change made in this
+    process (revoke, disable, role) takes effect at once, one made by another process
+    within the remembered time."""
+    monkeypatch.setattr("querydeck.auth.tokens.REMEMBER_S", 0.3)
+    add(workbench, "ann")
+    add(workbench, "bob")
+    ann = principal(workbench, "ann")
+    info, secret = workbench.create_token(ann, "t")
+    assert workbench.tokens.remembered(secret) is None
+    workbench.authenticate_token(secret, address="10.0.0.1")
+    again = workbench.tokens.remembered(secret, address="10.0.0.2")
+    assert again is not None
+    assert (again.username, again.address) == ("ann", "10.0.0.2")
+    workbench.update_user(LOCAL, "ann", role=Role.viewer)  # here: forgotten at once
+    assert workbench.tokens.remembered(secret) is None
+    assert workbench.authenticate_token(secret).role is Role.viewer
+
+    _, bobs = workbench.create_token(principal(workbench, "bob"), "t")
+    assert workbench.authenticate_token(bobs).username == "bob"
+    with Workbench(settings) as elsewhere:  # another process on the same data
+        bob = principal(elsewhere, "bob")
+        token_id = elsewhere.list_tokens(bob).items[0].id
+        elsewhere.revoke_token(bob, token_id)
+    assert workbench.authenticate_token(bobs).username == "bob"  # still remembered
+    time.sleep(0.35)
+    fails("UNAUTHENTICATED", workbench.authenticate_token, bobs)
+    workbench.revoke_token(principal(workbench, "ann"), info.id)
+    fails("UNAUTHENTICATED", workbench.authenticate_token, secret)
 
 
 def test_forged_credentials_are_unknown(workbench: Workbench) -> None:

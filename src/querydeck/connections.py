@@ -12,11 +12,11 @@ import unicodedata
 import uuid
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,9 +33,13 @@ from querydeck.errors import (
 from querydeck.models import ConnectionInfo, ConnectionStatus, Page, PrivilegeStatus, TestResult
 from querydeck.secrets import Sealer
 from querydeck.store.database import AppDatabase
+from querydeck.store.fastsql import fast_table
 from querydeck.store.tables import ConnectionRow, utcnow
 from querydeck.targets import Probe, TargetVerifier, refuse_privileged
 
+_CONNECTIONS = cast(Table, ConnectionRow.__table__)
+#: Connections whose driver driver_for keeps (all are forgotten when there are more).
+KNOWN_DRIVERS = 256
 MAX_NAME_LENGTH = 128
 
 
@@ -114,6 +118,14 @@ def absolute_paths(driver: type[Driver[Any]], values: dict[str, Any]) -> dict[st
     return values
 
 
+def _no_connection(name: str) -> NotFound:
+    return NotFound(
+        f"No connection named {name!r}.",
+        code="CONNECTION_NOT_FOUND",
+        detail={"connection": name},
+    )
+
+
 class ConnectionService:
     """Create, read, update, rename, delete and test connections."""
 
@@ -124,6 +136,8 @@ class ConnectionService:
         self._sealer = sealer
         self._targets = targets
         self._connect_timeout_s = connect_timeout_s
+        #: name key -> (the row as read, its info, options and driver): see driver_for.
+        self._drivers: dict[str, tuple[str, ConnectionInfo, DriverOptions, Driver[Any]]] = {}
 
     # --- reading ----------------------------------------------------------------------
 
@@ -134,11 +148,7 @@ class ConnectionService:
             )
         )
         if row is None:
-            raise NotFound(
-                f"No connection named {name!r}.",
-                code="CONNECTION_NOT_FOUND",
-                detail={"connection": name},
-            )
+            raise _no_connection(name)
         return row
 
     def get(self, name: str) -> ConnectionInfo:
@@ -176,13 +186,26 @@ class ConnectionService:
     def driver_for(self, name: str) -> tuple[ConnectionInfo, Driver[Any]]:
         """The connection and a driver instance holding its decrypted options, bound to the
         sandbox; a file path is checked against the file roots again."""
-        with self._db.read() as session:
-            row = self._row(session, name)
-            info = self._info(row)
-            options = self._options(row)
-        cls = registry.load(info.driver)
-        self._targets.check_file(cls, options)
-        return info, self._targets.driver(cls, options)
+        key = name_key(unicodedata.normalize("NFC", name).strip())
+        with self._db.read_core() as conn:
+            values = fast_table(_CONNECTIONS, conn.dialect).select_one(conn, "name_key", key)
+        if values is None:
+            raise _no_connection(name)
+        # The same row as last time gives the same connection and driver: the options are
+        # not decrypted and validated again (a run reads its connection on every start).
+        stamp = repr(tuple(values.values()))
+        known = self._drivers.get(key)
+        if known is not None and known[0] == stamp:
+            info, options, driver = known[1], known[2], known[3]
+        else:
+            row = ConnectionRow(**values)
+            info, options = self._info(row), self._options(row)
+            driver = self._targets.driver(registry.load(info.driver), options)
+            if len(self._drivers) >= KNOWN_DRIVERS:
+                self._drivers.clear()
+            self._drivers[key] = (stamp, info, options, driver)
+        self._targets.check_file(type(driver), options)
+        return info, driver
 
     def check_privileges(self, info: ConnectionInfo, conn: Connection) -> None:
         """Before a first use: probe a login that was never probed (its server was down

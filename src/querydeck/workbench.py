@@ -348,8 +348,8 @@ class Workbench(AccountsMixin):
 
     def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo:
         """Wait up to ``timeout_s`` (None: until it ends) and return the run as it is."""
-        self.runs.wait(run_id, timeout_s)
-        return self.history.get(run_id)
+        ended = self.runs.wait(run_id, timeout_s)
+        return ended if ended is not None else self.history.get(run_id)
 
     def run(self, request: RunRequest, *, actor: Principal = LOCAL) -> RunInfo:
         """Start a run and wait for it to end."""

@@ -7,7 +7,8 @@ audit log; rate limits on logins are applied here so the API and the CLI share t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from querydeck import ratelimit
@@ -292,6 +293,7 @@ class AccountsMixin:
             self.accounts.reset_password(username, password)
         self._forget_initial_password(username)
 
+    @contextmanager
     def _account_op(
         self,
         action: str,
@@ -300,12 +302,16 @@ class AccountsMixin:
         detail: dict[str, Any] | None = None,
         *,
         kind: str = "user",
-    ) -> AuditedOperation:
+    ) -> Iterator[AuditedOperation]:
         op = AuditedOperation(
             self.audit, action, actor, detail or {}, target_type=kind, connection_target=False
         )
         op.done(target_id)
-        return op
+        try:
+            with op:
+                yield op
+        finally:  # a principal remembered for a token may have changed with it
+            self.tokens.forget()
 
     def _forget_initial_password(self, username: str) -> None:
         """The first-start password file is stale once ``admin`` has another password."""

@@ -16,6 +16,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from querydeck.auth.principal import Principal
@@ -84,7 +85,7 @@ def _check_csrf(request: Request, expected: str) -> None:
     check_origin(request)
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)] = None,
     _cookie: Annotated[str | None, Depends(_COOKIE_SCHEME)] = None,
@@ -101,19 +102,30 @@ def current_principal(
         scheme, _, value = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthenticated("The Authorization header must be 'Bearer <API token>'.")
-        principal = workbench.authenticate_token(value.strip(), address=address)
+        secret = value.strip()
+        # A token checked a moment ago is answered here; else the database is read in a
+        # worker thread, off the event loop.
+        remembered = workbench.tokens.remembered(secret, address=address)
+        if remembered is not None:
+            principal = remembered
+        else:
+            principal = await run_in_threadpool(
+                workbench.authenticate_token, secret, address=address
+            )
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthenticated("Log in first: no session cookie or API token was sent.")
-        principal, csrf = workbench.authenticate_session(cookie, address=address)
+        principal, csrf = await run_in_threadpool(
+            workbench.authenticate_session, cookie, address=address
+        )
         _check_csrf(request, csrf)
         request.state.csrf_token = csrf
     request.state.principal = principal
     return principal
 
 
-def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("Only an administrator can do this.")
     return principal

@@ -9,7 +9,8 @@ from fastapi import Depends, Query, Request
 from querydeck.workbench import Workbench
 
 
-def get_workbench(request: Request) -> Workbench:
+async def get_workbench(request: Request) -> Workbench:
+    # async: a sync dependency would cost a hop to a worker thread on every request
     workbench: Workbench = request.app.state.workbench
     return workbench
 

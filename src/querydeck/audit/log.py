@@ -18,11 +18,11 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, Table, func, select
 from sqlalchemy.orm import Session
 
 from querydeck import logs
@@ -31,6 +31,7 @@ from querydeck.audit.redact import sanitise
 from querydeck.auth.principal import Principal
 from querydeck.errors import InvalidInput
 from querydeck.store.database import AppDatabase
+from querydeck.store.fastsql import fast_table
 from querydeck.store.tables import AuditRow, utcnow
 
 log = logs.get("querydeck.audit")
@@ -40,6 +41,7 @@ WRITE_FAILURES = Counter(
     ["action"],
 )
 MAX_PAGE = 1000
+_AUDIT = cast(Table, AuditRow.__table__)
 _CURSOR_PREFIX = "audit:"
 
 
@@ -135,15 +137,21 @@ class AuditLog:
         )
 
     @staticmethod
-    def add(session: Session, row: AuditRow) -> None:
+    def values(row: AuditRow) -> dict[str, Any]:
+        """The column values of ``row`` but its id (the database numbers entries)."""
+        return {c.key: getattr(row, c.key) for c in _AUDIT.columns if c.key != "id"}
+
+    @classmethod
+    def add(cls, session: Session, row: AuditRow) -> None:
         """Append ``row`` in the caller's transaction (it commits or fails with it). A copy
         is added, so a retried transaction never reuses an instance a rolled-back session
         has seen."""
-        session.add(
-            AuditRow(
-                **{c.key: getattr(row, c.key) for c in AuditRow.__table__.columns if c.key != "id"}
-            )
-        )
+        session.add(AuditRow(**cls.values(row)))
+
+    @classmethod
+    def insert(cls, conn: Connection, row: AuditRow) -> None:
+        """:meth:`add` for a Core transaction (a bare connection)."""
+        fast_table(_AUDIT, conn.dialect).insert(conn, cls.values(row))
 
     def record(
         self,

@@ -11,6 +11,7 @@ another prefix so the two kinds never collide.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -26,6 +27,11 @@ MAX_PARSE_CHARS = 1_000_000
 FINGERPRINT_CHARS = 16
 
 _PLACEHOLDER = "?"
+
+
+#: Statements up to this many characters are remembered, this many of them.
+CACHED_SQL_CHARS = 8192
+CACHED_STATEMENTS = 1024
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,15 @@ def _tables(trees: list[exp.Expr], dialect: str) -> list[str]:
 
 
 def summarise(sql: str, dialect: str) -> SqlSummary:
-    """The fingerprint and the tables of ``sql``, parsing it once; never raises."""
+    """The fingerprint and the tables of ``sql``, parsing it once; never raises. Short
+    statements are remembered (dashboards and scripts repeat the same ones)."""
+    if len(sql) > CACHED_SQL_CHARS:
+        return _summarise(sql, dialect)
+    known = _summarise_cached(sql, dialect)
+    return SqlSummary(known.fingerprint, list(known.tables), known.parsed)
+
+
+def _summarise(sql: str, dialect: str) -> SqlSummary:
     trees = _parse(sql, dialect)
     if not trees:
         return SqlSummary(_text_fingerprint(sql), [], False)
@@ -128,6 +142,9 @@ def summarise(sql: str, dialect: str) -> SqlSummary:
         )
     except (SqlglotError, ValueError, RecursionError):
         return SqlSummary(_text_fingerprint(sql), [], False)
+
+
+_summarise_cached = functools.lru_cache(maxsize=CACHED_STATEMENTS)(_summarise)
 
 
 def fingerprint(sql: str, dialect: str) -> str:

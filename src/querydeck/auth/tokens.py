@@ -9,7 +9,9 @@ minute). Revoked tokens stay as rows but are never listed or accepted again.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable
@@ -29,6 +31,12 @@ from querydeck.store.tables import ApiTokenRow, UserRow, utcnow
 TOKEN_PREFIX = "qdt_"  # noqa: S105 (the marker of a token)
 #: Characters of the secret kept in clear to recognise a token by (``qdt_`` + 8).
 SHOWN_CHARS = 12
+#: A token's principal is remembered this many seconds after its check: a burst of calls
+#: with one token reads the database once. Changes to users, tokens and groups made in this
+#: process forget it at once; made in another process (a CLI, another worker) they are
+#: seen within this time.
+REMEMBER_S = 1.0
+REMEMBERED_TOKENS = 4096
 NAME_CHARS = 100
 
 
@@ -76,6 +84,8 @@ class ApiTokens:
         #: Called with the principal when a token's last-used time is refreshed (at most
         #: once a minute per token): the Workbench audits token use there.
         self.on_use: Callable[[Principal], None] | None = None
+        #: Token digest -> (remembered until (monotonic), the token's expiry, principal).
+        self._known: dict[str, tuple[float, datetime, Principal]] = {}
 
     def create(
         self, user_id: str, name: str, expires_days: int | None = None
@@ -140,10 +150,25 @@ class ApiTokens:
                 "You have no API token with this id.", detail={"token_id": token_id[:64]}
             )
 
+    def remembered(self, bearer: str, *, address: str | None = None) -> Principal | None:
+        """The principal of a token checked less than :data:`REMEMBER_S` ago and not expired
+        since, without reading the database; None when it must be checked."""
+        known = self._known.get(digest(bearer))
+        if known is None or time.monotonic() >= known[0] or utcnow() >= known[1]:
+            return None
+        return dataclasses.replace(known[2], address=address)
+
+    def forget(self) -> None:
+        """Forget every remembered principal (users, tokens or groups changed here)."""
+        self._known.clear()
+
     def authenticate(self, bearer: str, *, address: str | None = None) -> Principal:
         """The principal of a live token; :class:`Unauthenticated` for anything else."""
         if not bearer.startswith(TOKEN_PREFIX) or len(bearer) > MAX_SECRET_CHARS:
             raise _unknown()
+        known = self.remembered(bearer, address=address)
+        if known is not None:
+            return known
         with self._db.read() as session:
             found = session.execute(
                 select(ApiTokenRow, UserRow)
@@ -169,6 +194,9 @@ class ApiTokens:
             )
             if self.on_use is not None:
                 self.on_use(principal)
+        if len(self._known) >= REMEMBERED_TOKENS:
+            self._known.clear()
+        self._known[digest(bearer)] = (time.monotonic() + REMEMBER_S, row.expires_at, principal)
         return principal
 
 

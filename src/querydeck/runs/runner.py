@@ -20,14 +20,15 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection as SAConnection
+from sqlalchemy import Table
 
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.audit.sql import summarise
@@ -44,23 +45,28 @@ from querydeck.errors import (
     QueryTimeout,
     TooManyRuns,
 )
-from querydeck.models import RunRequest, RunStatus
+from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics
+from querydeck.runs.history import run_info
 from querydeck.runs.pool import SessionPools
 from querydeck.runs.results import ResultStore, ResultWriter
 from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
+from querydeck.store.fastsql import fast_table
 from querydeck.store.tables import AuditRow, RunRow, utcnow
 
 log = logging.getLogger("querydeck.runs")
+_RUNS = cast(Table, RunRow.__table__)
 
 #: How often, and for how long, a cancel is repeated until the run ends.
 CANCEL_REPEAT_S = 0.2
 CANCEL_RETRY_S = 10.0
 #: Seconds past the run's timeout before the client watchdog cancels the statement.
 WATCHDOG_GRACE_S = 1.0
+#: How many started runs keep their outcome for a wait that has not come yet.
+RECENT_FUTURES = 1024
 #: A run's final status as the outcome of its audit entry.
 _OUTCOMES = {
     RunStatus.succeeded.value: "ok",
@@ -89,7 +95,7 @@ class ActiveRun:
     connection_id: str | None = None
     request_id: str | None = None
     principal: Principal | None = None
-    future: Future[None] | None = None
+    future: Future[RunInfo] | None = None
     connection: Connection | None = None
     cancel_requested: bool = False
     watchdog_fired: bool = False
@@ -101,6 +107,9 @@ class ActiveRun:
     pool_version: str = ""
     #: True when the history row was inserted as ``running`` (a worker was free).
     started_at_insert: bool = False
+    #: The history row as this process wrote it (updated with what it writes later): the
+    #: run is answered from it when it ends, without reading it back.
+    record: dict[str, Any] = field(default_factory=dict)
 
     # The session is cancelled with the lock held: the worker detaches it under the same
     # lock before the session goes back to its pool, so a late cancel never reaches the
@@ -155,6 +164,8 @@ class RunManager:
             size=settings.session_pool_size, idle_timeout_s=settings.session_pool_idle_s
         )
         self._active: dict[str, ActiveRun] = {}
+        #: The outcome of runs started here, until a wait answers it (oldest dropped).
+        self._futures: OrderedDict[str, Future[RunInfo]] = OrderedDict()
         self._lock = threading.Lock()
         #: Called (in the worker thread) after each run has ended: retention hooks here.
         self.on_finished: Callable[[], object] | None = None
@@ -179,47 +190,58 @@ class RunManager:
         )
         run_id = str(uuid.uuid4())
         now = utcnow()
-        row = RunRow(
-            id=run_id,
-            user_name=actor.username,
-            connection_id=info.id,
-            connection_name=info.name,
-            driver=info.driver,
-            sql=storable(request.sql),
-            status=RunStatus.queued.value,
-            max_rows=max_rows,
-            timeout_s=timeout_s,
-            truncated=False,
-            created_at=now,
-        )
+        row: dict[str, Any] = {
+            "id": run_id,
+            "user_name": actor.username,
+            "connection_id": info.id,
+            "connection_name": info.name,
+            "driver": info.driver,
+            "sql": storable(request.sql),
+            "executed_sql": None,
+            "status": RunStatus.queued.value,
+            "max_rows": max_rows,
+            "timeout_s": timeout_s,
+            "truncated": False,
+            "created_at": now,
+            "started_at": None,
+        }
         active = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, actor.username)
         active.source_sql, active.dialect = request.sql, driver.dialect
         active.connection_id, active.request_id = info.id, current_request_id()
-        active.principal = actor
+        active.principal, active.record = actor, row
         try:
             active.sql = self._checker(request.sql, dialect=driver.dialect, max_rows=max_rows)
         except QueryRejected as exc:
             exc.detail["run_id"] = run_id
-            row.status = RunStatus.rejected.value
-            row.error_code, row.error_message = exc.code, exc.message
-            row.error_detail, row.error_status = exc.detail, exc.http_status
-            row.finished_at, row.duration_ms = now, 0.0
-            self._db.write(lambda s: s.add(row))
+            row.update(
+                status=RunStatus.rejected.value,
+                error_code=exc.code,
+                error_message=exc.message,
+                error_detail=exc.detail,
+                error_status=exc.http_status,
+                finished_at=now,
+                duration_ms=0.0,
+            )
+            self._db.write_core(lambda conn: fast_table(_RUNS, conn.dialect).insert(conn, row))
             metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
             if self._audit is not None:  # nothing was read: the entry is best effort
-                values = {"status": row.status, "error_code": exc.code, "duration_ms": 0.0}
+                values = {"status": row["status"], "error_code": exc.code, "duration_ms": 0.0}
                 self._audit.record(**self._entry_fields(active, values))
             raise
-        row.executed_sql = active.sql
+        row["executed_sql"] = active.sql
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
         if self._reserve(active):
             active.started_at_insert = True
-            row.status, row.started_at = RunStatus.running.value, now
+            row["status"], row["started_at"] = RunStatus.running.value, now
         try:
-            self._db.write(lambda s: s.add(row))
+            self._db.write_core(lambda conn: fast_table(_RUNS, conn.dialect).insert(conn, row))
             active.future = self._pool.submit(self._execute, active, driver)
+            with self._lock:
+                self._futures[run_id] = active.future
+                while len(self._futures) > RECENT_FUTURES:
+                    self._futures.popitem(last=False)
         except BaseException:
             with self._lock:
                 self._active.pop(run_id, None)
@@ -254,17 +276,21 @@ class RunManager:
 
     # --- waiting and cancelling -------------------------------------------------------
 
-    def wait(self, run_id: str, timeout_s: float | None) -> bool:
-        """Wait up to ``timeout_s`` for a run of this process; True when it has finished."""
+    def wait(self, run_id: str, timeout_s: float | None) -> RunInfo | None:
+        """Wait up to ``timeout_s`` for a run of this process. The run as it ended when it
+        ended in time here; None when it is still going or not this process's (read the
+        history then)."""
         with self._lock:
-            active = self._active.get(run_id)
-        if active is None or active.future is None:
-            return True
+            future = self._futures.get(run_id)
+        if future is None:
+            return None
         try:
-            active.future.result(timeout=timeout_s)
+            ended = future.result(timeout=timeout_s)
         except FutureTimeout:
-            return False
-        return True
+            return None
+        with self._lock:  # answered once: a later wait reads what the history says then
+            self._futures.pop(run_id, None)
+        return ended
 
     def cancel(self, run_id: str) -> None:
         with self._lock:
@@ -310,10 +336,10 @@ class RunManager:
 
     # --- executing --------------------------------------------------------------------
 
-    def _execute(self, active: ActiveRun, driver: Any) -> None:
+    def _execute(self, active: ActiveRun, driver: Any) -> RunInfo:
         started = time.perf_counter()
         if not active.started_at_insert:
-            self._update(active.id, status=RunStatus.running.value, started_at=utcnow())
+            self._update(active, status=RunStatus.running.value, started_at=utcnow())
         writer: ResultWriter | None = None
         outcome: dict[str, Any] = {}
         timer: Deadline | None = None
@@ -352,7 +378,7 @@ class RunManager:
                     stream,
                     writer,
                     active.max_rows,
-                    lambda: self._update(active.id, result_state="writing", **stored),
+                    lambda: self._update(active, result_state="writing", **stored),
                 )
                 writer.commit()
                 outcome = {
@@ -398,6 +424,7 @@ class RunManager:
                     self.on_finished()
                 except Exception:  # housekeeping must never fail the run it follows
                     log.exception("after-run housekeeping failed")
+        return run_info(RunRow(**active.record))
 
     @staticmethod
     def _drain(
@@ -484,11 +511,11 @@ class RunManager:
         failed (``AUDIT_UNAVAILABLE``) and its stored rows are deleted, so no page or
         export of them is served."""
         if self._audit is None:
-            self._update(active.id, **values)
+            self._update(active, **values)
             return values
         try:
             entry = AuditLog.entry(**self._entry_fields(active, values))
-            self._update(active.id, audit=entry, **values)
+            self._update(active, audit=entry, **values)
             return values
         except Exception as exc:
             AuditLog.failed("run.finish", exc)
@@ -504,22 +531,20 @@ class RunManager:
             "result_file": None,
             "columns": None,
         }
-        self._update(active.id, **values)
+        self._update(active, **values)
         self._results.delete(active.id)
         return values
 
-    def _update(self, run_id: str, *, audit: AuditRow | None = None, **values: Any) -> None:
+    def _update(self, active: ActiveRun, *, audit: AuditRow | None = None, **values: Any) -> None:
         # One UPDATE, no read first: a SQLite transaction that starts by writing waits for
         # the write lock (busy timeout) instead of failing on a stale read snapshot.
-        # The table's own UPDATE (Core): the ORM's bulk-update machinery costs more than
-        # the write itself.
-        table = RunRow.__table__
-        assert isinstance(table, Table)
-        statement = update(table).where(table.c.id == run_id).values(**values)
+        # Plain driver SQL on a bare connection (querydeck.store.fastsql): the ORM's session
+        # and Core's statement machinery cost more than the write itself.
 
-        def work(session: Session) -> None:
-            session.connection().execute(statement)
+        def work(conn: SAConnection) -> None:
+            fast_table(_RUNS, conn.dialect).update(conn, "id", active.id, values)
             if audit is not None:
-                AuditLog.add(session, audit)
+                AuditLog.insert(conn, audit)
 
-        self._db.write(work)
+        self._db.write_core(work)
+        active.record.update(values)

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,22 +103,49 @@ class AppDatabase:
             except OperationalError as exc:
                 raise self._unavailable(exc) from None
 
+    @contextmanager
+    def read_core(self) -> Iterator[Connection]:
+        """:meth:`read` on a bare connection, for Core statements."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise self._unavailable(exc) from None
+
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction, retrying a bounded number of times (with jitter)
         while the database is locked. ``work`` must be safe to repeat."""
-        for attempt in range(self.retries + 1):
+
+        def attempt() -> T:
+            with self._sessions.begin() as session:
+                return work(session)
+
+        return self._retrying(attempt)
+
+    def write_core(self, work: Callable[[Connection], T]) -> T:
+        """:meth:`write` on a bare connection, for Core statements: no ORM session and unit
+        of work (they cost more than a short insert or update itself)."""
+
+        def attempt() -> T:
+            with self.engine.begin() as conn:
+                return work(conn)
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        for tries in range(self.retries + 1):
             try:
-                with self._write_lock or nullcontext(), self._sessions.begin() as session:
-                    return work(session)
+                with self._write_lock or nullcontext():
+                    return attempt()
             except OperationalError as exc:
                 if not _is_locked(exc):
                     raise self._unavailable(exc) from None
-                if attempt == self.retries:
+                if tries == self.retries:
                     raise AppDatabaseBusy(
                         "querydeck's database is busy; try again in a moment.",
                         detail={"retry_after_s": 1},
                     ) from None
-                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))  # noqa: S311
+                time.sleep(min(0.05 * 2**tries, 1.0) * (0.5 + random.random()))  # noqa: S311
         raise AssertionError("unreachable")
 
     def ping(self) -> None:
