@@ -263,15 +263,24 @@ class ResultStore:
         self.index_path(run_id).unlink(missing_ok=True)
 
     def stored_ids(self) -> list[tuple[str, float, int]]:
-        """``(run id, modified time, bytes)`` of every stored result, oldest first."""
-        found = []
-        for path in self.directory.glob("*.arrow"):
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            run_id = path.stem
-            found.append((run_id, stat.st_mtime, self.size(run_id)))
+        """``(run id, modified time, bytes)`` of every stored result, oldest first. One pass
+        over the directory (a busy store holds tens of thousands of files)."""
+        data: dict[str, tuple[float, int]] = {}
+        indexes: dict[str, int] = {}
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                run_id, _, kind = entry.name.rpartition(".")
+                if kind not in ("arrow", "idx") or not run_id or run_id.startswith("."):
+                    continue
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    continue
+                if kind == "arrow":
+                    data[run_id] = (stat.st_mtime, stat.st_size)
+                else:
+                    indexes[run_id] = stat.st_size
+        found = [(rid, mtime, size + indexes.get(rid, 0)) for rid, (mtime, size) in data.items()]
         return sorted(found, key=lambda item: item[1])
 
 
