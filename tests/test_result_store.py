@@ -294,3 +294,47 @@ def test_failing_housekeeping_never_fails_a_run(data_dir: Path, demo_files: Path
         assert wb.run_rows(run.id).rows == [[3]]
     finally:
         wb.close()
+
+
+# --- the retention catalogue ---------------------------------------------------------------
+
+
+def _stored(store: ResultStore, run_id: str, batches: int) -> None:
+    writer = store.writer(run_id, batch(0, 1).schema)
+    for i in range(batches):
+        writer.write(batch(i * 100, 100))
+    writer.commit()
+
+
+def test_catalogue_counts_the_bytes_on_disk_and_follows_writes(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "results")
+    assert store.stored_bytes() == 0  # read from the (empty) directory once
+    for n, run_id in enumerate(["a", "b", "c"]):
+        _stored(store, run_id, n + 1)
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "results").iterdir())
+    assert store.stored_bytes() == on_disk
+    gone = store.writer("d", batch(0, 1).schema)
+    gone.write(batch(0, 10))
+    gone.discard()  # a failed run's partial result never counts
+    assert store.stored_bytes() == on_disk
+    keep_b = store.evictable(now=time.time(), max_age_s=3600, max_bytes=0, keep={"b"})
+    assert keep_b == ["a", "c"]  # oldest first, runs in flight skipped
+    a_size = store.size("a")
+    assert store.evictable(
+        now=time.time(), max_age_s=3600, max_bytes=on_disk - a_size, keep=()
+    ) == ["a"]  # stops at the first result that may stay
+    store.delete("a")
+    assert store.stored_bytes() == on_disk - a_size
+    later = time.time() + 7200
+    assert store.evictable(now=later, max_age_s=3600, max_bytes=on_disk, keep=()) == ["b", "c"]
+
+
+def test_catalogue_sees_other_processes_results_at_its_next_reading(tmp_path: Path) -> None:
+    mine = ResultStore(tmp_path / "results", rescan_s=3600)
+    _stored(mine, "mine", 1)
+    assert mine.stored_bytes() == mine.size("mine")
+    other = ResultStore(tmp_path / "results")  # another worker on the same directory
+    _stored(other, "theirs", 2)
+    assert mine.stored_bytes() == mine.size("mine")  # not read again yet
+    mine.rescan_s = 0
+    assert mine.stored_bytes() == mine.size("mine") + mine.size("theirs")

@@ -21,8 +21,10 @@ import contextlib
 import errno
 import os
 import struct
+import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,13 +66,26 @@ def _full(exc: OSError) -> ResultStoreFull:
     )
 
 
+#: Seconds between two readings of the result directory for the retention catalogue.
+RESCAN_S = 600.0
+
+
 class ResultWriter:
     """Appends record batches to a run's result file and its index."""
 
-    def __init__(self, data: Path, index: Path, schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        data: Path,
+        index: Path,
+        schema: pa.Schema,
+        on_change: Callable[[int | None], None] | None = None,
+    ) -> None:
         self.data = data
         self.index = index
         self.final = data
+        #: Called with the bytes of both files once they are complete, None once removed.
+        self._on_change = on_change
+        self._index_bytes = _RECORD.size
         self.schema = _plain_schema(schema)
         self._dictionaries = self.schema != schema
         self.rows = 0
@@ -111,6 +126,7 @@ class ResultWriter:
             self.rows, batch.num_rows, self.bytes, message.size, zlib.crc32(message)
         )
         self._write(self._index, record)
+        self._index_bytes += _RECORD.size
         self.rows += batch.num_rows
         self.bytes += message.size
 
@@ -119,6 +135,8 @@ class ResultWriter:
         self._write(self._data, _EOS)
         self.bytes += len(_EOS)
         self._close()
+        if self._on_change is not None:
+            self._on_change(self.bytes + self._index_bytes)
 
     def _close(self) -> None:
         for handle in (self._data, self._index):
@@ -131,6 +149,8 @@ class ResultWriter:
         self._close()
         self.data.unlink(missing_ok=True)
         self.index.unlink(missing_ok=True)
+        if self._on_change is not None:
+            self._on_change(None)
 
 
 @dataclass(frozen=True)
@@ -154,9 +174,18 @@ class StoredResult:
 class ResultStore:
     """Result files of runs, under one directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, rescan_s: float = RESCAN_S) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        # The catalogue: run id -> (stored at, bytes) of complete results, oldest first, and
+        # their total. Kept up to date by this process's writes and deletes, and read from
+        # the directory again every ``rescan_s`` (other processes share the directory), so
+        # a retention sweep costs what it evicts, not what the store holds.
+        self.rescan_s = rescan_s
+        self._lock = threading.Lock()
+        self._catalogue: dict[str, tuple[float, int]] | None = None
+        self._catalogued_bytes = 0
+        self._scanned_at = 0.0
 
     def path(self, run_id: str) -> Path:
         return self.directory / f"{run_id}.arrow"
@@ -166,7 +195,12 @@ class ResultStore:
 
     def writer(self, run_id: str, schema: pa.Schema) -> ResultWriter:
         try:
-            return ResultWriter(self.path(run_id), self.index_path(run_id), schema)
+            return ResultWriter(
+                self.path(run_id),
+                self.index_path(run_id),
+                schema,
+                on_change=lambda size: self._catalogue_set(run_id, size),
+            )
         except OSError as exc:
             if exc.errno in _FULL:
                 raise _full(exc) from None
@@ -261,6 +295,54 @@ class ResultStore:
     def delete(self, run_id: str) -> None:
         self.path(run_id).unlink(missing_ok=True)
         self.index_path(run_id).unlink(missing_ok=True)
+        self._catalogue_set(run_id, None)
+
+    # --- the catalogue (for retention) ------------------------------------------------
+
+    def _catalogue_set(self, run_id: str, size: int | None) -> None:
+        """A result stored just now with ``size`` bytes (the newest), or gone (None)."""
+        with self._lock:
+            if self._catalogue is None:
+                return
+            _, before = self._catalogue.pop(run_id, (0.0, 0))
+            self._catalogued_bytes -= before
+            if size is not None:
+                self._catalogue[run_id] = (time.time(), size)
+                self._catalogued_bytes += size
+
+    def _fresh_catalogue(self) -> dict[str, tuple[float, int]]:
+        """The catalogue, read from the directory when missing or due (lock held)."""
+        if self._catalogue is None or time.monotonic() - self._scanned_at >= self.rescan_s:
+            found = self.stored_ids()
+            self._catalogue = {run_id: (mtime, size) for run_id, mtime, size in found}
+            self._catalogued_bytes = sum(size for _, _, size in found)
+            self._scanned_at = time.monotonic()
+        return self._catalogue
+
+    def stored_bytes(self) -> int:
+        """What the complete results take on disk, as the catalogue knows it."""
+        with self._lock:
+            self._fresh_catalogue()
+            return self._catalogued_bytes
+
+    def evictable(
+        self, *, now: float, max_age_s: float, max_bytes: int, keep: Collection[str]
+    ) -> list[str]:
+        """Oldest first, the results older than ``max_age_s`` and then those over
+        ``max_bytes`` in total; never those in ``keep`` (runs in flight). Stops at the first
+        result that may stay."""
+        chosen: list[str] = []
+        with self._lock:
+            catalogue = self._fresh_catalogue()
+            total = self._catalogued_bytes
+            for run_id, (stored_at, size) in catalogue.items():
+                if now - stored_at <= max_age_s and total <= max_bytes:
+                    break
+                if run_id in keep:
+                    continue
+                chosen.append(run_id)
+                total -= size
+        return chosen
 
     def stored_ids(self) -> list[tuple[str, float, int]]:
         """``(run id, modified time, bytes)`` of every stored result, oldest first. One pass

@@ -4,8 +4,11 @@ A sweep removes the result files of finished runs older than ``result_max_age_ho
 the oldest ones until the store fits in ``result_store_max_bytes``. Results of runs still in
 flight are never touched. Each evicted run is marked ``result_state = expired``, so it
 answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
-end (at most every ``min_interval_s``, in a background thread so that listing a large result
-directory never delays the run that just ended); a lock keeps them from overlapping.
+end (at most every ``min_interval_s``, in a background thread so that a sweep never delays
+the run that just ended); a lock keeps them from overlapping. A sweep walks the result
+store's catalogue oldest first and stops at the first result that may stay: it costs what it
+evicts, not what the store holds (the catalogue itself is read from the directory at start
+and every ``RESCAN_S``).
 """
 
 from __future__ import annotations
@@ -77,15 +80,11 @@ class Retention:
             log.exception("result retention sweep failed")
 
     def _sweep(self, now: float) -> list[str]:
-        busy = self._in_flight()
-        stored = [item for item in self._store.stored_ids() if item[0] not in busy]
-        total = sum(size for _, _, size in stored)
-        evicted: list[str] = []
-        for run_id, modified, size in stored:  # oldest first
-            if now - modified > self.max_age_s or total > self.max_bytes:
-                self._store.delete(run_id)
-                total -= size
-                evicted.append(run_id)
+        evicted = self._store.evictable(
+            now=now, max_age_s=self.max_age_s, max_bytes=self.max_bytes, keep=self._in_flight()
+        )
+        for run_id in evicted:
+            self._store.delete(run_id)
         if evicted:
             self._mark(evicted)
             log.info("evicted %d stored result(s)", len(evicted))
