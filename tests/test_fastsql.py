@@ -1,5 +1,5 @@
 """querydeck.store.fastsql writes and reads exactly what SQLAlchemy Core would, on SQLite and
-on PostgreSQL app databases."""
+on PostgreSQL app databases, through AppDatabase.write_raw / read_raw."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, insert, select
-from sqlalchemy.engine import Engine
 
+from querydeck.errors import AppDatabaseBusy
 from querydeck.store.database import AppDatabase
-from querydeck.store.fastsql import FastTable, fast_table
 from querydeck.store.tables import RunRow
 from tests.services import postgres_database
 
@@ -39,24 +38,25 @@ def _values(run_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
     if request.param == "sqlite":
-        db = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}")
-        db.migrate()
-        yield db.engine
-        db.dispose()
+        app = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}")
+        app.migrate()
+        yield app
+        app.dispose()
         return
     with postgres_database() as url:
-        db = AppDatabase(url)
-        db.migrate()
-        yield db.engine
-        db.dispose()
+        app = AppDatabase(url)
+        app.migrate()
+        yield app
+        app.dispose()
 
 
-def test_insert_reads_back_as_core_inserted(engine: Engine) -> None:
-    with engine.begin() as conn:
+def test_insert_reads_back_as_core_inserted(db: AppDatabase) -> None:
+    with db.engine.begin() as conn:
         conn.execute(insert(RUNS), _values("core"))
-        fast_table(RUNS, conn.dialect).insert(conn, _values("fast"))
+    db.write_raw(lambda cursor: db.fast(RUNS).insert(cursor, _values("fast")))
+    with db.engine.connect() as conn:
         stored = {
             row.id: row._asdict()
             for row in conn.execute(select(RUNS).where(RUNS.c.id.in_(["core", "fast"])))
@@ -72,23 +72,54 @@ def test_insert_reads_back_as_core_inserted(engine: Engine) -> None:
     assert raw["fast"] == raw["core"]  # the same text, JSON and booleans on disk
 
 
-def test_select_one_and_update(engine: Engine) -> None:
-    with engine.begin() as conn:
-        table = fast_table(RUNS, conn.dialect)
-        assert isinstance(table, FastTable)
+def test_select_and_update(db: AppDatabase) -> None:
+    table = db.fast(RUNS)
+    with db.engine.begin() as conn:
         conn.execute(insert(RUNS), _values("r1"))
-        found = table.select_one(conn, "id", "r1")
-        assert found is not None
-        assert found["created_at"] == WHEN
-        assert found["created_at"].tzinfo is not None
-        assert found["columns"] == [{"name": "a", "type": "int64"}]
-        assert found["truncated"] is True
-        assert found["timeout_s"] == 2.5
-        assert table.select_one(conn, "id", "missing") is None
-        changed = table.update(
-            conn, "id", "r1", {"status": "succeeded", "error_detail": {"k": "v"}, "row_count": 3}
-        )
-        assert changed == 1
-        assert table.update(conn, "id", "missing", {"status": "failed"}) == 0
-        row = conn.execute(select(RUNS).where(RUNS.c.id == "r1")).one()
-    assert (row.status, row.error_detail, row.row_count) == ("succeeded", {"k": "v"}, 3)
+    with db.read_raw() as cursor:
+        found = table.select_raw(cursor, "id", "r1")
+        assert table.select_raw(cursor, "id", "missing") is None
+    assert found is not None
+    row = table.converted(found)
+    assert row["created_at"] == WHEN
+    assert row["created_at"].tzinfo is not None
+    assert row["columns"] == [{"name": "a", "type": "int64"}]
+    assert row["truncated"] is True
+    assert row["timeout_s"] == 2.5
+    changes = {"status": "succeeded", "error_detail": {"k": "v"}, "row_count": 3}
+    assert db.write_raw(lambda cursor: table.update(cursor, "id", "r1", changes)) == 1
+    assert db.write_raw(lambda cursor: table.update(cursor, "id", "gone", changes)) == 0
+    with db.engine.connect() as conn:
+        stored = conn.execute(select(RUNS).where(RUNS.c.id == "r1")).one()
+    assert (stored.status, stored.error_detail, stored.row_count) == ("succeeded", {"k": "v"}, 3)
+
+
+def test_a_failed_write_rolls_back(db: AppDatabase) -> None:
+    table = db.fast(RUNS)
+
+    def half(cursor: Any) -> None:
+        table.insert(cursor, _values("half"))
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        db.write_raw(half)
+    with db.read_raw() as cursor:
+        assert table.select_raw(cursor, "id", "half") is None
+
+
+def test_a_locked_sqlite_database_is_retried_then_busy(tmp_path: Path) -> None:
+    import sqlite3
+
+    app = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}", retries=1, busy_timeout_ms=50)
+    app.migrate()
+    other = sqlite3.connect(tmp_path / "app.db", timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        app.engine.dispose()
+        with pytest.raises(AppDatabaseBusy):
+            app.write_raw(lambda cursor: app.fast(RUNS).insert(cursor, _values("x")))
+    finally:
+        other.rollback()
+        other.close()
+    app.write_raw(lambda cursor: app.fast(RUNS).insert(cursor, _values("x")))
+    app.dispose()

@@ -301,18 +301,18 @@ def test_mysql_runs_reuse_a_reset_session(data_dir: Path) -> None:
 def test_a_short_run_writes_its_row_twice(data_dir: Path, pg_url: str) -> None:
     wb = bench(data_dir, pg_url)
     writes: list[str] = []
-    original, original_core = wb.db.write, wb.db.write_core
+    original, original_raw = wb.db.write, wb.db.write_raw
 
     def counting(work: Any) -> Any:
         writes.append("w")
         return original(work)
 
-    def counting_core(work: Any) -> Any:
+    def counting_raw(work: Any) -> Any:
         writes.append("c")
-        return original_core(work)
+        return original_raw(work)
 
     wb.db.write = counting  # type: ignore[method-assign]
-    wb.db.write_core = counting_core  # type: ignore[method-assign]
+    wb.db.write_raw = counting_raw  # type: ignore[method-assign]
     try:
         info = wb.run(RunRequest(connection="pg", sql="SELECT 1 AS one"))
         assert info.status is RunStatus.succeeded

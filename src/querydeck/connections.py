@@ -33,7 +33,6 @@ from querydeck.errors import (
 from querydeck.models import ConnectionInfo, ConnectionStatus, Page, PrivilegeStatus, TestResult
 from querydeck.secrets import Sealer
 from querydeck.store.database import AppDatabase
-from querydeck.store.fastsql import fast_table
 from querydeck.store.tables import ConnectionRow, utcnow
 from querydeck.targets import Probe, TargetVerifier, refuse_privileged
 
@@ -137,7 +136,9 @@ class ConnectionService:
         self._targets = targets
         self._connect_timeout_s = connect_timeout_s
         #: name key -> (the row as read, its info, options and driver): see driver_for.
-        self._drivers: dict[str, tuple[str, ConnectionInfo, DriverOptions, Driver[Any]]] = {}
+        self._drivers: dict[
+            str, tuple[tuple[Any, ...], ConnectionInfo, DriverOptions, Driver[Any]]
+        ] = {}
 
     # --- reading ----------------------------------------------------------------------
 
@@ -187,23 +188,23 @@ class ConnectionService:
         """The connection and a driver instance holding its decrypted options, bound to the
         sandbox; a file path is checked against the file roots again."""
         key = name_key(unicodedata.normalize("NFC", name).strip())
-        with self._db.read_core() as conn:
-            values = fast_table(_CONNECTIONS, conn.dialect).select_one(conn, "name_key", key)
-        if values is None:
+        table = self._db.fast(_CONNECTIONS)
+        with self._db.read_raw() as cursor:
+            found = table.select_raw(cursor, "name_key", key)
+        if found is None:
             raise _no_connection(name)
         # The same row as last time gives the same connection and driver: the options are
         # not decrypted and validated again (a run reads its connection on every start).
-        stamp = repr(tuple(values.values()))
         known = self._drivers.get(key)
-        if known is not None and known[0] == stamp:
+        if known is not None and known[0] == found:
             info, options, driver = known[1], known[2], known[3]
         else:
-            row = ConnectionRow(**values)
+            row = ConnectionRow(**table.converted(found))
             info, options = self._info(row), self._options(row)
             driver = self._targets.driver(registry.load(info.driver), options)
             if len(self._drivers) >= KNOWN_DRIVERS:
                 self._drivers.clear()
-            self._drivers[key] = (stamp, info, options, driver)
+            self._drivers[key] = (found, info, options, driver)
         self._targets.check_file(type(driver), options)
         return info, driver
 

@@ -22,7 +22,8 @@ from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import Connection, Select, Table, func, select
+from sqlalchemy import Select, Table, func, select
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.orm import Session
 
 from querydeck import logs
@@ -31,7 +32,6 @@ from querydeck.audit.redact import sanitise
 from querydeck.auth.principal import Principal
 from querydeck.errors import InvalidInput
 from querydeck.store.database import AppDatabase
-from querydeck.store.fastsql import fast_table
 from querydeck.store.tables import AuditRow, utcnow
 
 log = logs.get("querydeck.audit")
@@ -149,9 +149,9 @@ class AuditLog:
         session.add(AuditRow(**cls.values(row)))
 
     @classmethod
-    def insert(cls, conn: Connection, row: AuditRow) -> None:
-        """:meth:`add` for a Core transaction (a bare connection)."""
-        fast_table(_AUDIT, conn.dialect).insert(conn, cls.values(row))
+    def insert(cls, db: AppDatabase, cursor: DBAPICursor, row: AuditRow) -> None:
+        """:meth:`add` for a transaction of :meth:`AppDatabase.write_raw`."""
+        db.fast(_AUDIT).insert(cursor, cls.values(row))
 
     def record(
         self,

@@ -27,8 +27,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection as SAConnection
 from sqlalchemy import Table
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.audit.sql import summarise
@@ -54,7 +54,6 @@ from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
-from querydeck.store.fastsql import fast_table
 from querydeck.store.tables import AuditRow, RunRow, utcnow
 
 log = logging.getLogger("querydeck.runs")
@@ -222,7 +221,7 @@ class RunManager:
                 finished_at=now,
                 duration_ms=0.0,
             )
-            self._db.write_core(lambda conn: fast_table(_RUNS, conn.dialect).insert(conn, row))
+            self._db.write_raw(lambda cursor: self._db.fast(_RUNS).insert(cursor, row))
             metrics.record_finished(info.driver, RunStatus.rejected, 0.0)
             if self._audit is not None:  # nothing was read: the entry is best effort
                 values = {"status": row["status"], "error_code": exc.code, "duration_ms": 0.0}
@@ -236,7 +235,7 @@ class RunManager:
             active.started_at_insert = True
             row["status"], row["started_at"] = RunStatus.running.value, now
         try:
-            self._db.write_core(lambda conn: fast_table(_RUNS, conn.dialect).insert(conn, row))
+            self._db.write_raw(lambda cursor: self._db.fast(_RUNS).insert(cursor, row))
             active.future = self._pool.submit(self._execute, active, driver)
             with self._lock:
                 self._futures[run_id] = active.future
@@ -541,10 +540,10 @@ class RunManager:
         # Plain driver SQL on a bare connection (querydeck.store.fastsql): the ORM's session
         # and Core's statement machinery cost more than the write itself.
 
-        def work(conn: SAConnection) -> None:
-            fast_table(_RUNS, conn.dialect).update(conn, "id", active.id, values)
+        def work(cursor: DBAPICursor) -> None:
+            self._db.fast(_RUNS).update(cursor, "id", active.id, values)
             if audit is not None:
-                AuditLog.insert(conn, audit)
+                AuditLog.insert(self._db, cursor, audit)
 
-        self._db.write_core(work)
+        self._db.write_raw(work)
         active.record.update(values)

@@ -16,12 +16,14 @@ from contextlib import contextmanager, nullcontext
 from importlib import resources
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigError
+from querydeck.store.fastsql import FastTable, fast_table
 
 T = TypeVar("T")
 
@@ -76,6 +78,8 @@ class AppDatabase:
         # once, without waiting) and backing off with sleeps; other processes still meet
         # the busy timeout and the bounded retry below.
         self._write_lock: threading.RLock | None = threading.RLock() if self.is_sqlite else None
+        dbapi = self.engine.dialect.loaded_dbapi
+        self._dbapi_errors: tuple[type[Exception], ...] = (dbapi.OperationalError,)
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -104,13 +108,23 @@ class AppDatabase:
                 raise self._unavailable(exc) from None
 
     @contextmanager
-    def read_core(self) -> Iterator[Connection]:
-        """:meth:`read` on a bare connection, for Core statements."""
+    def read_raw(self) -> Iterator[DBAPICursor]:
+        """A DB-API cursor for reading (:mod:`querydeck.store.fastsql`); nothing is
+        committed."""
         try:
-            with self.engine.connect() as conn:
-                yield conn
+            conn = self.engine.raw_connection()
         except OperationalError as exc:
             raise self._unavailable(exc) from None
+        try:
+            cursor = conn.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        except self._dbapi_errors as exc:
+            raise self._unavailable(_wrapped(exc)) from None
+        finally:
+            conn.close()  # back to the pool (which rolls back what is open)
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction, retrying a bounded number of times (with jitter)
@@ -122,15 +136,33 @@ class AppDatabase:
 
         return self._retrying(attempt)
 
-    def write_core(self, work: Callable[[Connection], T]) -> T:
-        """:meth:`write` on a bare connection, for Core statements: no ORM session and unit
-        of work (they cost more than a short insert or update itself)."""
+    def write_raw(self, work: Callable[[DBAPICursor], T]) -> T:
+        """:meth:`write` on a DB-API cursor, for the plain statements of
+        :mod:`querydeck.store.fastsql`: no ORM session, no Core execution machinery."""
 
         def attempt() -> T:
-            with self.engine.begin() as conn:
-                return work(conn)
+            conn = self.engine.raw_connection()
+            try:
+                cursor = conn.cursor()
+                try:
+                    result = work(cursor)
+                    conn.commit()
+                    return result
+                except BaseException:
+                    conn.rollback()
+                    raise
+                finally:
+                    cursor.close()
+            except self._dbapi_errors as exc:
+                raise _wrapped(exc) from None
+            finally:
+                conn.close()
 
         return self._retrying(attempt)
+
+    def fast(self, table: Table) -> FastTable:
+        """The plain statements of ``table`` for this database."""
+        return fast_table(table, self.engine.dialect)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for tries in range(self.retries + 1):
@@ -163,6 +195,12 @@ class AppDatabase:
         if isinstance(exc, OperationalError) and _is_locked(exc):
             return AppDatabaseBusy("querydeck's database is busy; try again in a moment.")
         return AppDatabaseUnavailable(f"querydeck's database is unavailable: {_short(exc)}")
+
+
+def _wrapped(exc: Exception) -> OperationalError:
+    """A driver's operational error as SQLAlchemy's (what the retry and the error mapping
+    look at)."""
+    return OperationalError(None, None, exc)
 
 
 def _short(exc: SQLAlchemyError) -> str:

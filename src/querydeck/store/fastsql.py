@@ -1,10 +1,11 @@
 """Plain statements on one table for the hot paths (a run's history row and audit entry, the
 connection a run uses): SQL text written once per column set in the driver's own parameter
-style, values converted by the columns' own SQLAlchemy types, executed as driver SQL.
+style, values converted by the columns' own SQLAlchemy types, executed on a DB-API cursor
+(see :meth:`querydeck.store.database.AppDatabase.write_raw`).
 
 SQLAlchemy Core compiles (or looks up) a statement, builds its cache key and runs its
 execution machinery on every call; on SQLite that costs several times the write itself, and
-a short run does three such statements. Everything else keeps using Core and the ORM.
+a short run does four such statements. Everything else keeps using Core and the ORM.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.types import TypeEngine
 
@@ -81,7 +83,7 @@ class FastTable:
 
     # --- statements -------------------------------------------------------------------
 
-    def insert(self, conn: Connection, values: Mapping[str, Any]) -> None:
+    def insert(self, cursor: DBAPICursor, values: Mapping[str, Any]) -> None:
         names = tuple(values)
         sql = self._text(
             ("insert", *names),
@@ -91,9 +93,9 @@ class FastTable:
                 f"VALUES ({', '.join(self._mark(n) for n in names)})"
             ),
         )
-        conn.exec_driver_sql(sql, self._params(names, values))
+        cursor.execute(sql, self._params(names, values))
 
-    def update(self, conn: Connection, key: str, value: Any, values: Mapping[str, Any]) -> int:
+    def update(self, cursor: DBAPICursor, key: str, value: Any, values: Mapping[str, Any]) -> int:
         """``UPDATE … SET values WHERE key = value``; the number of rows it changed."""
         names = tuple(values)
         sql = self._text(
@@ -105,11 +107,12 @@ class FastTable:
             ),
         )
         params = self._params((*names, key), {**values, key: value})
-        return int(conn.exec_driver_sql(sql, params).rowcount)
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
-    def select_one(self, conn: Connection, key: str, value: Any) -> dict[str, Any] | None:
-        """The row whose ``key`` column equals ``value`` (the first, if several), as a dict of
-        converted values; None when there is none."""
+    def select_raw(self, cursor: DBAPICursor, key: str, value: Any) -> tuple[Any, ...] | None:
+        """The row whose ``key`` column equals ``value`` (the first, if several) as the
+        driver returns it (for :meth:`converted`); None when there is none."""
         sql = self._text(
             ("select", key),
             lambda: (
@@ -117,9 +120,12 @@ class FastTable:
                 f"FROM {self._quote(self.table.name)} WHERE {self._quote(key)} = {self._mark(key)}"
             ),
         )
-        found = conn.exec_driver_sql(sql, self._params((key,), {key: value})).first()
-        if found is None:
-            return None
+        cursor.execute(sql, self._params((key,), {key: value}))
+        found = cursor.fetchone()
+        return None if found is None else tuple(found)
+
+    def converted(self, found: Sequence[Any]) -> dict[str, Any]:
+        """A row of :meth:`select_raw` as column values of the table's types."""
         row: dict[str, Any] = {}
         for name, raw in zip(self._names, found, strict=True):
             process = self._results[name]
