@@ -272,6 +272,27 @@ def test_concurrent_runs_share_a_bounded_pool(data_dir: Path, pg_url: str) -> No
         wb.close()
 
 
+def test_the_pool_keeps_as_many_sessions_as_there_are_workers_by_default(
+    data_dir: Path, pg_url: str
+) -> None:
+    """Unset, the pool holds run_workers sessions: a busy server does not open and close a
+    session for each run beyond a smaller pool."""
+    wb = bench(data_dir, pg_url, raw=True, run_workers=3)
+    try:
+        assert wb.runs.sessions.size == 3
+        started = [
+            wb.start_run(RunRequest(connection="pg", sql="SELECT pg_sleep(0.3), pg_backend_pid()"))
+            for _ in range(3)
+        ]
+        pids = {wb.run_rows(wb.wait_run(r, 30).id).rows[0][1] for r in started}
+        assert len(pids) == 3
+        assert wb.runs.sessions.idle_count() == 3
+        again = {run(wb, "SELECT pg_backend_pid()")[0][0] for _ in range(3)}
+        assert again <= pids  # reused, none opened
+    finally:
+        wb.close()
+
+
 def test_pool_size_zero_opens_a_session_per_run(data_dir: Path, pg_url: str) -> None:
     wb = bench(data_dir, pg_url, session_pool_size=0)
     try:

@@ -227,12 +227,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Runs one connection may have queued or running at once; more answer 429.",
     )
-    session_pool_size: int = Field(
-        default=8,
+    session_pool_size: int | None = Field(
+        default=None,
         ge=0,
         le=256,
         description="Idle sessions kept open per server connection (PostgreSQL, MySQL) for "
-        "later runs to reuse, each reset before reuse; 0 opens a new session for every run.",
+        "later runs to reuse, each reset before reuse; 0 opens a new session for every run. "
+        "Unset: as many as run_workers (fewer would open and close sessions under load).",
     )
     session_pool_idle_s: float = Field(
         default=300.0,

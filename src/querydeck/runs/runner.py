@@ -160,7 +160,10 @@ class RunManager:
         self._pool = ThreadPoolExecutor(settings.run_workers, thread_name_prefix="qd-run")
         self._watchdog = Watchdog()
         self.sessions = SessionPools(
-            size=settings.session_pool_size, idle_timeout_s=settings.session_pool_idle_s
+            size=settings.run_workers
+            if settings.session_pool_size is None
+            else settings.session_pool_size,
+            idle_timeout_s=settings.session_pool_idle_s,
         )
         self._active: dict[str, ActiveRun] = {}
         #: The outcome of runs started here, until a wait answers it (oldest dropped).
