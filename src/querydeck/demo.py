@@ -11,16 +11,19 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-import duckdb
-
-from querydeck.drivers.duckdb import load_packaged_extension
 from querydeck.errors import ConfigError
 
 TPCH_SCALE = 0.01
 
 
 def build_tpch(target: Path) -> None:
-    """Write the TPC-H database to ``target`` (atomically: a half-built file never stays)."""
+    """Write the TPC-H database to ``target`` (atomically: a half-built file never stays).
+    DuckDB is imported here, not with the module: a server that never builds the demo
+    does not carry the engine."""
+    import duckdb
+
+    from querydeck.drivers.duckdb_engine import load_packaged_extension
+
     partial = target.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     try:

@@ -26,7 +26,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import pyarrow.types as pat
 
 from querydeck.errors import QueryDeckError
@@ -315,6 +314,10 @@ class Export:
             )
 
     def _parquet(self) -> Iterator[bytes]:
+        # Imported here: pyarrow.parquet loads Arrow's file systems (S3, GCS, Azure...),
+        # resident memory a server that never writes Parquet need not carry.
+        import pyarrow.parquet as pq
+
         sink = _Sink()
         writer = pq.ParquetWriter(sink, self.stored.schema)
         pending: list[pa.RecordBatch] = []
