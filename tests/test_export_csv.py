@@ -1,5 +1,6 @@
 """The CSV/TSV encoder on stored batches: UTC timestamps written from their zone-less text
-(as Arrow writes them, only faster), and quoting decided batch by batch."""
+(as Arrow writes them, only faster), quoting decided batch by batch; the exports' Arrow
+memory pool and chunk sizes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
-from querydeck.runs.export import Export, ExportFormat, _utc_text
+from querydeck.runs import export as export_module
+from querydeck.runs.export import Export, ExportFormat, _utc_text, memory_pool
 from querydeck.runs.results import ResultStore
 
 #: Microseconds from 1900 to 2100, with values before 1970 and sub-second parts.
@@ -100,3 +102,44 @@ def test_other_time_zones_are_written_by_arrow(tmp_path: Path) -> None:
     zoned = pa.record_batch({"at": pa.array([0, None], pa.timestamp("s", "America/New_York"))})
     body = export(tmp_path, [zoned], ExportFormat.csv)
     assert body == b"at\r\n1969-12-31 19:00:00-0500\r\n\r\n"
+
+
+def test_chunks_are_encoded_batches_or_small_pieces_joined(tmp_path: Path) -> None:
+    rows = 40_000
+    big = pa.record_batch({"t": pa.array([f"value {i:>24}" for i in range(rows)])})
+    small = pa.record_batch({"t": pa.array(["x"])})
+    store = ResultStore(tmp_path / "results")
+    writer = store.writer("r", big.schema)
+    for batch in (small, small, big, small, big):
+        writer.write(batch)
+    writer.commit()
+    stored = store.open("r")
+    sizes = [
+        len(c) for c in Export(store, "r", stored, ExportFormat.csv, "r", stored.rows).chunks()
+    ]
+    line = len(f"value {0:>24}\r\n")
+    # the header and two small batches are joined with the first big one; the small one
+    # after it goes with the second big one
+    assert sizes == [len("t\r\n") + 2 * 3 + rows * line, 3 + rows * line]
+    assert all(size >= export_module.CHUNK_BYTES for size in sizes)
+
+
+def test_the_memory_pool_is_jemalloc_else_the_system_allocator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    memory_pool.cache_clear()
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    try:
+        assert memory_pool().backend_name in ("jemalloc", "system")  # as pyarrow was built
+        memory_pool.cache_clear()
+
+        def missing() -> pa.MemoryPool:
+            raise pa.ArrowNotImplementedError("built without jemalloc")
+
+        monkeypatch.setattr(pa, "jemalloc_memory_pool", missing)
+        assert memory_pool().backend_name == "system"
+        memory_pool.cache_clear()
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert memory_pool().backend_name == pa.default_memory_pool().backend_name
+    finally:
+        memory_pool.cache_clear()
