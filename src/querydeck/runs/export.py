@@ -22,6 +22,7 @@ import functools
 import hashlib
 import io
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -174,6 +175,78 @@ def _has_empty(column: pa.Array) -> bool:
     return bool(pc.min(pc.binary_length(column)).as_py() == 0)  # one pass over the offsets
 
 
+class _DelimitedEncoder:
+    """Record batches as CSV/TSV rows (no header), by Arrow's CSV writer.
+
+    Text is quoted only in a batch where some value needs it (minimal quoting, as most CSV
+    readers and people expect); an empty string is quoted, NULL is not. Arrow refuses to
+    write, unquoted, exactly the values that need quotes (a quote, the delimiter, CR or LF),
+    so a batch is first tried unquoted, with only its empty strings looked for beforehand;
+    after a batch that needed quotes, the next one is searched first (a regex over its text)
+    so that data quoted throughout is not encoded twice. UTC timestamps are text in an
+    unquoted batch (see :func:`_utc_text`); a quoted batch keeps them as timestamps, which
+    Arrow does not quote. Called from several threads: ``quoted_last`` is only a hint.
+    """
+
+    def __init__(self, schema: pa.Schema, delimiter: str, eol: str) -> None:
+        self.schema = schema
+        self.plain = [_csv_ready(f.type) for f in schema]
+        fields = [
+            pa.field(f"c{i}", f.type if ok else pa.string())
+            for i, (f, ok) in enumerate(zip(schema, self.plain, strict=True))
+        ]
+        self.quoted_schema = pa.schema(fields)  # positional names: duplicates are fine
+        self.text = [
+            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
+        ]
+        self.utc = [i for i, f in enumerate(fields) if _is_utc_timestamp(f.type)]
+        self.unquoted_schema = pa.schema(
+            [f.with_type(pa.string()) if i in self.utc else f for i, f in enumerate(fields)]
+        )
+        self.needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
+        self.options = {
+            style: pacsv.WriteOptions(
+                include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
+            )
+            for style in ("needed", "none")
+        }
+        self.pool = memory_pool()
+        self.quoted_last = False
+
+    def __call__(self, batch: pa.RecordBatch) -> bytes:
+        columns = [
+            col if ok else _as_text(col, f.type)
+            for col, ok, f in zip(batch.columns, self.plain, self.schema, strict=True)
+        ]
+        if not (self.quoted_last and self._needs_quotes(columns)) and not any(
+            _has_empty(columns[i]) for i in self.text
+        ):
+            unquoted = list(columns)
+            for i in self.utc:
+                unquoted[i] = _utc_text(columns[i])
+            try:
+                encoded = self._write(unquoted, self.unquoted_schema, "none")
+            except pa.ArrowInvalid:
+                pass  # some text needs quotes: the whole batch's text is quoted
+            else:
+                self.quoted_last = False
+                return encoded
+        self.quoted_last = True
+        return self._write(columns, self.quoted_schema, "needed")
+
+    def _needs_quotes(self, columns: list[pa.Array]) -> bool:
+        return any(
+            pc.any(pc.match_substring_regex(columns[i], self.needs_quotes)).as_py()
+            for i in self.text
+        )
+
+    def _write(self, columns: list[pa.Array], schema: pa.Schema, style: str) -> bytes:
+        sink = pa.BufferOutputStream(memory_pool=self.pool)
+        batch = pa.RecordBatch.from_arrays(columns, schema=schema)
+        pacsv.write_csv(batch, sink, write_options=self.options[style], memory_pool=self.pool)
+        return bytes(sink.getvalue())
+
+
 @dataclass(frozen=True)
 class ExportReceipt:
     """How an export ended: ``ok`` (every byte handed on), ``aborted`` (the consumer
@@ -266,57 +339,7 @@ class Export:
         yield header.getvalue().encode("utf-8")
         if not schema.names:
             return
-        plain = [_csv_ready(f.type) for f in schema]
-        fields = [
-            pa.field(f"c{i}", f.type if ok else pa.string())
-            for i, (f, ok) in enumerate(zip(schema, plain, strict=True))
-        ]
-        out_schema = pa.schema(fields)  # positional names: duplicates are fine
-        text = [
-            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
-        ]
-        utc = [i for i, f in enumerate(fields) if _is_utc_timestamp(f.type)]
-        unquoted_schema = pa.schema(
-            [f.with_type(pa.string()) if i in utc else f for i, f in enumerate(fields)]
-        )
-        options = {
-            style: pacsv.WriteOptions(
-                include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
-            )
-            for style in ("needed", "none")
-        }
-
-        pool = memory_pool()
-
-        def write(columns: list[pa.Array], out: pa.Schema, style: str) -> bytes:
-            sink = pa.BufferOutputStream(memory_pool=pool)
-            batch = pa.RecordBatch.from_arrays(columns, schema=out)
-            pacsv.write_csv(batch, sink, write_options=options[style], memory_pool=pool)
-            return bytes(sink.getvalue())
-
-        def encode(batch: pa.RecordBatch) -> bytes:
-            columns = [
-                col if ok else _as_text(col, f.type)
-                for col, ok, f in zip(batch.columns, plain, schema, strict=True)
-            ]
-            # Quote text only in batches where some value needs it (minimal quoting, as
-            # most CSV readers and people expect); an empty string is quoted, NULL is not.
-            # Arrow refuses to write, unquoted, exactly the values that need quotes (a
-            # quote, the delimiter, CR or LF), so a batch is first tried unquoted; only
-            # the empty strings are looked for beforehand. UTC timestamps are text there
-            # (see _utc_text); a quoted batch keeps them as timestamps, which Arrow does
-            # not quote.
-            if not any(_has_empty(columns[i]) for i in text):
-                unquoted = list(columns)
-                for i in utc:
-                    unquoted[i] = _utc_text(columns[i])
-                try:
-                    return write(unquoted, unquoted_schema, "none")
-                except pa.ArrowInvalid:
-                    pass  # some text needs quotes: the whole batch's text is quoted
-            return write(columns, out_schema, "needed")
-
-        yield from _in_order(encode, self._batches())
+        yield from _in_order(_DelimitedEncoder(schema, delimiter, eol), self._batches())
 
     def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
         rows = jsonrows.rows(pa.Table.from_batches([batch]))
