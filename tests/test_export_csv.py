@@ -1,6 +1,5 @@
 """The CSV/TSV encoder on stored batches: UTC timestamps written from their zone-less text
-(as Arrow writes them, only faster), quoting decided batch by batch; the exports' Arrow
-memory pool and chunk sizes."""
+(as Arrow writes them, only faster), quoting decided batch by batch; chunk sizes."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from querydeck.runs import export as export_module
-from querydeck.runs.export import Export, ExportFormat, _utc_text, memory_pool
+from querydeck.runs.export import Export, ExportFormat, _utc_text
 from querydeck.runs.results import ResultStore
 
 #: Microseconds from 1900 to 2100, with values before 1970 and sub-second parts.
@@ -122,24 +121,3 @@ def test_chunks_are_encoded_batches_or_small_pieces_joined(tmp_path: Path) -> No
     # after it goes with the second big one
     assert sizes == [len("t\r\n") + 2 * 3 + rows * line, 3 + rows * line]
     assert all(size >= export_module.CHUNK_BYTES for size in sizes)
-
-
-def test_the_memory_pool_is_jemalloc_else_the_system_allocator(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    memory_pool.cache_clear()
-    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-    try:
-        assert memory_pool().backend_name in ("jemalloc", "system")  # as pyarrow was built
-        memory_pool.cache_clear()
-
-        def missing() -> pa.MemoryPool:
-            raise pa.ArrowNotImplementedError("built without jemalloc")
-
-        monkeypatch.setattr(pa, "jemalloc_memory_pool", missing)
-        assert memory_pool().backend_name == "system"
-        memory_pool.cache_clear()
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
-        assert memory_pool().backend_name == pa.default_memory_pool().backend_name
-    finally:
-        memory_pool.cache_clear()

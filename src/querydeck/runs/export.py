@@ -10,15 +10,14 @@ written by Arrow's Parquet writer in row groups of about :data:`PARQUET_ROW_GROU
 
 Memory: at most :data:`ENCODE_AHEAD` batches are encoded ahead of the one being sent, an
 encoded batch goes on as it is (small ones are joined up to :data:`CHUNK_BYTES`), and
-Arrow's buffers come from :func:`memory_pool`, which returns freed memory to the system
-promptly. The peak stays the same whatever the number of rows.
+Arrow's buffers come from :func:`querydeck.arrowpool.memory_pool`, which returns freed
+memory to the system promptly. The peak stays the same whatever the number of rows.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
-import functools
 import hashlib
 import io
 import os
@@ -35,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.types as pat
 
+from querydeck.arrowpool import memory_pool
 from querydeck.errors import QueryDeckError
 from querydeck.runs import jsonrows
 from querydeck.runs.results import ResultStore, StoredResult
@@ -49,20 +49,6 @@ ENCODE_AHEAD = 2 * ENCODE_THREADS
 #: gain nothing measurable and cost resident memory: the HTTP server copies each one
 #: (chunked framing, its send buffer); 4 MB chunks peaked about 25 MB higher than 1 MB.
 CHUNK_BYTES = 1 << 20
-
-
-@functools.cache
-def memory_pool() -> pa.MemoryPool:
-    """The Arrow memory pool of exports: jemalloc where pyarrow has it, else the system
-    allocator; the process's default pool when ``ARROW_DEFAULT_MEMORY_POOL`` chooses one.
-    Not pyarrow's usual default (mimalloc): with the encoding threads' short-lived
-    buffers, mimalloc kept about 25 MB more resident during a 1M-row CSV export."""
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return pa.default_memory_pool()
-    try:
-        return pa.jemalloc_memory_pool()
-    except pa.ArrowNotImplementedError:  # a pyarrow built without jemalloc
-        return pa.system_memory_pool()
 
 
 class ExportFormat(enum.StrEnum):
