@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
+from starlette.types import Scope
 
 from querydeck import __version__
 from querydeck.api import errors, hardening
@@ -52,7 +53,27 @@ def create_app(workbench: Workbench) -> FastAPI:
         app.include_router(
             router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated
         )
+    _prepare_routes(app)
     return app
+
+
+#: A request no route matches (the path is not an API path).
+_NO_ROUTE: Scope = {
+    "type": "http",
+    "method": "GET",
+    "path": "/.querydeck-prepare-routes",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [],
+}
+
+
+def _prepare_routes(app: FastAPI) -> None:
+    """Offer every route a request none matches, once, when the app is built. FastAPI
+    prepares a router's routes (parameter models, dependencies) on the first match attempt;
+    left to the first request after a start, that made it about 0.3 s slower."""
+    for route in app.router.routes:
+        route.matches(dict(_NO_ROUTE))
 
 
 __all__ = ["API_PREFIX", "create_app"]

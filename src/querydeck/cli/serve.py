@@ -34,7 +34,7 @@ def serve(
     the administrator ``admin`` (password printed once) when there is no user yet."""
     import uvicorn
 
-    from querydeck import logs
+    from querydeck import arrowpool, logs
     from querydeck.api import create_app
 
     with open_workbench() as workbench:
@@ -52,5 +52,6 @@ def serve(
         if workbench.start_background_refresh():
             every = settings.catalog_refresh_interval_s
             message(f"Catalogs are refreshed in the background every {every:g} s.")
+        arrowpool.make_default()  # a long-lived process: freed Arrow memory goes back
         app = create_app(workbench)
         uvicorn.run(app, host=bind_host, port=bind_port, log_config=None)

@@ -7,6 +7,11 @@ and is written by Arrow's CSV writer; TSV is the same with tabs and LF. JSON (on
 objects) and NDJSON (one object per line) follow the JSON value rules of
 :mod:`querydeck.runs.jsonrows` and are encoded with orjson batch by batch. Parquet is
 written by Arrow's Parquet writer in row groups of about :data:`PARQUET_ROW_GROUP` rows.
+
+Memory: at most :data:`ENCODE_AHEAD` batches are encoded ahead of the one being sent, an
+encoded batch goes on as it is (small ones are joined up to :data:`CHUNK_BYTES`), and
+Arrow's buffers come from :func:`querydeck.arrowpool.memory_pool`, which returns freed
+memory to the system promptly. The peak stays the same whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import pyarrow.types as pat
 
+from querydeck.arrowpool import memory_pool
 from querydeck.errors import QueryDeckError
 from querydeck.runs import jsonrows
 from querydeck.runs.results import ResultStore, StoredResult
@@ -39,8 +44,11 @@ PARQUET_ROW_GROUP = 65_536
 #: Threads that encode CSV/TSV batches, and batches encoded ahead of the one being sent.
 ENCODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 ENCODE_AHEAD = 2 * ENCODE_THREADS
-#: Bytes gathered before a chunk is handed on (fewer, larger writes to the socket).
-CHUNK_BYTES = 4 << 20
+#: Bytes gathered before a chunk is handed on (fewer, larger writes to the socket); a
+#: piece this large or larger (an encoded batch, usually) goes on as it is. Larger chunks
+#: gain nothing measurable and cost resident memory: the HTTP server copies each one
+#: (chunked framing, its send buffer); 4 MB chunks peaked about 25 MB higher than 1 MB.
+CHUNK_BYTES = 1 << 20
 
 
 class ExportFormat(enum.StrEnum):
@@ -89,10 +97,10 @@ class _Sink:
     def seekable(self) -> bool:
         return False
 
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        return data
+    def take(self) -> list[bytes]:
+        """What was written since the last call, as written (not joined: one copy less)."""
+        parts, self._parts = self._parts, []
+        return parts
 
 
 def unique_keys(names: list[str]) -> list[str]:
@@ -132,6 +140,97 @@ def _as_text(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
         ready = convert(value) if convert is not None else value
         out.append(ready if isinstance(ready, str) else orjson.dumps(ready).decode("utf-8"))
     return pa.array(out, type=pa.string())
+
+
+def _is_utc_timestamp(arrow_type: pa.DataType) -> bool:
+    return bool(pat.is_timestamp(arrow_type)) and arrow_type.tz == "UTC"
+
+
+def _utc_text(column: pa.Array) -> pa.Array:
+    """A UTC timestamp column as the text Arrow's CSV writer would write for it
+    (``2024-01-02 03:04:05.000000Z``), made from the zone-less timestamps: Arrow formats
+    zone-aware values one at a time through a time-zone lookup, several times slower."""
+    pool = memory_pool()
+    naive = pc.cast(column, pa.timestamp(column.type.unit), memory_pool=pool)
+    text = pc.cast(naive, pa.string(), memory_pool=pool)
+    return pc.binary_join_element_wise(text, "Z", "", memory_pool=pool)
+
+
+def _has_empty(column: pa.Array) -> bool:
+    """Whether a text column holds an empty string (NULLs do not count)."""
+    return bool(pc.min(pc.binary_length(column)).as_py() == 0)  # one pass over the offsets
+
+
+class _DelimitedEncoder:
+    """Record batches as CSV/TSV rows (no header), by Arrow's CSV writer.
+
+    Text is quoted only in a batch where some value needs it (minimal quoting, as most CSV
+    readers and people expect); an empty string is quoted, NULL is not. Arrow refuses to
+    write, unquoted, exactly the values that need quotes (a quote, the delimiter, CR or LF),
+    so a batch is first tried unquoted, with only its empty strings looked for beforehand;
+    after a batch that needed quotes, the next one is searched first (a regex over its text)
+    so that data quoted throughout is not encoded twice. UTC timestamps are text in an
+    unquoted batch (see :func:`_utc_text`); a quoted batch keeps them as timestamps, which
+    Arrow does not quote. Called from several threads: ``quoted_last`` is only a hint.
+    """
+
+    def __init__(self, schema: pa.Schema, delimiter: str, eol: str) -> None:
+        self.schema = schema
+        self.plain = [_csv_ready(f.type) for f in schema]
+        fields = [
+            pa.field(f"c{i}", f.type if ok else pa.string())
+            for i, (f, ok) in enumerate(zip(schema, self.plain, strict=True))
+        ]
+        self.quoted_schema = pa.schema(fields)  # positional names: duplicates are fine
+        self.text = [
+            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
+        ]
+        self.utc = [i for i, f in enumerate(fields) if _is_utc_timestamp(f.type)]
+        self.unquoted_schema = pa.schema(
+            [f.with_type(pa.string()) if i in self.utc else f for i, f in enumerate(fields)]
+        )
+        self.needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
+        self.options = {
+            style: pacsv.WriteOptions(
+                include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
+            )
+            for style in ("needed", "none")
+        }
+        self.pool = memory_pool()
+        self.quoted_last = False
+
+    def __call__(self, batch: pa.RecordBatch) -> bytes:
+        columns = [
+            col if ok else _as_text(col, f.type)
+            for col, ok, f in zip(batch.columns, self.plain, self.schema, strict=True)
+        ]
+        if not (self.quoted_last and self._needs_quotes(columns)) and not any(
+            _has_empty(columns[i]) for i in self.text
+        ):
+            unquoted = list(columns)
+            for i in self.utc:
+                unquoted[i] = _utc_text(columns[i])
+            try:
+                encoded = self._write(unquoted, self.unquoted_schema, "none")
+            except pa.ArrowInvalid:
+                pass  # some text needs quotes: the whole batch's text is quoted
+            else:
+                self.quoted_last = False
+                return encoded
+        self.quoted_last = True
+        return self._write(columns, self.quoted_schema, "needed")
+
+    def _needs_quotes(self, columns: list[pa.Array]) -> bool:
+        return any(
+            pc.any(pc.match_substring_regex(columns[i], self.needs_quotes)).as_py()
+            for i in self.text
+        )
+
+    def _write(self, columns: list[pa.Array], schema: pa.Schema, style: str) -> bytes:
+        sink = pa.BufferOutputStream(memory_pool=self.pool)
+        batch = pa.RecordBatch.from_arrays(columns, schema=schema)
+        pacsv.write_csv(batch, sink, write_options=self.options[style], memory_pool=self.pool)
+        return bytes(sink.getvalue())
 
 
 @dataclass(frozen=True)
@@ -214,7 +313,7 @@ class Export:
             pending.append(chunk)
             size += len(chunk)
             if size >= CHUNK_BYTES:
-                yield b"".join(pending)
+                yield pending[0] if len(pending) == 1 else b"".join(pending)
                 pending, size = [], 0
         if size:
             yield b"".join(pending)
@@ -226,44 +325,7 @@ class Export:
         yield header.getvalue().encode("utf-8")
         if not schema.names:
             return
-        plain = [_csv_ready(f.type) for f in schema]
-        fields = [
-            pa.field(f"c{i}", f.type if ok else pa.string())
-            for i, (f, ok) in enumerate(zip(schema, plain, strict=True))
-        ]
-        out_schema = pa.schema(fields)  # positional names: duplicates are fine
-        text = [
-            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
-        ]
-        needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
-        options = {
-            style: pacsv.WriteOptions(
-                include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
-            )
-            for style in ("needed", "none")
-        }
-
-        def encode(batch: pa.RecordBatch) -> bytes:
-            columns = [
-                col if ok else _as_text(col, f.type)
-                for col, ok, f in zip(batch.columns, plain, schema, strict=True)
-            ]
-            # Quote text only in batches where some value needs it (minimal quoting, as
-            # most CSV readers and people expect); an empty string is quoted, NULL is not.
-            style = "none"
-            for i in text:
-                if pc.any(pc.match_substring_regex(columns[i], needs_quotes)).as_py():
-                    style = "needed"
-                    break
-            sink = pa.BufferOutputStream()
-            pacsv.write_csv(
-                pa.RecordBatch.from_arrays(columns, schema=out_schema),
-                sink,
-                write_options=options[style],
-            )
-            return bytes(sink.getvalue())
-
-        yield from _in_order(encode, self._batches())
+        yield from _in_order(_DelimitedEncoder(schema, delimiter, eol), self._batches())
 
     def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
         rows = jsonrows.rows(pa.Table.from_batches([batch]))
@@ -288,8 +350,12 @@ class Export:
             )
 
     def _parquet(self) -> Iterator[bytes]:
+        # Imported here: pyarrow.parquet loads Arrow's file systems (S3, GCS, Azure...),
+        # resident memory a server that never writes Parquet need not carry.
+        import pyarrow.parquet as pq
+
         sink = _Sink()
-        writer = pq.ParquetWriter(sink, self.stored.schema)
+        writer = pq.ParquetWriter(sink, self.stored.schema, memory_pool=memory_pool())
         pending: list[pa.RecordBatch] = []
         count = 0
         for batch in self._batches():
@@ -298,11 +364,11 @@ class Export:
             if count >= PARQUET_ROW_GROUP:
                 writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
                 pending, count = [], 0
-                yield sink.take()
+                yield from sink.take()
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
         writer.close()
-        yield sink.take()
+        yield from sink.take()
 
 
 def _in_order(

@@ -19,14 +19,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import orjson
-from pglast import parser as pg_parser
 
 from querydeck.errors import FileAccessDenied, QueryRejected
 from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: DuckDB statement types that only read.
 DUCKDB_READ_TYPES = frozenset({"SELECT", "EXPLAIN"})
@@ -49,6 +50,8 @@ def _char_offset(sql: str, byte_offset: int) -> int:
 def _duckdb_connection() -> duckdb.DuckDBPyConnection:
     global _duckdb_parser
     if _duckdb_parser is None:
+        import duckdb  # imported on first use: a server without DuckDB connections never is
+
         _duckdb_parser = duckdb.connect(
             ":memory:",
             config={
@@ -63,6 +66,8 @@ def _duckdb_connection() -> duckdb.DuckDBPyConnection:
 
 def check_duckdb(sql: str) -> None:
     """DuckDB's own parser: one statement, of a reading type."""
+    import duckdb
+
     try:
         with _duckdb_lock:
             statements = _duckdb_connection().extract_statements(sql)
@@ -196,6 +201,8 @@ def _plainly_a_read(text: str, policy: FunctionPolicy) -> bool:
 
 def check_postgres(sql: str, policy: FunctionPolicy) -> None:
     """PostgreSQL's own grammar (through pglast): one read statement, nothing else."""
+    from pglast import parser as pg_parser  # imported on first use, as DuckDB is
+
     try:
         text = pg_parser.parse_sql_json(sql)
         if _plainly_a_read(text, policy):
