@@ -245,7 +245,11 @@ async def load(url: str, body: dict[str, Any] | None, headers: dict[str, str]) -
             nonlocal errors
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = await client.post(url, json=body)
+                try:
+                    response = await client.post(url, json=body)
+                except httpx.TransportError:  # counted and reported, not hidden
+                    errors += 1
+                    continue
                 if response.status_code != 200:
                     errors += 1
                     continue

@@ -174,7 +174,8 @@ def run() -> list[tuple[str, str, str, str]]:
                 f"{stack['rps']:.0f} req/s, p50 {stack['p50']:.1f} ms, p99 {stack['p99']:.1f} ms",
                 f"Starlette + psycopg-pool: {ref['rps']:.0f} req/s, p50 {ref['p50']:.1f} ms, "
                 f"p99 {ref['p99']:.1f} ms",
-                f"{stack['rps'] / ref['rps']:.2f}× throughput (goal ≥ 0.5×, p99 ≤ 60 ms)",
+                f"{stack['rps'] / ref['rps']:.2f}× throughput (goal ≥ 0.5×, p99 ≤ 60 ms)"
+                + (f"; failed requests: {stack['errors']}" if stack["errors"] else ""),
             )
         )
     return rows_out
