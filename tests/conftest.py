@@ -12,6 +12,7 @@ import structlog
 
 from querydeck import demo
 from querydeck.settings import Settings, load_settings
+from querydeck.store.database import AppDatabase
 from querydeck.workbench import Workbench
 
 #: argon2id costs every test runs with (set as environment variables, so the CLI's
@@ -89,3 +90,21 @@ def workbench(settings: Settings) -> Iterator[Workbench]:
         yield wb
     finally:
         wb.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
+    """A migrated app database, on SQLite and on PostgreSQL (a database of its own)."""
+    from tests.services import postgres_database
+
+    if request.param == "sqlite":
+        database = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}")
+        database.migrate()
+        yield database
+        database.dispose()
+        return
+    with postgres_database() as url:
+        database = AppDatabase(url)
+        database.migrate()
+        yield database
+        database.dispose()

@@ -3,7 +3,6 @@ on PostgreSQL app databases, through AppDatabase.write_raw / read_raw."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -14,7 +13,6 @@ from sqlalchemy import Table, insert, select
 from querydeck.errors import AppDatabaseBusy
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
-from tests.services import postgres_database
 
 RUNS = cast(Table, RunRow.__table__)
 WHEN = datetime(2026, 11, 22, 5, 6, 7, 123456, tzinfo=UTC)
@@ -35,21 +33,6 @@ def _values(run_id: str) -> dict[str, Any]:
         # another zone: stored as UTC
         "started_at": WHEN.astimezone(timezone(timedelta(hours=2))),
     }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
-    if request.param == "sqlite":
-        app = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}")
-        app.migrate()
-        yield app
-        app.dispose()
-        return
-    with postgres_database() as url:
-        app = AppDatabase(url)
-        app.migrate()
-        yield app
-        app.dispose()
 
 
 def test_insert_reads_back_as_core_inserted(db: AppDatabase) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,22 +14,6 @@ from sqlalchemy import func, inspect, select
 from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigError
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Base, ConnectionRow, RunRow, utcnow
-from tests.services import postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
-    if request.param == "sqlite":
-        database = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}")
-        database.migrate()
-        yield database
-        database.dispose()
-        return
-    with postgres_database() as url:
-        database = AppDatabase(url)
-        database.migrate()
-        yield database
-        database.dispose()
 
 
 def _run(run_id: str | None = None) -> RunRow:
