@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ LONG = "SELECT count(*) FROM range(100000000) a, range(100000) b"
 
 
 @pytest.fixture
-def client(workbench: Workbench) -> Iterator[TestClient]:
+def client(workbench: Workbench, demo_files: Path) -> Iterator[TestClient]:
+    shutil.copytree(demo_files, workbench.settings.data_dir / "demo")  # built once per process
     workbench.create_demo()
     with api_client(workbench) as test_client:
         yield test_client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ LONG_DUCKDB = "SELECT count(*) FROM range(100000000) a, range(100000) b"
 
 
 @pytest.fixture
-def demo(workbench: Workbench) -> Workbench:
+def demo(workbench: Workbench, demo_files: Path) -> Workbench:
+    shutil.copytree(demo_files, workbench.settings.data_dir / "demo")  # built once per process
     workbench.create_demo()
     return workbench
 
