@@ -281,7 +281,7 @@ def test_the_pool_keeps_as_many_sessions_as_there_are_workers_by_default(
     try:
         assert wb.runs.sessions.size == 3
         started = [
-            wb.start_run(RunRequest(connection="pg", sql="SELECT pg_sleep(0.3), pg_backend_pid()"))
+            wb.start_run(RunRequest(connection="pg", sql="SELECT pg_sleep(1), pg_backend_pid()"))
             for _ in range(3)
         ]
         pids = {wb.run_rows(wb.wait_run(r, 30).id).rows[0][1] for r in started}
