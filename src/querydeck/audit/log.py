@@ -5,7 +5,7 @@ caller's operation: a failure is logged at ERROR (``audit_write_failed``) and co
 (``querydeck_audit_write_failures_total``). That is the right trade for events whose
 operation has already happened or reads nothing (a login, a connection change, an export
 whose rows were audited when they were read). Reading data fails closed instead: the run
-runner writes a run's entry with :meth:`AuditLog.add` in the same transaction as the run's
+runner writes a run's entry with :meth:`AuditLog.insert` in the same transaction as the run's
 final status, so a run whose entry cannot be written ends failed (``AUDIT_UNAVAILABLE``)
 and its rows are never handed out. See docs/audit.md.
 
@@ -110,10 +110,10 @@ class AuditLog:
         detail: Mapping[str, Any] | None = None,
         address: str | None = None,
         request_id: str | None = None,
-    ) -> AuditRow:
-        """A new, sanitised row (not written). ``actor`` is a principal, or a bare user
-        name when only that is known (the run runner); the request id defaults to the one
-        of the current API request."""
+    ) -> dict[str, Any]:
+        """The column values of a new, sanitised entry (not written; the database numbers
+        it). ``actor`` is a principal, or a bare user name when only that is known; the
+        request id defaults to the one of the current API request."""
         name, role, via = None, None, None
         if isinstance(actor, Principal):
             name, role, via = actor.username, actor.role.value, actor.via
@@ -121,37 +121,32 @@ class AuditLog:
         elif isinstance(actor, str):
             name = actor
         known = outcome if outcome in Outcome.__members__ else Outcome.error.value
-        return AuditRow(
-            at=utcnow(),
-            actor=_cut(name, 200),
-            actor_role=role,
-            via=_cut(via, 16),
-            address=_cut(address, 64),
-            request_id=_cut(request_id or current_request_id(), 64),
-            action=action[:64],
-            outcome=known,
-            target_type=_cut(target_type, 32),
-            target_id=_cut(target_id, 200),
-            connection_id=_cut(connection_id, 36),
-            detail=sanitise(detail),
-        )
+        return {
+            "at": utcnow(),
+            "actor": _cut(name, 200),
+            "actor_role": role,
+            "via": _cut(via, 16),
+            "address": _cut(address, 64),
+            "request_id": _cut(request_id or current_request_id(), 64),
+            "action": action[:64],
+            "outcome": known,
+            "target_type": _cut(target_type, 32),
+            "target_id": _cut(target_id, 200),
+            "connection_id": _cut(connection_id, 36),
+            "detail": sanitise(detail),
+        }
 
     @staticmethod
-    def values(row: AuditRow) -> dict[str, Any]:
-        """The column values of ``row`` but its id (the database numbers entries)."""
-        return {c.key: getattr(row, c.key) for c in _AUDIT.columns if c.key != "id"}
+    def add(session: Session, entry: dict[str, Any]) -> None:
+        """Append ``entry`` in the caller's transaction (it commits or fails with it). Each
+        call adds a new instance, so a retried transaction never reuses one a rolled-back
+        session has seen."""
+        session.add(AuditRow(**entry))
 
-    @classmethod
-    def add(cls, session: Session, row: AuditRow) -> None:
-        """Append ``row`` in the caller's transaction (it commits or fails with it). A copy
-        is added, so a retried transaction never reuses an instance a rolled-back session
-        has seen."""
-        session.add(AuditRow(**cls.values(row)))
-
-    @classmethod
-    def insert(cls, db: AppDatabase, cursor: DBAPICursor, row: AuditRow) -> None:
+    @staticmethod
+    def insert(db: AppDatabase, cursor: DBAPICursor, entry: dict[str, Any]) -> None:
         """:meth:`add` for a transaction of :meth:`AppDatabase.write_raw`."""
-        db.fast(_AUDIT).insert(cursor, cls.values(row))
+        db.fast(_AUDIT).insert(cursor, entry)
 
     def record(
         self,

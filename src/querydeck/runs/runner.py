@@ -54,7 +54,7 @@ from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import AuditRow, RunRow, utcnow
+from querydeck.store.tables import RunRow, utcnow
 
 log = logging.getLogger("querydeck.runs")
 _RUNS = cast(Table, RunRow.__table__)
@@ -537,7 +537,9 @@ class RunManager:
         self._results.delete(active.id)
         return values
 
-    def _update(self, active: ActiveRun, *, audit: AuditRow | None = None, **values: Any) -> None:
+    def _update(
+        self, active: ActiveRun, *, audit: dict[str, Any] | None = None, **values: Any
+    ) -> None:
         # One UPDATE, no read first: a SQLite transaction that starts by writing waits for
         # the write lock (busy timeout) instead of failing on a stale read snapshot.
         # Plain driver SQL on a bare connection (querydeck.store.fastsql): the ORM's session

@@ -21,9 +21,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigError
-from querydeck.store.fastsql import FastTable, fast_table
+from querydeck.store.fastsql import FastTable
 
 T = TypeVar("T")
 
@@ -80,6 +81,7 @@ class AppDatabase:
         self._write_lock: threading.RLock | None = threading.RLock() if self.is_sqlite else None
         dbapi = self.engine.dialect.loaded_dbapi
         self._dbapi_errors: tuple[type[Exception], ...] = (dbapi.OperationalError,)
+        self._fast: dict[str, FastTable] = {}
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -108,23 +110,31 @@ class AppDatabase:
                 raise self._unavailable(exc) from None
 
     @contextmanager
+    def _raw(self) -> Iterator[tuple[PoolProxiedConnection, DBAPICursor]]:
+        """A pooled DB-API connection and a cursor on it; the driver's operational errors
+        come out as SQLAlchemy's (what the retry and the error mapping look at)."""
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                cursor = conn.cursor()
+                try:
+                    yield conn, cursor
+                finally:
+                    cursor.close()
+            finally:
+                conn.close()  # back to the pool (which rolls back what is still open)
+        except self._dbapi_errors as exc:
+            raise OperationalError(None, None, exc) from None
+
+    @contextmanager
     def read_raw(self) -> Iterator[DBAPICursor]:
         """A DB-API cursor for reading (:mod:`querydeck.store.fastsql`); nothing is
         committed."""
         try:
-            conn = self.engine.raw_connection()
+            with self._raw() as (_, cursor):
+                yield cursor
         except OperationalError as exc:
             raise self._unavailable(exc) from None
-        try:
-            cursor = conn.cursor()
-            try:
-                yield cursor
-            finally:
-                cursor.close()
-        except self._dbapi_errors as exc:
-            raise self._unavailable(_wrapped(exc)) from None
-        finally:
-            conn.close()  # back to the pool (which rolls back what is open)
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction, retrying a bounded number of times (with jitter)
@@ -141,28 +151,23 @@ class AppDatabase:
         :mod:`querydeck.store.fastsql`: no ORM session, no Core execution machinery."""
 
         def attempt() -> T:
-            conn = self.engine.raw_connection()
-            try:
-                cursor = conn.cursor()
+            with self._raw() as (conn, cursor):
                 try:
                     result = work(cursor)
-                    conn.commit()
-                    return result
                 except BaseException:
                     conn.rollback()
                     raise
-                finally:
-                    cursor.close()
-            except self._dbapi_errors as exc:
-                raise _wrapped(exc) from None
-            finally:
-                conn.close()
+                conn.commit()
+                return result
 
         return self._retrying(attempt)
 
     def fast(self, table: Table) -> FastTable:
         """The plain statements of ``table`` for this database."""
-        return fast_table(table, self.engine.dialect)
+        found = self._fast.get(table.name)
+        if found is None:
+            found = self._fast[table.name] = FastTable(table, self.engine.dialect)
+        return found
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for tries in range(self.retries + 1):
@@ -195,12 +200,6 @@ class AppDatabase:
         if isinstance(exc, OperationalError) and _is_locked(exc):
             return AppDatabaseBusy("querydeck's database is busy; try again in a moment.")
         return AppDatabaseUnavailable(f"querydeck's database is unavailable: {_short(exc)}")
-
-
-def _wrapped(exc: Exception) -> OperationalError:
-    """A driver's operational error as SQLAlchemy's (what the retry and the error mapping
-    look at)."""
-    return OperationalError(None, None, exc)
 
 
 def _short(exc: SQLAlchemyError) -> str:

@@ -10,7 +10,6 @@ a short run does four such statements. Everything else keeps using Core and the 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -131,9 +130,3 @@ class FastTable:
             process = self._results[name]
             row[name] = raw if process is None else process(raw)
         return row
-
-
-@functools.lru_cache(maxsize=64)
-def fast_table(table: Table, dialect: Dialect) -> FastTable:
-    """The (shared) :class:`FastTable` of ``table`` for ``dialect``."""
-    return FastTable(table, dialect)
