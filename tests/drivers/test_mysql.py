@@ -304,14 +304,23 @@ def test_read_write_session_setting_does_not_survive(
 # --- timeouts, cancel, lost sessions (C5) ---------------------------------------------------
 
 
-def running_queries(admin: pymysql.connections.Connection[Any], thread_id: int) -> list[Any]:
-    with admin.cursor() as cur:
-        cur.execute(
-            "SELECT COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = %s "
-            "AND COMMAND <> 'Sleep'",
-            (thread_id,),
-        )
-        return list(cur.fetchall())
+def running_queries(
+    admin: pymysql.connections.Connection[Any], thread_id: int, within_s: float = 1.0
+) -> list[Any]:
+    """What the session still runs, once it has stopped or ``within_s`` has passed (the
+    server ends a killed statement at its next check, which a loaded machine can delay)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT COMMAND, INFO FROM information_schema.PROCESSLIST WHERE ID = %s "
+                "AND COMMAND <> 'Sleep'",
+                (thread_id,),
+            )
+            found = list(cur.fetchall())
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
 
 
 def thread_of(connection: MySQLConnection) -> int:
