@@ -4,7 +4,9 @@
 ``$QUERYDECK_CREDENTIALS``, else ``$XDG_CONFIG_HOME/querydeck/credentials.json``, else
 ``~/.config/querydeck/credentials.json``. The file is written 0600 through a temporary file
 created 0600 and renamed over it (never readable by others, not even for an instant); a
-folder it creates is 0700. A file that others can read is refused, as ssh does.
+folder it creates is 0700. A file that others can read is refused, as ssh does. A change
+(read, change, write) holds an exclusive lock on ``.credentials.json.lock`` beside the file,
+so two logins at once both keep their entry.
 
 Only http(s) addresses of a host are accepted; plain http is refused unless the host is
 this machine (loopback) or ``--insecure`` is given, since the token would cross the
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import ipaddress
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,23 +149,41 @@ class CredentialStore:
         return self.servers().get(server)
 
     def put(self, server: str, credential: Credential) -> None:
-        servers = self.servers()
-        servers[server] = credential
-        self._write(servers)
+        with self._changing():
+            servers = self.servers()
+            servers[server] = credential
+            self._write(servers)
 
     def remove(self, server: str) -> bool:
-        servers = self.servers()
-        if servers.pop(server, None) is None:
-            return False
-        self._write(servers)
-        return True
+        with self._changing():
+            servers = self.servers()
+            if servers.pop(server, None) is None:
+                return False
+            self._write(servers)
+            return True
 
-    def _write(self, servers: dict[str, Credential]) -> None:
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the file's change lock (other processes' changes wait for it)."""
         folder = self.path.parent
         try:
             if not folder.is_dir():
                 folder.parent.mkdir(parents=True, exist_ok=True)
-                folder.mkdir(mode=0o700)
+                folder.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(folder / f".{self.path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CredentialsInvalid(
+                f"{self.path} cannot be changed: {exc.strerror or exc}."
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _write(self, servers: dict[str, Credential]) -> None:
+        folder = self.path.parent
+        try:
             data = orjson.dumps(
                 {
                     "version": FILE_VERSION,
