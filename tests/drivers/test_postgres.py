@@ -476,6 +476,15 @@ def test_errors_carry_the_server_message(conn: PostgresConnection) -> None:
         rows(conn, "SELECT 1 / (id - id) FROM t")
 
 
+@pytest.mark.parametrize("text", ["SELECT no_such_column FROM t", "VALUES (no_such_column)"])
+def test_error_positions_count_from_the_statement(conn: PostgresConnection, text: str) -> None:
+    """The server sees ``DECLARE … CURSOR FOR`` in front of the statement; the position
+    given back points into the statement as written."""
+    with pytest.raises(QueryFailed) as caught:
+        rows(conn, text)
+    assert caught.value.detail["position"] == text.index("no_such_column") + 1
+
+
 TYPES_SQL = """
 SELECT 1::int2 AS i2, 2::int4 AS i4, 9007199254740993::int8 AS i8,
   12.30::numeric(10,2) AS money, 1.5::numeric AS free_numeric,

@@ -199,8 +199,8 @@ class PostgresConnection(Connection):
         ).format(sql.Literal(max(1, int(timeout_s * 1000))))
         try:
             self.call(lambda: self._conn.execute(setup))
-            cursor = self._open_cursor(sql_text.encode())
-            stream = PostgresResultStream(self, cursor, self._schema(cursor), deadline)
+            cursor, name = self._open_cursor(sql_text.encode())
+            stream = PostgresResultStream(self, cursor, self._schema(cursor), deadline, name)
         except BaseException:
             self.rollback()
             raise
@@ -208,22 +208,41 @@ class PostgresConnection(Connection):
         stream.prefetch()
         return stream
 
-    def _open_cursor(self, statement: bytes) -> psycopg.Cursor[tuple[Any, ...]]:
-        if _DECLARABLE.match(statement.decode()):
+    def _open_cursor(
+        self, statement: bytes
+    ) -> tuple[psycopg.Cursor[tuple[Any, ...]], sql.Composed | None]:
+        """A cursor holding the statement's first rows (or, for EXPLAIN and SHOW, its whole
+        result), and the name of the server-side cursor the rest is fetched from.
+
+        A query is declared as a server-side cursor on a plain cursor (``DECLARE``, then
+        ``FETCH`` the first batch, whose result also describes the columns): two round trips
+        where psycopg's ``ServerCursor`` takes three. ``binary=True`` only makes psycopg send
+        the ``DECLARE`` in the extended protocol, which accepts one statement and nothing
+        after it (``DECLARE`` returns no rows)."""
+        text = statement.decode()
+        cursor = self._conn.cursor()
+        if _DECLARABLE.match(text):
             self._cursors += 1
-            named = self._conn.cursor(name=f"querydeck_{self._cursors}", scrollable=False)
-            self.call(lambda: named.execute(statement))
-            return named
-        if not _EXPLAIN.match(statement.decode()):
-            first = (statement.decode().split(None, 1) or [""])[0][:40].upper()
+            name = sql.Identifier(f"querydeck_{self._cursors}")
+            declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(name).as_bytes(self._conn)
+            fetch = sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(BATCH_ROWS), name)
+            try:
+                self.call(lambda: cursor.execute(declare + statement, binary=True))
+            except QueryFailed as exc:  # the position counts from the statement, not DECLARE
+                if "position" in exc.detail:
+                    exc.detail["position"] = max(1, exc.detail["position"] - len(declare))
+                raise
+            self.call(lambda: cursor.execute(fetch))
+            return cursor, fetch
+        if not _EXPLAIN.match(text):
+            first = (text.split(None, 1) or [""])[0][:40].upper()
             raise QueryRejected(
                 "PostgreSQL connections run only queries (SELECT, VALUES, TABLE), EXPLAIN "
                 "and SHOW.",
                 detail={"construct": first},
             )
-        plain = self._conn.cursor()
-        self.call(lambda: plain.execute(statement, prepare=True))
-        return plain
+        self.call(lambda: cursor.execute(statement, prepare=True))
+        return cursor, None
 
     def _schema(self, cursor: psycopg.Cursor[tuple[Any, ...]]) -> pa.Schema:
         if not cursor.description:
@@ -366,11 +385,15 @@ class PostgresResultStream(ResultStream):
         cursor: psycopg.Cursor[tuple[Any, ...]],
         schema: pa.Schema,
         deadline: float,
+        fetch: sql.Composed | None = None,
     ) -> None:
         self.schema = schema
         self._owner = owner
         self._cursor = cursor
         self._deadline = deadline
+        #: ``FETCH`` of the next batch of a server-side cursor (None: the cursor holds the
+        #: whole result). The cursor holds the first batch already.
+        self._fetch = fetch
         self._converters = [types.value_converter(f.type) for f in schema]
         self._first: pa.RecordBatch | None = None
         self._fetches = 0
@@ -387,8 +410,10 @@ class PostgresResultStream(ResultStream):
         try:
             if self._owner.cancel_requested():
                 raise QueryCancelled("The statement was cancelled.")
-            if self._fetches and isinstance(self._cursor, psycopg.ServerCursor):
+            if self._fetch is not None and self._fetches:
                 self._owner.set_remaining(self._deadline)
+                fetch = self._fetch
+                self._owner.call(lambda: self._cursor.execute(fetch))
             self._fetches += 1
             rows = self._owner.call(lambda: self._cursor.fetchmany(BATCH_ROWS))
             if len(rows) < BATCH_ROWS:
