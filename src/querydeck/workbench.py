@@ -66,6 +66,7 @@ from querydeck.models import (
 )
 from querydeck.preferences import Preference, Preferences
 from querydeck.ratelimit import RateLimiter
+from querydeck.runs import recovery
 from querydeck.runs.export import Export, ExportFormat, ExportReceipt, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -138,7 +139,7 @@ class Workbench(AccountsMixin):
             self.db,
             max_age_s=self.settings.result_max_age_hours * 3600,
             max_bytes=self.settings.result_store_max_bytes,
-            in_flight=self.runs.active_ids,
+            in_flight=self._runs_in_flight,
         )
         self.runs.on_finished = self.retention.sweep_soon
         self.retention.sweep()
@@ -657,6 +658,14 @@ class Workbench(AccountsMixin):
 
         with self.db.read() as session:
             return session.scalar(select(ConnectionRow.id).limit(1)) is not None
+
+    def _runs_in_flight(self) -> set[str]:
+        """The runs whose results retention must keep: this process's, and those other
+        processes still run. Runs whose process has stopped are ended first
+        (:mod:`querydeck.runs.recovery`)."""
+        mine = self.runs.active_ids()
+        _, elsewhere = recovery.recover(self.db, self.results, mine=mine)
+        return mine | elsewhere
 
     # --- catalog ----------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from querydeck.errors import (
     TooManyRuns,
 )
 from querydeck.models import RunInfo, RunRequest, RunStatus
-from querydeck.runs import jsonrows, metrics
+from querydeck.runs import jsonrows, metrics, owner
 from querydeck.runs.history import run_info
 from querydeck.runs.pool import SessionPools
 from querydeck.runs.results import ResultStore, ResultWriter
@@ -206,6 +206,7 @@ class RunManager:
             "truncated": False,
             "created_at": now,
             "started_at": None,
+            "owner": owner.this_process(),
         }
         active = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, actor.username)
         active.source_sql, active.dialect = request.sql, driver.dialect

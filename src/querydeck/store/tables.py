@@ -128,6 +128,8 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The process running it (``host:pid:start``, see :mod:`querydeck.runs.owner`).
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class CatalogStateRow(Base):

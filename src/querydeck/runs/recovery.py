@@ -1,0 +1,106 @@
+"""Runs left behind: ``queued`` or ``running`` in the history, but their process is gone.
+
+A process that is killed, crashes or loses its machine cannot end its runs. Left alone they
+would stay ``running`` for ever: in the history, to ``GET /runs/{id}``, and to retention,
+which must not remove the result of a run in flight. :func:`recover` finds them and ends
+them ``failed`` with ``RUN_INTERRUPTED`` (their partial results are removed); it runs when a
+Workbench starts and before every retention sweep. A run is left behind when
+
+- its owner (:mod:`querydeck.runs.owner`) is a process of this machine that is gone, or
+- its owner cannot be checked (another machine, or a run recorded before owners were) and
+  it is past any time it could still be running: its time limit plus ``GRACE_S`` after it
+  started, or ``QUEUED_LIMIT_S`` after it was queued.
+
+Everything else still unfinished is in flight somewhere, and retention keeps its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from querydeck.models import RunStatus
+from querydeck.runs import owner
+from querydeck.runs.results import ResultStore
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import RunRow
+
+log = logging.getLogger("querydeck.runs")
+
+#: After its time limit, how long a run of an unknown process may still be ending.
+GRACE_S = 600.0
+#: How long a run of an unknown process may wait for a worker.
+QUEUED_LIMIT_S = 86_400.0
+INTERRUPTED = "RUN_INTERRUPTED"
+MESSAGE = "The run was interrupted: the querydeck process running it stopped. Run it again."
+_UNFINISHED = (RunStatus.queued.value, RunStatus.running.value)
+
+
+def recover(
+    db: AppDatabase,
+    results: ResultStore,
+    *,
+    mine: Collection[str] = (),
+    now: datetime | None = None,
+) -> tuple[list[str], set[str]]:
+    """End the runs left behind; returns their ids, and the ids of the unfinished runs that
+    are still in flight (``mine``, this process's, always are)."""
+    now = now or datetime.now(UTC)
+    with db.read() as session:
+        found = session.execute(
+            select(
+                RunRow.id,
+                RunRow.owner,
+                RunRow.status,
+                RunRow.created_at,
+                RunRow.started_at,
+                RunRow.timeout_s,
+            ).where(RunRow.status.in_(_UNFINISHED))
+        ).all()
+    gone: list[str] = []
+    live: set[str] = set()
+    for run_id, run_owner, status, created_at, started_at, timeout_s in found:
+        if run_id in mine:
+            live.add(run_id)
+            continue
+        running = owner.alive(run_owner)
+        if running is None:  # cannot be asked: is it past any time it could still run?
+            if status == RunStatus.running.value:
+                limit = (started_at or created_at) + timedelta(seconds=timeout_s + GRACE_S)
+            else:
+                limit = created_at + timedelta(seconds=QUEUED_LIMIT_S)
+            running = now <= limit
+        if running:
+            live.add(run_id)
+        else:
+            gone.append(run_id)
+    if gone:
+        _end(db, gone, now)
+        for run_id in gone:
+            results.delete(run_id)
+        log.warning("ended %d run(s) whose process had stopped", len(gone))
+    return gone, live
+
+
+def _end(db: AppDatabase, run_ids: list[str], now: datetime) -> None:
+    def change(session: Session) -> None:
+        session.execute(
+            update(RunRow)
+            .where(RunRow.id.in_(run_ids), RunRow.status.in_(_UNFINISHED))
+            .values(
+                status=RunStatus.failed.value,
+                error_code=INTERRUPTED,
+                error_message=MESSAGE,
+                error_detail=None,
+                error_status=500,
+                finished_at=now,
+                result_state=None,
+                result_file=None,
+            )
+        )
+
+    db.write(change)
