@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from querydeck import demo as demo_data
 from querydeck.api import create_app
 from querydeck.audit.models import AuditEntry
 from querydeck.auth.principal import LOCAL, Role
@@ -26,10 +25,8 @@ SECRET_PASSWORD = "sentinel-pw-7c1d8e2f9a"
 
 
 @pytest.fixture
-def wb(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
-    files = tmp_path_factory.mktemp("demo-audit")
-    demo_data.prepare(files)
-    shutil.copytree(files, data_dir / "demo")
+def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
+    shutil.copytree(demo_files, data_dir / "demo")  # built once per process
     workbench = Workbench(load_settings(data_dir=data_dir, rate_limit_login_user="3/minute"))
     workbench.create_demo()
     try:

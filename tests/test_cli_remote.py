@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import os
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -24,7 +25,6 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner, Result
 
-from querydeck import demo as demo_data
 from querydeck import logs
 from querydeck.api import create_app
 from querydeck.auth.principal import LOCAL, Action, Principal, Role
@@ -59,12 +59,12 @@ def _password() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, demo_files: Path) -> Iterator[Server]:
     """One server for the module: the demo connections; ``alice`` (admin), ``bob`` (analyst
     with a grant on chinook) and ``carol`` (analyst without grants)."""
     logs.configure("WARNING")  # the server's request lines would land in the CLI's stdout
     data_dir = tmp_path_factory.mktemp("server") / "data"
-    demo_data.prepare(data_dir / "demo")
+    shutil.copytree(demo_files, data_dir / "demo")  # built once per process
     settings = load_settings(
         data_dir=data_dir,
         argon2_time_cost=1,

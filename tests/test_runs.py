@@ -14,7 +14,7 @@ import pytest
 
 from querydeck.errors import QueryDeckError, QueryRejected
 from querydeck.models import RunRequest, RunStatus
-from querydeck.settings import load_settings
+from querydeck.settings import Settings, load_settings
 from querydeck.workbench import Workbench
 from tests.services import postgres_database, postgres_reader
 
@@ -242,8 +242,9 @@ def test_unknown_connection(demo: Workbench) -> None:
     assert info.value.code == "CONNECTION_NOT_FOUND"
 
 
-def test_shutdown_cancels_runs_in_flight(settings: object) -> None:
-    wb = Workbench(settings)  # type: ignore[arg-type]
+def test_shutdown_cancels_runs_in_flight(settings: Settings, demo_files: Path) -> None:
+    shutil.copytree(demo_files, settings.data_dir / "demo")
+    wb = Workbench(settings)
     wb.create_demo()
     run_id = wb.start_run(RunRequest(connection="demo", sql=LONG_DUCKDB))
     time.sleep(0.3)
@@ -298,8 +299,9 @@ def test_postgres_timeout(postgres_connection: tuple[Workbench, str]) -> None:
     assert wb.run_rows(counted.id).rows == [[1000]]
 
 
-def test_concurrent_runs(data_dir: Path) -> None:
+def test_concurrent_runs(data_dir: Path, demo_files: Path) -> None:
     results: list[object] = []
+    shutil.copytree(demo_files, data_dir / "demo")
     demo = Workbench(
         load_settings(data_dir=data_dir, max_runs_per_user=12, max_runs_per_connection=12)
     )

@@ -6,6 +6,7 @@ needs the app at import time, which would start a Workbench in every xdist worke
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from querydeck import demo as demo_data
 from querydeck.api import create_app
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
@@ -48,8 +48,8 @@ def _fuzz(schema: Any, headers: dict[str, str]) -> list[str]:
     return failures
 
 
-def test_schemathesis_anonymous_and_authenticated(data_dir: Path) -> None:
-    demo_data.prepare(data_dir / "demo")
+def test_schemathesis_anonymous_and_authenticated(data_dir: Path, demo_files: Path) -> None:
+    shutil.copytree(demo_files, data_dir / "demo")  # built once per process
     settings_ = load_settings(
         data_dir=data_dir,
         connect_timeout_s=1,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import sqlite3
 import threading
@@ -193,7 +194,8 @@ def test_file_roots_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
         load_settings(data_dir=tmp_path / "data")
 
 
-def test_demo_files_live_under_the_data_directory(workbench: Workbench) -> None:
+def test_demo_files_live_under_the_data_directory(workbench: Workbench, demo_files: Path) -> None:
+    shutil.copytree(demo_files, workbench.settings.data_dir / "demo")  # built once per process
     made = workbench.create_demo()
     assert {c.name for c in made} == {"demo", "chinook"}
     for info in made:

@@ -9,7 +9,8 @@ calls that take a pool; ``querydeck serve`` also makes it pyarrow's default
 conversions of fetched rows: a server that ran a PostgreSQL query then exported 1M rows
 to Parquet peaked at 257 MB instead of 283 MB). Arrow's C++ internals that take no pool
 (the Parquet writer's column writers) keep the one chosen when the process started, by
-``ARROW_DEFAULT_MEMORY_POOL``; set in the environment, that variable also wins here.
+``ARROW_DEFAULT_MEMORY_POOL``, which the ``querydeck`` command sets on Linux before pyarrow
+loads (:mod:`querydeck.entry`); set in the environment, that variable also wins here.
 """
 
 from __future__ import annotations
