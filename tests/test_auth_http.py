@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from querydeck.api import API_PREFIX, create_app
 from querydeck.auth.principal import LOCAL, Role
+from querydeck.errors import ConfigError
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import ApiTokenRow, utcnow
 from querydeck.workbench import Workbench
@@ -392,3 +393,25 @@ def test_non_admins_get_403_on_users(workbench: Workbench) -> None:
                 error(client.request(method, path, json=body), 403, "FORBIDDEN")
             assert client.get(ME).json()["user"]["role"] == role.value
     assert workbench.get_user(LOCAL, "admin").disabled is False
+
+
+def test_metrics_token_guards_metrics(data_dir: Path) -> None:
+    token = secrets.token_urlsafe(24)
+    with (
+        Workbench(load_settings(data_dir=data_dir, metrics_token=token)) as wb,
+        TestClient(create_app(wb)) as client,
+    ):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+            response = client.get("/metrics", headers=headers)
+            error(response, 401, "UNAUTHENTICATED")
+            assert token not in response.text
+        granted = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert granted.status_code == 200
+        assert "querydeck_http_request_duration_seconds" in granted.text
+        assert client.get("/healthz").status_code == 200  # the probes stay public
+    assert token not in repr(wb.settings)
+
+
+def test_a_short_metrics_token_is_refused(data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="metrics_token"):
+        load_settings(data_dir=data_dir, metrics_token="short")

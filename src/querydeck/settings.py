@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -308,6 +308,14 @@ class Settings(BaseSettings):
         description="Comma-separated exact origins (`https://app.example.com`) whose "
         "browser pages may call the API with credentials; empty (the default) sends no "
         "CORS headers at all. `*` is refused.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="When set, `GET /metrics` answers only a request with `Authorization: "
+        "Bearer <this token>` (401 UNAUTHENTICATED otherwise), for a Prometheus that "
+        "scrapes across a network; unset, `/metrics` is public like `/healthz`. At least "
+        "16 characters.",
     )
     redis_url: str | None = Field(
         default=None,
