@@ -10,7 +10,7 @@ import pytest
 
 PROBE = (
     "from querydeck.entry import prepare_process; prepare_process(); "
-    "import querydeck.cli, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
 )
 
 
