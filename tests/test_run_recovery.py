@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from querydeck.models import RunStatus
 from querydeck.runs import owner, recovery
 from querydeck.settings import Settings
-from querydeck.store.tables import RunRow
+from querydeck.store.tables import AuditRow, RunRow
 from querydeck.workbench import Workbench
 from tests.test_result_store import SCHEMA, batch
 
@@ -111,6 +112,17 @@ def test_a_starting_workbench_ends_the_runs_of_stopped_processes(settings: Setti
         assert run.result_state is None
         assert not dead_file.exists()
         assert not wb.results.index_path(dead).exists()
+        with wb.db.read() as session:
+            entries = session.scalars(
+                select(AuditRow).where(AuditRow.action == "run.finish").order_by(AuditRow.id)
+            ).all()
+        assert {e.target_id for e in entries} == ended  # the entry its process never wrote
+        entry = next(e for e in entries if e.target_id == dead)
+        assert (entry.actor, entry.outcome, entry.target_type) == ("local", "error", "run")
+        assert entry.detail["error_code"] == "RUN_INTERRUPTED"
+        assert entry.detail["status"] == "failed"
+        assert entry.detail["fingerprint"]
+        assert "SELECT 1" not in str(entry.detail)  # the statement's text is never kept
         for live in (mine, elsewhere, legacy_recent):
             assert wb.get_run(live).status in (RunStatus.running, RunStatus.queued)
 

@@ -3,7 +3,9 @@
 A process that is killed, crashes or loses its machine cannot end its runs. Left alone they
 would stay ``running`` for ever: in the history, to ``GET /runs/{id}``, and to retention,
 which must not remove the result of a run in flight. :func:`recover` finds them and ends
-them ``failed`` with ``RUN_INTERRUPTED`` (their partial results are removed); it runs when a
+them ``failed`` with ``RUN_INTERRUPTED`` (their partial results are removed) and writes the
+``run.finish`` audit entry their process could not write, in the same transaction (pages of
+a run can be read while it runs, so such a run may have handed out rows); it runs when a
 Workbench starts and before every retention sweep. A run is left behind when
 
 - its owner (:mod:`querydeck.runs.owner`) is a process of this machine that is gone, or
@@ -20,9 +22,13 @@ import logging
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from querydeck.audit.log import AuditLog
+from querydeck.audit.sql import summarise
+from querydeck.drivers import registry
+from querydeck.errors import QueryDeckError
 from querydeck.models import RunStatus
 from querydeck.runs import owner
 from querydeck.runs.results import ResultStore
@@ -88,19 +94,45 @@ def recover(
 
 def _end(db: AppDatabase, run_ids: list[str], now: datetime) -> None:
     def change(session: Session) -> None:
-        session.execute(
-            update(RunRow)
-            .where(RunRow.id.in_(run_ids), RunRow.status.in_(_UNFINISHED))
-            .values(
-                status=RunStatus.failed.value,
-                error_code=INTERRUPTED,
-                error_message=MESSAGE,
-                error_detail=None,
-                error_status=500,
-                finished_at=now,
-                result_state=None,
-                result_file=None,
-            )
-        )
+        ended = session.scalars(
+            select(RunRow).where(RunRow.id.in_(run_ids), RunRow.status.in_(_UNFINISHED))
+        ).all()
+        for row in ended:
+            row.status = RunStatus.failed.value
+            row.error_code, row.error_message, row.error_status = INTERRUPTED, MESSAGE, 500
+            row.error_detail, row.finished_at = None, now
+            row.result_state, row.result_file = None, None
+            AuditLog.add(session, _entry(row))
 
     db.write(change)
+
+
+def _entry(row: RunRow) -> dict[str, object]:
+    """The ``run.finish`` entry of an interrupted run (as the runner writes one)."""
+    summary = summarise(row.sql, _dialect(row.driver))
+    return AuditLog.entry(
+        "run.finish",
+        actor=row.user_name,
+        outcome="error",
+        target_type="run",
+        target_id=row.id,
+        connection_id=row.connection_id,
+        detail={
+            "status": RunStatus.failed.value,
+            "connection": row.connection_name,
+            "driver": row.driver,
+            "fingerprint": summary.fingerprint,
+            "tables": summary.tables,
+            "rows": None,
+            "truncated": False,
+            "error_code": INTERRUPTED,
+            "duration_ms": None,
+        },
+    )
+
+
+def _dialect(driver: str | None) -> str:
+    try:
+        return str(registry.load(driver).dialect) if driver else ""
+    except QueryDeckError:  # a driver no longer installed: parse in sqlglot's own dialect
+        return ""
