@@ -75,6 +75,10 @@ def test_owner_strings() -> None:
     host, pid, start = mine.rsplit(":", 2)
     assert owner.alive(f"{host}:{pid}:{int(start) + 1}") is False  # a reused process id
     assert owner.alive(f"another-host.example:{pid}:{start}") is None
+    name, *identity = host.split("/")
+    if identity:  # same name, another boot or another PID namespace: cannot be asked
+        assert owner.alive(f"{name}/00000000/{identity[1]}:{pid}:{start}") is None
+        assert owner.alive(f"{name}/{identity[0]}/1:{pid}:{start}") is None
     for unknown in (None, "", "nonsense", f"{host}:x:1"):
         assert owner.alive(unknown) is None
 

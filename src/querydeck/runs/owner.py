@@ -1,8 +1,9 @@
 """Which process runs a run, and whether that process is still there.
 
-Every run records its owner as ``host:pid:start`` (the start being the process's start time
-in clock ticks since boot, from ``/proc``), so that a process id the system has given to a
-new process is not taken for the old one. A run left ``queued`` or ``running`` by a process
+Every run records its owner as ``host:pid:start``: the host is the machine's name, boot and
+PID namespace (:func:`_host`), the start the process's start time in clock ticks since boot,
+from ``/proc``, so that a process id the system has given to a new process is not taken for
+the old one. A run left ``queued`` or ``running`` by a process
 that is gone (killed, crashed, the machine restarted) can never end on its own: see
 :func:`querydeck.runs.recovery.recover`.
 """
@@ -16,7 +17,17 @@ from functools import cache
 
 @cache
 def _host() -> str:
-    return socket.gethostname()[:120]
+    """This machine and process namespace: the host name, the kernel's boot id and the
+    PID namespace. Process ids are compared only where all three match: two containers (or
+    two machines) may share a host name, and a restarted machine reuses its process ids."""
+    parts = [socket.gethostname()[:100]]
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            parts.append(handle.read().strip()[:8])
+        parts.append(os.readlink("/proc/self/ns/pid").strip("pid:[]"))
+    except OSError:  # no /proc: the host name alone
+        pass
+    return "/".join(parts)
 
 
 def _start_ticks(pid: int) -> str | None:
