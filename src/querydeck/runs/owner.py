@@ -3,9 +3,8 @@
 Every run records its owner as ``host:pid:start``: the host is the machine's name, boot and
 PID namespace (:func:`_host`), the start the process's start time in clock ticks since boot,
 from ``/proc``, so that a process id the system has given to a new process is not taken for
-the old one. A run left ``queued`` or ``running`` by a process
-that is gone (killed, crashed, the machine restarted) can never end on its own: see
-:func:`querydeck.runs.recovery.recover`.
+the old one. A run left ``queued`` or ``running`` by a process that is gone (killed,
+crashed) can never end on its own: see :func:`querydeck.runs.recovery.recover`.
 """
 
 from __future__ import annotations
@@ -67,10 +66,9 @@ def alive(owner: str | None) -> bool | None:
     host, pid_text, start = parts
     if host != _host() or not pid_text.isdigit():
         return None
-    now = _start_ticks(int(pid_text))
     if start == "?":  # no /proc when it was recorded: ask whether the pid exists
         return _pid_exists(int(pid_text))
-    return now is not None and now == start
+    return _start_ticks(int(pid_text)) == start
 
 
 def _pid_exists(pid: int) -> bool:

@@ -21,17 +21,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from querydeck.audit.log import AuditLog
-from querydeck.audit.sql import summarise
 from querydeck.drivers import registry
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunStatus
 from querydeck.runs import owner
 from querydeck.runs.results import ResultStore
+from querydeck.runs.runner import finish_entry_fields
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 
@@ -107,27 +108,21 @@ def _end(db: AppDatabase, run_ids: list[str], now: datetime) -> None:
     db.write(change)
 
 
-def _entry(row: RunRow) -> dict[str, object]:
-    """The ``run.finish`` entry of an interrupted run (as the runner writes one)."""
-    summary = summarise(row.sql, _dialect(row.driver))
+def _entry(row: RunRow) -> dict[str, Any]:
+    """The ``run.finish`` entry of an interrupted run, as the runner writes one."""
+    values = {"status": row.status, "error_code": INTERRUPTED}
     return AuditLog.entry(
-        "run.finish",
-        actor=row.user_name,
-        outcome="error",
-        target_type="run",
-        target_id=row.id,
-        connection_id=row.connection_id,
-        detail={
-            "status": RunStatus.failed.value,
-            "connection": row.connection_name,
-            "driver": row.driver,
-            "fingerprint": summary.fingerprint,
-            "tables": summary.tables,
-            "rows": None,
-            "truncated": False,
-            "error_code": INTERRUPTED,
-            "duration_ms": None,
-        },
+        **finish_entry_fields(
+            run_id=row.id,
+            actor=row.user_name,
+            connection_id=row.connection_id,
+            connection_name=row.connection_name,
+            driver=row.driver,
+            sql=row.sql,
+            dialect=_dialect(row.driver),
+            request_id=None,
+            values=values,
+        )
     )
 
 

@@ -126,6 +126,44 @@ class ActiveRun:
                 self.connection.cancel()
 
 
+def finish_entry_fields(
+    *,
+    run_id: str,
+    actor: Principal | str | None,
+    connection_id: str | None,
+    connection_name: str | None,
+    driver: str | None,
+    sql: str,
+    dialect: str,
+    request_id: str | None,
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``run.finish`` audit entry (keywords of :meth:`AuditLog.entry`) of a run ending
+    with ``values``: the statement's fingerprint and tables, never its text."""
+    status = str(values["status"])
+    summary = summarise(sql, dialect)
+    return {
+        "action": "run.finish",
+        "actor": actor,
+        "outcome": _OUTCOMES.get(status, "error"),
+        "target_type": "run",
+        "target_id": run_id,
+        "connection_id": connection_id,
+        "request_id": request_id,
+        "detail": {
+            "status": status,
+            "connection": connection_name,
+            "driver": driver,
+            "fingerprint": summary.fingerprint,
+            "tables": summary.tables,
+            "rows": values.get("row_count"),
+            "truncated": bool(values.get("truncated")),
+            "error_code": values.get("error_code"),
+            "duration_ms": values.get("duration_ms"),
+        },
+    }
+
+
 def storable(text: str) -> str:
     """``text`` as the history can store it: lone surrogates (which the guard rejects, and
     no database can encode) are kept visible as ``\\ud800``-style escapes."""
@@ -483,30 +521,18 @@ class RunManager:
 
     @staticmethod
     def _entry_fields(active: ActiveRun, values: dict[str, Any]) -> dict[str, Any]:
-        """The ``run.finish`` audit entry of a run ending with ``values``: the statement's
-        fingerprint and tables, never its text."""
-        status = str(values["status"])
-        summary = summarise(active.source_sql, active.dialect)
-        return {
-            "action": "run.finish",
-            "actor": active.principal,
-            "outcome": _OUTCOMES.get(status, "error"),
-            "target_type": "run",
-            "target_id": active.id,
-            "connection_id": active.connection_id,
-            "request_id": active.request_id,
-            "detail": {
-                "status": status,
-                "connection": active.connection_name,
-                "driver": active.driver_name,
-                "fingerprint": summary.fingerprint,
-                "tables": summary.tables,
-                "rows": values.get("row_count"),
-                "truncated": bool(values.get("truncated")),
-                "error_code": values.get("error_code"),
-                "duration_ms": values.get("duration_ms"),
-            },
-        }
+        """The ``run.finish`` audit entry of a run ending with ``values``."""
+        return finish_entry_fields(
+            run_id=active.id,
+            actor=active.principal,
+            connection_id=active.connection_id,
+            connection_name=active.connection_name,
+            driver=active.driver_name,
+            sql=active.source_sql,
+            dialect=active.dialect,
+            request_id=active.request_id,
+            values=values,
+        )
 
     def _finish(self, active: ActiveRun, values: dict[str, Any]) -> dict[str, Any]:
         """Write the run's final status and its audit entry in one transaction; returns the
