@@ -202,6 +202,24 @@ def test_runs_reuse_a_reset_session(data_dir: Path, pg_url: str) -> None:
     assert backends(pg_url) == []  # closing the Workbench closed its pool
 
 
+def test_a_session_stays_in_the_pool_across_many_repeated_runs(data_dir: Path, pg_url: str) -> None:
+    """Repeated statements (and the driver's own repeated ROLLBACK and DISCARD ALL) never
+    break the pooled session: psycopg's automatic prepared statements did not survive the
+    reset, and every seventh run or so lost its session and opened a new one. (The guard is
+    bypassed for SHOW, which the driver runs as a prepared statement like EXPLAIN.)"""
+    wb = bench(data_dir, pg_url, raw=True)
+    try:
+        pid = run(wb, "SELECT pg_backend_pid()")[0][0]
+        repeated = ["SELECT pg_backend_pid()"] * 12
+        repeated += ["SHOW server_version", "EXPLAIN SELECT 1"] * 4
+        for sql in repeated:
+            run(wb, sql)
+        assert run(wb, "SELECT pg_backend_pid()")[0][0] == pid
+        assert backends(pg_url) == [(pid, "idle")]
+    finally:
+        wb.close()
+
+
 def test_failed_and_cancelled_runs_discard_their_session(data_dir: Path, pg_url: str) -> None:
     wb = bench(data_dir, pg_url, raw=True)
     try:

@@ -135,6 +135,11 @@ class PostgresDriver(Driver[PostgresOptions]):
             conn = psycopg.connect(self.conninfo(timeout_s), autocommit=True)
         except psycopg.Error as exc:
             raise connect_error(exc, self.target()) from None
+        # No server-side prepared statements: a pooled session's reset (DISCARD ALL) drops
+        # them, psycopg's cache of them fell out of step, and the next execution of a
+        # cached text failed ("prepared statement _pg3_0 does not exist"): the driver's
+        # own ROLLBACK lost the session one run in seven, a repeated EXPLAIN failed.
+        conn.prepare_threshold = None
         types.register_loaders(conn.adapters)
         return PostgresConnection(conn)
 
@@ -241,8 +246,13 @@ class PostgresConnection(Connection):
                 "and SHOW.",
                 detail={"construct": first},
             )
-        self.call(lambda: cursor.execute(statement, prepare=True))
+        # In a pipeline psycopg always uses the extended protocol: one statement only.
+        self.call(lambda: self._pipelined(cursor, statement))
         return cursor, None
+
+    def _pipelined(self, cursor: psycopg.Cursor[tuple[Any, ...]], statement: bytes) -> None:
+        with self._conn.pipeline():
+            cursor.execute(statement)
 
     def _schema(self, cursor: psycopg.Cursor[tuple[Any, ...]]) -> pa.Schema:
         if not cursor.description:
