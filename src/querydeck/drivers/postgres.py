@@ -25,7 +25,6 @@ from typing import Any, ClassVar, Literal
 
 import psycopg
 import pyarrow as pa
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -63,6 +62,16 @@ _DECLARABLE = re.compile(
 )
 _EXPLAIN = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/)*(explain|show)\b", re.I | re.S)
 _LOST = "The connection to PostgreSQL was lost; open a new one."
+#: Ends the transaction and resets the session in one round trip: what ``DISCARD ALL``
+#: does (PostgreSQL documents it as this sequence), which itself cannot follow the
+#: ``ROLLBACK`` in one text (it refuses to run in the implicit transaction of a
+#: multi-statement query). Settings, role and session authorization, cursors, prepared
+#: statements, LISTENs, advisory locks, cached plans, temporary tables, sequence state.
+_RESET = (
+    b"ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; "
+    b"UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; "
+    b"DISCARD SEQUENCES"
+)
 #: Objects with smaller OIDs are built into the server (``FirstNormalObjectId``).
 _FIRST_USER_OID = 16384
 
@@ -183,6 +192,10 @@ class PostgresConnection(Connection):
         self._stream: PostgresResultStream | None = None
         self._type_names: dict[tuple[int, int], str] = {}
         self._cursors = 0
+        #: The session is as a reset leaves it (no statement has run since the last one).
+        self._fresh = True
+        #: One cursor for the driver's own control statements (setup, reset).
+        self._control = conn.cursor()
 
     def ping(self) -> ServerInfo:
         row = self.call(lambda: self._conn.execute("SHOW server_version").fetchone())
@@ -197,13 +210,14 @@ class PostgresConnection(Connection):
         if self._stream is not None:
             self._stream.close()
         self._cancel_requested = False
+        self._fresh = False
         deadline = time.monotonic() + timeout_s
-        setup = sql.SQL(
-            "BEGIN READ ONLY; SET LOCAL statement_timeout = {}; "
-            "SET LOCAL IntervalStyle = 'postgres'"
-        ).format(sql.Literal(max(1, int(timeout_s * 1000))))
+        setup = (
+            b"BEGIN READ ONLY; SET LOCAL statement_timeout = %d; "
+            b"SET LOCAL IntervalStyle = 'postgres'" % max(1, int(timeout_s * 1000))
+        )
         try:
-            self.call(lambda: self._conn.execute(setup))
+            self.call(lambda: self._control.execute(setup))
             cursor, name = self._open_cursor(sql_text.encode())
             stream = PostgresResultStream(self, cursor, self._schema(cursor), deadline, name)
         except BaseException:
@@ -215,7 +229,7 @@ class PostgresConnection(Connection):
 
     def _open_cursor(
         self, statement: bytes
-    ) -> tuple[psycopg.Cursor[tuple[Any, ...]], sql.Composed | None]:
+    ) -> tuple[psycopg.Cursor[tuple[Any, ...]], bytes | None]:
         """A cursor holding the statement's first rows (or, for EXPLAIN and SHOW, its whole
         result), and the name of the server-side cursor the rest is fetched from.
 
@@ -228,9 +242,9 @@ class PostgresConnection(Connection):
         cursor = self._conn.cursor()
         if _DECLARABLE.match(text):
             self._cursors += 1
-            name = sql.Identifier(f"querydeck_{self._cursors}")
-            declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(name).as_bytes(self._conn)
-            fetch = sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(BATCH_ROWS), name)
+            name = b'"querydeck_%d"' % self._cursors  # a name of ours: nothing to quote
+            declare = b"DECLARE %s NO SCROLL CURSOR FOR " % name
+            fetch = b"FETCH FORWARD %d FROM %s" % (BATCH_ROWS, name)
             try:
                 self.call(lambda: cursor.execute(declare + statement, binary=True))
             except QueryFailed as exc:  # the position counts from the statement, not DECLARE
@@ -322,14 +336,18 @@ class PostgresConnection(Connection):
         return QueryFailed(message, detail=detail)
 
     def rollback(self) -> None:
-        """End the current transaction; a failure leaves the connection marked broken."""
+        """End the current transaction and reset the session (one round trip: a pooled
+        session needs nothing more before its next run); a failure closes the
+        connection."""
         if self._conn.closed or self._conn.broken:
             return
         try:
-            self._conn.execute("ROLLBACK")
+            self._control.execute(_RESET)
         except psycopg.Error:
             if not self._conn.broken:
                 self._conn.close()
+            return
+        self._fresh = True
 
     def stream_closed(self, stream: PostgresResultStream) -> None:
         if self._stream is stream:
@@ -349,16 +367,19 @@ class PostgresConnection(Connection):
         return self._cancel_requested
 
     def reset(self) -> bool:
-        """``ROLLBACK`` when a transaction is open, then ``DISCARD ALL`` (settings, role
-        and session authorization, temporary tables, prepared statements, advisory locks,
-        LISTENs, sequence state). The session's own settings (application name, encoding)
-        were sent at connect time and survive; names of user-defined types are looked up
-        again."""
+        """The session as new: the end of a result already reset it (``ROLLBACK`` and what
+        ``DISCARD ALL`` does, see ``_RESET``), else it is reset now. The session's own
+        settings (application name, encoding) were sent at connect time and survive; names
+        of user-defined types are looked up again."""
         if self._stream is not None:
             self._stream.close()
-        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            self.call(lambda: self._conn.execute("ROLLBACK"))
-        self.call(lambda: self._conn.execute("DISCARD ALL"))
+        idle = self._conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if self._fresh and idle:
+            if not self.alive():  # ended by the server since (or it sent something)
+                raise UpstreamUnavailable(_LOST)
+        else:
+            self.call(lambda: self._control.execute(_RESET))
+            self._fresh = True
         self._cancel_requested = False
         self._type_names = {k: v for k, v in self._type_names.items() if k[0] < _FIRST_USER_OID}
         return True
@@ -395,7 +416,7 @@ class PostgresResultStream(ResultStream):
         cursor: psycopg.Cursor[tuple[Any, ...]],
         schema: pa.Schema,
         deadline: float,
-        fetch: sql.Composed | None = None,
+        fetch: bytes | None = None,
     ) -> None:
         self.schema = schema
         self._owner = owner
