@@ -111,6 +111,44 @@ def test_run_answers_with_the_first_page(client: TestClient) -> None:
     assert rows["total"] == 1
 
 
+MIXED = (
+    "SELECT i, 9007199254740993 + i AS big, i / 3 AS ratio, (i / 7)::DECIMAL(18, 4) AS amount, "
+    "'t' || i AS label, TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 SECOND AS at, "
+    "DATE '2020-01-01' + i::INT AS day, i % 2 = 0 AS flag, "
+    "CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS maybe, "
+    "('b' || i)::BLOB AS raw FROM range({n}) t(i)"
+)
+
+
+@pytest.mark.parametrize("n", [40, 20_000], ids=["kept-in-memory", "read-back"])
+def test_the_first_page_of_a_run_equals_the_stored_rows(
+    client: TestClient, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer of POST /runs takes a small result's first page from memory (no read
+    back): it is the page the stored result gives, value for value and type for type."""
+    history = client.app.state.workbench.history  # type: ignore[attr-defined]
+    reads: list[str] = []
+    read = history.rows
+    monkeypatch.setattr(
+        history, "rows", lambda run_id, **kw: reads.append(run_id) or read(run_id, **kw)
+    )
+    body = client.post(
+        "/api/v1/runs",
+        json={"connection": "demo", "sql": MIXED.format(n=n), "page_size": 25},
+    ).json()
+    assert body["run"]["status"] == "succeeded", body
+    assert body["run"]["row_count"] == min(n, 10_000)
+    run_id = body["run"]["id"]
+    assert reads == ([] if n < 100 else [run_id])
+    stored = client.get(f"/api/v1/runs/{run_id}/rows", params={"offset": 0, "limit": 25}).json()
+    assert body["page"] == stored
+    assert len(stored["rows"]) == 25
+    assert stored["rows"][5][8] is None
+    assert isinstance(stored["rows"][1][1], str)  # beyond 2**53: a string
+    again = client.get(f"/api/v1/runs/{run_id}", params={"page_size": 25}).json()  # the file
+    assert again["page"] == stored
+
+
 def test_paging_through_a_truncated_result(client: TestClient) -> None:
     body = client.post(
         "/api/v1/runs",

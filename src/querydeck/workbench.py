@@ -377,6 +377,14 @@ class Workbench(AccountsMixin):
             known = self.get_run(run_id, actor=actor)
         return self.history.rows(run_id, offset=offset, limit=limit, known=known)
 
+    def first_rows(self, run: RunInfo, limit: int) -> RowsPage:
+        """The first page of a run the caller started and waited for: from memory when its
+        result was small (see ``RunManager.take_rows``), else from the stored result."""
+        table = self.runs.take_rows(run.id) if run.status is RunStatus.succeeded else None
+        if table is None:
+            return self.history.rows(run.id, offset=0, limit=limit, known=run)
+        return self.history.page(run, table.slice(0, limit), offset=0, limit=limit, so_far=0)
+
     def cancel_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
         """Ask a running run to stop; returns the run once it has ended (or after 5 s)."""
         self.get_run(run_id, actor=actor)

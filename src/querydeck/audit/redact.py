@@ -10,6 +10,7 @@ items, string length) so that a careless caller cannot fill the log.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -40,14 +41,16 @@ MAX_KEY = 64
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]*@")
 
 
+@functools.lru_cache(maxsize=4096)
 def secret_name(name: str) -> bool:
-    """Whether a key name looks like it holds a secret."""
+    """Whether a key name looks like it holds a secret (remembered: details reuse a few
+    key names)."""
     lowered = name.lower()
     return any(part in lowered for part in SECRET_KEY_PARTS)
 
 
 def _text(value: str) -> str:
-    masked = _URL_USERINFO.sub(r"\g<scheme>***@", value)
+    masked = _URL_USERINFO.sub(r"\g<scheme>***@", value) if "://" in value else value
     return masked if len(masked) <= MAX_STRING else masked[: MAX_STRING - 1] + "…"
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection
+import functools
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -29,34 +32,40 @@ from querydeck.store.tables import RunRow
 MAX_PAGE_ROWS = 10_000
 
 
-def run_info(row: RunRow, rows_so_far: int | None = None) -> RunInfo:
-    elapsed = row.duration_ms
-    if elapsed is None and row.started_at is not None:
-        elapsed = round((datetime.now(UTC) - row.started_at).total_seconds() * 1000, 3)
+def run_info(row: RunRow | Mapping[str, Any], rows_so_far: int | None = None) -> RunInfo:
+    """The run of a history row: an ORM row, or the row's column values as the runner
+    wrote them (absent columns are NULL)."""
+    get: Callable[[str], Any] = (
+        row.get if isinstance(row, Mapping) else functools.partial(getattr, row)
+    )
+    elapsed, started = get("duration_ms"), get("started_at")
+    if elapsed is None and started is not None:
+        elapsed = round((datetime.now(UTC) - started).total_seconds() * 1000, 3)
+    columns = get("columns")
     return RunInfo(
-        id=row.id,
-        user=row.user_name,
-        connection=row.connection_name,
-        connection_id=row.connection_id,
-        driver=row.driver,
-        sql=row.sql,
-        executed_sql=row.executed_sql,
-        status=RunStatus(row.status),
-        max_rows=row.max_rows,
-        timeout_s=row.timeout_s,
-        row_count=row.row_count if rows_so_far is None else rows_so_far,
-        truncated=row.truncated,
-        columns=[ColumnInfo.model_validate(c) for c in row.columns] if row.columns else None,
-        error_code=row.error_code,
-        error_message=row.error_message,
-        error_detail=row.error_detail,
-        error_status=row.error_status,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration_ms=row.duration_ms,
+        id=get("id"),
+        user=get("user_name"),
+        connection=get("connection_name"),
+        connection_id=get("connection_id"),
+        driver=get("driver"),
+        sql=get("sql"),
+        executed_sql=get("executed_sql"),
+        status=RunStatus(get("status")),
+        max_rows=get("max_rows"),
+        timeout_s=get("timeout_s"),
+        row_count=get("row_count") if rows_so_far is None else rows_so_far,
+        truncated=bool(get("truncated")),
+        columns=[ColumnInfo.model_validate(c) for c in columns] if columns else None,
+        error_code=get("error_code"),
+        error_message=get("error_message"),
+        error_detail=get("error_detail"),
+        error_status=get("error_status"),
+        created_at=get("created_at"),
+        started_at=started,
+        finished_at=get("finished_at"),
+        duration_ms=get("duration_ms"),
         elapsed_ms=elapsed,
-        result_state=row.result_state,
+        result_state=get("result_state"),
     )
 
 
@@ -165,14 +174,20 @@ class History:
             raise
         except ResultExpired:
             raise self._lost(run_id) from None
+        return self.page(run, table, offset=offset, limit=limit, so_far=stored.rows)
+
+    @staticmethod
+    def page(run: RunInfo, table: pa.Table, *, offset: int, limit: int, so_far: int) -> RowsPage:
+        """The page of ``run`` holding ``table`` (its rows from ``offset``); ``so_far`` is
+        the stored row count while the run still writes."""
         complete = run.status is RunStatus.succeeded
         return RowsPage(
-            run_id=run_id,
+            run_id=run.id,
             columns=run.columns or [],
             rows=jsonrows.rows(table),
             offset=offset,
             limit=limit,
-            total=(run.row_count or 0) if complete else stored.rows,
+            total=(run.row_count or 0) if complete else so_far,
             truncated=run.truncated,
             complete=complete,
         )

@@ -79,6 +79,7 @@ class ResultWriter:
         index: Path,
         schema: pa.Schema,
         on_change: Callable[[int | None], None] | None = None,
+        keep_bytes: int = 0,
     ) -> None:
         self.data = data
         self.index = index
@@ -90,6 +91,10 @@ class ResultWriter:
         self._dictionaries = self.schema != schema
         self.rows = 0
         self.bytes = 0
+        #: The batches written, while they add up to at most ``keep_bytes`` (a small
+        #: result's first page is then answered without reading the file back).
+        self._keep_bytes = keep_bytes
+        self._kept: list[pa.RecordBatch] | None = [] if keep_bytes > 0 else None
         self._data = None
         self._index = None
         try:
@@ -129,6 +134,14 @@ class ResultWriter:
         self._index_bytes += _RECORD.size
         self.rows += batch.num_rows
         self.bytes += message.size
+        if self._kept is not None:
+            self._kept = [*self._kept, batch] if self.bytes <= self._keep_bytes else None
+
+    def kept(self) -> pa.Table | None:
+        """All the rows written, when they were few enough to keep (else None)."""
+        if self._kept is None:
+            return None
+        return pa.Table.from_batches(self._kept, schema=self.schema)
 
     def commit(self) -> None:
         """Write the end-of-stream marker and close the files."""
@@ -193,13 +206,14 @@ class ResultStore:
     def index_path(self, run_id: str) -> Path:
         return self.directory / f"{run_id}.idx"
 
-    def writer(self, run_id: str, schema: pa.Schema) -> ResultWriter:
+    def writer(self, run_id: str, schema: pa.Schema, *, keep_bytes: int = 0) -> ResultWriter:
         try:
             return ResultWriter(
                 self.path(run_id),
                 self.index_path(run_id),
                 schema,
                 on_change=lambda size: self._catalogue_set(run_id, size),
+                keep_bytes=keep_bytes,
             )
         except OSError as exc:
             if exc.errno in _FULL:

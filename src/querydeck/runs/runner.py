@@ -27,6 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import pyarrow as pa
 from sqlalchemy import Table
 from sqlalchemy.engine.interfaces import DBAPICursor
 
@@ -66,6 +67,11 @@ CANCEL_RETRY_S = 10.0
 WATCHDOG_GRACE_S = 1.0
 #: How many started runs keep their outcome for a wait that has not come yet.
 RECENT_FUTURES = 1024
+#: A result of at most this many bytes (Arrow IPC) is also kept in memory when its run
+#: ends, for the first page of the request that waited for it (not read back from disk);
+#: at most RECENT_ROWS such results are kept, oldest dropped.
+KEEP_FIRST_BYTES = 64 * 1024
+RECENT_ROWS = 64
 #: A run's final status as the outcome of its audit entry.
 _OUTCOMES = {
     RunStatus.succeeded.value: "ok",
@@ -206,6 +212,8 @@ class RunManager:
         self._active: dict[str, ActiveRun] = {}
         #: The outcome of runs started here, until a wait answers it (oldest dropped).
         self._futures: OrderedDict[str, Future[RunInfo]] = OrderedDict()
+        #: The rows of small results of runs that just ended, until their first page.
+        self._fresh_rows: OrderedDict[str, pa.Table] = OrderedDict()
         self._lock = threading.Lock()
         #: Called (in the worker thread) after each run has ended: retention hooks here.
         self.on_finished: Callable[[], object] | None = None
@@ -333,6 +341,20 @@ class RunManager:
             self._futures.pop(run_id, None)
         return ended
 
+    def _keep_rows(self, run_id: str, table: pa.Table | None) -> None:
+        if table is None:
+            return
+        with self._lock:
+            self._fresh_rows[run_id] = table
+            while len(self._fresh_rows) > RECENT_ROWS:
+                self._fresh_rows.popitem(last=False)
+
+    def take_rows(self, run_id: str) -> pa.Table | None:
+        """All the rows of a small result of a run that just ended here, once (None when
+        it was not small, is taken already or was dropped: read the stored result)."""
+        with self._lock:
+            return self._fresh_rows.pop(run_id, None)
+
     def cancel(self, run_id: str) -> None:
         with self._lock:
             active = self._active.get(run_id)
@@ -407,7 +429,9 @@ class RunManager:
                 )
                 stream = conn.execute(active.sql, timeout_s=active.timeout_s)
                 try:
-                    writer = self._results.writer(active.id, stream.schema)
+                    writer = self._results.writer(
+                        active.id, stream.schema, keep_bytes=KEEP_FIRST_BYTES
+                    )
                 except BaseException:
                     stream.close()
                     raise
@@ -455,6 +479,8 @@ class RunManager:
             outcome = self._finish(
                 active, {"finished_at": utcnow(), "duration_ms": round(duration, 3), **outcome}
             )
+            if writer is not None and outcome["status"] == RunStatus.succeeded.value:
+                self._keep_rows(active.id, writer.kept())
             metrics.record_finished(
                 active.driver_name, RunStatus(outcome["status"]), duration / 1000
             )
@@ -465,7 +491,7 @@ class RunManager:
                     self.on_finished()
                 except Exception:  # housekeeping must never fail the run it follows
                     log.exception("after-run housekeeping failed")
-        return run_info(RunRow(**active.record))
+        return run_info(active.record)
 
     @staticmethod
     def _drain(

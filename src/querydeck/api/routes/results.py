@@ -77,5 +77,6 @@ def rerun(
     _raise_if_failed(run)
     status = 200 if run.status.finished else 202
     return OrjsonResponse(
-        _view(workbench, run, page_size).model_dump(mode="json"), status_code=status
+        _view(workbench, run, page_size, waited=True).model_dump(mode="json"),
+        status_code=status,
     )

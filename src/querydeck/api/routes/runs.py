@@ -35,10 +35,15 @@ def _raise_if_failed(run: RunInfo) -> None:
     )
 
 
-def _view(workbench: Workbench, run: RunInfo, page_size: int) -> RunView:
+def _view(workbench: Workbench, run: RunInfo, page_size: int, *, waited: bool = False) -> RunView:
+    """The run and its first page; ``waited``: the caller started the run and waited for
+    it (a small result's rows are still in memory then)."""
     page = None
     if run.status is RunStatus.succeeded:
-        page = workbench.run_rows(run.id, offset=0, limit=page_size, known=run)
+        if waited:
+            page = workbench.first_rows(run, page_size)
+        else:
+            page = workbench.run_rows(run.id, offset=0, limit=page_size, known=run)
     return RunView(run=run, page=page)
 
 
@@ -56,7 +61,7 @@ def create_run(
     run_id = workbench.start_run(request, actor=principal)
     run = workbench.wait_run(run_id, body.wait_ms / 1000)
     _raise_if_failed(run)
-    view = _view(workbench, run, body.page_size)
+    view = _view(workbench, run, body.page_size, waited=True)
     status = 200 if run.status.finished else 202
     return OrjsonResponse(view.model_dump(mode="json"), status_code=status)
 

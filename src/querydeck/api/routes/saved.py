@@ -91,5 +91,6 @@ def run_saved(
     _raise_if_failed(run)
     status = 200 if run.status.finished else 202
     return OrjsonResponse(
-        _view(workbench, run, body.page_size).model_dump(mode="json"), status_code=status
+        _view(workbench, run, body.page_size, waited=True).model_dump(mode="json"),
+        status_code=status,
     )
