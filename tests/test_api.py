@@ -91,6 +91,21 @@ def test_openapi_document(client: TestClient) -> None:
         "/readyz",
     } <= paths
     assert client.get("/api/docs").status_code == 200
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert schemes["APIKeyCookie"] == {
+        **schemes["APIKeyCookie"],
+        "in": "cookie",
+        "name": "qd_session",
+    }
+    security = {
+        (path, method): operation.get("security")
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    public = {("/api/v1/auth/login", "post"), ("/healthz", "get"), ("/readyz", "get")}
+    assert {key for key, value in security.items() if not value} == public
+    assert security[("/api/v1/runs", "post")] == [{"HTTPBearer": []}, {"APIKeyCookie": []}]
 
 
 def test_run_answers_with_the_first_page(client: TestClient) -> None:

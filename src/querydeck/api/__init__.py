@@ -9,6 +9,7 @@ from querydeck import __version__
 from querydeck.api import errors, hardening
 from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
+from querydeck.api.openapi import document_security
 from querydeck.api.routes import audit, auth, catalog, connections, grants, health, runs, users
 from querydeck.api.routes import certificates as certificate_routes
 from querydeck.api.routes import preferences as preference_routes
@@ -34,16 +35,20 @@ def create_app(workbench: Workbench) -> FastAPI:
     hardening.install(app, workbench.settings, api_prefix=API_PREFIX)
     app.add_middleware(RequestContext)
     # Public: health, readiness, metrics and the login. Everything else authenticates.
+    # Routers are matched in this order, one route after another: the runs and their
+    # results (the busiest paths) come first.
     app.include_router(health.router)
-    app.include_router(auth.login_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     authenticated = [Depends(current_principal)]
+    for router in (runs.router, run_results.router):
+        app.include_router(
+            router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated
+        )
+    app.include_router(auth.login_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for router in (
         auth.router,
         users.router,
         connections.router,
-        runs.router,
         catalog.router,
-        run_results.router,
         saved_queries.router,
         certificate_routes.router,
         grants.router,
@@ -53,6 +58,8 @@ def create_app(workbench: Workbench) -> FastAPI:
         app.include_router(
             router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated
         )
+    public = {API_PREFIX + route.path for route in auth.login_router.routes}  # type: ignore[attr-defined]
+    document_security(app, public | {route.path for route in health.router.routes})  # type: ignore[attr-defined]
     _prepare_routes(app)
     return app
 

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from querydeck.auth.principal import Principal
 from querydeck.errors import CsrfFailed, Forbidden, Unauthenticated
@@ -27,16 +26,6 @@ SESSION_COOKIE = "qd_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-#: For the OpenAPI document (and the docs' Authorize button) only: the header and the
-#: cookie are read by current_principal itself.
-_BEARER_SCHEME = HTTPBearer(
-    auto_error=False, description="A personal API token: `Authorization: Bearer qdt_...`."
-)
-_COOKIE_SCHEME = APIKeyCookie(
-    name=SESSION_COOKIE,
-    auto_error=False,
-    description=f"The login session; state-changing requests also need {CSRF_HEADER}.",
-)
 
 
 def client_address(request: Request) -> str | None:
@@ -85,11 +74,7 @@ def _check_csrf(request: Request, expected: str) -> None:
     check_origin(request)
 
 
-async def current_principal(
-    request: Request,
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)] = None,
-    _cookie: Annotated[str | None, Depends(_COOKIE_SCHEME)] = None,
-) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The authenticated principal of the request (401 UNAUTHENTICATED, 403 CSRF_FAILED),
     also kept on ``request.state.principal``."""
     known = getattr(request.state, "principal", None)
