@@ -31,8 +31,8 @@ from querydeck.drivers import registry
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunStatus
 from querydeck.runs import owner
+from querydeck.runs.active import finish_entry_fields
 from querydeck.runs.results import ResultStore
-from querydeck.runs.runner import finish_entry_fields
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 

@@ -24,7 +24,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pyarrow as pa
@@ -32,10 +31,8 @@ from sqlalchemy import Table
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from querydeck.audit.log import AuditLog, current_request_id
-from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
 from querydeck.connections import ConnectionService
-from querydeck.drivers.base import Connection
 from querydeck.errors import (
     AuditUnavailable,
     Conflict,
@@ -48,6 +45,7 @@ from querydeck.errors import (
 )
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics, owner
+from querydeck.runs.active import ActiveRun, finish_entry_fields, storable
 from querydeck.runs.history import run_info
 from querydeck.runs.pool import SessionPools
 from querydeck.runs.results import ResultStore, ResultWriter
@@ -72,112 +70,6 @@ RECENT_FUTURES = 1024
 #: at most RECENT_ROWS such results are kept, oldest dropped.
 KEEP_FIRST_BYTES = 64 * 1024
 RECENT_ROWS = 64
-#: A run's final status as the outcome of its audit entry.
-_OUTCOMES = {
-    RunStatus.succeeded.value: "ok",
-    RunStatus.failed.value: "error",
-    RunStatus.timed_out.value: "error",
-    RunStatus.cancelled.value: "aborted",
-    RunStatus.rejected.value: "denied",
-}
-
-
-@dataclass
-class ActiveRun:
-    """A run that is queued or executing in this process."""
-
-    id: str
-    connection_name: str
-    sql: str
-    max_rows: int
-    timeout_s: float
-    driver_name: str
-    user: str = ""
-    #: What the audit entry of the run needs: the user's own SQL, its dialect, the
-    #: connection's id and the id of the request that started the run.
-    source_sql: str = ""
-    dialect: str = ""
-    connection_id: str | None = None
-    request_id: str | None = None
-    principal: Principal | None = None
-    future: Future[RunInfo] | None = None
-    connection: Connection | None = None
-    cancel_requested: bool = False
-    watchdog_fired: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Called with the open session before the statement (the first-use privilege probe).
-    before_use: Callable[[Connection], None] | None = None
-    #: The session pool of the connection: its id and the version of its options.
-    pool_key: str = ""
-    pool_version: str = ""
-    #: True when the history row was inserted as ``running`` (a worker was free).
-    started_at_insert: bool = False
-    #: The history row as this process wrote it (updated with what it writes later): the
-    #: run is answered from it when it ends, without reading it back.
-    record: dict[str, Any] = field(default_factory=dict)
-
-    # The session is cancelled with the lock held: the worker detaches it under the same
-    # lock before the session goes back to its pool, so a late cancel never reaches the
-    # statement of the next run that reuses the session.
-    def cancel(self) -> None:
-        with self.lock:
-            self.cancel_requested = True
-            if self.connection is not None:
-                self.connection.cancel()
-
-    def fire_watchdog(self) -> None:
-        with self.lock:
-            self.watchdog_fired = True
-            if self.connection is not None:
-                self.connection.cancel()
-
-
-def finish_entry_fields(
-    *,
-    run_id: str,
-    actor: Principal | str | None,
-    connection_id: str | None,
-    connection_name: str | None,
-    driver: str | None,
-    sql: str,
-    dialect: str,
-    request_id: str | None,
-    values: dict[str, Any],
-) -> dict[str, Any]:
-    """The ``run.finish`` audit entry (keywords of :meth:`AuditLog.entry`) of a run ending
-    with ``values``: the statement's fingerprint and tables, never its text."""
-    status = str(values["status"])
-    summary = summarise(sql, dialect)
-    return {
-        "action": "run.finish",
-        "actor": actor,
-        "outcome": _OUTCOMES.get(status, "error"),
-        "target_type": "run",
-        "target_id": run_id,
-        "connection_id": connection_id,
-        "request_id": request_id,
-        "detail": {
-            "status": status,
-            "connection": connection_name,
-            "driver": driver,
-            "fingerprint": summary.fingerprint,
-            "tables": summary.tables,
-            "rows": values.get("row_count"),
-            "truncated": bool(values.get("truncated")),
-            "error_code": values.get("error_code"),
-            "duration_ms": values.get("duration_ms"),
-        },
-    }
-
-
-def storable(text: str) -> str:
-    """``text`` as the history can store it: lone surrogates (which the guard rejects, and
-    no database can encode) are kept visible as ``\\ud800``-style escapes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 class RunManager:
