@@ -90,6 +90,43 @@ def test_over_the_limit_is_429_quickly_and_others_go_on(wb: Workbench) -> None:
         assert again.status_code == 200
 
 
+def test_api_runs_start_on_a_free_worker_else_queue(data_dir: Path, demo_files: Path) -> None:
+    """POST /runs starts its run on a free worker (no request thread); with every worker
+    busy the run is recorded as queued and answered 202 like before. Refused and failed
+    statements give their worker back."""
+    shutil.copytree(demo_files, data_dir / "demo")
+    workbench = Workbench(load_settings(data_dir=data_dir, run_workers=1))
+    workbench.create_demo()
+    try:
+        with api_client(workbench) as client:
+            for sql, status in (("DELETE FROM Track", 422), ("SELECT * FROM nope", 400)):
+                refused = client.post("/api/v1/runs", json={"connection": "chinook", "sql": sql})
+                assert refused.status_code == status, refused.text
+            claim = workbench.runs.claim()  # the one worker is free again
+            assert claim is not None
+            claim.release()
+            busy = client.post(
+                "/api/v1/runs", json={"connection": "chinook", "sql": LONG, "wait_ms": 0}
+            )
+            assert busy.status_code == 202
+            assert busy.json()["run"]["status"] == "running"
+            assert workbench.runs.claim() is None
+            waiting = client.post(
+                "/api/v1/runs", json={"connection": "demo", "sql": "SELECT 7 AS n", "wait_ms": 100}
+            )
+            assert waiting.status_code == 202
+            assert waiting.json()["run"]["status"] == "queued"
+            cancelled = client.post(f"/api/v1/runs/{busy.json()['run']['id']}/cancel").json()
+            assert cancelled["status"] == "cancelled"
+            run_id = waiting.json()["run"]["id"]
+            assert workbench.wait_run(run_id, 30).status is RunStatus.succeeded
+            assert client.get(f"/api/v1/runs/{run_id}").json()["page"]["rows"] == [[7]]
+            done = client.post("/api/v1/runs", json={"connection": "demo", "sql": "SELECT 8 AS n"})
+            assert (done.status_code, done.json()["page"]["rows"]) == (200, [[8]])
+    finally:
+        workbench.close()
+
+
 def test_progress_line() -> None:
     now = datetime.now(UTC)
     run = RunInfo(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +68,7 @@ from querydeck.models import (
 from querydeck.preferences import Preference, Preferences
 from querydeck.ratelimit import RateLimiter
 from querydeck.runs import recovery
+from querydeck.runs.active import RunSubmission
 from querydeck.runs.export import Export, ExportFormat, ExportReceipt, file_name
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
@@ -81,6 +83,8 @@ from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 from querydeck.targets import TargetVerifier
 from querydeck.workbench_accounts import AccountsMixin
+
+T = TypeVar("T")
 
 
 def _option_names(options: dict[str, Any] | None) -> list[str]:
@@ -309,16 +313,65 @@ class Workbench(AccountsMixin):
 
     def start_run(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
         """Start an ad-hoc statement (``query`` grant; not for viewers)."""
+        self._ad_hoc(request, actor)
+        return self._start(request, actor)
+
+    def submit_run(
+        self,
+        request: RunRequest,
+        *,
+        actor: Principal,
+        page_size: int,
+        answer: Callable[[RunInfo, RowsPage | None], T],
+    ) -> RunSubmission[T] | None:
+        """Start an ad-hoc statement like :meth:`start_run` and execute it on a free run
+        worker, which also reads its first page and builds ``answer(run, page)`` from them:
+        a caller that must not block (the API's event loop) needs no thread of its own.
+        None when no worker is free (then start_run and wait_run: the run is queued)."""
+        claim = self.runs.claim()
+        if claim is None:
+            return None
+        submission: RunSubmission[T] = RunSubmission()
+
+        def started(run_id: str) -> None:
+            submission.started.set_result(run_id)
+
+        def job() -> None:
+            try:
+                self._ad_hoc(request, actor)
+                run = self._admitted(
+                    request,
+                    actor,
+                    lambda: self.runs.start_here(
+                        request, actor=actor, claim=claim, started=started
+                    ),
+                )
+                page = None
+                if run.status is RunStatus.succeeded and not submission.abandoned:
+                    page = self.first_rows(run, page_size)
+                submission.done.set_result(answer(run, page))
+            except BaseException as exc:  # handed to the waiter, whatever it is
+                if not submission.started.done():
+                    submission.started.set_exception(exc)
+                submission.done.set_exception(exc)
+
+        self.runs.run_claimed(claim, job)
+        return submission
+
+    def _ad_hoc(self, request: RunRequest, actor: Principal) -> None:
         try:
             ad_hoc_sql(actor)
         except QueryDeckError as exc:
             self._audit_refused_run(request, actor, exc)
             raise
-        return self._start(request, actor)
 
     def _start(self, request: RunRequest, actor: Principal) -> str:
-        """Check the rate limits and the grants and start the run; a refusal is audited
-        (``run.start``, no run exists), a started run is audited when it ends
+        """Check the rate limits and the grants and start the run on the run workers."""
+        return self._admitted(request, actor, lambda: self.runs.start(request, actor=actor))
+
+    def _admitted(self, request: RunRequest, actor: Principal, begin: Callable[[], T]) -> T:
+        """Check the rate limits and the grants, then ``begin`` the run; a refusal is
+        audited (``run.start``, no run exists), a started run is audited when it ends
         (``run.finish``)."""
         try:
             if actor.via != "local":
@@ -331,7 +384,7 @@ class Workbench(AccountsMixin):
             self._audit_refused_run(request, actor, exc)
             raise
         try:
-            return self.runs.start(request, actor=actor)
+            return begin()
         except NotFound as exc:  # the connection is gone (admins are not checked before)
             self._audit_refused_run(request, actor, exc)
             raise

@@ -6,12 +6,14 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
 from querydeck.drivers.base import Connection
 from querydeck.models import RunInfo, RunStatus
+
+T = TypeVar("T")
 
 #: A run's final status as the outcome of its audit entry.
 _OUTCOMES = {
@@ -119,3 +121,29 @@ def storable(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+class Claim:
+    """A run worker held for one run (see ``RunManager.claim``); released once."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release: Callable[[], None] | None = release
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            release, self._release = self._release, None
+        if release is not None:
+            release()
+
+
+@dataclass
+class RunSubmission(Generic[T]):
+    """A run started and executed on a claimed worker: ``started`` gives its id once it is
+    recorded, ``done`` the answer built from the run as it ended and its first page; both
+    raise why it was refused. ``abandoned``: nobody waits for the answer any more (the
+    page is not read)."""
+
+    started: Future[str] = field(default_factory=Future)
+    done: Future[T] = field(default_factory=Future)
+    abandoned: bool = False

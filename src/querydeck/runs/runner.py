@@ -16,6 +16,7 @@ come from the per-connection pools of :mod:`querydeck.runs.pool`.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -45,7 +46,7 @@ from querydeck.errors import (
 )
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics, owner
-from querydeck.runs.active import ActiveRun, finish_entry_fields, storable
+from querydeck.runs.active import ActiveRun, Claim, finish_entry_fields, storable
 from querydeck.runs.history import run_info
 from querydeck.runs.pool import SessionPools
 from querydeck.runs.results import ResultStore, ResultWriter
@@ -106,6 +107,8 @@ class RunManager:
         self._futures: OrderedDict[str, Future[RunInfo]] = OrderedDict()
         #: The rows of small results of runs that just ended, until their first page.
         self._fresh_rows: OrderedDict[str, pa.Table] = OrderedDict()
+        #: Workers held for runs about to start on them (see :meth:`claim`).
+        self._claims = 0
         self._lock = threading.Lock()
         #: Called (in the worker thread) after each run has ended: retention hooks here.
         self.on_finished: Callable[[], object] | None = None
@@ -116,6 +119,63 @@ class RunManager:
         """Record and start a run of ``actor``; returns its id. A rejected statement is
         recorded with status ``rejected`` and raised (with the run id in the error's
         detail)."""
+        return self._begin(request, actor, here=False)[0].id
+
+    # --- a run started and executed on a claimed worker --------------------------------
+
+    def claim(self) -> Claim | None:
+        """A free worker held for a run that :meth:`run_claimed` starts on it (the run then
+        needs no second thread), or None when no worker is free."""
+        with self._lock:
+            if len(self._active) + self._claims >= self._settings.run_workers:
+                return None
+            self._claims += 1
+        return Claim(self._unclaim)
+
+    def _unclaim(self) -> None:
+        with self._lock:
+            self._claims -= 1
+
+    def run_claimed(self, claim: Claim, job: Callable[[], object]) -> None:
+        """Run ``job`` on the claimed worker, in the caller's context (its request id);
+        the claim is given back when the job ends at the latest."""
+
+        def claimed() -> None:
+            try:
+                job()
+            finally:
+                claim.release()
+
+        self._pool.submit(contextvars.copy_context().run, claimed)
+
+    def start_here(
+        self,
+        request: RunRequest,
+        *,
+        actor: Principal,
+        claim: Claim,
+        started: Callable[[str], object],
+    ) -> RunInfo:
+        """On a claimed worker: record a run like :meth:`start`, call ``started`` with its
+        id, execute it on this thread and return it as it ended."""
+        try:
+            active, driver = self._begin(request, actor, here=True)
+        finally:
+            claim.release()  # the run counts as active from now on
+        future = active.future
+        assert future is not None
+        started(active.id)
+        try:
+            ended = self._execute(active, driver)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(ended)
+        return ended
+
+    def _begin(self, request: RunRequest, actor: Principal, *, here: bool) -> tuple[ActiveRun, Any]:
+        """Record a run (see :meth:`start`); ``here``: it is executed by the caller, on a
+        worker it claimed. Returns the run and its driver."""
         info, driver = self._connections.driver_for(request.connection)
         if request.export_all:
             cap = self._settings.export_max_rows
@@ -173,12 +233,12 @@ class RunManager:
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
-        if self._reserve(active):
+        if self._reserve(active, on_worker=here):
             active.started_at_insert = True
             row["status"], row["started_at"] = RunStatus.running.value, now
         try:
             self._db.write_raw(lambda cursor: self._db.fast(_RUNS).insert(cursor, row))
-            active.future = self._pool.submit(self._execute, active, driver)
+            active.future = Future() if here else self._pool.submit(self._execute, active, driver)
             with self._lock:
                 self._futures[run_id] = active.future
                 while len(self._futures) > RECENT_FUTURES:
@@ -187,11 +247,12 @@ class RunManager:
             with self._lock:
                 self._active.pop(run_id, None)
             raise
-        return run_id
+        return active, driver
 
-    def _reserve(self, active: ActiveRun) -> bool:
+    def _reserve(self, active: ActiveRun, *, on_worker: bool = False) -> bool:
         """Count the run against its user's and its connection's limits, or refuse it
-        (429) without recording anything. True when a worker is free for it now."""
+        (429) without recording anything. True when a worker is free for it now
+        (``on_worker``: the caller is one)."""
         with self._lock:
             mine = sum(1 for a in self._active.values() if a.user == active.user)
             here = sum(
@@ -207,7 +268,7 @@ class RunManager:
                         "wait for one to end or cancel one.",
                         detail={"scope": scope, "limit": limit, "retry_after_s": 1},
                     )
-            free = len(self._active) < self._settings.run_workers
+            free = on_worker or len(self._active) + self._claims < self._settings.run_workers
             self._active[active.id] = active
             return free
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.schemas import RunCreate, RunView
+from querydeck.api.waiting import waited
+from querydeck.auth.principal import Principal
 from querydeck.errors import (
     QueryDeckError,
 )
@@ -52,18 +56,53 @@ def _view(workbench: Workbench, run: RunInfo, page_size: int, *, waited: bool = 
     response_model=RunView,
     responses={202: {"model": RunView, "description": "Still running."}},
 )
-def create_run(
+async def create_run(
     body: RunCreate, workbench: WorkbenchDep, principal: CurrentPrincipal
-) -> OrjsonResponse:
+) -> Response:
     """Run one read-only statement. Waits up to ``wait_ms``: 200 with the first page when
     the run has ended, 202 with the run while it is still going."""
     request = RunRequest.model_validate(body.model_dump(include=set(RunRequest.model_fields)))
+    # A free run worker starts the run, executes it, reads its first page and renders the
+    # answer: the request needs no thread of its own, and the event loop never blocks.
+    submission = workbench.submit_run(
+        request, actor=principal, page_size=body.page_size, answer=_rendered
+    )
+    if submission is None:  # every worker is busy: the run is queued
+        return await run_in_threadpool(_start_and_wait, workbench, request, principal, body)
+    answer = await waited(submission.done, body.wait_ms / 1000)
+    if answer is None:  # still running
+        submission.abandoned = True
+        run_id = await waited(submission.started, None)
+        assert run_id is not None
+        run = await run_in_threadpool(workbench.wait_run, run_id, 0)
+        answer = await run_in_threadpool(_rendered, run, None, workbench, body.page_size)
+    status, content = answer
+    return Response(content, status_code=status, media_type=OrjsonResponse.media_type)
+
+
+def _rendered(
+    run: RunInfo,
+    page: RowsPage | None,
+    workbench: Workbench | None = None,
+    page_size: int = 0,
+) -> tuple[int, bytes]:
+    """The answer to a run's start: its status code and JSON body (the run's error for a
+    run that ended without rows). ``workbench``: read the first page now if it has one."""
+    _raise_if_failed(run)
+    if page is None and workbench is not None:
+        return _rendered(run, _view(workbench, run, page_size, waited=True).page)
+    view = RunView(run=run, page=page)
+    status = 200 if run.status.finished else 202
+    return status, orjson.dumps(view.model_dump(mode="json"), option=orjson.OPT_UTC_Z)
+
+
+def _start_and_wait(
+    workbench: Workbench, request: RunRequest, principal: Principal, body: RunCreate
+) -> Response:
     run_id = workbench.start_run(request, actor=principal)
     run = workbench.wait_run(run_id, body.wait_ms / 1000)
-    _raise_if_failed(run)
-    view = _view(workbench, run, body.page_size, waited=True)
-    status = 200 if run.status.finished else 202
-    return OrjsonResponse(view.model_dump(mode="json"), status_code=status)
+    status, content = _rendered(run, None, workbench, body.page_size)
+    return Response(content, status_code=status, media_type=OrjsonResponse.media_type)
 
 
 @router.get("/runs", response_model=HistoryPage)
