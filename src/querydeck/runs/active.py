@@ -130,6 +130,13 @@ class Claim:
         self._release: Callable[[], None] | None = release
         self._lock = threading.Lock()
 
+    def take(self) -> bool:
+        """End the claim without giving the worker back (its run now counts as active);
+        True the first time."""
+        with self._lock:
+            held, self._release = self._release is not None, None
+        return held
+
     def release(self) -> None:
         with self._lock:
             release, self._release = self._release, None

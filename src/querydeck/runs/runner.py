@@ -119,7 +119,7 @@ class RunManager:
         """Record and start a run of ``actor``; returns its id. A rejected statement is
         recorded with status ``rejected`` and raised (with the run id in the error's
         detail)."""
-        return self._begin(request, actor, here=False)[0].id
+        return self._begin(request, actor)[0].id
 
     # --- a run started and executed on a claimed worker --------------------------------
 
@@ -159,9 +159,9 @@ class RunManager:
         """On a claimed worker: record a run like :meth:`start`, call ``started`` with its
         id, execute it on this thread and return it as it ended."""
         try:
-            active, driver = self._begin(request, actor, here=True)
+            active, driver = self._begin(request, actor, claim=claim)
         finally:
-            claim.release()  # the run counts as active from now on
+            claim.release()  # when the run was refused before it counted as active
         future = active.future
         assert future is not None
         started(active.id)
@@ -173,8 +173,10 @@ class RunManager:
         future.set_result(ended)
         return ended
 
-    def _begin(self, request: RunRequest, actor: Principal, *, here: bool) -> tuple[ActiveRun, Any]:
-        """Record a run (see :meth:`start`); ``here``: it is executed by the caller, on a
+    def _begin(
+        self, request: RunRequest, actor: Principal, *, claim: Claim | None = None
+    ) -> tuple[ActiveRun, Any]:
+        """Record a run (see :meth:`start`); with ``claim`` the caller executes it, on the
         worker it claimed. Returns the run and its driver."""
         info, driver = self._connections.driver_for(request.connection)
         if request.export_all:
@@ -233,12 +235,15 @@ class RunManager:
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
         if not info.privileges.checked:
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
-        if self._reserve(active, on_worker=here):
+        if self._reserve(active, claim=claim):
             active.started_at_insert = True
             row["status"], row["started_at"] = RunStatus.running.value, now
         try:
             self._db.write_raw(lambda cursor: self._db.fast(_RUNS).insert(cursor, row))
-            active.future = Future() if here else self._pool.submit(self._execute, active, driver)
+            if claim is not None:
+                active.future = Future()
+            else:
+                active.future = self._pool.submit(self._execute, active, driver)
             with self._lock:
                 self._futures[run_id] = active.future
                 while len(self._futures) > RECENT_FUTURES:
@@ -249,11 +254,13 @@ class RunManager:
             raise
         return active, driver
 
-    def _reserve(self, active: ActiveRun, *, on_worker: bool = False) -> bool:
+    def _reserve(self, active: ActiveRun, *, claim: Claim | None = None) -> bool:
         """Count the run against its user's and its connection's limits, or refuse it
-        (429) without recording anything. True when a worker is free for it now
-        (``on_worker``: the caller is one)."""
+        (429) without recording anything. True when a worker is free for it now (with
+        ``claim``: the caller is one; the claim ends here, the run counts instead)."""
         with self._lock:
+            if claim is not None and claim.take():
+                self._claims -= 1
             mine = sum(1 for a in self._active.values() if a.user == active.user)
             here = sum(
                 1 for a in self._active.values() if a.connection_name == active.connection_name
@@ -268,7 +275,9 @@ class RunManager:
                         "wait for one to end or cancel one.",
                         detail={"scope": scope, "limit": limit, "retry_after_s": 1},
                     )
-            free = on_worker or len(self._active) + self._claims < self._settings.run_workers
+            free = (
+                claim is not None or len(self._active) + self._claims < self._settings.run_workers
+            )
             self._active[active.id] = active
             return free
 
