@@ -432,8 +432,8 @@ class Workbench(AccountsMixin):
 
     def first_rows(self, run: RunInfo, limit: int) -> RowsPage:
         """The first page of a run the caller started and waited for: from memory when its
-        result was small (see ``RunManager.take_rows``), else from the stored result."""
-        table = self.runs.take_rows(run.id) if run.status is RunStatus.succeeded else None
+        result was small (see ``ResultStore.keep``), else from the stored result."""
+        table = self.results.take(run.id) if run.status is RunStatus.succeeded else None
         if table is None:
             return self.history.rows(run.id, offset=0, limit=limit, known=run)
         return self.history.page(run, table.slice(0, limit), offset=0, limit=limit, so_far=0)

@@ -24,6 +24,7 @@ import struct
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,11 @@ def _full(exc: OSError) -> ResultStoreFull:
 
 #: Seconds between two readings of the result directory for the retention catalogue.
 RESCAN_S = 600.0
+#: A result of at most this many bytes (Arrow IPC) is also kept in memory when its run
+#: ends, for the first page of the request that waited for it (not read back from disk);
+#: at most RECENT_RESULTS of them, oldest dropped.
+KEEP_BYTES = 64 * 1024
+RECENT_RESULTS = 64
 
 
 class ResultWriter:
@@ -196,6 +202,7 @@ class ResultStore:
         # a retention sweep costs what it evicts, not what the store holds.
         self.rescan_s = rescan_s
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, pa.Table] = OrderedDict()
         self._catalogue: dict[str, tuple[float, int]] | None = None
         self._catalogued_bytes = 0
         self._scanned_at = 0.0
@@ -206,14 +213,14 @@ class ResultStore:
     def index_path(self, run_id: str) -> Path:
         return self.directory / f"{run_id}.idx"
 
-    def writer(self, run_id: str, schema: pa.Schema, *, keep_bytes: int = 0) -> ResultWriter:
+    def writer(self, run_id: str, schema: pa.Schema) -> ResultWriter:
         try:
             return ResultWriter(
                 self.path(run_id),
                 self.index_path(run_id),
                 schema,
                 on_change=lambda size: self._catalogue_set(run_id, size),
-                keep_bytes=keep_bytes,
+                keep_bytes=KEEP_BYTES,
             )
         except OSError as exc:
             if exc.errno in _FULL:
@@ -306,7 +313,23 @@ class ResultStore:
                 total += path.stat().st_size
         return total
 
+    def keep(self, run_id: str, table: pa.Table | None) -> None:
+        """Keep the rows of a small result that was just stored (see KEEP_BYTES)."""
+        if table is None:
+            return
+        with self._lock:
+            self._recent[run_id] = table
+            while len(self._recent) > RECENT_RESULTS:
+                self._recent.popitem(last=False)
+
+    def take(self, run_id: str) -> pa.Table | None:
+        """The rows kept for a result, once (None when it was not small, was taken or
+        dropped already: read the stored result)."""
+        with self._lock:
+            return self._recent.pop(run_id, None)
+
     def delete(self, run_id: str) -> None:
+        self.take(run_id)
         self.path(run_id).unlink(missing_ok=True)
         self.index_path(run_id).unlink(missing_ok=True)
         self._catalogue_set(run_id, None)

@@ -12,6 +12,11 @@ a worker is free (else ``queued``, and updated when a worker takes it), and upda
 when it ends. A run whose rows keep coming after the first batch is also marked
 ``result_state = writing`` then, so that its pages can be read while it streams. Sessions
 come from the per-connection pools of :mod:`querydeck.runs.pool`.
+
+A caller that must not block (the API) claims a free worker first and has the run started
+*and* executed on it (:meth:`RunManager.claim`, :meth:`RunManager.start_here`): one thread
+hand-off instead of a thread of its own waiting for another. A claim counts as a busy
+worker until its run counts as active, so ``queued`` and ``running`` stay exact.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
 
-import pyarrow as pa
 from sqlalchemy import Table
 from sqlalchemy.engine.interfaces import DBAPICursor
 
@@ -66,11 +70,6 @@ CANCEL_RETRY_S = 10.0
 WATCHDOG_GRACE_S = 1.0
 #: How many started runs keep their outcome for a wait that has not come yet.
 RECENT_FUTURES = 1024
-#: A result of at most this many bytes (Arrow IPC) is also kept in memory when its run
-#: ends, for the first page of the request that waited for it (not read back from disk);
-#: at most RECENT_ROWS such results are kept, oldest dropped.
-KEEP_FIRST_BYTES = 64 * 1024
-RECENT_ROWS = 64
 
 
 class RunManager:
@@ -105,8 +104,6 @@ class RunManager:
         self._active: dict[str, ActiveRun] = {}
         #: The outcome of runs started here, until a wait answers it (oldest dropped).
         self._futures: OrderedDict[str, Future[RunInfo]] = OrderedDict()
-        #: The rows of small results of runs that just ended, until their first page.
-        self._fresh_rows: OrderedDict[str, pa.Table] = OrderedDict()
         #: Workers held for runs about to start on them (see :meth:`claim`).
         self._claims = 0
         self._lock = threading.Lock()
@@ -146,7 +143,11 @@ class RunManager:
             finally:
                 claim.release()
 
-        self._pool.submit(contextvars.copy_context().run, claimed)
+        try:
+            self._pool.submit(contextvars.copy_context().run, claimed)
+        except BaseException:  # shutting down
+            claim.release()
+            raise
 
     def start_here(
         self,
@@ -303,20 +304,6 @@ class RunManager:
             self._futures.pop(run_id, None)
         return ended
 
-    def _keep_rows(self, run_id: str, table: pa.Table | None) -> None:
-        if table is None:
-            return
-        with self._lock:
-            self._fresh_rows[run_id] = table
-            while len(self._fresh_rows) > RECENT_ROWS:
-                self._fresh_rows.popitem(last=False)
-
-    def take_rows(self, run_id: str) -> pa.Table | None:
-        """All the rows of a small result of a run that just ended here, once (None when
-        it was not small, is taken already or was dropped: read the stored result)."""
-        with self._lock:
-            return self._fresh_rows.pop(run_id, None)
-
     def cancel(self, run_id: str) -> None:
         with self._lock:
             active = self._active.get(run_id)
@@ -391,9 +378,7 @@ class RunManager:
                 )
                 stream = conn.execute(active.sql, timeout_s=active.timeout_s)
                 try:
-                    writer = self._results.writer(
-                        active.id, stream.schema, keep_bytes=KEEP_FIRST_BYTES
-                    )
+                    writer = self._results.writer(active.id, stream.schema)
                 except BaseException:
                     stream.close()
                     raise
@@ -442,7 +427,7 @@ class RunManager:
                 active, {"finished_at": utcnow(), "duration_ms": round(duration, 3), **outcome}
             )
             if writer is not None and outcome["status"] == RunStatus.succeeded.value:
-                self._keep_rows(active.id, writer.kept())
+                self._results.keep(active.id, writer.kept())
             metrics.record_finished(
                 active.driver_name, RunStatus(outcome["status"]), duration / 1000
             )
