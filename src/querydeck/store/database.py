@@ -8,6 +8,7 @@ PostgreSQL is used when ``QUERYDECK_DATABASE_URL`` says so.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -79,6 +80,9 @@ class AppDatabase:
         # once, without waiting) and backing off with sleeps; other processes still meet
         # the busy timeout and the bounded retry below.
         self._write_lock: threading.RLock | None = threading.RLock() if self.is_sqlite else None
+        #: SQLite: the one connection :meth:`write_raw` writes with, under the write lock
+        #: (no pool checkout, return and reset per write).
+        self._writer: PoolProxiedConnection | None = None
         dbapi = self.engine.dialect.loaded_dbapi
         self._dbapi_errors: tuple[type[Exception], ...] = (dbapi.OperationalError,)
         self._fast: dict[str, FastTable] = {}
@@ -151,7 +155,7 @@ class AppDatabase:
         :mod:`querydeck.store.fastsql`: no ORM session, no Core execution machinery."""
 
         def attempt() -> T:
-            with self._raw() as (conn, cursor):
+            with self._raw_writer() as (conn, cursor):
                 try:
                     result = work(cursor)
                 except BaseException:
@@ -161,6 +165,35 @@ class AppDatabase:
                 return result
 
         return self._retrying(attempt)
+
+    @contextmanager
+    def _raw_writer(self) -> Iterator[tuple[PoolProxiedConnection, DBAPICursor]]:
+        """:meth:`_raw` for :meth:`write_raw`: on SQLite (whose writers in this process
+        hold the write lock) the same connection every time; one that failed for another
+        reason than a lock is dropped."""
+        if not self.is_sqlite:
+            with self._raw() as pair:
+                yield pair
+            return
+        try:
+            if self._writer is None:
+                self._writer = self.engine.raw_connection()
+            cursor = self._writer.cursor()
+            try:
+                yield self._writer, cursor
+            finally:
+                cursor.close()
+        except self._dbapi_errors as exc:
+            error = OperationalError(None, None, exc)
+            if not _is_locked(error):
+                self._drop_writer()
+            raise error from None
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):  # it failed already
+                writer.invalidate()
 
     def fast(self, table: Table) -> FastTable:
         """The plain statements of ``table`` for this database."""
@@ -193,6 +226,10 @@ class AppDatabase:
             raise self._unavailable(exc) from None
 
     def dispose(self) -> None:
+        with self._write_lock or nullcontext():
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()
         self.engine.dispose()
 
     @staticmethod
