@@ -92,6 +92,7 @@ def test_dictionary_values_survive(tmp_path: Path) -> None:
 def test_readers_never_see_a_torn_batch_while_the_run_writes(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     writer = store.writer("w", SCHEMA)
+    writer.flush()  # as the runner does before it lets readers look
     done = threading.Event()
     seen: list[int] = []
     problems: list[str] = []
@@ -119,6 +120,7 @@ def test_readers_never_see_a_torn_batch_while_the_run_writes(tmp_path: Path) -> 
     for t in threads:
         t.join(timeout=60)
     assert not problems
+    assert seen  # the reader read while the run wrote
     assert seen == sorted(seen)  # the total only grows
     assert store.open("w").rows == 4050 * 15
 
@@ -338,3 +340,24 @@ def test_catalogue_sees_other_processes_results_at_its_next_reading(tmp_path: Pa
     assert mine.stored_bytes() == mine.size("mine")  # not read again yet
     mine.rescan_s = 0
     assert mine.stored_bytes() == mine.size("mine") + mine.size("theirs")
+
+
+def test_a_small_result_held_until_commit_is_the_same_file(tmp_path: Path) -> None:
+    """The first 64 KiB are held and written with the commit (one write per file): the
+    files are byte for byte those written batch by batch, and nothing is on disk before."""
+    store = ResultStore(tmp_path)
+    held = store.writer("held", SCHEMA)
+    direct = store.writer("direct", SCHEMA)
+    direct.flush()
+    for start, size in ((0, 3), (3, 5), (8, 2)):
+        held.write(batch(start, size))
+        direct.write(batch(start, size))
+    assert not store.path("held").exists()
+    assert not store.index_path("held").exists()
+    held.commit()
+    direct.commit()
+    for path in (store.path, store.index_path):
+        assert path("held").read_bytes() == path("direct").read_bytes()
+    assert store.read("held", 0, 100).column("i").to_pylist() == list(range(10))
+    assert held.kept() is not None
+    assert held.kept().num_rows == 10  # type: ignore[union-attr]

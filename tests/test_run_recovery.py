@@ -65,6 +65,7 @@ def add_run(
 def partial_result(wb: Workbench, run_id: str) -> Path:
     writer = wb.results.writer(run_id, SCHEMA)
     writer.write(batch(0, 10))  # not committed: a run that stopped mid-stream
+    writer.flush()  # (a streaming run's first rows are on disk: readers may read them)
     return wb.results.path(run_id)
 
 

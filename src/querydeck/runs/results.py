@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -77,7 +78,11 @@ RECENT_RESULTS = 64
 
 
 class ResultWriter:
-    """Appends record batches to a run's result file and its index."""
+    """Appends record batches to a run's result file and its index.
+
+    The first bytes (up to ``keep_bytes``) are held until :meth:`flush` or :meth:`commit`:
+    a small result costs one write per file instead of one per message. The runner flushes
+    before it tells readers that rows are coming (pages read while a run writes)."""
 
     def __init__(
         self,
@@ -101,15 +106,34 @@ class ResultWriter:
         #: result's first page is then answered without reading the file back).
         self._keep_bytes = keep_bytes
         self._kept: list[pa.RecordBatch] | None = [] if keep_bytes > 0 else None
-        self._data = None
-        self._index = None
+        self._data: BinaryIO | None = None
+        self._index: BinaryIO | None = None
+        header = self.schema.serialize()
+        self.bytes = header.size
+        #: Bytes not written yet (None once the files are open): data and index pieces.
+        self._held: tuple[list[Any], list[bytes]] | None = (
+            [header],
+            [_RECORD.pack(_MAGIC, header.size, 0, 0, zlib.crc32(header))],
+        )
+        if keep_bytes <= 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Open the files and write what is held (nothing once they are open)."""
+        if self._held is None:
+            return
+        data, index = self._held
+        self._held = None
         try:
-            self._data = open(data, "wb", buffering=0)  # noqa: SIM115
-            self._index = open(index, "wb", buffering=0)  # noqa: SIM115
-            header = self.schema.serialize()
-            self._write(self._data, header)
-            self.bytes = header.size
-            self._write(self._index, _RECORD.pack(_MAGIC, header.size, 0, 0, zlib.crc32(header)))
+            try:
+                self._data = open(self.data, "wb", buffering=0)  # noqa: SIM115
+                self._index = open(self.index, "wb", buffering=0)  # noqa: SIM115
+            except OSError as exc:
+                if exc.errno in _FULL:
+                    raise _full(exc) from None
+                raise
+            self._write(self._data, b"".join(data))
+            self._write(self._index, b"".join(index))
         except BaseException:
             self.discard()
             raise
@@ -132,11 +156,16 @@ class ResultWriter:
         if self._dictionaries:
             batch = _plain_batch(batch, self.schema)
         message = batch.serialize()
-        self._write(self._data, message)
         record = _RECORD.pack(
             self.rows, batch.num_rows, self.bytes, message.size, zlib.crc32(message)
         )
-        self._write(self._index, record)
+        if self._held is not None and self.bytes + message.size <= self._keep_bytes:
+            self._held[0].append(message)
+            self._held[1].append(record)
+        else:
+            self.flush()
+            self._write(self._data, message)
+            self._write(self._index, record)
         self._index_bytes += _RECORD.size
         self.rows += batch.num_rows
         self.bytes += message.size
@@ -151,7 +180,11 @@ class ResultWriter:
 
     def commit(self) -> None:
         """Write the end-of-stream marker and close the files."""
-        self._write(self._data, _EOS)
+        if self._held is not None:
+            self._held[0].append(_EOS)
+            self.flush()
+        else:
+            self._write(self._data, _EOS)
         self.bytes += len(_EOS)
         self._close()
         if self._on_change is not None:
@@ -165,6 +198,7 @@ class ResultWriter:
 
     def discard(self) -> None:
         """Close and remove both files (a failed, cancelled or aborted run)."""
+        self._held = None
         self._close()
         self.data.unlink(missing_ok=True)
         self.index.unlink(missing_ok=True)

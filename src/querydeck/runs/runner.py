@@ -458,6 +458,7 @@ class RunManager:
                 writer.write(batch)
                 if not told and not stream.finished():
                     told = True
+                    writer.flush()  # readers may look now
                     streaming()
             return False
         finally:
