@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -11,9 +12,13 @@ from typing import Any, Generic, TypeVar
 from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
 from querydeck.drivers.base import Connection
+from querydeck.errors import QueryCancelled, QueryDeckError, QueryRejected, QueryTimeout
 from querydeck.models import RunInfo, RunStatus
 
 T = TypeVar("T")
+#: How often, and for how long, a cancel is repeated until the run ends.
+CANCEL_REPEAT_S = 0.2
+CANCEL_RETRY_S = 10.0
 
 #: A run's final status as the outcome of its audit entry.
 _OUTCOMES = {
@@ -67,6 +72,19 @@ class ActiveRun:
             self.cancel_requested = True
             if self.connection is not None:
                 self.connection.cancel()
+
+    def keep_cancelling(self) -> None:
+        """Repeat the cancel until the run ends: a cancel that reaches a session just before
+        its statement starts (DuckDB's interrupt, SQLite's interrupt, a PostgreSQL cancel
+        request between two round trips) would otherwise be lost. The session is detached
+        under the run's lock before it is reused, so a late repeat never reaches the next
+        run."""
+        future = self.future
+        deadline = time.monotonic() + CANCEL_RETRY_S
+        while future is not None and not future.done() and time.monotonic() < deadline:
+            time.sleep(CANCEL_REPEAT_S)
+            if not future.done():
+                self.cancel()
 
     def fire_watchdog(self) -> None:
         with self.lock:
@@ -154,3 +172,30 @@ class RunSubmission(Generic[T]):
     started: Future[str] = field(default_factory=Future)
     done: Future[T] = field(default_factory=Future)
     abandoned: bool = False
+
+
+def failure_values(active: ActiveRun, exc: QueryDeckError) -> dict[str, Any]:
+    """The final column values of a run that ``exc`` ended: timed out when the watchdog
+    fired, cancelled when asked to, rejected when an engine layer refused the statement as
+    not a read, else failed."""
+    if active.watchdog_fired or isinstance(exc, QueryTimeout):
+        status = RunStatus.timed_out
+        if not isinstance(exc, QueryTimeout):
+            exc = QueryTimeout(
+                f"The query did not finish within {active.timeout_s:g} s and was stopped."
+            )
+    elif active.cancel_requested or isinstance(exc, QueryCancelled):
+        status = RunStatus.cancelled
+        if not isinstance(exc, QueryCancelled):
+            exc = QueryCancelled("The run was cancelled.")
+    elif isinstance(exc, QueryRejected):
+        status = RunStatus.rejected
+    else:
+        status = RunStatus.failed
+    return {
+        "status": status.value,
+        "error_code": exc.code,
+        "error_message": exc.message,
+        "error_detail": exc.detail or None,
+        "error_status": exc.http_status,
+    }

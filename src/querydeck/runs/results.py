@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from querydeck.drivers.base import ResultStream
 from querydeck.errors import ResultCorrupt, ResultExpired, ResultStoreFull
 
 #: Index record: first row, rows, byte offset, byte length, CRC-32 (+ 4 pad bytes).
@@ -171,6 +172,28 @@ class ResultWriter:
         self.bytes += message.size
         if self._kept is not None:
             self._kept = [*self._kept, batch] if self.bytes <= self._keep_bytes else None
+
+    def drain(self, stream: ResultStream, max_rows: int, streaming: Callable[[], None]) -> bool:
+        """Copy ``stream``'s batches to the file up to ``max_rows`` and close it; True when
+        rows were left over. ``streaming`` is called once, after the first batch is on
+        disk, unless the stream knows it has ended (a small result needs no progress
+        write)."""
+        told = False
+        try:
+            for batch in stream:
+                room = max_rows - self.rows
+                if batch.num_rows > room:
+                    if room > 0:
+                        self.write(batch.slice(0, room))
+                    return True
+                self.write(batch)
+                if not told and not stream.finished():
+                    told = True
+                    self.flush()  # readers may look now
+                    streaming()
+            return False
+        finally:
+            stream.close()
 
     def kept(self) -> pa.Table | None:
         """All the rows written, when they were few enough to keep (else None)."""

@@ -45,12 +45,17 @@ from querydeck.errors import (
     QueryCancelled,
     QueryDeckError,
     QueryRejected,
-    QueryTimeout,
     TooManyRuns,
 )
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs import jsonrows, metrics, owner
-from querydeck.runs.active import ActiveRun, Claim, finish_entry_fields, storable
+from querydeck.runs.active import (
+    ActiveRun,
+    Claim,
+    failure_values,
+    finish_entry_fields,
+    storable,
+)
 from querydeck.runs.history import run_info
 from querydeck.runs.pool import SessionPools
 from querydeck.runs.results import ResultStore, ResultWriter
@@ -63,9 +68,6 @@ from querydeck.store.tables import RunRow, utcnow
 log = logging.getLogger("querydeck.runs")
 _RUNS = cast(Table, RunRow.__table__)
 
-#: How often, and for how long, a cancel is repeated until the run ends.
-CANCEL_REPEAT_S = 0.2
-CANCEL_RETRY_S = 10.0
 #: Seconds past the run's timeout before the client watchdog cancels the statement.
 WATCHDOG_GRACE_S = 1.0
 #: How many started runs keep their outcome for a wait that has not come yet.
@@ -318,23 +320,7 @@ class RunManager:
                 detail={"status": row.status},
             )
         active.cancel()
-        threading.Thread(
-            target=self._keep_cancelling, args=(active,), name="qd-cancel", daemon=True
-        ).start()
-
-    @staticmethod
-    def _keep_cancelling(active: ActiveRun) -> None:
-        """Repeat the cancel until the run ends: a cancel that reaches a session just before
-        its statement starts (DuckDB's interrupt, SQLite's interrupt, a PostgreSQL cancel
-        request between two round trips) would otherwise be lost. The session is detached
-        under the run's lock before it is reused, so a late repeat never reaches the next
-        run."""
-        future = active.future
-        deadline = time.monotonic() + CANCEL_RETRY_S
-        while future is not None and not future.done() and time.monotonic() < deadline:
-            time.sleep(CANCEL_REPEAT_S)
-            if not future.done():
-                active.cancel()
+        threading.Thread(target=active.keep_cancelling, name="qd-cancel", daemon=True).start()
 
     def shutdown(self) -> None:
         """Cancel every run in flight and wait for the workers to close them."""
@@ -386,9 +372,8 @@ class RunManager:
                     "result_file": writer.final.name,
                     "columns": [c.model_dump() for c in jsonrows.columns(writer.schema)],
                 }
-                truncated = self._drain(
+                truncated = writer.drain(
                     stream,
-                    writer,
                     active.max_rows,
                     lambda: self._update(active, result_state="writing", **stored),
                 )
@@ -409,7 +394,7 @@ class RunManager:
                     reusable = clean and not (active.cancel_requested or active.watchdog_fired)
                 self.sessions.release(active.pool_key, active.pool_version, conn, reusable=reusable)
         except QueryDeckError as exc:
-            outcome = self._failure(active, exc)
+            outcome = failure_values(active, exc)
         except Exception:  # the last line of defence: never leave a run "running"
             log.exception("run %s failed unexpectedly", active.id)
             outcome = {
@@ -439,57 +424,6 @@ class RunManager:
                 except Exception:  # housekeeping must never fail the run it follows
                     log.exception("after-run housekeeping failed")
         return run_info(active.record)
-
-    @staticmethod
-    def _drain(
-        stream: Any, writer: ResultWriter, max_rows: int, streaming: Callable[[], None]
-    ) -> bool:
-        """Copy batches to the file up to ``max_rows``; True when rows were left over.
-        ``streaming`` is called once, after the first batch, unless the stream knows it
-        has ended (a small result needs no progress write)."""
-        told = False
-        try:
-            for batch in stream:
-                room = max_rows - writer.rows
-                if batch.num_rows > room:
-                    if room > 0:
-                        writer.write(batch.slice(0, room))
-                    return True
-                writer.write(batch)
-                if not told and not stream.finished():
-                    told = True
-                    writer.flush()  # readers may look now
-                    streaming()
-            return False
-        finally:
-            stream.close()
-
-    def _failure(self, active: ActiveRun, exc: QueryDeckError) -> dict[str, Any]:
-        if active.watchdog_fired or isinstance(exc, QueryTimeout):
-            status = RunStatus.timed_out
-            exc = (
-                exc
-                if isinstance(exc, QueryTimeout)
-                else QueryTimeout(
-                    f"The query did not finish within {active.timeout_s:g} s and was stopped."
-                )
-            )
-        elif active.cancel_requested or isinstance(exc, QueryCancelled):
-            status = RunStatus.cancelled
-            exc = (
-                exc if isinstance(exc, QueryCancelled) else QueryCancelled("The run was cancelled.")
-            )
-        elif isinstance(exc, QueryRejected):  # an engine layer refused it as not a read
-            status = RunStatus.rejected
-        else:
-            status = RunStatus.failed
-        return {
-            "status": status.value,
-            "error_code": exc.code,
-            "error_message": exc.message,
-            "error_detail": exc.detail or None,
-            "error_status": exc.http_status,
-        }
 
     # --- the final write and its audit entry ------------------------------------------
 
