@@ -333,9 +333,6 @@ class Workbench(AccountsMixin):
             return None
         submission: RunSubmission[T] = RunSubmission()
 
-        def started(run_id: str) -> None:
-            submission.started.set_result(run_id)
-
         def job() -> None:
             try:
                 self._ad_hoc(request, actor)
@@ -343,7 +340,7 @@ class Workbench(AccountsMixin):
                     request,
                     actor,
                     lambda: self.runs.start_here(
-                        request, actor=actor, claim=claim, started=started
+                        request, actor=actor, claim=claim, started=submission.started.set_result
                     ),
                 )
                 page = None

@@ -1,4 +1,5 @@
-"""A run in flight in this process, and the audit entry of a run that ends."""
+"""A run in flight in this process (its cancel, how it ends: its failure status and its
+``run.finish`` audit entry), and the claim of a run worker for a run started on it."""
 
 from __future__ import annotations
 

@@ -160,11 +160,9 @@ class RunManager:
         started: Callable[[str], object],
     ) -> RunInfo:
         """On a claimed worker: record a run like :meth:`start`, call ``started`` with its
-        id, execute it on this thread and return it as it ended."""
-        try:
-            active, driver = self._begin(request, actor, claim=claim)
-        finally:
-            claim.release()  # when the run was refused before it counted as active
+        id, execute it on this thread and return it as it ended. (A refused run's claim is
+        given back when its job ends, see :meth:`run_claimed`.)"""
+        active, driver = self._begin(request, actor, claim=claim)
         future = active.future
         assert future is not None
         started(active.id)

@@ -89,8 +89,8 @@ def _rendered(
     """The answer to a run's start: its status code and JSON body (the run's error for a
     run that ended without rows). ``workbench``: read the first page now if it has one."""
     _raise_if_failed(run)
-    if page is None and workbench is not None:
-        return _rendered(run, _view(workbench, run, page_size, waited=True).page)
+    if page is None and workbench is not None and run.status is RunStatus.succeeded:
+        page = workbench.first_rows(run, page_size)
     view = RunView(run=run, page=page)
     status = 200 if run.status.finished else 202
     return status, orjson.dumps(view.model_dump(mode="json"), option=orjson.OPT_UTC_Z)
