@@ -237,13 +237,19 @@ class LoadClient:
     per request at this concurrency; on a 2-core machine it became the bottleneck of the
     reference and shared the cores with the server under test."""
 
-    def __init__(self, url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        url: str,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        method: str = "POST",
+    ) -> None:
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
         payload = json.dumps(body).encode() if body is not None else b""
         lines = [
-            f"POST {parts.path} HTTP/1.1",
+            f"{method} {parts.path} HTTP/1.1",
             f"Host: {parts.netloc}",
             "Content-Type: application/json",
             f"Content-Length: {len(payload)}",
@@ -300,9 +306,13 @@ class LoadClient:
 
 
 async def load(
-    url: str, body: dict[str, Any] | None, headers: dict[str, str], clients: int
+    url: str,
+    body: dict[str, Any] | None,
+    headers: dict[str, str],
+    clients: int,
+    method: str = "POST",
 ) -> dict[str, float]:
-    client = LoadClient(url, body, headers)
+    client = LoadClient(url, body, headers, method)
     warm: list[float] = []
     until = time.perf_counter() + WARM_UP_S
     await asyncio.gather(*(client.worker(until, warm) for _ in range(clients)))
@@ -324,9 +334,16 @@ async def load(
 
 
 def select1(which: str, clients: str = str(CLIENTS)) -> None:
+    """``stack``: ``POST /api/v1/runs`` of ``SELECT 1`` on querydeck; ``starlette``: the
+    reference; ``healthz``: querydeck's ``GET /healthz`` (no authentication, no database, no
+    run), the floor its HTTP stack sets for any route."""
     result: dict[str, Any] = {}
     headers: dict[str, str] = {}
-    if which == "stack":
+    method = "POST"
+    if which == "healthz":
+        context = querydeck_server(result)
+        body, path, method = None, "/healthz", "GET"
+    elif which == "stack":
         headers = bench_headers()
         context = querydeck_server(result)
         body: dict[str, Any] | None = {"connection": "pg", "sql": "SELECT 1"}
@@ -338,7 +355,7 @@ def select1(which: str, clients: str = str(CLIENTS)) -> None:
         )
         body, path = None, "/select1"
     with context as base:
-        result.update(asyncio.run(load(base + path, body, headers, int(clients))))
+        result.update(asyncio.run(load(base + path, body, headers, int(clients), method)))
     emit(result)
 
 

@@ -167,7 +167,7 @@ def run() -> list[tuple[str, str, str, str]]:
                 )
             )
         for clients in (32, 1):
-            rows_out.append(select1_row(clients, env))
+            rows_out.extend(select1_rows(clients, env))
     return rows_out
 
 
@@ -176,15 +176,46 @@ def run() -> list[tuple[str, str, str, str]]:
 SELECT1_ROUNDS = 3
 
 
-def select1_row(clients: int, env: dict[str, str]) -> tuple[str, str, str, str]:
+def select1_rows(clients: int, env: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """The whole-stack ``SELECT 1`` row and, at 32 clients, the floor row: querydeck's
+    ``GET /healthz`` against the same reference rounds."""
     stacks: list[dict[str, Any]] = []
     refs: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
     for _ in range(SELECT1_ROUNDS):
         stacks.append(run_case("select1", "stack", str(clients), env=env)[0])
         refs.append(run_case("select1", "starlette", str(clients), env=env)[0])
+        if clients == 32:
+            floors.append(run_case("select1", "healthz", str(clients), env=env)[0])
+    goal = "goal ≥ 0.5×, p99 ≤ 60 ms" if clients == 32 else "one client: latency"
+    rows = [
+        _select1_row(
+            f"SELECT 1, {clients} concurrent client{'s' if clients > 1 else ''}, whole stack "
+            f"(uvicorn; lean asyncio HTTP client; medians of {SELECT1_ROUNDS} alternated "
+            "rounds)",
+            stacks,
+            refs,
+            goal,
+        )
+    ]
+    if floors:
+        rows.append(
+            _select1_row(
+                f"querydeck's floor: GET /healthz (no authentication, no database, no run), "
+                f"{clients} clients, same rounds",
+                floors,
+                refs,
+                "what any route costs at least",
+            )
+        )
+    return rows
+
+
+def _select1_row(
+    label: str, stacks: list[dict[str, Any]], refs: list[dict[str, Any]], goal: str
+) -> tuple[str, str, str, str]:
     ratios = [s["rps"] / r["rps"] for s, r in zip(stacks, refs, strict=True)]
     errors = sum(int(s["errors"]) for s in stacks)
-    goal = "goal ≥ 0.5×, p99 ≤ 60 ms" if clients == 32 else "one client: latency"
 
     def figures(cases: list[dict[str, Any]]) -> str:
         each = ", ".join(f"{c['rps']:.0f}" for c in cases)
@@ -195,8 +226,7 @@ def select1_row(clients: int, env: dict[str, str]) -> tuple[str, str, str, str]:
         )
 
     return (
-        f"SELECT 1, {clients} concurrent client{'s' if clients > 1 else ''}, whole stack "
-        f"(uvicorn; lean asyncio HTTP client; medians of {SELECT1_ROUNDS} alternated rounds)",
+        label,
         figures(stacks),
         f"Starlette + psycopg-pool: {figures(refs)}",
         f"{median(ratios):.2f}× throughput, median of the pairs ({goal})"

@@ -1,0 +1,296 @@
+"""The Workbench's runs: start (ad hoc, submitted to a free worker, re-run), wait, pages,
+cancel, history and exports (a mixin of :class:`querydeck.workbench.Workbench`). Rate
+limits and grants are checked here, and every refusal is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from querydeck import ratelimit
+from querydeck.audit.log import AuditLog, current_request_id
+from querydeck.audit.operations import outcome_of
+from querydeck.auth.access import Access, ad_hoc_sql
+from querydeck.auth.grants import Grants
+from querydeck.auth.principal import LOCAL, Action, Principal
+from querydeck.connections import ConnectionService
+from querydeck.errors import ExportUnavailable, NotFound, QueryDeckError
+from querydeck.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.ratelimit import RateLimiter
+from querydeck.runs.active import RunSubmission
+from querydeck.runs.export import Export, ExportFormat, ExportReceipt, file_name
+from querydeck.runs.history import History
+from querydeck.runs.results import ResultStore
+from querydeck.runs.runner import RunManager
+from querydeck.settings import Settings
+
+T = TypeVar("T")
+
+
+class RunsMixin:
+    """Runs, their pages, history and exports."""
+
+    settings: Settings
+    runs: RunManager
+    history: History
+    results: ResultStore
+    access: Access
+    grants: Grants
+    connections: ConnectionService
+    limiter: RateLimiter
+    audit: AuditLog
+
+    # --- runs -------------------------------------------------------------------------
+
+    def start_run(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
+        """Start an ad-hoc statement (``query`` grant; not for viewers)."""
+        self._ad_hoc(request, actor)
+        return self._start(request, actor)
+
+    def submit_run(
+        self,
+        request: RunRequest,
+        *,
+        actor: Principal,
+        page_size: int,
+        answer: Callable[[RunInfo, RowsPage | None], T],
+    ) -> RunSubmission[T] | None:
+        """Start an ad-hoc statement like :meth:`start_run` and execute it on a free run
+        worker, which also reads its first page and builds ``answer(run, page)`` from them:
+        a caller that must not block (the API's event loop) needs no thread of its own.
+        None when no worker is free (then start_run and wait_run: the run is queued)."""
+        claim = self.runs.claim()
+        if claim is None:
+            return None
+        submission: RunSubmission[T] = RunSubmission()
+
+        def job() -> None:
+            try:
+                self._ad_hoc(request, actor)
+                run = self._admitted(
+                    request,
+                    actor,
+                    lambda: self.runs.start_here(
+                        request, actor=actor, claim=claim, started=submission.started.set_result
+                    ),
+                )
+                page = None
+                if run.status is RunStatus.succeeded and not submission.abandoned:
+                    page = self.first_rows(run, page_size)
+                submission.done.set_result(answer(run, page))
+            except BaseException as exc:  # handed to the waiter, whatever it is
+                if not submission.started.done():
+                    submission.started.set_exception(exc)
+                submission.done.set_exception(exc)
+
+        self.runs.run_claimed(claim, job)
+        return submission
+
+    def _ad_hoc(self, request: RunRequest, actor: Principal) -> None:
+        try:
+            ad_hoc_sql(actor)
+        except QueryDeckError as exc:
+            self._audit_refused_run(request, actor, exc)
+            raise
+
+    def _start(self, request: RunRequest, actor: Principal) -> str:
+        """Check the rate limits and the grants and start the run on the run workers."""
+        return self._admitted(request, actor, lambda: self.runs.start(request, actor=actor))
+
+    def _admitted(self, request: RunRequest, actor: Principal, begin: Callable[[], T]) -> T:
+        """Check the rate limits and the grants, then ``begin`` the run; a refusal is
+        audited (``run.start``, no run exists), a started run is audited when it ends
+        (``run.finish``)."""
+        try:
+            if actor.via != "local":
+                self.limiter.hit(ratelimit.RUNS_USER, actor.username)
+                if actor.address:
+                    self.limiter.hit(ratelimit.RUNS_ADDRESS, actor.address)
+            wanted = (Action.query, Action.export) if request.export_all else (Action.query,)
+            self.access.check(actor, request.connection, *wanted)
+        except QueryDeckError as exc:
+            self._audit_refused_run(request, actor, exc)
+            raise
+        try:
+            return begin()
+        except NotFound as exc:  # the connection is gone (admins are not checked before)
+            self._audit_refused_run(request, actor, exc)
+            raise
+
+    def _audit_refused_run(
+        self, request: RunRequest, actor: Principal, exc: QueryDeckError
+    ) -> None:
+        self.audit.record(
+            "run.start",
+            actor=actor,
+            outcome=outcome_of(exc)[0],
+            target_type="connection",
+            detail={"connection": request.connection, "error_code": exc.code},
+        )
+
+    def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo:
+        """Wait up to ``timeout_s`` (None: until it ends) and return the run as it is."""
+        ended = self.runs.wait(run_id, timeout_s)
+        return ended if ended is not None else self.history.get(run_id)
+
+    def run(self, request: RunRequest, *, actor: Principal = LOCAL) -> RunInfo:
+        """Start a run and wait for it to end."""
+        return self.wait_run(self.start_run(request, actor=actor), None)
+
+    def get_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
+        """A run: its owner's (with a grant still on its connection) or any for admins."""
+        run = self.history.get(run_id)
+        self.access.run(actor, run, Action.browse)
+        return run
+
+    def run_rows(
+        self,
+        run_id: str,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        known: RunInfo | None = None,
+        actor: Principal = LOCAL,
+    ) -> RowsPage:
+        """A page of a run's stored rows; ``known`` is the run if the caller just read it
+        (and checked it may)."""
+        if known is None:
+            known = self.get_run(run_id, actor=actor)
+        return self.history.rows(run_id, offset=offset, limit=limit, known=known)
+
+    def first_rows(self, run: RunInfo, limit: int) -> RowsPage:
+        """The first page of a run the caller started and waited for: from memory when its
+        result was small (see ``ResultStore.keep``), else from the stored result."""
+        table = self.results.take(run.id) if run.status is RunStatus.succeeded else None
+        if table is None:
+            return self.history.rows(run.id, offset=0, limit=limit, known=run)
+        return self.history.page(run, table.slice(0, limit), offset=0, limit=limit, so_far=0)
+
+    def cancel_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
+        """Ask a running run to stop; returns the run once it has ended (or after 5 s)."""
+        self.get_run(run_id, actor=actor)
+        self.runs.cancel(run_id)
+        return self.wait_run(run_id, 5.0)
+
+    def list_runs(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        connection: str | None = None,
+        status: RunStatus | None = None,
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        user: str | None = None,
+        actor: Principal = LOCAL,
+    ) -> HistoryPage:
+        """History: a user sees their own runs on connections they still hold a grant on;
+        administrators see everyone's (``user`` narrows to one user)."""
+        connection_ids = None
+        if not actor.is_admin:
+            user = actor.username
+            connection_ids = self.grants.connection_ids(actor)
+        return self.history.listing(
+            limit=limit,
+            offset=offset,
+            connection=connection,
+            status=status,
+            user=user,
+            text=text,
+            since=since,
+            until=until,
+            cursor=cursor,
+            connection_ids=connection_ids,
+        )
+
+    def rerun(
+        self, run_id: str, *, export_all: bool | None = None, actor: Principal = LOCAL
+    ) -> str:
+        """Start a new run with the same connection, SQL, row cap and timeout."""
+        old = self.get_run(run_id, actor=actor)
+        if old.connection_id is None:
+            raise NotFound(
+                "The run's connection no longer exists.",
+                code="CONNECTION_NOT_FOUND",
+                detail={"run_id": run_id},
+            )
+        connection = self.connections.name_of(old.connection_id)
+        request = RunRequest(
+            connection=connection,
+            sql=old.sql,
+            max_rows=old.max_rows,
+            timeout_s=old.timeout_s,
+            export_all=bool(export_all) or old.max_rows > self.settings.max_rows_limit,
+        )
+        # Re-running a run is not new SQL: a viewer may re-run their saved-query runs.
+        return self._start(request, actor)
+
+    def export_run(self, run_id: str, fmt: ExportFormat, *, actor: Principal = LOCAL) -> Export:
+        """A streaming export of a succeeded run's stored rows (never re-runs the query).
+
+        409 for a run that did not succeed or is still running, 410 when its rows are gone.
+        Each export is audited (``export.finish``) when its stream ends: format, rows,
+        bytes and the SHA-256 of the bytes handed on; ``aborted`` when the consumer stopped
+        early; a refused export is audited too.
+        """
+        request_id = current_request_id()
+        try:
+            export, connection_id = self._export(run_id, fmt, actor)
+        except QueryDeckError as exc:
+            self.audit.record(
+                "export.finish",
+                actor=actor,
+                outcome=outcome_of(exc)[0],
+                target_type="run",
+                target_id=run_id,
+                request_id=request_id,
+                detail={"format": fmt.value, "error_code": exc.code},
+            )
+            raise
+
+        def finished(receipt: ExportReceipt) -> None:
+            self.audit.record(
+                "export.finish",
+                actor=actor,
+                outcome=receipt.outcome,
+                target_type="run",
+                target_id=run_id,
+                connection_id=connection_id,
+                request_id=request_id,
+                detail={
+                    "format": fmt.value,
+                    "rows": receipt.rows,
+                    "bytes": receipt.bytes,
+                    "sha256": receipt.sha256,
+                    "error_code": receipt.error_code,
+                },
+            )
+
+        export.on_finished = finished
+        return export
+
+    def _export(
+        self, run_id: str, fmt: ExportFormat, actor: Principal
+    ) -> tuple[Export, str | None]:
+        run = self.history.get(run_id)
+        self.access.run(actor, run, Action.export)
+        if run.status is not RunStatus.succeeded:
+            code = "RUN_NOT_FINISHED" if not run.status.finished else "EXPORT_UNAVAILABLE"
+            raise ExportUnavailable(
+                f"Only a succeeded run can be exported; this one is {run.status.value}.",
+                code=code,
+                detail={"status": run.status.value, "run_id": run_id},
+            )
+        run, stored = self.history.stored(run_id)
+        export = Export(
+            store=self.results,
+            run_id=run_id,
+            stored=stored,
+            format=fmt,
+            filename=file_name(run_id, fmt),
+            total_rows=run.row_count or 0,
+        )
+        return export, run.connection_id
