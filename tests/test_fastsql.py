@@ -106,3 +106,26 @@ def test_a_locked_sqlite_database_is_retried_then_busy(tmp_path: Path) -> None:
         other.close()
     app.write_raw(lambda cursor: app.fast(RUNS).insert(cursor, _values("x")))
     app.dispose()
+
+
+def test_json_columns_take_what_stdlib_json_took(db: AppDatabase) -> None:
+    """JSON columns are written with orjson; an integer past 64 bits (which orjson refuses)
+    still goes in, and text an older version wrote with stdlib json (NaN) still reads."""
+    table = db.fast(RUNS)
+    detail = {"big": 2**70, "nested": {"k": [1, "ü"]}}
+    db.write_raw(lambda cursor: table.insert(cursor, {**_values("big"), "error_detail": detail}))
+    with db.engine.connect() as conn:
+        stored = conn.execute(select(RUNS.c.error_detail).where(RUNS.c.id == "big")).scalar_one()
+    assert stored == detail
+    if not db.is_sqlite:
+        return  # PostgreSQL's JSON type refuses NaN at once: no such text can be stored
+    with db.engine.begin() as conn:
+        conn.execute(insert(RUNS), _values("legacy"))
+        conn.exec_driver_sql(
+            "UPDATE qd_runs SET error_detail = '{\"ratio\": NaN}' WHERE id = 'legacy'"
+        )
+    with db.read_raw() as cursor:
+        found = table.select_raw(cursor, "id", "legacy")
+    assert found is not None
+    ratio = table.converted(found)["error_detail"]["ratio"]
+    assert ratio != ratio  # NaN

@@ -9,6 +9,7 @@ PostgreSQL is used when ``QUERYDECK_DATABASE_URL`` says so.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 import time
@@ -17,6 +18,7 @@ from contextlib import contextmanager, nullcontext
 from importlib import resources
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
@@ -32,6 +34,20 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 5000
 #: Alembic keeps its migration context in module globals: one migration at a time.
 _MIGRATION_LOCK = threading.Lock()
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson does not take (an integer past 64 bits) stdlib json does
+        return json.dumps(value)
+
+
+def _json_value(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # written by stdlib json before (NaN, Infinity)
+        return json.loads(text)
 
 
 def _is_locked(exc: OperationalError) -> bool:
@@ -68,7 +84,14 @@ class AppDatabase:
             raise ConfigError("querydeck's own database must be SQLite or PostgreSQL.")
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": not self.is_sqlite}
+        kwargs: dict[str, Any] = {
+            "hide_parameters": True,
+            "pool_pre_ping": not self.is_sqlite,
+            # JSON columns (a run's columns and error detail, audit details) with orjson:
+            # they are written on the run hot path, where stdlib json is not used.
+            "json_serializer": _json_text,
+            "json_deserializer": _json_value,
+        }
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
         self.engine: Engine = create_engine(parsed, **kwargs)
