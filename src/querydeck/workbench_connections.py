@@ -24,8 +24,6 @@ class ConnectionsMixin(AccountsMixin):
     access: Access
     runs: RunManager
 
-    # --- connections ------------------------------------------------------------------
-
     def create_connection(
         self,
         name: str,

@@ -41,8 +41,6 @@ class RunsMixin:
     limiter: RateLimiter
     audit: AuditLog
 
-    # --- runs -------------------------------------------------------------------------
-
     def start_run(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
         """Start an ad-hoc statement (``query`` grant; not for viewers)."""
         self._ad_hoc(request, actor)

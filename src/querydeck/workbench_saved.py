@@ -17,8 +17,6 @@ class SavedQueriesMixin(RunsMixin):
 
     saved: SavedQueries
 
-    # --- saved queries ----------------------------------------------------------------
-
     def _reader(self, actor: Principal) -> Reader:
         if actor.is_admin:
             return Reader(actor.username, admin=True)
