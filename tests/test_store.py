@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigError
-from querydeck.store.database import AppDatabase
+from querydeck.store.database import SCHEMA_HEAD, AppDatabase
 from querydeck.store.tables import Base, ConnectionRow, RunRow, utcnow
 
 
@@ -37,6 +37,31 @@ def test_migrations_create_the_declared_tables(db: AppDatabase) -> None:
             columns = {c["name"] for c in inspect(conn).get_columns(table.name)}
             assert columns == {c.name for c in table.columns}, table.name
     db.migrate()  # idempotent
+
+
+def test_schema_head_is_alembics_only_head(db: AppDatabase) -> None:
+    """A database at SCHEMA_HEAD is opened without Alembic: the constant must follow the
+    migrations, and a database behind it still migrates."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("querydeck.store") / "migrations")
+    )
+    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_HEAD]
+    assert db.at_head()
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+    assert not db.at_head()
+    db.migrate()  # 0008 -> 0010 again (0010 adds the runs' owner column)
+    assert db.at_head()
+    with db.engine.connect() as conn:
+        assert "owner" in {c["name"] for c in inspect(conn).get_columns("qd_runs")}
 
 
 def test_round_trip_keeps_utc_and_unicode(db: AppDatabase) -> None:

@@ -32,6 +32,8 @@ from querydeck.store.fastsql import FastTable
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: The newest migration's revision; a test checks it is Alembic's only head.
+SCHEMA_HEAD = "0010"
 #: Alembic keeps its migration context in module globals: one migration at a time.
 _MIGRATION_LOCK = threading.Lock()
 
@@ -111,7 +113,11 @@ class AppDatabase:
         self._fast: dict[str, FastTable] = {}
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (a database already there is
+        recognised without importing Alembic: a third of a second for every CLI
+        command)."""
+        if self.at_head():
+            return
         from alembic import command
         from alembic.config import Config
 
@@ -126,6 +132,15 @@ class AppDatabase:
             raise AppDatabaseUnavailable(
                 f"querydeck's database cannot be opened or migrated: {_short(exc)}"
             ) from None
+
+    def at_head(self) -> bool:
+        """Whether the schema is at :data:`SCHEMA_HEAD` already."""
+        try:
+            with self.engine.connect() as conn:
+                found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        except SQLAlchemyError:  # no schema yet, or not readable: Alembic decides
+            return False
+        return [row[0] for row in found] == [SCHEMA_HEAD]
 
     @contextmanager
     def read(self) -> Iterator[Session]:
