@@ -361,3 +361,41 @@ def test_a_small_result_held_until_commit_is_the_same_file(tmp_path: Path) -> No
     assert store.read("held", 0, 100).column("i").to_pylist() == list(range(10))
     assert held.kept() is not None
     assert held.kept().num_rows == 10  # type: ignore[union-attr]
+
+
+def test_a_process_starting_just_after_a_sweep_skips_its_own(
+    data_dir: Path, demo_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up sweep lists the whole result directory: a Workbench opened less than
+    a minute after any sweep skips it (every CLI command opens one), yet a Workbench opened
+    later sweeps, and the time of the newest sweep is kept in the app database."""
+    from querydeck.runs import retention as retention_module
+    from querydeck.runs.results import ResultStore
+    from querydeck.store.tables import Meta
+
+    wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
+    try:
+        old = wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+    finally:
+        wb.close()
+    scans: list[int] = []
+    listing = ResultStore.stored_ids
+
+    def counted(self: ResultStore) -> list[tuple[str, float, int]]:
+        scans.append(1)
+        return listing(self)
+
+    monkeypatch.setattr(ResultStore, "stored_ids", counted)
+    with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
+        assert scans == []  # the first Workbench swept a moment ago
+        assert wb.retention.maybe_sweep() == []  # and this one counts as having swept
+        with wb.db.read() as session:
+            stored = session.get(Meta, retention_module.SWEPT_KEY)
+        assert stored is not None
+        swept_at = float(stored.value)
+        assert abs(time.time() - swept_at) < 60
+        wb.db.write(lambda s: s.merge(Meta(key=retention_module.SWEPT_KEY, value="0")))
+    monkeypatch.setattr(time, "time", lambda: swept_at + 7200)  # two hours on
+    with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
+        assert scans == [1]
+        assert wb.get_run(old.id).result_state == "expired"

@@ -111,7 +111,7 @@ class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
             in_flight=self._runs_in_flight,
         )
         self.runs.on_finished = self.retention.sweep_soon
-        self.retention.sweep()
+        self.retention.sweep_at_start()
         self.saved = SavedQueries(self.db, self.connections)
         hasher = PasswordHasher(
             time_cost=self.settings.argon2_time_cost,
