@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from querydeck.auth.grants import GrantInfo, GroupInfo, SubjectKind
 from querydeck.cli.common import (
     InfoFormat,
     message,
@@ -20,6 +19,9 @@ from querydeck.cli.common import (
     stdout_console,
 )
 from querydeck.errors import InvalidInput
+
+if TYPE_CHECKING:  # the ORM behind them stays unloaded until a command runs
+    from querydeck.auth.grants import GrantInfo, GroupInfo, SubjectKind
 
 groups_app = typer.Typer(help="Groups of users that grants can name.", no_args_is_help=True)
 grants_app = typer.Typer(

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from querydeck.auth.accounts import INITIAL_ADMIN, INITIAL_PASSWORD_FILE
 from querydeck.cli.common import message, open_workbench
 
 
 def _login_hint(initial_password: str | None) -> None:
+    from querydeck.auth.accounts import INITIAL_ADMIN, INITIAL_PASSWORD_FILE  # the ORM: lazily
+
     if initial_password is None:
         message("Log in with your user name and password (`querydeck users` manages users).")
         return

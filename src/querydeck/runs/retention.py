@@ -6,10 +6,10 @@ flight are never touched. Each evicted run is marked ``result_state = expired``,
 answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
 end (at most every ``min_interval_s``, in a background thread so that a sweep never delays
 the run that just ended); a lock keeps them from overlapping. A starting process skips its
-sweep when any process swept less than a minute ago (the time is kept in ``qd_meta``). A sweep walks the result
-store's catalogue oldest first and stops at the first result that may stay: it costs what it
-evicts, not what the store holds (the catalogue itself is read from the directory at start
-and every ``RESCAN_S``).
+sweep when any process swept less than a minute ago (the time is kept in ``qd_meta``). A
+sweep walks the result store's catalogue oldest first and stops at the first result that may
+stay: it costs what it evicts, not what the store holds (the catalogue itself is read from
+the directory at start and every ``RESCAN_S``).
 """
 
 from __future__ import annotations
