@@ -219,7 +219,8 @@ def test_a_run_that_fills_the_disk_fails_cleanly(data_dir: Path, demo_files: Pat
             assert (run.error_code, run.error_status) == ("RESULT_STORE_FULL", 507)
             assert run.result_state is None
             assert run.columns is None
-            assert list(results.iterdir()) == []  # the partial result is gone
+            # the partial result is gone (".swept" records retention's last sweep)
+            assert [p.name for p in results.iterdir()] in ([], [".swept"])
             small = wb.run(RunRequest(connection="demo", sql="SELECT 42 AS n"))
             assert wb.run_rows(small.id).rows == [[42]]  # the store still works
         finally:
@@ -368,16 +369,17 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
 ) -> None:
     """The start-up sweep lists the whole result directory: a Workbench opened less than
     a minute after any sweep skips it (every CLI command opens one), yet a Workbench opened
-    later sweeps, and the time of the newest sweep is kept in the app database."""
+    later sweeps. The time of the newest sweep is a file's, not a row of the app database."""
     from querydeck.runs import retention as retention_module
     from querydeck.runs.results import ResultStore
-    from querydeck.store.tables import Meta
 
     wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
     try:
         old = wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+        mark = wb.results.directory / retention_module.SWEPT_MARK
     finally:
         wb.close()
+    assert abs(time.time() - mark.stat().st_mtime) < 60
     scans: list[int] = []
     listing = ResultStore.stored_ids
 
@@ -389,13 +391,9 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
     with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
         assert scans == []  # the first Workbench swept a moment ago
         assert wb.retention.maybe_sweep() == []  # and this one counts as having swept
-        with wb.db.read() as session:
-            stored = session.get(Meta, retention_module.SWEPT_KEY)
-        assert stored is not None
-        swept_at = float(stored.value)
-        assert abs(time.time() - swept_at) < 60
-        wb.db.write(lambda s: s.merge(Meta(key=retention_module.SWEPT_KEY, value="0")))
-    monkeypatch.setattr(time, "time", lambda: swept_at + 7200)  # two hours on
+    os.utime(mark, (0, 0))
+    later = time.time() + 7200  # two hours on: the result is past its age
+    monkeypatch.setattr(time, "time", lambda: later)
     with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
         assert scans == [1]
         assert wb.get_run(old.id).result_state == "expired"

@@ -6,10 +6,10 @@ flight are never touched. Each evicted run is marked ``result_state = expired``,
 answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
 end (at most every ``min_interval_s``, in a background thread so that a sweep never delays
 the run that just ended); a lock keeps them from overlapping. A starting process skips its
-sweep when any process swept less than a minute ago (the time is kept in ``qd_meta``). A
-sweep walks the result store's catalogue oldest first and stops at the first result that may
-stay: it costs what it evicts, not what the store holds (the catalogue itself is read from
-the directory at start and every ``RESCAN_S``).
+sweep when any process swept less than a minute ago (the modification time of a file in the
+result directory). A sweep walks the result store's catalogue oldest first and stops at the
+first result that may stay: it costs what it evicts, not what the store holds (the catalogue
+itself is read from the directory at start and every ``RESCAN_S``).
 """
 
 from __future__ import annotations
@@ -24,21 +24,16 @@ from sqlalchemy.orm import Session
 
 from querydeck.runs.results import ResultStore
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import Meta, RunRow
+from querydeck.store.tables import RunRow
 
 log = logging.getLogger("querydeck.runs")
 
-#: Where the time of the newest sweep by any process is kept (``qd_meta``).
-SWEPT_KEY = "retention_swept_at"
+#: A file in the result directory whose modification time is that of the newest sweep by
+#: any process (a file, not a row: a sweep changes nothing in the app database but the
+#: runs it expires).
+SWEPT_MARK = ".swept"
 #: A starting process skips its sweep when a process swept less than this ago.
 SHARED_INTERVAL_S = 60.0
-
-
-def _seconds(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
 
 
 class Retention:
@@ -70,10 +65,17 @@ class Retention:
         try:
             self._last = time.monotonic()
             evicted = self._sweep(time.time() if now is None else now)
-            self._db.write(lambda s: s.merge(Meta(key=SWEPT_KEY, value=repr(time.time()))))
+            self._mark_swept()
             return evicted
         finally:
             self._lock.release()
+
+    def _mark_swept(self) -> None:
+        mark = self._store.directory / SWEPT_MARK
+        try:
+            mark.touch()  # now, also when it is there already
+        except OSError:  # only an optimisation of the next start is lost
+            log.warning("could not record the retention sweep's time")
 
     def sweep_at_start(self) -> list[str]:
         """The sweep of a starting process, unless any process swept less than
@@ -81,9 +83,10 @@ class Retention:
         for 40,000 results on the benchmark machine), and every CLI command starts a
         process. Skipped, it still ends the runs that stopped processes left behind, and
         this process's next sweep comes when runs end, as after a sweep."""
-        with self._db.read() as session:
-            stored = session.get(Meta, SWEPT_KEY)
-        swept_at = _seconds(stored.value) if stored is not None else None
+        try:
+            swept_at: float | None = (self._store.directory / SWEPT_MARK).stat().st_mtime
+        except OSError:
+            swept_at = None
         if swept_at is None or not 0 <= time.time() - swept_at < SHARED_INTERVAL_S:
             return self.sweep()
         self._in_flight()
