@@ -32,7 +32,7 @@ from querydeck.auth.principal import LOCAL, Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError, QueryRejected
 from querydeck.models import RunRequest, RunStatus
-from querydeck.runs.export import ExportFormat
+from querydeck.runs.formats import ExportFormat
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import AuditRow
 from querydeck.workbench import Workbench

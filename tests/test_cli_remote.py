@@ -33,7 +33,7 @@ from querydeck.cli.credentials import Credential, CredentialStore, credentials_p
 from querydeck.cli.remote import RemoteWorkbench, _held_interrupt
 from querydeck.errors import ServerUrlInvalid, Unauthenticated
 from querydeck.models import RunRequest, RunStatus
-from querydeck.runs.export import ExportFormat
+from querydeck.runs.formats import ExportFormat
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 

@@ -13,7 +13,8 @@ import pyarrow.csv as pacsv
 import pytest
 
 from querydeck.runs import export as export_module
-from querydeck.runs.export import Export, ExportFormat, _utc_text
+from querydeck.runs.export import Export, _utc_text
+from querydeck.runs.formats import ExportFormat
 from querydeck.runs.results import ResultStore
 
 #: Microseconds from 1900 to 2100, with values before 1970 and sub-second parts.

@@ -18,7 +18,7 @@ from querydeck.catalog.models import CatalogSettings
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunRequest, RunStatus, SavedQueryChanges, SavedQueryInput
-from querydeck.runs.export import ExportFormat
+from querydeck.runs.formats import ExportFormat
 from querydeck.settings import load_settings
 from querydeck.store.tables import RunRow
 from querydeck.workbench import Workbench

@@ -19,7 +19,8 @@ from querydeck.errors import ExportUnavailable, NotFound, QueryDeckError
 from querydeck.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.ratelimit import RateLimiter
 from querydeck.runs.active import RunSubmission
-from querydeck.runs.export import Export, ExportFormat, ExportReceipt, file_name
+from querydeck.runs.export import Export, ExportReceipt, file_name
+from querydeck.runs.formats import ExportFormat
 from querydeck.runs.history import History
 from querydeck.runs.results import ResultStore
 from querydeck.runs.runner import RunManager

@@ -19,7 +19,7 @@ from querydeck.catalog.models import (
     TableDetail,
 )
 from querydeck.models import HistoryPage, Page, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.runs.export import ExportFormat
+from querydeck.runs.formats import ExportFormat
 
 
 class ExportStream(Protocol):

@@ -27,7 +27,7 @@ from querydeck.cli.export import write_export
 from querydeck.cli.output import DataFormat, Rows, write_rows
 from querydeck.errors import Conflict, InvalidInput, QueryDeckError
 from querydeck.models import RunInfo, RunRequest, RunStatus
-from querydeck.runs.export import ExportFormat
+from querydeck.runs.formats import ExportFormat
 
 if TYPE_CHECKING:
     from querydeck.cli.backend import Client

@@ -40,7 +40,7 @@ from querydeck.errors import (
     ServerUnreachable,
 )
 from querydeck.models import HistoryPage, Page, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.runs.export import ExportFormat
+from querydeck.runs.formats import ExportFormat
 
 API_PREFIX = "/api/v1"
 #: Seconds to connect, and to wait for any answer (a catalog refresh can take a while).

@@ -17,7 +17,6 @@ memory to the system promptly. The peak stays the same whatever the number of ro
 from __future__ import annotations
 
 import csv
-import enum
 import hashlib
 import io
 import os
@@ -37,6 +36,7 @@ import pyarrow.types as pat
 from querydeck.arrowpool import memory_pool
 from querydeck.errors import QueryDeckError
 from querydeck.runs import jsonrows
+from querydeck.runs.formats import MEDIA_TYPES, ExportFormat
 from querydeck.runs.results import ResultStore, StoredResult
 
 #: Rows per Parquet row group (a few batches; bounded memory).
@@ -49,23 +49,6 @@ ENCODE_AHEAD = 2 * ENCODE_THREADS
 #: gain nothing measurable and cost resident memory: the HTTP server copies each one
 #: (chunked framing, its send buffer); 4 MB chunks peaked about 25 MB higher than 1 MB.
 CHUNK_BYTES = 1 << 20
-
-
-class ExportFormat(enum.StrEnum):
-    csv = "csv"
-    tsv = "tsv"
-    json = "json"
-    ndjson = "ndjson"
-    parquet = "parquet"
-
-
-MEDIA_TYPES = {
-    ExportFormat.csv: "text/csv; charset=utf-8",
-    ExportFormat.tsv: "text/tab-separated-values; charset=utf-8",
-    ExportFormat.json: "application/json",
-    ExportFormat.ndjson: "application/x-ndjson",
-    ExportFormat.parquet: "application/vnd.apache.parquet",
-}
 
 
 class _Sink:
