@@ -201,7 +201,7 @@ def select1_rows(clients: int, env: dict[str, str]) -> list[tuple[str, str, str,
     if floors:
         rows.append(
             _select1_row(
-                f"querydeck's floor: GET /healthz (no authentication, no database, no run), "
+                "querydeck's floor: GET /healthz (no authentication, no database, no run), "
                 f"{clients} clients, same rounds",
                 floors,
                 refs,

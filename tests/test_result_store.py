@@ -377,6 +377,7 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
     try:
         old = wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
         mark = wb.results.directory / retention_module.SWEPT_MARK
+        files = (wb.results.path(old.id), wb.results.index_path(old.id))
     finally:
         wb.close()
     assert abs(time.time() - mark.stat().st_mtime) < 60
@@ -391,9 +392,10 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
     with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
         assert scans == []  # the first Workbench swept a moment ago
         assert wb.retention.maybe_sweep() == []  # and this one counts as having swept
-    os.utime(mark, (0, 0))
-    later = time.time() + 7200  # two hours on: the result is past its age
-    monkeypatch.setattr(time, "time", lambda: later)
+    os.utime(mark, (0, 0))  # the last sweep was long ago
+    two_hours_ago = time.time() - 7200
+    for path in files:  # and the result is past its age
+        os.utime(path, (two_hours_ago, two_hours_ago))
     with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
         assert scans == [1]
         assert wb.get_run(old.id).result_state == "expired"
