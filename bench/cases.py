@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -336,10 +337,30 @@ async def load(
 def select1(which: str, clients: str = str(CLIENTS)) -> None:
     """``stack``: ``POST /api/v1/runs`` of ``SELECT 1`` on querydeck; ``starlette``: the
     reference; ``healthz``: querydeck's ``GET /healthz`` (no authentication, no database, no
-    run), the floor its HTTP stack sets for any route."""
+    run), the floor its HTTP stack sets for any route; ``ceiling``: the least work a
+    recorded read-only run must do, written as lean as it gets (``bench/ceiling_app.py``)."""
     result: dict[str, Any] = {}
     headers: dict[str, str] = {}
     method = "POST"
+    if which == "ceiling":
+        with tempfile.TemporaryDirectory() as home:
+            os.environ["QD_CEILING_DIR"] = home
+            headers = {"Authorization": "Bearer ceiling"}
+            with server(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "bench.ceiling_app:app",
+                    "--log-level",
+                    "warning",
+                ],
+                result,
+            ) as base:
+                body = {"connection": "pg", "sql": "SELECT 1"}
+                result.update(asyncio.run(load(base + "/api/v1/runs", body, headers, int(clients))))
+        emit(result)
+        return
     if which == "healthz":
         context = querydeck_server(result)
         body, path, method = None, "/healthz", "GET"

@@ -177,16 +177,19 @@ SELECT1_ROUNDS = 3
 
 
 def select1_rows(clients: int, env: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """The whole-stack ``SELECT 1`` row and, at 32 clients, the floor row: querydeck's
-    ``GET /healthz`` against the same reference rounds."""
+    """The whole-stack ``SELECT 1`` row and, at 32 clients, the floor row (querydeck's
+    ``GET /healthz``) and the ceiling row (the least work a recorded read-only run must do,
+    ``bench/ceiling_app.py``), all against the same reference rounds."""
     stacks: list[dict[str, Any]] = []
     refs: list[dict[str, Any]] = []
     floors: list[dict[str, Any]] = []
+    ceilings: list[dict[str, Any]] = []
     for _ in range(SELECT1_ROUNDS):
         stacks.append(run_case("select1", "stack", str(clients), env=env)[0])
         refs.append(run_case("select1", "starlette", str(clients), env=env)[0])
         if clients == 32:
             floors.append(run_case("select1", "healthz", str(clients), env=env)[0])
+            ceilings.append(run_case("select1", "ceiling", str(clients), env=env)[0])
     goal = "goal ≥ 0.5×, p99 ≤ 60 ms" if clients == 32 else "one client: latency"
     rows = [
         _select1_row(
@@ -206,6 +209,19 @@ def select1_rows(clients: int, env: dict[str, str]) -> list[tuple[str, str, str,
                 floors,
                 refs,
                 "what any route costs at least",
+            )
+        )
+    if ceilings:
+        shares = [s["rps"] / c["rps"] for s, c in zip(stacks, ceilings, strict=True)]
+        rows.append(
+            _select1_row(
+                "the work alone: a recorded read-only run written as lean as it gets "
+                "(bench/ceiling_app.py: token read, run row, read-only transaction with "
+                "timeout, cursor and reset, Arrow result file, end row and audit entry; "
+                f"no guard, grants or framework), {clients} clients, same rounds",
+                ceilings,
+                refs,
+                f"what the work costs; querydeck reaches {median(shares):.2f}× of it",
             )
         )
     return rows

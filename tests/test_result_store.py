@@ -343,6 +343,44 @@ def test_catalogue_sees_other_processes_results_at_its_next_reading(tmp_path: Pa
     assert mine.stored_bytes() == mine.size("mine") + mine.size("theirs")
 
 
+def test_reading_the_directory_holds_up_no_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retention sweep reads the whole directory (seconds for a big store): results
+    stored, kept and deleted meanwhile neither wait for it nor get lost from the catalogue."""
+    store = ResultStore(tmp_path / "results")
+    _stored(store, "old", 1)
+    _stored(store, "doomed", 1)
+    reading, release = threading.Event(), threading.Event()
+    listing = store.stored_ids
+
+    def slow_listing() -> list[tuple[str, float, int]]:
+        found = listing()
+        reading.set()
+        assert release.wait(10)
+        return found
+
+    monkeypatch.setattr(store, "stored_ids", slow_listing)
+    sweep = threading.Thread(target=store.stored_bytes)
+    sweep.start()
+    try:
+        assert reading.wait(10)
+        started = time.monotonic()
+        _stored(store, "new", 2)  # a run ends while the directory is read
+        store.keep("new", pa.table({"n": [1]}))
+        assert store.take("new") is not None
+        store.delete("doomed")
+        assert time.monotonic() - started < 5  # nothing waited for the reading
+    finally:
+        release.set()
+        sweep.join(10)
+    assert store.stored_bytes() == store.size("old") + store.size("new")
+    assert store.evictable(now=time.time() + 7200, max_age_s=3600, max_bytes=0, keep=()) == [
+        "old",
+        "new",
+    ]
+
+
 def test_a_small_result_held_until_commit_is_the_same_file(tmp_path: Path) -> None:
     """The first 64 KiB are held and written with the commit (one write per file): the
     files are byte for byte those written batch by batch, and nothing is on disk before."""

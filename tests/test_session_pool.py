@@ -422,3 +422,23 @@ def test_watchdog_fires_due_actions_once_and_skips_cancelled_ones() -> None:
     dog.schedule(0.0, lambda: fired.append("after close"))
     time.sleep(0.05)
     assert fired == ["soon"]
+
+
+def test_watchdog_wakes_for_an_earlier_deadline_and_drops_cancelled_ones() -> None:
+    from querydeck.runs import watchdog
+    from querydeck.runs.watchdog import Watchdog
+
+    dog = Watchdog()
+    try:
+        fired = threading.Event()
+        dog.schedule(60, lambda: None)  # the thread now sleeps for a minute
+        started = time.monotonic()
+        dog.schedule(0.05, fired.set)  # earlier: the thread must be woken for it
+        assert fired.wait(10)
+        assert time.monotonic() - started < 5
+        # Runs that end cancel their deadlines; the heap does not keep them all.
+        for _ in range(3 * watchdog.COMPACT_AT):
+            dog.schedule(60, lambda: None).cancel()
+        assert dog.pending() <= watchdog.COMPACT_AT + 1
+    finally:
+        dog.close()

@@ -256,13 +256,19 @@ class ResultStore:
         # The catalogue: run id -> (stored at, bytes) of complete results, oldest first, and
         # their total. Kept up to date by this process's writes and deletes, and read from
         # the directory again every ``rescan_s`` (other processes share the directory), so
-        # a retention sweep costs what it evicts, not what the store holds.
+        # a retention sweep costs what it evicts, not what the store holds. The reading runs
+        # without the lock (a store of 100,000 files takes seconds): runs that end meanwhile
+        # are not held up, and what they store or delete is applied on top of the reading.
         self.rescan_s = rescan_s
         self._lock = threading.Lock()
-        self._recent: OrderedDict[str, pa.Table] = OrderedDict()
+        self._scan_lock = threading.Lock()
         self._catalogue: dict[str, tuple[float, int]] | None = None
         self._catalogued_bytes = 0
         self._scanned_at = 0.0
+        #: While the directory is read: what this process stored (stamp) or deleted (None).
+        self._changes: dict[str, tuple[float, int] | None] | None = None
+        self._recent_lock = threading.Lock()
+        self._recent: OrderedDict[str, pa.Table] = OrderedDict()
 
     def path(self, run_id: str) -> Path:
         return self.directory / f"{run_id}.arrow"
@@ -374,7 +380,7 @@ class ResultStore:
         """Keep the rows of a small result that was just stored (see KEEP_BYTES)."""
         if table is None:
             return
-        with self._lock:
+        with self._recent_lock:
             self._recent[run_id] = table
             while len(self._recent) > RECENT_RESULTS:
                 self._recent.popitem(last=False)
@@ -382,7 +388,7 @@ class ResultStore:
     def take(self, run_id: str) -> pa.Table | None:
         """The rows kept for a result, once (None when it was not small, was taken or
         dropped already: read the stored result)."""
-        with self._lock:
+        with self._recent_lock:
             return self._recent.pop(run_id, None)
 
     def delete(self, run_id: str) -> None:
@@ -396,27 +402,50 @@ class ResultStore:
     def _catalogue_set(self, run_id: str, size: int | None) -> None:
         """A result stored just now with ``size`` bytes (the newest), or gone (None)."""
         with self._lock:
+            stamp = None if size is None else (time.time(), size)
+            if self._changes is not None:  # the directory is being read
+                self._changes[run_id] = stamp
             if self._catalogue is None:
                 return
             _, before = self._catalogue.pop(run_id, (0.0, 0))
             self._catalogued_bytes -= before
-            if size is not None:
-                self._catalogue[run_id] = (time.time(), size)
-                self._catalogued_bytes += size
+            if stamp is not None:
+                self._catalogue[run_id] = stamp
+                self._catalogued_bytes += stamp[1]
 
-    def _fresh_catalogue(self) -> dict[str, tuple[float, int]]:
-        """The catalogue, read from the directory when missing or due (lock held)."""
-        if self._catalogue is None or time.monotonic() - self._scanned_at >= self.rescan_s:
-            found = self.stored_ids()
-            self._catalogue = {run_id: (mtime, size) for run_id, mtime, size in found}
-            self._catalogued_bytes = sum(size for _, _, size in found)
-            self._scanned_at = time.monotonic()
-        return self._catalogue
+    def _due(self) -> bool:  # lock held
+        return self._catalogue is None or time.monotonic() - self._scanned_at >= self.rescan_s
+
+    def _fresh_catalogue(self) -> None:
+        """Read the directory again when the catalogue is missing or due (without the lock:
+        one reading at a time, this process's changes meanwhile applied on top)."""
+        with self._lock:
+            if not self._due():
+                return
+        with self._scan_lock:
+            with self._lock:
+                if not self._due():  # another thread has just read it
+                    return
+                self._changes = {}
+            try:
+                found = self.stored_ids()
+            finally:
+                with self._lock:
+                    changes, self._changes = self._changes or {}, None
+            catalogue = {run_id: (mtime, size) for run_id, mtime, size in found}
+            with self._lock:
+                for run_id, stamp in changes.items():
+                    catalogue.pop(run_id, None)
+                    if stamp is not None:
+                        catalogue[run_id] = stamp
+                self._catalogue = catalogue
+                self._catalogued_bytes = sum(size for _, size in catalogue.values())
+                self._scanned_at = time.monotonic()
 
     def stored_bytes(self) -> int:
         """What the complete results take on disk, as the catalogue knows it."""
+        self._fresh_catalogue()
         with self._lock:
-            self._fresh_catalogue()
             return self._catalogued_bytes
 
     def evictable(
@@ -426,10 +455,10 @@ class ResultStore:
         ``max_bytes`` in total; never those in ``keep`` (runs in flight). Stops at the first
         result that may stay."""
         chosen: list[str] = []
+        self._fresh_catalogue()
         with self._lock:
-            catalogue = self._fresh_catalogue()
             total = self._catalogued_bytes
-            for run_id, (stored_at, size) in catalogue.items():
+            for run_id, (stored_at, size) in (self._catalogue or {}).items():
                 if now - stored_at <= max_age_s and total <= max_bytes:
                     break
                 if run_id in keep:

@@ -1,5 +1,11 @@
 """The client watchdog of runs: one thread that fires deadlines, instead of a timer thread
-started for every run (starting a thread costs more than a short query)."""
+started for every run (starting a thread costs more than a short query).
+
+The thread is woken only when a new deadline comes before every one it waits for: a run's
+deadline is almost always later than those of the runs already going, so scheduling one
+costs no thread switch. A run that ends cancels its deadline, which stays in the heap until
+it comes to the top (dropped unread then) or the heap is compacted.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,15 @@ class Deadline:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.action = _nothing  # what the action holds (a whole run) is not kept alive
+
+
+def _nothing() -> None:
+    return None
+
+
+#: Heap size at which cancelled deadlines are dropped; it then grows with what stays.
+COMPACT_AT = 4096
 
 
 class Watchdog:
@@ -35,16 +50,32 @@ class Watchdog:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._compact_at = COMPACT_AT
 
     def schedule(self, delay_s: float, action: Callable[[], object]) -> Deadline:
         deadline = Deadline(action)
+        due = time.monotonic() + delay_s
         with self._wake:
-            heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._order), deadline))
+            first = not self._heap or due < self._heap[0][0]
+            if len(self._heap) >= self._compact_at:
+                self._compact()
+            heapq.heappush(self._heap, (due, next(self._order), deadline))
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="qd-watchdog", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            elif first:  # the thread sleeps until a later deadline: wake it
+                self._wake.notify()
         return deadline
+
+    def pending(self) -> int:
+        """Deadlines held, cancelled ones not dropped yet included."""
+        with self._wake:
+            return len(self._heap)
+
+    def _compact(self) -> None:  # called with the lock held
+        self._heap = [item for item in self._heap if not item[2].cancelled]
+        heapq.heapify(self._heap)
+        self._compact_at = max(COMPACT_AT, 2 * len(self._heap))
 
     def close(self) -> None:
         with self._wake:
