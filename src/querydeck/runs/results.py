@@ -429,11 +429,13 @@ class ResultStore:
                 self._changes = {}
             try:
                 found = self.stored_ids()
-            finally:
+            except BaseException:
                 with self._lock:
-                    changes, self._changes = self._changes or {}, None
+                    self._changes = None
+                raise
             catalogue = {run_id: (mtime, size) for run_id, mtime, size in found}
-            with self._lock:
+            with self._lock:  # the changes and the new catalogue in one step: none is lost
+                changes, self._changes = self._changes or {}, None
                 for run_id, stamp in changes.items():
                     catalogue.pop(run_id, None)
                     if stamp is not None:
