@@ -211,6 +211,13 @@ class Settings(BaseSettings):
         description="Stored results older than this are evicted (their runs answer "
         "RESULT_EXPIRED and can be run again), hours.",
     )
+    audit_retention_days: float | None = Field(
+        default=None,
+        ge=1,
+        description="Audit entries older than this many days are deleted (in the "
+        "background, at start and at most hourly; each prune is itself audited as "
+        "audit.prune). Unset: kept forever.",
+    )
     result_store_max_bytes: int = Field(
         default=10 * 1024**3,
         ge=1,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from querydeck import demo
 from querydeck.audit.log import AuditLog
 from querydeck.audit.models import AuditPage
+from querydeck.audit.retention import AuditRetention
 from querydeck.auth.access import Access, admin_only
 from querydeck.auth.accounts import Accounts
 from querydeck.auth.grants import Grants
@@ -110,8 +111,12 @@ class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
             max_bytes=self.settings.result_store_max_bytes,
             in_flight=self._runs_in_flight,
         )
-        self.runs.on_finished = self.retention.sweep_soon
+        self.audit_retention = AuditRetention(
+            self.db, self.audit, self.settings.audit_retention_days
+        )
+        self.runs.on_finished = self._after_run
         self.retention.sweep_at_start()
+        self.audit_retention.prune_soon()
         self.saved = SavedQueries(self.db, self.connections)
         hasher = PasswordHasher(
             time_cost=self.settings.argon2_time_cost,
@@ -160,8 +165,14 @@ class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
     def close(self) -> None:
         self.refresher.stop()
         self.runs.shutdown()
+        self.audit_retention.close()
         self.limiter.close()
         self.db.dispose()
+
+    def _after_run(self) -> None:
+        """Housekeeping when a run has ended (each starts a thread only when due)."""
+        self.retention.sweep_soon()
+        self.audit_retention.prune_soon()
 
     def __enter__(self) -> Workbench:
         return self

@@ -1,5 +1,6 @@
 """The audit log: append-only entries of who did what (log.py), what a statement's entry
-keeps of it (sql.py), and what a detail may hold (redact.py).
+keeps of it (sql.py), what a detail may hold (redact.py), and how long entries stay
+(retention.py).
 
 The names below are imported from their modules on first use: ``log`` pulls in SQLAlchemy's
 ORM and ``sql`` pulls in sqlglot, which a command that only prints entries (the CLI's

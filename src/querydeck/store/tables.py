@@ -360,7 +360,7 @@ AuditId = BigInteger().with_variant(Integer(), "sqlite")
 class AuditRow(Base):
     """One entry of the append-only audit log (querydeck.audit): who did what, to what,
     with which outcome. ``detail`` is sanitised before it is written; no code path updates
-    or deletes a row."""
+    a row, and only retention (querydeck.audit.retention, off by default) deletes them."""
 
     __tablename__ = "qd_audit"
     __table_args__ = (

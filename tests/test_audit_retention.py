@@ -1,0 +1,84 @@
+"""Retention of the audit log (``audit_retention_days``): off by default; old entries
+deleted in batches, newer ones kept, and every prune recorded as an entry of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from querydeck.audit import retention
+from querydeck.audit.log import AuditLog
+from querydeck.audit.retention import AuditRetention
+from querydeck.errors import ConfigError
+from querydeck.settings import Settings, load_settings
+from querydeck.store.database import AppDatabase
+from querydeck.store.tables import AuditRow, utcnow
+from querydeck.workbench import Workbench
+
+
+def _add(db: AppDatabase, count: int, at: dt.datetime, action: str) -> None:
+    def work(session: object) -> None:
+        for _ in range(count):
+            entry = AuditLog.entry(action, actor="someone", detail={"n": 1})
+            entry["at"] = at
+            AuditLog.add(session, entry)  # type: ignore[arg-type]
+
+    db.write(work)
+
+
+def _actions(db: AppDatabase) -> dict[str, int]:
+    with db.read() as session:
+        rows = session.execute(
+            select(AuditRow.action, func.count()).group_by(AuditRow.action)
+        ).all()
+    return {str(action): int(count) for action, count in rows}
+
+
+def test_old_entries_go_in_batches_newer_stay_and_the_prune_is_recorded(
+    db: AppDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 7)  # several batches, the last one partial
+    now = utcnow()
+    _add(db, 23, now - dt.timedelta(days=40), "test.old")
+    _add(db, 5, now - dt.timedelta(days=10), "test.new")
+    audit = AuditLog(db)
+    pruner = AuditRetention(db, audit, 30)
+    assert pruner.prune() == 23
+    assert _actions(db) == {"test.new": 5, "audit.prune": 1}
+    with db.read() as session:
+        entry = session.scalars(select(AuditRow).where(AuditRow.action == "audit.prune")).one()
+    assert entry.detail["deleted"] == 23
+    assert entry.detail["retention_days"] == 30
+    assert entry.actor is None
+    assert pruner.prune() == 0  # nothing left to cut: nothing written either
+    assert _actions(db) == {"test.new": 5, "audit.prune": 1}
+
+
+def test_off_by_default_and_at_least_a_day(settings: Settings) -> None:
+    assert settings.audit_retention_days is None
+    with pytest.raises(ConfigError, match="audit_retention_days"):
+        load_settings(data_dir=settings.data_dir, audit_retention_days=0.5)
+
+
+def test_a_workbench_keeps_every_entry_without_the_setting(workbench: Workbench) -> None:
+    _add(workbench.db, 3, utcnow() - dt.timedelta(days=3650), "test.ancient")
+    assert workbench.audit_retention.prune() == 0
+    assert _actions(workbench.db)["test.ancient"] == 3
+
+
+def test_a_starting_workbench_prunes_in_the_background(settings: Settings) -> None:
+    with Workbench(settings) as wb:  # the database, before any retention is set
+        _add(wb.db, 4, utcnow() - dt.timedelta(days=100), "test.old")
+        _add(wb.db, 2, utcnow(), "test.new")
+    pruning = settings.model_copy(update={"audit_retention_days": 90})
+    with Workbench(pruning) as wb:
+        deadline = time.monotonic() + 10
+        while "audit.prune" not in _actions(wb.db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        actions = _actions(wb.db)
+    assert "test.old" not in actions
+    assert actions["test.new"] == 2
+    assert actions["audit.prune"] == 1
