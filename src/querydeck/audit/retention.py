@@ -58,9 +58,9 @@ class AuditRetention:
             before = (now or utcnow()) - dt.timedelta(days=self.max_age_days)
             deleted = 0
             while not self._stop.is_set():
-                count = self._db.write(lambda session: _delete_batch(session, before))
-                deleted += count
-                if count < BATCH:
+                found, gone = self._db.write(lambda session: _delete_batch(session, before))
+                deleted += gone  # another process pruning too may have taken some
+                if found < BATCH:
                     break
             if deleted:
                 self._audit.record(
@@ -106,11 +106,12 @@ class AuditRetention:
             thread.join(timeout_s)
 
 
-def _delete_batch(session: Session, before: dt.datetime) -> int:
-    """Delete up to ``BATCH`` of the oldest entries recorded before ``before``."""
+def _delete_batch(session: Session, before: dt.datetime) -> tuple[int, int]:
+    """Delete up to ``BATCH`` of the oldest entries recorded before ``before``: how many
+    were found, and how many this transaction deleted."""
     oldest = select(AuditRow.id).where(AuditRow.at < before).order_by(AuditRow.id).limit(BATCH)
     ids = list(session.scalars(oldest))
     if not ids:
-        return 0
-    session.execute(delete(_AUDIT).where(_AUDIT.c.id.in_(ids)))
-    return len(ids)
+        return 0, 0
+    result = session.execute(delete(_AUDIT).where(_AUDIT.c.id.in_(ids)))
+    return len(ids), int(getattr(result, "rowcount", len(ids)))
