@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         "background, at start and at most hourly; each prune is itself audited as "
         "audit.prune). Unset: kept forever.",
     )
+    history_retention_days: float | None = Field(
+        default=None,
+        ge=1,
+        description="Runs asked for more than this many days ago, and ended, are deleted "
+        "with their stored results (in the background, at start and at most hourly; each "
+        "prune is audited as history.prune). Unset: kept forever.",
+    )
     result_store_max_bytes: int = Field(
         default=10 * 1024**3,
         ge=1,

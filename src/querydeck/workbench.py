@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from querydeck import demo
 from querydeck.audit.log import AuditLog
 from querydeck.audit.models import AuditPage
-from querydeck.audit.retention import AuditRetention
+from querydeck.audit.retention import audit_pruner
 from querydeck.auth.access import Access, admin_only
 from querydeck.auth.accounts import Accounts
 from querydeck.auth.grants import Grants
@@ -39,6 +39,7 @@ from querydeck.preferences import Preference, Preferences
 from querydeck.ratelimit import RateLimiter
 from querydeck.runs import recovery
 from querydeck.runs.history import History
+from querydeck.runs.history_retention import history_pruner
 from querydeck.runs.results import ResultStore
 from querydeck.runs.retention import Retention
 from querydeck.runs.runner import RunManager
@@ -111,12 +112,14 @@ class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
             max_bytes=self.settings.result_store_max_bytes,
             in_flight=self._runs_in_flight,
         )
-        self.audit_retention = AuditRetention(
-            self.db, self.audit, self.settings.audit_retention_days
+        self.pruners = (
+            audit_pruner(self.db, self.audit, self.settings.audit_retention_days),
+            history_pruner(self.db, self.audit, self.results, self.settings.history_retention_days),
         )
         self.runs.on_finished = self._after_run
         self.retention.sweep_at_start()
-        self.audit_retention.prune_soon()
+        for pruner in self.pruners:
+            pruner.prune_soon()
         self.saved = SavedQueries(self.db, self.connections)
         hasher = PasswordHasher(
             time_cost=self.settings.argon2_time_cost,
@@ -165,14 +168,16 @@ class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
     def close(self) -> None:
         self.refresher.stop()
         self.runs.shutdown()
-        self.audit_retention.close()
+        for pruner in self.pruners:
+            pruner.close()
         self.limiter.close()
         self.db.dispose()
 
     def _after_run(self) -> None:
         """Housekeeping when a run has ended (each starts a thread only when due)."""
         self.retention.sweep_soon()
-        self.audit_retention.prune_soon()
+        for pruner in self.pruners:
+            pruner.prune_soon()
 
     def __enter__(self) -> Workbench:
         return self

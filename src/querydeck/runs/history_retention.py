@@ -1,0 +1,59 @@
+"""Retention of the run history: runs that ended more than ``history_retention_days`` ago
+(by when they were asked for) are deleted with their stored results.
+
+Off unless the setting is given. Runs still queued or running are never touched, whatever
+their age. The deleting is :class:`querydeck.store.pruning.Pruner`'s: oldest first, in
+batches, in the background, each prune recorded as a ``history.prune`` audit entry. The
+result files of a batch are removed once its rows are gone (a run's page then answers
+``RUN_NOT_FOUND``, as for any run that does not exist).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.orm import Session
+
+from querydeck.audit.log import AuditLog
+from querydeck.models import RunStatus
+from querydeck.runs.results import ResultStore
+from querydeck.store.database import AppDatabase
+from querydeck.store.pruning import Pruner
+from querydeck.store.tables import RunRow
+
+_RUNS = cast(Table, RunRow.__table__)
+_ENDED = [status.value for status in RunStatus if status.finished]
+
+
+def history_pruner(
+    db: AppDatabase, audit: AuditLog, results: ResultStore, max_age_days: float | None
+) -> Pruner:
+    def remove_results(run_ids: Sequence[Any]) -> None:
+        for run_id in run_ids:
+            results.delete(str(run_id))
+
+    return Pruner(
+        db,
+        audit,
+        action="history.prune",
+        max_age_days=max_age_days,
+        delete_batch=_delete_batch,
+        after=remove_results,
+    )
+
+
+def _delete_batch(session: Session, before: dt.datetime, size: int) -> tuple[list[str], int]:
+    oldest = (
+        select(RunRow.id)
+        .where(RunRow.created_at < before, RunRow.status.in_(_ENDED))
+        .order_by(RunRow.created_at, RunRow.id)
+        .limit(size)
+    )
+    ids = [str(run_id) for run_id in session.scalars(oldest)]
+    if not ids:
+        return [], 0
+    result = session.execute(delete(_RUNS).where(_RUNS.c.id.in_(ids), _RUNS.c.status.in_(_ENDED)))
+    return ids, int(getattr(result, "rowcount", len(ids)))
