@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +87,18 @@ def settings(data_dir: Path, files_dir: Path, tmp_path: Path) -> Settings:
 @pytest.fixture
 def workbench(settings: Settings) -> Iterator[Workbench]:
     wb = Workbench(settings)
+    try:
+        yield wb
+    finally:
+        wb.close()
+
+
+@pytest.fixture
+def demo_workbench(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
+    """A Workbench with the demo connections (their files copied into its data directory)."""
+    shutil.copytree(demo_files, data_dir / "demo")
+    wb = Workbench(load_settings(data_dir=data_dir))
+    wb.create_demo()
     try:
         yield wb
     finally:

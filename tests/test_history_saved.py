@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,20 +16,13 @@ from querydeck.auth.principal import Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunRequest, SavedQueryChanges, SavedQueryInput
-from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 
 
 @pytest.fixture
-def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
-    shutil.copytree(demo_files, data_dir / "demo")
-    workbench = Workbench(load_settings(data_dir=data_dir))
-    workbench.create_demo()
-    try:
-        yield workbench
-    finally:
-        workbench.close()
+def wb(demo_workbench: Workbench) -> Workbench:
+    return demo_workbench
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ H6; "nothing executed" is checked on the run count)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +15,6 @@ from sqlalchemy import func, select
 from querydeck.api import API_PREFIX, create_app
 from querydeck.auth.principal import Role
 from querydeck.models import RunRequest, SavedQueryInput
-from querydeck.settings import load_settings
 from querydeck.store.tables import RunRow
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client, ensure_user
@@ -108,14 +104,8 @@ PUBLIC = {("POST", "/auth/login")}
 
 
 @pytest.fixture
-def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
-    shutil.copytree(demo_files, data_dir / "demo")
-    workbench = Workbench(load_settings(data_dir=data_dir))
-    workbench.create_demo()
-    try:
-        yield workbench
-    finally:
-        workbench.close()
+def wb(demo_workbench: Workbench) -> Workbench:
+    return demo_workbench
 
 
 def run_count(wb: Workbench) -> int:

@@ -5,10 +5,7 @@ runs in flight) kept, and every prune recorded as an audit entry of its own."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -73,13 +70,13 @@ def test_off_by_default_and_at_least_a_day(settings: Settings) -> None:
         load_settings(data_dir=settings.data_dir, history_retention_days=0)
 
 
-def test_a_workbench_keeps_every_entry_without_the_setting(demo_wb: Workbench) -> None:
-    _add(demo_wb.db, 3, utcnow() - dt.timedelta(days=3650), "test.ancient")
-    run = demo_wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+def test_a_workbench_keeps_every_entry_without_the_setting(demo_workbench: Workbench) -> None:
+    _add(demo_workbench.db, 3, utcnow() - dt.timedelta(days=3650), "test.ancient")
+    run = demo_workbench.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
     far = utcnow() + dt.timedelta(days=3650)
-    assert [pruner.prune(now=far) for pruner in demo_wb.pruners] == [0, 0]
-    assert _actions(demo_wb.db)["test.ancient"] == 3
-    assert demo_wb.get_run(run.id).status is RunStatus.succeeded
+    assert [pruner.prune(now=far) for pruner in demo_workbench.pruners] == [0, 0]
+    assert _actions(demo_workbench.db)["test.ancient"] == 3
+    assert demo_workbench.get_run(run.id).status is RunStatus.succeeded
 
 
 def test_a_starting_workbench_prunes_in_the_background(settings: Settings) -> None:
@@ -97,23 +94,12 @@ def test_a_starting_workbench_prunes_in_the_background(settings: Settings) -> No
     assert actions["audit.prune"] == 1
 
 
-@pytest.fixture
-def demo_wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
-    shutil.copytree(demo_files, data_dir / "demo")
-    workbench = Workbench(load_settings(data_dir=data_dir))
-    workbench.create_demo()
-    try:
-        yield workbench
-    finally:
-        workbench.close()
-
-
 def test_old_ended_runs_go_with_their_results_runs_in_flight_stay(
-    demo_wb: Workbench, monkeypatch: pytest.MonkeyPatch
+    demo_workbench: Workbench, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pruning, "BATCH", 1)
     old_a, old_b, in_flight, new = (
-        demo_wb.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n")) for n in range(4)
+        demo_workbench.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n")) for n in range(4)
     )
     long_ago = utcnow() - dt.timedelta(days=40)
 
@@ -122,15 +108,15 @@ def test_old_ended_runs_go_with_their_results_runs_in_flight_stay(
             session.execute(update(RunRow).where(RunRow.id == run.id).values(created_at=long_ago))
         session.execute(update(RunRow).where(RunRow.id == in_flight.id).values(status="running"))
 
-    demo_wb.db.write(age)
-    pruner = history_pruner(demo_wb.db, demo_wb.audit, demo_wb.results, 30)
+    demo_workbench.db.write(age)
+    pruner = history_pruner(demo_workbench.db, demo_workbench.audit, demo_workbench.results, 30)
     assert pruner.prune() == 2
     for gone in (old_a, old_b):
         with pytest.raises(NotFound):
-            demo_wb.get_run(gone.id)
-        assert not demo_wb.results.exists(gone.id)
-    assert demo_wb.get_run(in_flight.id).status is RunStatus.running
-    assert demo_wb.results.exists(in_flight.id)
-    assert demo_wb.run_rows(new.id).rows == [[3]]
-    assert _actions(demo_wb.db)["history.prune"] == 1
+            demo_workbench.get_run(gone.id)
+        assert not demo_workbench.results.exists(gone.id)
+    assert demo_workbench.get_run(in_flight.id).status is RunStatus.running
+    assert demo_workbench.results.exists(in_flight.id)
+    assert demo_workbench.run_rows(new.id).rows == [[3]]
+    assert _actions(demo_workbench.db)["history.prune"] == 1
     assert pruner.prune() == 0
