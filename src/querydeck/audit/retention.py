@@ -7,11 +7,9 @@ each prune recorded as an ``audit.prune`` entry.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import cast
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table
 
 from querydeck.audit.log import AuditLog
 from querydeck.store.database import AppDatabase
@@ -23,14 +21,11 @@ _AUDIT = cast(Table, AuditRow.__table__)
 
 def audit_pruner(db: AppDatabase, audit: AuditLog, max_age_days: float | None) -> Pruner:
     return Pruner(
-        db, audit, action="audit.prune", max_age_days=max_age_days, delete_batch=_delete_batch
+        db,
+        audit,
+        action="audit.prune",
+        max_age_days=max_age_days,
+        table=_AUDIT,
+        key=_AUDIT.c.id,
+        age=_AUDIT.c.at,
     )
-
-
-def _delete_batch(session: Session, before: dt.datetime, size: int) -> tuple[list[int], int]:
-    oldest = select(AuditRow.id).where(AuditRow.at < before).order_by(AuditRow.id).limit(size)
-    ids = list(session.scalars(oldest))
-    if not ids:
-        return [], 0
-    result = session.execute(delete(_AUDIT).where(_AUDIT.c.id.in_(ids)))
-    return ids, int(getattr(result, "rowcount", len(ids)))

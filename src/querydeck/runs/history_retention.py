@@ -10,12 +10,10 @@ result files of a batch are removed once its rows are gone (a run's page then an
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table
 
 from querydeck.audit.log import AuditLog
 from querydeck.models import RunStatus
@@ -33,27 +31,16 @@ def history_pruner(
 ) -> Pruner:
     def remove_results(run_ids: Sequence[Any]) -> None:
         for run_id in run_ids:
-            results.delete(str(run_id))
+            results.delete(run_id)
 
     return Pruner(
         db,
         audit,
         action="history.prune",
         max_age_days=max_age_days,
-        delete_batch=_delete_batch,
+        table=_RUNS,
+        key=_RUNS.c.id,
+        age=_RUNS.c.created_at,
+        where=[_RUNS.c.status.in_(_ENDED)],
         after=remove_results,
     )
-
-
-def _delete_batch(session: Session, before: dt.datetime, size: int) -> tuple[list[str], int]:
-    oldest = (
-        select(RunRow.id)
-        .where(RunRow.created_at < before, RunRow.status.in_(_ENDED))
-        .order_by(RunRow.created_at, RunRow.id)
-        .limit(size)
-    )
-    ids = [str(run_id) for run_id in session.scalars(oldest)]
-    if not ids:
-        return [], 0
-    result = session.execute(delete(_RUNS).where(_RUNS.c.id.in_(ids), _RUNS.c.status.in_(_ENDED)))
-    return ids, int(getattr(result, "rowcount", len(ids)))

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.orm import Session
 
 from querydeck.audit.log import AuditLog
@@ -31,15 +32,12 @@ BATCH = 5000
 #: Seconds between two prunes of one process.
 INTERVAL_S = 3600.0
 
-#: Deletes up to the given number of the oldest rows before a time: the keys of the rows it
-#: found, and how many it deleted (another process pruning too may have taken some).
-BatchDelete = Callable[[Session, dt.datetime, int], tuple[Sequence[Any], int]]
-
 
 class Pruner:
-    """Deletes the rows older than ``max_age_days`` (None: never) with ``delete_batch``;
-    ``after`` gets the keys of each deleted batch once its transaction has committed (files
-    to remove with the rows)."""
+    """Deletes the rows of ``table`` whose ``age`` column is older than ``max_age_days``
+    (None: never), and that match ``where``; ``key`` names a row (with ``age``, the order of
+    deletion: an index on both keeps it cheap). ``after`` gets the keys of each deleted batch
+    once its transaction has committed (files to remove with the rows)."""
 
     def __init__(
         self,
@@ -48,14 +46,17 @@ class Pruner:
         *,
         action: str,
         max_age_days: float | None,
-        delete_batch: BatchDelete,
+        table: Table,
+        key: ColumnElement[Any],
+        age: ColumnElement[Any],
+        where: Sequence[ColumnElement[bool]] = (),
         after: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
         self.action = action
         self.max_age_days = max_age_days
-        self._delete_batch = delete_batch
+        self._table, self._key, self._age, self._where = table, key, age, tuple(where)
         self._after = after
         self._lock = threading.Lock()
         self._last = float("-inf")
@@ -72,9 +73,7 @@ class Pruner:
             before = (now or utcnow()) - dt.timedelta(days=self.max_age_days)
             deleted = 0
             while not self._stop.is_set():
-                keys, gone = self._db.write(
-                    lambda session: self._delete_batch(session, before, BATCH)
-                )
+                keys, gone = self._db.write(lambda session: self._delete_batch(session, before))
                 deleted += gone
                 if keys and self._after is not None:
                     self._after(keys)
@@ -95,6 +94,22 @@ class Pruner:
             return deleted
         finally:
             self._lock.release()
+
+    def _delete_batch(self, session: Session, before: dt.datetime) -> tuple[list[Any], int]:
+        """Delete up to ``BATCH`` of the oldest rows before ``before``: the keys of those
+        found, and how many this transaction deleted (another process pruning too may have
+        taken some)."""
+        oldest = (
+            select(self._key)
+            .where(self._age < before, *self._where)
+            .order_by(self._age, self._key)
+            .limit(BATCH)
+        )
+        keys = list(session.scalars(oldest))
+        if not keys:
+            return [], 0
+        result = session.execute(delete(self._table).where(self._key.in_(keys), *self._where))
+        return keys, int(getattr(result, "rowcount", len(keys)))
 
     def prune_soon(self) -> None:
         """Start a prune in a background thread when one is due (at most every
