@@ -434,14 +434,16 @@ class ResultStore:
                     self._changes = None
                 raise
             catalogue = {run_id: (mtime, size) for run_id, mtime, size in found}
+            total = sum(size for _, _, size in found)
             with self._lock:  # the changes and the new catalogue in one step: none is lost
                 changes, self._changes = self._changes or {}, None
                 for run_id, stamp in changes.items():
-                    catalogue.pop(run_id, None)
+                    total -= catalogue.pop(run_id, (0.0, 0))[1]
                     if stamp is not None:
                         catalogue[run_id] = stamp
+                        total += stamp[1]
                 self._catalogue = catalogue
-                self._catalogued_bytes = sum(size for _, size in catalogue.values())
+                self._catalogued_bytes = total
                 self._scanned_at = time.monotonic()
 
     def stored_bytes(self) -> int:
