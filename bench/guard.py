@@ -9,7 +9,7 @@ from collections.abc import Callable
 import duckdb
 import sqlglot
 
-from querydeck.drivers.duckdb_engine import load_packaged_extension
+from querydeck.drivers.duckdb.engine import load_packaged_extension
 from querydeck.sql.guard import guard
 
 CHINOOK = [

@@ -187,7 +187,7 @@ def test_schema_patterns_and_postgres_faults(workbench: Workbench) -> None:
 
 
 def test_postgres_backend_terminated_during_refresh(workbench: Workbench) -> None:
-    from querydeck.drivers.postgres import PostgresConnection
+    from querydeck.drivers.postgres.driver import PostgresConnection
 
     with postgres_database() as url:
         with psycopg.connect(url, autocommit=True) as admin:

@@ -18,10 +18,10 @@ import pytest
 from querydeck import demo
 from querydeck.drivers.base import Connection
 from querydeck.drivers.catalog_model import SchemaMeta
-from querydeck.drivers.duckdb import DuckDBDriver, DuckDBOptions
-from querydeck.drivers.mysql import MySQLDriver
-from querydeck.drivers.postgres import PostgresDriver
-from querydeck.drivers.sqlite import SQLiteDriver, SQLiteOptions
+from querydeck.drivers.duckdb.driver import DuckDBDriver, DuckDBOptions
+from querydeck.drivers.mysql.driver import MySQLDriver
+from querydeck.drivers.postgres.driver import PostgresDriver
+from querydeck.drivers.sqlite.driver import SQLiteDriver, SQLiteOptions
 from querydeck.errors import CatalogNotFound, QueryTimeout
 from tests import chinook
 from tests.services import mysql_connect_args, mysql_database, postgres_database

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from querydeck.drivers.mysql import MySQLDriver, MySQLOptions
-from querydeck.drivers.postgres import PostgresDriver, PostgresOptions
+from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions
+from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.errors import QueryDeckError
 from querydeck.workbench import Workbench
 from tests.tlsfakes import PROBE_TEXT, Issued, TlsListener, make_ca, make_server

@@ -23,9 +23,9 @@ from sqlglot import exp
 
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import Connection
-from querydeck.drivers.mysql import MySQLDriver, MySQLOptions
-from querydeck.drivers.postgres import PostgresDriver, PostgresOptions
-from querydeck.drivers.sqlite import SQLiteDriver, SQLiteOptions
+from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions
+from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
+from querydeck.drivers.sqlite.driver import SQLiteDriver, SQLiteOptions
 from querydeck.models import RunRequest, RunStatus
 from querydeck.settings import Settings
 from querydeck.workbench import Workbench

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from querydeck.drivers.duckdb_engine import load_packaged_extension
+from querydeck.drivers.duckdb.engine import load_packaged_extension
 from querydeck.errors import FileAccessDenied, QueryRejected
 from querydeck.sql.guard import guard
 from querydeck.sql.policy import forbidden_reason

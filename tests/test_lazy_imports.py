@@ -13,7 +13,7 @@ import querydeck.api, querydeck.cli, querydeck.workbench
 from querydeck.drivers import registry
 driver = registry.load("duckdb")
 driver.Options.model_validate({"path": "x.duckdb"})
-heavy = ["duckdb", "pglast", "pyarrow.parquet", "querydeck.drivers.duckdb_engine"]
+heavy = ["duckdb", "pglast", "pyarrow.parquet", "querydeck.drivers.duckdb.engine"]
 print(",".join(name for name in heavy if name in sys.modules))
 """
 

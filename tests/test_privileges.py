@@ -16,7 +16,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from querydeck.cli import app as cli_app
-from querydeck.drivers.mysql_privileges import reasons as mysql_reasons
+from querydeck.drivers.mysql.privileges import reasons as mysql_reasons
 from querydeck.errors import QueryDeckError
 from querydeck.models import RunRequest, RunStatus
 from querydeck.store.tables import ConnectionRow

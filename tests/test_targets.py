@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from querydeck.drivers.postgres import PostgresDriver, PostgresOptions
+from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.errors import ConfigError, FileAccessDenied, QueryDeckError
 from querydeck.netpolicy import AddressPolicy, embedded_v4, parse_networks, policy_for
 from querydeck.settings import load_settings

@@ -30,7 +30,7 @@ def build_tpch(target: Path) -> None:
     in this process. DuckDB is imported here, not with the module."""
     import duckdb
 
-    from querydeck.drivers.duckdb_engine import load_packaged_extension
+    from querydeck.drivers.duckdb.engine import load_packaged_extension
 
     partial = target.with_suffix(".partial")
     partial.unlink(missing_ok=True)

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import Driver
-from querydeck.drivers.duckdb import DuckDBDriver, DuckDBOptions
-from querydeck.drivers.duckdb_engine import DuckDBConnection, load_packaged_extension
+from querydeck.drivers.duckdb.driver import DuckDBDriver, DuckDBOptions
+from querydeck.drivers.duckdb.engine import DuckDBConnection, load_packaged_extension
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,

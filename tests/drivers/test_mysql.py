@@ -18,7 +18,7 @@ import pytest
 
 from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import Driver
-from querydeck.drivers.mysql import MySQLConnection, MySQLDriver, MySQLOptions
+from querydeck.drivers.mysql.driver import MySQLConnection, MySQLDriver, MySQLOptions
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,

@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from querydeck.drivers import arrow_rows, registry
 from querydeck.drivers.base import BATCH_ROWS, Driver
-from querydeck.drivers.postgres import PostgresConnection, PostgresDriver, PostgresOptions
+from querydeck.drivers.postgres.driver import PostgresConnection, PostgresDriver, PostgresOptions
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,

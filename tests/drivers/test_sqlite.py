@@ -11,7 +11,7 @@ import pytest
 
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import BATCH_ROWS, Driver
-from querydeck.drivers.sqlite import SQLiteDriver, SQLiteOptions
+from querydeck.drivers.sqlite.driver import SQLiteDriver, SQLiteOptions
 from querydeck.errors import (
     ConnectionFailed,
     ConnectionUrlInvalid,

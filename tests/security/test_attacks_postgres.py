@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from querydeck.drivers.postgres import PostgresDriver
+from querydeck.drivers.postgres.driver import PostgresDriver
 from querydeck.models import RunRequest, RunStatus
 from tests.security.harness import (
     Attack,

@@ -16,7 +16,7 @@ import duckdb
 import psycopg
 import pytest
 
-from querydeck.drivers.duckdb_engine import load_packaged_extension
+from querydeck.drivers.duckdb.engine import load_packaged_extension
 from querydeck.models import RunRequest, RunStatus
 from querydeck.workbench import Workbench
 from tests.security.harness import workbench

@@ -30,7 +30,6 @@ from urllib.request import pathname2url
 import pyarrow as pa
 from pydantic import Field
 
-from querydeck.drivers import sqlite_catalog
 from querydeck.drivers.arrow_rows import DbApiResultStream, field
 from querydeck.drivers.base import (
     BATCH_ROWS,
@@ -43,6 +42,7 @@ from querydeck.drivers.base import (
     file_url_path,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.sqlite import catalog as sqlite_catalog
 from querydeck.errors import (
     ConnectionFailed,
     ConnectionUrlInvalid,

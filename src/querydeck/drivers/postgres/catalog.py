@@ -23,7 +23,7 @@ from querydeck.drivers.catalog_model import (
 from querydeck.errors import CatalogNotFound
 
 if TYPE_CHECKING:
-    from querydeck.drivers.postgres import PostgresConnection
+    from querydeck.drivers.postgres.driver import PostgresConnection
 
 KINDS = {
     "r": "table",

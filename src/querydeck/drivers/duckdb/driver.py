@@ -8,7 +8,7 @@ DuckDB's own parser), and only if DuckDB classifies it as ``SELECT`` or ``EXPLAI
 DuckDB has no statement timeout, so a timer interrupts the statement at the deadline.
 
 This module is what the driver registry loads; the engine itself (the ``duckdb`` package)
-is imported by :mod:`querydeck.drivers.duckdb_engine` when a session is first opened.
+is imported by :mod:`querydeck.drivers.duckdb.engine` when a session is first opened.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class DuckDBDriver(Driver[DuckDBOptions]):
                 raise DataFileNotFound(f"The DuckDB file {shown!r} does not exist.")
             if not Path(path).is_file():
                 raise ConnectionFailed(f"{shown!r} is not a file, so it is not a DuckDB database.")
-        from querydeck.drivers import duckdb_engine  # the engine, imported on first use
+        from querydeck.drivers.duckdb import engine as duckdb_engine  # imported on first use
 
         return duckdb_engine.connect(
             path, shown, roots, self.options.memory_limit, self.options.threads

@@ -28,8 +28,7 @@ import pyarrow as pa
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from querydeck.drivers import arrow_rows, postgres_catalog, postgres_privileges
-from querydeck.drivers import postgres_types as types
+from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
@@ -42,6 +41,9 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
+from querydeck.drivers.postgres import catalog as postgres_catalog
+from querydeck.drivers.postgres import privileges as postgres_privileges
+from querydeck.drivers.postgres import types
 from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,

@@ -22,7 +22,7 @@ from querydeck.drivers.catalog_model import (
 from querydeck.errors import CatalogNotFound
 
 if TYPE_CHECKING:
-    from querydeck.drivers.mysql import MySQLConnection
+    from querydeck.drivers.mysql.driver import MySQLConnection
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 

@@ -1,5 +1,5 @@
 """The DuckDB engine side of the DuckDB driver: opening a sandboxed session and running
-statements in it. Kept apart from :mod:`querydeck.drivers.duckdb` so that registering or
+statements in it. Kept apart from :mod:`querydeck.drivers.duckdb.driver` so that registering or
 validating a DuckDB connection does not import the engine (tens of MB resident); it is
 imported when a session is first opened.
 """
@@ -15,7 +15,6 @@ from typing import Any
 
 import duckdb
 
-from querydeck.drivers import duckdb_catalog
 from querydeck.drivers.arrow_rows import RecordBatchReaderStream, with_native_types
 from querydeck.drivers.base import (
     BATCH_ROWS,
@@ -24,6 +23,7 @@ from querydeck.drivers.base import (
     ServerInfo,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.duckdb import catalog as duckdb_catalog
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,

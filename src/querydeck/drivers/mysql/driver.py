@@ -22,7 +22,7 @@ import pymysql.cursors
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pymysql.constants import CLIENT
 
-from querydeck.drivers import arrow_rows, mysql_catalog, mysql_privileges, mysql_types
+from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
@@ -34,6 +34,9 @@ from querydeck.drivers.base import (
     split_url,
 )
 from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.mysql import catalog as mysql_catalog
+from querydeck.drivers.mysql import privileges as mysql_privileges
+from querydeck.drivers.mysql import types as mysql_types
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
 from querydeck.errors import (
