@@ -9,8 +9,20 @@ from collections.abc import Callable
 import duckdb
 import sqlglot
 
+from querydeck.drivers import registry
 from querydeck.drivers.duckdb.engine import load_packaged_extension
 from querydeck.sql.guard import guard
+from querydeck.sql.rules import EngineRules
+
+
+def rules(dialect: str) -> EngineRules:
+    """The guard rules of the installed driver of ``dialect``."""
+    for name in registry.names():
+        driver = registry.load(name)
+        if driver.dialect == dialect:
+            return driver.sql_rules()
+    raise LookupError(dialect)
+
 
 CHINOOK = [
     "SELECT a.Title, ar.Name FROM Album a JOIN Artist ar ON ar.ArtistId = a.ArtistId "
@@ -60,7 +72,7 @@ def run(repeats: int = 30) -> list[tuple[str, str, str, str]]:
 
     def guarded() -> None:
         for sql, dialect in corpus:
-            guard(sql, dialect=dialect)
+            guard(sql, rules=rules(dialect))
 
     postgres = [(q, "postgres") for q in tpch_queries()]
 
@@ -70,7 +82,7 @@ def run(repeats: int = 30) -> list[tuple[str, str, str, str]]:
 
     def guarded_postgres() -> None:
         for sql, dialect in postgres:
-            guard(sql, dialect=dialect)
+            guard(sql, rules=rules(dialect))
 
     guarded()  # warm caches of both
     guarded_postgres()

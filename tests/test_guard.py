@@ -13,8 +13,8 @@ import pytest
 from querydeck.drivers.duckdb.engine import load_packaged_extension
 from querydeck.errors import FileAccessDenied, QueryRejected
 from querydeck.sql.guard import guard
-from querydeck.sql.policy import forbidden_reason
 from querydeck.sql.rewrite import with_row_cap
+from tests.engines import forbidden_reason, rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "guard"
 ALL = ("postgres", "mysql", "sqlite", "duckdb")
@@ -70,7 +70,7 @@ def test_fixture_files_are_substantial() -> None:
 @pytest.mark.parametrize("case", REJECT, ids=lambda c: f"{c.dialect}:{c.name}")
 def test_rejected(case: Case) -> None:
     with pytest.raises(QueryRejected) as info:
-        guard(case.sql, dialect=case.dialect)
+        guard(case.sql, rules=rules(case.dialect))
     assert info.value.code == case.code, info.value.message
     assert info.value.message
     if case.code not in ("SQL_EMPTY",):
@@ -79,7 +79,7 @@ def test_rejected(case: Case) -> None:
 
 @pytest.mark.parametrize("case", ACCEPT, ids=lambda c: f"{c.dialect}:{c.name}")
 def test_accepted(case: Case) -> None:
-    statement = guard(case.sql, dialect=case.dialect)
+    statement = guard(case.sql, rules=rules(case.dialect))
     assert statement.sql.rstrip(";") == statement.sql
     assert statement.sql.strip()
 
@@ -100,30 +100,30 @@ def tpch_queries() -> list[str]:
 def test_the_22_tpch_queries_pass(tpch_queries: list[str], dialect: str) -> None:
     assert len(tpch_queries) == 22
     for query in tpch_queries:
-        statement = guard(query, dialect=dialect)
-        capped = with_row_cap(statement, max_rows=100, dialect=dialect, max_bytes=100_000)
+        statement = guard(query, rules=rules(dialect))
+        capped = with_row_cap(statement, max_rows=100, rules=rules(dialect), max_bytes=100_000)
         assert capped.sql.startswith(statement.sql)
 
 
 def test_rejection_points_at_the_construct() -> None:
     with pytest.raises(QueryRejected) as info:
-        guard("SELECT a,\n  pg_sleep(5)\nFROM t", dialect="postgres")
+        guard("SELECT a,\n  pg_sleep(5)\nFROM t", rules=rules("postgres"))
     assert info.value.detail == {"line": 2, "column": 3, "construct": "pg_sleep"}
     with pytest.raises(QueryRejected) as info:
-        guard("-- note\n  DELETE FROM t", dialect="postgres")
+        guard("-- note\n  DELETE FROM t", rules=rules("postgres"))
     assert (info.value.detail["line"], info.value.detail["column"]) == (2, 3)
 
 
 def test_parse_error_has_position() -> None:
     with pytest.raises(QueryRejected) as info:
-        guard("SELECT (1 +", dialect="postgres")
+        guard("SELECT (1 +", rules=rules("postgres"))
     assert info.value.code == "SQL_PARSE_ERROR"
     assert info.value.detail["line"] == 1
 
 
 def test_file_access_is_forbidden_with_403() -> None:
     with pytest.raises(FileAccessDenied) as info:
-        guard("SELECT * FROM read_parquet('/etc/x.parquet')", dialect="duckdb")
+        guard("SELECT * FROM read_parquet('/etc/x.parquet')", rules=rules("duckdb"))
     assert info.value.http_status == 403
 
 
@@ -139,26 +139,26 @@ def test_file_access_is_forbidden_with_403() -> None:
 )
 def test_raw_text_checks(sql: str, code: str) -> None:
     with pytest.raises(QueryRejected) as info:
-        guard(sql, dialect="postgres")
+        guard(sql, rules=rules("postgres"))
     assert info.value.code == code
 
 
 def test_size_and_nesting_limits_are_bounded_in_time() -> None:
     started = time.perf_counter()
     with pytest.raises(QueryRejected) as info:
-        guard("SELECT 1 -- " + "x" * 5_000_000, dialect="postgres", max_bytes=1_000_000)
+        guard("SELECT 1 -- " + "x" * 5_000_000, rules=rules("postgres"), max_bytes=1_000_000)
     assert info.value.code == "SQL_TOO_LARGE"
     with pytest.raises(QueryRejected) as info:
-        guard("SELECT " + "(" * 50_000 + "1" + ")" * 50_000, dialect="postgres")
+        guard("SELECT " + "(" * 50_000 + "1" + ")" * 50_000, rules=rules("postgres"))
     assert info.value.code == "SQL_PARSE_ERROR"
     in_list = "SELECT 1 WHERE 1 IN (" + ",".join(str(i) for i in range(10_000)) + ")"
-    assert guard(in_list, dialect="postgres").sql == in_list
+    assert guard(in_list, rules=rules("postgres")).sql == in_list
     assert time.perf_counter() - started < 20
 
 
 def test_row_cap_appends_limit_and_keeps_the_text() -> None:
-    statement = guard("SELECT a -- first\nFROM t -- trailing\n;", dialect="postgres")
-    capped = with_row_cap(statement, max_rows=10, dialect="postgres", max_bytes=1000)
+    statement = guard("SELECT a -- first\nFROM t -- trailing\n;", rules=rules("postgres"))
+    capped = with_row_cap(statement, max_rows=10, rules=rules("postgres"), max_bytes=1000)
     assert capped.sql == "SELECT a -- first\nFROM t\nLIMIT 11"
     assert capped.has_limit
 
@@ -173,11 +173,14 @@ def test_row_cap_appends_limit_and_keeps_the_text() -> None:
     ],
 )
 def test_row_cap_leaves_limited_statements_alone(sql: str) -> None:
-    statement = guard(sql, dialect="postgres")
-    assert with_row_cap(statement, max_rows=10, dialect="postgres", max_bytes=1000) == statement
+    statement = guard(sql, rules=rules("postgres"))
+    assert (
+        with_row_cap(statement, max_rows=10, rules=rules("postgres"), max_bytes=1000) == statement
+    )
 
 
 def test_policy_normalises_names() -> None:
     assert forbidden_reason("postgres", ' "PG_SLEEP" ') is not None
     assert forbidden_reason("postgres", "upper") is None
-    assert forbidden_reason("oracle", "pg_sleep") is None
+    assert forbidden_reason("sqlite", "pg_sleep") is None
+    assert forbidden_reason("sqlite", "NEXTVAL") is not None  # an entry of every engine

@@ -8,21 +8,21 @@ from pathlib import Path
 import pytest
 
 from querydeck.demo import copy_chinook
+from querydeck.drivers.duckdb.native import check_duckdb
+from querydeck.drivers.postgres.native import check_postgres
+from querydeck.drivers.sqlite.driver import SQLiteDriver
 from querydeck.errors import ConfigError, FileAccessDenied, QueryRejected
 from querydeck.models import RunRequest, RunStatus
 from querydeck.reference import main as write_reference
+from querydeck.reference import policy_markdown
 from querydeck.settings import load_settings
-from querydeck.sql import native
 from querydeck.sql.checker import StatementChecker
 from querydeck.sql.guard import guard
-from querydeck.sql.policy import (
-    ADMIN,
-    DEFAULT_POLICY,
-    FunctionPolicy,
-    parse_entries,
-    policy_markdown,
-)
+from querydeck.sql.policy import ADMIN, FunctionPolicy, parse_entries
 from querydeck.workbench import Workbench
+from tests.engines import rules
+
+POSTGRES_POLICY = rules("postgres").default_policy
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -65,7 +65,7 @@ def test_reference_writes_both_pages(tmp_path: Path, monkeypatch: pytest.MonkeyP
 )
 def test_postgres_grammar_second_opinion(sql: str, code: str, construct: str | None) -> None:
     with pytest.raises(QueryRejected) as caught:
-        native.check_postgres(sql, DEFAULT_POLICY)
+        check_postgres(sql, POSTGRES_POLICY)
     assert caught.value.code == code
     assert caught.value.detail.get("parser") == "postgres"
     if construct is not None:
@@ -75,10 +75,10 @@ def test_postgres_grammar_second_opinion(sql: str, code: str, construct: str | N
 
 def test_postgres_positions_count_characters_not_bytes() -> None:
     with pytest.raises(QueryRejected) as caught:
-        native.check_postgres("SELECT 'é' AS a,\n  pg_sleep(1)", DEFAULT_POLICY)
+        check_postgres("SELECT 'é' AS a,\n  pg_sleep(1)", POSTGRES_POLICY)
     assert (caught.value.detail["line"], caught.value.detail["column"]) == (2, 3)
     with pytest.raises(QueryRejected) as caught:
-        native.check_postgres("SELECT 1\n  FRM t", DEFAULT_POLICY)
+        check_postgres("SELECT 1\n  FRM t", POSTGRES_POLICY)
     assert (caught.value.detail["line"], caught.value.detail["column"]) == (2, 7)
 
 
@@ -93,7 +93,7 @@ def test_postgres_positions_count_characters_not_bytes() -> None:
     ],
 )
 def test_postgres_grammar_accepts_reads(sql: str) -> None:
-    native.check_postgres(sql, DEFAULT_POLICY)
+    check_postgres(sql, POSTGRES_POLICY)
 
 
 @pytest.mark.parametrize(
@@ -109,31 +109,38 @@ def test_postgres_grammar_accepts_reads(sql: str) -> None:
 )
 def test_duckdb_parser_second_opinion(sql: str, code: str) -> None:
     with pytest.raises(QueryRejected) as caught:
-        native.check_duckdb(sql)
+        check_duckdb(sql)
     assert caught.value.code == code
     assert caught.value.detail["parser"] == "duckdb"
 
 
-def test_other_dialects_have_no_second_opinion() -> None:
-    native.check("anything at all", "sqlite", DEFAULT_POLICY)
+def test_engines_without_a_parser_declare_no_second_opinion() -> None:
+    assert SQLiteDriver.sql_rules().native_check is None
+    assert rules("mysql").native_check is None
+
+
+def _policy(dialect: str, entries: list[str]) -> FunctionPolicy:
+    return StatementChecker(max_bytes=1000, forbidden_functions=entries).policy(rules(dialect))
 
 
 def test_admin_entries_extend_never_shrink_the_policy() -> None:
-    policy = FunctionPolicy.from_entries(["postgres:my_*", "*:audit_log", "sqlite:pg_sleep"])
-    assert policy.reason("postgres", '"public"."MY_UDF"') == ADMIN
-    assert policy.reason("duckdb", "AUDIT_LOG") == ADMIN
-    assert policy.reason("mysql", "my_udf") is None
-    assert policy.reason("postgres", "pg_sleep") == DEFAULT_POLICY.reason("postgres", "pg_sleep")
-    assert FunctionPolicy({"postgres": {"pg_sleep": "x"}}).reason("postgres", "pg_sleep") != "x"
+    entries = ["postgres:my_*", "*:audit_log", "sqlite:pg_sleep"]
+    policy = _policy("postgres", entries)
+    assert policy.reason('"public"."MY_UDF"') == ADMIN
+    assert _policy("duckdb", entries).reason("AUDIT_LOG") == ADMIN
+    assert _policy("mysql", entries).reason("my_udf") is None
+    assert policy.reason("pg_sleep") == POSTGRES_POLICY.reason("pg_sleep")
+    overriding = FunctionPolicy({}, dialect="postgres", extra=parse_entries(["postgres:nextval"]))
+    assert overriding.reason("nextval") != ADMIN  # the built-in reason stands
     with pytest.raises(FileAccessDenied):
-        guard("SELECT pg_read_file('x')", dialect="postgres", policy=policy)
+        guard("SELECT pg_read_file('x')", rules=rules("postgres"), policy=policy)
     with pytest.raises(QueryRejected) as caught:
-        guard("SELECT upper(my_fn(1))", dialect="postgres", policy=policy)
+        guard("SELECT upper(my_fn(1))", rules=rules("postgres"), policy=policy)
     assert caught.value.code == "SQL_FORBIDDEN_FUNCTION"
     assert "administrator" in caught.value.message
 
 
-@pytest.mark.parametrize("entry", ["pg_sleep", "oracle:x", "postgres:", "postgres:a b", ":x"])
+@pytest.mark.parametrize("entry", ["pg_sleep", "9x:y", "postgres:", "postgres:a b", ":x"])
 def test_malformed_admin_entries_are_refused(entry: str) -> None:
     with pytest.raises(ValueError, match="dialect:pattern"):
         parse_entries([entry])
@@ -154,19 +161,24 @@ def test_admin_setting_reaches_the_guard(tmp_path: Path, monkeypatch: pytest.Mon
         ok = wb.run(RunRequest(connection="memory", sql="SELECT abs(-1) AS a"))
         assert ok.status is RunStatus.succeeded
     monkeypatch.setenv("QUERYDECK_FORBIDDEN_FUNCTIONS", "oracle:x")
-    with pytest.raises(ConfigError, match="oracle:x"):
-        load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data")  # well-formed: any dialect name
+    with pytest.raises(ConfigError, match="oracle:x") as refused:
+        Workbench(settings)
+    assert "postgres" in refused.value.detail["dialects"]
 
 
 def test_policy_cache_is_bounded() -> None:
-    policy = FunctionPolicy()
+    policy = FunctionPolicy({}, dialect="postgres")
     for i in range(5000):
-        policy.reason("postgres", f"f{i}")
+        policy.reason(f"f{i}")
     assert len(policy._cache) <= 4096
 
 
 def test_checker_guards_then_caps() -> None:
     checker = StatementChecker(max_bytes=1000, forbidden_functions=["*:secret_fn"])
-    assert checker("SELECT a FROM t;", dialect="postgres", max_rows=5) == "SELECT a FROM t\nLIMIT 6"
+    assert (
+        checker("SELECT a FROM t;", rules=rules("postgres"), max_rows=5)
+        == "SELECT a FROM t\nLIMIT 6"
+    )
     with pytest.raises(QueryRejected):
-        checker("SELECT secret_fn()", dialect="duckdb", max_rows=5)
+        checker("SELECT secret_fn()", rules=rules("duckdb"), max_rows=5)

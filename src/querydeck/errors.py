@@ -47,6 +47,13 @@ class ConfigError(QueryDeckError):
     code = "CONFIG_INVALID"
 
 
+class DriverInvalid(ConfigError):
+    """An installed driver's entry point does not name a usable driver class (not a
+    :class:`~querydeck.drivers.base.Driver`, or without a function policy)."""
+
+    code = "DRIVER_INVALID"
+
+
 class SecretKeyError(ConfigError):
     """The key file that protects stored credentials is missing, malformed or not the one
     that encrypted them."""

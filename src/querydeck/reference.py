@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from querydeck.drivers import registry
 from querydeck.settings import ENV_PREFIX, Settings
-from querydeck.sql.policy import policy_markdown
+from querydeck.sql.policy import policy_markdown as _policy_markdown
 
 HEADER = """# Configuration
 
@@ -41,6 +42,15 @@ def settings_markdown() -> str:
             f"| `{ENV_PREFIX}{name.upper()}` | `{name}` | {_default(name)} | {description} |"
         )
     return HEADER + "\n".join(rows) + "\n"
+
+
+def policy_markdown() -> str:
+    """``docs/function-policy.md`` from the installed drivers' declared tables."""
+    engines = []
+    for name in registry.names():
+        driver = registry.load(name)
+        engines.append((f"{driver.title} (`{driver.name}`)", driver.forbidden_functions))
+    return _policy_markdown(engines)
 
 
 def main() -> None:

@@ -181,9 +181,10 @@ class Settings(BaseSettings):
     forbidden_functions: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Functions a statement may not call, added to the built-in policy "
-        "(docs/function-policy.md): comma-separated `dialect:pattern` entries, the dialect one of "
-        "`*`, `postgres`, `mysql`, `sqlite`, `duckdb` and the pattern a function name "
-        "with `*`/`?` wildcards, e.g. `postgres:pg_stat_*,*:my_udf`.",
+        "(docs/function-policy.md): comma-separated `dialect:pattern` entries, the dialect "
+        "that of an installed driver (`postgres`, `mysql`, `sqlite`, `duckdb`…) or `*` for "
+        "all, and the pattern a function name with `*`/`?` wildcards, e.g. "
+        "`postgres:pg_stat_*,*:my_udf`.",
     )
 
     @field_validator("forbidden_functions", mode="before")

@@ -32,7 +32,7 @@ from querydeck.certificates import CertificateStore, certificates_dir
 from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.drivers.base import Sandbox
-from querydeck.errors import Conflict, Forbidden, SecretKeyError
+from querydeck.errors import ConfigError, Conflict, Forbidden, SecretKeyError
 from querydeck.keys import KeyRotation, RotationResult, finish_interrupted_rotation
 from querydeck.models import CertificateInfo, ConnectionInfo, DriverInfo, Page
 from querydeck.preferences import Preference, Preferences
@@ -48,6 +48,7 @@ from querydeck.saved import SavedQueries
 from querydeck.secrets import Sealer, load_key
 from querydeck.settings import Settings, load_settings
 from querydeck.sql.checker import Checker
+from querydeck.sql.policy import unknown_dialects
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 from querydeck.targets import TargetVerifier
@@ -56,6 +57,21 @@ from querydeck.workbench_connections import ConnectionsMixin
 from querydeck.workbench_saved import SavedQueriesMixin
 
 _KEY_CHECK = "secret_key_fingerprint"
+
+
+def _check_policy_dialects(entries: list[str]) -> None:
+    """An administrator's function policy entry for a dialect no installed driver uses is
+    a typo that would leave the intended engine unprotected: refuse to start."""
+    if not entries:
+        return
+    dialects = sorted(set(registry.dialects().values()))
+    unknown = unknown_dialects(entries, dialects)
+    if unknown:
+        raise ConfigError(
+            f"QUERYDECK_FORBIDDEN_FUNCTIONS names a dialect no installed driver uses: "
+            f"{', '.join(unknown)}. Installed dialects: {', '.join(dialects)} (or * for all).",
+            detail={"entries": unknown, "dialects": dialects},
+        )
 
 
 class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
@@ -70,6 +86,7 @@ class Workbench(ConnectionsMixin, SavedQueriesMixin, CatalogMixin):
         self.settings = settings or load_settings()
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _check_policy_dialects(self.settings.forbidden_functions)
         self.db = AppDatabase(self.settings.app_database_url, retries=self.settings.app_db_retries)
         self.db.migrate()
         self._sealer = self._open_sealer()

@@ -25,11 +25,12 @@ from sqlalchemy import func, select
 from querydeck.errors import QueryRejected
 from querydeck.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import Settings
+from querydeck.sql.rules import EngineRules
 from querydeck.store.tables import AuditRow, Base, RunRow
 from querydeck.workbench import Workbench
 
 
-def bypass(sql: str, *, dialect: str, max_rows: int) -> str:
+def bypass(sql: str, *, rules: EngineRules, max_rows: int) -> str:
     """The test hook: no guard, no auto-LIMIT — the text goes to the driver as it is."""
     return sql
 

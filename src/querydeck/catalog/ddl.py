@@ -1,11 +1,11 @@
 """DDL generated from a cached table description, in the engine's dialect (identifiers
-quoted by sqlglot for that dialect)."""
+quoted by sqlglot for that dialect) and the DDL style its driver declares."""
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from querydeck.drivers.catalog_model import TableMeta
+from querydeck.drivers.catalog_model import DdlStyle, TableMeta
 
 
 def ident(name: str, dialect: str) -> str:
@@ -16,10 +16,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def generate(table: TableMeta, dialect: str) -> str:
+def generate(table: TableMeta, dialect: str, style: DdlStyle) -> str:
     """``CREATE TABLE``/``CREATE VIEW`` plus indexes and comments for ``table``."""
     qualified = ident(table.name, dialect)
-    if dialect != "sqlite":
+    if style.schema_qualified:
         qualified = f"{ident(table.schema, dialect)}.{qualified}"
     if table.kind in ("view", "materialized_view"):
         return _view(table, qualified, dialect)
@@ -31,7 +31,7 @@ def generate(table: TableMeta, dialect: str) -> str:
             line += " NOT NULL"
         if column.default is not None:
             line += f" DEFAULT {column.default}"
-        if column.comment and dialect == "mysql":
+        if column.comment and style.comments == "inline":
             line += f" COMMENT {_literal(column.comment)}"
         lines.append(line)
     if table.primary_key:
@@ -40,16 +40,18 @@ def generate(table: TableMeta, dialect: str) -> str:
         lines.append(f"  UNIQUE ({cols(ident(c, dialect) for c in unique)})")
     for fk in table.foreign_keys:
         target = ident(fk.ref_table, dialect)
-        if dialect != "sqlite":
+        if style.schema_qualified:
             target = f"{ident(fk.ref_schema, dialect)}.{target}"
-        named = f"CONSTRAINT {ident(fk.name, dialect)} " if fk.name and dialect != "sqlite" else ""
+        named = (
+            f"CONSTRAINT {ident(fk.name, dialect)} " if fk.name and style.named_constraints else ""
+        )
         lines.append(
             f"  {named}FOREIGN KEY ({cols(ident(c, dialect) for c in fk.columns)}) "
             f"REFERENCES {target} ({cols(ident(c, dialect) for c in fk.ref_columns)})"
         )
     kind = "FOREIGN TABLE" if table.kind == "foreign_table" else "TABLE"
     head = f"CREATE {kind} {qualified} (\n" + ",\n".join(lines) + "\n)"
-    if table.comment and dialect == "mysql":
+    if table.comment and style.comments == "inline":
         head += f" COMMENT = {_literal(table.comment)}"
     out = [head + ";"]
     for index in table.indexes:
@@ -63,7 +65,7 @@ def generate(table: TableMeta, dialect: str) -> str:
                 f"CREATE {marker}INDEX {ident(index.name, dialect)} ON {qualified} "
                 f"({cols(ident(c, dialect) for c in index.columns)});"
             )
-    if dialect in ("postgres", "duckdb"):
+    if style.comments == "statements":
         if table.comment:
             out.append(f"COMMENT ON TABLE {qualified} IS {_literal(table.comment)};")
         for column in table.columns:

@@ -333,7 +333,8 @@ class CatalogService:
                 detail={"connection": info.name, "schema": schema},
             )
         meta = self._table(info, row.id, schema, table)
-        dialect = registry.load(info.driver).dialect
+        driver = registry.load(info.driver)
+        dialect = driver.dialect
         detail = TableDetail(
             connection=info.name,
             schema_name=schema,
@@ -350,7 +351,7 @@ class CatalogService:
                 ForeignKeyDetail.model_validate(f, from_attributes=True) for f in meta.foreign_keys
             ],
             indexes=[IndexDetail.model_validate(i, from_attributes=True) for i in meta.indexes],
-            ddl=ddl.generate(meta, dialect),
+            ddl=ddl.generate(meta, dialect, driver.ddl_style),
             refreshed_at=row.refreshed_at,
         )
         if preview is not None and preview_rows > 0:

@@ -12,7 +12,7 @@ method that may be called from another thread while a statement runs is
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -20,10 +20,11 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.errors import CatalogUnsupported, ConnectionParamForbidden, ConnectionUrlInvalid
 from querydeck.fileroots import FileRoots
 from querydeck.netpolicy import DEFAULT_POLICY, AddressPolicy
+from querydeck.sql.rules import EngineRules, NativeCheck
 
 #: Rows per record batch a driver should aim for when it builds batches itself.
 BATCH_ROWS = 8192
@@ -181,7 +182,11 @@ class Connection(abc.ABC):
 
 
 class Driver(abc.ABC, Generic[OptionsT]):
-    """A kind of data source. ``__init__`` stores the options and does no I/O."""
+    """A kind of data source. ``__init__`` stores the options and does no I/O.
+
+    Everything the rest of querydeck must know of the engine is declared here, as class
+    attributes read without connecting: the guard asks :meth:`sql_rules`, the catalog
+    reads :attr:`ddl_style`."""
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -191,6 +196,34 @@ class Driver(abc.ABC, Generic[OptionsT]):
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: URL schemes a pasted URL may use for this driver (``postgresql``, ``sqlite``...).
     url_schemes: ClassVar[tuple[str, ...]] = ()
+    #: Functions a read-only statement may not call on this engine: ``fnmatch`` pattern of
+    #: the normalised name → the reason shown (one of :mod:`querydeck.sql.policy`'s).
+    #: Required: the registry refuses a driver that declares none (an engine with nothing
+    #: to deny declares an empty mapping, on purpose).
+    forbidden_functions: ClassVar[Mapping[str, str]]
+    #: The engine's own parser's opinion of a statement, where one runs in-process.
+    native_check: ClassVar[NativeCheck | None] = None
+    #: The server executes ``/*! … */`` comments (the MySQL family): the guard refuses them.
+    executable_comments: ClassVar[bool] = False
+    #: A quoted table name that looks like a path or URL is read as that file.
+    quoted_names_read_files: ClassVar[bool] = False
+    #: How generated DDL reads on this engine.
+    ddl_style: ClassVar[DdlStyle] = DdlStyle()
+
+    @classmethod
+    def sql_rules(cls) -> EngineRules:
+        """What the guard must know of this engine (made once per driver class)."""
+        made = cls.__dict__.get("_sql_rules")
+        if made is None:
+            made = EngineRules(
+                dialect=cls.dialect,
+                forbidden_functions=cls.forbidden_functions,
+                native_check=cls.native_check,
+                executable_comments=cls.executable_comments,
+                quoted_names_read_files=cls.quoted_names_read_files,
+            )
+            cls._sql_rules = made  # type: ignore[attr-defined]  # cached on the class
+        return made
 
     def __init__(self, options: OptionsT, *, sandbox: Sandbox | None = None) -> None:
         self.options = options

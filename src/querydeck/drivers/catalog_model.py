@@ -10,7 +10,21 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class DdlStyle:
+    """How the DDL the catalog shows for a table reads on an engine (declared by its
+    driver; identifiers are quoted by sqlglot in the driver's dialect)."""
+
+    #: Tables written ``schema.table`` (False: bare names, as SQLite writes them).
+    schema_qualified: bool = True
+    #: Foreign keys written with their ``CONSTRAINT name``.
+    named_constraints: bool = True
+    #: Comments inline (``COMMENT '…'``, MySQL), as ``COMMENT ON`` statements, or left out.
+    comments: Literal["inline", "statements", "none"] = "none"
+
 
 #: Kinds of relations a catalog lists.
 RELATION_KINDS = (

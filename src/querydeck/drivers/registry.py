@@ -1,17 +1,20 @@
 """Finds drivers through the ``querydeck.drivers`` entry-point group.
 
 ``names()`` lists them without importing any driver module; ``load(name)`` imports one and
-checks it is a :class:`~querydeck.drivers.base.Driver` subclass.
+checks it is a :class:`~querydeck.drivers.base.Driver` subclass that declares what the
+guard needs (a driver without a function policy would be a silent hole in the read-only
+guarantee, so it is refused).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from querydeck.drivers.base import Driver
-from querydeck.errors import ConfigError, UnknownDriver
+from querydeck.errors import DriverInvalid, UnknownDriver
 
 GROUP = "querydeck.drivers"
 
@@ -39,8 +42,22 @@ def load(name: str) -> AnyDriver:
         )
     cls = ep.load()
     if not (isinstance(cls, type) and issubclass(cls, Driver)) or cls.name != name:
-        raise ConfigError(f"The entry point {name!r} does not name a querydeck driver class.")
+        raise DriverInvalid(
+            f"The entry point {name!r} does not name a querydeck driver class.",
+            detail={"driver": name},
+        )
+    if not isinstance(getattr(cls, "forbidden_functions", None), Mapping):
+        raise DriverInvalid(
+            f"The driver {name!r} declares no function policy (forbidden_functions): "
+            "querydeck cannot guard statements for it, so it is not loaded.",
+            detail={"driver": name},
+        )
     return cls
+
+
+def dialects() -> dict[str, str]:
+    """Each installed driver's name → its dialect (imports every driver)."""
+    return {name: load(name).dialect for name in names()}
 
 
 def for_url(url: str) -> AnyDriver:

@@ -214,7 +214,7 @@ class RunManager:
         active.connection_id, active.request_id = info.id, current_request_id()
         active.principal, active.record = actor, row
         try:
-            active.sql = self._checker(request.sql, dialect=driver.dialect, max_rows=max_rows)
+            active.sql = self._checker(request.sql, rules=driver.sql_rules(), max_rows=max_rows)
         except QueryRejected as exc:
             exc.detail["run_id"] = run_id
             row.update(

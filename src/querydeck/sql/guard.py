@@ -12,8 +12,11 @@
    node kinds nobody thought of, because they are simply not on the list.
 5. The function policy (:mod:`querydeck.sql.policy`) on normalised function names.
 6. A second opinion from the engine's own parser where one runs in-process (DuckDB's
-   ``extract_statements``, PostgreSQL's grammar through pglast; :mod:`querydeck.sql.native`).
+   ``extract_statements``, PostgreSQL's grammar through pglast), declared by the driver.
    A disagreement rejects.
+
+What is specific to an engine (its dialect, its function table, its parser, its quirks)
+comes from the :class:`~querydeck.sql.rules.EngineRules` its driver declares.
 
 A rejection raises :class:`~querydeck.errors.QueryRejected` with a stable code, the
 offending construct and its 1-based line and column.
@@ -29,10 +32,10 @@ from sqlglot import Dialect, Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
 from querydeck.errors import FileAccessDenied, QueryRejected
-from querydeck.sql import native
-from querydeck.sql.policy import DEFAULT_POLICY, FILE_ACCESS, FunctionPolicy
+from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
+from querydeck.sql.positions import position
+from querydeck.sql.rules import EngineRules
 
-_MYSQL_FAMILY = {"mysql", "mariadb", "singlestore", "doris", "starrocks"}
 _EXECUTABLE_COMMENT = re.compile(r"/\*[!M]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -179,31 +182,26 @@ class GuardedStatement:
     has_limit: bool
 
 
-def _position(sql: str, offset: int) -> dict[str, int]:
-    line = sql.count("\n", 0, offset) + 1
-    return {"line": line, "column": offset - (sql.rfind("\n", 0, offset) + 1) + 1}
-
-
 def _locate(sql: str, node: exp.Expr, keyword: str | None = None) -> dict[str, int]:
     for sub in node.walk():
         meta = sub.meta if sub._meta else None  # avoid creating an empty meta
         if meta and "start" in meta:
-            return _position(sql, int(meta["start"]))
+            return position(sql, int(meta["start"]))
     if keyword:
         found = re.search(rf"\b{re.escape(keyword)}\b", sql, re.IGNORECASE)
         if found:
-            return _position(sql, found.start())
+            return position(sql, found.start())
     return {"line": 1, "column": 1}
 
 
 def _reject(
     code: str, message: str, sql: str, offset: int | None = None, **detail: object
 ) -> QueryRejected:
-    where = _position(sql, offset) if offset is not None else {}
+    where = position(sql, offset) if offset is not None else {}
     return QueryRejected(message, code=code, detail={**where, **detail})
 
 
-def check_text(sql: str, *, dialect: str, max_bytes: int) -> None:
+def check_text(sql: str, *, rules: EngineRules, max_bytes: int) -> None:
     """Checks made on the raw text before any parsing."""
     if "\x00" in sql:
         raise _reject(
@@ -220,7 +218,7 @@ def check_text(sql: str, *, dialect: str, max_bytes: int) -> None:
             code="SQL_TOO_LARGE",
             detail={"limit_bytes": max_bytes},
         )
-    if dialect in _MYSQL_FAMILY:
+    if rules.executable_comments:
         found = _EXECUTABLE_COMMENT.search(sql)
         if found:
             raise _reject(
@@ -255,14 +253,14 @@ def _parse(sql: str, tokens: list[Token], dialect: str) -> list[exp.Expr]:
 
 
 def _check_tree(
-    sql: str, tree: exp.Expr, dialect: str, policy: FunctionPolicy, start: int = 0
+    sql: str, tree: exp.Expr, rules: EngineRules, policy: FunctionPolicy, start: int = 0
 ) -> None:
     if not isinstance(tree, _READ_ROOTS):
         name = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this)
         raise QueryRejected(
             f"Only read statements (SELECT, VALUES, EXPLAIN) may run; this is {name}.",
             code="SQL_NOT_READ_ONLY",
-            detail={**_position(sql, start), "construct": name},
+            detail={**position(sql, start), "construct": name},
         )
     try:
         nodes = list(tree.walk())
@@ -278,12 +276,12 @@ def _check_tree(
             continue
         if kind == _FUNCTION:
             assert isinstance(node, exp.Func)
-            _check_function(sql, node, dialect, policy)
+            _check_function(sql, node, policy)
             continue
         if kind == _MAYBE and not _assignment(node):
             continue
         if kind == _TABLE:
-            _check_table(sql, node, dialect)
+            _check_table(sql, node, rules)
             continue
         construct = node.key.upper()
         write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))
@@ -294,14 +292,15 @@ def _check_tree(
         )
 
 
-def _check_table(sql: str, node: exp.Expr, dialect: str) -> None:
-    """DuckDB reads a quoted table name that looks like a path or URL as that file."""
+def _check_table(sql: str, node: exp.Expr, rules: EngineRules) -> None:
+    """Some engines (DuckDB) read a quoted table name that looks like a path or URL as
+    that file."""
     name = node.this
-    if dialect != "duckdb" or not isinstance(name, exp.Identifier) or not name.quoted:
+    if not rules.quoted_names_read_files or not isinstance(name, exp.Identifier):
         return
-    if _FILE_LIKE_NAME.search(name.name):
+    if name.quoted and _FILE_LIKE_NAME.search(name.name):
         raise FileAccessDenied(
-            f"The table name {name.name!r} would make DuckDB read a file or URL.",
+            f"The table name {name.name!r} would make the engine read a file or URL.",
             code="FILE_ACCESS_DENIED",
             detail={**_locate(sql, node), "construct": "file as table"},
         )
@@ -313,9 +312,9 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name()
 
 
-def _check_function(sql: str, node: exp.Func, dialect: str, policy: FunctionPolicy) -> None:
+def _check_function(sql: str, node: exp.Func, policy: FunctionPolicy) -> None:
     name = _function_name(node)
-    reason = policy.reason(dialect, name)
+    reason = policy.reason(name)
     if reason is None:
         return
     error = FileAccessDenied if reason == FILE_ACCESS else QueryRejected
@@ -362,8 +361,13 @@ def _refuse_analyze(sql: str, options: str, node: exp.Expr) -> None:
         )
 
 
+def _second_opinion(text: str, rules: EngineRules, policy: FunctionPolicy) -> None:
+    if rules.native_check is not None:
+        rules.native_check(text, policy)
+
+
 def _explain(
-    sql: str, command: exp.Command, dialect: str, max_bytes: int, policy: FunctionPolicy
+    sql: str, command: exp.Command, rules: EngineRules, max_bytes: int, policy: FunctionPolicy
 ) -> GuardedStatement:
     rest = command.expression.name if isinstance(command.expression, exp.Literal) else ""
     options = _EXPLAIN_OPTIONS.match(rest)
@@ -375,21 +379,25 @@ def _explain(
             code="SQL_NOT_READ_ONLY",
             detail={"construct": "EXPLAIN"},
         )
-    inner = guard(body, dialect=dialect, max_bytes=max_bytes, policy=policy)
-    text, _ = _statement(sql, _tokens(sql, dialect))
-    native.check(text, dialect, policy)
+    inner = guard(body, rules=rules, max_bytes=max_bytes, policy=policy)
+    text, _ = _statement(sql, _tokens(sql, rules.dialect))
+    _second_opinion(text, rules, policy)
     return GuardedStatement(text, inner.tree, True, True)
 
 
 def guard(
     sql: str,
     *,
-    dialect: str,
+    rules: EngineRules,
     max_bytes: int = 1_000_000,
-    policy: FunctionPolicy = DEFAULT_POLICY,
+    policy: FunctionPolicy | None = None,
 ) -> GuardedStatement:
-    """Check ``sql`` for ``dialect``; returns the statement to run or raises QueryRejected."""
-    check_text(sql, dialect=dialect, max_bytes=max_bytes)
+    """Check ``sql`` for the engine of ``rules`` under ``policy`` (default: the engine's
+    own, without an administrator's additions); returns the statement to run or raises
+    QueryRejected."""
+    policy = policy or rules.default_policy
+    dialect = rules.dialect
+    check_text(sql, rules=rules, max_bytes=max_bytes)
     if not sql.strip():
         raise QueryRejected("The SQL is empty.", code="SQL_EMPTY")
     tokens = _tokens(sql, dialect)
@@ -406,13 +414,13 @@ def guard(
         )
     tree = statements[0]
     if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN":
-        return _explain(sql, tree, dialect, max_bytes, policy)
+        return _explain(sql, tree, rules, max_bytes, policy)
     if isinstance(tree, exp.Describe) and isinstance(tree.this, _READ_ROOTS):
         _refuse_analyze(sql, str(tree.args.get("style") or ""), tree)
-        _check_tree(sql, tree.this, dialect, policy, tokens[0].start)
-        native.check(text, dialect, policy)
+        _check_tree(sql, tree.this, rules, policy, tokens[0].start)
+        _second_opinion(text, rules, policy)
         return GuardedStatement(text, tree.this, True, True)
-    _check_tree(sql, tree, dialect, policy, tokens[0].start)
-    native.check(text, dialect, policy)
+    _check_tree(sql, tree, rules, policy, tokens[0].start)
+    _second_opinion(text, rules, policy)
     has_limit = bool(tree.args.get("limit") or tree.args.get("fetch"))
     return GuardedStatement(text, tree, False, has_limit)

@@ -10,19 +10,20 @@ from __future__ import annotations
 from sqlglot import exp
 
 from querydeck.sql.guard import GuardedStatement, guard
-from querydeck.sql.policy import DEFAULT_POLICY, FunctionPolicy
+from querydeck.sql.policy import FunctionPolicy
+from querydeck.sql.rules import EngineRules
 
 
 def with_row_cap(
     statement: GuardedStatement,
     *,
     max_rows: int,
-    dialect: str,
+    rules: EngineRules,
     max_bytes: int,
-    policy: FunctionPolicy = DEFAULT_POLICY,
+    policy: FunctionPolicy | None = None,
 ) -> GuardedStatement:
     """The statement to execute for a run capped at ``max_rows`` rows."""
     if statement.explain or statement.has_limit or isinstance(statement.tree, exp.Values):
         return statement
     capped = f"{statement.sql}\nLIMIT {max_rows + 1}"
-    return guard(capped, dialect=dialect, max_bytes=max_bytes + 32, policy=policy)
+    return guard(capped, rules=rules, max_bytes=max_bytes + 32, policy=policy)

@@ -26,6 +26,9 @@ from querydeck.drivers.base import (
     DriverOptions,
     file_url_path,
 )
+from querydeck.drivers.catalog_model import DdlStyle
+from querydeck.drivers.duckdb.native import check_duckdb
+from querydeck.drivers.duckdb.policy import FORBIDDEN_FUNCTIONS
 from querydeck.errors import ConnectionFailed, DataFileNotFound
 
 MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
@@ -48,6 +51,10 @@ class DuckDBDriver(Driver[DuckDBOptions]):
     Options = DuckDBOptions
     capabilities = Capabilities(server_timeout=False, arrays=True, file_based=True)
     url_schemes = ("duckdb",)
+    forbidden_functions = FORBIDDEN_FUNCTIONS
+    native_check = check_duckdb
+    quoted_names_read_files = True
+    ddl_style = DdlStyle(comments="statements")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
@@ -33,10 +33,11 @@ from querydeck.drivers.base import (
     ServerInfo,
     split_url,
 )
-from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.mysql import catalog as mysql_catalog
 from querydeck.drivers.mysql import privileges as mysql_privileges
 from querydeck.drivers.mysql import types as mysql_types
+from querydeck.drivers.mysql.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
 from querydeck.errors import (
@@ -125,6 +126,9 @@ class MySQLDriver(Driver[MySQLOptions]):
     Options: ClassVar[type[DriverOptions]] = MySQLOptions
     capabilities: ClassVar[Capabilities] = Capabilities()
     url_schemes: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
+    forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
+    executable_comments: ClassVar[bool] = True
+    ddl_style: ClassVar[DdlStyle] = DdlStyle(comments="inline")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 import psycopg
@@ -39,11 +39,13 @@ from querydeck.drivers.base import (
     ServerInfo,
     split_url,
 )
-from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.postgres import catalog as postgres_catalog
 from querydeck.drivers.postgres import privileges as postgres_privileges
 from querydeck.drivers.postgres import types
+from querydeck.drivers.postgres.native import check_postgres
+from querydeck.drivers.postgres.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -57,6 +59,7 @@ from querydeck.errors import (
     QueryTimeout,
     UpstreamUnavailable,
 )
+from querydeck.sql.rules import NativeCheck
 
 #: Statements a server-side cursor can stream (``DECLARE … CURSOR FOR`` accepts these).
 _DECLARABLE = re.compile(
@@ -111,6 +114,9 @@ class PostgresDriver(Driver[PostgresOptions]):
     Options: ClassVar[type[DriverOptions]] = PostgresOptions
     capabilities: ClassVar[Capabilities] = Capabilities(arrays=True)
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
+    forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
+    native_check: ClassVar[NativeCheck | None] = check_postgres
+    ddl_style: ClassVar[DdlStyle] = DdlStyle(comments="statements")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:

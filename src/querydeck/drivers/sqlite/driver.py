@@ -41,8 +41,9 @@ from querydeck.drivers.base import (
     ServerInfo,
     file_url_path,
 )
-from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.sqlite import catalog as sqlite_catalog
+from querydeck.drivers.sqlite.policy import FORBIDDEN_FUNCTIONS
 from querydeck.errors import (
     ConnectionFailed,
     ConnectionUrlInvalid,
@@ -274,6 +275,8 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     Options = SQLiteOptions
     capabilities = Capabilities(server_timeout=False, schemas=False, file_based=True)
     url_schemes = ("sqlite",)
+    forbidden_functions = FORBIDDEN_FUNCTIONS
+    ddl_style = DdlStyle(schema_qualified=False, named_constraints=False)
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:

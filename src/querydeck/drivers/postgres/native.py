@@ -1,96 +1,20 @@
-"""Second opinions from the engines' own parsers.
-
-sqlglot parses every dialect, but it is not the parser the engine runs. Where the engine's
-own parser is available in-process, the guard asks it too, and a disagreement rejects:
-
-- DuckDB: ``extract_statements`` (DuckDB's parser) must find exactly one statement, of type
-  ``SELECT`` or ``EXPLAIN``.
-- PostgreSQL: pglast (libpg_query, the server's own grammar) must find exactly one
-  ``SelectStmt``, or an ``ExplainStmt`` without ANALYZE of one; nowhere in the tree a
-  ``SELECT … INTO``, a locking clause (``FOR UPDATE``/``SHARE``), a data-modifying statement
-  (a CTE's ``DELETE``…) or any other statement node; and every function it calls passes the
-  function policy.
-
-Other dialects have no in-process engine parser: sqlglot's answer stands alone there.
-"""
+"""PostgreSQL's own grammar as the guard's second opinion, through pglast (libpg_query):
+exactly one ``SelectStmt``, or an ``ExplainStmt`` without ANALYZE of one; nowhere in the
+tree a ``SELECT … INTO``, a locking clause (``FOR UPDATE``/``SHARE``), a data-modifying
+statement (a CTE's ``DELETE``…) or any other statement node; and every function it calls
+passes the function policy. pglast is imported on first use."""
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from querydeck.errors import FileAccessDenied, QueryRejected
 from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
-
-if TYPE_CHECKING:
-    import duckdb
-
-#: DuckDB statement types that only read.
-DUCKDB_READ_TYPES = frozenset({"SELECT", "EXPLAIN"})
-
-_duckdb_lock = threading.Lock()
-_duckdb_parser: duckdb.DuckDBPyConnection | None = None
-
-
-def _position(sql: str, offset: int) -> dict[str, int]:
-    offset = max(0, min(offset, len(sql)))
-    line = sql.count("\n", 0, offset) + 1
-    return {"line": line, "column": offset - (sql.rfind("\n", 0, offset) + 1) + 1}
-
-
-def _char_offset(sql: str, byte_offset: int) -> int:
-    """libpg_query reports byte offsets into the UTF-8 text."""
-    return len(sql.encode("utf-8")[: max(0, byte_offset)].decode("utf-8", errors="ignore"))
-
-
-def _duckdb_connection() -> duckdb.DuckDBPyConnection:
-    global _duckdb_parser
-    if _duckdb_parser is None:
-        import duckdb  # imported on first use: a server without DuckDB connections never is
-
-        _duckdb_parser = duckdb.connect(
-            ":memory:",
-            config={
-                "enable_external_access": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "lock_configuration": True,
-            },
-        )
-    return _duckdb_parser
-
-
-def check_duckdb(sql: str) -> None:
-    """DuckDB's own parser: one statement, of a reading type."""
-    import duckdb
-
-    try:
-        with _duckdb_lock:
-            statements = _duckdb_connection().extract_statements(sql)
-            kinds = [s.type.name for s in statements]
-    except duckdb.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
-        raise QueryRejected(
-            f"DuckDB cannot parse the SQL: {message}",
-            code="SQL_PARSE_ERROR",
-            detail={"parser": "duckdb"},
-        ) from None
-    if len(kinds) != 1:
-        raise QueryRejected(
-            f"DuckDB reads this text as {len(kinds)} statements; exactly one may run.",
-            code="SQL_MULTIPLE_STATEMENTS" if kinds else "SQL_EMPTY",
-            detail={"parser": "duckdb", "statements": len(kinds)},
-        )
-    if kinds[0] not in DUCKDB_READ_TYPES:
-        raise QueryRejected(
-            f"DuckDB reads this statement as {kinds[0]}; only SELECT and EXPLAIN may run.",
-            code="SQL_NOT_READ_ONLY",
-            detail={"parser": "duckdb", "construct": kinds[0]},
-        )
+from querydeck.sql.positions import char_offset, position
 
 
 def _not_read_only(sql: str, construct: str, location: int, what: str) -> QueryRejected:
@@ -98,7 +22,7 @@ def _not_read_only(sql: str, construct: str, location: int, what: str) -> QueryR
         f"{what} is not allowed in a read-only statement.",
         code="SQL_NOT_READ_ONLY",
         detail={
-            **_position(sql, _char_offset(sql, location)),
+            **position(sql, char_offset(sql, location)),
             "construct": construct,
             "parser": "postgres",
         },
@@ -124,7 +48,7 @@ def _function_name(call: dict[str, Any]) -> str:
 
 def _check_function(sql: str, call: dict[str, Any], policy: FunctionPolicy) -> None:
     name = _function_name(call)
-    reason = policy.reason("postgres", name) if name else None
+    reason = policy.reason(name) if name else None
     if reason is None:
         return
     error: Callable[..., QueryRejected] = (
@@ -134,7 +58,7 @@ def _check_function(sql: str, call: dict[str, Any], policy: FunctionPolicy) -> N
         f"The function {name.lower()}() is not allowed: it {reason}.",
         code="FILE_ACCESS_DENIED" if reason == FILE_ACCESS else "SQL_FORBIDDEN_FUNCTION",
         detail={
-            **_position(sql, _char_offset(sql, _location(call, 0))),
+            **position(sql, char_offset(sql, _location(call, 0))),
             "construct": name.lower(),
             "parser": "postgres",
         },
@@ -194,7 +118,7 @@ def _plainly_a_read(text: str, policy: FunctionPolicy) -> bool:
         return False
     for name in names:
         plain = str(orjson.loads(f'"{name}"')) if "\\" in name else name
-        if policy.reason("postgres", plain) is not None:
+        if policy.reason(plain) is not None:
             return False
     return True
 
@@ -212,7 +136,7 @@ def check_postgres(sql: str, policy: FunctionPolicy) -> None:
         message = str(exc.args[0]) if exc.args else "invalid syntax"
         location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
         # pglast reports this one as a character offset already.
-        where = _position(sql, location) if location is not None else {}
+        where = position(sql, location) if location is not None else {}
         raise QueryRejected(
             f"PostgreSQL's parser rejects the SQL: {message}.",
             code="SQL_PARSE_ERROR",
@@ -240,11 +164,3 @@ def check_postgres(sql: str, policy: FunctionPolicy) -> None:
         name = kind.removesuffix("Stmt").upper()
         raise _not_read_only(sql, name, 0, name)
     _walk_postgres(sql, body, policy)
-
-
-def check(sql: str, dialect: str, policy: FunctionPolicy) -> None:
-    """Ask the engine's own parser, where there is one, about the statement ``sql``."""
-    if dialect == "duckdb":
-        check_duckdb(sql)
-    elif dialect == "postgres":
-        check_postgres(sql, policy)

@@ -1,0 +1,56 @@
+"""Functions a read-only statement may not call on PostgreSQL: ``fnmatch`` patterns on
+the normalised function name (see :mod:`querydeck.sql.policy`), each with the reason shown
+to the user. The driver declares this table; the guard and the engine's own parser's
+second opinion apply it, with the entries common to every engine and an administrator's
+additions."""
+
+from __future__ import annotations
+
+from querydeck.sql.policy import (
+    CONFIG,
+    FILE_ACCESS,
+    NETWORK,
+    SIDE_EFFECT,
+    SLEEP_LOCK,
+    SQL_IN_STRING,
+)
+
+FORBIDDEN_FUNCTIONS: dict[str, str] = {
+    "pg_sleep*": SLEEP_LOCK,
+    "pg_advisory_*": SLEEP_LOCK,
+    "pg_try_advisory_*": SLEEP_LOCK,
+    "pg_read_file": FILE_ACCESS,
+    "pg_read_binary_file": FILE_ACCESS,
+    "pg_ls_*": FILE_ACCESS,
+    "pg_stat_file": FILE_ACCESS,
+    "pg_file_*": FILE_ACCESS,
+    "lo_*": FILE_ACCESS,
+    "set_config": CONFIG,
+    "pg_reload_conf": CONFIG,
+    "dblink*": NETWORK,
+    "query_to_xml*": SQL_IN_STRING,
+    "cursor_to_xml*": SQL_IN_STRING,
+    "pg_terminate_backend": SIDE_EFFECT,
+    "pg_cancel_backend": SIDE_EFFECT,
+    "pg_rotate_logfile": SIDE_EFFECT,
+    "pg_switch_wal": SIDE_EFFECT,
+    "pg_notify": SIDE_EFFECT,
+    "pg_create_*": SIDE_EFFECT,
+    "pg_drop_*": SIDE_EFFECT,
+    "pg_logical_*": SIDE_EFFECT,
+    "pg_replication_*": SIDE_EFFECT,
+    "pg_promote": SIDE_EFFECT,
+    "ts_stat": SQL_IN_STRING,
+    "pg_stat_reset*": SIDE_EFFECT,
+    "pg_stat_statements_reset": SIDE_EFFECT,
+    "pg_backup_*": SIDE_EFFECT,
+    "pg_start_backup": SIDE_EFFECT,
+    "pg_stop_backup": SIDE_EFFECT,
+    "pg_wal_replay_*": SIDE_EFFECT,
+    "pg_import_system_collations": SIDE_EFFECT,
+    "pg_log_backend_memory_contexts": SIDE_EFFECT,
+    "pg_current_logfile": FILE_ACCESS,
+    "pg_logdir_ls": FILE_ACCESS,
+    "txid_current": SIDE_EFFECT,
+    "pg_current_xact_id": SIDE_EFFECT,
+}

@@ -1,0 +1,33 @@
+"""What the guard must know of one engine, declared by its driver
+(:meth:`querydeck.drivers.base.Driver.sql_rules`): the guard itself names no engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from querydeck.sql.policy import FunctionPolicy
+
+#: An engine's own parser asked about one statement's text: raises
+#: :class:`~querydeck.errors.QueryRejected` when it does not see one read statement.
+NativeCheck = Callable[[str, FunctionPolicy], None]
+
+
+@dataclass(frozen=True, eq=False)
+class EngineRules:
+    """The dialect sqlglot parses in, the functions the engine may not call, the engine
+    parser's second opinion (where one runs in-process) and the engine's syntax quirks."""
+
+    dialect: str
+    forbidden_functions: Mapping[str, str]
+    native_check: NativeCheck | None = field(default=None)
+    #: ``/*! … */`` comments are executed by the server (the MySQL family).
+    executable_comments: bool = False
+    #: A quoted table name that looks like a path or URL is read as that file (DuckDB).
+    quoted_names_read_files: bool = False
+
+    @cached_property
+    def default_policy(self) -> FunctionPolicy:
+        """The engine's policy without an administrator's additions."""
+        return FunctionPolicy(self.forbidden_functions, dialect=self.dialect)
