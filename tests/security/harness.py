@@ -35,7 +35,7 @@ def bypass(sql: str, *, rules: EngineRules, max_rows: int) -> str:
     return sql
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Attack:
     """One row of an attack table.
 
@@ -176,17 +176,17 @@ def common_attacks(victim: str = "victim") -> list[Attack]:
     """Guard rows that read the same on every engine (A1 repeats, A10–A12)."""
     parse, empty = "SQL_PARSE_ERROR", "SQL_EMPTY"
     return [
-        Attack("A1", "SELECT 1;;", ("SQL_MULTIPLE_STATEMENTS",)),
-        Attack("A1", "SELECT 1; -- x", ("SQL_MULTIPLE_STATEMENTS",)),
-        Attack("A10", "SELECT FROM WHERE (", (parse,)),
-        Attack("A10", "", (empty,)),
-        Attack("A10", "  \n\t ", (empty,)),
-        Attack("A10", "/* only a comment */", (empty,)),
-        Attack("A10", "-- only a comment", (empty,)),
-        Attack("A11", f"SELECT 1\x00; DELETE FROM {victim}", (parse,)),
-        Attack("A11", "SELECT '\ud800'", (parse,)),
-        Attack("A12", "SELECT 1 -- " + "x" * 5_000_000, ("SQL_TOO_LARGE",)),
-        Attack("A12", "SELECT " + "(" * 50_000 + "1" + ")" * 50_000, (parse,)),
+        Attack(row="A1", sql="SELECT 1;;", guarded=("SQL_MULTIPLE_STATEMENTS",)),
+        Attack(row="A1", sql="SELECT 1; -- x", guarded=("SQL_MULTIPLE_STATEMENTS",)),
+        Attack(row="A10", sql="SELECT FROM WHERE (", guarded=(parse,)),
+        Attack(row="A10", sql="", guarded=(empty,)),
+        Attack(row="A10", sql="  \n\t ", guarded=(empty,)),
+        Attack(row="A10", sql="/* only a comment */", guarded=(empty,)),
+        Attack(row="A10", sql="-- only a comment", guarded=(empty,)),
+        Attack(row="A11", sql=f"SELECT 1\x00; DELETE FROM {victim}", guarded=(parse,)),
+        Attack(row="A11", sql="SELECT '\ud800'", guarded=(parse,)),
+        Attack(row="A12", sql="SELECT 1 -- " + "x" * 5_000_000, guarded=("SQL_TOO_LARGE",)),
+        Attack(row="A12", sql="SELECT " + "(" * 50_000 + "1" + ")" * 50_000, guarded=(parse,)),
     ]
 
 

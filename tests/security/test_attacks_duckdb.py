@@ -30,53 +30,115 @@ FUNC = "SQL_FORBIDDEN_FUNCTION"
 
 ATTACKS = [
     *common_attacks(),
-    Attack("A1/E5", "SELECT 1; INSERT INTO victim VALUES (9, 'x')", (MULTI,), (MULTI,)),
-    Attack("A1/E5", "SELECT 1; SELECT nextval('victim_seq')", (MULTI,), (MULTI,)),
     Attack(
-        "A2", "WITH d AS (DELETE FROM victim RETURNING *) SELECT * FROM d", (NOT_READ, PARSE), ()
+        row="A1/E5",
+        sql="SELECT 1; INSERT INTO victim VALUES (9, 'x')",
+        guarded=(MULTI,),
+        engine=(MULTI,),
     ),
-    Attack("A3", "SELECT * INTO t2 FROM victim", (NOT_READ, PARSE), ()),
-    Attack("A4", "/* c */ DELETE FROM victim", (NOT_READ,), (NOT_READ,)),
-    Attack("A4", "-- c\nINSERT INTO victim VALUES (9, 'x')", (NOT_READ,), (NOT_READ,)),
-    Attack("A4", "UPDATE victim SET name = 'x'", (NOT_READ,), (NOT_READ,)),
-    Attack("A5", "BEGIN", (NOT_READ,), (NOT_READ,)),
-    Attack("A5", "COMMIT", (NOT_READ,), (NOT_READ,)),
-    Attack("A5", "SET threads = 64", (NOT_READ,), (NOT_READ,)),
-    Attack("A5", "RESET memory_limit", (NOT_READ, PARSE), (NOT_READ,)),
-    Attack("A6", "CREATE TABLE x AS SELECT 1", (NOT_READ,), (NOT_READ,)),
-    Attack("A6", "CREATE MACRO m(a) AS a", (NOT_READ, PARSE), (NOT_READ,)),
-    Attack("A6", "DROP TABLE victim", (NOT_READ,), (NOT_READ,)),
-    Attack("A6", "CHECKPOINT", (NOT_READ,), (NOT_READ,)),
-    Attack("A6", "VACUUM", (NOT_READ, PARSE), (NOT_READ,)),
-    Attack("A6", "PRAGMA enable_profiling", (NOT_READ,), (NOT_READ,)),
-    Attack("A7", "SELECT nextval('victim_seq')", (FUNC,), ()),
-    Attack("A7", "SELECT * FROM query('DELETE FROM victim')", (FUNC,), ()),
-    Attack("A7", "SELECT getenv('HOME')", (FUNC,), ()),
-    Attack("A8", "SELECT * FROM \"READ_CSV\" /* x */ ('/etc/passwd')", (FILES,), (FILES,)),
     Attack(
-        "A8", "SELECT * FROM main.read_text('/etc/hostname')", (FILES,), (FILES, "QUERY_FAILED")
+        row="A1/E5", sql="SELECT 1; SELECT nextval('victim_seq')", guarded=(MULTI,), engine=(MULTI,)
     ),
-    Attack("E1", "SELECT * FROM read_csv('/etc/passwd')", (FILES,), (FILES,)),
-    Attack("E1", "SELECT * FROM read_text('/proc/self/environ')", (FILES,), (FILES,)),
-    Attack("E1", "SELECT * FROM read_blob('/etc/hostname')", (FILES,), (FILES,)),
-    Attack("E1", "SELECT * FROM glob('/etc/*')", (FILES,), (FILES,)),
-    Attack("E1", "SELECT * FROM '/etc/passwd'", (FILES,), (FILES, "QUERY_FAILED")),
-    Attack("E1", 'SELECT * FROM "/etc/hosts"', (FILES,), (FILES, "QUERY_FAILED")),
-    Attack("E1", "SELECT * FROM sniff_csv('/etc/passwd')", (FILES,), (FILES,)),
-    Attack("E3", "COPY victim TO '{outside}/x.csv'", (NOT_READ,), (NOT_READ,)),
     Attack(
-        "E3", "COPY (SELECT 1) TO '{outside}/y.parquet' (FORMAT parquet)", (NOT_READ,), (NOT_READ,)
+        row="A2",
+        sql="WITH d AS (DELETE FROM victim RETURNING *) SELECT * FROM d",
+        guarded=(NOT_READ, PARSE),
+        engine=(),
     ),
-    Attack("E3", "EXPORT DATABASE '{outside}/d'", (NOT_READ, PARSE), (NOT_READ,)),
-    Attack("E3", "ATTACH '{outside}/new.duckdb' AS n", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "INSTALL httpfs", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "LOAD httpfs", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "LOAD '{outside}/evil.duckdb_extension'", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "SET enable_external_access = true", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "SET lock_configuration = false", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "SET memory_limit = '100GB'", (NOT_READ,), (NOT_READ,)),
-    Attack("E4", "SET GLOBAL allowed_directories = ['/']", (NOT_READ, PARSE), (NOT_READ,)),
-    Attack("E4", "SELECT current_setting('memory_limit')", (FUNC,), ()),
+    Attack(row="A3", sql="SELECT * INTO t2 FROM victim", guarded=(NOT_READ, PARSE), engine=()),
+    Attack(row="A4", sql="/* c */ DELETE FROM victim", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(
+        row="A4",
+        sql="-- c\nINSERT INTO victim VALUES (9, 'x')",
+        guarded=(NOT_READ,),
+        engine=(NOT_READ,),
+    ),
+    Attack(row="A4", sql="UPDATE victim SET name = 'x'", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A5", sql="BEGIN", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A5", sql="COMMIT", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A5", sql="SET threads = 64", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A5", sql="RESET memory_limit", guarded=(NOT_READ, PARSE), engine=(NOT_READ,)),
+    Attack(row="A6", sql="CREATE TABLE x AS SELECT 1", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A6", sql="CREATE MACRO m(a) AS a", guarded=(NOT_READ, PARSE), engine=(NOT_READ,)),
+    Attack(row="A6", sql="DROP TABLE victim", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A6", sql="CHECKPOINT", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A6", sql="VACUUM", guarded=(NOT_READ, PARSE), engine=(NOT_READ,)),
+    Attack(row="A6", sql="PRAGMA enable_profiling", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="A7", sql="SELECT nextval('victim_seq')", guarded=(FUNC,), engine=()),
+    Attack(row="A7", sql="SELECT * FROM query('DELETE FROM victim')", guarded=(FUNC,), engine=()),
+    Attack(row="A7", sql="SELECT getenv('HOME')", guarded=(FUNC,), engine=()),
+    Attack(
+        row="A8",
+        sql="SELECT * FROM \"READ_CSV\" /* x */ ('/etc/passwd')",
+        guarded=(FILES,),
+        engine=(FILES,),
+    ),
+    Attack(
+        row="A8",
+        sql="SELECT * FROM main.read_text('/etc/hostname')",
+        guarded=(FILES,),
+        engine=(FILES, "QUERY_FAILED"),
+    ),
+    Attack(
+        row="E1", sql="SELECT * FROM read_csv('/etc/passwd')", guarded=(FILES,), engine=(FILES,)
+    ),
+    Attack(
+        row="E1",
+        sql="SELECT * FROM read_text('/proc/self/environ')",
+        guarded=(FILES,),
+        engine=(FILES,),
+    ),
+    Attack(
+        row="E1", sql="SELECT * FROM read_blob('/etc/hostname')", guarded=(FILES,), engine=(FILES,)
+    ),
+    Attack(row="E1", sql="SELECT * FROM glob('/etc/*')", guarded=(FILES,), engine=(FILES,)),
+    Attack(
+        row="E1",
+        sql="SELECT * FROM '/etc/passwd'",
+        guarded=(FILES,),
+        engine=(FILES, "QUERY_FAILED"),
+    ),
+    Attack(
+        row="E1", sql='SELECT * FROM "/etc/hosts"', guarded=(FILES,), engine=(FILES, "QUERY_FAILED")
+    ),
+    Attack(
+        row="E1", sql="SELECT * FROM sniff_csv('/etc/passwd')", guarded=(FILES,), engine=(FILES,)
+    ),
+    Attack(
+        row="E3", sql="COPY victim TO '{outside}/x.csv'", guarded=(NOT_READ,), engine=(NOT_READ,)
+    ),
+    Attack(
+        row="E3",
+        sql="COPY (SELECT 1) TO '{outside}/y.parquet' (FORMAT parquet)",
+        guarded=(NOT_READ,),
+        engine=(NOT_READ,),
+    ),
+    Attack(
+        row="E3", sql="EXPORT DATABASE '{outside}/d'", guarded=(NOT_READ, PARSE), engine=(NOT_READ,)
+    ),
+    Attack(
+        row="E3", sql="ATTACH '{outside}/new.duckdb' AS n", guarded=(NOT_READ,), engine=(NOT_READ,)
+    ),
+    Attack(row="E4", sql="INSTALL httpfs", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="E4", sql="LOAD httpfs", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(
+        row="E4",
+        sql="LOAD '{outside}/evil.duckdb_extension'",
+        guarded=(NOT_READ,),
+        engine=(NOT_READ,),
+    ),
+    Attack(
+        row="E4", sql="SET enable_external_access = true", guarded=(NOT_READ,), engine=(NOT_READ,)
+    ),
+    Attack(row="E4", sql="SET lock_configuration = false", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(row="E4", sql="SET memory_limit = '100GB'", guarded=(NOT_READ,), engine=(NOT_READ,)),
+    Attack(
+        row="E4",
+        sql="SET GLOBAL allowed_directories = ['/']",
+        guarded=(NOT_READ, PARSE),
+        engine=(NOT_READ,),
+    ),
+    Attack(row="E4", sql="SELECT current_setting('memory_limit')", guarded=(FUNC,), engine=()),
 ]
 
 
