@@ -19,17 +19,23 @@ Subclass :class:`DriverSuite` in a ``test_<engine>.py`` module as ``class TestEn
 
 Optional overrides: ``fixture_arrow_types`` (Arrow types of ``id`` and ``name``),
 ``write_statements``, ``multi_statements``, ``many_rows_sql(n)`` (a recursive CTE by
-default), ``fixture_rows(driver)`` (read through a fresh driver connection by default).
+default), ``fixture_rows(driver)`` (read through a fresh driver connection by default),
+``fixture_schema(driver)`` (the schema holding the fixture table: ``main`` by default).
+
+The catalog part (schemas, ``describe_schema`` and the shape of what it returns) runs for
+every driver whose capabilities say ``catalog``; the declarations the guard and the
+catalog read (function policy, DDL style, rules) are checked for every driver.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +54,10 @@ from querydeck.drivers.base import (
     ResultStream,
     ServerInfo,
 )
+from querydeck.drivers.catalog_model import RELATION_KINDS, DdlStyle, SchemaMeta
 from querydeck.errors import (
+    CatalogNotFound,
+    CatalogUnsupported,
     ConnectionFailed,
     ConnectionParamForbidden,
     QueryCancelled,
@@ -166,6 +175,10 @@ class DriverSuite:
             "SELECT n FROM r"
         )
 
+    def fixture_schema(self, driver: Driver[Any]) -> str:
+        """The schema that holds :data:`FIXTURE_TABLE`."""
+        return "main"
+
     def fixture_rows(self, driver: Driver[Any]) -> list[tuple[Any, ...]]:
         """The fixture table as it is now, read through a fresh connection."""
         with driver.connect(timeout_s=10) as conn:
@@ -195,6 +208,18 @@ class DriverSuite:
         assert issubclass(cls.Options, DriverOptions)
         assert registry.load(cls.name) is cls
         assert registry.describe(cls.name)["options_schema"]["type"] == "object"
+
+    def test_declares_what_the_guard_and_catalog_read(self) -> None:
+        cls = self.driver_cls
+        rules = cls.sql_rules()
+        assert rules is cls.sql_rules()  # made once per class
+        assert rules.dialect == cls.dialect
+        assert isinstance(cls.forbidden_functions, Mapping)
+        for pattern, reason in cls.forbidden_functions.items():
+            assert pattern == pattern.lower(), pattern
+            assert reason, pattern
+        assert isinstance(cls.ddl_style, DdlStyle)
+        assert rules.native_check is None or callable(rules.native_check)
 
     def test_options_refuse_unknown_keys(self) -> None:
         with pytest.raises(ValueError, match="qd_unknown"):
@@ -373,3 +398,61 @@ class DriverSuite:
             assert conn.reset()
         else:
             assert type(conn).reset is Connection.reset  # only the default declines
+
+    # --- catalog --------------------------------------------------------------------------
+
+    def _catalog(self, conn: Connection) -> bool:
+        """True when the driver declares a catalog; otherwise checks that asking for one
+        is refused as unsupported, and the caller has nothing more to check."""
+        if self.driver_cls.capabilities.catalog:
+            return True
+        with pytest.raises(CatalogUnsupported):
+            conn.schemas()
+        with pytest.raises(CatalogUnsupported):
+            conn.describe_schema("main", timeout_s=10)
+        return False
+
+    def test_schemas_include_the_fixture_schema(
+        self, driver: Driver[Any], conn: Connection
+    ) -> None:
+        if not self._catalog(conn):
+            return
+        schemas = conn.schemas()
+        assert self.fixture_schema(driver) in schemas
+        assert len(schemas) == len(set(schemas))
+        if not self.driver_cls.capabilities.schemas:
+            assert schemas == ["main"]
+
+    def test_describe_schema_shape(self, driver: Driver[Any], conn: Connection) -> None:
+        if not self._catalog(conn):
+            return
+        schema = self.fixture_schema(driver)
+        meta = conn.describe_schema(schema, timeout_s=30)
+        assert isinstance(meta, SchemaMeta)
+        assert meta.name == schema
+        json.dumps(dataclasses.asdict(meta))  # plain, JSON-ready data
+        names = [t.name for t in meta.tables]
+        assert len(names) == len(set(names))
+        tables = {t.name: t for t in meta.tables}
+        assert FIXTURE_TABLE in tables, names
+        table = tables[FIXTURE_TABLE]
+        assert table.kind == "table"
+        assert [c.name for c in table.columns] == ["id", "name"]
+        assert [c.family for c in table.columns] == ["integer", "text"]
+        assert all(c.native_type for c in table.columns)
+        for each in meta.tables:
+            assert each.kind in RELATION_KINDS, each.kind
+            assert each.schema == schema
+            columns = [c.name for c in each.columns]
+            assert len(columns) == len(set(columns)), each.name
+            assert set(each.primary_key) <= set(columns), each.name
+            for fk in each.foreign_keys:
+                assert len(fk.columns) == len(fk.ref_columns) > 0, each.name
+        assert self.fixture_rows(driver) == FIXTURE_ROWS  # describing changed nothing
+
+    def test_describe_an_unknown_schema(self, conn: Connection) -> None:
+        if not self._catalog(conn):
+            return
+        with pytest.raises(CatalogNotFound):
+            conn.describe_schema("qd_no_such_schema", timeout_s=30)
+        assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS

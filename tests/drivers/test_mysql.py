@@ -161,6 +161,9 @@ class TestMySQLSuite(DriverSuite):
     def driver(self, my_url: str) -> MySQLDriver:
         return driver_for(my_url)
 
+    def fixture_schema(self, driver: Driver[Any]) -> str:
+        return str(driver.options.database)  # type: ignore[attr-defined]
+
     def many_rows_sql(self, n: int) -> str:
         if server_is_mariadb():
             return f"SELECT seq AS n FROM seq_1_to_{n}"

@@ -138,6 +138,9 @@ class TestPostgresSuite(DriverSuite):
     def driver(self, pg_url: str) -> PostgresDriver:
         return driver_for(pg_url)
 
+    def fixture_schema(self, driver: Driver[Any]) -> str:
+        return "public"
+
     def many_rows_sql(self, n: int) -> str:
         return f"SELECT n FROM generate_series(1, {n}) AS n"
 

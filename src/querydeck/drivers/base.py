@@ -45,6 +45,8 @@ class Capabilities(BaseModel):
     cancel: bool = True
     server_timeout: bool = True
     read_only_session: bool = True
+    #: :meth:`Connection.schemas` and :meth:`Connection.describe_schema` work.
+    catalog: bool = True
     schemas: bool = True
     arrays: bool = False
     file_based: bool = False
