@@ -1,0 +1,1 @@
+"""Stand-ins for third-party packages, installed by tests through entry points."""
