@@ -113,7 +113,7 @@ def querydeck_server(result: dict[str, Any]) -> contextlib.AbstractContextManage
 
 def store(table: str) -> None:
     from querydeck.errors import Conflict
-    from querydeck.models import RunRequest
+    from querydeck.runs.models import RunRequest
     from querydeck.workbench import Workbench
 
     with Workbench() as wb:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from querydeck import demo
+from querydeck.app import demo
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
 from querydeck.workbench import Workbench

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from querydeck.models import SavedQueryInput
+from querydeck.runs.models import SavedQueryInput
 from querydeck.settings import load_settings
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow, SavedQueryRow, utcnow

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from querydeck import arrowpool
+from querydeck.runs.results import arrowpool
 
 
 @pytest.fixture(autouse=True)

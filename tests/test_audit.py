@@ -31,8 +31,8 @@ from querydeck.audit.sql import MAX_TABLES
 from querydeck.auth.principal import LOCAL, Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError, QueryRejected
-from querydeck.models import RunRequest, RunStatus
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import AuditRow
 from querydeck.workbench import Workbench

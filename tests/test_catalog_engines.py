@@ -15,7 +15,7 @@ import psycopg
 import pymysql
 import pytest
 
-from querydeck import demo
+from querydeck.app import demo
 from querydeck.drivers.base import Connection
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.duckdb.driver import DuckDBDriver, DuckDBOptions

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from querydeck.api.routes.certificates import MAX_BODY_BYTES
 from querydeck.cli import app as cli_app
 from querydeck.errors import ConfigError
-from querydeck.pem import MAX_CERTIFICATES, MAX_PEM_BYTES
 from querydeck.settings import load_settings
+from querydeck.sources.pem import MAX_CERTIFICATES, MAX_PEM_BYTES
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 from tests.tlsfakes import Issued, make_ca, make_server

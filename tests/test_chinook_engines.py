@@ -26,7 +26,7 @@ from querydeck.drivers.base import Connection
 from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions
 from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.drivers.sqlite.driver import SQLiteDriver, SQLiteOptions
-from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings
 from querydeck.workbench import Workbench
 from tests import chinook

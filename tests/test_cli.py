@@ -28,7 +28,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from querydeck.cli import app
-from querydeck.models import RunStatus
+from querydeck.runs.models import RunStatus
 from querydeck.workbench import Workbench
 
 LINEITEM_COUNT = 60175

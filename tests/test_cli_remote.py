@@ -32,8 +32,8 @@ from querydeck.cli import app as cli_app
 from querydeck.cli.credentials import Credential, CredentialStore, credentials_path, server_url
 from querydeck.cli.remote import RemoteWorkbench, _held_interrupt
 from querydeck.errors import ServerUrlInvalid, Unauthenticated
-from querydeck.models import RunRequest, RunStatus
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 

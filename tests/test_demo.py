@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from querydeck import demo
+from querydeck.app import demo
 from querydeck.errors import ConfigError
 
 

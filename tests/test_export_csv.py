@@ -12,10 +12,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
-from querydeck.runs import export as export_module
-from querydeck.runs.export import Export, _utc_text
-from querydeck.runs.formats import ExportFormat
-from querydeck.runs.results import ResultStore
+from querydeck.runs.export import writers as export_module
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.export.writers import Export, _utc_text
+from querydeck.runs.results.store import ResultStore
 
 #: Microseconds from 1900 to 2100, with values before 1970 and sub-second parts.
 MICROS = [

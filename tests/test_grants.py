@@ -17,8 +17,8 @@ from querydeck.auth.principal import Action, Principal, Role
 from querydeck.catalog.models import CatalogSettings
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
-from querydeck.models import RunRequest, RunStatus, SavedQueryChanges, SavedQueryInput
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.models import RunRequest, RunStatus, SavedQueryChanges, SavedQueryInput
 from querydeck.settings import load_settings
 from querydeck.store.tables import RunRow
 from querydeck.workbench import Workbench

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from querydeck.demo import copy_chinook
+from querydeck.app.demo import copy_chinook
 from querydeck.drivers.duckdb.native import check_duckdb
 from querydeck.drivers.postgres.native import check_postgres
 from querydeck.drivers.sqlite.driver import SQLiteDriver
 from querydeck.errors import ConfigError, FileAccessDenied, QueryRejected
-from querydeck.models import RunRequest, RunStatus
 from querydeck.reference import main as write_reference
 from querydeck.reference import policy_markdown
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
 from querydeck.sql.checker import StatementChecker
 from querydeck.sql.guard import guard

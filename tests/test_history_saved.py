@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
-from querydeck.models import RunRequest, SavedQueryChanges, SavedQueryInput
+from querydeck.runs.models import RunRequest, SavedQueryChanges, SavedQueryInput
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 

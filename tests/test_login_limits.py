@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from querydeck.api import create_app
 from querydeck.auth.principal import Role
 from querydeck.errors import QueryDeckError
-from querydeck.models import RunRequest
+from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests.apiauth import ensure_user

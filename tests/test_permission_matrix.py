@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from querydeck.api import API_PREFIX, create_app
 from querydeck.auth.principal import Role
-from querydeck.models import RunRequest, SavedQueryInput
+from querydeck.runs.models import RunRequest, SavedQueryInput
 from querydeck.store.tables import RunRow
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client, ensure_user

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.auth.preferences import MAX_VALUE_BYTES, Preferences
 from querydeck.auth.principal import Principal, Role
 from querydeck.errors import (
     PayloadTooLarge,
@@ -24,7 +25,6 @@ from querydeck.errors import (
     PreferenceNotFound,
     PreferenceValueInvalid,
 )
-from querydeck.preferences import MAX_VALUE_BYTES, Preferences
 from querydeck.store.database import AppDatabase
 from querydeck.workbench import Workbench
 from tests.apiauth import bearer_token

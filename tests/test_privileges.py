@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from querydeck.cli import app as cli_app
 from querydeck.drivers.mysql.privileges import reasons as mysql_reasons
 from querydeck.errors import QueryDeckError
-from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.store.tables import ConnectionRow
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client

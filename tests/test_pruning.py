@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from querydeck.audit import pruning
 from querydeck.audit.log import AuditLog
 from querydeck.audit.retention import audit_pruner
 from querydeck.errors import ConfigError, NotFound
-from querydeck.models import RunRequest, RunStatus
 from querydeck.runs.history_retention import history_pruner
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings, load_settings
-from querydeck.store import pruning
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import AuditRow, RunRow, utcnow
 from querydeck.workbench import Workbench

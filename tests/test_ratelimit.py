@@ -1,4 +1,4 @@
-"""Rate limits (querydeck.ratelimit) over process memory and over a real Redis."""
+"""Rate limits (querydeck.auth.ratelimit) over process memory and over a real Redis."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
-from querydeck.errors import ConfigError, RateLimited, RateLimitUnavailable
-from querydeck.ratelimit import (
+from querydeck.auth.ratelimit import (
     ASSISTANT_USER,
     LOGIN_ADDRESS,
     LOGIN_USER,
@@ -23,6 +22,7 @@ from querydeck.ratelimit import (
     RUNS_USER,
     RateLimiter,
 )
+from querydeck.errors import ConfigError, RateLimited, RateLimitUnavailable
 from querydeck.settings import Settings, load_settings
 from querydeck.workbench import Workbench
 from tests.services import redis_url

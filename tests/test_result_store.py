@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 
 from querydeck.errors import QueryDeckError, ResultStoreFull
-from querydeck.models import RunRequest, RunStatus
-from querydeck.runs.results import ResultStore
+from querydeck.runs.models import RunRequest, RunStatus
+from querydeck.runs.results.store import ResultStore
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 
@@ -408,8 +408,8 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
     """The start-up sweep lists the whole result directory: a Workbench opened less than
     a minute after any sweep skips it (every CLI command opens one), yet a Workbench opened
     later sweeps. The time of the newest sweep is a file's, not a row of the app database."""
-    from querydeck.runs import retention as retention_module
-    from querydeck.runs.results import ResultStore
+    from querydeck.runs.results import retention as retention_module
+    from querydeck.runs.results.store import ResultStore
 
     wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
     try:

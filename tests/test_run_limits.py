@@ -14,7 +14,7 @@ import pytest
 
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli.query import progress_line
-from querydeck.models import RunInfo, RunRequest, RunStatus
+from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from querydeck.models import RunStatus
 from querydeck.runs import owner, recovery
+from querydeck.runs.models import RunStatus
 from querydeck.settings import Settings
 from querydeck.store.tables import AuditRow, RunRow
 from querydeck.workbench import Workbench

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from querydeck.errors import QueryDeckError, QueryRejected
-from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings, load_settings
 from querydeck.workbench import Workbench
 from tests.services import postgres_database, postgres_reader

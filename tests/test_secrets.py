@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from querydeck.errors import SecretDecryptError, SecretKeyError
-from querydeck.secrets import KEY_FILE_NAME, Sealer, load_key, new_key_text
 from querydeck.settings import load_settings
+from querydeck.sources.secrets import KEY_FILE_NAME, Sealer, load_key, new_key_text
 from querydeck.workbench import Workbench
 
 

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from querydeck import keys, logs
+from querydeck import logs
 from querydeck.cli import app as cli_app
 from querydeck.errors import ConfigError, QueryDeckError
-from querydeck.models import RunRequest
-from querydeck.secrets import KEY_FILE_NAME, new_key_text
+from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
+from querydeck.sources import keys
+from querydeck.sources.secrets import KEY_FILE_NAME, new_key_text
 from querydeck.store.tables import ConnectionRow, RunRow
 from querydeck.workbench import Workbench
 from tests.apiauth import api_client

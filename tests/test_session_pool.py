@@ -15,8 +15,8 @@ import pytest
 
 from querydeck.drivers.base import Connection, ResultStream, ServerInfo
 from querydeck.errors import QueryDeckError, UpstreamUnavailable
-from querydeck.models import RunRequest, RunStatus
 from querydeck.runs import pool as pool_module
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.runs.pool import SessionPools
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench

@@ -20,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.errors import ConfigError, FileAccessDenied, QueryDeckError
-from querydeck.netpolicy import AddressPolicy, embedded_v4, parse_networks, policy_for
+from querydeck.sandbox.addresses import AddressPolicy, embedded_v4, parse_networks, policy_for
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 
@@ -141,7 +141,7 @@ def test_roots_are_checked_on_update_and_on_connect(
         workbench.test_connection("f")
     assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
     assert workbench.get_connection("f").status.error_code == "CONNECTION_TARGET_FORBIDDEN"
-    from querydeck.models import RunRequest
+    from querydeck.runs.models import RunRequest
 
     with pytest.raises(QueryDeckError) as info:
         workbench.run(RunRequest(connection="f", sql="SELECT 1"))
@@ -344,7 +344,7 @@ def test_the_policy_is_applied_again_on_test(tmp_path: Path, listener: CountingL
             wb.test_connection("pg")
         assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
         assert wb.get_connection("pg").status.error_code == "CONNECTION_TARGET_FORBIDDEN"
-        from querydeck.models import RunRequest, RunStatus
+        from querydeck.runs.models import RunRequest, RunStatus
 
         run = wb.run(RunRequest(connection="pg", sql="SELECT 1"))
         assert (run.status, run.error_code) == (RunStatus.failed, "CONNECTION_TARGET_FORBIDDEN")

@@ -2,11 +2,11 @@
 
 pyarrow chooses its default memory pool when it first allocates, from
 ``ARROW_DEFAULT_MEMORY_POOL``, and the CLI's modules import pyarrow: a choice made later
-(:func:`querydeck.arrowpool.make_default`) no longer reaches Arrow's C++ internals that take
-no pool, such as the Parquet writer's column writers. On Linux, where pyarrow's wheels carry
-jemalloc, the variable is set to ``jemalloc`` here, before any import of pyarrow, unless the
-environment already names a pool. Measured on the benchmark's export of 1M rows to Parquet:
-the server's peak RSS went from 248 MB to 234 MB, no slower (three runs each).
+(:func:`querydeck.runs.results.arrowpool.make_default`) no longer reaches Arrow's C++
+internals that take no pool, such as the Parquet writer's column writers. On Linux, where
+pyarrow's wheels carry jemalloc, the variable is set to ``jemalloc`` here, before any
+import of pyarrow, unless the environment already names a pool (a smaller peak RSS for
+Parquet exports; see BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -444,7 +444,8 @@ class PreferenceNotFound(NotFound):
 
 
 class PreferenceKeyInvalid(InvalidInput):
-    """A preference key that does not fit the documented pattern (see querydeck.preferences)."""
+    """A preference key that does not fit the documented pattern (see
+    :mod:`querydeck.auth.preferences`)."""
 
     code = "PREFERENCE_KEY_INVALID"
 

@@ -25,7 +25,7 @@ from pydantic_settings import (
 )
 
 from querydeck.errors import ConfigError
-from querydeck.netpolicy import parse_networks
+from querydeck.sandbox.addresses import parse_networks
 from querydeck.sql.policy import parse_entries
 
 ENV_PREFIX = "QUERYDECK_"

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from querydeck import demo
+from querydeck.app import demo
+from querydeck.app.sandbox import build_sandbox
 from querydeck.audit.log import AuditLog
 from querydeck.audit.models import AuditPage
 from querydeck.audit.retention import audit_pruner
@@ -22,36 +23,36 @@ from querydeck.auth.access import Access, admin_only
 from querydeck.auth.accounts import Accounts
 from querydeck.auth.grants import Grants
 from querydeck.auth.passwords import PasswordHasher, PasswordPolicy
+from querydeck.auth.preferences import Preference, Preferences
 from querydeck.auth.principal import LOCAL, Principal
+from querydeck.auth.ratelimit import RateLimiter
 from querydeck.auth.sessions import LoginSessions
 from querydeck.auth.tokens import ApiTokens
 from querydeck.catalog.background import BackgroundRefresher
 from querydeck.catalog.service import CatalogService
 from querydeck.catalog.snapshots import CatalogCache
-from querydeck.certificates import CertificateStore, certificates_dir
-from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.drivers.base import Sandbox
 from querydeck.errors import ConfigError, Conflict, Forbidden, SecretKeyError
-from querydeck.keys import KeyRotation, RotationResult, finish_interrupted_rotation
-from querydeck.models import CertificateInfo, ConnectionInfo, DriverInfo, Page
-from querydeck.preferences import Preference, Preferences
-from querydeck.ratelimit import RateLimiter
 from querydeck.runs import recovery
 from querydeck.runs.history import History
 from querydeck.runs.history_retention import history_pruner
-from querydeck.runs.results import ResultStore
-from querydeck.runs.retention import Retention
+from querydeck.runs.results.retention import Retention
+from querydeck.runs.results.store import ResultStore
 from querydeck.runs.runner import RunManager
-from querydeck.sandbox import build_sandbox
-from querydeck.saved import SavedQueries
-from querydeck.secrets import Sealer, load_key
+from querydeck.runs.saved import SavedQueries
 from querydeck.settings import Settings, load_settings
+from querydeck.sources.certificates import CertificateStore, certificates_dir
+from querydeck.sources.connections import ConnectionService
+from querydeck.sources.keys import KeyRotation, RotationResult, finish_interrupted_rotation
+from querydeck.sources.models import CertificateInfo, ConnectionInfo, DriverInfo
+from querydeck.sources.secrets import Sealer, load_key
+from querydeck.sources.targets import TargetVerifier
 from querydeck.sql.checker import Checker
 from querydeck.sql.policy import unknown_dialects
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import Meta
-from querydeck.targets import TargetVerifier
 from querydeck.workbench_catalog import CatalogMixin
 from querydeck.workbench_connections import ConnectionsMixin
 from querydeck.workbench_saved import SavedQueriesMixin

@@ -11,21 +11,21 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from querydeck import ratelimit
 from querydeck.audit.log import AuditLog
 from querydeck.audit.operations import AuditedOperation, outcome_of
+from querydeck.auth import ratelimit
 from querydeck.auth.access import admin_only
 from querydeck.auth.accounts import INITIAL_PASSWORD_FILE, Accounts, username_key
 from querydeck.auth.grants import GrantInfo, Grants, GroupInfo, SubjectKind
 from querydeck.auth.models import LoginResult, TokenInfo, UserInfo
 from querydeck.auth.principal import LOCAL, Action, Principal, Role
+from querydeck.auth.ratelimit import RateLimiter
 from querydeck.auth.sessions import LoginSessions
 from querydeck.auth.tokens import ApiTokens
-from querydeck.connections import ConnectionService
 from querydeck.errors import Forbidden, LoginFailed, NotFound, QueryDeckError
-from querydeck.models import Page
-from querydeck.ratelimit import RateLimiter
 from querydeck.settings import Settings
+from querydeck.sources.connections import ConnectionService
+from querydeck.store.pages import Page
 
 
 class AccountsMixin:

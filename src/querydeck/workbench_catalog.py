@@ -15,7 +15,8 @@ from querydeck.catalog.models import (
 )
 from querydeck.catalog.service import CatalogService
 from querydeck.errors import QueryDeckError
-from querydeck.models import Page, RowsPage, RunRequest, RunStatus
+from querydeck.runs.models import RowsPage, RunRequest, RunStatus
+from querydeck.store.pages import Page
 from querydeck.workbench_runs import RunsMixin
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from querydeck.auth.access import Access, admin_only
 from querydeck.auth.principal import LOCAL, Action, Principal
-from querydeck.models import ConnectionInfo, Page, TestResult
 from querydeck.runs.runner import RunManager
+from querydeck.sources.models import ConnectionInfo, TestResult
+from querydeck.store.pages import Page
 from querydeck.workbench_accounts import AccountsMixin
 
 

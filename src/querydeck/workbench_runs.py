@@ -8,23 +8,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from querydeck import ratelimit
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.audit.operations import outcome_of
+from querydeck.auth import ratelimit
 from querydeck.auth.access import Access, ad_hoc_sql
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Action, Principal
-from querydeck.connections import ConnectionService
+from querydeck.auth.ratelimit import RateLimiter
 from querydeck.errors import ExportUnavailable, NotFound, QueryDeckError
-from querydeck.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.ratelimit import RateLimiter
 from querydeck.runs.active import RunSubmission
-from querydeck.runs.export import Export, ExportReceipt, file_name
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.export.writers import Export, ExportReceipt, file_name
 from querydeck.runs.history import History
-from querydeck.runs.results import ResultStore
+from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.runs.results.store import ResultStore
 from querydeck.runs.runner import RunManager
 from querydeck.settings import Settings
+from querydeck.sources.connections import ConnectionService
 
 T = TypeVar("T")
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from querydeck.auth.access import ad_hoc_sql
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.errors import InvalidInput
-from querydeck.models import Page, RunRequest, SavedQuery, SavedQueryChanges, SavedQueryInput
-from querydeck.saved import Reader, SavedQueries
+from querydeck.runs.models import RunRequest, SavedQuery, SavedQueryChanges, SavedQueryInput
+from querydeck.runs.saved import Reader, SavedQueries
+from querydeck.store.pages import Page
 from querydeck.workbench_runs import RunsMixin
 
 

@@ -15,7 +15,7 @@ import pytest
 from querydeck.drivers import registry
 from querydeck.drivers.base import Driver
 from querydeck.errors import ConnectionFailed, DataFileNotFound, DriverInvalid, QueryRejected
-from querydeck.models import RunRequest
+from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 from tests.drivers import test_sqlite

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from querydeck.errors import QueryRejected
-from querydeck.models import RunInfo, RunRequest, RunStatus
+from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import Settings
 from querydeck.sql.rules import EngineRules
 from querydeck.store.tables import AuditRow, Base, RunRow

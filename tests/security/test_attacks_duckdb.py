@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from querydeck.models import RunStatus
+from querydeck.runs.models import RunStatus
 from tests.security.harness import (
     Attack,
     Bench,

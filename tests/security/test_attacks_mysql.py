@@ -18,7 +18,7 @@ import pymysql
 import pytest
 
 from querydeck.errors import ConnectionParamForbidden
-from querydeck.models import RunStatus
+from querydeck.runs.models import RunStatus
 from tests.security.harness import (
     Attack,
     Bench,

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from querydeck.drivers.postgres.driver import PostgresDriver
-from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.models import RunRequest, RunStatus
 from tests.security.harness import (
     Attack,
     Bench,

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from querydeck.drivers.duckdb.engine import load_packaged_extension
-from querydeck.models import RunRequest, RunStatus
+from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.workbench import Workbench
 from tests.security.harness import workbench
 from tests.services import postgres_database

@@ -1,4 +1,4 @@
-"""Request and response bodies specific to the HTTP API (the rest are querydeck.models)."""
+"""Request and response bodies specific to the HTTP API (the rest are the services' models)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from querydeck.models import RowsPage, RunInfo, RunRequest
+from querydeck.runs.models import RowsPage, RunInfo, RunRequest
 
 MAX_WAIT_MS = 60_000
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from querydeck.models import Page
+from querydeck.store.pages import Page
 
 
 class Outcome(enum.StrEnum):

@@ -1,7 +1,7 @@
 """Retention of the audit log: entries older than ``audit_retention_days`` are deleted.
 
 Off unless the setting is given (the log is then append-only, as without it). The deleting
-is :class:`querydeck.store.pruning.Pruner`'s: oldest first, in batches, in the background,
+is :class:`querydeck.audit.pruning.Pruner`'s: oldest first, in batches, in the background,
 each prune recorded as an ``audit.prune`` entry.
 """
 
@@ -12,8 +12,8 @@ from typing import cast
 from sqlalchemy import Table
 
 from querydeck.audit.log import AuditLog
+from querydeck.audit.pruning import Pruner
 from querydeck.store.database import AppDatabase
-from querydeck.store.pruning import Pruner
 from querydeck.store.tables import AuditRow
 
 _AUDIT = cast(Table, AuditRow.__table__)

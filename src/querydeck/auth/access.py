@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import Action, Principal
-from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.errors import Forbidden, NotFound
-from querydeck.models import ConnectionInfo, RunInfo
+from querydeck.runs.models import RunInfo
+from querydeck.sources.connections import ConnectionService
+from querydeck.sources.models import ConnectionInfo
 
 _VERBS = {
     Action.browse: "browse",

@@ -32,8 +32,8 @@ from querydeck.errors import (
     UsernameInvalid,
     UserNotFound,
 )
-from querydeck.models import Page
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import UserRow, utcnow
 
 USERNAME_CHARS = 64

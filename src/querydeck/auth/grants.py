@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from querydeck.auth.principal import Action, Principal
 from querydeck.errors import Conflict, InvalidInput, NotFound
-from querydeck.models import Page
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import GrantRow, GroupMemberRow, GroupRow, utcnow
 
 SubjectKind = Literal["user", "group"]

@@ -24,8 +24,8 @@ from querydeck.auth.models import TokenInfo
 from querydeck.auth.principal import Principal
 from querydeck.auth.sessions import MAX_SECRET_CHARS, TOUCH_INTERVAL, digest, principal_of
 from querydeck.errors import InvalidInput, TokenNotFound, Unauthenticated
-from querydeck.models import Page
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import ApiTokenRow, UserRow, utcnow
 
 TOKEN_PREFIX = "qdt_"  # noqa: S105 (the marker of a token)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from querydeck.models import RowsPage
+from querydeck.runs.models import RowsPage
 
 
 class ErrorInfo(BaseModel):

@@ -28,7 +28,6 @@ from querydeck.catalog.models import (
 )
 from querydeck.catalog.search import SearchIndex
 from querydeck.catalog.snapshots import CatalogCache
-from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.drivers.base import Connection
 from querydeck.drivers.catalog_model import SchemaMeta, TableMeta
@@ -40,7 +39,9 @@ from querydeck.errors import (
     QueryDeckError,
     QueryTimeout,
 )
-from querydeck.models import ConnectionInfo, RowsPage
+from querydeck.runs.models import RowsPage
+from querydeck.sources.connections import ConnectionService
+from querydeck.sources.models import ConnectionInfo
 from querydeck.store.tables import utcnow
 
 log = logging.getLogger("querydeck.catalog")

@@ -24,7 +24,7 @@ from querydeck.cli.common import (
     timestamp,
 )
 from querydeck.cli.output import write_csv, write_ndjson
-from querydeck.models import ColumnInfo
+from querydeck.runs.models import ColumnInfo
 
 #: Characters of an entry's detail shown in a table.
 DETAIL_PREVIEW_CHARS = 80

@@ -18,8 +18,9 @@ from querydeck.catalog.models import (
     SearchHit,
     TableDetail,
 )
-from querydeck.models import HistoryPage, Page, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.store.pages import Page
 
 
 class ExportStream(Protocol):

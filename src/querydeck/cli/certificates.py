@@ -22,8 +22,8 @@ from querydeck.cli.common import (
     timestamp,
 )
 from querydeck.errors import CertificateTooLarge, InvalidInput
-from querydeck.models import CertificateInfo
-from querydeck.pem import MAX_PEM_BYTES
+from querydeck.sources.models import CertificateInfo
+from querydeck.sources.pem import MAX_PEM_BYTES
 
 app = typer.Typer(
     help="CA certificates that connections verify their servers with.", no_args_is_help=True

@@ -25,7 +25,7 @@ from querydeck.cli.common import (
     stdout_console,
     timestamp,
 )
-from querydeck.models import ConnectionInfo
+from querydeck.sources.models import ConnectionInfo
 
 app = typer.Typer(help="Register, inspect, test and remove connections.", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from querydeck.cli.common import message, open_client, stderr_console
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
 
 if TYPE_CHECKING:
     from querydeck.cli.backend import Client, ExportStream

@@ -1,6 +1,6 @@
 """Writers for a run's rows: a Rich table, CSV (RFC 4180), a JSON array and NDJSON.
 
-Rows arrive page by page as JSON-ready values (see :mod:`querydeck.runs.jsonrows`), so
+Rows arrive page by page as JSON-ready values (see :mod:`querydeck.runs.results.jsonrows`), so
 CSV, JSON and NDJSON are written one page at a time and never hold the whole result.
 """
 
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from querydeck.models import ColumnInfo
+from querydeck.runs.models import ColumnInfo
 
 #: Longest cell shown in a table; longer values end with an ellipsis.
 MAX_CELL_CHARS = 60

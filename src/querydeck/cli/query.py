@@ -26,8 +26,8 @@ from querydeck.cli.common import (
 from querydeck.cli.export import write_export
 from querydeck.cli.output import DataFormat, Rows, write_rows
 from querydeck.errors import Conflict, InvalidInput, QueryDeckError
-from querydeck.models import RunInfo, RunRequest, RunStatus
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 
 if TYPE_CHECKING:
     from querydeck.cli.backend import Client

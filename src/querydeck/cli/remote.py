@@ -39,8 +39,9 @@ from querydeck.errors import (
     ServerAnswerInvalid,
     ServerUnreachable,
 )
-from querydeck.models import HistoryPage, Page, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
+from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.store.pages import Page
 
 API_PREFIX = "/api/v1"
 #: Seconds to connect, and to wait for any answer (a catalog refresh can take a while).

@@ -21,7 +21,7 @@ from querydeck.cli.common import (
     stdout_console,
     timestamp,
 )
-from querydeck.models import RunInfo, RunStatus
+from querydeck.runs.models import RunInfo, RunStatus
 
 app = typer.Typer(help="Look at one run, or cancel it.", no_args_is_help=True)
 

@@ -27,7 +27,7 @@ from querydeck.cli.common import (
 from querydeck.cli.output import DataFormat
 from querydeck.cli.runs import sql_preview
 from querydeck.errors import InvalidInput
-from querydeck.models import RunStatus, SavedQuery, SavedQueryChanges, SavedQueryInput
+from querydeck.runs.models import RunStatus, SavedQuery, SavedQueryChanges, SavedQueryInput
 
 app = typer.Typer(help="Saved queries: keep, find and run named statements.", no_args_is_help=True)
 

@@ -35,8 +35,9 @@ def serve(
     the administrator ``admin`` (password printed once) when there is no user yet."""
     import uvicorn
 
-    from querydeck import arrowpool, logs
+    from querydeck import logs
     from querydeck.api import create_app
+    from querydeck.runs.results import arrowpool
 
     with open_workbench() as workbench:
         settings = workbench.settings

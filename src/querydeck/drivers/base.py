@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.errors import CatalogUnsupported, ConnectionParamForbidden, ConnectionUrlInvalid
-from querydeck.fileroots import FileRoots
-from querydeck.netpolicy import DEFAULT_POLICY, AddressPolicy
+from querydeck.sandbox.addresses import DEFAULT_POLICY, AddressPolicy
+from querydeck.sandbox.fileroots import FileRoots
 from querydeck.sql.rules import EngineRules, NativeCheck
 
 #: Rows per record batch a driver should aim for when it builds batches itself.
@@ -52,7 +52,8 @@ class Capabilities(BaseModel):
     file_based: bool = False
 
 
-#: The option of server drivers naming an uploaded CA certificate (see :mod:`querydeck.pem`).
+#: The option of server drivers naming an uploaded CA certificate
+#: (see :mod:`querydeck.sources.pem`).
 CA_CERTIFICATE_OPTION = "ssl_ca_certificate"
 
 

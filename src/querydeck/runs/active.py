@@ -14,7 +14,7 @@ from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
 from querydeck.drivers.base import Connection
 from querydeck.errors import QueryCancelled, QueryDeckError, QueryRejected, QueryTimeout
-from querydeck.models import RunInfo, RunStatus
+from querydeck.runs.models import RunInfo, RunStatus
 
 T = TypeVar("T")
 #: How often, and for how long, a cancel is repeated until the run ends.

@@ -23,9 +23,9 @@ from querydeck.errors import (
     ResultUnavailable,
     RunNotFinished,
 )
-from querydeck.models import ColumnInfo, HistoryPage, RowsPage, RunInfo, RunStatus
-from querydeck.runs import jsonrows
-from querydeck.runs.results import ResultStore, StoredResult
+from querydeck.runs.models import ColumnInfo, HistoryPage, RowsPage, RunInfo, RunStatus
+from querydeck.runs.results import jsonrows
+from querydeck.runs.results.store import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 

@@ -2,7 +2,7 @@
 (by when they were asked for) are deleted with their stored results.
 
 Off unless the setting is given. Runs still queued or running are never touched, whatever
-their age. The deleting is :class:`querydeck.store.pruning.Pruner`'s: oldest first, in
+their age. The deleting is :class:`querydeck.audit.pruning.Pruner`'s: oldest first, in
 batches, in the background, each prune recorded as a ``history.prune`` audit entry. The
 result files of a batch are removed once its rows are gone (a run's page then answers
 ``RUN_NOT_FOUND``, as for any run that does not exist).
@@ -16,10 +16,10 @@ from typing import Any, cast
 from sqlalchemy import Table
 
 from querydeck.audit.log import AuditLog
-from querydeck.models import RunStatus
-from querydeck.runs.results import ResultStore
+from querydeck.audit.pruning import Pruner
+from querydeck.runs.models import RunStatus
+from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
-from querydeck.store.pruning import Pruner
 from querydeck.store.tables import RunRow
 
 _RUNS = cast(Table, RunRow.__table__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from querydeck.models import RunStatus
+from querydeck.runs.models import RunStatus
 
 RUNS = Counter("querydeck_runs_total", "Runs finished, by status and driver.", ["status", "driver"])
 RUN_SECONDS = Histogram(

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from querydeck.audit.log import AuditLog
 from querydeck.drivers import registry
 from querydeck.errors import QueryDeckError
-from querydeck.models import RunStatus
 from querydeck.runs import owner
 from querydeck.runs.active import finish_entry_fields
-from querydeck.runs.results import ResultStore
+from querydeck.runs.models import RunStatus
+from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 

@@ -37,7 +37,6 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.auth.principal import Principal
-from querydeck.connections import ConnectionService
 from querydeck.errors import (
     AuditUnavailable,
     Conflict,
@@ -47,8 +46,7 @@ from querydeck.errors import (
     QueryRejected,
     TooManyRuns,
 )
-from querydeck.models import RunInfo, RunRequest, RunStatus
-from querydeck.runs import jsonrows, metrics, owner
+from querydeck.runs import metrics, owner
 from querydeck.runs.active import (
     ActiveRun,
     Claim,
@@ -57,10 +55,13 @@ from querydeck.runs.active import (
     storable,
 )
 from querydeck.runs.history import run_info
+from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs.pool import SessionPools
-from querydeck.runs.results import ResultStore, ResultWriter
+from querydeck.runs.results import jsonrows
+from querydeck.runs.results.store import ResultStore, ResultWriter
 from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
+from querydeck.sources.connections import ConnectionService
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow, utcnow

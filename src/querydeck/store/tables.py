@@ -82,7 +82,7 @@ class ConnectionRow(Base):
     status_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     status_server_version: Mapped[str | None] = mapped_column(String(400), nullable=True)
     status_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    #: The admin override: saved although the login can write (see querydeck.targets).
+    #: The admin override: saved although the login can write (see querydeck.sources.targets).
     allow_privileged: Mapped[bool] = mapped_column(Boolean, default=False)
     #: What the last privilege probe found: None until a probe reached the server.
     can_write: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
@@ -339,7 +339,7 @@ class GrantRow(Base):
 
 
 class PreferenceRow(Base):
-    """One per-user preference: a key (see querydeck.preferences for its pattern) and any
+    """One per-user preference: a key (see querydeck.auth.preferences for its pattern) and any
     JSON value, owned by the user name."""
 
     __tablename__ = "qd_preferences"

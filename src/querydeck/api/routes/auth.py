@@ -18,7 +18,7 @@ from querydeck.api.auth import (
 )
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.models import TokenInfo, UserInfo
-from querydeck.models import Page
+from querydeck.store.pages import Page
 
 #: Answers that carry a secret (session, CSRF token, API token) are never cached.
 NO_STORE = "no-store"

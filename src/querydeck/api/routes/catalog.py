@@ -16,7 +16,7 @@ from querydeck.catalog.models import (
     SearchHit,
     TableDetail,
 )
-from querydeck.models import Page
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["catalog"])
 

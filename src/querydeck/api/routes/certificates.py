@@ -17,8 +17,9 @@ from querydeck.api.bodies import bounded_body
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.access import admin_only
 from querydeck.errors import QueryDeckError
-from querydeck.models import CertificateInfo, Page
-from querydeck.pem import MAX_PEM_BYTES
+from querydeck.sources.models import CertificateInfo
+from querydeck.sources.pem import MAX_PEM_BYTES
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["certificates"])
 MAX_BODY_BYTES = 2 * MAX_PEM_BYTES + 4096

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Response
 from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.schemas import ConnectionCreate, ConnectionRename, ConnectionUpdate
-from querydeck.models import ConnectionInfo, DriverInfo, Page, TestResult
+from querydeck.sources.models import ConnectionInfo, DriverInfo, TestResult
+from querydeck.store.pages import Page
 
 router = APIRouter()
 

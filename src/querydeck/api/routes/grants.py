@@ -9,7 +9,7 @@ from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.grants import GrantInfo, GroupInfo, SubjectKind
 from querydeck.auth.principal import Action
-from querydeck.models import Page
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["grants"])
 

@@ -19,9 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.bodies import bounded_body
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
+from querydeck.auth.preferences import MAX_VALUE_BYTES, Preference
 from querydeck.errors import QueryDeckError
-from querydeck.models import Page
-from querydeck.preferences import MAX_VALUE_BYTES, Preference
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["preferences"])
 #: Room for a 64 KB value written with ASCII escapes (up to 3x) plus whitespace and framing.

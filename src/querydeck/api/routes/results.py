@@ -16,7 +16,7 @@ from querydeck.api.deps import WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.routes.runs import _raise_if_failed, _view
 from querydeck.api.schemas import MAX_WAIT_MS, RunView
-from querydeck.runs.formats import ExportFormat
+from querydeck.runs.export.formats import ExportFormat
 
 router = APIRouter(tags=["runs"])
 

@@ -18,7 +18,7 @@ from querydeck.auth.principal import Principal
 from querydeck.errors import (
     QueryDeckError,
 )
-from querydeck.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.workbench import Workbench
 
 router = APIRouter(tags=["runs"])

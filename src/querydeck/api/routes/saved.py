@@ -12,7 +12,8 @@ from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.routes.runs import _raise_if_failed, _view
 from querydeck.api.schemas import MAX_WAIT_MS, RunView
-from querydeck.models import Page, SavedQuery, SavedQueryChanges, SavedQueryInput
+from querydeck.runs.models import SavedQuery, SavedQueryChanges, SavedQueryInput
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["saved queries"])
 

@@ -9,7 +9,7 @@ from querydeck.api.auth import AdminPrincipal
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.models import UserInfo
 from querydeck.auth.principal import Role
-from querydeck.models import Page
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["users"])
 

@@ -26,7 +26,7 @@ from querydeck import logs
 from querydeck.errors import RateLimited, RateLimitUnavailable
 from querydeck.settings import Settings
 
-log = logs.get("querydeck.ratelimit")
+log = logs.get("querydeck.auth.ratelimit")
 
 LOGIN_USER = "login_user"
 LOGIN_ADDRESS = "login_address"

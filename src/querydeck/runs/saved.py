@@ -18,10 +18,11 @@ from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from querydeck.connections import ConnectionService, name_key
 from querydeck.errors import Conflict, Forbidden, InvalidInput, SavedQueryNotFound
-from querydeck.models import Page, SavedQuery, SavedQueryChanges, SavedQueryInput
+from querydeck.runs.models import SavedQuery, SavedQueryChanges, SavedQueryInput
+from querydeck.sources.connections import ConnectionService, name_key
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import ConnectionRow, SavedQueryRow, utcnow
 
 MAX_TAG_CHARS = 64

@@ -1,9 +1,9 @@
-"""Uploaded CA certificates: checked (see :mod:`querydeck.pem`), kept as a table row and as
+"""Uploaded CA certificates: checked (see :mod:`querydeck.sources.pem`), kept as a table row and as
 a file ``<data dir>/certificates/<id>.pem`` (mode 0600, written atomically) that libpq and
 PyMySQL read when a connection's ``ssl_ca_certificate`` names it.
 
 The directory is one of querydeck's own: no file root may hold it and no connection may
-point into it (see :mod:`querydeck.sandbox`). A certificate that connections use cannot be
+point into it (see :mod:`querydeck.app.sandbox`). A certificate that connections use cannot be
 removed. The row is the source of truth: a missing or altered file is written again from it
 before a client library reads it.
 """
@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from querydeck import pem
 from querydeck.drivers.base import CA_CERTIFICATE_OPTION
 from querydeck.errors import (
     CertificateInUse,
@@ -30,8 +29,10 @@ from querydeck.errors import (
     Conflict,
     InvalidInput,
 )
-from querydeck.models import CertificateDetail, CertificateInfo, Page
+from querydeck.sources import pem
+from querydeck.sources.models import CertificateDetail, CertificateInfo
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import CertificateRow, ConnectionRow, utcnow
 
 #: The directory under the data directory that holds the stored PEM files.

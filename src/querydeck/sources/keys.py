@@ -20,10 +20,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from querydeck.connections import ConnectionService
 from querydeck.errors import ConfigError
-from querydeck.secrets import KEY_FILE_NAME, Sealer, new_key_text, read_key_file
 from querydeck.settings import Settings
+from querydeck.sources.connections import ConnectionService
+from querydeck.sources.secrets import KEY_FILE_NAME, Sealer, new_key_text, read_key_file
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 

@@ -37,8 +37,8 @@ from querydeck.errors import (
     PreferenceNotFound,
     PreferenceValueInvalid,
 )
-from querydeck.models import Page
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import PreferenceRow, utcnow
 
 MAX_KEY_CHARS = 128

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.types as pat
 
-from querydeck.models import ColumnInfo
+from querydeck.runs.models import ColumnInfo
 
 SAFE_INT = 2**53 - 1
 Convert = Callable[[Any], Any]

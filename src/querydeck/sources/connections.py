@@ -1,7 +1,7 @@
 """Registered connections: names, typed options, encrypted secrets and the last test.
 
 A connection is a unique name, a driver and that driver's typed options. Secret options
-(``SecretStr`` fields) are sealed with :class:`~querydeck.secrets.Sealer`, bound to the
+(``SecretStr`` fields) are sealed with :class:`~querydeck.sources.secrets.Sealer`, bound to the
 connection's id, and are never returned, logged or put in an error.
 """
 
@@ -30,11 +30,12 @@ from querydeck.errors import (
     NotFound,
     QueryDeckError,
 )
-from querydeck.models import ConnectionInfo, ConnectionStatus, Page, PrivilegeStatus, TestResult
-from querydeck.secrets import Sealer
+from querydeck.sources.models import ConnectionInfo, ConnectionStatus, PrivilegeStatus, TestResult
+from querydeck.sources.secrets import Sealer
+from querydeck.sources.targets import Probe, TargetVerifier, refuse_privileged
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import ConnectionRow, utcnow
-from querydeck.targets import Probe, TargetVerifier, refuse_privileged
 
 _CONNECTIONS = cast(Table, ConnectionRow.__table__)
 #: Connections whose driver driver_for keeps (all are forgotten when there are more).

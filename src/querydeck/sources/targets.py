@@ -1,8 +1,8 @@
 """Checking where a connection points before it is saved, updated, tested or used.
 
-File drivers: the path must lie inside the file roots (see :mod:`querydeck.fileroots`).
+File drivers: the path must lie inside the file roots (see :mod:`querydeck.sandbox.fileroots`).
 Server drivers: querydeck connects — the driver resolves, checks and pins the host with the
-outbound-address policy (see :mod:`querydeck.netpolicy`) — and probes the login's
+outbound-address policy (see :mod:`querydeck.sandbox.addresses`) — and probes the login's
 privileges. A login that can write or reach the server's files or programs is refused
 unless the caller passes the explicit override ``allow_privileged`` (a parameter the
 Workbench keeps for admins); it is then saved flagged "can write" with
@@ -18,7 +18,7 @@ from typing import Any
 from querydeck.drivers.base import CA_CERTIFICATE_OPTION, Driver, DriverOptions, Sandbox
 from querydeck.drivers.tls import ca_file
 from querydeck.errors import ConnectionFailed, ConnectionPrivileged, ConnectionTargetForbidden
-from querydeck.fileroots import FileRoots
+from querydeck.sandbox.fileroots import FileRoots
 from querydeck.store.tables import utcnow
 
 

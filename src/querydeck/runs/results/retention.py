@@ -22,7 +22,7 @@ from collections.abc import Callable
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from querydeck.runs.results import ResultStore
+from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 

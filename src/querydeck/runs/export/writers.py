@@ -5,12 +5,12 @@ stays constant whatever the result size and the query is never run again. CSV fo
 RFC 4180 (UTF-8, a header row, CRLF line ends, quotes where needed, NULL as an empty field)
 and is written by Arrow's CSV writer; TSV is the same with tabs and LF. JSON (one array of
 objects) and NDJSON (one object per line) follow the JSON value rules of
-:mod:`querydeck.runs.jsonrows` and are encoded with orjson batch by batch. Parquet is
+:mod:`querydeck.runs.results.jsonrows` and are encoded with orjson batch by batch. Parquet is
 written by Arrow's Parquet writer in row groups of about :data:`PARQUET_ROW_GROUP` rows.
 
 Memory: at most :data:`ENCODE_AHEAD` batches are encoded ahead of the one being sent, an
 encoded batch goes on as it is (small ones are joined up to :data:`CHUNK_BYTES`), and
-Arrow's buffers come from :func:`querydeck.arrowpool.memory_pool`, which returns freed
+Arrow's buffers come from :func:`querydeck.runs.results.arrowpool.memory_pool`, which returns freed
 memory to the system promptly. The peak stays the same whatever the number of rows.
 """
 
@@ -33,11 +33,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.types as pat
 
-from querydeck.arrowpool import memory_pool
 from querydeck.errors import QueryDeckError
-from querydeck.runs import jsonrows
-from querydeck.runs.formats import MEDIA_TYPES, ExportFormat
-from querydeck.runs.results import ResultStore, StoredResult
+from querydeck.runs.export.formats import MEDIA_TYPES, ExportFormat
+from querydeck.runs.results import jsonrows
+from querydeck.runs.results.arrowpool import memory_pool
+from querydeck.runs.results.store import ResultStore, StoredResult
 
 #: Rows per Parquet row group (a few batches; bounded memory).
 PARQUET_ROW_GROUP = 65_536

@@ -8,13 +8,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from querydeck.certificates import certificates_dir
 from querydeck.drivers.base import Sandbox
 from querydeck.errors import ConfigError
-from querydeck.fileroots import FileRoots, real
-from querydeck.netpolicy import policy_for
-from querydeck.secrets import KEY_FILE_NAME
+from querydeck.sandbox.addresses import policy_for
+from querydeck.sandbox.fileroots import FileRoots, real
 from querydeck.settings import Settings
+from querydeck.sources.certificates import certificates_dir
+from querydeck.sources.secrets import KEY_FILE_NAME
 
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 #: The directory under the data directory where querydeck writes its own demo files.
