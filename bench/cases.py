@@ -38,18 +38,18 @@ def bench_headers() -> dict[str, str]:
     production."""
     import secrets
 
+    from querydeck.app.workbench import Workbench
     from querydeck.auth.principal import LOCAL, Principal, Role
     from querydeck.errors import UserNotFound
-    from querydeck.workbench import Workbench
 
     with Workbench() as wb:
         try:
-            user = wb.get_user(LOCAL, "bench")
+            user = wb.accounts.get_user(LOCAL, "bench")
         except UserNotFound:
             password = secrets.token_urlsafe(24)
-            user = wb.create_user(LOCAL, "bench", role=Role.admin, password=password)
+            user = wb.accounts.create_user(LOCAL, "bench", role=Role.admin, password=password)
         owner = Principal(username=user.username, role=user.role, user_id=user.id, via="token")
-        _, secret = wb.create_token(owner, f"bench {secrets.token_hex(4)}", 1)
+        _, secret = wb.accounts.create_token(owner, f"bench {secrets.token_hex(4)}", 1)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -112,15 +112,15 @@ def querydeck_server(result: dict[str, Any]) -> contextlib.AbstractContextManage
 
 
 def store(table: str) -> None:
+    from querydeck.app.workbench import Workbench
     from querydeck.errors import Conflict
     from querydeck.runs.models import RunRequest
-    from querydeck.workbench import Workbench
 
     with Workbench() as wb:
         with contextlib.suppress(Conflict):
-            wb.create_connection("pg", url=URL, allow_privileged=True)
+            wb.connections.create("pg", url=URL, allow_privileged=True)
         started = time.perf_counter()
-        run = wb.run(
+        run = wb.runs.run(
             RunRequest(
                 connection="pg", sql=f"SELECT * FROM {table}", export_all=True, timeout_s=600
             )

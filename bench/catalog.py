@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.passwords import generate_password
 from querydeck.auth.principal import LOCAL, Principal
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = 5000
@@ -60,9 +60,9 @@ WHERE n.nspname = 'bench' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdr
 
 def _bearer(wb: Workbench) -> dict[str, str]:
     """An Authorization header of a new API token of a benchmark administrator."""
-    user = wb.create_user(LOCAL, "bench", role=LOCAL.role, password=generate_password())
+    user = wb.accounts.create_user(LOCAL, "bench", role=LOCAL.role, password=generate_password())
     principal = Principal(username=user.username, role=user.role, user_id=user.id, via="token")
-    _, secret = wb.create_token(principal, "bench")
+    _, secret = wb.accounts.create_token(principal, "bench")
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -134,10 +134,10 @@ def _measure(url: str) -> list[tuple[str, str, str, str]]:
     with tempfile.TemporaryDirectory() as data:
         settings = load_settings(data_dir=Path(data), catalog_refresh_timeout_s=600)
         with Workbench(settings) as wb:
-            wb.create_connection("bench", url=url, allow_privileged=True)
-            wb.set_catalog_settings("bench", _only_bench())
-            wb.refresh_catalog("bench")  # first fill
-            refresh, _ = _median_s(lambda: wb.refresh_catalog("bench"), 3)
+            wb.connections.create("bench", url=url, allow_privileged=True)
+            wb.catalog.set_settings("bench", _only_bench())
+            wb.catalog.refresh("bench")  # first fill
+            refresh, _ = _median_s(lambda: wb.catalog.refresh("bench"), 3)
             rows.append(
                 (
                     f"catalog refresh, {TABLES:,} tables × {COLUMNS} columns (PostgreSQL)",
@@ -154,7 +154,7 @@ def _measure(url: str) -> list[tuple[str, str, str, str]]:
                     f"{refresh / inspector_s:.3f}× ({inspector_s / refresh:.0f}× faster)",
                 )
             )
-            level, _ = _median_s(lambda: wb.catalog_level("bench", "bench", limit=1000), 10)
+            level, _ = _median_s(lambda: wb.catalog.level("bench", "bench", limit=1000), 10)
             rows.append(
                 (
                     "table list (5,000 relations, first page of 1,000)",
@@ -163,7 +163,7 @@ def _measure(url: str) -> list[tuple[str, str, str, str]]:
                     "",
                 )
             )
-            detail, _ = _median_s(lambda: wb.table_detail("bench", "bench", "t02500"), 20)
+            detail, _ = _median_s(lambda: wb.catalog.table_detail("bench", "bench", "t02500"), 20)
             rows.append(
                 ("one table's detail with DDL", f"{detail * 1000:.1f} ms", "goal ≤ 50 ms", "")
             )
@@ -181,7 +181,7 @@ def _measure(url: str) -> list[tuple[str, str, str, str]]:
                 )
             )
             started = time.perf_counter()
-            wb.search_catalog("warm")
+            wb.catalog.search("warm")
             build = time.perf_counter() - started
             queries = [
                 "amount",
@@ -200,7 +200,7 @@ def _measure(url: str) -> list[tuple[str, str, str, str]]:
             samples = []
             for q in queries:
                 started = time.perf_counter()
-                wb.search_catalog(q, limit=50)
+                wb.catalog.search(q, limit=50)
                 samples.append(time.perf_counter() - started)
             samples.sort()
             p50 = samples[len(samples) // 2] * 1000

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import LOCAL, Principal, Role
 from querydeck.errors import UserNotFound
-from querydeck.workbench import Workbench
 
 
 def new_password() -> str:
@@ -35,21 +35,23 @@ def ensure_user(
     or a random one), its role changed when it differs. An existing user's password is set
     to ``password`` only with ``reset`` (which ends that user's sessions and tokens)."""
     try:
-        user = wb.get_user(LOCAL, username)
+        user = wb.accounts.get_user(LOCAL, username)
     except UserNotFound:
-        user = wb.create_user(LOCAL, username, role=role, password=password or new_password())
+        user = wb.accounts.create_user(
+            LOCAL, username, role=role, password=password or new_password()
+        )
     else:
         if reset and password is not None:
-            wb.reset_password(LOCAL, username, password)
+            wb.accounts.reset_password(LOCAL, username, password)
     if user.role is not role:
-        user = wb.update_user(LOCAL, username, role=role)
+        user = wb.accounts.update_user(LOCAL, username, role=role)
     return Principal(username=user.username, role=user.role, user_id=user.id, via="token")
 
 
 def bearer_token(wb: Workbench, *, username: str = "admin", role: Role = Role.admin) -> str:
     """A fresh API token secret of ``username`` (created when missing)."""
     principal = ensure_user(wb, username, role)
-    _, secret = wb.create_token(principal, f"tests {secrets.token_hex(4)}")
+    _, secret = wb.accounts.create_token(principal, f"tests {secrets.token_hex(4)}")
     return secret
 
 

@@ -12,9 +12,9 @@ import pytest
 import structlog
 
 from querydeck.app import demo
+from querydeck.app.workbench import Workbench
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
-from querydeck.workbench import Workbench
 
 #: argon2id costs every test runs with (set as environment variables, so the CLI's
 #: subprocesses get them too).
@@ -86,7 +86,7 @@ def settings(data_dir: Path, files_dir: Path, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def workbench(settings: Settings) -> Iterator[Workbench]:
-    wb = Workbench(settings)
+    wb = Workbench(settings).open()
     try:
         yield wb
     finally:
@@ -97,8 +97,8 @@ def workbench(settings: Settings) -> Iterator[Workbench]:
 def demo_workbench(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
     """A Workbench with the demo connections (their files copied into its data directory)."""
     shutil.copytree(demo_files, data_dir / "demo")
-    wb = Workbench(load_settings(data_dir=data_dir))
-    wb.create_demo()
+    wb = Workbench(load_settings(data_dir=data_dir)).open()
+    wb.admin.create_demo()
     try:
         yield wb
     finally:

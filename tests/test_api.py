@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from querydeck import logs
+from querydeck.app.workbench import Workbench
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 from tests.services import POSTGRES_URL, postgres_database
 
@@ -26,7 +26,7 @@ LONG = "SELECT count(*) FROM range(100000000) a, range(100000) b"
 @pytest.fixture
 def client(workbench: Workbench, demo_files: Path) -> Iterator[TestClient]:
     shutil.copytree(demo_files, workbench.settings.data_dir / "demo")  # built once per process
-    workbench.create_demo()
+    workbench.admin.create_demo()
     with api_client(workbench) as test_client:
         yield test_client
 
@@ -53,7 +53,7 @@ def test_readyz_follows_the_app_database(data_dir: Path) -> None:
     """A PostgreSQL app database that stops accepting connections makes /readyz 503."""
     with postgres_database() as url:
         name = url.rsplit("/", 1)[1]
-        wb = Workbench(load_settings(data_dir=data_dir, database_url=url))
+        wb = Workbench(load_settings(data_dir=data_dir, database_url=url)).open()
         try:
             with api_client(wb) as test_client:
                 assert test_client.get("/readyz").status_code == 200

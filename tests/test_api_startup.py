@@ -10,7 +10,7 @@ from fastapi import routing
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
-from querydeck.workbench import Workbench
+from querydeck.app.workbench import Workbench
 from tests.apiauth import bearer_token
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from querydeck.app.workbench import Workbench
 from querydeck.runs.models import SavedQueryInput
 from querydeck.settings import load_settings
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow, SavedQueryRow, utcnow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 
 PROCESSES, WRITES = 8, 200

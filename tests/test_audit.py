@@ -26,6 +26,7 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.audit import AuditEntry, fingerprint, sanitise, tables_read
 from querydeck.audit.sql import MAX_TABLES
 from querydeck.auth.principal import LOCAL, Principal, Role
@@ -35,7 +36,6 @@ from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import AuditRow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client, bearer_token, ensure_user
 from tests.services import postgres_database
 
@@ -63,17 +63,17 @@ def wb(workbench: Workbench, files_dir: Path) -> Workbench:
         _shop(conn.execute)
     with sqlite3.connect(files_dir / "shop.sqlite") as lite:
         _shop(lite.execute)
-    workbench.create_connection(
+    workbench.connections.create(
         "duck", driver="duckdb", options={"path": str(files_dir / "shop.duckdb")}
     )
-    workbench.create_connection(
+    workbench.connections.create(
         "lite", driver="sqlite", options={"path": str(files_dir / "shop.sqlite")}
     )
     return workbench
 
 
 def entries(wb: Workbench, **filters: Any) -> list[AuditEntry]:
-    return wb.list_audit(LOCAL, limit=1000, **filters).items
+    return wb.admin.audit_log(LOCAL, limit=1000, **filters).items
 
 
 def run_entry(wb: Workbench, run_id: str) -> AuditEntry:
@@ -152,21 +152,21 @@ def test_tables_read_joins_ctes_subqueries_and_functions() -> None:
 
 
 def test_every_run_status_has_an_entry(wb: Workbench) -> None:
-    ok = wb.run(RunRequest(connection="duck", sql=JOIN))
-    lite = wb.run(RunRequest(connection="lite", sql=JOIN.replace("> 5", "> 7")))
-    failed = wb.run(RunRequest(connection="duck", sql="SELECT nope FROM orders"))
+    ok = wb.runs.run(RunRequest(connection="duck", sql=JOIN))
+    lite = wb.runs.run(RunRequest(connection="lite", sql=JOIN.replace("> 5", "> 7")))
+    failed = wb.runs.run(RunRequest(connection="duck", sql="SELECT nope FROM orders"))
     with pytest.raises(QueryRejected) as rejected:
-        wb.run(RunRequest(connection="lite", sql="DELETE FROM orders WHERE id = 1"))
-    long_id = wb.start_run(RunRequest(connection="duck", sql=LONG_DUCKDB))
+        wb.runs.run(RunRequest(connection="lite", sql="DELETE FROM orders WHERE id = 1"))
+    long_id = wb.runs.start(RunRequest(connection="duck", sql=LONG_DUCKDB))
     time.sleep(0.2)
-    cancelled = wb.cancel_run(long_id)
+    cancelled = wb.runs.cancel(long_id)
     assert (ok.status, lite.status, failed.status, cancelled.status) == (
         RunStatus.succeeded,
         RunStatus.succeeded,
         RunStatus.failed,
         RunStatus.cancelled,
     )
-    duck_id = wb.get_connection("duck").id
+    duck_id = wb.connections.get("duck").id
 
     entry = run_entry(wb, ok.id)
     assert (entry.actor, entry.outcome, entry.target_type, entry.connection_id) == (
@@ -227,7 +227,7 @@ def test_a_run_fails_closed_when_its_entry_cannot_be_written(wb: Workbench) -> N
             )
         )
     before = failures("run.finish"), failures("connection.test")
-    run = wb.run(RunRequest(connection="duck", sql=JOIN))
+    run = wb.runs.run(RunRequest(connection="duck", sql=JOIN))
     assert (run.status, run.error_code, run.error_status) == (
         RunStatus.failed,
         "AUDIT_UNAVAILABLE",
@@ -236,13 +236,13 @@ def test_a_run_fails_closed_when_its_entry_cannot_be_written(wb: Workbench) -> N
     assert run.result_state is None
     assert not wb.results.exists(run.id)
     with pytest.raises(QueryDeckError) as info:
-        wb.run_rows(run.id)
+        wb.runs.rows(run.id)
     assert info.value.code == "RESULT_UNAVAILABLE"
     with pytest.raises(QueryDeckError):
-        wb.export_run(run.id, ExportFormat.csv)
+        wb.runs.export(run.id, ExportFormat.csv)
     with pytest.raises(QueryRejected):  # a rejection is still reported as itself
-        wb.run(RunRequest(connection="duck", sql="DROP TABLE orders"))
-    assert wb.test_connection("duck").ok  # fails open
+        wb.runs.run(RunRequest(connection="duck", sql="DROP TABLE orders"))
+    assert wb.connections.test("duck").ok  # fails open
     assert failures("run.finish") == before[0] + 2
     assert failures("connection.test") == before[1] + 1
     assert entries(wb)
@@ -250,7 +250,7 @@ def test_a_run_fails_closed_when_its_entry_cannot_be_written(wb: Workbench) -> N
 
     with wb.db.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER qd_audit_off"))
-    again = wb.run(RunRequest(connection="duck", sql=JOIN))
+    again = wb.runs.run(RunRequest(connection="duck", sql=JOIN))
     assert again.status is RunStatus.succeeded
     assert run_entry(wb, again.id).outcome == "ok"
 
@@ -292,10 +292,10 @@ def test_http_exports_record_the_hash_of_the_bytes_received(
         assert entry.detail["bytes"] == len(body)
         assert entry.detail["rows"] == 30_000
         assert (entry.target_type, entry.target_id) == ("run", run["id"])
-        assert entry.connection_id == wb.get_connection("duck").id
+        assert entry.connection_id == wb.connections.get("duck").id
         assert (entry.actor, entry.actor_role, entry.via) == ("ada", "admin", "token")
 
-    failed = wb.run(RunRequest(connection="duck", sql="SELECT nope"))
+    failed = wb.runs.run(RunRequest(connection="duck", sql="SELECT nope"))
     refused = http.get(f"/api/v1/runs/{failed.id}/export")
     assert refused.status_code == 409
     [entry] = entries(wb, action="export.finish", outcome="error")
@@ -304,11 +304,11 @@ def test_http_exports_record_the_hash_of_the_bytes_received(
 
 def test_an_export_stopped_early_is_recorded_aborted(wb: Workbench) -> None:
     ensure_user(wb, "ann", Role.analyst)
-    wb.grant("duck", "user", "ann", ["query", "export"])
+    wb.grants.grant("duck", "user", "ann", ["query", "export"])
     sql = "SELECT i, repeat('x', 60) AS pad FROM range(200000) t(i)"
-    run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=200_000), actor=ANALYST)
+    run = wb.runs.run(RunRequest(connection="duck", sql=sql, max_rows=200_000), actor=ANALYST)
     assert run_entry(wb, run.id).actor == "ann"
-    export = wb.export_run(run.id, ExportFormat.csv, actor=ANALYST)
+    export = wb.runs.export(run.id, ExportFormat.csv, actor=ANALYST)
     chunks = export.chunks()
     first = next(chunks)
     chunks.close()  # what a disconnected client leaves behind
@@ -327,7 +327,7 @@ def test_an_export_stopped_early_is_recorded_aborted(wb: Workbench) -> None:
 def test_a_client_that_disconnects_mid_export_is_recorded_aborted(wb: Workbench) -> None:
     """A real server and a client that hangs up after the first bytes."""
     sql = "SELECT i, repeat('x', 60) AS pad FROM range(400000) t(i)"
-    run = wb.run(RunRequest(connection="duck", sql=sql, max_rows=400_000))
+    run = wb.runs.run(RunRequest(connection="duck", sql=sql, max_rows=400_000))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     token = bearer_token(wb, username="ada")
@@ -358,16 +358,16 @@ def test_a_client_that_disconnects_mid_export_is_recorded_aborted(wb: Workbench)
 def test_refused_runs_exports_and_changes_are_audited(wb: Workbench) -> None:
     """SECURITY_TESTS H6: another user's run, a connection without a grant, a change
     without ``manage``: 404/403 to the caller, and an entry for the administrators."""
-    theirs = wb.run(RunRequest(connection="duck", sql=JOIN))
+    theirs = wb.runs.run(RunRequest(connection="duck", sql=JOIN))
     viewer = Principal(username="vi", role=Role.viewer)
     with pytest.raises(QueryDeckError) as no_grant:
-        wb.run(RunRequest(connection="duck", sql=JOIN), actor=ANALYST)
+        wb.runs.run(RunRequest(connection="duck", sql=JOIN), actor=ANALYST)
     with pytest.raises(QueryDeckError) as no_sql:
-        wb.run(RunRequest(connection="duck", sql=JOIN), actor=viewer)
+        wb.runs.run(RunRequest(connection="duck", sql=JOIN), actor=viewer)
     with pytest.raises(QueryDeckError) as not_mine:
-        wb.export_run(theirs.id, ExportFormat.csv, actor=ANALYST)
+        wb.runs.export(theirs.id, ExportFormat.csv, actor=ANALYST)
     with pytest.raises(QueryDeckError) as no_manage:
-        wb.update_connection("duck", {"path": "x"}, actor=ANALYST)
+        wb.connections.update("duck", {"path": "x"}, actor=ANALYST)
     codes = (no_grant.value.code, no_sql.value.code, not_mine.value.code, no_manage.value.code)
     assert codes == (
         "CONNECTION_NOT_FOUND",
@@ -387,10 +387,10 @@ def test_refused_runs_exports_and_changes_are_audited(wb: Workbench) -> None:
         ("connection.update", "ann", "error", "CONNECTION_NOT_FOUND"),
     ]
     [update] = entries(wb, action="connection.update")
-    assert update.connection_id == wb.get_connection("duck").id  # the admins see which
+    assert update.connection_id == wb.connections.get("duck").id  # the admins see which
     # an administrator's run on a connection that does not exist is recorded the same way
     with pytest.raises(QueryDeckError):
-        wb.run(RunRequest(connection="nope", sql="SELECT 1"))
+        wb.runs.run(RunRequest(connection="nope", sql="SELECT 1"))
     missing = entries(wb, action="run.start")[0]
     assert (missing.actor, missing.detail) == (
         "local",
@@ -401,7 +401,7 @@ def test_refused_runs_exports_and_changes_are_audited(wb: Workbench) -> None:
 def test_cli_export_records_the_hash_of_the_file(
     wb: Workbench, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    run = wb.run(RunRequest(connection="lite", sql="SELECT * FROM orders ORDER BY id"))
+    run = wb.runs.run(RunRequest(connection="lite", sql="SELECT * FROM orders ORDER BY id"))
     _cli_env(monkeypatch, settings)
     out = tmp_path / "orders.json"
     result = CliRunner().invoke(cli_app, ["export", run.id, "--output", str(out)])
@@ -417,23 +417,23 @@ def test_cli_export_records_the_hash_of_the_file(
 
 def test_connection_events_successes_and_failures(wb: Workbench, files_dir: Path) -> None:
     path = str(files_dir / "shop.sqlite")
-    made = wb.create_connection("c1", driver="sqlite", options={"path": path}, actor=ADMIN)
+    made = wb.connections.create("c1", driver="sqlite", options={"path": path}, actor=ADMIN)
     with pytest.raises(QueryDeckError):
-        wb.create_connection("c2", driver="sqlite", options={"path": "/etc/passwd"}, actor=ADMIN)
+        wb.connections.create("c2", driver="sqlite", options={"path": "/etc/passwd"}, actor=ADMIN)
     with pytest.raises(QueryDeckError):
-        wb.create_connection("c1", driver="sqlite", options={"path": path}, actor=ADMIN)
-    wb.update_connection("c1", {"path": path}, actor=ADMIN)
+        wb.connections.create("c1", driver="sqlite", options={"path": path}, actor=ADMIN)
+    wb.connections.update("c1", {"path": path}, actor=ADMIN)
     with pytest.raises(QueryDeckError):
-        wb.update_connection("c1", {"nope": 1}, actor=ADMIN)
-    wb.rename_connection("c1", "c1b", actor=ADMIN)
-    wb.test_connection("c1b", actor=ADMIN)
+        wb.connections.update("c1", {"nope": 1}, actor=ADMIN)
+    wb.connections.rename("c1", "c1b", actor=ADMIN)
+    wb.connections.test("c1b", actor=ADMIN)
     gone = files_dir / "gone.sqlite"
-    wb.create_connection("g", driver="sqlite", options={"path": str(gone)}, actor=ADMIN)
+    wb.connections.create("g", driver="sqlite", options={"path": str(gone)}, actor=ADMIN)
     with pytest.raises(QueryDeckError):
-        wb.test_connection("g", actor=ADMIN)
-    wb.delete_connection("c1b", actor=ADMIN)
+        wb.connections.test("g", actor=ADMIN)
+    wb.connections.delete("c1b", actor=ADMIN)
     with pytest.raises(QueryDeckError):
-        wb.delete_connection("c1b", actor=ADMIN)
+        wb.connections.delete("c1b", actor=ADMIN)
 
     mine = list(reversed(entries(wb, user="ada")))
     assert [(e.action, e.outcome, e.detail.get("error_code")) for e in mine] == [
@@ -488,13 +488,13 @@ def test_filters_and_cursor_pages_without_gaps_or_repeats(wb: Workbench) -> None
     assert [e.id for e in everything] == sorted((e.id for e in everything), reverse=True)
 
     seen: list[int] = []
-    page = wb.list_audit(ADMIN, action="thing.*", limit=7)
+    page = wb.admin.audit_log(ADMIN, action="thing.*", limit=7)
     while True:
         seen += [e.detail["i"] for e in page.items]
         wb.audit.record("thing.a", actor=ADMIN, detail={"i": 100 + len(seen)})  # arrives
         if page.next_cursor is None:
             break
-        page = wb.list_audit(ADMIN, action="thing.*", limit=7, cursor=page.next_cursor)
+        page = wb.admin.audit_log(ADMIN, action="thing.*", limit=7, cursor=page.next_cursor)
     assert seen == list(range(22, -1, -1))
 
     assert {e.actor for e in entries(wb, user="ann")} == {"ann"}
@@ -514,14 +514,14 @@ def test_filters_and_cursor_pages_without_gaps_or_repeats(wb: Workbench) -> None
     assert (bob.actor, bob.actor_role, bob.via, bob.outcome) == ("bob", None, None, "error")
 
     with pytest.raises(QueryDeckError) as info:
-        wb.list_audit(ADMIN, cursor="bm90LWEtY3Vyc29y")
+        wb.admin.audit_log(ADMIN, cursor="bm90LWEtY3Vyc29y")
     assert info.value.code == "INVALID_CURSOR"
     for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"since": now.replace(tzinfo=None)}):
         with pytest.raises(QueryDeckError) as info:
-            wb.list_audit(ADMIN, **bad)  # type: ignore[arg-type]
+            wb.admin.audit_log(ADMIN, **bad)  # type: ignore[arg-type]
         assert info.value.code == "INVALID_INPUT"
     with pytest.raises(QueryDeckError) as info:
-        wb.list_audit(ANALYST)
+        wb.admin.audit_log(ANALYST)
     assert (info.value.code, info.value.http_status) == ("FORBIDDEN", 403)
 
 
@@ -532,15 +532,15 @@ def test_postgres_app_database(data_dir: Path, files_dir: Path) -> None:
         with duckdb.connect(str(files_dir / "pg.duckdb")) as conn:
             _shop(conn.execute)
         with Workbench(settings) as pg_wb:
-            pg_wb.create_connection(
+            pg_wb.connections.create(
                 "duck", driver="duckdb", options={"path": str(files_dir / "pg.duckdb")}
             )
-            run = pg_wb.run(RunRequest(connection="duck", sql=JOIN))
-            page = pg_wb.list_audit(ADMIN, limit=1)
+            run = pg_wb.runs.run(RunRequest(connection="duck", sql=JOIN))
+            page = pg_wb.admin.audit_log(ADMIN, limit=1)
             assert [e.action for e in page.items] == ["run.finish"]
             assert page.items[0].detail["tables"] == ["customers", "orders"]
             assert page.items[0].target_id == run.id
-            rest = pg_wb.list_audit(ADMIN, limit=5, cursor=page.next_cursor)
+            rest = pg_wb.admin.audit_log(ADMIN, limit=5, cursor=page.next_cursor)
             assert [e.action for e in rest.items] == ["connection.create"]
             assert rest.items[0].id < page.items[0].id
 
@@ -586,18 +586,18 @@ def test_sentinel_password_never_reaches_the_log(
     with postgres_database() as url:
         parts = urlsplit(url)
         superuser = urlunsplit(parts._replace(netloc=f"postgres:{SENTINEL}@{parts.netloc}"))
-        wb.create_connection("pg", url=superuser, allow_privileged=True, actor=ADMIN)
-        run = wb.run(RunRequest(connection="pg", sql="SELECT 1 AS one, 'two' AS two"))
+        wb.connections.create("pg", url=superuser, allow_privileged=True, actor=ADMIN)
+        run = wb.runs.run(RunRequest(connection="pg", sql="SELECT 1 AS one, 'two' AS two"))
         assert run.status is RunStatus.succeeded
-        b"".join(wb.export_run(run.id, ExportFormat.csv, actor=ADMIN).chunks())
-        wb.update_connection("pg", {"password": SENTINEL + "-new"}, actor=ADMIN)
-        wb.test_connection("pg", actor=ADMIN)
+        b"".join(wb.runs.export(run.id, ExportFormat.csv, actor=ADMIN).chunks())
+        wb.connections.update("pg", {"password": SENTINEL + "-new"}, actor=ADMIN)
+        wb.connections.test("pg", actor=ADMIN)
         with pytest.raises(QueryDeckError):
-            wb.create_connection("pg", url=superuser, actor=ADMIN)
+            wb.connections.create("pg", url=superuser, actor=ADMIN)
         wb.audit.record(
             "user.create", actor=ADMIN, detail={"password": SENTINEL, "name": "x", "url": url}
         )
-        wb.delete_connection("pg", actor=ADMIN)
+        wb.connections.delete("pg", actor=ADMIN)
     with wb.db.read() as session:
         rows = session.scalars(select(AuditRow)).all()
         dumped = orjson.dumps(
@@ -620,7 +620,7 @@ def test_sentinel_password_never_reaches_the_log(
 
 
 def test_api_is_for_administrators(client: TestClient, wb: Workbench) -> None:
-    wb.run(RunRequest(connection="duck", sql=JOIN))
+    wb.runs.run(RunRequest(connection="duck", sql=JOIN))
     response = TestClient(create_app(wb)).get("/api/v1/audit")
     assert (response.status_code, response.json()["error"]["code"]) == (401, "UNAUTHENTICATED")
     for name, role in (("ann", Role.analyst), ("vi", Role.viewer)):
@@ -631,10 +631,10 @@ def test_api_is_for_administrators(client: TestClient, wb: Workbench) -> None:
     # what this test did as "local" (the users made for the clients are audited too)
     mine = {"actor": "local", "limit": 2}
     local = [
-        e.action for e in wb.list_audit(LOCAL, user="local", action="run.*", limit=100).items
-    ] + [e.action for e in wb.list_audit(LOCAL, user="local", action="connection.*").items]
+        e.action for e in wb.admin.audit_log(LOCAL, user="local", action="run.*", limit=100).items
+    ] + [e.action for e in wb.admin.audit_log(LOCAL, user="local", action="connection.*").items]
     assert local == ["run.finish", "connection.create", "connection.create"]
-    everything = wb.list_audit(LOCAL, user="local", limit=100)
+    everything = wb.admin.audit_log(LOCAL, user="local", limit=100)
     page = http.get("/api/v1/audit", params=mine).json()
     assert page["total"] == everything.total
     assert (page["limit"], page["offset"]) == (2, 0)
@@ -672,7 +672,7 @@ def _cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
 def test_cli_audit_formats(
     wb: Workbench, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = wb.run(RunRequest(connection="duck", sql=JOIN))
+    run = wb.runs.run(RunRequest(connection="duck", sql=JOIN))
     _cli_env(monkeypatch, settings)
     cli = CliRunner()
 

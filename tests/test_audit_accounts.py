@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.audit.models import AuditEntry
 from querydeck.auth.principal import LOCAL, Role
 from querydeck.errors import QueryDeckError
 from querydeck.settings import load_settings
 from querydeck.store.tables import AuditRow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client, ensure_user
 
 SECRET_PASSWORD = "sentinel-pw-7c1d8e2f9a"
@@ -27,8 +27,8 @@ SECRET_PASSWORD = "sentinel-pw-7c1d8e2f9a"
 @pytest.fixture
 def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
     shutil.copytree(demo_files, data_dir / "demo")  # built once per process
-    workbench = Workbench(load_settings(data_dir=data_dir, rate_limit_login_user="3/minute"))
-    workbench.create_demo()
+    workbench = Workbench(load_settings(data_dir=data_dir, rate_limit_login_user="3/minute")).open()
+    workbench.admin.create_demo()
     try:
         yield workbench
     finally:
@@ -36,11 +36,11 @@ def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
 
 
 def entries(wb: Workbench, action: str) -> list[AuditEntry]:
-    return list(wb.list_audit(LOCAL, action=action, limit=500).items)
+    return list(wb.admin.audit_log(LOCAL, action=action, limit=500).items)
 
 
 def test_logins_users_tokens_groups_and_grants_are_audited(wb: Workbench) -> None:
-    user = wb.create_user(LOCAL, "ann", role=Role.analyst, password=SECRET_PASSWORD)
+    user = wb.accounts.create_user(LOCAL, "ann", role=Role.analyst, password=SECRET_PASSWORD)
     [created] = entries(wb, "user.create")
     assert (created.actor, created.target_id, created.detail["role"]) == (
         "local",
@@ -48,10 +48,10 @@ def test_logins_users_tokens_groups_and_grants_are_audited(wb: Workbench) -> Non
         "analyst",
     )
     with pytest.raises(QueryDeckError):
-        wb.login("ann", "wrong", address="10.1.1.1")
+        wb.accounts.login("ann", "wrong", address="10.1.1.1")
     with pytest.raises(QueryDeckError):
-        wb.login("ghost", "wrong", address="10.1.1.1")
-    result = wb.login("ann", SECRET_PASSWORD, address="10.1.1.2")
+        wb.accounts.login("ghost", "wrong", address="10.1.1.1")
+    result = wb.accounts.login("ann", SECRET_PASSWORD, address="10.1.1.2")
     failed = entries(wb, "auth.login_failed")
     assert [(e.detail["username"], e.outcome.value, e.address) for e in failed] == [
         ("ghost", "denied", "10.1.1.1"),
@@ -61,33 +61,33 @@ def test_logins_users_tokens_groups_and_grants_are_audited(wb: Workbench) -> Non
     assert (ok.actor, ok.target_id, ok.address) == ("ann", user.id, "10.1.1.2")
     for _ in range(3):
         with pytest.raises(QueryDeckError):
-            wb.login("ann", "wrong")
+            wb.accounts.login("ann", "wrong")
     with pytest.raises(QueryDeckError) as limited:
-        wb.login("ann", SECRET_PASSWORD)
+        wb.accounts.login("ann", SECRET_PASSWORD)
     assert limited.value.code == "RATE_LIMITED"
     assert entries(wb, "auth.login_failed")[0].detail["error_code"] == "RATE_LIMITED"
 
-    principal, _ = wb.authenticate_session(result.session_secret)
-    info, secret = wb.create_token(principal, "script")
+    principal, _ = wb.accounts.authenticate_session(result.session_secret)
+    info, secret = wb.accounts.create_token(principal, "script")
     assert entries(wb, "token.create")[0].target_id == info.id
-    wb.authenticate_token(secret)
-    wb.authenticate_token(secret)  # within the minute: one entry only
+    wb.accounts.authenticate_token(secret)
+    wb.accounts.authenticate_token(secret)  # within the minute: one entry only
     [used] = entries(wb, "token.use")
     assert (used.actor, used.target_id, used.via) == ("ann", info.id, "token")
-    wb.revoke_token(principal, info.id)
+    wb.accounts.revoke_token(principal, info.id)
     assert entries(wb, "token.revoke")[0].outcome.value == "ok"
 
-    wb.update_user(LOCAL, "ann", role=Role.viewer)
+    wb.accounts.update_user(LOCAL, "ann", role=Role.viewer)
     assert entries(wb, "user.update")[0].detail["role"] == "viewer"
-    wb.reset_password(LOCAL, "ann", SECRET_PASSWORD + "x")
+    wb.accounts.reset_password(LOCAL, "ann", SECRET_PASSWORD + "x")
     assert entries(wb, "user.password_reset")[0].detail["username"] == "ann"
-    wb.create_group("team")
-    wb.add_group_member("team", "ann")
-    wb.grant("chinook", "group", "team", ["query"])
-    wb.revoke("chinook", "group", "team")
-    wb.remove_group_member("team", "ann")
-    wb.delete_group("team")
-    chinook = wb.get_connection("chinook").id
+    wb.grants.create_group("team")
+    wb.grants.add_group_member("team", "ann")
+    wb.grants.grant("chinook", "group", "team", ["query"])
+    wb.grants.revoke("chinook", "group", "team")
+    wb.grants.remove_group_member("team", "ann")
+    wb.grants.delete_group("team")
+    chinook = wb.connections.get("chinook").id
     [granted] = entries(wb, "grant.set")
     assert (granted.connection_id, granted.detail["actions"]) == (chinook, ["browse", "query"])
     assert entries(wb, "grant.revoke")[0].connection_id == chinook
@@ -95,7 +95,7 @@ def test_logins_users_tokens_groups_and_grants_are_audited(wb: Workbench) -> Non
         assert [e.outcome.value for e in entries(wb, action)] == ["ok"], action
     # a refusal is audited as denied
     with pytest.raises(QueryDeckError):
-        wb.grant("chinook", "user", "ann", ["query"], actor=principal)
+        wb.grants.grant("chinook", "user", "ann", ["query"], actor=principal)
     assert entries(wb, "grant.set")[0].outcome.value == "denied"
 
     with wb.db.read() as session:

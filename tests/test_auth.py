@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from querydeck.app.workbench import Workbench
 from querydeck.auth.passwords import MAX_LENGTH, common_passwords
 from querydeck.auth.principal import LOCAL, Principal, Role
 from querydeck.errors import QueryDeckError
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import ApiTokenRow, LoginSessionRow, UserRow, utcnow
-from querydeck.workbench import Workbench
 from tests.services import postgres_database
 
 PASSWORD = "correct horse battery staple"
@@ -35,12 +35,12 @@ def fails(code: str, call: Callable[..., Any], *args: Any) -> QueryDeckError:
 
 
 def add(wb: Workbench, name: str, role: Role = Role.analyst, password: str = PASSWORD) -> None:
-    wb.create_user(LOCAL, name, role=role, password=password)
+    wb.accounts.create_user(LOCAL, name, role=role, password=password)
 
 
 def principal(wb: Workbench, name: str, password: str = PASSWORD) -> Principal:
-    result = wb.login(name, password)
-    return wb.authenticate_session(result.session_secret)[0]
+    result = wb.accounts.login(name, password)
+    return wb.accounts.authenticate_session(result.session_secret)[0]
 
 
 def age(wb: Workbench, table: Any, **values: Any) -> None:
@@ -52,13 +52,13 @@ def age(wb: Workbench, table: Any, **values: Any) -> None:
 
 
 def test_initial_admin(workbench: Workbench, data_dir: Path) -> None:
-    password = workbench.ensure_initial_admin()
+    password = workbench.accounts.ensure_initial_admin()
     assert password is not None
     assert len(password) >= 20
     path = data_dir / "initial-admin-password"
     assert path.read_text() == password + "\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert workbench.ensure_initial_admin() is None  # only when no user exists
+    assert workbench.accounts.ensure_initial_admin() is None  # only when no user exists
     admin = principal(workbench, "admin", password)
     assert admin.is_admin
     assert admin.via == "session"
@@ -67,7 +67,7 @@ def test_initial_admin(workbench: Workbench, data_dir: Path) -> None:
     assert stored is not None  # H3
     assert stored.startswith("$argon2id$")
     assert password not in stored
-    workbench.change_password(admin, password, PASSWORD)
+    workbench.accounts.change_password(admin, password, PASSWORD)
     assert not path.exists()  # stale once admin has another password
 
 
@@ -96,13 +96,13 @@ def test_common_password_list() -> None:
 def test_policy_refuses(workbench: Workbench, password: str, reason: str) -> None:
     error = fails(
         "PASSWORD_REJECTED",
-        lambda: workbench.create_user(
+        lambda: workbench.accounts.create_user(
             LOCAL, "charlotte.brontë", role=Role.viewer, password=password
         ),
     )
     assert error.detail["reason"] == reason
     assert password not in str(error.detail)
-    assert workbench.list_users(LOCAL).total == 0
+    assert workbench.accounts.list_users(LOCAL).total == 0
 
 
 def test_policy_accepts_long_and_unicode_passwords(workbench: Workbench) -> None:
@@ -129,11 +129,11 @@ def test_rehash_when_the_costs_change(settings: Settings) -> None:
                 return str(session.scalar(select(UserRow.password_hash)))
 
         assert ",t=1," in read()
-        fails("LOGIN_FAILED", lambda: wb.login("u", "wrong password here"))
+        fails("LOGIN_FAILED", lambda: wb.accounts.login("u", "wrong password here"))
         assert ",t=1," in read()  # a failed login changes nothing
-        wb.login("u", PASSWORD)
+        wb.accounts.login("u", PASSWORD)
         assert ",t=2," in read()
-        wb.login("u", PASSWORD)
+        wb.accounts.login("u", PASSWORD)
 
 
 def test_unknown_user_logins_take_as_long(settings: Settings) -> None:
@@ -153,7 +153,7 @@ def test_unknown_user_logins_take_as_long(settings: Settings) -> None:
             times = []
             for _ in range(15):
                 started = time.perf_counter()
-                fails("LOGIN_FAILED", lambda: wb.login(username, "not the password"))
+                fails("LOGIN_FAILED", lambda: wb.accounts.login(username, "not the password"))
                 times.append(time.perf_counter() - started)
             return statistics.median(times)
 
@@ -161,7 +161,7 @@ def test_unknown_user_logins_take_as_long(settings: Settings) -> None:
         known, unknown = median("known"), median("nobody")
         assert 0.5 <= unknown / known <= 2.0, (known, unknown)
         for name in ("known", "nobody", "x" * 5000):
-            message = fails("LOGIN_FAILED", wb.login, name, "nope").message
+            message = fails("LOGIN_FAILED", wb.accounts.login, name, "nope").message
             assert message == "The user name or the password is not correct."
 
 
@@ -171,7 +171,7 @@ def test_unknown_user_logins_take_as_long(settings: Settings) -> None:
 @pytest.mark.parametrize("name", ["José", "名前", "a.b_c-d", "Ωmega9", "ab" * 32, "नमस्ते"])
 def test_valid_usernames(workbench: Workbench, name: str) -> None:
     add(workbench, name)
-    assert workbench.get_user(LOCAL, name.upper()).username == name
+    assert workbench.accounts.get_user(LOCAL, name.upper()).username == name
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_invalid_usernames(workbench: Workbench, name: str) -> None:
 
 def test_names_are_unique_ignoring_case_and_normalisation(workbench: Workbench) -> None:
     add(workbench, "Jose\u0301")  # decomposed: stored as NFC
-    assert workbench.get_user(LOCAL, "josé").username == "José"
+    assert workbench.accounts.get_user(LOCAL, "josé").username == "José"
     fails("USER_EXISTS", lambda: add(workbench, "JOSÉ"))
     assert principal(workbench, "JOSE\u0301").username == "José"
 
@@ -193,61 +193,63 @@ def test_only_admins_manage_users(workbench: Workbench) -> None:
     add(workbench, "ann")
     ann = principal(workbench, "ann")
     for call in (
-        lambda: workbench.list_users(ann),
-        lambda: workbench.get_user(ann, "boss"),
-        lambda: workbench.create_user(ann, "eve", role=Role.admin, password=PASSWORD),
-        lambda: workbench.update_user(ann, "ann", role=Role.admin),
-        lambda: workbench.reset_password(ann, "boss", "another fine password"),
+        lambda: workbench.accounts.list_users(ann),
+        lambda: workbench.accounts.get_user(ann, "boss"),
+        lambda: workbench.accounts.create_user(ann, "eve", role=Role.admin, password=PASSWORD),
+        lambda: workbench.accounts.update_user(ann, "ann", role=Role.admin),
+        lambda: workbench.accounts.reset_password(ann, "boss", "another fine password"),
     ):
         fails("FORBIDDEN", call)
-    assert workbench.get_user(LOCAL, "ann").role is Role.analyst
+    assert workbench.accounts.get_user(LOCAL, "ann").role is Role.analyst
     boss = principal(workbench, "boss")
-    assert [u.username for u in workbench.list_users(boss).items] == ["ann", "boss"]
-    assert workbench.list_users(boss, limit=1, offset=1).items[0].username == "boss"
-    fails("USER_NOT_FOUND", lambda: workbench.get_user(boss, "nobody"))
+    assert [u.username for u in workbench.accounts.list_users(boss).items] == ["ann", "boss"]
+    assert workbench.accounts.list_users(boss, limit=1, offset=1).items[0].username == "boss"
+    fails("USER_NOT_FOUND", lambda: workbench.accounts.get_user(boss, "nobody"))
 
 
 def test_role_changes_apply_on_the_next_request(workbench: Workbench) -> None:
     add(workbench, "ann")
-    login = workbench.login("ann", PASSWORD)
-    _, secret = workbench.create_token(principal(workbench, "ann"), "script")
-    workbench.update_user(LOCAL, "ann", role=Role.viewer)
-    assert workbench.authenticate_session(login.session_secret)[0].role is Role.viewer
-    assert workbench.authenticate_token(secret).role is Role.viewer
+    login = workbench.accounts.login("ann", PASSWORD)
+    _, secret = workbench.accounts.create_token(principal(workbench, "ann"), "script")
+    workbench.accounts.update_user(LOCAL, "ann", role=Role.viewer)
+    assert workbench.accounts.authenticate_session(login.session_secret)[0].role is Role.viewer
+    assert workbench.accounts.authenticate_token(secret).role is Role.viewer
 
 
 def test_disabling_ends_sessions_and_tokens_at_once(workbench: Workbench) -> None:
     add(workbench, "ann")
-    login = workbench.login("ann", PASSWORD)
-    _, secret = workbench.create_token(principal(workbench, "ann"), "script")
-    assert workbench.update_user(LOCAL, "ann", disabled=True).disabled
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_session(login.session_secret))
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_token(secret))
-    fails("LOGIN_FAILED", lambda: workbench.login("ann", PASSWORD))
-    workbench.update_user(LOCAL, "ann", disabled=False)
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_token(secret))  # stays revoked
+    login = workbench.accounts.login("ann", PASSWORD)
+    _, secret = workbench.accounts.create_token(principal(workbench, "ann"), "script")
+    assert workbench.accounts.update_user(LOCAL, "ann", disabled=True).disabled
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_session(login.session_secret))
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_token(secret))
+    fails("LOGIN_FAILED", lambda: workbench.accounts.login("ann", PASSWORD))
+    workbench.accounts.update_user(LOCAL, "ann", disabled=False)
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_token(secret))  # stays revoked
     assert principal(workbench, "ann").username == "ann"
 
 
 def test_the_last_admin_stays(workbench: Workbench) -> None:
     add(workbench, "root1", Role.admin)
-    fails("LAST_ADMIN", lambda: workbench.update_user(LOCAL, "root1", disabled=True))
-    fails("LAST_ADMIN", lambda: workbench.update_user(LOCAL, "root1", role=Role.analyst))
+    fails("LAST_ADMIN", lambda: workbench.accounts.update_user(LOCAL, "root1", disabled=True))
+    fails("LAST_ADMIN", lambda: workbench.accounts.update_user(LOCAL, "root1", role=Role.analyst))
     add(workbench, "root2", Role.admin)
-    workbench.update_user(LOCAL, "root1", role=Role.analyst)
-    fails("LAST_ADMIN", lambda: workbench.update_user(LOCAL, "root2", disabled=True))
+    workbench.accounts.update_user(LOCAL, "root1", role=Role.analyst)
+    fails("LAST_ADMIN", lambda: workbench.accounts.update_user(LOCAL, "root2", disabled=True))
 
 
 def test_admin_reset_ends_sessions_and_tokens(workbench: Workbench) -> None:
     add(workbench, "ann")
-    login = workbench.login("ann", PASSWORD)
-    _, secret = workbench.create_token(principal(workbench, "ann"), "script")
-    fails("PASSWORD_REJECTED", lambda: workbench.reset_password(LOCAL, "ann", "letmein123"))
-    workbench.authenticate_token(secret)  # a refused reset changes nothing
-    workbench.reset_password(LOCAL, "ann", "a brand new password")
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_session(login.session_secret))
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_token(secret))
-    fails("LOGIN_FAILED", lambda: workbench.login("ann", PASSWORD))
+    login = workbench.accounts.login("ann", PASSWORD)
+    _, secret = workbench.accounts.create_token(principal(workbench, "ann"), "script")
+    fails(
+        "PASSWORD_REJECTED", lambda: workbench.accounts.reset_password(LOCAL, "ann", "letmein123")
+    )
+    workbench.accounts.authenticate_token(secret)  # a refused reset changes nothing
+    workbench.accounts.reset_password(LOCAL, "ann", "a brand new password")
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_session(login.session_secret))
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_token(secret))
+    fails("LOGIN_FAILED", lambda: workbench.accounts.login("ann", PASSWORD))
     assert principal(workbench, "ann", "a brand new password").username == "ann"
 
 
@@ -256,13 +258,15 @@ def test_admin_reset_ends_sessions_and_tokens(workbench: Workbench) -> None:
 
 def test_login_session(workbench: Workbench) -> None:
     add(workbench, "ann")
-    fails("LOGIN_FAILED", lambda: workbench.login("ann", "wrong password"))
-    result = workbench.login("ANN", PASSWORD, address="10.0.0.9", user_agent="ua\x00" + "x" * 999)
+    fails("LOGIN_FAILED", lambda: workbench.accounts.login("ann", "wrong password"))
+    result = workbench.accounts.login(
+        "ANN", PASSWORD, address="10.0.0.9", user_agent="ua\x00" + "x" * 999
+    )
     assert result.user.username == "ann"
     assert result.user.last_login_at is not None
     assert result.session_secret not in repr(result)
     assert result.csrf_token not in repr(result)
-    who, csrf = workbench.authenticate_session(result.session_secret, address="10.0.0.9")
+    who, csrf = workbench.accounts.authenticate_session(result.session_secret, address="10.0.0.9")
     assert (who.username, who.role, who.via, who.address) == (
         "ann",
         Role.analyst,
@@ -279,48 +283,58 @@ def test_login_session(workbench: Workbench) -> None:
     assert len(row.user_agent) == 200
     assert "\x00" not in row.user_agent
     assert row.expires_at - row.created_at == timedelta(hours=24)
-    workbench.logout(who)
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_session(result.session_secret))
+    workbench.accounts.logout(who)
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_session(result.session_secret))
 
 
 def test_sessions_expire_idle_and_absolute(workbench: Workbench) -> None:
     add(workbench, "ann")
-    first = workbench.login("ann", PASSWORD)
+    first = workbench.accounts.login("ann", PASSWORD)
 
     def seen() -> list[Any]:
         with workbench.db.read() as session:
             return list(session.scalars(select(LoginSessionRow.last_seen_at)))
 
     before = seen()
-    workbench.authenticate_session(first.session_secret)
+    workbench.accounts.authenticate_session(first.session_secret)
     assert seen() == before  # touched at most once a minute
     age(workbench, LoginSessionRow, last_seen_at=utcnow() - timedelta(minutes=5))
-    workbench.authenticate_session(first.session_secret)
+    workbench.accounts.authenticate_session(first.session_secret)
     assert seen()[0] > utcnow() - timedelta(seconds=30)
     age(workbench, LoginSessionRow, last_seen_at=utcnow() - timedelta(minutes=121))
-    error = fails("UNAUTHENTICATED", lambda: workbench.authenticate_session(first.session_secret))
+    error = fails(
+        "UNAUTHENTICATED", lambda: workbench.accounts.authenticate_session(first.session_secret)
+    )
     assert error.detail == {"reason": "expired"}
-    second = workbench.login("ann", PASSWORD)
+    second = workbench.accounts.login("ann", PASSWORD)
     age(workbench, LoginSessionRow, expires_at=utcnow() - timedelta(seconds=1))
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_session(second.session_secret))
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_session(second.session_secret))
     assert seen() == []  # expired sessions are deleted
 
 
 def test_password_change_ends_the_other_sessions(workbench: Workbench) -> None:
     add(workbench, "ann")
-    here, elsewhere = workbench.login("ann", PASSWORD), workbench.login("ann", PASSWORD)
-    me = workbench.authenticate_session(here.session_secret)[0]
-    _, secret = workbench.create_token(me, "script")
-    fails("PASSWORD_INCORRECT", lambda: workbench.change_password(me, "not it", "another good one"))
-    fails("PASSWORD_REJECTED", lambda: workbench.change_password(me, PASSWORD, "ann"))
-    workbench.authenticate_session(elsewhere.session_secret)  # nothing changed yet
-    workbench.change_password(me, PASSWORD, "another good one")
-    workbench.authenticate_session(here.session_secret)
-    workbench.authenticate_token(secret)  # tokens stay
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_session(elsewhere.session_secret))
-    fails("LOGIN_FAILED", lambda: workbench.login("ann", PASSWORD))
-    workbench.login("ann", "another good one")
-    fails("FORBIDDEN", lambda: workbench.change_password(LOCAL, "a", "b"))
+    here, elsewhere = (
+        workbench.accounts.login("ann", PASSWORD),
+        workbench.accounts.login("ann", PASSWORD),
+    )
+    me = workbench.accounts.authenticate_session(here.session_secret)[0]
+    _, secret = workbench.accounts.create_token(me, "script")
+    fails(
+        "PASSWORD_INCORRECT",
+        lambda: workbench.accounts.change_password(me, "not it", "another good one"),
+    )
+    fails("PASSWORD_REJECTED", lambda: workbench.accounts.change_password(me, PASSWORD, "ann"))
+    workbench.accounts.authenticate_session(elsewhere.session_secret)  # nothing changed yet
+    workbench.accounts.change_password(me, PASSWORD, "another good one")
+    workbench.accounts.authenticate_session(here.session_secret)
+    workbench.accounts.authenticate_token(secret)  # tokens stay
+    fails(
+        "UNAUTHENTICATED", lambda: workbench.accounts.authenticate_session(elsewhere.session_secret)
+    )
+    fails("LOGIN_FAILED", lambda: workbench.accounts.login("ann", PASSWORD))
+    workbench.accounts.login("ann", "another good one")
+    fails("FORBIDDEN", lambda: workbench.accounts.change_password(LOCAL, "a", "b"))
 
 
 # --- API tokens (H2) --------------------------------------------------------------------
@@ -330,7 +344,7 @@ def test_tokens(workbench: Workbench) -> None:
     add(workbench, "ann")
     add(workbench, "bob")
     ann, bob = principal(workbench, "ann"), principal(workbench, "bob")
-    info, secret = workbench.create_token(ann, " nightly export ", expires_days=30)
+    info, secret = workbench.accounts.create_token(ann, " nightly export ", expires_days=30)
     assert secret.startswith("qdt_")
     assert len(secret) >= 40
     assert info.name == "nightly export"
@@ -340,54 +354,56 @@ def test_tokens(workbench: Workbench) -> None:
     with workbench.db.read() as session:
         stored = session.scalars(select(ApiTokenRow)).one()
     assert secret not in (stored.token_hash, stored.prefix, stored.id)
-    who = workbench.authenticate_token(secret, address="::1")
+    who = workbench.accounts.authenticate_token(secret, address="::1")
     assert (who.username, who.via, who.token_id, who.address) == ("ann", "token", info.id, "::1")
-    listed = workbench.list_tokens(ann)
+    listed = workbench.accounts.list_tokens(ann)
     assert [t.id for t in listed.items] == [info.id]
     assert listed.total == 1
-    assert workbench.list_tokens(bob).total == 0
-    fails("TOKEN_NOT_FOUND", lambda: workbench.revoke_token(bob, info.id))  # not bob's
-    workbench.authenticate_token(secret)
-    workbench.revoke_token(ann, info.id)
-    fails("UNAUTHENTICATED", lambda: workbench.authenticate_token(secret))
-    fails("TOKEN_NOT_FOUND", lambda: workbench.revoke_token(ann, info.id))
-    assert workbench.list_tokens(ann).total == 0
+    assert workbench.accounts.list_tokens(bob).total == 0
+    fails("TOKEN_NOT_FOUND", lambda: workbench.accounts.revoke_token(bob, info.id))  # not bob's
+    workbench.accounts.authenticate_token(secret)
+    workbench.accounts.revoke_token(ann, info.id)
+    fails("UNAUTHENTICATED", lambda: workbench.accounts.authenticate_token(secret))
+    fails("TOKEN_NOT_FOUND", lambda: workbench.accounts.revoke_token(ann, info.id))
+    assert workbench.accounts.list_tokens(ann).total == 0
 
 
 def test_token_expiry_and_names(workbench: Workbench) -> None:
     add(workbench, "ann")
     ann = principal(workbench, "ann")
-    info, secret = workbench.create_token(ann, "default expiry")
+    info, secret = workbench.accounts.create_token(ann, "default expiry")
     assert info.expires_at - info.created_at == timedelta(days=365)
-    fails("TOKEN_EXPIRY_INVALID", lambda: workbench.create_token(ann, "x", expires_days=366))
-    fails("TOKEN_EXPIRY_INVALID", lambda: workbench.create_token(ann, "x", expires_days=0))
+    fails(
+        "TOKEN_EXPIRY_INVALID", lambda: workbench.accounts.create_token(ann, "x", expires_days=366)
+    )
+    fails("TOKEN_EXPIRY_INVALID", lambda: workbench.accounts.create_token(ann, "x", expires_days=0))
     for name in ("", "   ", "x" * 101, "bell\x07"):
-        fails("TOKEN_NAME_INVALID", workbench.create_token, ann, name)
-    fails("FORBIDDEN", lambda: workbench.create_token(LOCAL, "local has no account"))
+        fails("TOKEN_NAME_INVALID", workbench.accounts.create_token, ann, name)
+    fails("FORBIDDEN", lambda: workbench.accounts.create_token(LOCAL, "local has no account"))
     age(workbench, ApiTokenRow, expires_at=utcnow() - timedelta(seconds=1))
-    assert fails("UNAUTHENTICATED", lambda: workbench.authenticate_token(secret)).detail == {
-        "reason": "expired"
-    }
-    assert workbench.list_tokens(ann).items[0].expired
+    assert fails(
+        "UNAUTHENTICATED", lambda: workbench.accounts.authenticate_token(secret)
+    ).detail == {"reason": "expired"}
+    assert workbench.accounts.list_tokens(ann).items[0].expired
 
 
 def test_last_used_is_written_at_most_once_a_minute(workbench: Workbench) -> None:
     add(workbench, "ann")
-    _, secret = workbench.create_token(principal(workbench, "ann"), "t")
+    _, secret = workbench.accounts.create_token(principal(workbench, "ann"), "t")
 
     def used() -> Any:
         with workbench.db.read() as session:
             return session.scalar(select(ApiTokenRow.last_used_at))
 
     assert used() is None
-    workbench.authenticate_token(secret)
+    workbench.accounts.authenticate_token(secret)
     first = used()
     assert first is not None
-    workbench.authenticate_token(secret)
+    workbench.accounts.authenticate_token(secret)
     assert used() == first
     age(workbench, ApiTokenRow, last_used_at=first - timedelta(minutes=2))
     workbench.tokens.forget()  # as if its remembered second were over
-    workbench.authenticate_token(secret)
+    workbench.accounts.authenticate_token(secret)
     assert used() is not None
     assert used() > first - timedelta(seconds=1)
 
@@ -402,36 +418,36 @@ def test_a_token_is_remembered_for_a_second_and_forgotten_on_changes_here(
     add(workbench, "ann")
     add(workbench, "bob")
     ann = principal(workbench, "ann")
-    info, secret = workbench.create_token(ann, "t")
+    info, secret = workbench.accounts.create_token(ann, "t")
     assert workbench.tokens.remembered(secret) is None
-    workbench.authenticate_token(secret, address="10.0.0.1")
+    workbench.accounts.authenticate_token(secret, address="10.0.0.1")
     again = workbench.tokens.remembered(secret, address="10.0.0.2")
     assert again is not None
     assert (again.username, again.address) == ("ann", "10.0.0.2")
-    workbench.update_user(LOCAL, "ann", role=Role.viewer)  # here: forgotten at once
+    workbench.accounts.update_user(LOCAL, "ann", role=Role.viewer)  # here: forgotten at once
     assert workbench.tokens.remembered(secret) is None
-    assert workbench.authenticate_token(secret).role is Role.viewer
+    assert workbench.accounts.authenticate_token(secret).role is Role.viewer
 
-    _, bobs = workbench.create_token(principal(workbench, "bob"), "t")
-    assert workbench.authenticate_token(bobs).username == "bob"
+    _, bobs = workbench.accounts.create_token(principal(workbench, "bob"), "t")
+    assert workbench.accounts.authenticate_token(bobs).username == "bob"
     with Workbench(settings) as elsewhere:  # another process on the same data
         bob = principal(elsewhere, "bob")
-        token_id = elsewhere.list_tokens(bob).items[0].id
-        elsewhere.revoke_token(bob, token_id)
-    assert workbench.authenticate_token(bobs).username == "bob"  # still remembered
+        token_id = elsewhere.accounts.list_tokens(bob).items[0].id
+        elsewhere.accounts.revoke_token(bob, token_id)
+    assert workbench.accounts.authenticate_token(bobs).username == "bob"  # still remembered
     later = types.SimpleNamespace(monotonic=lambda: time.monotonic() + 61)
     monkeypatch.setattr("querydeck.auth.tokens.time", later)  # its minute is over
-    fails("UNAUTHENTICATED", workbench.authenticate_token, bobs)
-    workbench.revoke_token(principal(workbench, "ann"), info.id)
-    fails("UNAUTHENTICATED", workbench.authenticate_token, secret)
+    fails("UNAUTHENTICATED", workbench.accounts.authenticate_token, bobs)
+    workbench.accounts.revoke_token(principal(workbench, "ann"), info.id)
+    fails("UNAUTHENTICATED", workbench.accounts.authenticate_token, secret)
 
 
 def test_forged_credentials_are_unknown(workbench: Workbench) -> None:
     """H2 at the Workbench: anything but a live secret is 401, including the stored hashes
     and ids themselves."""
     add(workbench, "ann")
-    login = workbench.login("ann", PASSWORD)
-    info, secret = workbench.create_token(principal(workbench, "ann"), "t")
+    login = workbench.accounts.login("ann", PASSWORD)
+    info, secret = workbench.accounts.create_token(principal(workbench, "ann"), "t")
     with workbench.db.read() as session:
         session_id = session.scalars(select(LoginSessionRow.id)).first()
         token_hash = session.scalar(select(ApiTokenRow.token_hash))
@@ -449,7 +465,7 @@ def test_forged_credentials_are_unknown(workbench: Workbench) -> None:
         login.session_secret[:-1],
         login.session_secret + "A",
     ):
-        fails("UNAUTHENTICATED", workbench.authenticate_session, value)
+        fails("UNAUTHENTICATED", workbench.accounts.authenticate_session, value)
     for value in (
         "",
         "qdt_",
@@ -463,7 +479,7 @@ def test_forged_credentials_are_unknown(workbench: Workbench) -> None:
         secret.upper(),
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbm4iLCJyb2xlIjoiYWRtaW4ifQ.",
     ):
-        fails("UNAUTHENTICATED", workbench.authenticate_token, value)
+        fails("UNAUTHENTICATED", workbench.accounts.authenticate_token, value)
 
 
 # --- PostgreSQL app database ------------------------------------------------------------
@@ -472,7 +488,7 @@ def test_forged_credentials_are_unknown(workbench: Workbench) -> None:
 @pytest.fixture
 def pg_workbench(data_dir: Path) -> Iterator[Workbench]:
     with postgres_database() as url:
-        wb = Workbench(load_settings(data_dir=data_dir, database_url=url))
+        wb = Workbench(load_settings(data_dir=data_dir, database_url=url)).open()
         try:
             yield wb
         finally:
@@ -482,19 +498,19 @@ def pg_workbench(data_dir: Path) -> Iterator[Workbench]:
 @pytest.mark.services
 def test_accounts_on_a_postgres_app_database(pg_workbench: Workbench) -> None:
     wb = pg_workbench
-    password = wb.ensure_initial_admin()
+    password = wb.accounts.ensure_initial_admin()
     assert password is not None
     add(wb, "Ann")
     fails("USER_EXISTS", lambda: add(wb, "ann"))
-    login = wb.login("ann", PASSWORD)
-    ann = wb.authenticate_session(login.session_secret)[0]
-    info, secret = wb.create_token(ann, "t")
-    assert wb.authenticate_token(secret).username == "Ann"
-    assert wb.list_tokens(ann).items[0].id == info.id
+    login = wb.accounts.login("ann", PASSWORD)
+    ann = wb.accounts.authenticate_session(login.session_secret)[0]
+    info, secret = wb.accounts.create_token(ann, "t")
+    assert wb.accounts.authenticate_token(secret).username == "Ann"
+    assert wb.accounts.list_tokens(ann).items[0].id == info.id
     age(wb, LoginSessionRow, last_seen_at=utcnow() - timedelta(minutes=5))
-    wb.authenticate_session(login.session_secret)
-    wb.update_user(LOCAL, "ann", disabled=True)
-    fails("UNAUTHENTICATED", lambda: wb.authenticate_token(secret))
-    fails("UNAUTHENTICATED", lambda: wb.authenticate_session(login.session_secret))
-    assert [u.username for u in wb.list_users(LOCAL).items] == ["admin", "Ann"]
-    fails("LAST_ADMIN", lambda: wb.update_user(LOCAL, "admin", role=Role.viewer))
+    wb.accounts.authenticate_session(login.session_secret)
+    wb.accounts.update_user(LOCAL, "ann", disabled=True)
+    fails("UNAUTHENTICATED", lambda: wb.accounts.authenticate_token(secret))
+    fails("UNAUTHENTICATED", lambda: wb.accounts.authenticate_session(login.session_secret))
+    assert [u.username for u in wb.accounts.list_users(LOCAL).items] == ["admin", "Ann"]
+    fails("LAST_ADMIN", lambda: wb.accounts.update_user(LOCAL, "admin", role=Role.viewer))

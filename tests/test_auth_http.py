@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from querydeck.api import API_PREFIX, create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import LOCAL, Role
 from querydeck.errors import ConfigError
 from querydeck.settings import Settings, load_settings
 from querydeck.store.tables import ApiTokenRow, utcnow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client, bearer_token, ensure_user, login_client
 
 PASSWORD = "correct horse battery staple"
@@ -83,8 +83,8 @@ def ann_token(workbench: Workbench) -> str:
 def forged(workbench: Workbench, ann_token: str) -> list[tuple[str, str]]:
     """(header or cookie value, what it is): none of them may authenticate."""
     ann = ensure_user(workbench, "ann", Role.analyst)
-    login = workbench.login("ann", PASSWORD)
-    expired_info, expired = workbench.create_token(ann, "expired")
+    login = workbench.accounts.login("ann", PASSWORD)
+    expired_info, expired = workbench.accounts.create_token(ann, "expired")
     workbench.db.write(
         lambda s: s.execute(
             update(ApiTokenRow)
@@ -92,8 +92,8 @@ def forged(workbench: Workbench, ann_token: str) -> list[tuple[str, str]]:
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     )
-    revoked_info, revoked = workbench.create_token(ann, "revoked")
-    workbench.revoke_token(ann, revoked_info.id)
+    revoked_info, revoked = workbench.accounts.create_token(ann, "revoked")
+    workbench.accounts.revoke_token(ann, revoked_info.id)
     claims = {"sub": "ann", "user_id": ann.user_id, "role": "admin", "exp": 4102444800}
     other_key = secrets.token_bytes(32)
     return [
@@ -255,7 +255,9 @@ def test_cookie_requests_need_the_csrf_token_and_our_origin(workbench: Workbench
             {"Referer": "https://evil.example/page"},
         ):
             error(client.post(TOKENS, json=made, headers={**right, **foreign}), 403, "CSRF_FAILED")
-        assert workbench.list_tokens(ensure_user(workbench, "admin", Role.admin)).total == 0
+        assert (
+            workbench.accounts.list_tokens(ensure_user(workbench, "admin", Role.admin)).total == 0
+        )
         assert client.get(TOKENS).status_code == 200  # reading needs no token
         for own in ({}, {"Origin": "http://testserver"}, {"Referer": "http://testserver/x"}):
             response = client.post(TOKENS, json=made, headers={**right, **own})
@@ -392,7 +394,7 @@ def test_non_admins_get_403_on_users(workbench: Workbench) -> None:
             ):
                 error(client.request(method, path, json=body), 403, "FORBIDDEN")
             assert client.get(ME).json()["user"]["role"] == role.value
-    assert workbench.get_user(LOCAL, "admin").disabled is False
+    assert workbench.accounts.get_user(LOCAL, "admin").disabled is False
 
 
 def test_metrics_token_guards_metrics(data_dir: Path) -> None:

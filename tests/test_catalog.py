@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from querydeck.app.workbench import Workbench
 from querydeck.catalog import paths
 from querydeck.catalog.models import CatalogSettings
 from querydeck.catalog.search import SearchIndex, fold
 from querydeck.cli import app
 from querydeck.errors import CatalogPathInvalid, CatalogTimeout, UpstreamUnavailable
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests import chinook
 from tests.apiauth import api_client
 from tests.services import postgres_database, unique_name
@@ -31,7 +31,7 @@ from tests.services import postgres_database, unique_name
 def register_postgres(workbench: Workbench, name: str, url: str) -> None:
     """The one place these tests register a server connection. The test login is a
     superuser (it runs the DDL these tests need), so the admin override is given."""
-    workbench.create_connection(name, url=url, allow_privileged=True)
+    workbench.connections.create(name, url=url, allow_privileged=True)
 
 
 def free_port() -> int:
@@ -43,7 +43,7 @@ def free_port() -> int:
 @pytest.fixture
 def chinook_wb(workbench: Workbench, tmp_path: Path) -> Workbench:
     path = chinook.sqlite_copy(tmp_path / "files")
-    workbench.create_connection("chinook", driver="sqlite", options={"path": str(path)})
+    workbench.connections.create("chinook", driver="sqlite", options={"path": str(path)})
     return workbench
 
 
@@ -97,62 +97,62 @@ def test_search_ranks_and_folds_unicode() -> None:
 
 
 def test_levels_detail_search_and_preview(chinook_wb: Workbench) -> None:
-    schemas = chinook_wb.catalog_level("chinook")  # the first look reads the catalog
+    schemas = chinook_wb.catalog.level("chinook")  # the first look reads the catalog
     assert [n.name for n in schemas.items] == ["main"]
     assert schemas.items[0].children == 11
-    tables = chinook_wb.catalog_level("chinook", "main", limit=5, offset=5)
+    tables = chinook_wb.catalog.level("chinook", "main", limit=5, offset=5)
     assert tables.total == 11
     assert len(tables.items) == 5
-    columns = chinook_wb.catalog_level("chinook", "main.Track")
+    columns = chinook_wb.catalog.level("chinook", "main.Track")
     assert columns.items[0].name == "TrackId"
     assert columns.items[0].primary_key
-    assert chinook_wb.catalog_level("chinook", "main.Track.Name").items[0].native_type == (
+    assert chinook_wb.catalog.level("chinook", "main.Track.Name").items[0].native_type == (
         "NVARCHAR(200)"
     )
-    detail = chinook_wb.table_detail("chinook", "main", "Track", preview_rows=3)
+    detail = chinook_wb.catalog.table_detail("chinook", "main", "Track", preview_rows=3)
     assert detail.ddl.startswith('CREATE TABLE "Track"')
     assert 'REFERENCES "Album" ("AlbumId")' in detail.ddl
     assert detail.preview is not None
     assert len(detail.preview.rows) == 3
-    assert chinook_wb.list_runs().items[0].sql.startswith('SELECT * FROM "main"."Track"')
-    hits = chinook_wb.search_catalog("albumid")
+    assert chinook_wb.runs.listing().items[0].sql.startswith('SELECT * FROM "main"."Track"')
+    hits = chinook_wb.catalog.search("albumid")
     assert hits.items[0].match == "exact"
     assert hits.items[0].connection == "chinook"
     assert {h.path for h in hits.items} >= {"main.Album.AlbumId", "main.Track.AlbumId"}
 
 
 def test_refresh_diff_and_failures_keep_the_snapshot(chinook_wb: Workbench, tmp_path: Path) -> None:
-    path = Path(chinook_wb.get_connection("chinook").options["path"])
-    chinook_wb.refresh_catalog("chinook")
+    path = Path(chinook_wb.connections.get("chinook").options["path"])
+    chinook_wb.catalog.refresh("chinook")
     with sqlite3.connect(path) as ddl:
         ddl.execute("CREATE TABLE Fresh (id INTEGER PRIMARY KEY)")
         ddl.execute("DROP TABLE PlaylistTrack")
         ddl.execute("ALTER TABLE Genre ADD COLUMN Mood TEXT")
         ddl.execute("ALTER TABLE Artist DROP COLUMN Name")
-    report = chinook_wb.refresh_catalog("chinook")
+    report = chinook_wb.catalog.refresh("chinook")
     diff = report.schemas[0].diff
     assert diff.added_tables == ["Fresh"]
     assert diff.removed_tables == ["PlaylistTrack"]
     changes = {c.table: [(x.column, x.change) for x in c.columns] for c in diff.changed_tables}
     assert changes == {"Artist": [("Name", "removed")], "Genre": [("Mood", "added")]}
     # A timeout: the error is recorded, the snapshot stays.
-    chinook_wb.set_catalog_settings("chinook", CatalogSettings(timeout_s=0.000001))
+    chinook_wb.catalog.set_settings("chinook", CatalogSettings(timeout_s=0.000001))
     with pytest.raises(CatalogTimeout):
-        chinook_wb.refresh_catalog("chinook", "main")
-    level = chinook_wb.catalog_level("chinook", "main")
+        chinook_wb.catalog.refresh("chinook", "main")
+    level = chinook_wb.catalog.level("chinook", "main")
     assert level.total == 11
     assert level.error is not None
     assert level.error.code == "CATALOG_TIMEOUT"
     # The file is gone: the connection cannot be opened, the cache still answers.
-    chinook_wb.set_catalog_settings("chinook", CatalogSettings())
+    chinook_wb.catalog.set_settings("chinook", CatalogSettings())
     path.unlink()
     with pytest.raises(Exception) as failed:
-        chinook_wb.refresh_catalog("chinook")
+        chinook_wb.catalog.refresh("chinook")
     assert getattr(failed.value, "code", "") == "FILE_NOT_FOUND"
-    top = chinook_wb.catalog_level("chinook")
+    top = chinook_wb.catalog.level("chinook")
     assert top.error is not None
     assert top.error.code == "FILE_NOT_FOUND"
-    assert chinook_wb.catalog_level("chinook", "main").total == 11
+    assert chinook_wb.catalog.level("chinook", "main").total == 11
 
 
 def test_schema_patterns_and_postgres_faults(workbench: Workbench) -> None:
@@ -163,14 +163,14 @@ def test_schema_patterns_and_postgres_faults(workbench: Workbench) -> None:
             admin.execute("CREATE TABLE diffs.d (id int, v text)")
             admin.execute('CREATE TABLE diffs."名前" ("列" int)')
         register_postgres(workbench, "pg", url)
-        workbench.set_catalog_settings("pg", CatalogSettings(exclude=["skip_*", "public"]))
-        report = workbench.refresh_catalog("pg")
+        workbench.catalog.set_settings("pg", CatalogSettings(exclude=["skip_*", "public"]))
+        report = workbench.catalog.refresh("pg")
         assert {s.schema_name for s in report.schemas} == {"keep", "diffs"}
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("ALTER TABLE diffs.d ALTER COLUMN id TYPE bigint")
             admin.execute("ALTER TABLE diffs.d DROP COLUMN v")
             admin.execute("CREATE TABLE diffs.added (x int)")
-        diff = workbench.refresh_catalog("pg", "diffs").schemas[0].diff
+        diff = workbench.catalog.refresh("pg", "diffs").schemas[0].diff
         assert diff.added_tables == ["added"]
         assert [
             (c.column, c.change, c.old_type, c.new_type) for c in diff.changed_tables[0].columns
@@ -178,12 +178,12 @@ def test_schema_patterns_and_postgres_faults(workbench: Workbench) -> None:
             ("id", "type_changed", "integer", "bigint"),
             ("v", "removed", "text", None),
         ]
-        assert workbench.search_catalog("名前").items[0].path == "diffs.名前"
+        assert workbench.catalog.search("名前").items[0].path == "diffs.名前"
         # The server goes away (a closed port): recorded, the snapshot stays.
-        workbench.update_connection("pg", {"port": free_port()})
+        workbench.connections.update("pg", {"port": free_port()})
         with pytest.raises(UpstreamUnavailable):
-            workbench.refresh_catalog("pg")
-        assert workbench.catalog_level("pg", "keep").total == 1
+            workbench.catalog.refresh("pg")
+        assert workbench.catalog.level("pg", "keep").total == 1
 
 
 def test_postgres_backend_terminated_during_refresh(workbench: Workbench) -> None:
@@ -193,7 +193,7 @@ def test_postgres_backend_terminated_during_refresh(workbench: Workbench) -> Non
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("CREATE SCHEMA a; CREATE TABLE a.t (id int); CREATE SCHEMA b")
         register_postgres(workbench, "pg", url)
-        workbench.refresh_catalog("pg")
+        workbench.catalog.refresh("pg")
         original = PostgresConnection.describe_schema
 
         def terminated(self: PostgresConnection, schema: str, *, timeout_s: float) -> Any:
@@ -203,12 +203,12 @@ def test_postgres_backend_terminated_during_refresh(workbench: Workbench) -> Non
 
         PostgresConnection.describe_schema = terminated  # type: ignore[method-assign]
         try:
-            report = workbench.refresh_catalog("pg")
+            report = workbench.catalog.refresh("pg")
         finally:
             PostgresConnection.describe_schema = original  # type: ignore[method-assign]
         assert report.status == "failed"
         assert {s.error.code for s in report.schemas if s.error} == {"UPSTREAM_UNAVAILABLE"}
-        assert workbench.catalog_level("pg", "a").total == 1
+        assert workbench.catalog.level("pg", "a").total == 1
 
 
 def test_schema_the_login_cannot_use_is_partial(workbench: Workbench) -> None:
@@ -220,14 +220,14 @@ def test_schema_the_login_cannot_use_is_partial(workbench: Workbench) -> None:
         try:
             limited = url.replace("postgres@", f"{role}@", 1)
             register_postgres(workbench, "limited", limited)
-            report = workbench.refresh_catalog("limited")
+            report = workbench.catalog.refresh("limited")
             secret = next(s for s in report.schemas if s.schema_name == "secret")
             assert secret.status == "partial"
             assert "USAGE" in secret.problems[0]
             assert report.status == "partial"
-            assert workbench.catalog_level("limited", "secret").partial
+            assert workbench.catalog.level("limited", "secret").partial
         finally:
-            workbench.delete_connection("limited")
+            workbench.connections.delete("limited")
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute(f"DROP OWNED BY {role}")
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
@@ -312,19 +312,19 @@ def test_background_refresh_runs_and_stops(data_dir: Path, tmp_path: Path) -> No
     )
     path = chinook.sqlite_copy(tmp_path / "files")
     with Workbench(settings) as wb:
-        wb.create_connection("chinook", driver="sqlite", options={"path": str(path)})
-        wb.create_connection(
+        wb.connections.create("chinook", driver="sqlite", options={"path": str(path)})
+        wb.connections.create(
             "broken", driver="sqlite", options={"path": str(tmp_path / "files" / "no.db")}
         )
-        assert wb.start_background_refresh()
+        assert wb.catalog.start_background_refresh()
         deadline = time.monotonic() + 20
         while wb.refresher.passes < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert wb.catalog_level("chinook").items[0].refreshed_at is not None
-        assert wb.catalog_level("broken").error is not None
+        assert wb.catalog.level("chinook").items[0].refreshed_at is not None
+        assert wb.catalog.level("broken").error is not None
     assert not wb.refresher.running
     with Workbench(load_settings(data_dir=data_dir)) as idle:
-        assert not idle.start_background_refresh()
+        assert not idle.catalog.start_background_refresh()
     assert os.environ.get("QUERYDECK_CATALOG_REFRESH_INTERVAL_S") is None
 
 

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from querydeck.api.routes.certificates import MAX_BODY_BYTES
+from querydeck.app.workbench import Workbench
 from querydeck.cli import app as cli_app
 from querydeck.errors import ConfigError
 from querydeck.settings import load_settings
 from querydeck.sources.pem import MAX_CERTIFICATES, MAX_PEM_BYTES
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 from tests.tlsfakes import Issued, make_ca, make_server
 
@@ -245,7 +245,7 @@ def test_a_file_root_may_not_hold_the_certificates(tmp_path: Path) -> None:
     data = tmp_path / "data"
     for root in (data / "certificates", data / "certificates" / "inner"):
         with pytest.raises(ConfigError):
-            Workbench(load_settings(data_dir=data, file_roots=[root])).close()
+            Workbench(load_settings(data_dir=data, file_roots=[root])).open().close()
 
 
 def test_cli_add_list_show_use_and_remove(

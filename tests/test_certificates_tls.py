@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions
 from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.errors import QueryDeckError
-from querydeck.workbench import Workbench
 from tests.tlsfakes import PROBE_TEXT, Issued, TlsListener, make_ca, make_server
 
 
@@ -62,12 +62,12 @@ def serve(pki: dict[str, Issued], protocol: str) -> Iterator[Any]:
 def attempt(wb: Workbench, protocol: str, port: int, cert: str, **extra: Any) -> QueryDeckError:
     """Save the connection (the first probe fails like an unreachable server, so it is
     saved unprobed), then test it: the error the test raises."""
-    info = wb.create_connection(
+    info = wb.connections.create(
         "tls", driver=protocol, options=options(protocol, port, cert, **extra)
     )
     assert info.options["ssl_ca_certificate"] == cert
     with pytest.raises(QueryDeckError) as raised:
-        wb.test_connection("tls")
+        wb.connections.test("tls")
     return raised.value
 
 
@@ -75,7 +75,7 @@ def test_the_uploaded_ca_verifies_the_server(
     workbench: Workbench, pki: dict[str, Issued], protocol: str, serve: Any
 ) -> None:
     listener = serve("localhost")
-    cert = workbench.add_certificate("test CA", pki["ca"].pem)
+    cert = workbench.admin.add_certificate("test CA", pki["ca"].pem)
     error = attempt(workbench, protocol, listener.port, cert.id)
     # The handshake succeeded and the client read the listener's error over TLS.
     assert listener.handshakes
@@ -83,14 +83,14 @@ def test_the_uploaded_ca_verifies_the_server(
     assert listener.messages >= 1
     assert error.code == "UPSTREAM_UNAVAILABLE"
     assert PROBE_TEXT in error.message
-    assert workbench.get_connection("tls").options["sslmode"] == "verify-full"
+    assert workbench.connections.get("tls").options["sslmode"] == "verify-full"
 
 
 def test_a_wrong_ca_fails_the_handshake(
     workbench: Workbench, pki: dict[str, Issued], protocol: str, serve: Any
 ) -> None:
     listener = serve("localhost")
-    cert = workbench.add_certificate("another CA", pki["other_ca"].pem)
+    cert = workbench.admin.add_certificate("another CA", pki["other_ca"].pem)
     error = attempt(workbench, protocol, listener.port, cert.id)
     assert error.code == "CONNECTION_TLS_UNTRUSTED", error
     assert error.http_status == 502
@@ -98,7 +98,7 @@ def test_a_wrong_ca_fails_the_handshake(
     assert listener.handshakes
     assert "ok" not in listener.handshakes
     assert listener.messages == 0  # no login (no password) ever sent
-    assert workbench.get_connection("tls").status.error_code == "CONNECTION_TLS_UNTRUSTED"
+    assert workbench.connections.get("tls").status.error_code == "CONNECTION_TLS_UNTRUSTED"
 
 
 def test_verify_full_checks_the_host_name_given(
@@ -107,13 +107,13 @@ def test_verify_full_checks_the_host_name_given(
     """The certificate names db.example.test; the user gave localhost (pinned to
     127.0.0.1): verify-full refuses, verify-ca (chain only) gets through."""
     listener = serve("elsewhere")
-    cert = workbench.add_certificate("test CA", pki["ca"].pem)
+    cert = workbench.admin.add_certificate("test CA", pki["ca"].pem)
     error = attempt(workbench, protocol, listener.port, cert.id, sslmode="verify-full")
     assert error.code == "CONNECTION_TLS_UNTRUSTED", error
     assert listener.messages == 0  # the name is checked before any login is sent
-    workbench.update_connection("tls", {"sslmode": "verify-ca"})
+    workbench.connections.update("tls", {"sslmode": "verify-ca"})
     with pytest.raises(QueryDeckError) as raised:
-        workbench.test_connection("tls")
+        workbench.connections.test("tls")
     assert raised.value.code == "UPSTREAM_UNAVAILABLE"
     assert PROBE_TEXT in raised.value.message
     assert listener.handshakes[-1] == "ok"
@@ -125,14 +125,14 @@ def test_a_certificate_named_by_ip_host_is_checked_against_that_ip(
 ) -> None:
     """With host 127.0.0.1 the name checked is the IP, which the certificate lacks."""
     listener = serve("localhost")
-    cert = workbench.add_certificate("test CA", pki["ca"].pem)
+    cert = workbench.admin.add_certificate("test CA", pki["ca"].pem)
     error = attempt(workbench, protocol, listener.port, cert.id, host="127.0.0.1")
     assert error.code == "CONNECTION_TLS_UNTRUSTED", error
     assert listener.messages == 0
 
 
 def test_drivers_pass_the_stored_file(workbench: Workbench, pki: dict[str, Issued]) -> None:
-    cert = workbench.add_certificate("test CA", pki["ca"].pem)
+    cert = workbench.admin.add_certificate("test CA", pki["ca"].pem)
     stored = workbench.settings.data_dir / "certificates" / f"{cert.id}.pem"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert stored.read_bytes() == pki["ca"].pem
@@ -195,16 +195,16 @@ def test_mysql_require_without_a_ca_encrypts_without_verifying(workbench: Workbe
 def test_the_certificate_directory_is_never_a_file_target(
     workbench: Workbench, pki: dict[str, Issued], tmp_path: Path
 ) -> None:
-    cert = workbench.add_certificate("test CA", pki["ca"].pem)
+    cert = workbench.admin.add_certificate("test CA", pki["ca"].pem)
     folder = workbench.settings.data_dir / "certificates"
     with pytest.raises(QueryDeckError) as raised:
-        workbench.create_connection(
+        workbench.connections.create(
             "c", driver="sqlite", options={"path": str(folder / f"{cert.id}.pem")}
         )
     assert raised.value.code == "CONNECTION_TARGET_FORBIDDEN"
-    memory = workbench.create_connection("mem", driver="duckdb", options={})
+    memory = workbench.connections.create("mem", driver="duckdb", options={})
     assert memory.name == "mem"
-    _, driver = workbench.connections.driver_for("mem")
+    _, driver = workbench.connection_store.driver_for("mem")
     roots = driver.allowed_directories()  # type: ignore[attr-defined]
     assert roots
     assert not any(str(folder).startswith(r.rstrip(os.sep)) for r in roots)

@@ -21,6 +21,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import Connection
 from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions
@@ -28,7 +29,6 @@ from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.drivers.sqlite.driver import SQLiteDriver, SQLiteOptions
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings
-from querydeck.workbench import Workbench
 from tests import chinook
 from tests.services import mysql_database, postgres_database, services_required
 
@@ -304,10 +304,10 @@ def chinook_workbench(
         data_dir=tmp_path_factory.mktemp("chinook-workbench"), file_roots=[sqlite_path.parent]
     )
     with Workbench(settings) as wb:
-        wb.create_connection("sqlite", driver="sqlite", options={"path": str(sqlite_path)})
+        wb.connections.create("sqlite", driver="sqlite", options={"path": str(sqlite_path)})
         # The test logins are superuser/root (they load the data): the admin override.
-        wb.create_connection("postgres", url=postgres_url, allow_privileged=True)
-        wb.create_connection("mysql", url=mysql_url, allow_privileged=True)
+        wb.connections.create("postgres", url=postgres_url, allow_privileged=True)
+        wb.connections.create("mysql", url=mysql_url, allow_privileged=True)
         yield wb
 
 
@@ -363,7 +363,7 @@ def test_guarded_runs_give_the_engines_answer(
     PostgreSQL, pglast) and the Workbench returns what the engine itself answers."""
     direct = {"sqlite": sqlite_conn, "postgres": postgres_conn, "mysql": mysql_conn}[engine]
     text = for_engine(VARIANTS.get(name, {}).get(engine, QUERIES[name]), engine)
-    info = chinook_workbench.run(RunRequest(connection=engine, sql=text, max_rows=100_000))
+    info = chinook_workbench.runs.run(RunRequest(connection=engine, sql=text, max_rows=100_000))
     assert info.status is RunStatus.succeeded, info.error_message
     assert info.truncated is False
     stored = chinook_workbench.results.read(info.id, 0, 100_000)

@@ -27,9 +27,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
+from querydeck.app.workbench import Workbench
 from querydeck.cli import app
 from querydeck.runs.models import RunStatus
-from querydeck.workbench import Workbench
 
 LINEITEM_COUNT = 60175
 LONG_QUERY = "SELECT count(*) FROM range(100000000) a, range(1000) b"
@@ -340,12 +340,12 @@ def test_timeout(with_demo: Invoke) -> None:
 def test_ctrl_c_cancels_the_run(with_demo: Invoke) -> None:
     # A real SIGINT, sent once the run is executing (the watcher's Workbench is opened
     # first: two Workbenches migrating at once in one process trip over Alembic's globals).
-    watcher = Workbench()
+    watcher = Workbench().open()
 
     def interrupt_when_running() -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if watcher.list_runs(status=RunStatus.running).total:
+            if watcher.runs.listing(status=RunStatus.running).total:
                 # the run is marked running before start_run has returned its id to the
                 # command; give the command a moment to reach its wait loop
                 time.sleep(0.5)

@@ -27,6 +27,7 @@ from typer.testing import CliRunner, Result
 
 from querydeck import logs
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import LOCAL, Action, Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.cli.credentials import Credential, CredentialStore, credentials_path, server_url
@@ -35,7 +36,6 @@ from querydeck.errors import ServerUrlInvalid, Unauthenticated
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 LONG_QUERY = "SELECT count(*) FROM range(100000000) a, range(1000) b"
 TRACKS = (
@@ -72,13 +72,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_files: Path) -> Iterat
         argon2_parallelism=1,
         token_max_days=TOKEN_MAX_DAYS,  # shorter than login's default 90 days
     )
-    wb = Workbench(settings)
-    wb.create_demo()
+    wb = Workbench(settings).open()
+    wb.admin.create_demo()
     passwords = {}
     for name, role in (("alice", Role.admin), ("bob", Role.analyst), ("carol", Role.analyst)):
         passwords[name] = _password()
-        wb.create_user(LOCAL, name, role=role, password=passwords[name])
-    wb.grant("chinook", "user", "bob", [Action.browse, Action.query, Action.export])
+        wb.accounts.create_user(LOCAL, name, role=role, password=passwords[name])
+    wb.grants.grant("chinook", "user", "bob", [Action.browse, Action.query, Action.export])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -179,10 +179,10 @@ def test_login_keeps_a_0600_token_that_works(cli: Invoke, remote: Invoke, server
     assert "Logged in to" in result.stderr
     assert "bob (analyst)" in result.stderr
     # The token is the user's, named after this host; the login session was ended.
-    bob = server.wb.authenticate_token(kept.token)
+    bob = server.wb.accounts.authenticate_token(kept.token)
     assert bob.username == "bob"
     assert bob.role is Role.analyst
-    [token] = [t for t in server.wb.list_tokens(bob).items if t.id == kept.token_id]
+    [token] = [t for t in server.wb.accounts.list_tokens(bob).items if t.id == kept.token_id]
     assert token.name == f"cli@{socket.gethostname()}"
     # The default 90 days is more than this server allows: its longest lifetime is used.
     assert token.expires_at - token.created_at == timedelta(days=TOKEN_MAX_DAYS)
@@ -193,7 +193,7 @@ def test_login_keeps_a_0600_token_that_works(cli: Invoke, remote: Invoke, server
     # A second login replaces the token and revokes the one it replaces.
     ok(login(cli, server, "bob"))
     with pytest.raises(Unauthenticated):
-        server.wb.authenticate_token(kept.token)
+        server.wb.accounts.authenticate_token(kept.token)
     assert CredentialStore().get(server.url) not in (None, kept)
 
 
@@ -249,7 +249,7 @@ def test_logout_revokes_the_token(
     assert "revoked" in result.stderr
     assert CredentialStore().get(server.url) is None
     with pytest.raises(Unauthenticated):
-        server.wb.authenticate_token(kept.token)
+        server.wb.accounts.authenticate_token(kept.token)
     fails_with(remote("history"), "NOT_LOGGED_IN")
     monkeypatch.setenv("QUERYDECK_TOKEN", kept.token)
     text = fails_with(remote("history"), "UNAUTHENTICATED")
@@ -263,9 +263,9 @@ def test_logout_revokes_the_token(
     assert kept is not None
     assert "not revoked" in ok(cli("logout", "--forget", server.url)).stderr
     assert CredentialStore().get(server.url) is None
-    bob = server.wb.authenticate_token(kept.token)
+    bob = server.wb.accounts.authenticate_token(kept.token)
     assert kept.token_id is not None
-    server.wb.revoke_token(bob, kept.token_id)
+    server.wb.accounts.revoke_token(bob, kept.token_id)
 
 
 def test_logout_from_an_unreachable_server_keeps_the_token(cli: Invoke) -> None:
@@ -422,7 +422,7 @@ def test_history_shows_the_users_own_runs(cli: Invoke, remote: Invoke, server: S
     fails_with(remote("query", "chinook", "DELETE FROM Track"), "SQL_NOT_READ_ONLY")
     page = orjson.loads(ok(remote("history", "--limit", "1000", "--format", "json")).stdout)
     assert {run["user"] for run in page["items"]} == {"bob"}
-    assert page["total"] == server.wb.list_runs(user="bob").total
+    assert page["total"] == server.wb.runs.listing(user="bob").total
     sqls = [run["sql"] for run in page["items"]]
     assert sqls[:2] == ["DELETE FROM Track", "SELECT 'bob was here' AS who"]
     assert not any("alice" in s or "local" in s for s in sqls)
@@ -448,7 +448,7 @@ def test_history_shows_the_users_own_runs(cli: Invoke, remote: Invoke, server: S
     assert rerun["user"] == "bob"
     assert rerun["id"] != run_id
     # Someone else's run answers like one that does not exist.
-    alice_run = server.wb.list_runs(user="alice").items[0].id
+    alice_run = server.wb.runs.listing(user="alice").items[0].id
     fails_with(remote("runs", "show", alice_run), "RUN_NOT_FOUND")
 
 
@@ -478,7 +478,7 @@ def test_ctrl_c_cancels_the_remote_run(remote: Invoke, cli: Invoke, server: Serv
     def interrupt_when_running() -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if server.wb.list_runs(status=RunStatus.running, user="alice").total:
+            if server.wb.runs.listing(status=RunStatus.running, user="alice").total:
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.05)
@@ -495,12 +495,12 @@ def test_ctrl_c_cancels_the_remote_run(remote: Invoke, cli: Invoke, server: Serv
 
 
 def test_remote_export_streams_and_counts_rows(server: Server) -> None:
-    _, secret = server.wb.create_token(_bob(server), "export test")
+    _, secret = server.wb.accounts.create_token(_bob(server), "export test")
     with RemoteWorkbench(server.url, secret) as remote:
-        run_id = remote.start_run(RunRequest(connection="chinook", sql="SELECT * FROM Track"))
-        assert remote.wait_run(run_id, None).status is RunStatus.succeeded
+        run_id = remote.runs.start(RunRequest(connection="chinook", sql="SELECT * FROM Track"))
+        assert remote.runs.wait(run_id, None).status is RunStatus.succeeded
         for fmt, estimated in ((ExportFormat.csv, True), (ExportFormat.parquet, False)):
-            export = remote.export_run(run_id, fmt)
+            export = remote.runs.export(run_id, fmt)
             assert export.total_rows == 3503
             seen, size = [], 0
             for chunk in export.chunks():
@@ -529,7 +529,7 @@ def _interrupt_self() -> None:
 
 
 def _bob(server: Server) -> Principal:
-    user = server.wb.get_user(LOCAL, "bob")
+    user = server.wb.accounts.get_user(LOCAL, "bob")
     return Principal(user.username, user.role, user_id=user.id, via="token")
 
 

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
+from querydeck.app.workbench import Workbench
 from querydeck.cli import app
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 Invoke = Callable[..., Result]
 PASSWORD = "correct horse battery staple"
@@ -45,7 +45,7 @@ def fails_with(result: Result, code: str, exit_code: int = 1) -> None:
 def can_log_in(data_dir: Path, name: str, password: str) -> bool:
     with Workbench(load_settings(data_dir=data_dir)) as wb:
         try:
-            wb.login(name, password)
+            wb.accounts.login(name, password)
         except Exception:
             return False
         return True

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from querydeck.app.workbench import Workbench
 from querydeck.errors import QueryDeckError
 from querydeck.store.tables import ConnectionRow
-from querydeck.workbench import Workbench
 
 SENTINEL = "S3ntinel-pw-7c1f"
 
@@ -31,16 +31,16 @@ def code_of(excinfo: pytest.ExceptionInfo[QueryDeckError]) -> str:
 
 
 def test_create_from_options_and_from_url(workbench: Workbench, sqlite_file: Path) -> None:
-    a = workbench.create_connection("a", driver="sqlite", options={"path": str(sqlite_file)})
-    b = workbench.create_connection("b", url=f"sqlite:///{sqlite_file}")
+    a = workbench.connections.create("a", driver="sqlite", options={"path": str(sqlite_file)})
+    b = workbench.connections.create("b", url=f"sqlite:///{sqlite_file}")
     assert a.driver == b.driver == "sqlite"
     assert a.options == b.options == {"path": str(sqlite_file)}
     assert a.status.ok is None
-    assert workbench.get_connection("a").id == a.id
+    assert workbench.connections.get("a").id == a.id
 
 
 def test_postgres_url_is_parsed_into_typed_options(workbench: Workbench) -> None:
-    info = workbench.create_connection(
+    info = workbench.connections.create(
         "pg", url=f"postgresql://alice:{SENTINEL}@db.example:6543/sales?sslmode=require"
     )
     assert info.options == {
@@ -83,15 +83,15 @@ def test_bad_definitions_have_their_own_codes(
     workbench: Workbench, kwargs: dict[str, object], code: str
 ) -> None:
     with pytest.raises(QueryDeckError) as info:
-        workbench.create_connection("bad", **kwargs)  # type: ignore[arg-type]
+        workbench.connections.create("bad", **kwargs)  # type: ignore[arg-type]
     assert code_of(info) == code
     assert 400 <= info.value.http_status < 500
-    assert workbench.list_connections().total == 0
+    assert workbench.connections.listing().total == 0
 
 
 def test_invalid_option_messages_never_echo_values(workbench: Workbench) -> None:
     with pytest.raises(QueryDeckError) as info:
-        workbench.create_connection(
+        workbench.connections.create(
             "pg",
             driver="postgres",
             options={"host": "h", "database": "d", "user": "u", "password": {"x": SENTINEL}},
@@ -102,53 +102,53 @@ def test_invalid_option_messages_never_echo_values(workbench: Workbench) -> None
 @pytest.mark.parametrize("name", ["", "   ", "a/b", "tab\there", "x" * 129, "bell\x07"])
 def test_bad_names_are_refused(workbench: Workbench, sqlite_file: Path, name: str) -> None:
     with pytest.raises(QueryDeckError) as info:
-        workbench.create_connection(name, driver="sqlite", options={"path": str(sqlite_file)})
+        workbench.connections.create(name, driver="sqlite", options={"path": str(sqlite_file)})
     assert code_of(info) == "CONNECTION_NAME_INVALID"
 
 
 def test_names_are_unicode_safe_and_unique(workbench: Workbench, sqlite_file: Path) -> None:
     opts = {"path": str(sqlite_file)}
     nfd = unicodedata.normalize("NFD", "Café ☕ 名前")
-    made = workbench.create_connection(f"  {nfd} ", driver="sqlite", options=opts)
+    made = workbench.connections.create(f"  {nfd} ", driver="sqlite", options=opts)
     assert made.name == unicodedata.normalize("NFC", "Café ☕ 名前")
-    assert workbench.get_connection("Café ☕ 名前").id == made.id
+    assert workbench.connections.get("Café ☕ 名前").id == made.id
     for duplicate in ("Café ☕ 名前", "CAFÉ ☕ 名前", nfd):
         with pytest.raises(QueryDeckError) as info:
-            workbench.create_connection(duplicate, driver="sqlite", options=opts)
+            workbench.connections.create(duplicate, driver="sqlite", options=opts)
         assert code_of(info) == "CONNECTION_NAME_TAKEN"
         assert info.value.http_status == 409
-    assert workbench.list_connections().total == 1
-    rtl = workbench.create_connection("\u202ertl name", driver="sqlite", options=opts)
+    assert workbench.connections.listing().total == 1
+    rtl = workbench.connections.create("\u202ertl name", driver="sqlite", options=opts)
     assert rtl.name == "\u202ertl name"
 
 
 def test_rename_update_delete(workbench: Workbench, sqlite_file: Path) -> None:
-    workbench.create_connection("one", driver="sqlite", options={"path": str(sqlite_file)})
-    workbench.create_connection("two", driver="sqlite", options={"path": str(sqlite_file)})
+    workbench.connections.create("one", driver="sqlite", options={"path": str(sqlite_file)})
+    workbench.connections.create("two", driver="sqlite", options={"path": str(sqlite_file)})
     with pytest.raises(QueryDeckError) as info:
-        workbench.rename_connection("one", "TWO")
+        workbench.connections.rename("one", "TWO")
     assert code_of(info) == "CONNECTION_NAME_TAKEN"
-    renamed = workbench.rename_connection("one", "uno")
+    renamed = workbench.connections.rename("one", "uno")
     assert renamed.name == "uno"
     with pytest.raises(QueryDeckError) as info:
-        workbench.get_connection("one")
+        workbench.connections.get("one")
     assert code_of(info) == "CONNECTION_NOT_FOUND"
     assert info.value.http_status == 404
     other = sqlite_file.with_name("other.db")
     sqlite3.connect(other).close()
-    assert workbench.update_connection("uno", {"path": str(other)}).options["path"] == str(other)
+    assert workbench.connections.update("uno", {"path": str(other)}).options["path"] == str(other)
     with pytest.raises(QueryDeckError) as info:
-        workbench.update_connection("uno", {"nope": 1})
+        workbench.connections.update("uno", {"nope": 1})
     assert code_of(info) == "CONNECTION_OPTION_UNKNOWN"
-    assert workbench.get_connection("uno").options["path"] == str(other)
-    workbench.delete_connection("uno")
+    assert workbench.connections.get("uno").options["path"] == str(other)
+    workbench.connections.delete("uno")
     with pytest.raises(QueryDeckError):
-        workbench.delete_connection("uno")
-    assert [c.name for c in workbench.list_connections().items] == ["two"]
+        workbench.connections.delete("uno")
+    assert [c.name for c in workbench.connections.listing().items] == ["two"]
 
 
 def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> None:
-    workbench.create_connection(
+    workbench.connections.create(
         "pg",
         driver="postgres",
         options={
@@ -165,11 +165,11 @@ def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> No
         assert row.secrets is not None
         assert SENTINEL.encode() not in row.secrets
         assert SENTINEL not in str(row.options)
-    updated = workbench.update_connection("pg", {"port": 2})
+    updated = workbench.connections.update("pg", {"port": 2})
     assert updated.secrets_set == ["password"]
-    _, driver = workbench.connections.driver_for("pg")
+    _, driver = workbench.connection_store.driver_for("pg")
     assert driver.options.password.get_secret_value() == SENTINEL  # type: ignore[attr-defined]
-    cleared = workbench.update_connection("pg", {"password": None})
+    cleared = workbench.connections.update("pg", {"password": None})
     assert cleared.secrets_set == []
     assert SENTINEL.encode() not in (workbench.settings.data_dir / "querydeck.db").read_bytes()
 
@@ -177,39 +177,39 @@ def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> No
 def test_list_pages_without_gaps_or_repeats(workbench: Workbench, sqlite_file: Path) -> None:
     names = [f"c{i:02d}" for i in range(23)]
     for name in reversed(names):
-        workbench.create_connection(name, driver="sqlite", options={"path": str(sqlite_file)})
+        workbench.connections.create(name, driver="sqlite", options={"path": str(sqlite_file)})
     seen: list[str] = []
     for offset in range(0, 30, 7):
-        page = workbench.list_connections(limit=7, offset=offset)
+        page = workbench.connections.listing(limit=7, offset=offset)
         assert page.total == 23
         seen += [c.name for c in page.items]
     assert seen == names
 
 
 def test_test_records_status(workbench: Workbench, sqlite_file: Path, tmp_path: Path) -> None:
-    workbench.create_connection("ok", driver="sqlite", options={"path": str(sqlite_file)})
-    result = workbench.test_connection("ok")
+    workbench.connections.create("ok", driver="sqlite", options={"path": str(sqlite_file)})
+    result = workbench.connections.test("ok")
     assert result.ok
     assert result.server_version == sqlite3.sqlite_version
     assert result.latency_ms >= 0
-    status = workbench.get_connection("ok").status
+    status = workbench.connections.get("ok").status
     assert status.ok is True
     assert status.server_version == sqlite3.sqlite_version
     assert status.checked_at is not None
 
-    workbench.create_connection(
+    workbench.connections.create(
         "gone", driver="sqlite", options={"path": str(tmp_path / "files" / "missing.db")}
     )
     with pytest.raises(QueryDeckError) as info:
-        workbench.test_connection("gone")
+        workbench.connections.test("gone")
     assert code_of(info) == "FILE_NOT_FOUND"
-    status = workbench.get_connection("gone").status
+    status = workbench.connections.get("gone").status
     assert (status.ok, status.error_code) == (False, "FILE_NOT_FOUND")
     assert not (tmp_path / "files" / "missing.db").exists()
 
 
 def test_unreachable_host_and_secret_never_leak(workbench: Workbench) -> None:
-    workbench.create_connection(
+    workbench.connections.create(
         "pg",
         driver="postgres",
         options={
@@ -221,17 +221,17 @@ def test_unreachable_host_and_secret_never_leak(workbench: Workbench) -> None:
         },
     )
     with pytest.raises(QueryDeckError) as info:
-        workbench.test_connection("pg")
+        workbench.connections.test("pg")
     assert code_of(info) == "UPSTREAM_UNAVAILABLE"
     assert info.value.http_status == 503
     assert SENTINEL not in info.value.message + str(info.value.detail)
-    status = workbench.get_connection("pg").status
+    status = workbench.connections.get("pg").status
     assert status.error_code == "UPSTREAM_UNAVAILABLE"
     assert SENTINEL not in (status.error_message or "")
 
 
 def test_drivers_describe_their_options(workbench: Workbench) -> None:
-    drivers = {d.name: d for d in workbench.drivers()}
+    drivers = {d.name: d for d in workbench.connections.drivers()}
     assert {"sqlite", "duckdb", "postgres", "mysql"} <= set(drivers)
     pg = drivers["postgres"].options_schema
     assert {"host", "port", "database", "user", "password"} <= set(pg["properties"])
@@ -239,7 +239,7 @@ def test_drivers_describe_their_options(workbench: Workbench) -> None:
     assert any(v.get("writeOnly") for v in password.get("anyOf", [password]))
     assert drivers["postgres"].dialect == "postgres"
     with pytest.raises(QueryDeckError) as info:
-        workbench.driver("nope")
+        workbench.connections.driver("nope")
     assert code_of(info) == "UNKNOWN_DRIVER"
 
 
@@ -247,11 +247,11 @@ def test_relative_file_paths_are_stored_absolute(
     workbench: Workbench, sqlite_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(sqlite_file.parent)
-    made = workbench.create_connection("rel", url=f"sqlite:///{sqlite_file.name}")
+    made = workbench.connections.create("rel", url=f"sqlite:///{sqlite_file.name}")
     assert made.options["path"] == str(sqlite_file)
     monkeypatch.chdir(sqlite_file.parent.parent)
-    assert workbench.test_connection("rel").ok
-    memory = workbench.create_connection("mem", driver="duckdb", options={})
+    assert workbench.connections.test("rel").ok
+    memory = workbench.connections.create("mem", driver="duckdb", options={})
     assert memory.options["path"] is None
 
 
@@ -262,7 +262,7 @@ def test_workbenches_start_concurrently(settings: object) -> None:
 
     def start() -> None:
         try:
-            Workbench(settings).close()  # type: ignore[arg-type]
+            Workbench(settings).open().close()  # type: ignore[arg-type]
         except BaseException as exc:  # asserted below
             errors.append(exc)
 

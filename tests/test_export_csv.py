@@ -40,7 +40,7 @@ def test_utc_text_is_what_arrow_writes(unit: str) -> None:
 
 
 def export(tmp_path: Path, batches: list[pa.RecordBatch], fmt: ExportFormat) -> bytes:
-    store = ResultStore(tmp_path / "results")
+    store = ResultStore(tmp_path / "results").prepare()
     writer = store.writer("r", batches[0].schema)
     for batch in batches:
         writer.write(batch)
@@ -108,7 +108,7 @@ def test_chunks_are_encoded_batches_or_small_pieces_joined(tmp_path: Path) -> No
     rows = 40_000
     big = pa.record_batch({"t": pa.array([f"value {i:>24}" for i in range(rows)])})
     small = pa.record_batch({"t": pa.array(["x"])})
-    store = ResultStore(tmp_path / "results")
+    store = ResultStore(tmp_path / "results").prepare()
     writer = store.writer("r", big.schema)
     for batch in (small, small, big, small, big):
         writer.write(batch)

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from querydeck.app.workbench import Workbench
 from querydeck.cli import app as cli_app
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 
 LONG = "SELECT count(*) FROM range(100000000) a, range(100000) b"
@@ -33,8 +33,8 @@ MIXED = """SELECT i, i * 9007199254740 AS big, i / 3 AS f,
 @pytest.fixture
 def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
     shutil.copytree(demo_files, data_dir / "demo")
-    workbench = Workbench(load_settings(data_dir=data_dir, max_rows_limit=50_000))
-    workbench.create_demo()
+    workbench = Workbench(load_settings(data_dir=data_dir, max_rows_limit=50_000)).open()
+    workbench.admin.create_demo()
     try:
         yield workbench
     finally:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Action, Principal, Role
 from querydeck.catalog.models import CatalogSettings
 from querydeck.cli import app as cli_app
@@ -21,7 +22,6 @@ from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import RunRequest, RunStatus, SavedQueryChanges, SavedQueryInput
 from querydeck.settings import load_settings
 from querydeck.store.tables import RunRow
-from querydeck.workbench import Workbench
 from tests.apiauth import ensure_user
 
 ALICE = Principal("alice", Role.analyst)
@@ -33,8 +33,8 @@ ADMIN = Principal("root", Role.admin)
 @pytest.fixture
 def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
     shutil.copytree(demo_files, data_dir / "demo")
-    workbench = Workbench(load_settings(data_dir=data_dir))
-    workbench.create_demo()
+    workbench = Workbench(load_settings(data_dir=data_dir)).open()
+    workbench.admin.create_demo()
     for user in (ALICE, BOB, VERA, ADMIN):
         ensure_user(workbench, user.username, user.role)
     try:
@@ -61,206 +61,206 @@ def message(call: Callable[[], Any]) -> str:
 
 
 def test_without_a_grant_a_connection_looks_missing_and_nothing_runs(wb: Workbench) -> None:
-    assert wb.list_connections(actor=ALICE).total == 0
-    assert [c.name for c in wb.list_connections(actor=ADMIN).items] == ["chinook", "demo"]
+    assert wb.connections.listing(actor=ALICE).total == 0
+    assert [c.name for c in wb.connections.listing(actor=ADMIN).items] == ["chinook", "demo"]
     # same status, code and message as a connection that does not exist
-    assert message(lambda: wb.get_connection("chinook", actor=ALICE)) == message(
-        lambda: wb.get_connection("nope", actor=ALICE)
+    assert message(lambda: wb.connections.get("chinook", actor=ALICE)) == message(
+        lambda: wb.connections.get("nope", actor=ALICE)
     ).replace("nope", "chinook")
     before = run_count(wb)
     for call in (
-        lambda: wb.get_connection("chinook", actor=ALICE),
-        lambda: wb.start_run(RunRequest(connection="chinook", sql="SELECT 1"), actor=ALICE),
-        lambda: wb.catalog_level("chinook", actor=ALICE),
-        lambda: wb.catalog_settings("chinook", actor=ALICE),
-        lambda: wb.refresh_catalog("chinook", actor=ALICE),
-        lambda: wb.table_detail("chinook", "main", "Artist", actor=ALICE),
-        lambda: wb.test_connection("chinook", actor=ALICE),
-        lambda: wb.update_connection("chinook", {}, actor=ALICE),
-        lambda: wb.rename_connection("chinook", "x", actor=ALICE),
-        lambda: wb.delete_connection("chinook", actor=ALICE),
-        lambda: wb.create_saved_query(
+        lambda: wb.connections.get("chinook", actor=ALICE),
+        lambda: wb.runs.start(RunRequest(connection="chinook", sql="SELECT 1"), actor=ALICE),
+        lambda: wb.catalog.level("chinook", actor=ALICE),
+        lambda: wb.catalog.settings("chinook", actor=ALICE),
+        lambda: wb.catalog.refresh("chinook", actor=ALICE),
+        lambda: wb.catalog.table_detail("chinook", "main", "Artist", actor=ALICE),
+        lambda: wb.connections.test("chinook", actor=ALICE),
+        lambda: wb.connections.update("chinook", {}, actor=ALICE),
+        lambda: wb.connections.rename("chinook", "x", actor=ALICE),
+        lambda: wb.connections.delete("chinook", actor=ALICE),
+        lambda: wb.saved.create(
             SavedQueryInput(name="q", sql="SELECT 1", connection="chinook"), actor=ALICE
         ),
     ):
         assert error(call) == (404, "CONNECTION_NOT_FOUND")
     assert run_count(wb) == before  # nothing was even recorded, let alone executed
-    wb.refresh_catalog("chinook")
-    assert wb.search_catalog("artist", actor=ADMIN).total > 0
-    assert wb.search_catalog("artist", actor=ALICE).total == 0
-    assert error(lambda: wb.create_connection("x", url="sqlite:///x.db", actor=ALICE)) == (
+    wb.catalog.refresh("chinook")
+    assert wb.catalog.search("artist", actor=ADMIN).total > 0
+    assert wb.catalog.search("artist", actor=ALICE).total == 0
+    assert error(lambda: wb.connections.create("x", url="sqlite:///x.db", actor=ALICE)) == (
         403,
         "ADMIN_REQUIRED",
     )
 
 
 def test_grants_give_actions_and_revocation_holds_at_once(wb: Workbench) -> None:
-    wb.grant("chinook", "user", "alice", [Action.query])
-    assert [c.name for c in wb.list_connections(actor=ALICE).items] == ["chinook"]
-    assert error(lambda: wb.get_connection("demo", actor=ALICE)) == (404, "CONNECTION_NOT_FOUND")
-    run = wb.run(RunRequest(connection="chinook", sql="SELECT 42 AS n"), actor=ALICE)
+    wb.grants.grant("chinook", "user", "alice", [Action.query])
+    assert [c.name for c in wb.connections.listing(actor=ALICE).items] == ["chinook"]
+    assert error(lambda: wb.connections.get("demo", actor=ALICE)) == (404, "CONNECTION_NOT_FOUND")
+    run = wb.runs.run(RunRequest(connection="chinook", sql="SELECT 42 AS n"), actor=ALICE)
     assert run.status is RunStatus.succeeded
     assert run.user == "alice"
-    assert wb.run_rows(run.id, actor=ALICE).rows == [[42]]
-    wb.refresh_catalog("chinook")
-    assert wb.search_catalog("artist", actor=ALICE).total > 0
-    assert wb.catalog_level("chinook", actor=ALICE).items
+    assert wb.runs.rows(run.id, actor=ALICE).rows == [[42]]
+    wb.catalog.refresh("chinook")
+    assert wb.catalog.search("artist", actor=ALICE).total > 0
+    assert wb.catalog.level("chinook", actor=ALICE).items
     # a grant without the action is a 403 that names what is missing
-    assert error(lambda: wb.export_run(run.id, ExportFormat.csv, actor=ALICE)) == (
+    assert error(lambda: wb.runs.export(run.id, ExportFormat.csv, actor=ALICE)) == (
         403,
         "GRANT_MISSING",
     )
-    assert error(lambda: wb.refresh_catalog("chinook", actor=ALICE)) == (403, "GRANT_MISSING")
-    assert error(lambda: wb.set_catalog_settings("chinook", CatalogSettings(), actor=ALICE)) == (
+    assert error(lambda: wb.catalog.refresh("chinook", actor=ALICE)) == (403, "GRANT_MISSING")
+    assert error(lambda: wb.catalog.set_settings("chinook", CatalogSettings(), actor=ALICE)) == (
         403,
         "GRANT_MISSING",
     )
     assert error(
-        lambda: wb.start_run(
+        lambda: wb.runs.start(
             RunRequest(connection="chinook", sql="SELECT 1", export_all=True), actor=ALICE
         )
     ) == (403, "GRANT_MISSING")
-    wb.grant("chinook", "user", "alice", ["query", "export"])
-    assert wb.export_run(run.id, ExportFormat.csv, actor=ALICE).total_rows == 1
-    assert [g.actions for g in wb.list_grants("chinook")] == [
+    wb.grants.grant("chinook", "user", "alice", ["query", "export"])
+    assert wb.runs.export(run.id, ExportFormat.csv, actor=ALICE).total_rows == 1
+    assert [g.actions for g in wb.grants.list_grants("chinook")] == [
         [Action.browse, Action.query, Action.export]
     ]
     # revoked: the next call is denied, history hides the run, the run looks missing
-    wb.revoke("chinook", "user", "alice")
-    assert error(lambda: wb.get_run(run.id, actor=ALICE)) == (404, "RUN_NOT_FOUND")
-    assert error(lambda: wb.run_rows(run.id, actor=ALICE)) == (404, "RUN_NOT_FOUND")
-    assert wb.list_runs(actor=ALICE).total == 0
+    wb.grants.revoke("chinook", "user", "alice")
+    assert error(lambda: wb.runs.get(run.id, actor=ALICE)) == (404, "RUN_NOT_FOUND")
+    assert error(lambda: wb.runs.rows(run.id, actor=ALICE)) == (404, "RUN_NOT_FOUND")
+    assert wb.runs.listing(actor=ALICE).total == 0
     assert error(
-        lambda: wb.start_run(RunRequest(connection="chinook", sql="SELECT 1"), actor=ALICE)
+        lambda: wb.runs.start(RunRequest(connection="chinook", sql="SELECT 1"), actor=ALICE)
     ) == (404, "CONNECTION_NOT_FOUND")
-    assert error(lambda: wb.revoke("chinook", "user", "alice")) == (404, "GRANT_NOT_FOUND")
+    assert error(lambda: wb.grants.revoke("chinook", "user", "alice")) == (404, "GRANT_NOT_FOUND")
 
 
 def test_runs_belong_to_their_user(wb: Workbench) -> None:
     for who in ("alice", "bob"):
-        wb.grant("chinook", "user", who, ["query", "export"])
-    run = wb.run(RunRequest(connection="chinook", sql="SELECT 1 AS n"), actor=ALICE)
-    mine = wb.run(RunRequest(connection="chinook", sql="SELECT 2 AS n"), actor=BOB)
+        wb.grants.grant("chinook", "user", who, ["query", "export"])
+    run = wb.runs.run(RunRequest(connection="chinook", sql="SELECT 1 AS n"), actor=ALICE)
+    mine = wb.runs.run(RunRequest(connection="chinook", sql="SELECT 2 AS n"), actor=BOB)
     before = run_count(wb)
     for call in (
-        lambda: wb.get_run(run.id, actor=BOB),
-        lambda: wb.run_rows(run.id, actor=BOB),
-        lambda: wb.cancel_run(run.id, actor=BOB),
-        lambda: wb.export_run(run.id, ExportFormat.csv, actor=BOB),
-        lambda: wb.rerun(run.id, actor=BOB),
+        lambda: wb.runs.get(run.id, actor=BOB),
+        lambda: wb.runs.rows(run.id, actor=BOB),
+        lambda: wb.runs.cancel(run.id, actor=BOB),
+        lambda: wb.runs.export(run.id, ExportFormat.csv, actor=BOB),
+        lambda: wb.runs.rerun(run.id, actor=BOB),
     ):
         assert error(call) == (404, "RUN_NOT_FOUND")
     assert run_count(wb) == before
-    assert [r.id for r in wb.list_runs(actor=BOB).items] == [mine.id]
-    assert {r.id for r in wb.list_runs(actor=ADMIN).items} >= {run.id, mine.id}
-    assert [r.id for r in wb.list_runs(actor=ADMIN, user="alice").items] == [run.id]
-    assert wb.get_run(run.id, actor=ADMIN).user == "alice"
-    again = wb.wait_run(wb.rerun(run.id, actor=ALICE), None)
+    assert [r.id for r in wb.runs.listing(actor=BOB).items] == [mine.id]
+    assert {r.id for r in wb.runs.listing(actor=ADMIN).items} >= {run.id, mine.id}
+    assert [r.id for r in wb.runs.listing(actor=ADMIN, user="alice").items] == [run.id]
+    assert wb.runs.get(run.id, actor=ADMIN).user == "alice"
+    again = wb.runs.wait(wb.runs.rerun(run.id, actor=ALICE), None)
     assert again.user == "alice"
     assert again.status is RunStatus.succeeded
 
 
 def test_group_grants_and_membership(wb: Workbench) -> None:
-    group = wb.create_group("Analysts")
-    assert error(lambda: wb.create_group("analysts")) == (409, "GROUP_NAME_TAKEN")
-    wb.add_group_member("analysts", "bob")
-    wb.grant("demo", "group", "ANALYSTS", ["browse"])
-    assert [g.subject for g in wb.list_grants("demo")] == ["Analysts"]
-    assert [c.name for c in wb.list_connections(actor=BOB).items] == ["demo"]
-    assert wb.list_connections(actor=ALICE).total == 0
+    group = wb.grants.create_group("Analysts")
+    assert error(lambda: wb.grants.create_group("analysts")) == (409, "GROUP_NAME_TAKEN")
+    wb.grants.add_group_member("analysts", "bob")
+    wb.grants.grant("demo", "group", "ANALYSTS", ["browse"])
+    assert [g.subject for g in wb.grants.list_grants("demo")] == ["Analysts"]
+    assert [c.name for c in wb.connections.listing(actor=BOB).items] == ["demo"]
+    assert wb.connections.listing(actor=ALICE).total == 0
     # browse only: no runs
     assert error(
-        lambda: wb.start_run(RunRequest(connection="demo", sql="SELECT 1"), actor=BOB)
+        lambda: wb.runs.start(RunRequest(connection="demo", sql="SELECT 1"), actor=BOB)
     ) == (403, "GRANT_MISSING")
-    assert wb.get_group("analysts").members == ["bob"]
-    wb.remove_group_member("analysts", "bob")
-    assert wb.list_connections(actor=BOB).total == 0
-    wb.add_group_member("analysts", "bob")
-    wb.delete_group("analysts")
-    assert wb.list_connections(actor=BOB).total == 0
-    assert wb.list_grants("demo") == []
-    assert error(lambda: wb.get_group(group.name)) == (404, "GROUP_NOT_FOUND")
-    assert error(lambda: wb.grant("demo", "group", "nope", ["browse"])) == (
+    assert wb.grants.get_group("analysts").members == ["bob"]
+    wb.grants.remove_group_member("analysts", "bob")
+    assert wb.connections.listing(actor=BOB).total == 0
+    wb.grants.add_group_member("analysts", "bob")
+    wb.grants.delete_group("analysts")
+    assert wb.connections.listing(actor=BOB).total == 0
+    assert wb.grants.list_grants("demo") == []
+    assert error(lambda: wb.grants.get_group(group.name)) == (404, "GROUP_NOT_FOUND")
+    assert error(lambda: wb.grants.grant("demo", "group", "nope", ["browse"])) == (
         404,
         "GROUP_NOT_FOUND",
     )
-    assert error(lambda: wb.grant("demo", "user", "bob", [])) == (422, "GRANT_INVALID")
-    assert error(lambda: wb.grant("demo", "user", "bob", ["drop"])) == (422, "GRANT_INVALID")
-    assert error(lambda: wb.create_group(" \x07 ")) == (422, "GROUP_NAME_INVALID")
+    assert error(lambda: wb.grants.grant("demo", "user", "bob", [])) == (422, "GRANT_INVALID")
+    assert error(lambda: wb.grants.grant("demo", "user", "bob", ["drop"])) == (422, "GRANT_INVALID")
+    assert error(lambda: wb.grants.create_group(" \x07 ")) == (422, "GROUP_NAME_INVALID")
 
 
 def test_only_admins_manage_grants_groups_and_file_connections(wb: Workbench) -> None:
-    wb.grant("chinook", "user", "alice", ["manage"])
+    wb.grants.grant("chinook", "user", "alice", ["manage"])
     for call in (
-        lambda: wb.grant("chinook", "user", "alice", ["export"], actor=ALICE),
-        lambda: wb.revoke("chinook", "user", "alice", actor=ALICE),
-        lambda: wb.list_grants("chinook", actor=ALICE),
-        lambda: wb.create_group("g", actor=ALICE),
-        lambda: wb.list_groups(actor=ALICE),
-        lambda: wb.add_group_member("g", "alice", actor=ALICE),
-        lambda: wb.delete_connection("chinook", actor=ALICE),
+        lambda: wb.grants.grant("chinook", "user", "alice", ["export"], actor=ALICE),
+        lambda: wb.grants.revoke("chinook", "user", "alice", actor=ALICE),
+        lambda: wb.grants.list_grants("chinook", actor=ALICE),
+        lambda: wb.grants.create_group("g", actor=ALICE),
+        lambda: wb.grants.list_groups(actor=ALICE),
+        lambda: wb.grants.add_group_member("g", "alice", actor=ALICE),
+        lambda: wb.connections.delete("chinook", actor=ALICE),
         # a file-based connection's options are paths on this server: admins only
-        lambda: wb.test_connection("chinook", actor=ALICE),
-        lambda: wb.update_connection("chinook", {}, actor=ALICE),
-        lambda: wb.add_certificate("ca", b"", actor=ALICE),
-        lambda: wb.remove_certificate("x", actor=ALICE),
+        lambda: wb.connections.test("chinook", actor=ALICE),
+        lambda: wb.connections.update("chinook", {}, actor=ALICE),
+        lambda: wb.admin.add_certificate("ca", b"", actor=ALICE),
+        lambda: wb.admin.remove_certificate("x", actor=ALICE),
     ):
         assert error(call) == (403, "ADMIN_REQUIRED")
     # manage covers the catalog
-    assert wb.refresh_catalog("chinook", actor=ALICE).connection == "chinook"
-    assert wb.set_catalog_settings("chinook", CatalogSettings(), actor=ALICE)
+    assert wb.catalog.refresh("chinook", actor=ALICE).connection == "chinook"
+    assert wb.catalog.set_settings("chinook", CatalogSettings(), actor=ALICE)
 
 
 def test_viewers_run_only_saved_queries_shared_with_them(wb: Workbench) -> None:
-    wb.grant("chinook", "user", "alice", ["query"])
-    wb.grant("chinook", "user", "vera", ["query", "export"])
-    shared = wb.create_saved_query(
+    wb.grants.grant("chinook", "user", "alice", ["query"])
+    wb.grants.grant("chinook", "user", "vera", ["query", "export"])
+    shared = wb.saved.create(
         SavedQueryInput(
             name="artists", sql="SELECT count(*) AS n FROM Artist", connection="chinook"
         ),
         actor=ALICE,
     )
-    private = wb.create_saved_query(
+    private = wb.saved.create(
         SavedQueryInput(name="private", sql="SELECT 1", connection="chinook"), actor=ALICE
     )
-    assert wb.list_saved_queries(actor=VERA).total == 0
-    assert error(lambda: wb.get_saved_query(shared.id, actor=VERA)) == (
+    assert wb.saved.listing(actor=VERA).total == 0
+    assert error(lambda: wb.saved.get(shared.id, actor=VERA)) == (
         404,
         "SAVED_QUERY_NOT_FOUND",
     )
-    assert wb.update_saved_query(shared.id, SavedQueryChanges(shared=True), actor=ALICE).shared
-    assert [q.name for q in wb.list_saved_queries(actor=VERA).items] == ["artists"]
-    assert wb.get_saved_query("artists", actor=VERA).owner == "alice"
-    assert error(lambda: wb.get_saved_query(private.id, actor=VERA)) == (
+    assert wb.saved.update(shared.id, SavedQueryChanges(shared=True), actor=ALICE).shared
+    assert [q.name for q in wb.saved.listing(actor=VERA).items] == ["artists"]
+    assert wb.saved.get("artists", actor=VERA).owner == "alice"
+    assert error(lambda: wb.saved.get(private.id, actor=VERA)) == (
         404,
         "SAVED_QUERY_NOT_FOUND",
     )
-    run = wb.wait_run(wb.run_saved_query("artists", actor=VERA), None)
+    run = wb.runs.wait(wb.saved.run("artists", actor=VERA), None)
     assert run.status is RunStatus.succeeded
     assert run.user == "vera"
-    assert wb.run_rows(run.id, actor=VERA).rows == [[275]]
-    assert error(lambda: wb.export_run(run.id, ExportFormat.csv, actor=VERA)) == (
+    assert wb.runs.rows(run.id, actor=VERA).rows == [[275]]
+    assert error(lambda: wb.runs.export(run.id, ExportFormat.csv, actor=VERA)) == (
         403,
         "ROLE_FORBIDDEN",
     )
     before = run_count(wb)
     for call in (
-        lambda: wb.start_run(RunRequest(connection="chinook", sql="SELECT 1"), actor=VERA),
-        lambda: wb.run_saved_query("artists", connection="demo", actor=VERA),
-        lambda: wb.create_saved_query(SavedQueryInput(name="v", sql="SELECT 1"), actor=VERA),
-        lambda: wb.update_saved_query(shared.id, SavedQueryChanges(sql="x"), actor=VERA),
+        lambda: wb.runs.start(RunRequest(connection="chinook", sql="SELECT 1"), actor=VERA),
+        lambda: wb.saved.run("artists", connection="demo", actor=VERA),
+        lambda: wb.saved.create(SavedQueryInput(name="v", sql="SELECT 1"), actor=VERA),
+        lambda: wb.saved.update(shared.id, SavedQueryChanges(sql="x"), actor=VERA),
     ):
         assert error(call) == (403, "ROLE_FORBIDDEN")
-    assert error(lambda: wb.delete_saved_query(shared.id, actor=VERA)) == (
+    assert error(lambda: wb.saved.delete(shared.id, actor=VERA)) == (
         403,
         "SAVED_QUERY_NOT_OWNER",
     )
     assert run_count(wb) == before
     # a shared query is visible only with the query grant on its connection
-    wb.grant("chinook", "user", "vera", ["browse"])
-    assert wb.list_saved_queries(actor=VERA).total == 0
+    wb.grants.grant("chinook", "user", "vera", ["browse"])
+    assert wb.saved.listing(actor=VERA).total == 0
     assert error(
-        lambda: wb.create_saved_query(SavedQueryInput(name="s", sql="SELECT 1", shared=True))
+        lambda: wb.saved.create(SavedQueryInput(name="s", sql="SELECT 1", shared=True))
     ) == (422, "SAVED_QUERY_SHARE_INVALID")
 
 

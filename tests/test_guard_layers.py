@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from querydeck.app.demo import copy_chinook
+from querydeck.app.workbench import Workbench
 from querydeck.drivers.duckdb.native import check_duckdb
 from querydeck.drivers.postgres.native import check_postgres
 from querydeck.drivers.sqlite.driver import SQLiteDriver
@@ -19,7 +20,6 @@ from querydeck.settings import load_settings
 from querydeck.sql.checker import StatementChecker
 from querydeck.sql.guard import guard
 from querydeck.sql.policy import ADMIN, FunctionPolicy, parse_entries
-from querydeck.workbench import Workbench
 from tests.engines import rules
 
 POSTGRES_POLICY = rules("postgres").default_policy
@@ -152,18 +152,18 @@ def test_admin_setting_reaches_the_guard(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.forbidden_functions == ["sqlite:abs", "*:my_udf"]
     with Workbench(settings) as wb:
         chinook = copy_chinook(tmp_path / "files")
-        wb.create_connection("chinook", driver="sqlite", options={"path": str(chinook)})
-        wb.create_connection("memory", driver="duckdb", options={})
+        wb.connections.create("chinook", driver="sqlite", options={"path": str(chinook)})
+        wb.connections.create("memory", driver="duckdb", options={})
         with pytest.raises(QueryRejected) as caught:
-            wb.run(RunRequest(connection="chinook", sql="SELECT ABS(-1)"))
+            wb.runs.run(RunRequest(connection="chinook", sql="SELECT ABS(-1)"))
         assert caught.value.detail["construct"] == "abs"
-        assert wb.get_run(caught.value.detail["run_id"]).status is RunStatus.rejected
-        ok = wb.run(RunRequest(connection="memory", sql="SELECT abs(-1) AS a"))
+        assert wb.runs.get(caught.value.detail["run_id"]).status is RunStatus.rejected
+        ok = wb.runs.run(RunRequest(connection="memory", sql="SELECT abs(-1) AS a"))
         assert ok.status is RunStatus.succeeded
     monkeypatch.setenv("QUERYDECK_FORBIDDEN_FUNCTIONS", "oracle:x")
     settings = load_settings(data_dir=tmp_path / "data")  # well-formed: any dialect name
     with pytest.raises(ConfigError, match="oracle:x") as refused:
-        Workbench(settings)
+        Workbench(settings).open()
     assert "postgres" in refused.value.detail["dialects"]
 
 

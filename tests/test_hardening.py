@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict
 
 from querydeck.api import create_app
 from querydeck.api.hardening import API_CSP, BodyLimits, SecurityHeaders, json_depth, page_policy
+from querydeck.app.workbench import Workbench
 from querydeck.errors import ConfigError
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 LIMIT = 1024 * 1024
 FIFTY_MB = 50 * 1024 * 1024
@@ -38,7 +38,9 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture
 def app(data_dir: Path) -> Iterator[FastAPI]:
-    wb = Workbench(load_settings(data_dir=data_dir, max_request_bytes=LIMIT, max_json_depth=32))
+    wb = Workbench(
+        load_settings(data_dir=data_dir, max_request_bytes=LIMIT, max_json_depth=32)
+    ).open()
     try:
         yield create_app(wb)
     finally:
@@ -334,7 +336,7 @@ def test_max_json_depth_setting_bounds(data_dir: Path) -> None:
 
 
 def test_deepest_allowed_json_parses_without_error(data_dir: Path) -> None:
-    wb = Workbench(load_settings(data_dir=data_dir, max_json_depth=512))
+    wb = Workbench(load_settings(data_dir=data_dir, max_json_depth=512)).open()
     try:
         with TestClient(with_probe(create_app(wb))) as client:
             at_limit = client.post("/probe-json", content=nested(512), headers=JSON)
@@ -518,7 +520,7 @@ def test_cors_allow_list(data_dir: Path) -> None:
             cors_allowed_origins=[ORIGIN.upper().replace("HTTPS", "https")],
             max_request_bytes=LIMIT,
         )
-    )
+    ).open()
     try:
         with TestClient(create_app(wb)) as client:
             allowed = preflight(client, ORIGIN)

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli import app as cli_app
 from querydeck.errors import QueryDeckError
 from querydeck.runs.models import RunRequest, SavedQueryChanges, SavedQueryInput
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 
 
@@ -63,16 +63,16 @@ def test_history_filters(client: TestClient, wb: Workbench) -> None:
 
 def test_cursor_pages_have_no_gaps_or_repeats(wb: Workbench) -> None:
     for i in range(7):
-        wb.run(RunRequest(connection="chinook", sql=f"SELECT {i} AS i"))
+        wb.runs.run(RunRequest(connection="chinook", sql=f"SELECT {i} AS i"))
     seen: list[str] = []
-    page = wb.list_runs(limit=3)
+    page = wb.runs.listing(limit=3)
     while True:
         seen += [r.sql for r in page.items]
         # new runs arriving between pages must not shift the next page
-        wb.run(RunRequest(connection="demo", sql="SELECT 'new' AS arrival"))
+        wb.runs.run(RunRequest(connection="demo", sql="SELECT 'new' AS arrival"))
         if page.next_cursor is None:
             break
-        page = wb.list_runs(limit=3, cursor=page.next_cursor, connection="chinook")
+        page = wb.runs.listing(limit=3, cursor=page.next_cursor, connection="chinook")
     assert seen == [f"SELECT {i} AS i" for i in reversed(range(7))]
 
 
@@ -87,10 +87,10 @@ def test_rerun_through_the_api_and_cli(
     assert body["run"]["id"] != run_id
     assert body["page"]["rows"] == [[7]]
     assert code(client.post("/api/v1/runs/unknown/rerun")) == (404, "RUN_NOT_FOUND")
-    wb.rename_connection("chinook", "music")
+    wb.connections.rename("chinook", "music")
     renamed = client.post(f"/api/v1/runs/{run_id}/rerun").json()
     assert renamed["run"]["connection"] == "music"
-    wb.delete_connection("music")
+    wb.connections.delete("music")
     assert code(client.post(f"/api/v1/runs/{run_id}/rerun")) == (404, "CONNECTION_NOT_FOUND")
     wb.close()
     monkeypatch.setenv("QUERYDECK_DATA_DIR", str(data_dir))
@@ -175,16 +175,16 @@ def test_saved_queries_crud_and_run(client: TestClient, wb: Workbench) -> None:
     assert code(client.get(f"{base}/{saved['id']}")) == (404, "SAVED_QUERY_NOT_FOUND")
     # another owner's query is invisible (404, never 403)
     bob, alice = Principal("bob", Role.analyst), Principal("alice", Role.analyst)
-    hidden = wb.create_saved_query(SavedQueryInput(name="mine", sql="SELECT 1"), actor=bob)
+    hidden = wb.saved.create(SavedQueryInput(name="mine", sql="SELECT 1"), actor=bob)
     for attempt in (
-        lambda: wb.get_saved_query(hidden.id, actor=alice),
-        lambda: wb.delete_saved_query(hidden.id, actor=alice),
-        lambda: wb.update_saved_query(hidden.id, SavedQueryChanges(sql="x"), actor=alice),
+        lambda: wb.saved.get(hidden.id, actor=alice),
+        lambda: wb.saved.delete(hidden.id, actor=alice),
+        lambda: wb.saved.update(hidden.id, SavedQueryChanges(sql="x"), actor=alice),
     ):
         with pytest.raises(QueryDeckError) as info:
             attempt()
         assert info.value.code == "SAVED_QUERY_NOT_FOUND"
-    assert wb.update_saved_query(hidden.id, SavedQueryChanges(sql="SELECT 2"), actor=bob).sql == (
+    assert wb.saved.update(hidden.id, SavedQueryChanges(sql="SELECT 2"), actor=bob).sql == (
         "SELECT 2"
     )
     # administrators see every user's saved queries

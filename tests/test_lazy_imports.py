@@ -9,7 +9,7 @@ import sys
 #: Imported by a fresh interpreter that loads the app, the CLI and the DuckDB driver class.
 CHECK = """
 import sys
-import querydeck.api, querydeck.cli, querydeck.workbench
+import querydeck.api, querydeck.cli, querydeck.app.workbench
 from querydeck.drivers import registry
 driver = registry.load("duckdb")
 driver.Options.model_validate({"path": "x.duckdb"})
@@ -34,7 +34,7 @@ try:
     main()
 except SystemExit:
     pass
-heavy = ["sqlalchemy.orm", "sqlglot", "alembic", "fastapi", "pyarrow", "querydeck.workbench"]
+heavy = ["sqlalchemy.orm", "sqlglot", "alembic", "fastapi", "pyarrow", "querydeck.app.workbench"]
 print(",".join(name for name in heavy if name in sys.modules), file=sys.stderr)
 """
 

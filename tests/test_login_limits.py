@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Role
 from querydeck.errors import QueryDeckError
 from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.apiauth import ensure_user
 
 PASSWORD = "correct horse battery staple"
@@ -32,7 +32,7 @@ def wb(data_dir: Path, files_dir: Path) -> Iterator[Workbench]:
             rate_limit_login_address="8/minute",
             rate_limit_runs_user="3/minute",
         )
-    )
+    ).open()
     ensure_user(workbench, "alice", Role.analyst, password=PASSWORD)
     try:
         yield workbench
@@ -48,27 +48,31 @@ def code(call: object) -> str:
 
 def test_one_account_from_many_addresses(wb: Workbench) -> None:
     for i in range(5):
-        assert code(lambda i=i: wb.login("alice", "wrong", address=f"10.0.0.{i}")) == (
+        assert code(lambda i=i: wb.accounts.login("alice", "wrong", address=f"10.0.0.{i}")) == (
             "LOGIN_FAILED"
         )
     # the right password no longer helps: the account is locked for the window
     with pytest.raises(QueryDeckError) as info:
-        wb.login("Alice", PASSWORD, address="10.0.1.1")
+        wb.accounts.login("Alice", PASSWORD, address="10.0.1.1")
     assert info.value.code == "RATE_LIMITED"
     assert 0 < info.value.detail["retry_after_s"] <= 60
     # an unknown account behaves exactly the same (no existence leak)
-    answers = [code(lambda i=i: wb.login("nobody", "x", address=f"10.0.2.{i}")) for i in range(6)]
+    answers = [
+        code(lambda i=i: wb.accounts.login("nobody", "x", address=f"10.0.2.{i}")) for i in range(6)
+    ]
     assert answers == ["LOGIN_FAILED"] * 5 + ["RATE_LIMITED"]
 
 
 def test_one_address_many_accounts_and_a_good_login_clears_the_account(wb: Workbench) -> None:
-    assert code(lambda: wb.login("alice", "wrong", address="10.9.9.9")) == "LOGIN_FAILED"
-    wb.login("alice", PASSWORD, address="10.9.9.8")  # clears alice's count
-    answers = [code(lambda i=i: wb.login(f"user{i}", "x", address="10.9.9.9")) for i in range(7)]
+    assert code(lambda: wb.accounts.login("alice", "wrong", address="10.9.9.9")) == "LOGIN_FAILED"
+    wb.accounts.login("alice", PASSWORD, address="10.9.9.8")  # clears alice's count
+    answers = [
+        code(lambda i=i: wb.accounts.login(f"user{i}", "x", address="10.9.9.9")) for i in range(7)
+    ]
     assert answers == ["LOGIN_FAILED"] * 7
-    assert code(lambda: wb.login("alice", PASSWORD, address="10.9.9.9")) == "RATE_LIMITED"
+    assert code(lambda: wb.accounts.login("alice", PASSWORD, address="10.9.9.9")) == "RATE_LIMITED"
     # from another address alice still gets in
-    assert wb.login("alice", PASSWORD, address="10.9.9.7").user.username == "alice"
+    assert wb.accounts.login("alice", PASSWORD, address="10.9.9.7").user.username == "alice"
 
 
 def test_http_429_with_retry_after(wb: Workbench) -> None:
@@ -86,14 +90,14 @@ def test_http_429_with_retry_after(wb: Workbench) -> None:
 def test_runs_per_user(wb: Workbench, files_dir: Path) -> None:
     db = files_dir / "files.db"
     sqlite3.connect(db).close()
-    wb.create_connection("f", driver="sqlite", options={"path": str(db)})
-    wb.grant("f", "user", "alice", ["query"])
+    wb.connections.create("f", driver="sqlite", options={"path": str(db)})
+    wb.grants.grant("f", "user", "alice", ["query"])
     alice = ensure_user(wb, "alice", Role.analyst)
     for _ in range(3):
-        wb.wait_run(wb.start_run(RunRequest(connection="f", sql="SELECT 1"), actor=alice), None)
+        wb.runs.wait(wb.runs.start(RunRequest(connection="f", sql="SELECT 1"), actor=alice), None)
     assert (
-        code(lambda: wb.start_run(RunRequest(connection="f", sql="SELECT 1"), actor=alice))
+        code(lambda: wb.runs.start(RunRequest(connection="f", sql="SELECT 1"), actor=alice))
         == "RATE_LIMITED"
     )
     # the local CLI is not rate limited
-    wb.run(RunRequest(connection="f", sql="SELECT 1"))
+    wb.runs.run(RunRequest(connection="f", sql="SELECT 1"))

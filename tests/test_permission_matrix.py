@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from querydeck.api import API_PREFIX, create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Role
 from querydeck.runs.models import RunRequest, SavedQueryInput
 from querydeck.store.tables import RunRow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client, ensure_user
 
 CALLERS = ("anonymous", "viewer", "no_grant", "other")
@@ -144,17 +144,17 @@ def test_every_endpoint_for_every_caller(wb: Workbench) -> None:
         ("other", Role.analyst),
     ):
         ensure_user(wb, name, role)
-    wb.grant("chinook", "user", "alice", ["query", "export"])
-    wb.grant("chinook", "user", "viewer", ["browse"])
-    wb.grant("chinook", "user", "other", ["query", "export"])
-    wb.refresh_catalog("chinook")
-    wb.create_group("team")
-    wb.add_group_member("team", "alice")
-    run = wb.run(RunRequest(connection="chinook", sql="SELECT 1 AS n"), actor=alice)
-    saved = wb.create_saved_query(
+    wb.grants.grant("chinook", "user", "alice", ["query", "export"])
+    wb.grants.grant("chinook", "user", "viewer", ["browse"])
+    wb.grants.grant("chinook", "user", "other", ["query", "export"])
+    wb.catalog.refresh("chinook")
+    wb.grants.create_group("team")
+    wb.grants.add_group_member("team", "alice")
+    run = wb.runs.run(RunRequest(connection="chinook", sql="SELECT 1 AS n"), actor=alice)
+    saved = wb.saved.create(
         SavedQueryInput(name="mine", sql="SELECT 2", connection="chinook"), actor=alice
     )
-    token, _ = wb.create_token(alice, "alice's")
+    token, _ = wb.accounts.create_token(alice, "alice's")
     cert_id = "00000000-0000-4000-8000-000000000000"
     ids = {"{run}": run.id, "{saved}": saved.id, "{token}": token.id, "{cert}": cert_id}
 
@@ -181,6 +181,6 @@ def test_every_endpoint_for_every_caller(wb: Workbench) -> None:
                 assert run_count(wb) == before, (caller, method, template)
     assert not failures, "\n".join(failures)
     # alice's objects are intact, and still hers
-    assert wb.get_run(run.id).user == "alice"
-    assert wb.get_saved_query(saved.id).sql == "SELECT 2"
-    assert [t.id for t in wb.list_tokens(alice).items] == [token.id]
+    assert wb.runs.get(run.id).user == "alice"
+    assert wb.saved.get(saved.id).sql == "SELECT 2"
+    assert [t.id for t in wb.accounts.list_tokens(alice).items] == [token.id]

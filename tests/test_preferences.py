@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.preferences import MAX_VALUE_BYTES, Preferences
 from querydeck.auth.principal import Principal, Role
 from querydeck.errors import (
@@ -26,7 +27,6 @@ from querydeck.errors import (
     PreferenceValueInvalid,
 )
 from querydeck.store.database import AppDatabase
-from querydeck.workbench import Workbench
 from tests.apiauth import bearer_token
 from tests.services import POSTGRES_URL, unavailable, unique_name, with_database
 
@@ -406,21 +406,20 @@ def test_concurrent_writers_of_one_key_leave_one_value_intact(
 
 
 def test_workbench_methods_use_the_principals_user_name(workbench: Workbench) -> None:
-    made, created = workbench.put_preference(ALICE, "editor/tab-size", 4)
+    made, created = workbench.preferences.put(ALICE, "editor/tab-size", 4)
     assert created
     assert made.value == 4
-    assert workbench.get_preference(ALICE, "editor/tab-size").value == 4
-    assert workbench.preferences.get("alice", "editor/tab-size").value == 4
-    assert workbench.list_preferences(BOB).total == 0
+    assert workbench.preferences.get(ALICE, "editor/tab-size").value == 4
+    assert workbench.preferences.listing(BOB).total == 0
     with pytest.raises(PreferenceNotFound):
-        workbench.get_preference(BOB, "editor/tab-size")
-    page = workbench.list_preferences(ALICE, limit=1, offset=0)
+        workbench.preferences.get(BOB, "editor/tab-size")
+    page = workbench.preferences.listing(ALICE, limit=1, offset=0)
     assert (page.total, [p.key for p in page.items]) == (1, ["editor/tab-size"])
     # The same user name through another way in is the same owner.
     same = Principal(username="alice", role=Role.analyst, via="session")
-    assert workbench.get_preference(same, "editor/tab-size").value == 4
-    workbench.delete_preference(ALICE, "editor/tab-size")
-    assert workbench.list_preferences(ALICE).total == 0
+    assert workbench.preferences.get(same, "editor/tab-size").value == 4
+    workbench.preferences.delete(ALICE, "editor/tab-size")
+    assert workbench.preferences.listing(ALICE).total == 0
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -436,7 +435,7 @@ def error(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def test_http_routes_need_an_authenticated_user(client: TestClient, workbench: Workbench) -> None:
-    workbench.put_preference(ALICE, "theme", "dark")
+    workbench.preferences.put(ALICE, "theme", "dark")
     act_as(client, None)
     for response in (
         client.get("/api/v1/me/preferences"),
@@ -445,7 +444,7 @@ def test_http_routes_need_an_authenticated_user(client: TestClient, workbench: W
         client.delete(url("theme")),
     ):
         error(response, 401, "UNAUTHENTICATED")
-    assert workbench.get_preference(ALICE, "theme").value == "dark"
+    assert workbench.preferences.get(ALICE, "theme").value == "dark"
 
 
 def test_http_put_get_list_delete(client: TestClient) -> None:
@@ -568,7 +567,7 @@ def test_http_bodies(client: TestClient) -> None:
 def test_http_200_keys_page_by_50(client: TestClient, workbench: Workbench) -> None:
     keys = [f"p{i:03d}" for i in range(200)]
     for key in reversed(keys):
-        workbench.put_preference(ALICE, key, key)
+        workbench.preferences.put(ALICE, key, key)
     act_as(client, ALICE)
     seen: list[str] = []
     for offset in (0, 50, 100, 150, 200):
@@ -609,7 +608,7 @@ def test_http_concurrent_writers(client: TestClient, workbench: Workbench) -> No
                 written.append(value)
 
     run_threads(writer)
-    page = workbench.list_preferences(ALICE, limit=1000)
+    page = workbench.preferences.listing(ALICE, limit=1000)
     assert page.total == WRITERS * per_writer + 1
     values = {p.key: p.value for p in page.items}
     for index in range(WRITERS):

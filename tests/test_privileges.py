@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from querydeck.app.workbench import Workbench
 from querydeck.cli import app as cli_app
 from querydeck.drivers.mysql.privileges import reasons as mysql_reasons
 from querydeck.errors import QueryDeckError
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.store.tables import ConnectionRow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 from tests.services import (
     MYSQL_URL,
@@ -84,23 +84,23 @@ def test_postgres_logins_are_probed(
 ) -> None:
     with postgres_reader(pg_url, grants=grants) as url:
         if reason is None:
-            made = workbench.create_connection("pg", url=url)
+            made = workbench.connections.create("pg", url=url)
             assert (made.privileges.checked, made.privileges.can_write) == (True, False)
-            assert workbench.test_connection("pg").ok
-            run = workbench.run(RunRequest(connection="pg", sql="SELECT count(*) FROM t"))
+            assert workbench.connections.test("pg").ok
+            run = workbench.runs.run(RunRequest(connection="pg", sql="SELECT count(*) FROM t"))
             assert run.status is RunStatus.succeeded
             return
         with pytest.raises(QueryDeckError) as info:
-            workbench.create_connection("pg", url=url)
+            workbench.connections.create("pg", url=url)
         assert (info.value.code, info.value.http_status) == ("CONNECTION_PRIVILEGED", 422)
         assert reason in info.value.detail["reasons"]
-        assert workbench.list_connections().total == 0
+        assert workbench.connections.listing().total == 0
         assert backends(user_of(url)) == 0
-        made = workbench.create_connection("pg", url=url, allow_privileged=True)
+        made = workbench.connections.create("pg", url=url, allow_privileged=True)
         assert made.privileges.can_write is True
         assert made.privileges.allowed_by_override is True
         assert reason in made.privileges.reasons
-        assert workbench.test_connection("pg").ok
+        assert workbench.connections.test("pg").ok
     assert backends(user_of(url)) == 0
 
 
@@ -108,31 +108,31 @@ def test_superuser_is_refused_then_saved_with_the_override(
     workbench: Workbench, pg_url: str
 ) -> None:
     with pytest.raises(QueryDeckError) as info:
-        workbench.create_connection("pg", url=pg_url)
+        workbench.connections.create("pg", url=pg_url)
     assert info.value.code == "CONNECTION_PRIVILEGED"
     assert info.value.detail["reasons"] == ["superuser"]
     assert "allow_privileged" in info.value.message
-    made = workbench.create_connection("pg", url=pg_url, allow_privileged=True)
+    made = workbench.connections.create("pg", url=pg_url, allow_privileged=True)
     assert made.privileges.reasons == ["superuser"]
     # Turning the override off re-probes and refuses; nothing changes.
     with pytest.raises(QueryDeckError) as info:
-        workbench.update_connection("pg", {}, allow_privileged=False)
+        workbench.connections.update("pg", {}, allow_privileged=False)
     assert info.value.code == "CONNECTION_PRIVILEGED"
-    assert workbench.get_connection("pg").privileges.allowed_by_override is True
+    assert workbench.connections.get("pg").privileges.allowed_by_override is True
 
 
 def test_grants_added_later_are_caught_by_test_and_first_use(
     workbench: Workbench, pg_url: str
 ) -> None:
     with postgres_reader(pg_url) as url:
-        workbench.create_connection("pg", url=url)
+        workbench.connections.create("pg", url=url)
         role = user_of(url)
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f'GRANT DELETE ON t TO "{role}"')
         with pytest.raises(QueryDeckError) as info:
-            workbench.test_connection("pg")
+            workbench.connections.test("pg")
         assert info.value.code == "CONNECTION_PRIVILEGED"
-        shown = workbench.get_connection("pg")
+        shown = workbench.connections.get("pg")
         assert shown.status.error_code == "CONNECTION_PRIVILEGED"
         assert shown.privileges.can_write is True
         assert shown.privileges.reasons == ["INSERT/UPDATE/DELETE/TRUNCATE on public.t"]
@@ -142,19 +142,22 @@ def test_an_unprobed_login_is_probed_on_first_use(workbench: Workbench, pg_url: 
     """A connection never probed (saved while its server was down, or before the upgrade
     that added probes: migration 0004 leaves it unchecked) is probed before its first run
     and refused there when privileged."""
-    workbench.create_connection("pg", url=pg_url, allow_privileged=True)
+    workbench.connections.create("pg", url=pg_url, allow_privileged=True)
 
     def forget(session: Any) -> None:
         row = session.scalar(select(ConnectionRow))
         row.can_write, row.privilege_reasons, row.allow_privileged = None, None, False
 
     workbench.db.write(forget)
-    assert workbench.get_connection("pg").privileges.checked is False
-    run = workbench.run(RunRequest(connection="pg", sql="SELECT 1"))
+    assert workbench.connections.get("pg").privileges.checked is False
+    run = workbench.runs.run(RunRequest(connection="pg", sql="SELECT 1"))
     assert (run.status, run.error_code) == (RunStatus.failed, "CONNECTION_PRIVILEGED")
-    assert workbench.get_connection("pg").privileges.reasons == ["superuser"]
-    workbench.update_connection("pg", {}, allow_privileged=True)
-    assert workbench.run(RunRequest(connection="pg", sql="SELECT 1")).status is RunStatus.succeeded
+    assert workbench.connections.get("pg").privileges.reasons == ["superuser"]
+    workbench.connections.update("pg", {}, allow_privileged=True)
+    assert (
+        workbench.runs.run(RunRequest(connection="pg", sql="SELECT 1")).status
+        is RunStatus.succeeded
+    )
 
 
 def test_field_values_are_taken_literally(workbench: Workbench, pg_url: str) -> None:
@@ -170,7 +173,7 @@ def test_field_values_are_taken_literally(workbench: Workbench, pg_url: str) -> 
             )
         base = {"host": parts.hostname, "port": parts.port, "user": role}
         database = parts.path.lstrip("/")
-        made = workbench.create_connection(
+        made = workbench.connections.create(
             "ok", driver="postgres", options={**base, "database": database, "password": awkward}
         )
         assert made.privileges.can_write is False
@@ -178,12 +181,12 @@ def test_field_values_are_taken_literally(workbench: Workbench, pg_url: str) -> 
             ("db", {"database": "x options='-c default_transaction_read_only=off'"}, None),
             ("user", {"user": "a host=/tmp", "database": database}, None),
         ]:
-            saved = workbench.create_connection(
+            saved = workbench.connections.create(
                 name, driver="postgres", options={**base, "password": awkward, **changes}
             )
             assert saved.privileges.checked is False
             with pytest.raises(QueryDeckError) as info:
-                workbench.test_connection(name)
+                workbench.connections.test(name)
             assert info.value.code in ("DATABASE_NOT_FOUND", "CONNECTION_AUTH_FAILED"), code
         assert backends(role) == 0
 
@@ -241,23 +244,23 @@ def test_mysql_logins_are_probed(
 ) -> None:
     with mysql_reader(my_url, grants=grants) as url:
         if reason is None:
-            made = workbench.create_connection("my", url=url)
+            made = workbench.connections.create("my", url=url)
             assert made.privileges.can_write is False
-            run = workbench.run(RunRequest(connection="my", sql="SELECT count(*) FROM t"))
+            run = workbench.runs.run(RunRequest(connection="my", sql="SELECT count(*) FROM t"))
             assert run.status is RunStatus.succeeded
             return
         with pytest.raises(QueryDeckError) as info:
-            workbench.create_connection("my", url=url)
+            workbench.connections.create("my", url=url)
         assert info.value.code == "CONNECTION_PRIVILEGED"
         assert any(r.startswith(reason) for r in info.value.detail["reasons"]), info.value.detail
-        assert workbench.list_connections().total == 0
-        made = workbench.create_connection("my", url=url, allow_privileged=True)
+        assert workbench.connections.listing().total == 0
+        made = workbench.connections.create("my", url=url, allow_privileged=True)
         assert made.privileges.can_write is True
 
 
 def test_mysql_root_is_refused(workbench: Workbench) -> None:
     with pytest.raises(QueryDeckError) as info:
-        workbench.create_connection("root", url=MYSQL_URL)
+        workbench.connections.create("root", url=MYSQL_URL)
     assert info.value.code == "CONNECTION_PRIVILEGED"
     assert any("ALL PRIVILEGES" in r for r in info.value.detail["reasons"])
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from querydeck.app.workbench import Workbench
 from querydeck.audit import pruning
 from querydeck.audit.log import AuditLog
 from querydeck.audit.retention import audit_pruner
@@ -20,7 +21,6 @@ from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import AuditRow, RunRow, utcnow
-from querydeck.workbench import Workbench
 
 
 def _add(db: AppDatabase, count: int, at: dt.datetime, action: str) -> None:
@@ -72,11 +72,11 @@ def test_off_by_default_and_at_least_a_day(settings: Settings) -> None:
 
 def test_a_workbench_keeps_every_entry_without_the_setting(demo_workbench: Workbench) -> None:
     _add(demo_workbench.db, 3, utcnow() - dt.timedelta(days=3650), "test.ancient")
-    run = demo_workbench.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+    run = demo_workbench.runs.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
     far = utcnow() + dt.timedelta(days=3650)
     assert [pruner.prune(now=far) for pruner in demo_workbench.pruners] == [0, 0]
     assert _actions(demo_workbench.db)["test.ancient"] == 3
-    assert demo_workbench.get_run(run.id).status is RunStatus.succeeded
+    assert demo_workbench.runs.get(run.id).status is RunStatus.succeeded
 
 
 def test_a_starting_workbench_prunes_in_the_background(settings: Settings) -> None:
@@ -99,7 +99,8 @@ def test_old_ended_runs_go_with_their_results_runs_in_flight_stay(
 ) -> None:
     monkeypatch.setattr(pruning, "BATCH", 1)
     old_a, old_b, in_flight, new = (
-        demo_workbench.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n")) for n in range(4)
+        demo_workbench.runs.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n"))
+        for n in range(4)
     )
     long_ago = utcnow() - dt.timedelta(days=40)
 
@@ -113,10 +114,10 @@ def test_old_ended_runs_go_with_their_results_runs_in_flight_stay(
     assert pruner.prune() == 2
     for gone in (old_a, old_b):
         with pytest.raises(NotFound):
-            demo_workbench.get_run(gone.id)
+            demo_workbench.runs.get(gone.id)
         assert not demo_workbench.results.exists(gone.id)
-    assert demo_workbench.get_run(in_flight.id).status is RunStatus.running
+    assert demo_workbench.runs.get(in_flight.id).status is RunStatus.running
     assert demo_workbench.results.exists(in_flight.id)
-    assert demo_workbench.run_rows(new.id).rows == [[3]]
+    assert demo_workbench.runs.rows(new.id).rows == [[3]]
     assert _actions(demo_workbench.db)["history.prune"] == 1
     assert pruner.prune() == 0

@@ -14,6 +14,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.auth.ratelimit import (
     ASSISTANT_USER,
     LOGIN_ADDRESS,
@@ -24,7 +25,6 @@ from querydeck.auth.ratelimit import (
 )
 from querydeck.errors import ConfigError, RateLimited, RateLimitUnavailable
 from querydeck.settings import Settings, load_settings
-from querydeck.workbench import Workbench
 from tests.services import redis_url
 
 
@@ -250,7 +250,7 @@ def test_the_api_turns_limits_into_429_and_503(data_dir: Path, redis_down: bool)
     url = f"redis://127.0.0.1:{_closed_port()}/0" if redis_down else None
     wb = Workbench(
         load_settings(data_dir=data_dir, redis_url=url, rate_limit_login_address="1/minute")
-    )
+    ).open()
     try:
         app = create_app(wb)
 

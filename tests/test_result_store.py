@@ -15,11 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.errors import QueryDeckError, ResultStoreFull
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.runs.results.store import ResultStore
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 SCHEMA = pa.schema(
     [
@@ -57,7 +57,7 @@ def stored(store: ResultStore, run_id: str, sizes: list[int]) -> int:
 
 
 def test_pages_come_from_the_index(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     sizes = [1000, 1, 4999, 0, 3000, 1000] * 5
     total = stored(store, "r", sizes)
     snapshot = store.open("r")
@@ -84,13 +84,13 @@ def test_pages_come_from_the_index(tmp_path: Path) -> None:
 
 
 def test_dictionary_values_survive(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     stored(store, "d", [5])
     assert store.read("d", 0, 5).column("k").to_pylist() == ["a", "b", "c", "a", "b"]
 
 
 def test_readers_never_see_a_torn_batch_while_the_run_writes(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     writer = store.writer("w", SCHEMA)
     writer.flush()  # as the runner does before it lets readers look
     done = threading.Event()
@@ -126,7 +126,7 @@ def test_readers_never_see_a_torn_batch_while_the_run_writes(tmp_path: Path) -> 
 
 
 def test_a_half_written_index_record_is_ignored(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     total = stored(store, "h", [10, 20])
     with store.index_path("h").open("ab") as handle:
         handle.write(b"\x01\x02\x03")  # a record cut short, as a crash mid-append leaves it
@@ -137,7 +137,7 @@ def test_a_half_written_index_record_is_ignored(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["batch", "schema", "index"])
 def test_damage_is_detected(tmp_path: Path, where: str) -> None:
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     stored(store, "c", [100, 100])
     if where == "index":
         store.index_path("c").write_bytes(b"\x00" * 40)
@@ -152,7 +152,7 @@ def test_damage_is_detected(tmp_path: Path, where: str) -> None:
 
 
 def test_missing_files(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     stored(store, "m", [10])
     snapshot = store.open("m")
     store.path("m").unlink()
@@ -190,7 +190,7 @@ def tiny_filesystem(path: Path, size: str = "512k") -> Iterator[Path]:
 
 def test_writer_reports_a_full_disk(tmp_path: Path) -> None:
     with tiny_filesystem(tmp_path / "small") as small:
-        store = ResultStore(small)
+        store = ResultStore(small).prepare()
         writer = store.writer("big", SCHEMA)
 
         def fill() -> None:
@@ -205,8 +205,8 @@ def test_writer_reports_a_full_disk(tmp_path: Path) -> None:
 
 def demo_workbench(data_dir: Path, demo_files: Path, **settings: object) -> Workbench:
     shutil.copytree(demo_files, data_dir / "demo", dirs_exist_ok=True)
-    wb = Workbench(load_settings(data_dir=data_dir, **settings))
-    wb.create_demo()
+    wb = Workbench(load_settings(data_dir=data_dir, **settings)).open()
+    wb.admin.create_demo()
     return wb
 
 
@@ -214,15 +214,15 @@ def test_a_run_that_fills_the_disk_fails_cleanly(data_dir: Path, demo_files: Pat
     with tiny_filesystem(data_dir / "results") as results:
         wb = demo_workbench(data_dir, demo_files)
         try:
-            run = wb.run(RunRequest(connection="demo", sql="SELECT * FROM lineitem"))
+            run = wb.runs.run(RunRequest(connection="demo", sql="SELECT * FROM lineitem"))
             assert run.status is RunStatus.failed
             assert (run.error_code, run.error_status) == ("RESULT_STORE_FULL", 507)
             assert run.result_state is None
             assert run.columns is None
             # the partial result is gone (".swept" records retention's last sweep)
             assert [p.name for p in results.iterdir()] in ([], [".swept"])
-            small = wb.run(RunRequest(connection="demo", sql="SELECT 42 AS n"))
-            assert wb.run_rows(small.id).rows == [[42]]  # the store still works
+            small = wb.runs.run(RunRequest(connection="demo", sql="SELECT 42 AS n"))
+            assert wb.runs.rows(small.id).rows == [[42]]  # the store still works
         finally:
             wb.close()
 
@@ -233,15 +233,15 @@ def test_a_run_that_fills_the_disk_fails_cleanly(data_dir: Path, demo_files: Pat
 def test_retention_by_age_then_rerun(data_dir: Path, demo_files: Path) -> None:
     wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
     try:
-        old = wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+        old = wb.runs.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
         assert wb.retention.sweep() == []
         assert wb.retention.sweep(now=time.time() + 3601) == [old.id]
         with pytest.raises(QueryDeckError) as info:
-            wb.run_rows(old.id)
+            wb.runs.rows(old.id)
         assert (info.value.code, info.value.http_status) == ("RESULT_EXPIRED", 410)
-        assert wb.get_run(old.id).result_state == "expired"
-        again = wb.wait_run(wb.rerun(old.id), None)
-        assert wb.run_rows(again.id).rows == [[1]]
+        assert wb.runs.get(old.id).result_state == "expired"
+        again = wb.runs.wait(wb.runs.rerun(old.id), None)
+        assert wb.runs.rows(again.id).rows == [[1]]
     finally:
         wb.close()
 
@@ -252,12 +252,12 @@ def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Pa
         sql = "SELECT * FROM lineitem LIMIT 10000"  # about 1.2 MB stored
         runs = []
         for _ in range(4):
-            runs.append(wb.run(RunRequest(connection="demo", sql=sql)))
+            runs.append(wb.runs.run(RunRequest(connection="demo", sql=sql)))
             wb.retention.sweep()
         assert wb.retention.maybe_sweep() == []  # just swept: not again so soon
         wb.retention.min_interval_s = 0
         assert wb.retention.maybe_sweep() == []  # nothing left to evict
-        states = [wb.get_run(r.id).result_state for r in runs]
+        states = [wb.runs.get(r.id).result_state for r in runs]
         assert states[-1] == "stored"
         assert "expired" in states
         kept = sum(wb.results.size(r.id) for r in runs)
@@ -272,14 +272,14 @@ def test_runs_ending_start_sweeps_in_the_background(data_dir: Path, demo_files: 
     try:
         wb.retention.min_interval_s = 0
         sql = "SELECT * FROM lineitem LIMIT 10000"  # about 1.2 MB stored
-        runs = [wb.run(RunRequest(connection="demo", sql=sql)) for _ in range(4)]
+        runs = [wb.runs.run(RunRequest(connection="demo", sql=sql)) for _ in range(4)]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if sum(wb.results.size(r.id) for r in runs) <= 2_500_000:
                 break
             time.sleep(0.05)
         assert sum(wb.results.size(r.id) for r in runs) <= 2_500_000
-        assert wb.get_run(runs[-1].id).result_state == "stored"
+        assert wb.runs.get(runs[-1].id).result_state == "stored"
     finally:
         wb.close()
 
@@ -291,10 +291,10 @@ def test_failing_housekeeping_never_fails_a_run(data_dir: Path, demo_files: Path
         def broken() -> None:
             raise OSError("disk went away")
 
-        wb.runs.on_finished = broken
-        run = wb.run(RunRequest(connection="demo", sql="SELECT 3 AS n"))
+        wb.run_manager.on_finished = broken
+        run = wb.runs.run(RunRequest(connection="demo", sql="SELECT 3 AS n"))
         assert run.status is RunStatus.succeeded
-        assert wb.run_rows(run.id).rows == [[3]]
+        assert wb.runs.rows(run.id).rows == [[3]]
     finally:
         wb.close()
 
@@ -310,7 +310,7 @@ def _stored(store: ResultStore, run_id: str, batches: int) -> None:
 
 
 def test_catalogue_counts_the_bytes_on_disk_and_follows_writes(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path / "results")
+    store = ResultStore(tmp_path / "results").prepare()
     assert store.stored_bytes() == 0  # read from the (empty) directory once
     for n, run_id in enumerate(["a", "b", "c"]):
         _stored(store, run_id, n + 1)
@@ -333,10 +333,10 @@ def test_catalogue_counts_the_bytes_on_disk_and_follows_writes(tmp_path: Path) -
 
 
 def test_catalogue_sees_other_processes_results_at_its_next_reading(tmp_path: Path) -> None:
-    mine = ResultStore(tmp_path / "results", rescan_s=3600)
+    mine = ResultStore(tmp_path / "results", rescan_s=3600).prepare()
     _stored(mine, "mine", 1)
     assert mine.stored_bytes() == mine.size("mine")
-    other = ResultStore(tmp_path / "results")  # another worker on the same directory
+    other = ResultStore(tmp_path / "results").prepare()  # another worker on the same directory
     _stored(other, "theirs", 2)
     assert mine.stored_bytes() == mine.size("mine")  # not read again yet
     mine.rescan_s = 0
@@ -348,7 +348,7 @@ def test_reading_the_directory_holds_up_no_run(
 ) -> None:
     """A retention sweep reads the whole directory (seconds for a big store): results
     stored, kept and deleted meanwhile neither wait for it nor get lost from the catalogue."""
-    store = ResultStore(tmp_path / "results")
+    store = ResultStore(tmp_path / "results").prepare()
     _stored(store, "old", 1)
     _stored(store, "doomed", 1)
     reading, release = threading.Event(), threading.Event()
@@ -384,7 +384,7 @@ def test_reading_the_directory_holds_up_no_run(
 def test_a_small_result_held_until_commit_is_the_same_file(tmp_path: Path) -> None:
     """The first 64 KiB are held and written with the commit (one write per file): the
     files are byte for byte those written batch by batch, and nothing is on disk before."""
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path).prepare()
     held = store.writer("held", SCHEMA)
     direct = store.writer("direct", SCHEMA)
     direct.flush()
@@ -413,7 +413,7 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
 
     wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
     try:
-        old = wb.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
+        old = wb.runs.run(RunRequest(connection="demo", sql="SELECT 1 AS n"))
         mark = wb.results.directory / retention_module.SWEPT_MARK
         files = (wb.results.path(old.id), wb.results.index_path(old.id))
     finally:
@@ -436,4 +436,4 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
         os.utime(path, (two_hours_ago, two_hours_ago))
     with Workbench(load_settings(data_dir=data_dir, result_max_age_hours=1)) as wb:
         assert scans == [1]
-        assert wb.get_run(old.id).result_state == "expired"
+        assert wb.runs.get(old.id).result_state == "expired"

@@ -12,11 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Principal, Role
 from querydeck.cli.query import progress_line
 from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 from tests.services import POSTGRES_URL, postgres_database
 
@@ -32,7 +32,7 @@ CAROL = Principal("carol", Role.admin)
 
 def register_postgres(workbench: Workbench, name: str, url: str) -> None:
     """The one place these tests register a server connection."""
-    workbench.create_connection(name, url=url, allow_privileged=True)
+    workbench.connections.create(name, url=url, allow_privileged=True)
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ def wb(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
     shutil.copytree(demo_files, data_dir / "demo")
     workbench = Workbench(
         load_settings(data_dir=data_dir, max_runs_per_user=2, max_runs_per_connection=3)
-    )
-    workbench.create_demo()
+    ).open()
+    workbench.admin.create_demo()
     try:
         yield workbench
     finally:
@@ -68,16 +68,16 @@ def test_over_the_limit_is_429_quickly_and_others_go_on(wb: Workbench) -> None:
         )
         assert client.get("/api/v1/runs").json()["total"] == 2  # a refusal is not a run
         # another user still runs, on another connection and on the busy one
-        other = wb.run(RunRequest(connection="demo", sql="SELECT 5 AS n"), actor=BOB)
-        assert wb.run_rows(other.id).rows == [[5]]
-        bob = wb.start_run(RunRequest(connection="chinook", sql=LONG), actor=BOB)
-        states = [wb.get_run(r.json()["run"]["id"]) for r in mine] + [wb.get_run(bob)]
+        other = wb.runs.run(RunRequest(connection="demo", sql="SELECT 5 AS n"), actor=BOB)
+        assert wb.runs.rows(other.id).rows == [[5]]
+        bob = wb.runs.start(RunRequest(connection="chinook", sql=LONG), actor=BOB)
+        states = [wb.runs.get(r.json()["run"]["id"]) for r in mine] + [wb.runs.get(bob)]
         assert all(not s.status.finished for s in states), [
             (s.status, s.error_message) for s in states
         ]
         # ...until the connection's own limit is reached
         with pytest.raises(Exception) as info:
-            wb.start_run(
+            wb.runs.start(
                 RunRequest(connection="chinook", sql="SELECT 1"),
                 actor=Principal("carol", Role.admin),
             )
@@ -85,7 +85,7 @@ def test_over_the_limit_is_429_quickly_and_others_go_on(wb: Workbench) -> None:
         assert info.value.detail["scope"] == "connection"  # type: ignore[attr-defined]
         for response in mine:
             client.post(f"/api/v1/runs/{response.json()['run']['id']}/cancel")
-        wb.cancel_run(bob)
+        wb.runs.cancel(bob)
         again = client.post("/api/v1/runs", json={"connection": "demo", "sql": "SELECT 1"})
         assert again.status_code == 200
 
@@ -95,14 +95,14 @@ def test_api_runs_start_on_a_free_worker_else_queue(data_dir: Path, demo_files: 
     busy the run is recorded as queued and answered 202 like before. Refused and failed
     statements give their worker back."""
     shutil.copytree(demo_files, data_dir / "demo")
-    workbench = Workbench(load_settings(data_dir=data_dir, run_workers=1))
-    workbench.create_demo()
+    workbench = Workbench(load_settings(data_dir=data_dir, run_workers=1)).open()
+    workbench.admin.create_demo()
     try:
         with api_client(workbench) as client:
             for sql, status in (("DELETE FROM Track", 422), ("SELECT * FROM nope", 400)):
                 refused = client.post("/api/v1/runs", json={"connection": "chinook", "sql": sql})
                 assert refused.status_code == status, refused.text
-            claim = workbench.runs.claim()  # the one worker is free again
+            claim = workbench.run_manager.claim()  # the one worker is free again
             assert claim is not None
             claim.release()
             busy = client.post(
@@ -110,7 +110,7 @@ def test_api_runs_start_on_a_free_worker_else_queue(data_dir: Path, demo_files: 
             )
             assert busy.status_code == 202
             assert busy.json()["run"]["status"] == "running"
-            assert workbench.runs.claim() is None
+            assert workbench.run_manager.claim() is None
             waiting = client.post(
                 "/api/v1/runs", json={"connection": "demo", "sql": "SELECT 7 AS n", "wait_ms": 100}
             )
@@ -119,7 +119,7 @@ def test_api_runs_start_on_a_free_worker_else_queue(data_dir: Path, demo_files: 
             cancelled = client.post(f"/api/v1/runs/{busy.json()['run']['id']}/cancel").json()
             assert cancelled["status"] == "cancelled"
             run_id = waiting.json()["run"]["id"]
-            assert workbench.wait_run(run_id, 30).status is RunStatus.succeeded
+            assert workbench.runs.wait(run_id, 30).status is RunStatus.succeeded
             assert client.get(f"/api/v1/runs/{run_id}").json()["page"]["rows"] == [[7]]
             done = client.post("/api/v1/runs", json={"connection": "demo", "sql": "SELECT 8 AS n"})
             assert (done.status_code, done.json()["page"]["rows"]) == (200, [[8]])
@@ -159,7 +159,7 @@ def test_progress_line() -> None:
 @pytest.fixture
 def pg(data_dir: Path) -> Iterator[tuple[Workbench, str]]:
     with postgres_database() as url:
-        workbench = Workbench(load_settings(data_dir=data_dir, max_rows_limit=1_000_000))
+        workbench = Workbench(load_settings(data_dir=data_dir, max_rows_limit=1_000_000)).open()
         register_postgres(workbench, "pg", url)
         try:
             yield workbench, url.rsplit("/", 1)[1]
@@ -185,7 +185,7 @@ def test_rows_and_progress_while_postgres_streams(pg: tuple[Workbench, str]) -> 
         )
         assert started.status_code == 202
         run_id = started.json()["run"]["id"]
-        wait_until(lambda: (wb.get_run(run_id).row_count or 0) > 0)
+        wait_until(lambda: (wb.runs.get(run_id).row_count or 0) > 0)
         live = client.get(f"/api/v1/runs/{run_id}").json()
         assert live["run"]["status"] == "running"
         assert live["run"]["elapsed_ms"] > 0
@@ -194,7 +194,7 @@ def test_rows_and_progress_while_postgres_streams(pg: tuple[Workbench, str]) -> 
         assert page["complete"] is False
         assert [r[0] for r in page["rows"]] == [1, 2, 3, 4, 5]
         assert live["run"]["row_count"] <= page["total"] < 50_000
-        done = wb.wait_run(run_id, 60)
+        done = wb.runs.wait(run_id, 60)
         assert done.status is RunStatus.succeeded, done.error_message
         page = client.get(f"/api/v1/runs/{run_id}/rows", params={"offset": 49_999}).json()
         assert (page["total"], page["complete"], page["rows"][0][0]) == (50_000, True, 50_000)
@@ -202,21 +202,21 @@ def test_rows_and_progress_while_postgres_streams(pg: tuple[Workbench, str]) -> 
 
 def test_connection_dropped_mid_stream(pg: tuple[Workbench, str]) -> None:
     wb, database = pg
-    run_id = wb.start_run(RunRequest(connection="pg", sql=SLOW_PG, max_rows=1_000_000))
-    wait_until(lambda: wb.get_run(run_id).result_state == "writing")
+    run_id = wb.runs.start(RunRequest(connection="pg", sql=SLOW_PG, max_rows=1_000_000))
+    wait_until(lambda: wb.runs.get(run_id).result_state == "writing")
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = %s AND application_name = 'querydeck'",
             (database,),
         )
-    run = wb.wait_run(run_id, 30)
+    run = wb.runs.wait(run_id, 30)
     assert run.status is RunStatus.failed
     assert (run.error_code, run.error_status) == ("UPSTREAM_UNAVAILABLE", 503)
     assert run.result_state is None
     assert not list(wb.results.directory.glob(f"{run_id}*"))  # partial result removed
     with pytest.raises(Exception) as info:
-        wb.run_rows(run_id)
+        wb.runs.rows(run_id)
     assert getattr(info.value, "code", None) == "RESULT_UNAVAILABLE"
-    after = wb.run(RunRequest(connection="pg", sql="SELECT 1 AS ok"))
-    assert wb.run_rows(after.id).rows == [[1]]
+    after = wb.runs.run(RunRequest(connection="pg", sql="SELECT 1 AS ok"))
+    assert wb.runs.rows(after.id).rows == [[1]]

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from querydeck.app.workbench import Workbench
 from querydeck.runs import owner, recovery
 from querydeck.runs.models import RunStatus
 from querydeck.settings import Settings
 from querydeck.store.tables import AuditRow, RunRow
-from querydeck.workbench import Workbench
 from tests.test_result_store import SCHEMA, batch
 
 
@@ -107,10 +107,10 @@ def test_a_starting_workbench_ends_the_runs_of_stopped_processes(settings: Setti
                 legacy_queued,
                 legacy_recent,
             )
-            if wb.get_run(run_id).status is RunStatus.failed
+            if wb.runs.get(run_id).status is RunStatus.failed
         }
         assert ended == {dead, queued_dead, overdue, legacy_queued}
-        run = wb.get_run(dead)
+        run = wb.runs.get(dead)
         assert run.error_code == "RUN_INTERRUPTED"
         assert "stopped" in (run.error_message or "")
         assert run.finished_at is not None
@@ -129,7 +129,7 @@ def test_a_starting_workbench_ends_the_runs_of_stopped_processes(settings: Setti
         assert entry.detail["fingerprint"]
         assert "SELECT 1" not in str(entry.detail)  # the statement's text is never kept
         for live in (mine, elsewhere, legacy_recent):
-            assert wb.get_run(live).status in (RunStatus.running, RunStatus.queued)
+            assert wb.runs.get(live).status in (RunStatus.running, RunStatus.queued)
 
 
 def test_retention_keeps_the_results_of_runs_in_flight_elsewhere(settings: Settings) -> None:
@@ -143,7 +143,7 @@ def test_retention_keeps_the_results_of_runs_in_flight_elsewhere(settings: Setti
         wb.results.rescan_s = 0  # the next sweep reads the directory: it sees the file
         wb.retention.sweep()
         assert path.exists()
-        assert wb.get_run(elsewhere).status is RunStatus.running
+        assert wb.runs.get(elsewhere).status is RunStatus.running
 
 
 @pytest.mark.parametrize("status", [RunStatus.succeeded, RunStatus.failed])
@@ -151,4 +151,4 @@ def test_finished_runs_are_never_touched(settings: Settings, status: RunStatus) 
     with Workbench(settings) as wb:
         run_id = add_run(wb, gone_process(), status=status)
         assert recovery.recover(wb.db, wb.results) == ([], set())
-        assert wb.get_run(run_id).status is status
+        assert wb.runs.get(run_id).status is status

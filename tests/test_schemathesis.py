@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from querydeck.api import create_app
+from querydeck.app.workbench import Workbench
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.apiauth import bearer_token
 
 EXAMPLES = 8
@@ -60,7 +60,7 @@ def test_schemathesis_anonymous_and_authenticated(data_dir: Path, demo_files: Pa
         rate_limit_runs_address="",
     )
     with Workbench(settings_) as workbench:
-        workbench.create_demo()
+        workbench.admin.create_demo()
         app = create_app(workbench)
         schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
         failures = _fuzz(schema, {})

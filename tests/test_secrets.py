@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.errors import SecretDecryptError, SecretKeyError
 from querydeck.settings import load_settings
 from querydeck.sources.secrets import KEY_FILE_NAME, Sealer, load_key, new_key_text
-from querydeck.workbench import Workbench
 
 
 def test_first_start_creates_a_private_key_file(data_dir: Path) -> None:
@@ -68,9 +68,9 @@ def test_workbench_refuses_a_different_key(data_dir: Path) -> None:
         pass
     (data_dir / KEY_FILE_NAME).unlink()
     with pytest.raises(SecretKeyError, match="missing"):
-        Workbench(load_settings(data_dir=data_dir))
+        Workbench(load_settings(data_dir=data_dir)).open()
     with pytest.raises(SecretKeyError, match="not the one"):
-        Workbench(load_settings(data_dir=data_dir, secret_key=new_key_text()))
+        Workbench(load_settings(data_dir=data_dir, secret_key=new_key_text())).open()
 
 
 def test_workbench_accepts_a_configured_key(data_dir: Path) -> None:

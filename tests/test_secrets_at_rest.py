@@ -13,6 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from querydeck import logs
+from querydeck.app.workbench import Workbench
 from querydeck.cli import app as cli_app
 from querydeck.errors import ConfigError, QueryDeckError
 from querydeck.runs.models import RunRequest
@@ -20,7 +21,6 @@ from querydeck.settings import load_settings
 from querydeck.sources import keys
 from querydeck.sources.secrets import KEY_FILE_NAME, new_key_text
 from querydeck.store.tables import ConnectionRow, RunRow
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client
 from tests.services import postgres_database
 
@@ -100,8 +100,8 @@ def test_sentinel_never_appears_on_any_path(
 
 def test_tampered_and_copied_ciphertexts_fail_clearly(workbench: Workbench) -> None:
     """L3: a flipped byte, and a ciphertext copied to another connection's row."""
-    workbench.create_connection("a", driver="postgres", options=pg_options())
-    workbench.create_connection("b", driver="postgres", options={**pg_options(), "password": "x"})
+    workbench.connections.create("a", driver="postgres", options=pg_options())
+    workbench.connections.create("b", driver="postgres", options={**pg_options(), "password": "x"})
 
     def tamper(session: Any) -> None:
         rows = {r.name: r for r in session.scalars(select(ConnectionRow))}
@@ -114,8 +114,8 @@ def test_tampered_and_copied_ciphertexts_fail_clearly(workbench: Workbench) -> N
     workbench.db.write(tamper)
     for name in ("a", "b"):
         for action in (
-            workbench.test_connection,
-            lambda n: workbench.run(RunRequest(connection=n, sql="SELECT 1")),
+            workbench.connections.test,
+            lambda n: workbench.runs.run(RunRequest(connection=n, sql="SELECT 1")),
         ):
             with pytest.raises(QueryDeckError) as info:
                 action(name)
@@ -126,15 +126,15 @@ def test_tampered_and_copied_ciphertexts_fail_clearly(workbench: Workbench) -> N
 def test_key_rotation_reseals_every_secret(workbench: Workbench, data_dir: Path) -> None:
     """L4: every connection still decrypts; the old key no longer does; nothing in clear."""
     for i in range(3):
-        workbench.create_connection(
+        workbench.connections.create(
             f"c{i}", driver="postgres", options={**pg_options(), "password": f"{SENTINEL}{i}"}
         )
-    workbench.create_connection("nosecret", driver="duckdb", options={})
+    workbench.connections.create("nosecret", driver="duckdb", options={})
     key_file = data_dir / KEY_FILE_NAME
     old_key = key_file.read_bytes()
     with workbench.db.read() as session:
         before = {r.name: r.secrets for r in session.scalars(select(ConnectionRow))}
-    result = workbench.rotate_key()
+    result = workbench.admin.rotate_key()
     assert result.connections == 3
     assert key_file.read_bytes() != old_key
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
@@ -144,64 +144,64 @@ def test_key_rotation_reseals_every_secret(workbench: Workbench, data_dir: Path)
     assert all(after[n] != before[n] for n in ("c0", "c1", "c2"))
     assert after["nosecret"] is None
     for i in range(3):
-        _, driver = workbench.connections.driver_for(f"c{i}")
+        _, driver = workbench.connection_store.driver_for(f"c{i}")
         assert driver.options.password.get_secret_value() == f"{SENTINEL}{i}"  # type: ignore[attr-defined]
     assert SENTINEL.encode() not in app_db_bytes(workbench)
     workbench.close()
     with Workbench(load_settings(data_dir=data_dir)) as reopened:
-        _, driver = reopened.connections.driver_for("c1")
+        _, driver = reopened.connection_store.driver_for("c1")
         assert driver.options.password.get_secret_value() == f"{SENTINEL}1"  # type: ignore[attr-defined]
     key_file.write_bytes(old_key)
     with pytest.raises(QueryDeckError) as info:
-        Workbench(load_settings(data_dir=data_dir))
+        Workbench(load_settings(data_dir=data_dir)).open()
     assert info.value.code == "SECRET_KEY_INVALID"
 
 
 def test_a_failed_rotation_changes_nothing(
     workbench: Workbench, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    workbench.create_connection("c", driver="postgres", options=pg_options())
+    workbench.connections.create("c", driver="postgres", options=pg_options())
     old_key = (data_dir / KEY_FILE_NAME).read_bytes()
 
     def broken(session: Any, sealer: Any) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(workbench.connections, "reseal", broken)
+    monkeypatch.setattr(workbench.connection_store, "reseal", broken)
     with pytest.raises(RuntimeError):
-        workbench.rotate_key()
+        workbench.admin.rotate_key()
     assert (data_dir / KEY_FILE_NAME).read_bytes() == old_key
     assert sorted(p.name for p in data_dir.glob("secret.key*")) == [KEY_FILE_NAME]
     monkeypatch.undo()
-    _, driver = workbench.connections.driver_for("c")
+    _, driver = workbench.connection_store.driver_for("c")
     assert driver.options.password.get_secret_value() == SENTINEL  # type: ignore[attr-defined]
 
 
 def test_a_rotation_interrupted_after_the_commit_finishes_on_start(
     workbench: Workbench, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    workbench.create_connection("c", driver="postgres", options=pg_options())
+    workbench.connections.create("c", driver="postgres", options=pg_options())
 
     def crash(*args: Any) -> None:
         raise OSError("power cut")
 
     monkeypatch.setattr(keys.os, "replace", crash)
     with pytest.raises(OSError):
-        workbench.rotate_key()
+        workbench.admin.rotate_key()
     monkeypatch.undo()
     assert (data_dir / "secret.key.new").exists()
     assert (data_dir / "secret.key.old").exists()
     workbench.close()
     with Workbench(load_settings(data_dir=data_dir)) as reopened:
-        _, driver = reopened.connections.driver_for("c")
+        _, driver = reopened.connection_store.driver_for("c")
         assert driver.options.password.get_secret_value() == SENTINEL  # type: ignore[attr-defined]
     assert sorted(p.name for p in data_dir.glob("secret.key*")) == [KEY_FILE_NAME]
 
 
 def test_a_configured_key_cannot_be_rotated(data_dir: Path) -> None:
-    wb = Workbench(load_settings(data_dir=data_dir, secret_key=new_key_text()))
+    wb = Workbench(load_settings(data_dir=data_dir, secret_key=new_key_text())).open()
     try:
         with pytest.raises(ConfigError, match="QUERYDECK_SECRET_KEY"):
-            wb.rotate_key()
+            wb.admin.rotate_key()
     finally:
         wb.close()
 
@@ -209,11 +209,11 @@ def test_a_configured_key_cannot_be_rotated(data_dir: Path) -> None:
 def test_cli_keys_rotate(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUERYDECK_DATA_DIR", str(data_dir))
     with Workbench(load_settings()) as wb:
-        wb.create_connection("c", driver="postgres", options=pg_options())
+        wb.connections.create("c", driver="postgres", options=pg_options())
     result = CliRunner().invoke(cli_app, ["keys", "rotate"])
     assert result.exit_code == 0, result.output
     assert "1 connection(s) re-sealed" in result.stderr
     assert SENTINEL not in result.output
     with Workbench(load_settings()) as wb:
-        _, driver = wb.connections.driver_for("c")
+        _, driver = wb.connection_store.driver_for("c")
         assert driver.options.password.get_secret_value() == SENTINEL  # type: ignore[attr-defined]

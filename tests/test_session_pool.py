@@ -13,13 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers.base import Connection, ResultStream, ServerInfo
 from querydeck.errors import QueryDeckError, UpstreamUnavailable
 from querydeck.runs import pool as pool_module
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.runs.pool import SessionPools
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.security.harness import bypass
 from tests.services import POSTGRES_URL, mysql_database, postgres_database
 
@@ -150,9 +150,9 @@ def test_idle_sessions_expire_and_the_reaper_closes_them() -> None:
 
 
 def run(wb: Workbench, sql: str, name: str = "pg") -> Any:
-    info = wb.run(RunRequest(connection=name, sql=sql))
+    info = wb.runs.run(RunRequest(connection=name, sql=sql))
     assert info.status is RunStatus.succeeded, info.error_message
-    return wb.run_rows(info.id).rows
+    return wb.runs.rows(info.id).rows
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,10 @@ def pg_url() -> Iterator[str]:
 
 
 def bench(data_dir: Path, url: str, *, raw: bool = False, **settings: Any) -> Workbench:
-    wb = Workbench(load_settings(data_dir=data_dir, **settings), checker=bypass if raw else None)
-    wb.create_connection("pg", url=url, allow_privileged=True)
+    wb = Workbench(
+        load_settings(data_dir=data_dir, **settings), checker=bypass if raw else None
+    ).open()
+    wb.connections.create("pg", url=url, allow_privileged=True)
     return wb
 
 
@@ -188,7 +190,7 @@ def test_runs_reuse_a_reset_session(data_dir: Path, pg_url: str) -> None:
         pid = run(wb, "SELECT pg_backend_pid()")[0][0]
         run(wb, "SELECT set_config('default_transaction_read_only', 'off', false)")
         run(wb, "SELECT pg_advisory_lock(77), set_config('qd.marker', 'x', false)")
-        assert wb.runs.sessions.idle_count() == 1
+        assert wb.run_manager.sessions.idle_count() == 1
         assert backends(pg_url) == [(pid, "idle")]
         state = run(
             wb,
@@ -224,23 +226,25 @@ def test_failed_and_cancelled_runs_discard_their_session(data_dir: Path, pg_url:
     wb = bench(data_dir, pg_url, raw=True)
     try:
         pid = run(wb, "SELECT pg_backend_pid()")[0][0]
-        failed = wb.run(RunRequest(connection="pg", sql="SELECT 1 / 0"))
+        failed = wb.runs.run(RunRequest(connection="pg", sql="SELECT 1 / 0"))
         assert failed.status is RunStatus.failed
-        assert wb.runs.sessions.idle_count() == 0
+        assert wb.run_manager.sessions.idle_count() == 0
         second = run(wb, "SELECT pg_backend_pid()")[0][0]
         assert second != pid
-        run_id = wb.start_run(RunRequest(connection="pg", sql="SELECT pg_sleep(30)"))
+        run_id = wb.runs.start(RunRequest(connection="pg", sql="SELECT pg_sleep(30)"))
         deadline = time.monotonic() + 10
         while (second, "active") not in backends(pg_url) and time.monotonic() < deadline:
             time.sleep(0.02)
-        cancelled = wb.cancel_run(run_id)
+        cancelled = wb.runs.cancel(run_id)
         assert cancelled.status is RunStatus.cancelled
-        assert wb.runs.sessions.idle_count() == 0
+        assert wb.run_manager.sessions.idle_count() == 0
         third = run(wb, "SELECT pg_backend_pid()")[0][0]
         assert third not in (pid, second)
-        timed_out = wb.run(RunRequest(connection="pg", sql="SELECT pg_sleep(5)", timeout_s=0.5))
+        timed_out = wb.runs.run(
+            RunRequest(connection="pg", sql="SELECT pg_sleep(5)", timeout_s=0.5)
+        )
         assert timed_out.status is RunStatus.timed_out
-        assert wb.runs.sessions.idle_count() == 0
+        assert wb.run_manager.sessions.idle_count() == 0
     finally:
         wb.close()
 
@@ -254,11 +258,11 @@ def test_changed_options_and_terminated_sessions_open_new_ones(data_dir: Path, p
         time.sleep(0.1)
         again = run(wb, "SELECT pg_backend_pid()")[0][0]  # the dead one is skipped
         assert again != pid
-        wb.update_connection("pg", {"sslmode": "disable"})
-        assert wb.runs.sessions.idle_count() == 0
+        wb.connections.update("pg", {"sslmode": "disable"})
+        assert wb.run_manager.sessions.idle_count() == 0
         assert run(wb, "SELECT pg_backend_pid()")[0][0] != again
-        wb.delete_connection("pg")
-        assert wb.runs.sessions.idle_count() == 0
+        wb.connections.delete("pg")
+        assert wb.run_manager.sessions.idle_count() == 0
     finally:
         wb.close()
 
@@ -284,7 +288,7 @@ def test_concurrent_runs_share_a_bounded_pool(data_dir: Path, pg_url: str) -> No
         assert not errors
         assert len(pids) == 20
         assert len(set(pids)) < 20
-        assert wb.runs.sessions.idle_count() <= 2
+        assert wb.run_manager.sessions.idle_count() <= 2
         assert len(backends(pg_url)) <= 2
     finally:
         wb.close()
@@ -297,14 +301,14 @@ def test_the_pool_keeps_as_many_sessions_as_there_are_workers_by_default(
     session for each run beyond a smaller pool."""
     wb = bench(data_dir, pg_url, raw=True, run_workers=3)
     try:
-        assert wb.runs.sessions.size == 3
+        assert wb.run_manager.sessions.size == 3
         started = [
-            wb.start_run(RunRequest(connection="pg", sql="SELECT pg_sleep(1), pg_backend_pid()"))
+            wb.runs.start(RunRequest(connection="pg", sql="SELECT pg_sleep(1), pg_backend_pid()"))
             for _ in range(3)
         ]
-        pids = {wb.run_rows(wb.wait_run(r, 30).id).rows[0][1] for r in started}
+        pids = {wb.runs.rows(wb.runs.wait(r, 30).id).rows[0][1] for r in started}
         assert len(pids) == 3
-        assert wb.runs.sessions.idle_count() == 3
+        assert wb.run_manager.sessions.idle_count() == 3
         again = {run(wb, "SELECT pg_backend_pid()")[0][0] for _ in range(3)}
         assert again <= pids  # reused, none opened
     finally:
@@ -323,9 +327,9 @@ def test_pool_size_zero_opens_a_session_per_run(data_dir: Path, pg_url: str) -> 
 
 def test_mysql_runs_reuse_a_reset_session(data_dir: Path) -> None:
     with mysql_database() as url:
-        wb = Workbench(load_settings(data_dir=data_dir), checker=bypass)
+        wb = Workbench(load_settings(data_dir=data_dir), checker=bypass).open()
         try:
-            wb.create_connection("my", url=url, allow_privileged=True)
+            wb.connections.create("my", url=url, allow_privileged=True)
             thread = run(wb, "SELECT CONNECTION_ID()", "my")[0][0]
             run(wb, "SELECT GET_LOCK('qd_pool', 0), @qd := 5", "my")
             state = run(wb, "SELECT CONNECTION_ID(), IS_USED_LOCK('qd_pool'), @qd", "my")
@@ -353,13 +357,13 @@ def test_a_short_run_writes_its_row_twice(data_dir: Path, pg_url: str) -> None:
     wb.db.write = counting  # type: ignore[method-assign]
     wb.db.write_raw = counting_raw  # type: ignore[method-assign]
     try:
-        info = wb.run(RunRequest(connection="pg", sql="SELECT 1 AS one"))
+        info = wb.runs.run(RunRequest(connection="pg", sql="SELECT 1 AS one"))
         assert info.status is RunStatus.succeeded
         assert info.started_at is not None
         assert info.result_state == "stored"
         assert [c.name for c in info.columns or []] == ["one"]
         assert len(writes) == 2  # inserted as running, then finished
-        big = wb.run(
+        big = wb.runs.run(
             RunRequest(
                 connection="pg", sql="SELECT g FROM generate_series(1, 20000) g", max_rows=20000
             )
@@ -373,13 +377,13 @@ def test_a_short_run_writes_its_row_twice(data_dir: Path, pg_url: str) -> None:
 def test_a_run_waiting_for_a_worker_is_queued_first(data_dir: Path, pg_url: str) -> None:
     wb = bench(data_dir, pg_url, raw=True, run_workers=1)
     try:
-        slow = wb.start_run(RunRequest(connection="pg", sql="SELECT pg_sleep(0.5)"))
-        waiting = wb.start_run(RunRequest(connection="pg", sql="SELECT 1"))
-        info = wb.get_run(waiting)
+        slow = wb.runs.start(RunRequest(connection="pg", sql="SELECT pg_sleep(0.5)"))
+        waiting = wb.runs.start(RunRequest(connection="pg", sql="SELECT 1"))
+        info = wb.runs.get(waiting)
         assert info.status is RunStatus.queued
         assert info.started_at is None
-        assert wb.wait_run(waiting, 30).status is RunStatus.succeeded
-        assert wb.wait_run(slow, 30).status is RunStatus.succeeded
+        assert wb.runs.wait(waiting, 30).status is RunStatus.succeeded
+        assert wb.runs.wait(slow, 30).status is RunStatus.succeeded
     finally:
         wb.close()
 

@@ -18,11 +18,11 @@ import duckdb
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.errors import ConfigError, FileAccessDenied, QueryDeckError
 from querydeck.sandbox.addresses import AddressPolicy, embedded_v4, parse_networks, policy_for
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 
 class CountingListener:
@@ -69,12 +69,12 @@ def make_sqlite(path: Path) -> Path:
 
 
 def refused(wb: Workbench, code: str, **kwargs: Any) -> QueryDeckError:
-    before = wb.list_connections().total
+    before = wb.connections.listing().total
     with pytest.raises(QueryDeckError) as info:
-        wb.create_connection("target", **kwargs)
+        wb.connections.create("target", **kwargs)
     assert info.value.code == code, info.value
     assert info.value.http_status == 422
-    assert wb.list_connections().total == before
+    assert wb.connections.listing().total == before
     return info.value
 
 
@@ -129,22 +129,22 @@ def test_roots_are_checked_on_update_and_on_connect(
 ) -> None:
     inside = make_sqlite(files_dir / "in.db")
     outside = make_sqlite(tmp_path / "outside" / "out.db")
-    workbench.create_connection("f", driver="sqlite", options={"path": str(inside)})
+    workbench.connections.create("f", driver="sqlite", options={"path": str(inside)})
     with pytest.raises(QueryDeckError) as info:
-        workbench.update_connection("f", {"path": str(outside)})
+        workbench.connections.update("f", {"path": str(outside)})
     assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
-    assert workbench.get_connection("f").options["path"] == str(inside)
+    assert workbench.connections.get("f").options["path"] == str(inside)
     # The file is swapped for a symlink pointing out after it was saved.
     inside.unlink()
     inside.symlink_to(outside)
     with pytest.raises(QueryDeckError) as info:
-        workbench.test_connection("f")
+        workbench.connections.test("f")
     assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
-    assert workbench.get_connection("f").status.error_code == "CONNECTION_TARGET_FORBIDDEN"
+    assert workbench.connections.get("f").status.error_code == "CONNECTION_TARGET_FORBIDDEN"
     from querydeck.runs.models import RunRequest
 
     with pytest.raises(QueryDeckError) as info:
-        workbench.run(RunRequest(connection="f", sql="SELECT 1"))
+        workbench.runs.run(RunRequest(connection="f", sql="SELECT 1"))
     assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
 
 
@@ -159,8 +159,8 @@ def test_duckdb_reads_only_inside_its_own_root(tmp_path: Path, data_dir: Path) -
     duckdb.connect(str(database)).close()
     settings = load_settings(data_dir=data_dir, file_roots=[root_a, root_b])
     with Workbench(settings) as wb:
-        wb.create_connection("a", driver="duckdb", options={"path": str(database)})
-        _, driver = wb.connections.driver_for("a")
+        wb.connections.create("a", driver="duckdb", options={"path": str(database)})
+        _, driver = wb.connection_store.driver_for("a")
         with driver.connect(timeout_s=5) as conn:
             rows = [
                 b.to_pylist() for b in conn.execute(f"SELECT * FROM '{root_a}/ok.csv'", timeout_s=5)
@@ -176,7 +176,7 @@ def test_duckdb_reads_only_inside_its_own_root(tmp_path: Path, data_dir: Path) -
 def test_a_root_holding_the_data_directory_is_refused(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "data", file_roots=[tmp_path])
     with pytest.raises(ConfigError, match="contains querydeck's data directory"):
-        Workbench(settings)
+        Workbench(settings).open()
 
 
 def test_file_roots_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,12 +196,12 @@ def test_file_roots_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_demo_files_live_under_the_data_directory(workbench: Workbench, demo_files: Path) -> None:
     shutil.copytree(demo_files, workbench.settings.data_dir / "demo")  # built once per process
-    made = workbench.create_demo()
+    made = workbench.admin.create_demo()
     assert {c.name for c in made} == {"demo", "chinook"}
     for info in made:
         assert Path(info.options["path"]).is_relative_to(workbench.settings.data_dir / "demo")
-        assert workbench.test_connection(info.name).ok
-        assert workbench.get_connection(info.name).privileges.can_write is False
+        assert workbench.connections.test(info.name).ok
+        assert workbench.connections.get(info.name).privileges.can_write is False
 
 
 # --- G1, G2, G4: hosts and parameters -----------------------------------------------------
@@ -324,7 +324,7 @@ def test_own_listener_and_deny_list_count_zero_connections(
 def test_loopback_is_allowed_by_default(workbench: Workbench, listener: CountingListener) -> None:
     """Loopback passes the policy: the attempt reaches the listener (which is no server,
     so the connection is saved unverified)."""
-    made = workbench.create_connection(
+    made = workbench.connections.create(
         "pg", driver="postgres", options=pg_options("127.0.0.1", listener.port)
     )
     assert made.privileges.checked is False
@@ -334,19 +334,19 @@ def test_loopback_is_allowed_by_default(workbench: Workbench, listener: Counting
 def test_the_policy_is_applied_again_on_test(tmp_path: Path, listener: CountingListener) -> None:
     data_dir = tmp_path / "data"
     with Workbench(load_settings(data_dir=data_dir)) as wb:
-        wb.create_connection(
+        wb.connections.create(
             "pg", driver="postgres", options=pg_options("127.0.0.1", listener.port)
         )
     reached = listener.accepted
     strict = load_settings(data_dir=data_dir, outbound_deny=["127.0.0.0/8"])
     with Workbench(strict) as wb:
         with pytest.raises(QueryDeckError) as info:
-            wb.test_connection("pg")
+            wb.connections.test("pg")
         assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
-        assert wb.get_connection("pg").status.error_code == "CONNECTION_TARGET_FORBIDDEN"
+        assert wb.connections.get("pg").status.error_code == "CONNECTION_TARGET_FORBIDDEN"
         from querydeck.runs.models import RunRequest, RunStatus
 
-        run = wb.run(RunRequest(connection="pg", sql="SELECT 1"))
+        run = wb.runs.run(RunRequest(connection="pg", sql="SELECT 1"))
         assert (run.status, run.error_code) == (RunStatus.failed, "CONNECTION_TARGET_FORBIDDEN")
     assert listener.accepted == reached
 
@@ -365,13 +365,13 @@ def test_dns_rebinding_cannot_switch_the_target(
         return real_getaddrinfo(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    workbench.create_connection(
+    workbench.connections.create(
         "pg", driver="postgres", options=pg_options("rebind.example", listener.port)
     )
     with pytest.raises(QueryDeckError) as info:
-        workbench.test_connection("pg")
+        workbench.connections.test("pg")
     assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
-    _, driver = workbench.connections.driver_for("pg")
+    _, driver = workbench.connection_store.driver_for("pg")
     assert isinstance(driver, PostgresDriver)
     params = conninfo_to_dict(driver.conninfo(5))
     assert (params["host"], params["hostaddr"]) == ("rebind.example", "127.0.0.1")

@@ -8,7 +8,7 @@ from querydeck.errors import QueryDeckError
 from querydeck.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from querydeck.workbench import Workbench
+    from querydeck.app.workbench import Workbench
 
 __version__ = "0.1.0"
 
@@ -17,7 +17,7 @@ __all__ = ["QueryDeckError", "Settings", "Workbench", "__version__", "load_setti
 
 def __getattr__(name: str) -> Any:
     if name == "Workbench":  # imported lazily: it pulls in the database layers
-        from querydeck.workbench import Workbench
+        from querydeck.app.workbench import Workbench
 
         return Workbench
     raise AttributeError(name)

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers import registry
 from querydeck.drivers.base import Driver
 from querydeck.errors import ConnectionFailed, DataFileNotFound, DriverInvalid, QueryRejected
 from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests.drivers import test_sqlite
 from tests.drivers.suite import FIXTURE_ROWS, FIXTURE_TABLE, DriverSuite, TypeCase
 from tests.plugins.install import entry_points
@@ -96,9 +96,9 @@ def test_the_workbench_guards_and_runs_it_with_admin_entries(
     monkeypatch.setenv("QUERYDECK_FORBIDDEN_FUNCTIONS", "sqlite:upper")
     settings = load_settings(data_dir=tmp_path / "data", file_roots=[tmp_path / "files"])
     with Workbench(settings) as wb:
-        wb.create_connection("books", driver="ledger", options={"path": str(books)})
-        run = wb.run(RunRequest(connection="books", sql=f"SELECT name FROM {FIXTURE_TABLE}"))
-        assert wb.run_rows(run.id).rows == [[name] for _, name in FIXTURE_ROWS]
+        wb.connections.create("books", driver="ledger", options={"path": str(books)})
+        run = wb.runs.run(RunRequest(connection="books", sql=f"SELECT name FROM {FIXTURE_TABLE}"))
+        assert wb.runs.rows(run.id).rows == [[name] for _, name in FIXTURE_ROWS]
         for sql in ("SELECT upper(name) FROM qd_items", "SELECT readfile('/etc/passwd')"):
             with pytest.raises(QueryRejected):
-                wb.run(RunRequest(connection="books", sql=sql))
+                wb.runs.run(RunRequest(connection="books", sql=sql))

@@ -1,6 +1,6 @@
 """Shared parts of the attack tables (SECURITY_TESTS.md groups A–E).
 
-Every attack runs through a real :class:`~querydeck.workbench.Workbench` twice where the
+Every attack runs through a real :class:`~querydeck.app.workbench.Workbench` twice where the
 row concerns an engine layer: once with the guard, once with the guard bypassed (a checker
 that passes the text through unchanged, the test hook described in DEVELOPERS.md). Each
 attempt asserts the app database afterwards: exactly one new history row and nothing
@@ -22,12 +22,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from querydeck.app.workbench import Workbench
 from querydeck.errors import QueryRejected
 from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import Settings
 from querydeck.sql.rules import EngineRules
 from querydeck.store.tables import AuditRow, Base, RunRow
-from querydeck.workbench import Workbench
 
 
 def bypass(sql: str, *, rules: EngineRules, max_rows: int) -> str:
@@ -76,7 +76,7 @@ def outside_dir() -> Path:
 
 def workbench(root: Path, *, raw: bool, **settings: Any) -> Workbench:
     values: dict[str, Any] = {"data_dir": root, "default_timeout_s": 10.0, **settings}
-    return Workbench(Settings(**values), checker=bypass if raw else None)
+    return Workbench(Settings(**values), checker=bypass if raw else None).open()
 
 
 @contextmanager
@@ -94,7 +94,7 @@ def bench(root: Path, driver: str, options: dict[str, Any], **settings: Any) -> 
         for wb in (guarded, raw):
             # The PostgreSQL attack tables log in as a superuser on purpose (to show what
             # holds even then), so the admin override is given.
-            wb.create_connection("victim", driver=driver, options=options, allow_privileged=True)
+            wb.connections.create("victim", driver=driver, options=options, allow_privileged=True)
         yield Bench(guarded, raw, outside=outside)
     finally:
         guarded.close()
@@ -131,10 +131,10 @@ def attempt(wb: Workbench, connection: str, sql: str, timeout_s: float | None = 
     request = RunRequest(connection=connection, sql=sql, timeout_s=timeout_s)
     rejection: QueryRejected | None = None
     try:
-        info = wb.run(request)
+        info = wb.runs.run(request)
     except QueryRejected as exc:
         rejection = exc
-        info = wb.get_run(str(exc.detail["run_id"]))
+        info = wb.runs.get(str(exc.detail["run_id"]))
     if rejection is not None:
         assert info.status is RunStatus.rejected
         assert info.executed_sql is None

@@ -155,7 +155,7 @@ def duckdb_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
 
 
 def engine_state(b: Bench) -> tuple[str, list[str]]:
-    path = Path(b.guarded.get_connection("victim").options["path"])
+    path = Path(b.guarded.connections.get("victim").options["path"])
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return digest, sorted(p.name for p in path.parent.iterdir())
 
@@ -179,7 +179,7 @@ def test_bypassed(duckdb_bench: Bench, attack: Attack) -> None:
 def test_the_sequence_and_rows_are_untouched(duckdb_bench: Bench) -> None:
     info = attempt(duckdb_bench.raw, "victim", "SELECT count(*) AS n FROM victim")
     assert info.status is RunStatus.succeeded
-    assert duckdb_bench.raw.run_rows(info.id).rows == [[3]]
+    assert duckdb_bench.raw.runs.rows(info.id).rows == [[3]]
 
 
 SSRF = [

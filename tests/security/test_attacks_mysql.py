@@ -258,10 +258,10 @@ def test_c4_client_options_are_refused(my_bench: Bench, option: str) -> None:
     before = app_state(wb)
     options = {"host": "127.0.0.1", "user": "x", option: "1"}
     with pytest.raises(ConnectionParamForbidden) as caught:
-        wb.create_connection(f"c4-{option}", driver="mysql", options=options)
+        wb.connections.create(f"c4-{option}", driver="mysql", options=options)
     assert (caught.value.code, caught.value.http_status) == ("CONNECTION_PARAM_FORBIDDEN", 422)
     with pytest.raises(ConnectionParamForbidden):
-        wb.create_connection(f"c4u-{option}", url=f"mysql://x@127.0.0.1/db?{option}=1")
+        wb.connections.create(f"c4u-{option}", url=f"mysql://x@127.0.0.1/db?{option}=1")
     assert app_state(wb) == before
 
 

@@ -304,7 +304,7 @@ def test_b4_a_session_setting_never_reaches_the_next_run(
         info = attempt(raw, "victim", text)
         assert info.status is RunStatus.failed, text
     check = attempt(raw, "victim", "SELECT current_setting('transaction_read_only') AS ro")
-    assert raw.run_rows(check.id).rows == [["on"]]
+    assert raw.runs.rows(check.id).rows == [["on"]]
     assert engine_state(admin) == before
     assert no_backend_left(admin)
 
@@ -339,7 +339,7 @@ def test_b6_terminated_backend_is_upstream_unavailable_and_the_next_run_works(
     """The server-restart half of B6 is not run here (the test never stops a server it did
     not start); terminating the backend is the same failure seen from the client."""
     wb = pg_bench.guarded
-    run_id = wb.start_run(
+    run_id = wb.runs.start(
         RunRequest(
             connection="victim",
             sql="SELECT count(*) FROM generate_series(1, 10000000000)",
@@ -357,7 +357,7 @@ def test_b6_terminated_backend_is_upstream_unavailable_and_the_next_run_works(
         killed = bool(row and row[0])
         time.sleep(0.05)
     assert killed
-    info = wb.wait_run(run_id, 20)
+    info = wb.runs.wait(run_id, 20)
     assert (info.status, info.error_code, info.error_status) == (
         RunStatus.failed,
         "UPSTREAM_UNAVAILABLE",
@@ -365,5 +365,5 @@ def test_b6_terminated_backend_is_upstream_unavailable_and_the_next_run_works(
     )
     again = attempt(wb, "victim", "SELECT count(*) FROM victim")
     assert again.status is RunStatus.succeeded
-    assert wb.run_rows(again.id).rows == [[3]]
+    assert wb.runs.rows(again.id).rows == [[3]]
     assert no_backend_left(admin)

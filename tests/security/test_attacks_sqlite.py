@@ -149,7 +149,7 @@ def sqlite_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
 
 def engine_state(b: Bench) -> tuple[str, list[str]]:
     """The victim file's bytes (rows, sequence, schema: all in there) and its directory."""
-    path = Path(b.guarded.get_connection("victim").options["path"])
+    path = Path(b.guarded.connections.get("victim").options["path"])
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return digest, sorted(p.name for p in path.parent.iterdir())
 

@@ -16,9 +16,9 @@ import duckdb
 import psycopg
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers.duckdb.engine import load_packaged_extension
 from querydeck.runs.models import RunRequest, RunStatus
-from querydeck.workbench import Workbench
 from tests.security.harness import workbench
 from tests.services import postgres_database
 
@@ -76,14 +76,14 @@ def normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workbench, Path]]:
     wb = workbench(tmp_path_factory.mktemp("false-positives"), raw=False)
     try:
-        wb.create_demo()
+        wb.admin.create_demo()
         yield wb, wb.settings.data_dir / "demo" / "tpch.duckdb"
     finally:
         wb.close()
 
 
 def through_workbench(wb: Workbench, connection: str, sql: str) -> list[tuple[Any, ...]]:
-    info = wb.run(RunRequest(connection=connection, sql=sql, max_rows=100_000))
+    info = wb.runs.run(RunRequest(connection=connection, sql=sql, max_rows=100_000))
     assert info.status is RunStatus.succeeded, (info.error_code, info.error_message)
     assert info.truncated is False
     table = wb.results.read(info.id, 0, 100_000)
@@ -162,7 +162,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workben
             )
         wb = workbench(tmp_path_factory.mktemp("false-positives-pg"), raw=False)
         try:
-            wb.create_connection("pg", url=url, allow_privileged=True)
+            wb.connections.create("pg", url=url, allow_privileged=True)
             yield wb, url
         finally:
             wb.close()

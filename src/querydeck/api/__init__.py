@@ -16,7 +16,7 @@ from querydeck.api.routes import preferences as preference_routes
 from querydeck.api.routes import results as run_results
 from querydeck.api.routes import saved as saved_queries
 from querydeck.api.schemas import ERROR_RESPONSES
-from querydeck.workbench import Workbench
+from querydeck.app.workbench import Workbench
 
 API_PREFIX = "/api/v1"
 

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Principal
 from querydeck.errors import CsrfFailed, Forbidden, Unauthenticated
-from querydeck.workbench import Workbench
 
 SESSION_COOKIE = "qd_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -95,14 +95,14 @@ async def current_principal(request: Request) -> Principal:
             principal = remembered
         else:
             principal = await run_in_threadpool(
-                workbench.authenticate_token, secret, address=address
+                workbench.accounts.authenticate_token, secret, address=address
             )
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthenticated("Log in first: no session cookie or API token was sent.")
         principal, csrf = await run_in_threadpool(
-            workbench.authenticate_session, cookie, address=address
+            workbench.accounts.authenticate_session, cookie, address=address
         )
         _check_csrf(request, csrf)
         request.state.csrf_token = csrf

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from querydeck.workbench import Workbench
+from querydeck.app.workbench import Workbench
 
 
 async def get_workbench(request: Request) -> Workbench:

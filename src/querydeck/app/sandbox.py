@@ -63,11 +63,16 @@ def build_sandbox(settings: Settings) -> Sandbox:
                 f"The file root {root.name or root!s} overlaps a directory querydeck keeps "
                 "its own files in (results, uploaded certificates); choose another one."
             )
-    if settings.file_roots is None:
-        (data_dir / "files").mkdir(parents=True, exist_ok=True, mode=0o700)
     addresses = policy_for(settings.outbound_allow, settings.outbound_deny, own_listeners(settings))
     return Sandbox(addresses=addresses, files=files)
 
 
 def _overlap(a: Path, b: Path) -> bool:
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def prepare_file_roots(settings: Settings) -> None:
+    """Create the default file root (``files`` in the data directory) when no roots are
+    configured."""
+    if settings.file_roots is None:
+        (settings.data_dir / "files").mkdir(parents=True, exist_ok=True, mode=0o700)

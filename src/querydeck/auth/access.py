@@ -12,7 +12,7 @@ from querydeck.auth.principal import Action, Principal
 from querydeck.drivers import registry
 from querydeck.errors import Forbidden, NotFound
 from querydeck.runs.models import RunInfo
-from querydeck.sources.connections import ConnectionService
+from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
 
 _VERBS = {
@@ -24,7 +24,7 @@ _VERBS = {
 
 
 def connection_not_found(name: str) -> NotFound:
-    """The same error as a connection that does not exist (see ConnectionService._row)."""
+    """The same error as a connection that does not exist (see ConnectionStore._row)."""
     return NotFound(
         f"No connection named {name!r}.", code="CONNECTION_NOT_FOUND", detail={"connection": name}
     )
@@ -59,7 +59,7 @@ def _role_forbidden(principal: Principal, action: Action) -> Forbidden:
 class Access:
     """Checks against the grants, read fresh on every call."""
 
-    def __init__(self, grants: Grants, connections: ConnectionService) -> None:
+    def __init__(self, grants: Grants, connections: ConnectionStore) -> None:
         self.grants = grants
         self._connections = connections
 

@@ -40,7 +40,7 @@ from querydeck.errors import (
     QueryTimeout,
 )
 from querydeck.runs.models import RowsPage
-from querydeck.sources.connections import ConnectionService
+from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
 from querydeck.store.tables import utcnow
 
@@ -53,11 +53,11 @@ MAX_QUERY_CHARS = 500
 PreviewRunner = Callable[[str, str, int], RowsPage]
 
 
-class CatalogService:
+class Catalogs:
     def __init__(
         self,
         cache: CatalogCache,
-        connections: ConnectionService,
+        connections: ConnectionStore,
         *,
         connect_timeout_s: float,
         default_timeout_s: float,

@@ -125,7 +125,7 @@ def audit(
     """Show the audit log, newest first: connection changes and tests, runs (fingerprint
     and tables, never the SQL), exports (rows, bytes, SHA-256), logins and user changes."""
     with open_workbench() as workbench:
-        page = workbench.list_audit(
+        page = workbench.admin.audit_log(
             LOCAL,
             limit=limit,
             offset=offset,

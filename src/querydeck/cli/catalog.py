@@ -63,13 +63,13 @@ def show(
     segments = parse_path(target)
     with open_client() as workbench:
         if len(segments) == 2:
-            detail = workbench.table_detail(name, *segments, preview_rows=preview)
+            detail = workbench.catalog.table_detail(name, *segments, preview_rows=preview)
             if fmt is InfoFormat.json:
                 print_json(detail)
                 return
             _print_detail(detail)
             return
-        level = workbench.catalog_level(name, target, limit=limit, offset=offset)
+        level = workbench.catalog.level(name, target, limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(level)
         return
@@ -151,7 +151,7 @@ def refresh(
 ) -> None:
     """Read the connection's catalog again and print what changed."""
     with open_client() as workbench:
-        report = workbench.refresh_catalog(name, schema)
+        report = workbench.catalog.refresh(name, schema)
     if fmt is InfoFormat.json:
         print_json(report)
         return
@@ -200,10 +200,10 @@ def settings(
     from querydeck.catalog.models import CatalogSettings
 
     with open_client() as workbench:
-        current = workbench.catalog_settings(name)
+        current = workbench.catalog.settings(name)
         if clear or include is not None or exclude is not None or timeout is not None:
             base = CatalogSettings() if clear else current
-            current = workbench.set_catalog_settings(
+            current = workbench.catalog.set_settings(
                 name,
                 CatalogSettings(
                     include=include if include is not None else base.include,
@@ -222,7 +222,7 @@ def search(
 ) -> None:
     """Search table, view and column names and comments across every connection."""
     with open_client() as workbench:
-        found = workbench.search_catalog(text, limit=limit, offset=offset)
+        found = workbench.catalog.search(text, limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(found)
         return

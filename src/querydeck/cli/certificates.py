@@ -90,7 +90,7 @@ def add(
     """Upload CA certificate(s); private keys, non-CA and expired certificates are refused."""
     data = _read(file)
     with open_workbench() as workbench:
-        info = workbench.add_certificate(name, data)
+        info = workbench.admin.add_certificate(name, data)
     _print(info, fmt)
     message(f"Stored certificate {info.name!r}; use it with --option ssl_ca_certificate={info.id}")
 
@@ -103,7 +103,7 @@ def list_certificates(
 ) -> None:
     """Uploaded certificates with subject, expiry, fingerprint and the connections using them."""
     with open_workbench() as workbench:
-        page = workbench.list_certificates(limit=limit, offset=offset)
+        page = workbench.admin.list_certificates(limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(page)
         return
@@ -130,7 +130,7 @@ def show(
 ) -> None:
     """One certificate bundle in full."""
     with open_workbench() as workbench:
-        info = workbench.get_certificate(certificate_id)
+        info = workbench.admin.get_certificate(certificate_id)
     _print(info, fmt)
 
 
@@ -138,5 +138,5 @@ def show(
 def remove(certificate_id: CertificateId) -> None:
     """Remove a certificate no connection uses."""
     with open_workbench() as workbench:
-        workbench.remove_certificate(certificate_id)
+        workbench.admin.remove_certificate(certificate_id)
     message(f"Removed certificate {certificate_id}.")

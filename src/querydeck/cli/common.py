@@ -23,7 +23,7 @@ from querydeck.cli.backend import Client
 from querydeck.errors import LocalOnlyCommand
 
 if TYPE_CHECKING:
-    from querydeck.workbench import Workbench
+    from querydeck.app.workbench import Workbench
 
 
 class InfoFormat(enum.StrEnum):
@@ -70,7 +70,7 @@ def open_workbench() -> Iterator[Workbench]:
             f"`{name}` works on this machine's data directory only, not against a server: "
             "drop --server (or unset QUERYDECK_SERVER) to run it here."
         )
-    from querydeck.workbench import Workbench  # the core is heavy: imported on use
+    from querydeck.app.workbench import Workbench  # the core is heavy: imported on use
 
     with Workbench() as workbench:
         yield workbench

@@ -203,7 +203,7 @@ def add(
     """Register a connection from a URL and/or a driver with options."""
     options = parse_options(option, option_json, password_prompt=password_prompt)
     with open_workbench() as workbench:
-        info = workbench.create_connection(
+        info = workbench.connections.create(
             name, driver=driver, url=url, options=options, allow_privileged=allow_privileged
         )
     message(f"Added connection {info.name!r} ({info.driver}).")
@@ -218,7 +218,7 @@ def list_connections(
 ) -> None:
     """List connections by name."""
     with open_workbench() as workbench:
-        page = workbench.list_connections(limit=limit, offset=offset)
+        page = workbench.connections.listing(limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(page)
         return
@@ -234,7 +234,7 @@ def show(
 ) -> None:
     """Show one connection: driver, options, which secrets are set, last test."""
     with open_workbench() as workbench:
-        info = workbench.get_connection(name)
+        info = workbench.connections.get(name)
     print_connection(info, fmt)
 
 
@@ -242,7 +242,7 @@ def show(
 def test(name: Annotated[str, typer.Argument(help="The connection's name.")]) -> None:
     """Connect and ping; print the latency and the server version."""
     with open_workbench() as workbench:
-        result = workbench.test_connection(name)
+        result = workbench.connections.test(name)
     typer.echo(f"ok: {milliseconds(result.latency_ms)}, server version {result.server_version}")
 
 
@@ -276,7 +276,7 @@ def update(
     if not options and allow_privileged is None:
         raise typer.BadParameter("give at least one --option, --option-json or --unset")
     with open_workbench() as workbench:
-        info = workbench.update_connection(name, options, allow_privileged=allow_privileged)
+        info = workbench.connections.update(name, options, allow_privileged=allow_privileged)
     message(f"Updated connection {info.name!r}.")
     print_connection(info, fmt)
 
@@ -288,7 +288,7 @@ def rename(
 ) -> None:
     """Rename a connection (its history keeps the name each run had)."""
     with open_workbench() as workbench:
-        info = workbench.rename_connection(name, new_name)
+        info = workbench.connections.rename(name, new_name)
     message(f"Renamed connection {name!r} to {info.name!r}.")
 
 
@@ -299,7 +299,7 @@ def remove(
 ) -> None:
     """Remove a connection (asks first on a terminal; otherwise needs --yes)."""
     with open_workbench() as workbench:
-        info = workbench.get_connection(name)
+        info = workbench.connections.get(name)
         if not yes:
             if not sys.stdin.isatty():
                 raise typer.BadParameter(
@@ -308,5 +308,5 @@ def remove(
             if not typer.confirm(f"Remove connection {info.name!r}?", err=True):
                 message("Nothing removed.")
                 raise typer.Exit(1)
-        workbench.delete_connection(info.name)
+        workbench.connections.delete(info.name)
     message(f"Removed connection {info.name!r}.")

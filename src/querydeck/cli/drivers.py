@@ -12,7 +12,7 @@ from querydeck.cli.connections import FormatOption, connections_table
 def drivers(fmt: FormatOption = InfoFormat.table) -> None:
     """List the installed drivers."""
     with open_workbench() as workbench:
-        found = workbench.drivers()
+        found = workbench.connections.drivers()
     if fmt is InfoFormat.json:
         print_json([d.model_dump(mode="json") for d in found])
         return
@@ -27,7 +27,7 @@ def drivers(fmt: FormatOption = InfoFormat.table) -> None:
 def demo(fmt: FormatOption = InfoFormat.table) -> None:
     """Create the demo connections: TPC-H in DuckDB (demo) and Chinook in SQLite (chinook)."""
     with open_workbench() as workbench:
-        made = workbench.create_demo()
+        made = workbench.admin.create_demo()
     if fmt is InfoFormat.json:
         print_json([c.model_dump(mode="json") for c in made])
         return

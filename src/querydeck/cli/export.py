@@ -73,7 +73,7 @@ def write_export(export: ExportStream, output: Path | None) -> None:
 
 
 def export_to(workbench: Client, run_id: str, fmt: ExportFormat, output: Path | None) -> int:
-    export = workbench.export_run(run_id, fmt)
+    export = workbench.runs.export(run_id, fmt)
     write_export(export, output)
     return export.total_rows
 

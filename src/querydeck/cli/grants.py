@@ -46,7 +46,7 @@ def _print_group(info: GroupInfo, fmt: InfoFormat) -> None:
 def add_group(name: Group, fmt: Format = InfoFormat.table) -> None:
     """Create a group."""
     with open_workbench() as workbench:
-        _print_group(workbench.create_group(name), fmt)
+        _print_group(workbench.grants.create_group(name), fmt)
 
 
 @groups_app.command("list")
@@ -57,7 +57,7 @@ def list_groups(
 ) -> None:
     """Groups with their members."""
     with open_workbench() as workbench:
-        page = workbench.list_groups(limit=limit, offset=offset)
+        page = workbench.grants.list_groups(limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(page)
         return
@@ -74,7 +74,7 @@ def list_groups(
 def remove_group(name: Group) -> None:
     """Remove a group and every grant it held."""
     with open_workbench() as workbench:
-        workbench.delete_group(name)
+        workbench.grants.delete_group(name)
     message(f"Removed group {name!r} and its grants.")
 
 
@@ -82,14 +82,14 @@ def remove_group(name: Group) -> None:
 def add_member(name: Group, username: Username, fmt: Format = InfoFormat.table) -> None:
     """Add a user to a group."""
     with open_workbench() as workbench:
-        _print_group(workbench.add_group_member(name, username), fmt)
+        _print_group(workbench.grants.add_group_member(name, username), fmt)
 
 
 @groups_app.command("remove-member")
 def remove_member(name: Group, username: Username, fmt: Format = InfoFormat.table) -> None:
     """Remove a user from a group."""
     with open_workbench() as workbench:
-        _print_group(workbench.remove_group_member(name, username), fmt)
+        _print_group(workbench.grants.remove_group_member(name, username), fmt)
 
 
 def _subject(user: str | None, group: str | None) -> tuple[SubjectKind, str]:
@@ -113,7 +113,7 @@ def _grants_table(grants: list[GrantInfo]) -> Table:
 def list_grants(connection: Connection, fmt: Format = InfoFormat.table) -> None:
     """The grants on a connection."""
     with open_workbench() as workbench:
-        grants = workbench.list_grants(connection)
+        grants = workbench.grants.list_grants(connection)
     if fmt is InfoFormat.json:
         print_json(grants)
     else:
@@ -134,7 +134,7 @@ def set_grant(
     kind, subject = _subject(user, group)
     chosen = [a.strip() for a in actions.split(",") if a.strip()]
     with open_workbench() as workbench:
-        grant = workbench.grant(connection, kind, subject, chosen)
+        grant = workbench.grants.grant(connection, kind, subject, chosen)
     if fmt is InfoFormat.json:
         print_json(grant)
     else:
@@ -146,5 +146,5 @@ def revoke(connection: Connection, user: UserOption = None, group: GroupOption =
     """Remove a user's or a group's grant on a connection."""
     kind, subject = _subject(user, group)
     with open_workbench() as workbench:
-        workbench.revoke(connection, kind, subject)
+        workbench.grants.revoke(connection, kind, subject)
     message(f"Revoked the grant of {kind} {subject!r} on {connection!r}.")

@@ -14,7 +14,7 @@ def rotate() -> None:
     """Generate a new key, re-seal every stored secret with it in one transaction and
     replace the key file atomically (stop running servers first: they hold the old key)."""
     with open_workbench() as workbench:
-        result = workbench.rotate_key()
+        result = workbench.admin.rotate_key()
     message(
         f"Rotated the secret key: {result.connections} connection(s) re-sealed; "
         f"new key fingerprint {result.fingerprint}."

@@ -82,7 +82,7 @@ def pages(workbench: Client, run_id: str) -> Iterator[Rows]:
     """Every stored row of a succeeded run, one page at a time."""
     offset = 0
     while True:
-        page = workbench.run_rows(run_id, offset=offset, limit=PAGE_ROWS)
+        page = workbench.runs.rows(run_id, offset=offset, limit=PAGE_ROWS)
         if not page.rows:
             return
         yield page.rows
@@ -93,7 +93,7 @@ def pages(workbench: Client, run_id: str) -> Iterator[Rows]:
 
 def wait_for(workbench: Client, run_id: str, connection: str, started: float) -> RunInfo:
     """Wait for the run to end, with a spinner and the elapsed seconds on a terminal."""
-    run = workbench.wait_run(run_id, POLL_S)
+    run = workbench.runs.wait(run_id, POLL_S)
     if run.status.finished:
         return run
     console = stderr_console()
@@ -104,7 +104,7 @@ def wait_for(workbench: Client, run_id: str, connection: str, started: float) ->
         while not run.status.finished:
             if status is not None:
                 status.update(progress_line(run, connection, time.monotonic() - started))
-            run = workbench.wait_run(run_id, POLL_S)
+            run = workbench.runs.wait(run_id, POLL_S)
     return run
 
 
@@ -119,9 +119,9 @@ def cancel(workbench: Client, run_id: str) -> None:
     """Cancel the run after Ctrl-C and say how it ended."""
     message("Cancelling the run…")
     try:
-        run = workbench.cancel_run(run_id)
+        run = workbench.runs.cancel(run_id)
     except Conflict:  # it ended on its own meanwhile
-        run = workbench.get_run(run_id)
+        run = workbench.runs.get(run_id)
     if run.status is RunStatus.cancelled:
         message(f"The run was cancelled (run {run_id}).")
     else:
@@ -131,7 +131,7 @@ def cancel(workbench: Client, run_id: str) -> None:
 def write_result(workbench: Client, run: RunInfo, fmt: DataFormat, output: Path | None) -> None:
     columns = run.columns or []
     if fmt in _EXPORTED and (output is not None or fmt in (DataFormat.tsv, DataFormat.parquet)):
-        write_export(workbench.export_run(run.id, _EXPORTED[fmt]), output)
+        write_export(workbench.runs.export(run.id, _EXPORTED[fmt]), output)
         return
     rows = pages(workbench, run.id)
     if output is None:
@@ -216,7 +216,7 @@ def query(
     with open_client() as workbench:
         started = time.monotonic()
         try:
-            run_id = workbench.start_run(request)
+            run_id = workbench.runs.start(request)
         except QueryDeckError as exc:  # rejected by the guard: show where, under the SQL
             print_error(exc.code, exc.message, exc.detail, sql=text)
             raise typer.Exit(1) from None

@@ -1,5 +1,6 @@
 """The command line against a querydeck server: :class:`RemoteWorkbench` speaks the HTTP API
-with the same methods, arguments and return values as the Workbench calls the CLI makes.
+with the same services, methods, arguments and return values as the Workbench calls the
+CLI makes (``runs`` and ``catalog``; :mod:`querydeck.cli.backend` is the shared protocol).
 
 Errors come back as the API's envelope and are raised as the same ``QueryDeckError``
 (code, message, detail, HTTP status), so the CLI prints the same ``Error [CODE]`` lines and
@@ -275,28 +276,36 @@ class RemoteExport:
 
 
 class RemoteWorkbench(ServerClient):
-    """The Workbench's run, history, export and catalog methods over the HTTP API, as the
-    token's user (their permissions, history and audit)."""
+    """The Workbench's run, history, export and catalog services over the HTTP API, as the
+    token's user (their permissions, history and audit): ``runs`` and ``catalog`` share
+    this one HTTP client."""
 
     def __init__(
         self, server: str, token: str, *, transport: httpx.BaseTransport | None = None
     ) -> None:
         super().__init__(server, token, transport=transport)
-        self._pause: dict[str, float] = {}
-        self._interrupted = False
+        self.runs = RemoteRuns(self)
+        self.catalog = RemoteCatalog(self)
 
     def __enter__(self) -> RemoteWorkbench:
         return self
 
-    # --- runs -----------------------------------------------------------------------------
+
+class RemoteRuns:
+    """Runs, history and exports over the HTTP API."""
+
+    def __init__(self, client: ServerClient) -> None:
+        self._client = client
+        self._pause: dict[str, float] = {}
+        self._interrupted = False
 
     def _started(self, method: str, path: str, **kwargs: Any) -> str:
         """Start a run without waiting for it. A Ctrl-C while the server answers is held
-        until the run's id is known, then raised by the next :meth:`wait_run`, so the
-        caller can cancel the run instead of leaving it running."""
+        until the run's id is known, then raised by the next :meth:`wait`, so the caller
+        can cancel the run instead of leaving it running."""
         with _held_interrupt() as interrupted:
             try:
-                run_id = self.call(RunView, method, path, **kwargs).run.id
+                run_id = self._client.call(RunView, method, path, **kwargs).run.id
             except QueryDeckError as exc:
                 ended = _ended_run_id(exc)
                 if ended is None:
@@ -306,7 +315,7 @@ class RemoteWorkbench(ServerClient):
             self._interrupted = True
         return run_id
 
-    def start_run(self, request: RunRequest) -> str:
+    def start(self, request: RunRequest) -> str:
         body = {**request.model_dump(mode="json"), "wait_ms": 0, "page_size": 1}
         return self._started("POST", "/runs", json=body)
 
@@ -315,10 +324,11 @@ class RemoteWorkbench(ServerClient):
             "POST", f"/runs/{segment(run_id)}/rerun", params={"wait_ms": 0, "page_size": 1}
         )
 
-    def get_run(self, run_id: str) -> RunInfo:
-        return self.call(RunView, "GET", f"/runs/{segment(run_id)}", params={"page_size": 1}).run
+    def get(self, run_id: str) -> RunInfo:
+        path = f"/runs/{segment(run_id)}"
+        return self._client.call(RunView, "GET", path, params={"page_size": 1}).run
 
-    def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo:
+    def wait(self, run_id: str, timeout_s: float | None) -> RunInfo:
         """Look at the run until it ends or ``timeout_s`` passes (None: until it ends); the
         pause between looks grows from 20 ms to 250 ms over the run's life."""
         if self._interrupted:
@@ -326,7 +336,7 @@ class RemoteWorkbench(ServerClient):
             raise KeyboardInterrupt
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            run = self.get_run(run_id)
+            run = self.get(run_id)
             if run.status.finished:
                 self._pause.pop(run_id, None)
                 return run
@@ -337,14 +347,14 @@ class RemoteWorkbench(ServerClient):
             self._pause[run_id] = min(pause * 1.5, POLL_MAX_S)
             time.sleep(pause if left is None else min(pause, left))
 
-    def run_rows(self, run_id: str, *, offset: int = 0, limit: int = 500) -> RowsPage:
+    def rows(self, run_id: str, *, offset: int = 0, limit: int = 500) -> RowsPage:
         params = {"offset": offset, "limit": limit}
-        return self.call(RowsPage, "GET", f"/runs/{segment(run_id)}/rows", params=params)
+        return self._client.call(RowsPage, "GET", f"/runs/{segment(run_id)}/rows", params=params)
 
-    def cancel_run(self, run_id: str) -> RunInfo:
-        return self.call(RunInfo, "POST", f"/runs/{segment(run_id)}/cancel")
+    def cancel(self, run_id: str) -> RunInfo:
+        return self._client.call(RunInfo, "POST", f"/runs/{segment(run_id)}/cancel")
 
-    def list_runs(
+    def listing(
         self,
         *,
         limit: int = 50,
@@ -366,52 +376,56 @@ class RemoteWorkbench(ServerClient):
             "until": until.isoformat() if until is not None else None,
             "cursor": cursor,
         }
-        return self.call(HistoryPage, "GET", "/runs", params=params)
+        return self._client.call(HistoryPage, "GET", "/runs", params=params)
 
-    def export_run(self, run_id: str, fmt: ExportFormat) -> RemoteExport:
+    def export(self, run_id: str, fmt: ExportFormat) -> RemoteExport:
         """The export's answer once its headers arrived; the body streams in ``chunks``."""
-        response = self.send(
+        response = self._client.send(
             "GET",
             f"/runs/{segment(run_id)}/export",
             params={"format": fmt.value},
             headers={"Accept": "*/*"},
             stream=True,
         )
-        return RemoteExport(self.server, response, fmt)
+        return RemoteExport(self._client.server, response, fmt)
 
-    # --- catalog --------------------------------------------------------------------------
 
-    def catalog_level(
+class RemoteCatalog:
+    """Catalog browsing, refresh, table detail, search and settings over the HTTP API."""
+
+    def __init__(self, client: ServerClient) -> None:
+        self._client = client
+
+    def level(
         self, connection: str, path: str = "", *, limit: int = 100, offset: int = 0
     ) -> CatalogLevel:
         params = {"path": path, "limit": limit, "offset": offset}
-        return self.call(
-            CatalogLevel, "GET", f"/connections/{segment(connection)}/catalog", params=params
-        )
+        url = f"/connections/{segment(connection)}/catalog"
+        return self._client.call(CatalogLevel, "GET", url, params=params)
 
-    def refresh_catalog(self, connection: str, schema: str | None = None) -> RefreshReport:
+    def refresh(self, connection: str, schema: str | None = None) -> RefreshReport:
         body = {"schema_name": schema} if schema is not None else None
-        return self.call(
-            RefreshReport, "POST", f"/connections/{segment(connection)}/catalog/refresh", json=body
-        )
+        url = f"/connections/{segment(connection)}/catalog/refresh"
+        return self._client.call(RefreshReport, "POST", url, json=body)
 
     def table_detail(
         self, connection: str, schema: str, table: str, *, preview_rows: int = 0
     ) -> TableDetail:
         path = f"/connections/{segment(connection)}/tables/{segment(schema)}/{segment(table)}"
-        return self.call(TableDetail, "GET", path, params={"preview": preview_rows})
+        return self._client.call(TableDetail, "GET", path, params={"preview": preview_rows})
 
-    def search_catalog(self, text: str, *, limit: int = 50, offset: int = 0) -> Page[SearchHit]:
+    def search(self, text: str, *, limit: int = 50, offset: int = 0) -> Page[SearchHit]:
         params = {"q": text, "limit": limit, "offset": offset}
-        return self.call(Page[SearchHit], "GET", "/search", params=params)
+        return self._client.call(Page[SearchHit], "GET", "/search", params=params)
 
-    def catalog_settings(self, connection: str) -> CatalogSettings:
+    def settings(self, connection: str) -> CatalogSettings:
         path = f"/connections/{segment(connection)}/catalog/settings"
-        return self.call(CatalogSettings, "GET", path)
+        return self._client.call(CatalogSettings, "GET", path)
 
-    def set_catalog_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings:
+    def set_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings:
         path = f"/connections/{segment(connection)}/catalog/settings"
-        return self.call(CatalogSettings, "PUT", path, json=values.model_dump(mode="json"))
+        body = values.model_dump(mode="json")
+        return self._client.call(CatalogSettings, "PUT", path, json=body)
 
 
 def connect(server: str, *, insecure: bool = False) -> RemoteWorkbench:

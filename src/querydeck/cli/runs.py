@@ -67,7 +67,7 @@ def history(
 ) -> None:
     """List past runs, newest first (rejected ones included)."""
     with open_client() as workbench:
-        page = workbench.list_runs(
+        page = workbench.runs.listing(
             limit=limit,
             offset=offset,
             connection=connection,
@@ -155,7 +155,7 @@ def show(
 ) -> None:
     """Show one run: status, timings, rows, error and SQL."""
     with open_client() as workbench:
-        run = workbench.get_run(run_id)
+        run = workbench.runs.get(run_id)
     if fmt is InfoFormat.json:
         print_json(run)
     else:
@@ -167,7 +167,7 @@ def cancel(run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's i
     """Cancel a run in flight (here: only runs started by this same process; with --server:
     your runs on that server)."""
     with open_client() as workbench:
-        run = workbench.cancel_run(run_id)
+        run = workbench.runs.cancel(run_id)
     typer.echo(f"{run.id}: {run.status.value}")
 
 
@@ -182,9 +182,9 @@ def rerun(
     from querydeck.cli.query import wait_for
 
     with open_client() as workbench:
-        old = workbench.get_run(run_id)
+        old = workbench.runs.get(run_id)
         started = time.monotonic()
-        new_id = workbench.rerun(run_id)
+        new_id = workbench.runs.rerun(run_id)
         try:
             run = wait_for(workbench, new_id, old.connection or "", started)
         except KeyboardInterrupt:

@@ -80,7 +80,7 @@ def list_saved(
 ) -> None:
     """List saved queries, favourites first."""
     with open_workbench() as workbench:
-        page = workbench.list_saved_queries(
+        page = workbench.saved.listing(
             limit=limit, offset=offset, tag=tag, favourite=favourite, text=text
         )
     if fmt is InfoFormat.json:
@@ -127,7 +127,7 @@ def add(
         },
     )
     with open_workbench() as workbench:
-        saved = workbench.create_saved_query(data)
+        saved = workbench.saved.create(data)
     message(f"saved {saved.name!r} ({saved.id})")
 
 
@@ -137,7 +137,7 @@ def show(
 ) -> None:
     """Show one saved query."""
     with open_workbench() as workbench:
-        saved = workbench.get_saved_query(ref)
+        saved = workbench.saved.get(ref)
     if fmt is InfoFormat.json:
         print_json(saved)
     else:
@@ -177,7 +177,7 @@ def edit(
     if no_connection:
         values["connection"] = None
     with open_workbench() as workbench:
-        saved = workbench.update_saved_query(ref, _valid(SavedQueryChanges, values))
+        saved = workbench.saved.update(ref, _valid(SavedQueryChanges, values))
     message(f"updated {saved.name!r} ({saved.id})")
 
 
@@ -185,7 +185,7 @@ def edit(
 def delete(ref: Ref) -> None:
     """Delete a saved query (its past runs stay in the history)."""
     with open_workbench() as workbench:
-        workbench.delete_saved_query(ref)
+        workbench.saved.delete(ref)
     message(f"deleted {ref!r}")
 
 
@@ -202,9 +202,9 @@ def run(
     """Run a saved query and write its rows like `querydeck query`."""
     chosen = query_cli.choose_format(fmt, output)
     with open_workbench() as workbench:
-        saved = workbench.get_saved_query(ref)
+        saved = workbench.saved.get(ref)
         started = time.monotonic()
-        run_id = workbench.run_saved_query(
+        run_id = workbench.saved.run(
             saved.id, connection=connection, max_rows=max_rows, export_all=output is not None
         )
         try:

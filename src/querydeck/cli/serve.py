@@ -42,16 +42,16 @@ def serve(
     with open_workbench() as workbench:
         settings = workbench.settings
         logs.configure(settings.log_level)
-        if not workbench.has_connections():
-            made = workbench.create_demo()
+        if not workbench.connections.any_registered():
+            made = workbench.admin.create_demo()
             names = ", ".join(f"{c.name} ({c.driver})" for c in made)
             message(f"No connections yet: registered the demo connections {names}.")
         bind_host, bind_port = host or settings.host, port or settings.port
         url_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         base = f"http://{url_host}:{bind_port}"
         message(f"querydeck is serving at {base} (API docs: {base}/api/docs); Ctrl-C stops it.")
-        _login_hint(workbench.ensure_initial_admin())
-        if workbench.start_background_refresh():
+        _login_hint(workbench.accounts.ensure_initial_admin())
+        if workbench.catalog.start_background_refresh():
             every = settings.catalog_refresh_interval_s
             message(f"Catalogs are refreshed in the background every {every:g} s.")
         arrowpool.make_default()  # a long-lived process: freed Arrow memory goes back

@@ -91,7 +91,7 @@ def add(
     """Add a user."""
     password, generated = _password(password_stdin)
     with open_workbench() as workbench:
-        info = workbench.create_user(LOCAL, name, role=role, password=password)
+        info = workbench.accounts.create_user(LOCAL, name, role=role, password=password)
     _print(info, fmt, password if generated else None)
 
 
@@ -103,7 +103,7 @@ def list_users(
 ) -> None:
     """Every user, disabled ones too."""
     with open_workbench() as workbench:
-        page = workbench.list_users(LOCAL, limit=limit, offset=offset)
+        page = workbench.accounts.list_users(LOCAL, limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(page)
         return
@@ -127,7 +127,7 @@ def passwd(name: Username, password_stdin: PasswordStdin = False) -> None:
     """Set a user's password (their sessions and API tokens end)."""
     password, generated = _password(password_stdin)
     with open_workbench() as workbench:
-        workbench.reset_password(LOCAL, name, password)
+        workbench.accounts.reset_password(LOCAL, name, password)
     if generated:
         message(f"New password of {name!r} (shown this once): {password}")
     message(f"Set the password of {name!r}; their sessions and API tokens have ended.")
@@ -137,7 +137,7 @@ def passwd(name: Username, password_stdin: PasswordStdin = False) -> None:
 def disable(name: Username, fmt: Format = InfoFormat.table) -> None:
     """Disable a user: their sessions end and their API tokens are revoked at once."""
     with open_workbench() as workbench:
-        info = workbench.update_user(LOCAL, name, disabled=True)
+        info = workbench.accounts.update_user(LOCAL, name, disabled=True)
     _print(info, fmt)
 
 
@@ -145,7 +145,7 @@ def disable(name: Username, fmt: Format = InfoFormat.table) -> None:
 def enable(name: Username, fmt: Format = InfoFormat.table) -> None:
     """Enable a disabled user again (they log in anew; revoked tokens stay revoked)."""
     with open_workbench() as workbench:
-        info = workbench.update_user(LOCAL, name, disabled=False)
+        info = workbench.accounts.update_user(LOCAL, name, disabled=False)
     _print(info, fmt)
 
 
@@ -157,5 +157,5 @@ def role(
 ) -> None:
     """Change a user's role (takes effect on their next request)."""
     with open_workbench() as workbench:
-        info = workbench.update_user(LOCAL, name, role=new_role)
+        info = workbench.accounts.update_user(LOCAL, name, role=new_role)
     _print(info, fmt)

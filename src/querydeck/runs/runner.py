@@ -61,7 +61,7 @@ from querydeck.runs.results import jsonrows
 from querydeck.runs.results.store import ResultStore, ResultWriter
 from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
-from querydeck.sources.connections import ConnectionService
+from querydeck.sources.connections import ConnectionStore
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow, utcnow
@@ -82,7 +82,7 @@ class RunManager:
         self,
         settings: Settings,
         db: AppDatabase,
-        connections: ConnectionService,
+        connections: ConnectionStore,
         results: ResultStore,
         checker: Checker | None = None,
         audit: AuditLog | None = None,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from querydeck.errors import Conflict, Forbidden, InvalidInput, SavedQueryNotFound
 from querydeck.runs.models import SavedQuery, SavedQueryChanges, SavedQueryInput
-from querydeck.sources.connections import ConnectionService, name_key
+from querydeck.sources.connections import ConnectionStore, name_key
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import ConnectionRow, SavedQueryRow, utcnow
@@ -73,10 +73,10 @@ def _tags(values: list[str]) -> list[str]:
     return tags
 
 
-class SavedQueries:
+class SavedQueryStore:
     """CRUD of saved queries, per owner."""
 
-    def __init__(self, db: AppDatabase, connections: ConnectionService) -> None:
+    def __init__(self, db: AppDatabase, connections: ConnectionStore) -> None:
         self._db = db
         self._connections = connections
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from querydeck.drivers import registry
 from querydeck.drivers.base import Connection, Driver, DriverOptions
 from querydeck.errors import (
+    ConfigError,
     Conflict,
     ConnectionOptionsInvalid,
     ConnectionParamForbidden,
@@ -126,20 +127,39 @@ def _no_connection(name: str) -> NotFound:
     )
 
 
-class ConnectionService:
+class ConnectionStore:
     """Create, read, update, rename, delete and test connections."""
 
     def __init__(
-        self, db: AppDatabase, sealer: Sealer, targets: TargetVerifier, *, connect_timeout_s: float
+        self,
+        db: AppDatabase,
+        targets: TargetVerifier,
+        *,
+        connect_timeout_s: float,
+        sealer: Sealer | None = None,
     ) -> None:
         self._db = db
-        self._sealer = sealer
+        self._sealer_in_use = sealer
         self._targets = targets
         self._connect_timeout_s = connect_timeout_s
         #: name key -> (the row as read, its info, options and driver): see driver_for.
         self._drivers: dict[
             str, tuple[tuple[Any, ...], ConnectionInfo, DriverOptions, Driver[Any]]
         ] = {}
+
+    def names(self) -> list[str]:
+        """Every connection's name, read a page at a time."""
+        names: list[str] = []
+        while True:
+            page = self.listing(limit=1000, offset=len(names))
+            names.extend(c.name for c in page.items)
+            if not page.items or len(names) >= page.total:
+                return names
+
+    def any_registered(self) -> bool:
+        """Whether any connection exists."""
+        with self._db.read() as session:
+            return session.scalar(select(ConnectionRow.id).limit(1)) is not None
 
     # --- reading ----------------------------------------------------------------------
 
@@ -239,7 +259,13 @@ class ConnectionService:
         return count
 
     def use_sealer(self, sealer: Sealer) -> None:
-        self._sealer = sealer
+        self._sealer_in_use = sealer
+
+    @property
+    def _sealer(self) -> Sealer:
+        if self._sealer_in_use is None:
+            raise ConfigError("The key that seals connection secrets is not loaded yet.")
+        return self._sealer_in_use
 
     def _options(self, row: ConnectionRow) -> DriverOptions:
         values = dict(row.options)

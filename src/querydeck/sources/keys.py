@@ -18,12 +18,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from querydeck.errors import ConfigError
+from querydeck.errors import ConfigError, SecretKeyError
 from querydeck.settings import Settings
-from querydeck.sources.connections import ConnectionService
-from querydeck.sources.secrets import KEY_FILE_NAME, Sealer, new_key_text, read_key_file
+from querydeck.sources.connections import ConnectionStore
+from querydeck.sources.secrets import KEY_FILE_NAME, Sealer, load_key, new_key_text, read_key_file
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import Meta
 
@@ -64,8 +65,36 @@ def finish_interrupted_rotation(data_dir: Path, fingerprint: str | None) -> None
         (data_dir / (KEY_FILE_NAME + ".old")).unlink(missing_ok=True)
 
 
+def open_sealer(settings: Settings, db: AppDatabase) -> Sealer:
+    """The sealer of this installation's key, checked against the fingerprint stored in
+    the app database (recorded on first start). A key that is not the one the stored
+    credentials were sealed with stops the start."""
+    fingerprint = _stored_fingerprint(db)
+    if settings.secret_key is None:
+        finish_interrupted_rotation(settings.data_dir, fingerprint)
+    key = load_key(settings.secret_key, settings.data_dir, expect_existing=fingerprint is not None)
+    sealer = Sealer(key)
+    if fingerprint is None:
+        try:
+            db.write(lambda s: s.add(Meta(key=KEY_CHECK, value=sealer.fingerprint)))
+        except IntegrityError:  # another process started at the same moment
+            fingerprint = _stored_fingerprint(db)
+    if fingerprint is not None and fingerprint != sealer.fingerprint:
+        raise SecretKeyError(
+            "The secret key is not the one this installation's credentials were "
+            "encrypted with. Restore the original key file (or QUERYDECK_SECRET_KEY)."
+        )
+    return sealer
+
+
+def _stored_fingerprint(db: AppDatabase) -> str | None:
+    with db.read() as session:
+        stored = session.get(Meta, KEY_CHECK)
+        return stored.value if stored else None
+
+
 class KeyRotation:
-    def __init__(self, settings: Settings, db: AppDatabase, connections: ConnectionService) -> None:
+    def __init__(self, settings: Settings, db: AppDatabase, connections: ConnectionStore) -> None:
         self._settings = settings
         self._db = db
         self._connections = connections

@@ -59,7 +59,7 @@ def list_audit(
     """The audit log, newest first: logins, user and grant changes, connection changes and
     tests, every run (fingerprint and tables, never the SQL) and every export (format,
     rows, bytes, SHA-256). Follow ``next_cursor`` to page while new entries arrive."""
-    page = workbench.list_audit(
+    page = workbench.admin.audit_log(
         principal,
         limit=limit,
         offset=offset,

@@ -78,7 +78,7 @@ def login(
     """Log in with a user name and password: sets the HttpOnly ``qd_session`` cookie and
     returns the session's CSRF token. Wrong name or password: 401 LOGIN_FAILED."""
     check_origin(request)
-    result = workbench.login(
+    result = workbench.accounts.login(
         body.username,
         body.password,
         address=client_address(request),
@@ -92,7 +92,7 @@ def login(
 @router.post("/auth/logout", status_code=204)
 def logout(principal: CurrentPrincipal, request: Request, workbench: WorkbenchDep) -> Response:
     """End this login session and clear its cookie."""
-    workbench.logout(principal)
+    workbench.accounts.logout(principal)
     response = Response(status_code=204)
     clear_session_cookie(response, request, workbench)
     return response
@@ -105,7 +105,7 @@ def me(
     """The caller's account, how they authenticated and (sessions) the CSRF token."""
     response.headers["Cache-Control"] = NO_STORE
     return MeView(
-        user=workbench.me(principal),
+        user=workbench.accounts.me(principal),
         via=principal.via,
         csrf_token=getattr(request.state, "csrf_token", None),
     )
@@ -116,7 +116,7 @@ def change_password(
     body: PasswordChange, principal: CurrentPrincipal, workbench: WorkbenchDep
 ) -> Response:
     """Change one's own password; the other login sessions end (tokens stay)."""
-    workbench.change_password(principal, body.current_password, body.new_password)
+    workbench.accounts.change_password(principal, body.current_password, body.new_password)
     return Response(status_code=204)
 
 
@@ -125,7 +125,7 @@ def list_tokens(
     principal: CurrentPrincipal, workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[TokenInfo]:
     """The caller's API tokens that are not revoked, newest first."""
-    return workbench.list_tokens(principal, limit=limit, offset=offset)
+    return workbench.accounts.list_tokens(principal, limit=limit, offset=offset)
 
 
 @router.post("/me/tokens", response_model=NewToken, status_code=201)
@@ -133,7 +133,7 @@ def create_token(
     body: TokenCreate, principal: CurrentPrincipal, response: Response, workbench: WorkbenchDep
 ) -> NewToken:
     """A new personal API token; its secret is in this answer only."""
-    info, secret = workbench.create_token(principal, body.name, body.expires_days)
+    info, secret = workbench.accounts.create_token(principal, body.name, body.expires_days)
     response.headers["Cache-Control"] = NO_STORE
     return NewToken(token=info, secret=secret)
 
@@ -141,5 +141,5 @@ def create_token(
 @router.delete("/me/tokens/{token_id}", status_code=204)
 def revoke_token(token_id: str, principal: CurrentPrincipal, workbench: WorkbenchDep) -> Response:
     """Revoke one of the caller's tokens (404 TOKEN_NOT_FOUND for any other id)."""
-    workbench.revoke_token(principal, token_id)
+    workbench.accounts.revoke_token(principal, token_id)
     return Response(status_code=204)

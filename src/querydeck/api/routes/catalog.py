@@ -41,7 +41,7 @@ def catalog_level(
     offset: Offset = 0,
 ) -> CatalogLevel:
     """One level of the cached catalog (read on first use)."""
-    return workbench.catalog_level(name, path, limit=limit, offset=offset, actor=principal)
+    return workbench.catalog.level(name, path, limit=limit, offset=offset, actor=principal)
 
 
 @router.post("/connections/{name}/catalog/refresh")
@@ -52,14 +52,14 @@ def refresh_catalog(
     body: RefreshRequest | None = None,
 ) -> RefreshReport:
     """Read the catalog again (every wanted schema, or one) and report what changed."""
-    return workbench.refresh_catalog(name, body.schema_name if body else None, actor=principal)
+    return workbench.catalog.refresh(name, body.schema_name if body else None, actor=principal)
 
 
 @router.get("/connections/{name}/catalog/settings")
 def get_catalog_settings(
     name: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> CatalogSettings:
-    return workbench.catalog_settings(name, actor=principal)
+    return workbench.catalog.settings(name, actor=principal)
 
 
 @router.put("/connections/{name}/catalog/settings")
@@ -67,7 +67,7 @@ def put_catalog_settings(
     name: str, body: CatalogSettings, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> CatalogSettings:
     """Schema include/exclude glob patterns and the refresh timeout of this connection."""
-    return workbench.set_catalog_settings(name, body, actor=principal)
+    return workbench.catalog.set_settings(name, body, actor=principal)
 
 
 @router.get("/connections/{name}/tables/{schema}/{table:path}")
@@ -80,7 +80,9 @@ def table_detail(
     preview: Annotated[int, Query(ge=0, le=1000, description="First rows to include.")] = 0,
 ) -> TableDetail:
     """A relation with columns, keys, indexes, generated DDL and optionally its first rows."""
-    return workbench.table_detail(name, schema, table, preview_rows=preview, actor=principal)
+    return workbench.catalog.table_detail(
+        name, schema, table, preview_rows=preview, actor=principal
+    )
 
 
 @router.get("/search")
@@ -92,4 +94,4 @@ def search(
     offset: Offset = 0,
 ) -> Page[SearchHit]:
     """Tables, views and columns of every connection, best match first."""
-    return workbench.search_catalog(q, limit=limit, offset=offset, actor=principal)
+    return workbench.catalog.search(q, limit=limit, offset=offset, actor=principal)

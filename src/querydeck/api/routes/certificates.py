@@ -65,7 +65,7 @@ async def upload_certificate(
         ]
         raise RequestValidationError(problems) from None
     return await run_in_threadpool(
-        workbench.add_certificate, upload.name, upload.pem.encode("utf-8")
+        workbench.admin.add_certificate, upload.name, upload.pem.encode("utf-8")
     )
 
 
@@ -73,14 +73,14 @@ async def upload_certificate(
 def list_certificates(
     workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[CertificateInfo]:
-    return workbench.list_certificates(limit=limit, offset=offset)
+    return workbench.admin.list_certificates(limit=limit, offset=offset)
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateInfo)
 def get_certificate(
     certificate_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> CertificateInfo:
-    return workbench.get_certificate(certificate_id)
+    return workbench.admin.get_certificate(certificate_id)
 
 
 @router.delete("/certificates/{certificate_id}", status_code=204)
@@ -88,5 +88,5 @@ def delete_certificate(
     certificate_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> Response:
     """Remove a certificate; 409 ``CERTIFICATE_IN_USE`` while a connection names it."""
-    workbench.remove_certificate(certificate_id, actor=principal)
+    workbench.admin.remove_certificate(certificate_id, actor=principal)
     return Response(status_code=204)

@@ -16,19 +16,19 @@ router = APIRouter()
 @router.get("/drivers", tags=["drivers"])
 def list_drivers(workbench: WorkbenchDep, principal: CurrentPrincipal) -> list[DriverInfo]:
     """Installed drivers with their options' JSON schema."""
-    return workbench.drivers()
+    return workbench.connections.drivers()
 
 
 @router.get("/drivers/{name}", tags=["drivers"])
 def get_driver(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> DriverInfo:
-    return workbench.driver(name)
+    return workbench.connections.driver(name)
 
 
 @router.get("/connections", tags=["connections"])
 def list_connections(
     workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[ConnectionInfo]:
-    return workbench.list_connections(limit=limit, offset=offset, actor=principal)
+    return workbench.connections.listing(limit=limit, offset=offset, actor=principal)
 
 
 @router.post("/connections", status_code=201, tags=["connections"])
@@ -36,7 +36,7 @@ def create_connection(
     body: ConnectionCreate, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> ConnectionInfo:
     """Register a connection from a driver and options, or from a pasted URL."""
-    return workbench.create_connection(
+    return workbench.connections.create(
         body.name,
         driver=body.driver,
         url=body.url,
@@ -50,14 +50,14 @@ def create_connection(
 def get_connection(
     name: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> ConnectionInfo:
-    return workbench.get_connection(name, actor=principal)
+    return workbench.connections.get(name, actor=principal)
 
 
 @router.patch("/connections/{name}", tags=["connections"])
 def update_connection(
     name: str, body: ConnectionUpdate, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> ConnectionInfo:
-    return workbench.update_connection(
+    return workbench.connections.update(
         name, body.options, allow_privileged=body.allow_privileged, actor=principal
     )
 
@@ -66,16 +66,16 @@ def update_connection(
 def rename_connection(
     name: str, body: ConnectionRename, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> ConnectionInfo:
-    return workbench.rename_connection(name, body.name, actor=principal)
+    return workbench.connections.rename(name, body.name, actor=principal)
 
 
 @router.delete("/connections/{name}", status_code=204, tags=["connections"])
 def delete_connection(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> Response:
-    workbench.delete_connection(name, actor=principal)
+    workbench.connections.delete(name, actor=principal)
     return Response(status_code=204)
 
 
 @router.post("/connections/{name}/test", tags=["connections"])
 def test_connection(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> TestResult:
     """Connect and ping; the outcome is also kept as the connection's status."""
-    return workbench.test_connection(name, actor=principal)
+    return workbench.connections.test(name, actor=principal)

@@ -36,25 +36,25 @@ class GrantSet(BaseModel):
 def list_groups(
     workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[GroupInfo]:
-    return workbench.list_groups(limit=limit, offset=offset, actor=principal)
+    return workbench.grants.list_groups(limit=limit, offset=offset, actor=principal)
 
 
 @router.post("/groups", status_code=201)
 def create_group(
     body: GroupCreate, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> GroupInfo:
-    return workbench.create_group(body.name, actor=principal)
+    return workbench.grants.create_group(body.name, actor=principal)
 
 
 @router.get("/groups/{name}")
 def get_group(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> GroupInfo:
-    return workbench.get_group(name, actor=principal)
+    return workbench.grants.get_group(name, actor=principal)
 
 
 @router.delete("/groups/{name}", status_code=204)
 def delete_group(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> Response:
     """Remove a group and the grants it held."""
-    workbench.delete_group(name, actor=principal)
+    workbench.grants.delete_group(name, actor=principal)
     return Response(status_code=204)
 
 
@@ -62,26 +62,28 @@ def delete_group(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 def add_member(
     name: str, username: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> GroupInfo:
-    return workbench.add_group_member(name, username, actor=principal)
+    return workbench.grants.add_group_member(name, username, actor=principal)
 
 
 @router.delete("/groups/{name}/members/{username}")
 def remove_member(
     name: str, username: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> GroupInfo:
-    return workbench.remove_group_member(name, username, actor=principal)
+    return workbench.grants.remove_group_member(name, username, actor=principal)
 
 
 @router.get("/connections/{name}/grants")
 def list_grants(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> list[GrantInfo]:
-    return workbench.list_grants(name, actor=principal)
+    return workbench.grants.list_grants(name, actor=principal)
 
 
 @router.put("/connections/{name}/grants")
 def set_grant(
     name: str, body: GrantSet, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> GrantInfo:
-    return workbench.grant(name, body.subject_kind, body.subject, body.actions, actor=principal)
+    return workbench.grants.grant(
+        name, body.subject_kind, body.subject, body.actions, actor=principal
+    )
 
 
 @router.delete("/connections/{name}/grants/{subject_kind}/{subject}", status_code=204)
@@ -93,5 +95,5 @@ def revoke_grant(
     principal: CurrentPrincipal,
 ) -> Response:
     """Remove a grant; it holds from the next request on."""
-    workbench.revoke(name, subject_kind, subject, actor=principal)
+    workbench.grants.revoke(name, subject_kind, subject, actor=principal)
     return Response(status_code=204)

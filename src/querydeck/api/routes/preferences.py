@@ -53,13 +53,13 @@ def list_preferences(
     principal: CurrentPrincipal, workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[Preference]:
     """Your preferences, by key (code point order)."""
-    return workbench.list_preferences(principal, limit=limit, offset=offset)
+    return workbench.preferences.listing(principal, limit=limit, offset=offset)
 
 
 @router.get("/me/preferences/{key:path}", response_model=Preference)
 def get_preference(key: str, principal: CurrentPrincipal, workbench: WorkbenchDep) -> Preference:
     """One of your preferences; 404 ``PREFERENCE_NOT_FOUND``."""
-    return workbench.get_preference(principal, key)
+    return workbench.preferences.get(principal, key)
 
 
 @router.put(
@@ -86,7 +86,7 @@ async def put_preference(
             http_status=415,
         )
     value = _value_of(await bounded_body(request, MAX_BODY_BYTES, "A preference request body"))
-    preference, created = await run_in_threadpool(workbench.put_preference, principal, key, value)
+    preference, created = await run_in_threadpool(workbench.preferences.put, principal, key, value)
     response.status_code = 201 if created else 200
     return preference
 
@@ -94,5 +94,5 @@ async def put_preference(
 @router.delete("/me/preferences/{key:path}", status_code=204)
 def delete_preference(key: str, principal: CurrentPrincipal, workbench: WorkbenchDep) -> Response:
     """Remove one of your preferences; 404 ``PREFERENCE_NOT_FOUND``."""
-    workbench.delete_preference(principal, key)
+    workbench.preferences.delete(principal, key)
     return Response(status_code=204)

@@ -37,7 +37,7 @@ def export_run(
 ) -> StreamingResponse:
     """Stream a succeeded run's stored rows as CSV, TSV, JSON, NDJSON or Parquet, in
     constant memory. The query is never run again."""
-    export = workbench.export_run(run_id, format, actor=principal)
+    export = workbench.runs.export(run_id, format, actor=principal)
     headers = {
         "Content-Disposition": f'attachment; filename="{export.filename}"; '
         f"filename*=UTF-8''{quote(export.filename)}",
@@ -72,8 +72,8 @@ def rerun(
     page_size: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> OrjsonResponse:
     """Run a past run's statement again on its connection (same row cap and timeout)."""
-    new_id = workbench.rerun(run_id, actor=principal)
-    run = workbench.wait_run(new_id, wait_ms / 1000)
+    new_id = workbench.runs.rerun(run_id, actor=principal)
+    run = workbench.runs.wait(new_id, wait_ms / 1000)
     _raise_if_failed(run)
     status = 200 if run.status.finished else 202
     return OrjsonResponse(

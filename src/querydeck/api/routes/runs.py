@@ -14,12 +14,12 @@ from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.api.responses import OrjsonResponse
 from querydeck.api.schemas import RunCreate, RunView
 from querydeck.api.waiting import waited
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Principal
 from querydeck.errors import (
     QueryDeckError,
 )
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.workbench import Workbench
 
 router = APIRouter(tags=["runs"])
 PageLimit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page.")]
@@ -45,9 +45,9 @@ def _view(workbench: Workbench, run: RunInfo, page_size: int, *, waited: bool = 
     page = None
     if run.status is RunStatus.succeeded:
         if waited:
-            page = workbench.first_rows(run, page_size)
+            page = workbench.runs.first_rows(run, page_size)
         else:
-            page = workbench.run_rows(run.id, offset=0, limit=page_size, known=run)
+            page = workbench.runs.rows(run.id, offset=0, limit=page_size, known=run)
     return RunView(run=run, page=page)
 
 
@@ -64,7 +64,7 @@ async def create_run(
     request = RunRequest.model_validate(body.model_dump(include=set(RunRequest.model_fields)))
     # A free run worker starts the run, executes it, reads its first page and renders the
     # answer: the request needs no thread of its own, and the event loop never blocks.
-    submission = workbench.submit_run(
+    submission = workbench.runs.submit(
         request, actor=principal, page_size=body.page_size, answer=_rendered
     )
     if submission is None:  # every worker is busy: the run is queued
@@ -74,7 +74,7 @@ async def create_run(
         submission.abandoned = True
         run_id = await waited(submission.started, None)
         assert run_id is not None
-        run = await run_in_threadpool(workbench.wait_run, run_id, 0)
+        run = await run_in_threadpool(workbench.runs.wait, run_id, 0)
         answer = await run_in_threadpool(_rendered, run, None, workbench, body.page_size)
     status, content = answer
     return Response(content, status_code=status, media_type=OrjsonResponse.media_type)
@@ -90,7 +90,7 @@ def _rendered(
     run that ended without rows). ``workbench``: read the first page now if it has one."""
     _raise_if_failed(run)
     if page is None and workbench is not None and run.status is RunStatus.succeeded:
-        page = workbench.first_rows(run, page_size)
+        page = workbench.runs.first_rows(run, page_size)
     view = RunView(run=run, page=page)
     status = 200 if run.status.finished else 202
     return status, orjson.dumps(view.model_dump(mode="json"), option=orjson.OPT_UTC_Z)
@@ -99,8 +99,8 @@ def _rendered(
 def _start_and_wait(
     workbench: Workbench, request: RunRequest, principal: Principal, body: RunCreate
 ) -> Response:
-    run_id = workbench.start_run(request, actor=principal)
-    run = workbench.wait_run(run_id, body.wait_ms / 1000)
+    run_id = workbench.runs.start(request, actor=principal)
+    run = workbench.runs.wait(run_id, body.wait_ms / 1000)
     status, content = _rendered(run, None, workbench, body.page_size)
     return Response(content, status_code=status, media_type=OrjsonResponse.media_type)
 
@@ -129,7 +129,7 @@ def list_runs(
 ) -> HistoryPage:
     """History, newest first, with filters. Follow ``next_cursor`` to page without gaps or
     repeats while new runs arrive."""
-    return workbench.list_runs(
+    return workbench.runs.listing(
         limit=limit,
         offset=offset,
         connection=connection,
@@ -155,7 +155,7 @@ def get_run(
     run_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal, page_size: PageLimit = 500
 ) -> RunView:
     """A run, with its first page of rows when it has succeeded."""
-    return _view(workbench, workbench.get_run(run_id, actor=principal), page_size)
+    return _view(workbench, workbench.runs.get(run_id, actor=principal), page_size)
 
 
 @router.get("/runs/{run_id}/rows", response_model=RowsPage)
@@ -167,11 +167,11 @@ def get_rows(
     limit: PageLimit = 500,
 ) -> OrjsonResponse:
     """A page of a finished run's stored rows (an offset past the end gives no rows)."""
-    page = workbench.run_rows(run_id, offset=offset, limit=limit, actor=principal)
+    page = workbench.runs.rows(run_id, offset=offset, limit=limit, actor=principal)
     return OrjsonResponse(page.model_dump(mode="json"))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunInfo)
 def cancel_run(run_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> RunInfo:
     """Stop a running statement on the engine; answers with the run once it has ended."""
-    return workbench.cancel_run(run_id, actor=principal)
+    return workbench.runs.cancel(run_id, actor=principal)

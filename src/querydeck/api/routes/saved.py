@@ -39,7 +39,7 @@ def list_saved(
     q: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Page[SavedQuery]:
     """Saved queries, favourites first, then by name."""
-    return workbench.list_saved_queries(
+    return workbench.saved.listing(
         limit=limit, offset=offset, tag=tag, favourite=favourite, text=q, actor=principal
     )
 
@@ -48,13 +48,13 @@ def list_saved(
 def create_saved(
     body: SavedQueryInput, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> SavedQuery:
-    return workbench.create_saved_query(body, actor=principal)
+    return workbench.saved.create(body, actor=principal)
 
 
 @router.get("/saved-queries/{ref}", response_model=SavedQuery)
 def get_saved(ref: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> SavedQuery:
     """A saved query by id (or by name)."""
-    return workbench.get_saved_query(ref, actor=principal)
+    return workbench.saved.get(ref, actor=principal)
 
 
 @router.patch("/saved-queries/{ref}", response_model=SavedQuery)
@@ -62,12 +62,12 @@ def update_saved(
     ref: str, body: SavedQueryChanges, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> SavedQuery:
     """Change some fields; ``"connection": null`` removes the default connection."""
-    return workbench.update_saved_query(ref, body, actor=principal)
+    return workbench.saved.update(ref, body, actor=principal)
 
 
 @router.delete("/saved-queries/{ref}", status_code=204)
 def delete_saved(ref: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> Response:
-    workbench.delete_saved_query(ref, actor=principal)
+    workbench.saved.delete(ref, actor=principal)
     return Response(status_code=204)
 
 
@@ -81,14 +81,14 @@ def run_saved(
 ) -> OrjsonResponse:
     """Run a saved query; answers like ``POST /runs``."""
     body = body or SavedRun()
-    run_id = workbench.run_saved_query(
+    run_id = workbench.saved.run(
         ref,
         connection=body.connection,
         max_rows=body.max_rows,
         timeout_s=body.timeout_s,
         actor=principal,
     )
-    run = workbench.wait_run(run_id, body.wait_ms / 1000)
+    run = workbench.runs.wait(run_id, body.wait_ms / 1000)
     _raise_if_failed(run)
     status = 200 if run.status.finished else 202
     return OrjsonResponse(

@@ -42,17 +42,19 @@ def list_users(
     actor: AdminPrincipal, workbench: WorkbenchDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[UserInfo]:
     """Every user, disabled ones too, by name."""
-    return workbench.list_users(actor, limit=limit, offset=offset)
+    return workbench.accounts.list_users(actor, limit=limit, offset=offset)
 
 
 @router.post("/users", response_model=UserInfo, status_code=201)
 def create_user(body: UserCreate, actor: AdminPrincipal, workbench: WorkbenchDep) -> UserInfo:
-    return workbench.create_user(actor, body.username, role=body.role, password=body.password)
+    return workbench.accounts.create_user(
+        actor, body.username, role=body.role, password=body.password
+    )
 
 
 @router.get("/users/{username}", response_model=UserInfo)
 def get_user(username: str, actor: AdminPrincipal, workbench: WorkbenchDep) -> UserInfo:
-    return workbench.get_user(actor, username)
+    return workbench.accounts.get_user(actor, username)
 
 
 @router.patch("/users/{username}", response_model=UserInfo)
@@ -60,7 +62,7 @@ def update_user(
     username: str, body: UserChange, actor: AdminPrincipal, workbench: WorkbenchDep
 ) -> UserInfo:
     """Change the role and/or disable (or enable) the user."""
-    return workbench.update_user(actor, username, role=body.role, disabled=body.disabled)
+    return workbench.accounts.update_user(actor, username, role=body.role, disabled=body.disabled)
 
 
 @router.post("/users/{username}/password", status_code=204)
@@ -68,5 +70,5 @@ def reset_password(
     username: str, body: PasswordReset, actor: AdminPrincipal, workbench: WorkbenchDep
 ) -> Response:
     """Set the user's password; their sessions and API tokens end."""
-    workbench.reset_password(actor, username, body.password)
+    workbench.accounts.reset_password(actor, username, body.password)
     return Response(status_code=204)

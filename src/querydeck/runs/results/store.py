@@ -252,7 +252,6 @@ class ResultStore:
 
     def __init__(self, directory: Path, *, rescan_s: float = RESCAN_S) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
         # The catalogue: run id -> (stored at, bytes) of complete results, oldest first, and
         # their total. Kept up to date by this process's writes and deletes, and read from
         # the directory again every ``rescan_s`` (other processes share the directory), so
@@ -269,6 +268,11 @@ class ResultStore:
         self._changes: dict[str, tuple[float, int] | None] | None = None
         self._recent_lock = threading.Lock()
         self._recent: OrderedDict[str, pa.Table] = OrderedDict()
+
+    def prepare(self) -> ResultStore:
+        """Create the directory (when missing); returns the store."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self
 
     def path(self, run_id: str) -> Path:
         return self.directory / f"{run_id}.arrow"

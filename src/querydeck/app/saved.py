@@ -1,37 +1,44 @@
-"""The Workbench's saved queries: create, list, show, change, delete and run them (a mixin
-of :class:`querydeck.workbench.Workbench`). A user reads their own and those shared on
-connections they may query; administrators read all."""
+"""Saved queries, as the shells see them: create, list, show, change, delete and run them.
+A user reads their own and those shared on connections they may query; administrators
+read all."""
 
 from __future__ import annotations
 
-from querydeck.auth.access import ad_hoc_sql
+from querydeck.app.runs import RunService
+from querydeck.auth.access import Access, ad_hoc_sql
+from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.errors import InvalidInput
 from querydeck.runs.models import RunRequest, SavedQuery, SavedQueryChanges, SavedQueryInput
-from querydeck.runs.saved import Reader, SavedQueries
+from querydeck.runs.saved import Reader, SavedQueryStore
 from querydeck.store.pages import Page
-from querydeck.workbench_runs import RunsMixin
 
 
-class SavedQueriesMixin(RunsMixin):
+class SavedQueryService:
     """Saved queries (a run of one is started like any run)."""
 
-    saved: SavedQueries
+    def __init__(
+        self, store: SavedQueryStore, runs: RunService, *, access: Access, grants: Grants
+    ) -> None:
+        self._store = store
+        self._runs = runs
+        self._access = access
+        self._grants = grants
 
     def _reader(self, actor: Principal) -> Reader:
         if actor.is_admin:
             return Reader(actor.username, admin=True)
         return Reader(
-            actor.username, shared_on=frozenset(self.grants.connection_ids(actor, Action.query))
+            actor.username, shared_on=frozenset(self._grants.connection_ids(actor, Action.query))
         )
 
-    def create_saved_query(self, data: SavedQueryInput, *, actor: Principal = LOCAL) -> SavedQuery:
+    def create(self, data: SavedQueryInput, *, actor: Principal = LOCAL) -> SavedQuery:
         ad_hoc_sql(actor)
         if data.connection is not None:
-            self.access.connection(actor, data.connection, Action.query)
-        return self.saved.create(actor.username, data)
+            self._access.connection(actor, data.connection, Action.query)
+        return self._store.create(actor.username, data)
 
-    def list_saved_queries(
+    def listing(
         self,
         *,
         limit: int = 100,
@@ -42,25 +49,25 @@ class SavedQueriesMixin(RunsMixin):
         actor: Principal = LOCAL,
     ) -> Page[SavedQuery]:
         """The actor's saved queries and those shared on connections they may query."""
-        return self.saved.listing(
+        return self._store.listing(
             self._reader(actor), limit=limit, offset=offset, tag=tag, favourite=favourite, text=text
         )
 
-    def get_saved_query(self, ref: str, *, actor: Principal = LOCAL) -> SavedQuery:
-        return self.saved.get(self._reader(actor), ref)
+    def get(self, ref: str, *, actor: Principal = LOCAL) -> SavedQuery:
+        return self._store.get(self._reader(actor), ref)
 
-    def update_saved_query(
+    def update(
         self, ref: str, changes: SavedQueryChanges, *, actor: Principal = LOCAL
     ) -> SavedQuery:
         ad_hoc_sql(actor)
         if changes.connection is not None:
-            self.access.connection(actor, changes.connection, Action.query)
-        return self.saved.update(self._reader(actor), ref, changes)
+            self._access.connection(actor, changes.connection, Action.query)
+        return self._store.update(self._reader(actor), ref, changes)
 
-    def delete_saved_query(self, ref: str, *, actor: Principal = LOCAL) -> None:
-        self.saved.delete(self._reader(actor), ref)
+    def delete(self, ref: str, *, actor: Principal = LOCAL) -> None:
+        self._store.delete(self._reader(actor), ref)
 
-    def run_saved_query(
+    def run(
         self,
         ref: str,
         *,
@@ -72,7 +79,7 @@ class SavedQueriesMixin(RunsMixin):
     ) -> str:
         """Start a run of a saved query (on ``connection``, else its default one). Viewers
         run shared queries on their own connection only."""
-        saved = self.saved.get(self._reader(actor), ref)
+        saved = self._store.get(self._reader(actor), ref)
         if connection is not None and connection != saved.connection:
             ad_hoc_sql(actor)
         target = connection or saved.connection
@@ -88,4 +95,4 @@ class SavedQueriesMixin(RunsMixin):
             timeout_s=timeout_s,
             export_all=export_all,
         )
-        return self._start(request, actor)
+        return self._runs.start_vetted(request, actor)

@@ -1,9 +1,12 @@
-"""The Workbench's catalogs: browse a connection's cached catalog level by level, refresh it,
-a table's detail with DDL and a guarded preview, search, per-connection settings and the
-background refresh (a mixin of :class:`querydeck.workbench.Workbench`)."""
+"""Catalogs, as the shells see them: browse a connection's cached catalog level by level,
+refresh it, a table's detail with DDL and a guarded preview, search, per-connection
+settings and the background refresh."""
 
 from __future__ import annotations
 
+from querydeck.app.runs import RunService
+from querydeck.auth.access import Access
+from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.catalog.background import BackgroundRefresher
 from querydeck.catalog.models import (
@@ -13,26 +16,37 @@ from querydeck.catalog.models import (
     SearchHit,
     TableDetail,
 )
-from querydeck.catalog.service import CatalogService
+from querydeck.catalog.service import Catalogs
 from querydeck.errors import QueryDeckError
 from querydeck.runs.models import RowsPage, RunRequest, RunStatus
 from querydeck.store.pages import Page
-from querydeck.workbench_runs import RunsMixin
 
 
-class CatalogMixin(RunsMixin):
+class CatalogService:
     """Catalog browsing and search (a table preview is a run like any other)."""
 
-    catalog: CatalogService
-    refresher: BackgroundRefresher
+    def __init__(
+        self,
+        catalogs: Catalogs,
+        refresher: BackgroundRefresher,
+        runs: RunService,
+        *,
+        access: Access,
+        grants: Grants,
+    ) -> None:
+        self._catalogs = catalogs
+        self._refresher = refresher
+        self._runs = runs
+        self._access = access
+        self._grants = grants
 
     def start_background_refresh(self) -> bool:
         """Start the background catalog refresh (``querydeck serve`` does); False when the
         interval setting is 0."""
-        self.refresher.start()
-        return self.refresher.running
+        self._refresher.start()
+        return self._refresher.running
 
-    def catalog_level(
+    def level(
         self,
         connection: str,
         path: str = "",
@@ -43,14 +57,14 @@ class CatalogMixin(RunsMixin):
     ) -> CatalogLevel:
         """One level of the cached catalog: schemas (empty path), the relations of a
         schema, or the columns of a relation."""
-        self.access.connection(actor, connection, Action.browse)
-        return self.catalog.level(connection, path, limit=limit, offset=offset)
+        self._access.connection(actor, connection, Action.browse)
+        return self._catalogs.level(connection, path, limit=limit, offset=offset)
 
-    def refresh_catalog(
+    def refresh(
         self, connection: str, schema: str | None = None, *, actor: Principal = LOCAL
     ) -> RefreshReport:
-        self.access.connection(actor, connection, Action.manage)
-        return self.catalog.refresh(connection, schema)
+        self._access.connection(actor, connection, Action.manage)
+        return self._catalogs.refresh(connection, schema)
 
     def table_detail(
         self,
@@ -63,37 +77,36 @@ class CatalogMixin(RunsMixin):
     ) -> TableDetail:
         """A relation from the cache with generated DDL, and optionally its first rows
         read through the guard like any run (``query`` grant)."""
-        self.access.connection(actor, connection, Action.browse)
+        self._access.connection(actor, connection, Action.browse)
 
         def preview(name: str, sql: str, rows: int) -> RowsPage:
-            run = self.wait_run(
-                self._start(RunRequest(connection=name, sql=sql, max_rows=rows), actor), None
-            )
+            request = RunRequest(connection=name, sql=sql, max_rows=rows)
+            run = self._runs.wait(self._runs.start_vetted(request, actor), None)
             if run.status is not RunStatus.succeeded:
                 raise QueryDeckError(
                     run.error_message or f"The preview ended {run.status.value}.",
                     code=run.error_code or "QUERY_FAILED",
                 )
-            return self.run_rows(run.id, offset=0, limit=rows, known=run)
+            return self._runs.rows(run.id, offset=0, limit=rows, known=run)
 
-        return self.catalog.table_detail(
+        return self._catalogs.table_detail(
             connection, schema, table, preview=preview, preview_rows=preview_rows
         )
 
-    def search_catalog(
+    def search(
         self, text: str, *, limit: int = 50, offset: int = 0, actor: Principal = LOCAL
     ) -> Page[SearchHit]:
         """Tables and columns by name or comment, in the connections ``actor`` may browse."""
-        allowed = None if actor.is_admin else self.grants.connection_ids(actor)
-        hits, total = self.catalog.search(text, limit=limit, offset=offset, allowed=allowed)
+        allowed = None if actor.is_admin else self._grants.connection_ids(actor)
+        hits, total = self._catalogs.search(text, limit=limit, offset=offset, allowed=allowed)
         return Page(items=hits, total=total, limit=limit, offset=offset)
 
-    def catalog_settings(self, connection: str, *, actor: Principal = LOCAL) -> CatalogSettings:
-        self.access.connection(actor, connection, Action.browse)
-        return self.catalog.settings(connection)
+    def settings(self, connection: str, *, actor: Principal = LOCAL) -> CatalogSettings:
+        self._access.connection(actor, connection, Action.browse)
+        return self._catalogs.settings(connection)
 
-    def set_catalog_settings(
+    def set_settings(
         self, connection: str, values: CatalogSettings, *, actor: Principal = LOCAL
     ) -> CatalogSettings:
-        self.access.connection(actor, connection, Action.manage)
-        return self.catalog.set_settings(connection, values)
+        self._access.connection(actor, connection, Action.manage)
+        return self._catalogs.set_settings(connection, values)

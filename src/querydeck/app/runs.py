@@ -1,6 +1,6 @@
-"""The Workbench's runs: start (ad hoc, submitted to a free worker, re-run), wait, pages,
-cancel, history and exports (a mixin of :class:`querydeck.workbench.Workbench`). Rate
-limits and grants are checked here, and every refusal is audited."""
+"""Runs, as the shells see them: start (ad hoc, submitted to a free worker, re-run), wait,
+pages, cancel, history and exports. Rate limits and grants are checked here, and every
+refusal is audited."""
 
 from __future__ import annotations
 
@@ -24,30 +24,43 @@ from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, Ru
 from querydeck.runs.results.store import ResultStore
 from querydeck.runs.runner import RunManager
 from querydeck.settings import Settings
-from querydeck.sources.connections import ConnectionService
+from querydeck.sources.connections import ConnectionStore
 
 T = TypeVar("T")
 
 
-class RunsMixin:
+class RunService:
     """Runs, their pages, history and exports."""
 
-    settings: Settings
-    runs: RunManager
-    history: History
-    results: ResultStore
-    access: Access
-    grants: Grants
-    connections: ConnectionService
-    limiter: RateLimiter
-    audit: AuditLog
+    def __init__(
+        self,
+        settings: Settings,
+        manager: RunManager,
+        history: History,
+        results: ResultStore,
+        *,
+        access: Access,
+        grants: Grants,
+        connections: ConnectionStore,
+        limiter: RateLimiter,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._manager = manager
+        self._history = history
+        self._results = results
+        self._access = access
+        self._grants = grants
+        self._connections = connections
+        self._limiter = limiter
+        self._audit = audit
 
-    def start_run(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
+    def start(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
         """Start an ad-hoc statement (``query`` grant; not for viewers)."""
         self._ad_hoc(request, actor)
-        return self._start(request, actor)
+        return self.start_vetted(request, actor)
 
-    def submit_run(
+    def submit(
         self,
         request: RunRequest,
         *,
@@ -55,11 +68,11 @@ class RunsMixin:
         page_size: int,
         answer: Callable[[RunInfo, RowsPage | None], T],
     ) -> RunSubmission[T] | None:
-        """Start an ad-hoc statement like :meth:`start_run` and execute it on a free run
+        """Start an ad-hoc statement like :meth:`start` and execute it on a free run
         worker, which also reads its first page and builds ``answer(run, page)`` from them:
         a caller that must not block (the API's event loop) needs no thread of its own.
-        None when no worker is free (then start_run and wait_run: the run is queued)."""
-        claim = self.runs.claim()
+        None when no worker is free (then start and wait: the run is queued)."""
+        claim = self._manager.claim()
         if claim is None:
             return None
         submission: RunSubmission[T] = RunSubmission()
@@ -70,7 +83,7 @@ class RunsMixin:
                 run = self._admitted(
                     request,
                     actor,
-                    lambda: self.runs.start_here(
+                    lambda: self._manager.start_here(
                         request, actor=actor, claim=claim, started=submission.started.set_result
                     ),
                 )
@@ -83,7 +96,7 @@ class RunsMixin:
                     submission.started.set_exception(exc)
                 submission.done.set_exception(exc)
 
-        self.runs.run_claimed(claim, job)
+        self._manager.run_claimed(claim, job)
         return submission
 
     def _ad_hoc(self, request: RunRequest, actor: Principal) -> None:
@@ -93,9 +106,10 @@ class RunsMixin:
             self._audit_refused_run(request, actor, exc)
             raise
 
-    def _start(self, request: RunRequest, actor: Principal) -> str:
-        """Check the rate limits and the grants and start the run on the run workers."""
-        return self._admitted(request, actor, lambda: self.runs.start(request, actor=actor))
+    def start_vetted(self, request: RunRequest, actor: Principal) -> str:
+        """Start a statement the caller vouches for (a saved query, a re-run, a table
+        preview): the rate limits and the grants are checked, not the ad-hoc SQL rule."""
+        return self._admitted(request, actor, lambda: self._manager.start(request, actor=actor))
 
     def _admitted(self, request: RunRequest, actor: Principal, begin: Callable[[], T]) -> T:
         """Check the rate limits and the grants, then ``begin`` the run; a refusal is
@@ -103,11 +117,11 @@ class RunsMixin:
         (``run.finish``)."""
         try:
             if actor.via != "local":
-                self.limiter.hit(ratelimit.RUNS_USER, actor.username)
+                self._limiter.hit(ratelimit.RUNS_USER, actor.username)
                 if actor.address:
-                    self.limiter.hit(ratelimit.RUNS_ADDRESS, actor.address)
+                    self._limiter.hit(ratelimit.RUNS_ADDRESS, actor.address)
             wanted = (Action.query, Action.export) if request.export_all else (Action.query,)
-            self.access.check(actor, request.connection, *wanted)
+            self._access.check(actor, request.connection, *wanted)
         except QueryDeckError as exc:
             self._audit_refused_run(request, actor, exc)
             raise
@@ -120,7 +134,7 @@ class RunsMixin:
     def _audit_refused_run(
         self, request: RunRequest, actor: Principal, exc: QueryDeckError
     ) -> None:
-        self.audit.record(
+        self._audit.record(
             "run.start",
             actor=actor,
             outcome=outcome_of(exc)[0],
@@ -128,22 +142,22 @@ class RunsMixin:
             detail={"connection": request.connection, "error_code": exc.code},
         )
 
-    def wait_run(self, run_id: str, timeout_s: float | None) -> RunInfo:
+    def wait(self, run_id: str, timeout_s: float | None) -> RunInfo:
         """Wait up to ``timeout_s`` (None: until it ends) and return the run as it is."""
-        ended = self.runs.wait(run_id, timeout_s)
-        return ended if ended is not None else self.history.get(run_id)
+        ended = self._manager.wait(run_id, timeout_s)
+        return ended if ended is not None else self._history.get(run_id)
 
     def run(self, request: RunRequest, *, actor: Principal = LOCAL) -> RunInfo:
         """Start a run and wait for it to end."""
-        return self.wait_run(self.start_run(request, actor=actor), None)
+        return self.wait(self.start(request, actor=actor), None)
 
-    def get_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
+    def get(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
         """A run: its owner's (with a grant still on its connection) or any for admins."""
-        run = self.history.get(run_id)
-        self.access.run(actor, run, Action.browse)
+        run = self._history.get(run_id)
+        self._access.run(actor, run, Action.browse)
         return run
 
-    def run_rows(
+    def rows(
         self,
         run_id: str,
         *,
@@ -155,24 +169,24 @@ class RunsMixin:
         """A page of a run's stored rows; ``known`` is the run if the caller just read it
         (and checked it may)."""
         if known is None:
-            known = self.get_run(run_id, actor=actor)
-        return self.history.rows(run_id, offset=offset, limit=limit, known=known)
+            known = self.get(run_id, actor=actor)
+        return self._history.rows(run_id, offset=offset, limit=limit, known=known)
 
     def first_rows(self, run: RunInfo, limit: int) -> RowsPage:
         """The first page of a run the caller started and waited for: from memory when its
         result was small (see ``ResultStore.keep``), else from the stored result."""
-        table = self.results.take(run.id) if run.status is RunStatus.succeeded else None
+        table = self._results.take(run.id) if run.status is RunStatus.succeeded else None
         if table is None:
-            return self.history.rows(run.id, offset=0, limit=limit, known=run)
-        return self.history.page(run, table.slice(0, limit), offset=0, limit=limit, so_far=0)
+            return self._history.rows(run.id, offset=0, limit=limit, known=run)
+        return self._history.page(run, table.slice(0, limit), offset=0, limit=limit, so_far=0)
 
-    def cancel_run(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
+    def cancel(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
         """Ask a running run to stop; returns the run once it has ended (or after 5 s)."""
-        self.get_run(run_id, actor=actor)
-        self.runs.cancel(run_id)
-        return self.wait_run(run_id, 5.0)
+        self.get(run_id, actor=actor)
+        self._manager.cancel(run_id)
+        return self.wait(run_id, 5.0)
 
-    def list_runs(
+    def listing(
         self,
         *,
         limit: int = 50,
@@ -191,8 +205,8 @@ class RunsMixin:
         connection_ids = None
         if not actor.is_admin:
             user = actor.username
-            connection_ids = self.grants.connection_ids(actor)
-        return self.history.listing(
+            connection_ids = self._grants.connection_ids(actor)
+        return self._history.listing(
             limit=limit,
             offset=offset,
             connection=connection,
@@ -209,25 +223,25 @@ class RunsMixin:
         self, run_id: str, *, export_all: bool | None = None, actor: Principal = LOCAL
     ) -> str:
         """Start a new run with the same connection, SQL, row cap and timeout."""
-        old = self.get_run(run_id, actor=actor)
+        old = self.get(run_id, actor=actor)
         if old.connection_id is None:
             raise NotFound(
                 "The run's connection no longer exists.",
                 code="CONNECTION_NOT_FOUND",
                 detail={"run_id": run_id},
             )
-        connection = self.connections.name_of(old.connection_id)
+        connection = self._connections.name_of(old.connection_id)
         request = RunRequest(
             connection=connection,
             sql=old.sql,
             max_rows=old.max_rows,
             timeout_s=old.timeout_s,
-            export_all=bool(export_all) or old.max_rows > self.settings.max_rows_limit,
+            export_all=bool(export_all) or old.max_rows > self._settings.max_rows_limit,
         )
         # Re-running a run is not new SQL: a viewer may re-run their saved-query runs.
-        return self._start(request, actor)
+        return self.start_vetted(request, actor)
 
-    def export_run(self, run_id: str, fmt: ExportFormat, *, actor: Principal = LOCAL) -> Export:
+    def export(self, run_id: str, fmt: ExportFormat, *, actor: Principal = LOCAL) -> Export:
         """A streaming export of a succeeded run's stored rows (never re-runs the query).
 
         409 for a run that did not succeed or is still running, 410 when its rows are gone.
@@ -239,7 +253,7 @@ class RunsMixin:
         try:
             export, connection_id = self._export(run_id, fmt, actor)
         except QueryDeckError as exc:
-            self.audit.record(
+            self._audit.record(
                 "export.finish",
                 actor=actor,
                 outcome=outcome_of(exc)[0],
@@ -251,7 +265,7 @@ class RunsMixin:
             raise
 
         def finished(receipt: ExportReceipt) -> None:
-            self.audit.record(
+            self._audit.record(
                 "export.finish",
                 actor=actor,
                 outcome=receipt.outcome,
@@ -274,8 +288,8 @@ class RunsMixin:
     def _export(
         self, run_id: str, fmt: ExportFormat, actor: Principal
     ) -> tuple[Export, str | None]:
-        run = self.history.get(run_id)
-        self.access.run(actor, run, Action.export)
+        run = self._history.get(run_id)
+        self._access.run(actor, run, Action.export)
         if run.status is not RunStatus.succeeded:
             code = "RUN_NOT_FINISHED" if not run.status.finished else "EXPORT_UNAVAILABLE"
             raise ExportUnavailable(
@@ -283,9 +297,9 @@ class RunsMixin:
                 code=code,
                 detail={"status": run.status.value, "run_id": run_id},
             )
-        run, stored = self.history.stored(run_id)
+        run, stored = self._history.stored(run_id)
         export = Export(
-            store=self.results,
+            store=self._results,
             run_id=run_id,
             stored=stored,
             format=fmt,
