@@ -7,13 +7,28 @@ already sees the object (a grant without the needed action, or a role that never
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import Action, Principal
 from querydeck.drivers import registry
 from querydeck.errors import Forbidden, NotFound
-from querydeck.runs.models import RunInfo
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
+
+
+class OwnedRun(Protocol):
+    """What an access decision reads of a run (a run of the history fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def connection_id(self) -> str | None: ...
+
 
 _VERBS = {
     Action.browse: "browse",
@@ -111,7 +126,7 @@ class Access:
             )
         return info
 
-    def run(self, principal: Principal, run: RunInfo, action: Action = Action.query) -> None:
+    def run(self, principal: Principal, run: OwnedRun, action: Action = Action.query) -> None:
         """A run is its owner's (admins see all), and only while the owner still holds a
         grant on its connection."""
         if principal.is_admin:
