@@ -9,6 +9,7 @@ carry secrets: drivers sanitise native texts before building one of these.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 
@@ -38,11 +39,46 @@ class QueryDeckError(Exception):
         return f"{self.code}: {self.message}"
 
 
+class BadRequest(QueryDeckError):
+    """A request the HTTP layer cannot read at all."""
+
+    code = "BAD_REQUEST"
+    http_status = 400
+
+
+class HttpError(QueryDeckError):
+    """Any other failure of the HTTP layer, with its status."""
+
+    code = "HTTP_ERROR"
+
+
+class MethodNotAllowed(QueryDeckError):
+    """No such route or method."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+
+class RunInterrupted(QueryDeckError):
+    """The querydeck process running the run stopped (killed, crashed, machine restarted); the
+    run was ended `failed` and its partial rows removed; run it again."""
+
+    code = "RUN_INTERRUPTED"
+    http_status = 500
+
+
+class UnsupportedMediaType(QueryDeckError):
+    """An upload that is not `application/json`. A `PUT` that is not `application/json`."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
 # --- set-up and configuration -------------------------------------------------------------
 
 
 class ConfigError(QueryDeckError):
-    """Settings are invalid, or a file the process needs at start is missing or wrong."""
+    """Bad settings at start (the process does not start)."""
 
     code = "CONFIG_INVALID"
 
@@ -55,26 +91,27 @@ class DriverInvalid(ConfigError):
 
 
 class SecretKeyError(ConfigError):
-    """The key file that protects stored credentials is missing, malformed or not the one
-    that encrypted them."""
+    """Missing, malformed or different key file at start."""
 
     code = "SECRET_KEY_INVALID"
 
 
 class SecretDecryptError(QueryDeckError):
-    """A stored ciphertext does not decrypt with this key for this connection."""
+    """A stored credential does not decrypt for its connection."""
 
     code = "SECRET_DECRYPT_FAILED"
 
 
 class AppDatabaseBusy(QueryDeckError):
-    """querydeck's own database stayed locked beyond the bounded retries."""
+    """querydeck's own database stayed locked beyond the bounded retries (`Retry-After`)."""
 
     code = "APP_DB_BUSY"
     http_status = 503
 
 
 class AppDatabaseUnavailable(QueryDeckError):
+    """querydeck's own database cannot be reached."""
+
     code = "APP_DB_UNAVAILABLE"
     http_status = 503
 
@@ -83,52 +120,227 @@ class AppDatabaseUnavailable(QueryDeckError):
 
 
 class InvalidInput(QueryDeckError):
-    """A request's values are malformed or out of range."""
+    """A request body or parameter fails validation (`detail.problems` lists fields)."""
 
     code = "INVALID_INPUT"
     http_status = 422
 
 
+class CatalogPatternInvalid(InvalidInput):
+    """A malformed catalog path, search text or schema pattern."""
+
+    code = "CATALOG_PATTERN_INVALID"
+
+
+class CatalogSearchInvalid(InvalidInput):
+    """A malformed catalog path, search text or schema pattern."""
+
+    code = "CATALOG_SEARCH_INVALID"
+
+
+class CertificateNameInvalid(InvalidInput):
+    """Empty, longer than 128 characters, or containing control characters."""
+
+    code = "CERTIFICATE_NAME_INVALID"
+
+
+class ConnectionNameInvalid(InvalidInput):
+    r"""Empty, longer than 128 characters, or containing control characters, `/` or `\`."""
+
+    code = "CONNECTION_NAME_INVALID"
+
+
+class ConnectionRequired(InvalidInput):
+    """A saved query without a default connection was run without naming one."""
+
+    code = "CONNECTION_REQUIRED"
+
+
+class CursorInvalid(InvalidInput):
+    """A history or audit cursor this server did not hand out."""
+
+    code = "INVALID_CURSOR"
+
+
+class FileUnreadable(InvalidInput):
+    """`querydeck certificates add` cannot read the file."""
+
+    code = "FILE_UNREADABLE"
+
+
+class GrantInvalid(InvalidInput):
+    """Unknown actions, none, or both/neither of user and group."""
+
+    code = "GRANT_INVALID"
+
+
+class GroupNameInvalid(InvalidInput):
+    """A group name has 1 to 200 printable characters."""
+
+    code = "GROUP_NAME_INVALID"
+
+
+class PasswordRequired(InvalidInput):
+    """`--password-stdin` found no password."""
+
+    code = "PASSWORD_REQUIRED"
+
+
+class SavedQueryNameInvalid(InvalidInput):
+    """A name or tag that cannot be used."""
+
+    code = "SAVED_QUERY_NAME_INVALID"
+
+
+class SavedQueryShareInvalid(InvalidInput):
+    """A shared saved query needs a default connection."""
+
+    code = "SAVED_QUERY_SHARE_INVALID"
+
+
+class SavedQueryTagInvalid(InvalidInput):
+    """A name or tag that cannot be used."""
+
+    code = "SAVED_QUERY_TAG_INVALID"
+
+
+class TokenExpiryInvalid(InvalidInput):
+    """A token name that is empty, longer than 100 characters or has control characters; an
+    expiry outside 1 to `token_max_days`."""
+
+    code = "TOKEN_EXPIRY_INVALID"
+
+
+class TokenNameInvalid(InvalidInput):
+    """A token name that is empty, longer than 100 characters or has control characters; an
+    expiry outside 1 to `token_max_days`."""
+
+    code = "TOKEN_NAME_INVALID"
+
+
 class NotFound(QueryDeckError):
+    """No such route or method."""
+
     code = "NOT_FOUND"
     http_status = 404
 
 
+class ConnectionNotFound(NotFound):
+    """No connection with that name."""
+
+    code = "CONNECTION_NOT_FOUND"
+
+
+class GrantNotFound(NotFound):
+    """The user or group has no grant on the connection."""
+
+    code = "GRANT_NOT_FOUND"
+
+
+class GroupMemberNotFound(NotFound):
+    """The user is not a member of the group."""
+
+    code = "GROUP_MEMBER_NOT_FOUND"
+
+
+class GroupNotFound(NotFound):
+    """No group with that name."""
+
+    code = "GROUP_NOT_FOUND"
+
+
+class RunNotFound(NotFound):
+    """No run with that id."""
+
+    code = "RUN_NOT_FOUND"
+
+
 class Conflict(QueryDeckError):
+    """The request conflicts with the current state of what it names (the specific codes
+    say how)."""
+
     code = "CONFLICT"
     http_status = 409
 
 
+class CertificateNameTaken(Conflict):
+    """Names are unique after NFC normalisation and case folding."""
+
+    code = "CERTIFICATE_NAME_TAKEN"
+
+
+class ConnectionNameTaken(Conflict):
+    """Names are unique, compared after Unicode NFC normalisation and case folding."""
+
+    code = "CONNECTION_NAME_TAKEN"
+
+
+class GroupNameTaken(Conflict):
+    """A group with that name (ignoring case) exists."""
+
+    code = "GROUP_NAME_TAKEN"
+
+
+class RunNotRunning(Conflict):
+    """Cancel of a run that has already ended."""
+
+    code = "RUN_NOT_RUNNING"
+
+
+class SavedQueryAmbiguous(Conflict):
+    """Several shared saved queries have that name; use the id."""
+
+    code = "SAVED_QUERY_AMBIGUOUS"
+
+
+class SavedQueryNameTaken(Conflict):
+    """The user already has a saved query with that name."""
+
+    code = "SAVED_QUERY_NAME_TAKEN"
+
+
 class UnknownDriver(InvalidInput):
+    """No installed driver with that name or URL scheme."""
+
     code = "UNKNOWN_DRIVER"
 
 
 class ConnectionOptionsInvalid(InvalidInput):
-    """Options that do not fit the driver's typed model (unknown key, wrong type...)."""
+    """An option of the wrong type or out of range (the value is never echoed)."""
 
     code = "CONNECTION_OPTIONS_INVALID"
 
 
 class ConnectionParamForbidden(InvalidInput):
-    """A pasted URL or an option names a parameter querydeck does not allow."""
+    """A URL parameter that is not allowed (e.g. `?host=`, `?options=`, `local_infile`)."""
 
     code = "CONNECTION_PARAM_FORBIDDEN"
 
 
+class ConnectionOptionUnknown(ConnectionParamForbidden):
+    """An option the driver does not have."""
+
+    code = "CONNECTION_OPTION_UNKNOWN"
+
+
 class ConnectionUrlInvalid(InvalidInput):
+    """A pasted URL that cannot be parsed."""
+
     code = "CONNECTION_URL_INVALID"
 
 
 class ConnectionTargetForbidden(InvalidInput):
-    """The connection points somewhere querydeck refuses to go (a path outside the roots,
-    the app database, a forbidden address)."""
+    """A target querydeck refuses: a Unix-socket host, an address the outbound policy denies
+    (cloud metadata, link-local, unspecified, querydeck's own listeners,
+    `outbound_deny`, outside `outbound_allow`), a file outside the file roots,
+    querydeck's own files, a URI-style path."""
 
     code = "CONNECTION_TARGET_FORBIDDEN"
 
 
 class ConnectionPrivileged(InvalidInput):
-    """The connection's login can write or reach the server's files or programs; only an
-    explicit override (an admin's) saves it, flagged "can write"."""
+    """The login can write or reach the server's files or programs; `detail.reasons` says why.
+    Saved only with the admin override `allow_privileged`."""
 
     code = "CONNECTION_PRIVILEGED"
 
@@ -137,32 +349,36 @@ class ConnectionPrivileged(InvalidInput):
 
 
 class ConnectionFailed(QueryDeckError):
-    """Opening a session with a data source failed. Subclasses say why."""
+    """Any other failure to open a session."""
 
     code = "CONNECTION_FAILED"
     http_status = 502
 
 
 class UpstreamUnavailable(ConnectionFailed):
-    """The host cannot be reached, refused the connection or dropped it mid-way."""
+    """The host is unreachable, refused the connection or dropped it."""
 
     code = "UPSTREAM_UNAVAILABLE"
     http_status = 503
 
 
 class AuthenticationFailed(ConnectionFailed):
-    """The data source rejected the user name or password."""
+    """The server rejected the user name or password."""
 
     code = "CONNECTION_AUTH_FAILED"
     http_status = 422
 
 
 class DatabaseNotFound(ConnectionFailed):
+    """The server has no such database."""
+
     code = "DATABASE_NOT_FOUND"
     http_status = 422
 
 
 class DataFileNotFound(ConnectionFailed):
+    """The database file does not exist."""
+
     code = "FILE_NOT_FOUND"
     http_status = 422
 
@@ -171,58 +387,117 @@ class DataFileNotFound(ConnectionFailed):
 
 
 class QueryRejected(QueryDeckError):
-    """The guard refused a statement before it reached the engine.
+    """A statement refused as not a read, by the guard or an engine's read-only layer; the
+    subclasses say which rule (the family, never raised as such)."""
 
-    ``detail`` carries ``line`` and ``column`` (1-based) and the offending ``construct``
-    where they are known.
-    """
-
-    code = "SQL_NOT_READ_ONLY"
+    code = "SQL_REJECTED"
     http_status = 422
 
 
+class SqlEmpty(QueryRejected):
+    """Empty, whitespace or comment-only text."""
+
+    code = "SQL_EMPTY"
+
+
+class SqlForbiddenFunction(QueryRejected):
+    """A function with side effects, sleeps/locks, configuration setters or SQL-in-a-string
+    evaluators, or one an administrator listed in `QUERYDECK_FORBIDDEN_FUNCTIONS`
+    ([function-policy.md](function-policy.md)). `detail.construct` names it."""
+
+    code = "SQL_FORBIDDEN_FUNCTION"
+
+
+class SqlForbiddenSyntax(QueryRejected):
+    """A construct that is not on the read allow-list (e.g. MySQL executable comments `/*! …
+    */`, variable assignment)."""
+
+    code = "SQL_FORBIDDEN_SYNTAX"
+
+
+class SqlMultipleStatements(QueryRejected):
+    """More than one statement (one trailing `;` is fine)."""
+
+    code = "SQL_MULTIPLE_STATEMENTS"
+
+
+class SqlNotReadOnly(QueryRejected):
+    """A write, DDL, `INTO`, `FOR UPDATE`, transaction or session control, `EXPLAIN ANALYZE`…
+    anywhere in the statement. `detail.construct` names it."""
+
+    code = "SQL_NOT_READ_ONLY"
+
+
+class SqlParseError(QueryRejected):
+    """The text does not parse in the connection's dialect (also NUL characters, invalid
+    Unicode, nesting too deep). `detail.line`/`column` point at the problem."""
+
+    code = "SQL_PARSE_ERROR"
+
+
+class SqlTooLarge(QueryRejected):
+    """Longer than `QUERYDECK_MAX_SQL_BYTES`."""
+
+    code = "SQL_TOO_LARGE"
+
+
 class QueryFailed(QueryDeckError):
-    """The engine ran the statement and reported an error (unknown column, bad cast...)."""
+    """The engine reported an error (unknown table, bad cast…); its message is kept."""
 
     code = "QUERY_FAILED"
     http_status = 400
 
 
+class ResultTypeMismatch(QueryFailed):
+    """A SQLite column mixes types that cannot be kept in one column exactly; add a `CAST`."""
+
+    code = "RESULT_TYPE_MISMATCH"
+
+
 class QueryTimeout(QueryDeckError):
+    """The statement exceeded its timeout and was stopped on the engine."""
+
     code = "QUERY_TIMEOUT"
     http_status = 504
 
 
 class QueryCancelled(QueryDeckError):
+    """The run was cancelled (API, CLI Ctrl-C, shutdown)."""
+
     code = "QUERY_CANCELLED"
     http_status = 409
 
 
 class ResourceLimit(QueryDeckError):
+    """The engine ran out of its memory limit."""
+
     code = "RESOURCE_LIMIT"
     http_status = 422
 
 
 class RunNotFinished(Conflict):
+    """Rows asked for before the run ended."""
+
     code = "RUN_NOT_FINISHED"
 
 
 class ResultUnavailable(QueryDeckError):
-    """The run has no stored rows: it failed, was rejected, or its file is gone."""
+    """The run ended without rows (failed, rejected, cancelled)."""
 
     code = "RESULT_UNAVAILABLE"
     http_status = 409
 
 
 class ResultExpired(ResultUnavailable):
-    """The run's stored rows were removed (retention); the run can be run again."""
+    """The stored rows were removed; run it again."""
 
     code = "RESULT_EXPIRED"
     http_status = 410
 
 
 class FileAccessDenied(QueryRejected):
-    """The statement would read or write files on the server."""
+    """A function or engine feature that reads or writes server files (also a DuckDB table name
+    that is a path or URL, or a file access DuckDB itself refused)."""
 
     code = "FILE_ACCESS_DENIED"
     http_status = 403
@@ -232,65 +507,68 @@ class FileAccessDenied(QueryRejected):
 
 
 class CatalogUnsupported(QueryDeckError):
-    """The connection's driver cannot describe its catalog."""
+    """The driver cannot describe its catalog."""
 
     code = "CATALOG_UNSUPPORTED"
     http_status = 422
 
 
 class CatalogNotFound(NotFound):
-    """A schema, table or column is not in the (refreshed) catalog."""
+    """A schema, relation or column that is not in the catalog ([catalog.md](catalog.md))."""
 
     code = "CATALOG_NOT_FOUND"
 
 
 class CatalogPathInvalid(InvalidInput):
+    """A malformed catalog path, search text or schema pattern."""
+
     code = "CATALOG_PATH_INVALID"
 
 
 class CatalogTimeout(QueryTimeout):
-    """Describing a schema ran past the connection's catalog timeout."""
+    """Reading the catalog ran past its timeout; the last good snapshot is kept."""
 
     code = "CATALOG_TIMEOUT"
 
 
 class ResultCorrupt(ResultUnavailable):
-    """The run's stored rows fail their checks (a damaged or truncated file)."""
+    """The stored result file is damaged."""
 
     code = "RESULT_CORRUPT"
     http_status = 409
 
 
 class ResultMissing(ResultExpired):
-    """The run's stored rows disappeared from disk without being evicted."""
+    """The stored rows are gone from disk (not evicted); the run is marked; run it again."""
 
     code = "RESULT_MISSING"
     http_status = 410
 
 
 class ResultStoreFull(QueryDeckError):
-    """The disk holding result files filled up while a run was saving its rows."""
+    """The disk of the result store filled up while the run saved rows; the run failed and its
+    partial result was removed."""
 
     code = "RESULT_STORE_FULL"
     http_status = 507
 
 
 class TooManyRuns(QueryDeckError):
-    """A user or a connection already has as many runs in flight as allowed.
-
-    ``detail`` carries ``retry_after_s`` (the API's ``Retry-After``), ``limit`` and ``scope``.
-    """
+    """The user or the connection has as many runs in flight as allowed; `Retry-After` says
+    when to try again."""
 
     code = "TOO_MANY_RUNS"
     http_status = 429
 
 
 class SavedQueryNotFound(NotFound):
+    """No saved query with that id or name (for this user)."""
+
     code = "SAVED_QUERY_NOT_FOUND"
 
 
 class ExportUnavailable(ResultUnavailable):
-    """The run cannot be exported (it did not succeed)."""
+    """Only a succeeded run can be exported."""
 
     code = "EXPORT_UNAVAILABLE"
     http_status = 409
@@ -300,47 +578,52 @@ class ExportUnavailable(ResultUnavailable):
 
 
 class CertificateInvalid(InvalidInput):
-    """An upload is not a bundle of PEM CA certificates querydeck accepts."""
+    """Not PEM certificates only (garbage, DER, other PEM blocks, unparsable), more than 32
+    certificates, or a certificate that is neither a CA nor self-signed."""
 
     code = "CERTIFICATE_INVALID"
 
 
 class CertificatePrivateKey(CertificateInvalid):
-    """An upload contains a private key; nothing of it is stored or echoed."""
+    """The upload contains a private key; nothing was stored, the key is never echoed."""
 
     code = "CERTIFICATE_PRIVATE_KEY"
 
 
 class CertificateExpired(CertificateInvalid):
-    """A certificate of the upload is expired or not valid yet."""
+    """A certificate of the upload has expired or is not valid yet."""
 
     code = "CERTIFICATE_EXPIRED"
 
 
 class CertificateTooLarge(InvalidInput):
+    """The PEM is larger than 64 KB."""
+
     code = "CERTIFICATE_TOO_LARGE"
     http_status = 413
 
 
 class CertificateNotFound(NotFound):
+    """No certificate with that id."""
+
     code = "CERTIFICATE_NOT_FOUND"
 
 
 class CertificateInUse(Conflict):
-    """A certificate that connections use cannot be removed."""
+    """Connections name it in `ssl_ca_certificate` (`detail.connections`)."""
 
     code = "CERTIFICATE_IN_USE"
 
 
 class CertificateUnknown(ConnectionOptionsInvalid):
-    """A connection option names a certificate that was never uploaded (or was removed)."""
+    """`ssl_ca_certificate` names no uploaded certificate."""
 
     code = "CONNECTION_CERTIFICATE_UNKNOWN"
 
 
 class ConnectionUntrusted(ConnectionFailed):
-    """The server's TLS certificate did not verify against the connection's CA (or did not
-    match its host name)."""
+    """The server's TLS certificate did not chain to the connection's CA, or did not name its
+    host (`verify-full`)."""
 
     code = "CONNECTION_TLS_UNTRUSTED"
     http_status = 502
@@ -350,41 +633,76 @@ class ConnectionUntrusted(ConnectionFailed):
 
 
 class Unauthenticated(QueryDeckError):
-    """No valid session or token: missing, expired, revoked, forged or for a disabled user."""
+    """No valid session cookie or API token: missing, unknown, forged, expired (`detail.reason:
+    "expired"`), revoked, or of a disabled user. From the server: the token expired or
+    was revoked; the CLI adds "log in again with `querydeck login URL`"."""
 
     code = "UNAUTHENTICATED"
     http_status = 401
 
 
 class LoginFailed(Unauthenticated):
-    """Wrong user name or password (the message never says which)."""
+    """Wrong user name or password (never says which), or a disabled user."""
 
     code = "LOGIN_FAILED"
 
 
 class Forbidden(QueryDeckError):
-    """Authenticated, but the role or the grants do not allow this action. Used only where
-    the object's existence is already known to the caller; otherwise the answer is 404."""
+    """Authenticated, but the role does not allow it (e.g. user administration for non-admins)."""
 
     code = "FORBIDDEN"
     http_status = 403
 
 
+class AdminRequired(Forbidden):
+    """An administrator's operation (connections added or deleted, file-based connections
+    managed, groups, grants, certificates)."""
+
+    code = "ADMIN_REQUIRED"
+
+
+class GrantMissing(Forbidden):
+    """The user sees the connection but their grants lack the action (`detail.action`)."""
+
+    code = "GRANT_MISSING"
+
+
+class RoleForbidden(Forbidden):
+    """The user's role never allows this (a viewer writing SQL or exporting)."""
+
+    code = "ROLE_FORBIDDEN"
+
+
+class SavedQueryNotOwner(Forbidden):
+    """Changing or deleting another user's shared saved query."""
+
+    code = "SAVED_QUERY_NOT_OWNER"
+
+
 class CsrfFailed(Forbidden):
-    """A cookie-authenticated state-changing request without the CSRF token or from
-    another origin."""
+    """A cookie-authenticated `POST`/`PUT`/`PATCH`/`DELETE` without the session's `X-CSRF-
+    Token`, or whose `Origin`/`Referer` is another site; a login from another site."""
 
     code = "CSRF_FAILED"
 
 
 class RateLimited(QueryDeckError):
-    """Too many requests of one kind for a user or an address; ``detail.retry_after_s``."""
+    """Too many logins, runs or assistant questions for one user or one address in the window;
+    `Retry-After` (and `detail.retry_after_s`) says when to try again, `detail.scope`
+    which limit (`login_user`, `login_address`, `runs_user`, `runs_address`,
+    `assistant_user`)."""
 
     code = "RATE_LIMITED"
     http_status = 429
 
 
 class PayloadTooLarge(QueryDeckError):
+    """The upload request body is larger than its bound. The value is over 65,536 bytes of
+    compact UTF-8 JSON, or the request body over 266,240 bytes. A request body over
+    `QUERYDECK_MAX_REQUEST_BYTES` (10 MiB): refused from its Content-Length without
+    being read, or as soon as a chunked body passes the limit; the connection is closed.
+    `detail.limit`, `detail.size_at_least`."""
+
     code = "PAYLOAD_TOO_LARGE"
     http_status = 413
 
@@ -393,25 +711,27 @@ class PayloadTooLarge(QueryDeckError):
 
 
 class UserNotFound(NotFound):
+    """No user with that name."""
+
     code = "USER_NOT_FOUND"
 
 
 class UserExists(Conflict):
-    """Another user already has this name (names are unique ignoring case)."""
+    """A user with that name exists (compared ignoring case)."""
 
     code = "USER_EXISTS"
 
 
 class UsernameInvalid(InvalidInput):
-    """A user name that is empty, too long, reserved or has characters other than letters,
-    digits and ``._-``."""
+    """Not 1 to 64 letters, digits, `.`, `_`, `-` starting with a letter or digit, or reserved
+    (`local`)."""
 
     code = "USERNAME_INVALID"
 
 
 class PasswordRejected(InvalidInput):
-    """A new password the policy refuses; ``detail.reason`` is ``too_short``, ``too_long``,
-    ``common`` or ``username`` (the password itself is never echoed)."""
+    """The policy refuses the new password; `detail.reason` is `too_short`, `too_long`,
+    `username` or `common`. The password is never echoed."""
 
     code = "PASSWORD_REJECTED"
 
@@ -429,7 +749,7 @@ class LastAdmin(Conflict):
 
 
 class TokenNotFound(NotFound):
-    """No API token of the caller has this id (another user's token answers this too)."""
+    """The caller has no API token with that id (another user's token answers this too)."""
 
     code = "TOKEN_NOT_FOUND"
 
@@ -438,21 +758,22 @@ class TokenNotFound(NotFound):
 
 
 class PreferenceNotFound(NotFound):
-    """The user has no preference with that key."""
+    """You have no preference with that key (another user's are never found)."""
 
     code = "PREFERENCE_NOT_FOUND"
 
 
 class PreferenceKeyInvalid(InvalidInput):
-    """A preference key that does not fit the documented pattern (see
-    :mod:`querydeck.auth.preferences`)."""
+    """A key that is empty, longer than 128 characters after NFC normalisation, or not letters,
+    digits and `. _ : - /` with every `/`-separated part starting with a letter or digit
+    (`detail.problem`: `empty`, `too_long` or `character` with `detail.position`)."""
 
     code = "PREFERENCE_KEY_INVALID"
 
 
 class PreferenceValueInvalid(InvalidInput):
-    """A preference value that is not plain JSON (a non-finite number, an integer beyond
-    64 bits, a non-string object key, an unpaired surrogate, nesting deeper than 255)."""
+    """A value that is not plain JSON: nesting deeper than 255 levels, integers beyond signed
+    64 bits, NaN or infinities."""
 
     code = "PREFERENCE_VALUE_INVALID"
 
@@ -461,16 +782,16 @@ class PreferenceValueInvalid(InvalidInput):
 
 
 class JsonTooDeep(QueryDeckError):
-    """A JSON request body nests arrays and objects deeper than the limit;
-    ``detail.limit`` is the limit."""
+    """A JSON body nests arrays and objects deeper than `QUERYDECK_MAX_JSON_DEPTH` (64;
+    `detail.limit`)."""
 
     code = "JSON_TOO_DEEP"
     http_status = 400
 
 
 class RateLimitUnavailable(QueryDeckError):
-    """The shared rate-limit store (Redis) cannot be reached, and the action is one that is
-    refused rather than left unlimited (logins, assistant questions)."""
+    """`QUERYDECK_REDIS_URL` is set but Redis cannot be reached: logins and assistant questions
+    are refused until it is back (runs are not rate limited meanwhile)."""
 
     code = "RATE_LIMIT_UNAVAILABLE"
     http_status = 503
@@ -480,45 +801,46 @@ class RateLimitUnavailable(QueryDeckError):
 
 
 class ServerUrlInvalid(InvalidInput):
-    """A server address that is not an http(s) URL of a host (no user, query or fragment),
-    or plain http to another machine without ``--insecure``."""
+    """Not an `http(s)://HOST[:PORT][/PATH]` address (no user, query or fragment), or plain
+    `http` to another machine without `--insecure`."""
 
     code = "SERVER_URL_INVALID"
 
 
 class ServerUnreachable(QueryDeckError):
-    """The querydeck server could not be reached, or the connection broke before it
-    answered (refused, name not resolved, TLS not verified, timed out)."""
+    """The server could not be reached (refused, name not resolved, TLS certificate not
+    verified, timed out) or the connection broke."""
 
     code = "SERVER_UNREACHABLE"
     http_status = 503
 
 
 class ServerAnswerInvalid(QueryDeckError):
-    """The server answered with something that is not a querydeck answer (a proxy's error
-    page, a redirect, another service on that port)."""
+    """An answer that is not querydeck's: a proxy's error page, a redirect (never followed: the
+    token must not go elsewhere), another service, another querydeck version's form."""
 
     code = "SERVER_ANSWER_INVALID"
     http_status = 502
 
 
 class NotLoggedIn(Unauthenticated):
-    """Server mode without a token for that server: no ``querydeck login`` and no
-    ``QUERYDECK_TOKEN``."""
+    """`--server`/`QUERYDECK_SERVER` without a token for that server: run `querydeck login URL`
+    or set `QUERYDECK_TOKEN`."""
 
     code = "NOT_LOGGED_IN"
 
 
 class CredentialsInvalid(ConfigError):
-    """The CLI's credentials file cannot be read or written, is not valid, or is readable by
-    other users."""
+    """The credentials file cannot be read or written, is not a querydeck credentials file, or
+    can be read by other users (`chmod 600` it)."""
 
     code = "CREDENTIALS_INVALID"
 
 
 class LocalOnlyCommand(QueryDeckError):
-    """A command that works on this machine's data directory was asked to talk to a
-    server."""
+    """A command that works on this machine's data directory (connections, keys, certificates,
+    users, groups, grants, saved, serve, demo, drivers) was run with
+    `--server`/`QUERYDECK_SERVER`."""
 
     code = "LOCAL_ONLY_COMMAND"
     http_status = 400
@@ -528,8 +850,245 @@ class LocalOnlyCommand(QueryDeckError):
 
 
 class AuditUnavailable(QueryDeckError):
-    """The audit log could not record a run, so its rows are not handed out (the run ends
-    failed and its stored rows are discarded): data nobody can account for is never served."""
+    """The run's audit entry could not be written, so the run ended `failed` and its rows were
+    deleted (reading data never goes unaudited; see [audit.md](audit.md))."""
 
     code = "AUDIT_UNAVAILABLE"
     http_status = 503
+
+
+# --- codes ------------------------------------------------------------------------------
+
+
+def error_class(code: str) -> type[QueryDeckError] | None:
+    """The class whose stable code is ``code`` (None for a code this version does not
+    know: a newer server's, or an older history row's)."""
+    pending: list[type[QueryDeckError]] = [QueryDeckError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+def recorded(
+    code: str | None,
+    message: str,
+    *,
+    detail: dict[str, Any] | None = None,
+    http_status: int | None = None,
+    default: type[QueryDeckError] = QueryFailed,
+) -> QueryDeckError:
+    """An error as it was recorded (a run's history row, another server's answer): the
+    class of its code, else ``default`` carrying the unknown code as it was."""
+    cls = error_class(code) if code else None
+    if cls is not None:
+        return cls(message, detail=detail, http_status=http_status)
+    return default(message, code=code, detail=detail, http_status=http_status)
+
+
+# --- the reference ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the error reference (``docs/errors.md``, generated from this module): its
+    title, what to know before its table, the errors in it, and what to know after."""
+
+    title: str
+    errors: tuple[type[QueryDeckError], ...]
+    before: str = ""
+    after: str = ""
+
+
+#: The families: base classes callers catch, never raised as such.
+FAMILIES: tuple[type[QueryDeckError], ...] = (QueryRejected,)
+
+#: The error reference, section by section; a test keeps every error class in it.
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        "Statements (the guard) — a history row with status `rejected`",
+        (
+            SqlEmpty,
+            SqlParseError,
+            SqlTooLarge,
+            SqlMultipleStatements,
+            SqlNotReadOnly,
+            SqlForbiddenSyntax,
+            SqlForbiddenFunction,
+            FileAccessDenied,
+        ),
+        after=(
+            "When the engine's own parser (DuckDB, PostgreSQL through pglast) disagrees with "
+            "sqlglot, the same codes are used and `detail.parser` says which parser refused. "
+            "A statement that reaches an engine and is refused there (the layers below the "
+            "guard: `SQL_NOT_READ_ONLY` from the PostgreSQL driver or DuckDB's sandbox, "
+            "`FILE_ACCESS_DENIED` from DuckDB, `SQL_MULTIPLE_STATEMENTS` from a driver that "
+            "sees a second statement) is also recorded `rejected`; other engine errors are "
+            "recorded `failed`."
+        ),
+    ),
+    Section(
+        "Runs — a history row with status `failed`, `timed_out` or `cancelled`",
+        (
+            QueryFailed,
+            QueryTimeout,
+            QueryCancelled,
+            ResourceLimit,
+            ResultTypeMismatch,
+            RunNotFound,
+            RunNotRunning,
+            RunNotFinished,
+            RunInterrupted,
+            ResultUnavailable,
+            ResultExpired,
+            ResultCorrupt,
+            ResultMissing,
+            ResultStoreFull,
+            ExportUnavailable,
+            TooManyRuns,
+            CursorInvalid,
+            AuditUnavailable,
+            SavedQueryNotFound,
+            SavedQueryNameTaken,
+            SavedQueryNameInvalid,
+            SavedQueryTagInvalid,
+            ConnectionRequired,
+        ),
+    ),
+    Section(
+        "Connections",
+        (
+            ConnectionNotFound,
+            ConnectionNameTaken,
+            ConnectionNameInvalid,
+            UnknownDriver,
+            ConnectionOptionUnknown,
+            ConnectionOptionsInvalid,
+            ConnectionUrlInvalid,
+            ConnectionParamForbidden,
+            ConnectionTargetForbidden,
+            ConnectionPrivileged,
+            UpstreamUnavailable,
+            AuthenticationFailed,
+            DatabaseNotFound,
+            DataFileNotFound,
+            ConnectionFailed,
+            ConnectionUntrusted,
+            CertificateUnknown,
+        ),
+    ),
+    Section(
+        "Certificates",
+        (
+            CertificateNotFound,
+            CertificateNameTaken,
+            CertificateNameInvalid,
+            CertificateInUse,
+            CertificatePrivateKey,
+            CertificateInvalid,
+            CertificateExpired,
+            CertificateTooLarge,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            FileUnreadable,
+        ),
+    ),
+    Section(
+        "Accounts, sessions and tokens",
+        (
+            Unauthenticated,
+            LoginFailed,
+            Forbidden,
+            CsrfFailed,
+            PasswordIncorrect,
+            PasswordRejected,
+            PasswordRequired,
+            UsernameInvalid,
+            UserExists,
+            UserNotFound,
+            LastAdmin,
+            TokenNotFound,
+            TokenNameInvalid,
+            TokenExpiryInvalid,
+        ),
+    ),
+    Section(
+        "Preferences",
+        (
+            PreferenceNotFound,
+            PreferenceKeyInvalid,
+            PreferenceValueInvalid,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+        ),
+    ),
+    Section(
+        "Requests and the server",
+        (
+            InvalidInput,
+            NotFound,
+            MethodNotAllowed,
+            BadRequest,
+            HttpError,
+            Conflict,
+            AppDatabaseBusy,
+            AppDatabaseUnavailable,
+            ConfigError,
+            DriverInvalid,
+            SecretKeyError,
+            SecretDecryptError,
+            CatalogNotFound,
+            CatalogPathInvalid,
+            CatalogSearchInvalid,
+            CatalogPatternInvalid,
+            CatalogTimeout,
+            CatalogUnsupported,
+            QueryDeckError,
+        ),
+    ),
+    Section(
+        "Permissions — see [permissions.md](permissions.md)",
+        (
+            AdminRequired,
+            RoleForbidden,
+            GrantMissing,
+            SavedQueryNotOwner,
+            SavedQueryShareInvalid,
+            SavedQueryAmbiguous,
+            GroupNotFound,
+            GroupNameTaken,
+            GroupNameInvalid,
+            GroupMemberNotFound,
+            GrantInvalid,
+            GrantNotFound,
+        ),
+    ),
+    Section(
+        "Request limits and rate limits",
+        (
+            PayloadTooLarge,
+            JsonTooDeep,
+            RateLimited,
+            RateLimitUnavailable,
+        ),
+    ),
+    Section(
+        "The command line against a server (`querydeck login`, `--server`)",
+        (
+            ServerUrlInvalid,
+            ServerUnreachable,
+            ServerAnswerInvalid,
+            NotLoggedIn,
+            Unauthenticated,
+            CredentialsInvalid,
+            LocalOnlyCommand,
+        ),
+        before=(
+            "These are raised by the CLI itself (exit 1); errors the server answers keep the "
+            "server's code, message and detail, so a command prints the same line as on the "
+            "server's machine."
+        ),
+    ),
+)

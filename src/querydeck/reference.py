@@ -1,5 +1,5 @@
-"""Generated reference pages (``docs/configuration.md``, ``docs/function-policy.md``); tests
-keep them in step.
+"""Generated reference pages (``docs/configuration.md``, ``docs/function-policy.md``,
+``docs/errors.md``); tests keep them in step.
 
 Regenerate with ``uv run python -m querydeck.reference``.
 """
@@ -7,8 +7,10 @@ Regenerate with ``uv run python -m querydeck.reference``.
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
+from querydeck import errors
 from querydeck.drivers import registry
 from querydeck.settings import ENV_PREFIX, Settings
 from querydeck.sql.policy import policy_markdown as _policy_markdown
@@ -53,10 +55,47 @@ def policy_markdown() -> str:
     return _policy_markdown(engines)
 
 
+ERRORS_HEADER = """# Error codes
+
+Every failure has a stable code, and every code is one class of `src/querydeck/errors.py`;
+this page is generated from them (`python -m querydeck.reference`) and checked by a test.
+The API answers with the HTTP status shown and the envelope
+
+```json
+{"error": {"code": "SQL_NOT_READ_ONLY", "message": "…",
+           "detail": {"line": 1, "column": 1}, "request_id": "…"}}
+```
+
+The CLI prints `Error [CODE]: message` on stderr and exits 1. Messages never contain a
+password, a stack trace or the value of a secret option.
+"""
+
+
+def _paragraphs(text: str) -> str:
+    return "\n\n".join(textwrap.fill(p, 92) for p in text.split("\n\n")) + "\n"
+
+
+def errors_markdown() -> str:
+    """``docs/errors.md``: each section of :data:`querydeck.errors.SECTIONS` as a table."""
+    parts = [ERRORS_HEADER]
+    for section in errors.SECTIONS:
+        parts.append(f"\n## {section.title}\n\n")
+        if section.before:
+            parts.append(_paragraphs(section.before) + "\n")
+        parts.append("| code | HTTP | meaning |\n|---|---|---|\n")
+        for cls in section.errors:
+            meaning = " ".join((cls.__doc__ or "").split()).replace("|", "\\|")
+            parts.append(f"| `{cls.code}` | {cls.http_status} | {meaning} |\n")
+        if section.after:
+            parts.append("\n" + _paragraphs(section.after))
+    return "".join(parts)
+
+
 def main() -> None:
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/configuration.md")
     target.write_text(settings_markdown(), encoding="utf-8")
     (target.parent / "function-policy.md").write_text(policy_markdown(), encoding="utf-8")
+    (target.parent / "errors.md").write_text(errors_markdown(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from querydeck.errors import (
     QueryFailed,
     QueryRejected,
     ResourceLimit,
+    SqlEmpty,
+    SqlMultipleStatements,
 )
 from tests.drivers.suite import (
     ARRAY,
@@ -209,7 +211,7 @@ def test_file_access_has_its_own_code(fixture_db: Path) -> None:
 def test_empty_text_is_refused(fixture_db: Path, sql: str) -> None:
     with (
         duckdb_driver(fixture_db).connect(timeout_s=5) as conn,
-        pytest.raises(QueryFailed) as caught,
+        pytest.raises(SqlEmpty) as caught,
     ):
         conn.execute(sql, timeout_s=5)
     assert caught.value.code == "SQL_EMPTY"
@@ -217,7 +219,7 @@ def test_empty_text_is_refused(fixture_db: Path, sql: str) -> None:
 
 def test_second_statement_is_refused_with_its_code(fixture_db: Path) -> None:
     with duckdb_driver(fixture_db).connect(timeout_s=5) as conn:
-        with pytest.raises(QueryFailed) as caught:
+        with pytest.raises(SqlMultipleStatements) as caught:
             conn.execute(f"SELECT 1; INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')", timeout_s=5)
         assert caught.value.code == "SQL_MULTIPLE_STATEMENTS"
         assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=5)) == FIXTURE_ROWS

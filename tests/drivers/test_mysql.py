@@ -28,6 +28,7 @@ from querydeck.errors import (
     QueryCancelled,
     QueryFailed,
     QueryTimeout,
+    SqlForbiddenSyntax,
     UpstreamUnavailable,
 )
 from tests.drivers.suite import (
@@ -266,7 +267,7 @@ def test_executable_comments_are_refused(
     conn: MySQLConnection, admin: pymysql.connections.Connection[Any], text: str
 ) -> None:
     before = victim(admin)
-    with pytest.raises(QueryFailed) as caught:
+    with pytest.raises(SqlForbiddenSyntax) as caught:
         rows(conn, text)
     assert caught.value.code == "SQL_FORBIDDEN_SYNTAX"
     assert victim(admin) == before

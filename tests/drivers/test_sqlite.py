@@ -18,6 +18,7 @@ from querydeck.errors import (
     DataFileNotFound,
     QueryFailed,
     QueryRejected,
+    SqlMultipleStatements,
 )
 from tests.drivers.suite import (
     BIG_INT,
@@ -204,7 +205,7 @@ def test_describe_pragmas_are_allowed(tmp_path: Path) -> None:
 def test_second_statement_is_refused_with_its_code(tmp_path: Path) -> None:
     driver = sqlite_driver(make_database(tmp_path / "fixture.db"))
     with driver.connect(timeout_s=5) as conn:
-        with pytest.raises(QueryFailed) as caught:
+        with pytest.raises(SqlMultipleStatements) as caught:
             conn.execute(f"SELECT 1; DELETE FROM {FIXTURE_TABLE}", timeout_s=5)
         assert caught.value.code == "SQL_MULTIPLE_STATEMENTS"
         assert read_rows(conn.execute("SELECT 1;  -- trailing comment", timeout_s=5)) == [(1,)]

@@ -16,19 +16,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from querydeck import logs
 from querydeck.api.responses import OrjsonResponse
-from querydeck.errors import QueryDeckError
+from querydeck.errors import (
+    BadRequest,
+    Forbidden,
+    HttpError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    QueryDeckError,
+    RateLimited,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 
 log = logs.get("querydeck.api")
 
-_HTTP_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
+#: The error class of each HTTP status the framework itself answers with.
+_HTTP_ERRORS: dict[int, type[QueryDeckError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: RateLimited,
 }
 
 
@@ -95,13 +108,17 @@ async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
     ]
     text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
     return envelope(
-        422, "INVALID_INPUT", f"The request is not valid: {text}.", request, {"problems": problems}
+        422,
+        InvalidInput.code,
+        f"The request is not valid: {text}.",
+        request,
+        {"problems": problems},
     )
 
 
 async def _http_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    code = _HTTP_ERRORS.get(exc.status_code, HttpError).code
     message = exc.detail if isinstance(exc.detail, str) else "The request failed."
     return envelope(exc.status_code, code, message, request)
 
@@ -109,7 +126,7 @@ async def _http_error(request: Request, exc: Exception) -> OrjsonResponse:
 async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
     log.error("unhandled_error", error_type=type(exc).__name__)
     return envelope(
-        500, "INTERNAL_ERROR", "An internal error occurred; it has been logged.", request
+        500, QueryDeckError.code, "An internal error occurred; it has been logged.", request
     )
 
 

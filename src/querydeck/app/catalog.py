@@ -17,7 +17,7 @@ from querydeck.catalog.models import (
     TableDetail,
 )
 from querydeck.catalog.service import Catalogs
-from querydeck.errors import QueryDeckError
+from querydeck.errors import recorded
 from querydeck.runs.models import RowsPage, RunRequest, RunStatus
 from querydeck.store.pages import Page
 
@@ -83,9 +83,8 @@ class CatalogService:
             request = RunRequest(connection=name, sql=sql, max_rows=rows)
             run = self._runs.wait(self._runs.start_vetted(request, actor), None)
             if run.status is not RunStatus.succeeded:
-                raise QueryDeckError(
-                    run.error_message or f"The preview ended {run.status.value}.",
-                    code=run.error_code or "QUERY_FAILED",
+                raise recorded(
+                    run.error_code, run.error_message or f"The preview ended {run.status.value}."
                 )
             return self._runs.rows(run.id, offset=0, limit=rows, known=run)
 

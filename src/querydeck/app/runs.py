@@ -15,7 +15,13 @@ from querydeck.auth.access import Access, ad_hoc_sql
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.auth.ratelimit import RateLimiter
-from querydeck.errors import ExportUnavailable, NotFound, QueryDeckError
+from querydeck.errors import (
+    ConnectionNotFound,
+    ExportUnavailable,
+    NotFound,
+    QueryDeckError,
+    RunNotFinished,
+)
 from querydeck.runs.active import RunSubmission
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.export.writers import Export, ExportReceipt, file_name
@@ -225,9 +231,8 @@ class RunService:
         """Start a new run with the same connection, SQL, row cap and timeout."""
         old = self.get(run_id, actor=actor)
         if old.connection_id is None:
-            raise NotFound(
+            raise ConnectionNotFound(
                 "The run's connection no longer exists.",
-                code="CONNECTION_NOT_FOUND",
                 detail={"run_id": run_id},
             )
         connection = self._connections.name_of(old.connection_id)
@@ -291,10 +296,9 @@ class RunService:
         run = self._history.get(run_id)
         self._access.run(actor, run, Action.export)
         if run.status is not RunStatus.succeeded:
-            code = "RUN_NOT_FINISHED" if not run.status.finished else "EXPORT_UNAVAILABLE"
-            raise ExportUnavailable(
+            error = RunNotFinished if not run.status.finished else ExportUnavailable
+            raise error(
                 f"Only a succeeded run can be exported; this one is {run.status.value}.",
-                code=code,
                 detail={"status": run.status.value, "run_id": run_id},
             )
         run, stored = self._history.stored(run_id)

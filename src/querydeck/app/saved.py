@@ -8,7 +8,7 @@ from querydeck.app.runs import RunService
 from querydeck.auth.access import Access, ad_hoc_sql
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Action, Principal
-from querydeck.errors import InvalidInput
+from querydeck.errors import ConnectionRequired
 from querydeck.runs.models import RunRequest, SavedQuery, SavedQueryChanges, SavedQueryInput
 from querydeck.runs.saved import Reader, SavedQueryStore
 from querydeck.store.pages import Page
@@ -84,9 +84,8 @@ class SavedQueryService:
             ad_hoc_sql(actor)
         target = connection or saved.connection
         if target is None:
-            raise InvalidInput(
+            raise ConnectionRequired(
                 "The saved query has no connection; name one to run it on.",
-                code="CONNECTION_REQUIRED",
             )
         request = RunRequest(
             connection=target,

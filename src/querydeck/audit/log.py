@@ -30,7 +30,7 @@ from querydeck import logs
 from querydeck.audit.models import AuditEntry, AuditPage, Outcome
 from querydeck.audit.redact import sanitise
 from querydeck.auth.principal import Principal
-from querydeck.errors import InvalidInput
+from querydeck.errors import CursorInvalid, InvalidInput
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import AuditRow, utcnow
 
@@ -67,9 +67,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError("not an audit cursor")
         return int(raw.removeprefix(_CURSOR_PREFIX))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not one this server handed out.", code="INVALID_CURSOR"
-        ) from None
+        raise CursorInvalid("The cursor is not one this server handed out.") from None
 
 
 def entry_of(row: AuditRow) -> AuditEntry:

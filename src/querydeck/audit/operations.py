@@ -40,7 +40,7 @@ def outcome_of(exc: BaseException) -> tuple[str, str]:
     """``(outcome, error code)`` of an operation that raised ``exc``."""
     if isinstance(exc, QueryDeckError):
         return ("denied" if isinstance(exc, DENIALS) else "error"), exc.code
-    return "error", "INTERNAL_ERROR"
+    return "error", QueryDeckError.code
 
 
 class AuditedOperation:

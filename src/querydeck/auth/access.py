@@ -12,7 +12,15 @@ from typing import Protocol
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import Action, Principal
 from querydeck.drivers import registry
-from querydeck.errors import Forbidden, NotFound
+from querydeck.errors import (
+    AdminRequired,
+    ConnectionNotFound,
+    Forbidden,
+    GrantMissing,
+    NotFound,
+    RoleForbidden,
+    RunNotFound,
+)
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
 
@@ -40,33 +48,29 @@ _VERBS = {
 
 def connection_not_found(name: str) -> NotFound:
     """The same error as a connection that does not exist (see ConnectionStore._row)."""
-    return NotFound(
-        f"No connection named {name!r}.", code="CONNECTION_NOT_FOUND", detail={"connection": name}
-    )
+    return ConnectionNotFound(f"No connection named {name!r}.", detail={"connection": name})
 
 
 def run_not_found(run_id: str) -> NotFound:
     """The same error as a run that does not exist (see History._row)."""
-    return NotFound("No such run.", code="RUN_NOT_FOUND", detail={"run_id": run_id})
+    return RunNotFound("No such run.", detail={"run_id": run_id})
 
 
 def admin_only(principal: Principal, what: str) -> None:
     if not principal.is_admin:
-        raise Forbidden(f"Only an administrator can {what}.", code="ADMIN_REQUIRED")
+        raise AdminRequired(f"Only an administrator can {what}.")
 
 
 def ad_hoc_sql(principal: Principal) -> None:
     if not principal.may_write_sql:
-        raise Forbidden(
+        raise RoleForbidden(
             "Viewers run saved queries shared with them; writing SQL needs the analyst role.",
-            code="ROLE_FORBIDDEN",
         )
 
 
 def _role_forbidden(principal: Principal, action: Action) -> Forbidden:
-    return Forbidden(
+    return RoleForbidden(
         f"The {principal.role.value} role cannot {_VERBS[action]} a connection.",
-        code="ROLE_FORBIDDEN",
         detail={"action": action.value},
     )
 
@@ -108,9 +112,8 @@ class Access:
         if not principal.role_allows(action):
             raise _role_forbidden(principal, action)
         if action not in actions:
-            raise Forbidden(
+            raise GrantMissing(
                 f"Your grants do not let you {_VERBS[action]} the connection {name!r}.",
-                code="GRANT_MISSING",
                 detail={"connection": name, "action": action.value},
             )
 
@@ -119,9 +122,8 @@ class Access:
         server) are managed by administrators only."""
         info = self.connection(principal, name, Action.manage)
         if not principal.is_admin and registry.load(info.driver).capabilities.file_based:
-            raise Forbidden(
+            raise AdminRequired(
                 "Only an administrator can change or test a file-based connection.",
-                code="ADMIN_REQUIRED",
                 detail={"connection": info.name},
             )
         return info
@@ -139,8 +141,7 @@ class Access:
         if not principal.role_allows(action):
             raise _role_forbidden(principal, action)
         if action not in actions:
-            raise Forbidden(
+            raise GrantMissing(
                 f"Your grants do not let you {_VERBS[action]} this run's connection.",
-                code="GRANT_MISSING",
                 detail={"run_id": run.id, "action": action.value},
             )

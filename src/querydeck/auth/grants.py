@@ -17,7 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from querydeck.auth.principal import Action, Principal
-from querydeck.errors import Conflict, InvalidInput, NotFound
+from querydeck.errors import (
+    GrantInvalid,
+    GrantNotFound,
+    GroupMemberNotFound,
+    GroupNameInvalid,
+    GroupNameTaken,
+    GroupNotFound,
+)
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import GrantRow, GroupMemberRow, GroupRow, utcnow
@@ -47,9 +54,8 @@ def _key(name: str) -> str:
 def _group_name(name: str) -> str:
     clean = unicodedata.normalize("NFC", name).strip()
     if not clean or len(clean) > _MAX_NAME or any(unicodedata.category(c)[0] == "C" for c in clean):
-        raise InvalidInput(
+        raise GroupNameInvalid(
             f"A group name has 1 to {_MAX_NAME} printable characters.",
-            code="GROUP_NAME_INVALID",
         )
     return clean
 
@@ -58,13 +64,9 @@ def _actions(values: Iterable[Action | str]) -> list[Action]:
     try:
         chosen = {Action(v) for v in values}
     except ValueError:
-        raise InvalidInput(
-            "Grant actions are browse, query, export and manage.", code="GRANT_INVALID"
-        ) from None
+        raise GrantInvalid("Grant actions are browse, query, export and manage.") from None
     if not chosen:
-        raise InvalidInput(
-            "A grant names at least one action (revoke it to remove all).", code="GRANT_INVALID"
-        )
+        raise GrantInvalid("A grant names at least one action (revoke it to remove all).")
     # browse comes with any other action: a user who may query a connection sees it.
     chosen.add(Action.browse)
     return sorted(chosen, key=list(Action).index)
@@ -118,9 +120,8 @@ class Grants:
     def _group(self, session: Session, name: str) -> GroupRow:
         row = session.scalar(select(GroupRow).where(GroupRow.name_key == _key(name)))
         if row is None:
-            raise NotFound(
+            raise GroupNotFound(
                 f"No group named {name[:_MAX_NAME]!r}.",
-                code="GROUP_NOT_FOUND",
                 detail={"group": name[:_MAX_NAME]},
             )
         return row
@@ -143,9 +144,8 @@ class Grants:
             try:
                 session.flush()
             except IntegrityError:
-                raise Conflict(
+                raise GroupNameTaken(
                     f"A group named {clean!r} already exists.",
-                    code="GROUP_NAME_TAKEN",
                     detail={"group": clean},
                 ) from None
             return GroupInfo(id=row.id, name=row.name, members=[])
@@ -191,9 +191,8 @@ class Grants:
             row = self._group(session, group)
             member = session.get(GroupMemberRow, (row.id, username))
             if member is None:
-                raise NotFound(
+                raise GroupMemberNotFound(
                     f"{username[:_MAX_NAME]!r} is not a member of {row.name!r}.",
-                    code="GROUP_MEMBER_NOT_FOUND",
                 )
             session.delete(member)
             session.flush()
@@ -268,9 +267,8 @@ class Grants:
                 )
             )
             if not done.rowcount:  # type: ignore[attr-defined]
-                raise NotFound(
+                raise GrantNotFound(
                     f"The {kind} {subject[:_MAX_NAME]!r} has no grant on this connection.",
-                    code="GRANT_NOT_FOUND",
                 )
 
         self._db.write(remove)

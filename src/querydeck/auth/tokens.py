@@ -23,7 +23,12 @@ from sqlalchemy.orm import Session
 from querydeck.auth.models import TokenInfo
 from querydeck.auth.principal import Principal
 from querydeck.auth.sessions import MAX_SECRET_CHARS, TOUCH_INTERVAL, digest, principal_of
-from querydeck.errors import InvalidInput, TokenNotFound, Unauthenticated
+from querydeck.errors import (
+    TokenExpiryInvalid,
+    TokenNameInvalid,
+    TokenNotFound,
+    Unauthenticated,
+)
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import ApiTokenRow, UserRow, utcnow
@@ -56,9 +61,8 @@ def _name(value: str) -> str:
         or len(name) > NAME_CHARS
         or any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in name)
     ):
-        raise InvalidInput(
+        raise TokenNameInvalid(
             f"A token's name has 1 to {NAME_CHARS} characters and no control characters.",
-            code="TOKEN_NAME_INVALID",
         )
     return name
 
@@ -94,9 +98,8 @@ class ApiTokens:
         label = _name(name)
         days = self.max_days if expires_days is None else expires_days
         if not 1 <= days <= self.max_days:
-            raise InvalidInput(
+            raise TokenExpiryInvalid(
                 f"A token expires after 1 to {self.max_days} days.",
-                code="TOKEN_EXPIRY_INVALID",
                 detail={"max_days": self.max_days},
             )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

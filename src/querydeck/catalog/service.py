@@ -33,8 +33,9 @@ from querydeck.drivers.base import Connection
 from querydeck.drivers.catalog_model import SchemaMeta, TableMeta
 from querydeck.errors import (
     CatalogNotFound,
+    CatalogPatternInvalid,
+    CatalogSearchInvalid,
     CatalogTimeout,
-    InvalidInput,
     QueryCancelled,
     QueryDeckError,
     QueryTimeout,
@@ -87,9 +88,8 @@ class Catalogs:
         info = self._connections.get(connection)
         for pattern in [*values.include, *values.exclude]:
             if not pattern or len(pattern) > 1000 or "\x00" in pattern:
-                raise InvalidInput(
+                raise CatalogPatternInvalid(
                     "A schema pattern is a non-empty glob of at most 1,000 characters.",
-                    code="CATALOG_PATTERN_INVALID",
                 )
         self.cache.save_settings(info.id, values.include, values.exclude, values.timeout_s)
         return values
@@ -386,9 +386,8 @@ class Catalogs:
     ) -> tuple[list[SearchHit], int]:
         """A page of hits and their total; ``allowed`` limits them to those connection ids."""
         if len(query) > MAX_QUERY_CHARS or "\x00" in query or not query.strip():
-            raise InvalidInput(
+            raise CatalogSearchInvalid(
                 f"A search text has 1 to {MAX_QUERY_CHARS} characters and no NUL.",
-                code="CATALOG_SEARCH_INVALID",
             )
         hits, total = self.index().search(query, limit=limit, offset=offset, allowed=allowed)
         names = self.cache.connection_names()

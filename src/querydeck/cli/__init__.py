@@ -52,7 +52,7 @@ class ErrorReportingGroup(TyperGroup):
                 raise
             first = (str(exc).splitlines() or [""])[0][:200]
             print_error(
-                "INTERNAL_ERROR",
+                QueryDeckError.code,
                 f"unexpected {type(exc).__name__}"
                 + (f": {first}" if first else "")
                 + " (QUERYDECK_DEBUG=1 shows the traceback)",

@@ -21,7 +21,7 @@ from querydeck.cli.common import (
     stdout_console,
     timestamp,
 )
-from querydeck.errors import CertificateTooLarge, InvalidInput
+from querydeck.errors import CertificateTooLarge, FileUnreadable
 from querydeck.sources.models import CertificateInfo
 from querydeck.sources.pem import MAX_PEM_BYTES
 
@@ -40,9 +40,8 @@ def _read(file: str) -> bytes:
             with Path(file).open("rb") as handle:
                 data = handle.read(MAX_PEM_BYTES + 1)
     except OSError as exc:
-        raise InvalidInput(
+        raise FileUnreadable(
             f"Cannot read {Path(file).name!r}: {exc.strerror or 'unreadable'}.",
-            code="FILE_UNREADABLE",
         ) from None
     if len(data) > MAX_PEM_BYTES:
         raise CertificateTooLarge(

@@ -18,7 +18,7 @@ from querydeck.cli.common import (
     print_json,
     stdout_console,
 )
-from querydeck.errors import InvalidInput
+from querydeck.errors import GrantInvalid
 
 if TYPE_CHECKING:  # the ORM behind them stays unloaded until a command runs
     from querydeck.auth.grants import GrantInfo, GroupInfo, SubjectKind
@@ -94,7 +94,7 @@ def remove_member(name: Group, username: Username, fmt: Format = InfoFormat.tabl
 
 def _subject(user: str | None, group: str | None) -> tuple[SubjectKind, str]:
     if (user is None) == (group is None):
-        raise InvalidInput("Name exactly one of --user and --group.", code="GRANT_INVALID")
+        raise GrantInvalid("Name exactly one of --user and --group.")
     return ("user", user) if user is not None else ("group", group or "")
 
 

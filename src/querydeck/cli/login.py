@@ -32,6 +32,7 @@ from querydeck.errors import (
     QueryDeckError,
     ServerAnswerInvalid,
     ServerUnreachable,
+    TokenExpiryInvalid,
     Unauthenticated,
 )
 
@@ -102,7 +103,7 @@ def _new_token(client: ServerClient, session: dict[str, str], days: int | None) 
         return client.call(_NewToken, "POST", "/me/tokens", json=body, headers=session)
     except InvalidInput as exc:
         longest = exc.detail.get("max_days")
-        if days is not None or exc.code != "TOKEN_EXPIRY_INVALID" or not isinstance(longest, int):
+        if days is not None or exc.code != TokenExpiryInvalid.code or not isinstance(longest, int):
             raise
         body["expires_days"] = longest
         return client.call(_NewToken, "POST", "/me/tokens", json=body, headers=session)

@@ -60,18 +60,6 @@ class RunView(BaseModel):
     page: RowsPage | None = None
 
 
-def _error_classes() -> dict[str, type[QueryDeckError]]:
-    """Each code an error class declares, to raise the same class the server raised."""
-    found: dict[str, type[QueryDeckError]] = {}
-    pending: list[type[QueryDeckError]] = [QueryDeckError]
-    while pending:
-        cls = pending.pop()
-        found.setdefault(cls.code, cls)
-        pending.extend(cls.__subclasses__())
-    return found
-
-
-_BY_CODE = _error_classes()
 _BY_STATUS: dict[int, type[QueryDeckError]] = {
     401: errors.Unauthenticated,
     403: errors.Forbidden,
@@ -192,8 +180,8 @@ class ServerClient:
             text = f"{text} Log in again with `querydeck login {self.server}`" + (
                 " (or set a valid QUERYDECK_TOKEN)." if self.uses_env_token else "."
             )
-        cls = _BY_CODE.get(code) or _BY_STATUS.get(status, QueryDeckError)
-        return cls(text, code=code, detail=detail, http_status=status)
+        default = _BY_STATUS.get(status, QueryDeckError)
+        return errors.recorded(code, text, detail=detail, http_status=status, default=default)
 
     def call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         """A request whose answer is ``model``."""

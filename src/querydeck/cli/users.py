@@ -24,7 +24,7 @@ from querydeck.cli.common import (
     stdout_console,
     timestamp,
 )
-from querydeck.errors import InvalidInput
+from querydeck.errors import PasswordRequired
 
 app = typer.Typer(help="User accounts (administered locally).", no_args_is_help=True)
 Username = Annotated[str, typer.Argument(metavar="NAME", help="The user name.")]
@@ -45,7 +45,7 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
         return generate_password(), True
     line = sys.stdin.readline().rstrip("\r\n")
     if not line:
-        raise InvalidInput("No password on stdin.", code="PASSWORD_REQUIRED")
+        raise PasswordRequired("No password on stdin.")
     return line, False
 
 

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from querydeck.drivers.base import BATCH_ROWS, ResultStream
-from querydeck.errors import QueryDeckError, QueryFailed
+from querydeck.errors import QueryDeckError, QueryFailed, ResultTypeMismatch
 
 #: Field metadata key holding the engine's own type name (``int8``, ``numeric(10,2)``...).
 NATIVE_TYPE_KEY = b"querydeck.native_type"
@@ -87,9 +87,8 @@ def rows_to_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Record
     """One record batch with exactly ``schema`` from row tuples (see the module rules)."""
     width = len(schema)
     if rows and set(map(len, rows)) != {width}:
-        raise QueryFailed(
+        raise ResultTypeMismatch(
             f"The engine returned rows of another width than the {width} columns.",
-            code="RESULT_TYPE_MISMATCH",
         )
     # One list per column, taken in C. (``zip(*rows)`` made an iterator per row: thousands
     # of allocations per batch that set off the garbage collector over the fresh rows.)
@@ -130,10 +129,9 @@ def _fits(value: Any, target: pa.DataType) -> bool:
 
 def _mismatch(arrow_field: pa.Field, value: object) -> QueryFailed:
     kind = type(value).__name__
-    return QueryFailed(
+    return ResultTypeMismatch(
         f"Column {arrow_field.name!r} has a value of type {kind} that does not fit its type "
         f"{arrow_field.type}; CAST the column to text in the query to read it.",
-        code="RESULT_TYPE_MISMATCH",
         detail={"column": arrow_field.name, "type": str(arrow_field.type), "value_type": kind},
     )
 

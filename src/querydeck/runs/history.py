@@ -14,14 +14,14 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from querydeck.errors import (
-    InvalidInput,
-    NotFound,
+    CursorInvalid,
     QueryDeckError,
     ResultCorrupt,
     ResultExpired,
     ResultMissing,
     ResultUnavailable,
     RunNotFinished,
+    RunNotFound,
 )
 from querydeck.runs.models import ColumnInfo, HistoryPage, RowsPage, RunInfo, RunStatus
 from querydeck.runs.results import jsonrows
@@ -82,9 +82,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if when.tzinfo is None:
             raise ValueError("naive")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not one this server handed out.", code="INVALID_CURSOR"
-        ) from None
+        raise CursorInvalid("The cursor is not one this server handed out.") from None
     return when, run_id
 
 
@@ -101,7 +99,7 @@ class History:
     def _row(self, session: Session, run_id: str) -> RunRow:
         row = session.get(RunRow, run_id)
         if row is None:
-            raise NotFound("No such run.", code="RUN_NOT_FOUND", detail={"run_id": run_id})
+            raise RunNotFound("No such run.", detail={"run_id": run_id})
         return row
 
     def get(self, run_id: str) -> RunInfo:

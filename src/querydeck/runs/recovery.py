@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from querydeck.audit.log import AuditLog
 from querydeck.drivers import registry
-from querydeck.errors import QueryDeckError
+from querydeck.errors import QueryDeckError, RunInterrupted
 from querydeck.runs import owner
 from querydeck.runs.active import finish_entry_fields
 from querydeck.runs.models import RunStatus
@@ -42,7 +42,7 @@ log = logging.getLogger("querydeck.runs")
 GRACE_S = 600.0
 #: How long a run of an unknown process may wait for a worker.
 QUEUED_LIMIT_S = 86_400.0
-INTERRUPTED = "RUN_INTERRUPTED"
+INTERRUPTED = RunInterrupted.code
 MESSAGE = "The run was interrupted: the querydeck process running it stopped. Run it again."
 _UNFINISHED = (RunStatus.queued.value, RunStatus.running.value)
 

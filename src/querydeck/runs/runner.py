@@ -39,11 +39,11 @@ from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.auth.principal import Principal
 from querydeck.errors import (
     AuditUnavailable,
-    Conflict,
-    NotFound,
     QueryCancelled,
     QueryDeckError,
     QueryRejected,
+    RunNotFound,
+    RunNotRunning,
     TooManyRuns,
 )
 from querydeck.runs import metrics, owner
@@ -312,10 +312,9 @@ class RunManager:
             with self._db.read() as session:
                 row = session.get(RunRow, run_id)
             if row is None:
-                raise NotFound("No such run.", code="RUN_NOT_FOUND", detail={"run_id": run_id})
-            raise Conflict(
+                raise RunNotFound("No such run.", detail={"run_id": run_id})
+            raise RunNotRunning(
                 f"The run has already finished ({row.status}).",
-                code="RUN_NOT_RUNNING",
                 detail={"status": row.status},
             )
         active.cancel()
@@ -398,7 +397,7 @@ class RunManager:
             log.exception("run %s failed unexpectedly", active.id)
             outcome = {
                 "status": RunStatus.failed.value,
-                "error_code": "INTERNAL_ERROR",
+                "error_code": QueryDeckError.code,
                 "error_message": "The run failed because of an internal error.",
                 "error_status": 500,
             }

@@ -18,7 +18,16 @@ from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from querydeck.errors import Conflict, Forbidden, InvalidInput, SavedQueryNotFound
+from querydeck.errors import (
+    Conflict,
+    SavedQueryAmbiguous,
+    SavedQueryNameInvalid,
+    SavedQueryNameTaken,
+    SavedQueryNotFound,
+    SavedQueryNotOwner,
+    SavedQueryShareInvalid,
+    SavedQueryTagInvalid,
+)
 from querydeck.runs.models import SavedQuery, SavedQueryChanges, SavedQueryInput
 from querydeck.sources.connections import ConnectionStore, name_key
 from querydeck.store.database import AppDatabase
@@ -51,9 +60,8 @@ class Reader:
 def _name(value: str) -> str:
     name = unicodedata.normalize("NFC", value).strip()
     if not name or any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in name):
-        raise InvalidInput(
+        raise SavedQueryNameInvalid(
             "A saved query's name must not be empty or contain control characters.",
-            code="SAVED_QUERY_NAME_INVALID",
         )
     return name
 
@@ -63,9 +71,8 @@ def _tags(values: list[str]) -> list[str]:
     for value in values:
         tag = unicodedata.normalize("NFC", value).strip()
         if not tag or len(tag) > MAX_TAG_CHARS or any(c.isspace() or c == "," for c in tag):
-            raise InvalidInput(
+            raise SavedQueryTagInvalid(
                 f"Tags are 1 to {MAX_TAG_CHARS} characters without spaces or commas.",
-                code="SAVED_QUERY_TAG_INVALID",
                 detail={"tag": tag[:MAX_TAG_CHARS]},
             )
         if tag not in tags:
@@ -98,9 +105,8 @@ class SavedQueryStore:
                     .limit(2)
                 ).all()
                 if len(found) > 1:
-                    raise Conflict(
+                    raise SavedQueryAmbiguous(
                         f"Several shared saved queries are named {ref!r}; use the id.",
-                        code="SAVED_QUERY_AMBIGUOUS",
                         detail={"saved_query": ref[:200]},
                     )
                 row = found[0] if found else None
@@ -111,9 +117,8 @@ class SavedQueryStore:
     def _owned(self, session: Session, reader: Reader, ref: str) -> SavedQueryRow:
         row = self._row(session, reader, ref)
         if row.owner != reader.username and not reader.admin:
-            raise Forbidden(
+            raise SavedQueryNotOwner(
                 "Only its owner can change a shared saved query.",
-                code="SAVED_QUERY_NOT_OWNER",
                 detail={"saved_query": row.id},
             )
         return row
@@ -250,10 +255,9 @@ class SavedQueryStore:
 
 def _check_shared(shared: bool, connection_id: str | None) -> None:
     if shared and connection_id is None:
-        raise InvalidInput(
+        raise SavedQueryShareInvalid(
             "A shared saved query needs a default connection: it is shared with the users "
             "who may query that connection.",
-            code="SAVED_QUERY_SHARE_INVALID",
         )
 
 
@@ -262,8 +266,7 @@ def _safe(ref: str) -> str:
 
 
 def _taken(name: str) -> Conflict:
-    return Conflict(
+    return SavedQueryNameTaken(
         f"A saved query named {name!r} already exists.",
-        code="SAVED_QUERY_NAME_TAKEN",
         detail={"saved_query": name},
     )

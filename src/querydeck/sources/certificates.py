@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from querydeck.drivers.base import CA_CERTIFICATE_OPTION
 from querydeck.errors import (
     CertificateInUse,
+    CertificateNameInvalid,
+    CertificateNameTaken,
     CertificateNotFound,
     CertificateUnknown,
     Conflict,
-    InvalidInput,
 )
 from querydeck.sources import pem
 from querydeck.sources.models import CertificateDetail, CertificateInfo
@@ -47,14 +48,12 @@ def certificates_dir(data_dir: Path) -> Path:
 def _name(name: str) -> str:
     value = unicodedata.normalize("NFC", name).strip()
     if not value or len(value) > MAX_NAME_LENGTH:
-        raise InvalidInput(
+        raise CertificateNameInvalid(
             f"A certificate name has 1 to {MAX_NAME_LENGTH} characters.",
-            code="CERTIFICATE_NAME_INVALID",
         )
     if any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in value):
-        raise InvalidInput(
+        raise CertificateNameInvalid(
             "A certificate name must not contain control characters.",
-            code="CERTIFICATE_NAME_INVALID",
         )
     return value
 
@@ -136,9 +135,8 @@ class CertificateStore:
 
     @staticmethod
     def _taken(name: str) -> Conflict:
-        return Conflict(
+        return CertificateNameTaken(
             f"A certificate named {name!r} already exists.",
-            code="CERTIFICATE_NAME_TAKEN",
             detail={"certificate": name},
         )
 

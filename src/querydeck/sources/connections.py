@@ -25,8 +25,11 @@ from querydeck.drivers.base import Connection, Driver, DriverOptions
 from querydeck.errors import (
     ConfigError,
     Conflict,
+    ConnectionNameInvalid,
+    ConnectionNameTaken,
+    ConnectionNotFound,
     ConnectionOptionsInvalid,
-    ConnectionParamForbidden,
+    ConnectionOptionUnknown,
     InvalidInput,
     NotFound,
     QueryDeckError,
@@ -48,19 +51,17 @@ def normalise_name(name: str) -> str:
     """The stored form of a connection name: NFC, trimmed; refuses what cannot be a name."""
     value = unicodedata.normalize("NFC", name).strip()
     if not value:
-        raise InvalidInput("A connection name must not be empty.", code="CONNECTION_NAME_INVALID")
+        raise ConnectionNameInvalid("A connection name must not be empty.")
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidInput(
+        raise ConnectionNameInvalid(
             f"A connection name has at most {MAX_NAME_LENGTH} characters.",
-            code="CONNECTION_NAME_INVALID",
         )
     bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cs", "Co") or c in "/\\"]
     if bad:
-        raise InvalidInput(
+        raise ConnectionNameInvalid(
             "A connection name must not contain control characters, '/' or '\\'; found "
             + ", ".join(f"U+{ord(c):04X}" for c in bad[:3])
             + ".",
-            code="CONNECTION_NAME_INVALID",
         )
     return value
 
@@ -94,9 +95,8 @@ def validate_options(driver: type[Driver[Any]], values: dict[str, Any]) -> Drive
     except ValidationError as exc:
         unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
         if unknown:
-            raise ConnectionParamForbidden(
+            raise ConnectionOptionUnknown(
                 f"Unknown option(s) for the {driver.name} driver: {', '.join(unknown)}.",
-                code="CONNECTION_OPTION_UNKNOWN",
                 detail={"options": unknown, "allowed": sorted(driver.Options.model_fields)},
             ) from None
         problems = [
@@ -120,9 +120,8 @@ def absolute_paths(driver: type[Driver[Any]], values: dict[str, Any]) -> dict[st
 
 
 def _no_connection(name: str) -> NotFound:
-    return NotFound(
+    return ConnectionNotFound(
         f"No connection named {name!r}.",
-        code="CONNECTION_NOT_FOUND",
         detail={"connection": name},
     )
 
@@ -182,9 +181,8 @@ class ConnectionStore:
         with self._db.read() as session:
             row = session.get(ConnectionRow, connection_id)
             if row is None:
-                raise NotFound(
+                raise ConnectionNotFound(
                     "The connection no longer exists.",
-                    code="CONNECTION_NOT_FOUND",
                     detail={"connection_id": connection_id},
                 )
             return row.name
@@ -379,9 +377,8 @@ class ConnectionStore:
 
     @staticmethod
     def _taken(name: str) -> Conflict:
-        return Conflict(
+        return ConnectionNameTaken(
             f"A connection named {name!r} already exists.",
-            code="CONNECTION_NAME_TAKEN",
             detail={"connection": name},
         )
 
@@ -406,7 +403,7 @@ class ConnectionStore:
         def change(session: Session) -> ConnectionInfo:
             row = session.get(ConnectionRow, row_id)
             if row is None:
-                raise NotFound(f"No connection named {name!r}.", code="CONNECTION_NOT_FOUND")
+                raise ConnectionNotFound(f"No connection named {name!r}.")
             row.options, row.secrets, row.secret_names = self._split(row.id, typed)
             row.allow_privileged = allowed
             _apply_probe(row, probe)

@@ -31,7 +31,17 @@ import sqlglot
 from sqlglot import Dialect, Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
-from querydeck.errors import FileAccessDenied, QueryRejected
+from querydeck.errors import (
+    FileAccessDenied,
+    QueryRejected,
+    SqlEmpty,
+    SqlForbiddenFunction,
+    SqlForbiddenSyntax,
+    SqlMultipleStatements,
+    SqlNotReadOnly,
+    SqlParseError,
+    SqlTooLarge,
+)
 from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
 from querydeck.sql.positions import position
 from querydeck.sql.rules import EngineRules
@@ -195,34 +205,29 @@ def _locate(sql: str, node: exp.Expr, keyword: str | None = None) -> dict[str, i
 
 
 def _reject(
-    code: str, message: str, sql: str, offset: int | None = None, **detail: object
+    error: type[QueryRejected], message: str, sql: str, offset: int | None = None, **detail: object
 ) -> QueryRejected:
     where = position(sql, offset) if offset is not None else {}
-    return QueryRejected(message, code=code, detail={**where, **detail})
+    return error(message, detail={**where, **detail})
 
 
 def check_text(sql: str, *, rules: EngineRules, max_bytes: int) -> None:
     """Checks made on the raw text before any parsing."""
     if "\x00" in sql:
-        raise _reject(
-            "SQL_PARSE_ERROR", "The SQL contains a NUL character.", sql, sql.index("\x00")
-        )
+        raise _reject(SqlParseError, "The SQL contains a NUL character.", sql, sql.index("\x00"))
     surrogate = _SURROGATE.search(sql)
     if surrogate:
-        raise _reject(
-            "SQL_PARSE_ERROR", "The SQL is not valid Unicode text.", sql, surrogate.start()
-        )
+        raise _reject(SqlParseError, "The SQL is not valid Unicode text.", sql, surrogate.start())
     if len(sql.encode("utf-8")) > max_bytes:
-        raise QueryRejected(
+        raise SqlTooLarge(
             f"The SQL is larger than the limit of {max_bytes:,} bytes.",
-            code="SQL_TOO_LARGE",
             detail={"limit_bytes": max_bytes},
         )
     if rules.executable_comments:
         found = _EXECUTABLE_COMMENT.search(sql)
         if found:
             raise _reject(
-                "SQL_FORBIDDEN_SYNTAX",
+                SqlForbiddenSyntax,
                 "Executable comments (/*! … */) are not allowed.",
                 sql,
                 found.start(),
@@ -238,17 +243,14 @@ def _parse(sql: str, tokens: list[Token], dialect: str) -> list[exp.Expr]:
         first = exc.errors[0] if exc.errors else {}
         line, col = int(first.get("line") or 1), int(first.get("col") or 1)
         description = str(first.get("description") or "invalid syntax")
-        raise QueryRejected(
+        raise SqlParseError(
             f"The SQL cannot be parsed: {description} (line {line}, column {col}).",
-            code="SQL_PARSE_ERROR",
             detail={"line": line, "column": col},
         ) from None
     except TokenError as exc:
-        raise QueryRejected(f"The SQL cannot be read: {exc}.", code="SQL_PARSE_ERROR") from None
+        raise SqlParseError(f"The SQL cannot be read: {exc}.") from None
     except RecursionError:
-        raise QueryRejected(
-            "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
-        ) from None
+        raise SqlParseError("The SQL is nested too deeply to check.") from None
     return [e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)]
 
 
@@ -257,17 +259,14 @@ def _check_tree(
 ) -> None:
     if not isinstance(tree, _READ_ROOTS):
         name = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this)
-        raise QueryRejected(
+        raise SqlNotReadOnly(
             f"Only read statements (SELECT, VALUES, EXPLAIN) may run; this is {name}.",
-            code="SQL_NOT_READ_ONLY",
             detail={**position(sql, start), "construct": name},
         )
     try:
         nodes = list(tree.walk())
     except RecursionError:
-        raise QueryRejected(
-            "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
-        ) from None
+        raise SqlParseError("The SQL is nested too deeply to check.") from None
     for node in nodes:
         kind = _KINDS.get(type(node))
         if kind is None:
@@ -285,9 +284,9 @@ def _check_tree(
             continue
         construct = node.key.upper()
         write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))
-        raise QueryRejected(
+        error = SqlNotReadOnly if write_like else SqlForbiddenSyntax
+        raise error(
             f"{construct} is not allowed in a read-only statement.",
-            code="SQL_NOT_READ_ONLY" if write_like else "SQL_FORBIDDEN_SYNTAX",
             detail={**_locate(sql, node, construct), "construct": construct},
         )
 
@@ -301,7 +300,6 @@ def _check_table(sql: str, node: exp.Expr, rules: EngineRules) -> None:
     if name.quoted and _FILE_LIKE_NAME.search(name.name):
         raise FileAccessDenied(
             f"The table name {name.name!r} would make the engine read a file or URL.",
-            code="FILE_ACCESS_DENIED",
             detail={**_locate(sql, node), "construct": "file as table"},
         )
 
@@ -317,10 +315,9 @@ def _check_function(sql: str, node: exp.Func, policy: FunctionPolicy) -> None:
     reason = policy.reason(name)
     if reason is None:
         return
-    error = FileAccessDenied if reason == FILE_ACCESS else QueryRejected
+    error = FileAccessDenied if reason == FILE_ACCESS else SqlForbiddenFunction
     raise error(
         f"The function {name.lower()}() is not allowed: it {reason}.",
-        code="FILE_ACCESS_DENIED" if reason == FILE_ACCESS else "SQL_FORBIDDEN_FUNCTION",
         detail={**_locate(sql, node, name), "construct": name.lower()},
     )
 
@@ -329,7 +326,7 @@ def _tokens(sql: str, dialect: str) -> list[Token]:
     try:
         return list(sqlglot.tokenize(sql, read=dialect))
     except (TokenError, ParseError) as exc:
-        raise QueryRejected(f"The SQL cannot be read: {exc}.", code="SQL_PARSE_ERROR") from None
+        raise SqlParseError(f"The SQL cannot be read: {exc}.") from None
 
 
 def _statement(sql: str, tokens: list[Token]) -> tuple[str, list[Token]]:
@@ -343,7 +340,7 @@ def _statement(sql: str, tokens: list[Token]) -> tuple[str, list[Token]]:
                 first.end + 1 + (len(sql[first.end + 1 :]) - len(sql[first.end + 1 :].lstrip()))
             )
             raise _reject(
-                "SQL_MULTIPLE_STATEMENTS",
+                SqlMultipleStatements,
                 "Only one statement may run at a time; remove what follows the first ';'.",
                 sql,
                 min(offset, len(sql) - 1),
@@ -354,9 +351,8 @@ def _statement(sql: str, tokens: list[Token]) -> tuple[str, list[Token]]:
 
 def _refuse_analyze(sql: str, options: str, node: exp.Expr) -> None:
     if re.search(r"\bANALY[SZ]E\b", options, re.IGNORECASE):
-        raise QueryRejected(
+        raise SqlNotReadOnly(
             "EXPLAIN ANALYZE executes the statement; use EXPLAIN without ANALYZE.",
-            code="SQL_NOT_READ_ONLY",
             detail={**_locate(sql, node, "ANALYZE"), "construct": "EXPLAIN ANALYZE"},
         )
 
@@ -374,9 +370,8 @@ def _explain(
     body = rest[options.end() :] if options else rest
     _refuse_analyze(sql, options.group(0) if options else "", command)
     if not body.strip():
-        raise QueryRejected(
+        raise SqlNotReadOnly(
             "EXPLAIN must be followed by a read statement.",
-            code="SQL_NOT_READ_ONLY",
             detail={"construct": "EXPLAIN"},
         )
     inner = guard(body, rules=rules, max_bytes=max_bytes, policy=policy)
@@ -399,18 +394,15 @@ def guard(
     dialect = rules.dialect
     check_text(sql, rules=rules, max_bytes=max_bytes)
     if not sql.strip():
-        raise QueryRejected("The SQL is empty.", code="SQL_EMPTY")
+        raise SqlEmpty("The SQL is empty.")
     tokens = _tokens(sql, dialect)
     text, tokens = _statement(sql, tokens)
     if not text.strip():
-        raise QueryRejected(
-            "The SQL has no statement (only comments or semicolons).", code="SQL_EMPTY"
-        )
+        raise SqlEmpty("The SQL has no statement (only comments or semicolons).")
     statements = _parse(text, tokens, dialect)
     if len(statements) != 1:
-        raise QueryRejected(
-            f"Exactly one statement may run at a time; found {len(statements)}.",
-            code="SQL_MULTIPLE_STATEMENTS" if statements else "SQL_EMPTY",
+        raise (SqlMultipleStatements if statements else SqlEmpty)(
+            f"Exactly one statement may run at a time; found {len(statements)}."
         )
     tree = statements[0]
     if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN":

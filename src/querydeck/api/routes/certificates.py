@@ -16,7 +16,7 @@ from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.bodies import bounded_body
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.access import admin_only
-from querydeck.errors import QueryDeckError
+from querydeck.errors import UnsupportedMediaType
 from querydeck.sources.models import CertificateInfo
 from querydeck.sources.pem import MAX_PEM_BYTES
 from querydeck.store.pages import Page
@@ -51,11 +51,7 @@ async def upload_certificate(
     admin_only(principal, "upload certificates")  # before reading the body
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
-        raise QueryDeckError(
-            'Send the upload as application/json: {"name": …, "pem": …}.',
-            code="UNSUPPORTED_MEDIA_TYPE",
-            http_status=415,
-        )
+        raise UnsupportedMediaType('Send the upload as application/json: {"name": …, "pem": …}.')
     body = await bounded_body(request, MAX_BODY_BYTES, "A certificate upload request")
     try:
         upload = CertificateUpload.model_validate_json(body)

@@ -20,7 +20,7 @@ from querydeck.api.auth import CurrentPrincipal
 from querydeck.api.bodies import bounded_body
 from querydeck.api.deps import Limit, Offset, WorkbenchDep
 from querydeck.auth.preferences import MAX_VALUE_BYTES, Preference
-from querydeck.errors import QueryDeckError
+from querydeck.errors import UnsupportedMediaType
 from querydeck.store.pages import Page
 
 router = APIRouter(tags=["preferences"])
@@ -80,11 +80,7 @@ async def put_preference(
     """Create (201) or replace (200) one of your preferences with ``{"value": …}``."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
-        raise QueryDeckError(
-            'Send the preference as application/json: {"value": …}.',
-            code="UNSUPPORTED_MEDIA_TYPE",
-            http_status=415,
-        )
+        raise UnsupportedMediaType('Send the preference as application/json: {"value": …}.')
     value = _value_of(await bounded_body(request, MAX_BODY_BYTES, "A preference request body"))
     preference, created = await run_in_threadpool(workbench.preferences.put, principal, key, value)
     response.status_code = 201 if created else 200

@@ -17,7 +17,8 @@ from querydeck.api.waiting import waited
 from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Principal
 from querydeck.errors import (
-    QueryDeckError,
+    QueryFailed,
+    recorded,
 )
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 
@@ -31,11 +32,11 @@ def _raise_if_failed(run: RunInfo) -> None:
     if run.status in (RunStatus.succeeded, RunStatus.queued, RunStatus.running):
         return
     detail = {**(run.error_detail or {}), "run_id": run.id, "status": run.status.value}
-    raise QueryDeckError(
+    raise recorded(
+        run.error_code,
         run.error_message or f"The run ended {run.status.value}.",
-        code=run.error_code or "QUERY_FAILED",
         detail=detail,
-        http_status=run.error_status or 400,
+        http_status=run.error_status or QueryFailed.http_status,
     )
 
 

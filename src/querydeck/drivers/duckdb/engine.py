@@ -31,9 +31,11 @@ from querydeck.errors import (
     QueryCancelled,
     QueryDeckError,
     QueryFailed,
-    QueryRejected,
     QueryTimeout,
     ResourceLimit,
+    SqlEmpty,
+    SqlMultipleStatements,
+    SqlNotReadOnly,
 )
 
 #: Statement types run at all; the engine's own settings refuse the rest too.
@@ -94,16 +96,15 @@ class DuckDBConnection(Connection):
         except duckdb.Error as exc:
             raise self._map_error(exc) from exc
         if not statements:
-            raise QueryFailed("The text holds no SQL statement.", code="SQL_EMPTY")
+            raise SqlEmpty("The text holds no SQL statement.")
         if len(statements) > 1:
-            raise QueryFailed(
+            raise SqlMultipleStatements(
                 "Only one statement can run at a time; remove everything after the first.",
-                code="SQL_MULTIPLE_STATEMENTS",
                 detail={"statements": len(statements)},
             )
         kind = statements[0].type.name
         if kind not in READ_STATEMENT_TYPES:
-            raise QueryRejected(
+            raise SqlNotReadOnly(
                 f"DuckDB statements of type {kind} are not allowed: this connection only reads.",
                 detail={"statement_type": kind},
             )
@@ -163,7 +164,7 @@ class DuckDBConnection(Connection):
                 "connection only reads its own database."
             )
         if "read-only mode" in message or "configuration has been locked" in message:
-            return QueryRejected(
+            return SqlNotReadOnly(
                 "DuckDB refused the statement: this connection only reads data and its "
                 "settings cannot change.",
                 detail={"engine_message": message},

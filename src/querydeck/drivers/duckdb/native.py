@@ -7,7 +7,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from querydeck.errors import QueryRejected
+from querydeck.errors import (
+    SqlEmpty,
+    SqlMultipleStatements,
+    SqlNotReadOnly,
+    SqlParseError,
+)
 from querydeck.sql.policy import FunctionPolicy
 
 if TYPE_CHECKING:
@@ -48,20 +53,17 @@ def check_duckdb(sql: str, policy: FunctionPolicy | None = None) -> None:
             kinds = [s.type.name for s in statements]
     except duckdb.Error as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
-        raise QueryRejected(
+        raise SqlParseError(
             f"DuckDB cannot parse the SQL: {message}",
-            code="SQL_PARSE_ERROR",
             detail={"parser": "duckdb"},
         ) from None
     if len(kinds) != 1:
-        raise QueryRejected(
+        raise (SqlMultipleStatements if kinds else SqlEmpty)(
             f"DuckDB reads this text as {len(kinds)} statements; exactly one may run.",
-            code="SQL_MULTIPLE_STATEMENTS" if kinds else "SQL_EMPTY",
             detail={"parser": "duckdb", "statements": len(kinds)},
         )
     if kinds[0] not in DUCKDB_READ_TYPES:
-        raise QueryRejected(
+        raise SqlNotReadOnly(
             f"DuckDB reads this statement as {kinds[0]}; only SELECT and EXPLAIN may run.",
-            code="SQL_NOT_READ_ONLY",
             detail={"parser": "duckdb", "construct": kinds[0]},
         )

@@ -50,6 +50,7 @@ from querydeck.errors import (
     QueryDeckError,
     QueryFailed,
     QueryTimeout,
+    SqlForbiddenSyntax,
     UpstreamUnavailable,
 )
 
@@ -280,9 +281,8 @@ class MySQLConnection(Connection):
 
     def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
         if _EXECUTABLE_COMMENT.search(sql):
-            raise QueryFailed(
+            raise SqlForbiddenSyntax(
                 "MySQL executable comments (/*! … */) are not allowed.",
-                code="SQL_FORBIDDEN_SYNTAX",
                 detail={"construct": "executable comment"},
             )
         if "\x00" in sql:

@@ -55,8 +55,9 @@ from querydeck.errors import (
     QueryCancelled,
     QueryDeckError,
     QueryFailed,
-    QueryRejected,
     QueryTimeout,
+    ResultTypeMismatch,
+    SqlNotReadOnly,
     UpstreamUnavailable,
 )
 from querydeck.sql.rules import NativeCheck
@@ -263,7 +264,7 @@ class PostgresConnection(Connection):
             return cursor, fetch
         if not _EXPLAIN.match(text):
             first = (text.split(None, 1) or [""])[0][:40].upper()
-            raise QueryRejected(
+            raise SqlNotReadOnly(
                 "PostgreSQL connections run only queries (SELECT, VALUES, TABLE), EXPLAIN "
                 "and SHOW.",
                 detail={"construct": first},
@@ -462,9 +463,7 @@ class PostgresResultStream(ResultStream):
             try:
                 rows = types.convert_rows(rows, self._converters)
             except (ValueError, ArithmeticError) as exc:
-                raise QueryFailed(
-                    f"A value cannot be read: {exc}.", code="RESULT_TYPE_MISMATCH"
-                ) from None
+                raise ResultTypeMismatch(f"A value cannot be read: {exc}.") from None
             return arrow_rows.rows_to_batch(rows, self.schema)
         except BaseException:
             self.close()

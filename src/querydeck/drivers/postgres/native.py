@@ -7,20 +7,26 @@ passes the function policy. pglast is imported on first use."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from querydeck.errors import FileAccessDenied, QueryRejected
+from querydeck.errors import (
+    FileAccessDenied,
+    QueryRejected,
+    SqlEmpty,
+    SqlForbiddenFunction,
+    SqlMultipleStatements,
+    SqlNotReadOnly,
+    SqlParseError,
+)
 from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
 from querydeck.sql.positions import char_offset, position
 
 
 def _not_read_only(sql: str, construct: str, location: int, what: str) -> QueryRejected:
-    return QueryRejected(
+    return SqlNotReadOnly(
         f"{what} is not allowed in a read-only statement.",
-        code="SQL_NOT_READ_ONLY",
         detail={
             **position(sql, char_offset(sql, location)),
             "construct": construct,
@@ -51,12 +57,9 @@ def _check_function(sql: str, call: dict[str, Any], policy: FunctionPolicy) -> N
     reason = policy.reason(name) if name else None
     if reason is None:
         return
-    error: Callable[..., QueryRejected] = (
-        FileAccessDenied if reason == FILE_ACCESS else QueryRejected
-    )
+    error = FileAccessDenied if reason == FILE_ACCESS else SqlForbiddenFunction
     raise error(
         f"The function {name.lower()}() is not allowed: it {reason}.",
-        code="FILE_ACCESS_DENIED" if reason == FILE_ACCESS else "SQL_FORBIDDEN_FUNCTION",
         detail={
             **position(sql, char_offset(sql, _location(call, 0))),
             "construct": name.lower(),
@@ -137,20 +140,16 @@ def check_postgres(sql: str, policy: FunctionPolicy) -> None:
         location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
         # pglast reports this one as a character offset already.
         where = position(sql, location) if location is not None else {}
-        raise QueryRejected(
+        raise SqlParseError(
             f"PostgreSQL's parser rejects the SQL: {message}.",
-            code="SQL_PARSE_ERROR",
             detail={**where, "parser": "postgres"},
         ) from None
     except RecursionError:
-        raise QueryRejected(
-            "The SQL is nested too deeply to check.", code="SQL_PARSE_ERROR"
-        ) from None
+        raise SqlParseError("The SQL is nested too deeply to check.") from None
     statements = parsed.get("stmts") or []
     if len(statements) != 1:
-        raise QueryRejected(
+        raise (SqlMultipleStatements if statements else SqlEmpty)(
             f"PostgreSQL reads this text as {len(statements)} statements; exactly one may run.",
-            code="SQL_MULTIPLE_STATEMENTS" if statements else "SQL_EMPTY",
             detail={"parser": "postgres", "statements": len(statements)},
         )
     ((kind, body),) = statements[0]["stmt"].items()

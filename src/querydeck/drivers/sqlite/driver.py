@@ -51,9 +51,10 @@ from querydeck.errors import (
     QueryCancelled,
     QueryDeckError,
     QueryFailed,
-    QueryRejected,
     QueryTimeout,
     ResourceLimit,
+    SqlMultipleStatements,
+    SqlNotReadOnly,
 )
 
 #: Virtual-machine instructions between two checks of the deadline and the cancel flag.
@@ -214,12 +215,11 @@ class SQLiteConnection(Connection):
                 )
             return QueryCancelled("The statement was cancelled.")
         if "one statement at a time" in lowered:
-            return QueryFailed(
+            return SqlMultipleStatements(
                 "Only one statement can run at a time; remove everything after the first.",
-                code="SQL_MULTIPLE_STATEMENTS",
             )
         if any(word in lowered for word in ("authoriz", "readonly", "attached databases")):
-            return QueryRejected(
+            return SqlNotReadOnly(
                 "SQLite refused the statement: this connection only reads data.",
                 detail={"engine_message": message},
             )

@@ -273,7 +273,7 @@ class Export:
             outcome, error_code = "error", exc.code
             raise
         except Exception:
-            outcome, error_code = "error", "INTERNAL_ERROR"
+            outcome, error_code = "error", QueryDeckError.code
             raise
         finally:
             callback, self.on_finished = self.on_finished, None
