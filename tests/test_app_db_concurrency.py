@@ -55,8 +55,8 @@ def test_k1_eight_processes_write_history_and_lose_nothing(tmp_path: Path) -> No
     for worker in workers:
         worker.join(120)
     assert [w.exitcode for w in workers] == [0] * PROCESSES
-    with db.read() as session:
-        assert session.scalar(select(func.count()).select_from(RunRow)) == PROCESSES * WRITES
+    with db.read() as tx:
+        assert tx.scalar(select(func.count()).select_from(RunRow)) == PROCESSES * WRITES
     db.dispose()
 
 
@@ -92,6 +92,6 @@ def test_k2_locked_by_another_process_gives_503_and_no_half_rows(data_dir: Path)
         assert response.json()["error"]["code"] == "APP_DB_BUSY"
         assert int(response.headers["Retry-After"]) >= 1
         assert waited < 25  # answered well before the lock is let go
-        with wb.db.read() as session:
-            assert session.scalar(select(func.count()).select_from(SavedQueryRow)) == 0
+        with wb.db.read() as tx:
+            assert tx.scalar(select(func.count()).select_from(SavedQueryRow)) == 0
         assert client.post("/api/v1/saved-queries", json=body).status_code == 201

@@ -598,8 +598,8 @@ def test_sentinel_password_never_reaches_the_log(
             "user.create", actor=ADMIN, detail={"password": SENTINEL, "name": "x", "url": url}
         )
         wb.connections.delete("pg", actor=ADMIN)
-    with wb.db.read() as session:
-        rows = session.scalars(select(AuditRow)).all()
+    with wb.db.read() as tx:
+        rows = tx.scalars(select(AuditRow)).all()
         dumped = orjson.dumps(
             [{c.key: getattr(r, c.key) for c in AuditRow.__table__.columns} for r in rows]
         ).decode()

@@ -98,8 +98,8 @@ def test_logins_users_tokens_groups_and_grants_are_audited(wb: Workbench) -> Non
         wb.grants.grant("chinook", "user", "ann", ["query"], actor=principal)
     assert entries(wb, "grant.set")[0].outcome.value == "denied"
 
-    with wb.db.read() as session:
-        rows = session.scalars(select(AuditRow)).all()
+    with wb.db.read() as tx:
+        rows = tx.scalars(select(AuditRow)).all()
         dumped = orjson.dumps([r.detail for r in rows]).decode()
     assert SECRET_PASSWORD not in dumped
     assert secret not in dumped

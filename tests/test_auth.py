@@ -62,8 +62,8 @@ def test_initial_admin(workbench: Workbench, data_dir: Path) -> None:
     admin = principal(workbench, "admin", password)
     assert admin.is_admin
     assert admin.via == "session"
-    with workbench.db.read() as session:
-        stored = session.scalar(select(UserRow.password_hash))
+    with workbench.db.read() as tx:
+        stored = tx.scalar(select(UserRow.password_hash))
     assert stored is not None  # H3
     assert stored.startswith("$argon2id$")
     assert password not in stored
@@ -125,8 +125,8 @@ def test_rehash_when_the_costs_change(settings: Settings) -> None:
     with Workbench(settings.model_copy(update={"argon2_time_cost": 2})) as wb:
 
         def read() -> str:
-            with wb.db.read() as session:
-                return str(session.scalar(select(UserRow.password_hash)))
+            with wb.db.read() as tx:
+                return str(tx.scalar(select(UserRow.password_hash)))
 
         assert ",t=1," in read()
         fails("LOGIN_FAILED", lambda: wb.accounts.login("u", "wrong password here"))
@@ -275,8 +275,8 @@ def test_login_session(workbench: Workbench) -> None:
     )
     assert who.user_id == result.user.id
     assert csrf == result.csrf_token
-    with workbench.db.read() as session:
-        row = session.scalars(select(LoginSessionRow)).one()
+    with workbench.db.read() as tx:
+        row = tx.scalars(select(LoginSessionRow)).one()
     assert row.id != result.session_secret  # SHA-256, never the secret
     assert len(row.id) == 64
     assert row.user_agent is not None
@@ -292,8 +292,8 @@ def test_sessions_expire_idle_and_absolute(workbench: Workbench) -> None:
     first = workbench.accounts.login("ann", PASSWORD)
 
     def seen() -> list[Any]:
-        with workbench.db.read() as session:
-            return list(session.scalars(select(LoginSessionRow.last_seen_at)))
+        with workbench.db.read() as tx:
+            return list(tx.scalars(select(LoginSessionRow.last_seen_at)))
 
     before = seen()
     workbench.accounts.authenticate_session(first.session_secret)
@@ -351,8 +351,8 @@ def test_tokens(workbench: Workbench) -> None:
     assert secret.startswith(info.prefix)
     assert info.expires_at - info.created_at == timedelta(days=30)
     assert not info.expired
-    with workbench.db.read() as session:
-        stored = session.scalars(select(ApiTokenRow)).one()
+    with workbench.db.read() as tx:
+        stored = tx.scalars(select(ApiTokenRow)).one()
     assert secret not in (stored.token_hash, stored.prefix, stored.id)
     who = workbench.accounts.authenticate_token(secret, address="::1")
     assert (who.username, who.via, who.token_id, who.address) == ("ann", "token", info.id, "::1")
@@ -392,8 +392,8 @@ def test_last_used_is_written_at_most_once_a_minute(workbench: Workbench) -> Non
     _, secret = workbench.accounts.create_token(principal(workbench, "ann"), "t")
 
     def used() -> Any:
-        with workbench.db.read() as session:
-            return session.scalar(select(ApiTokenRow.last_used_at))
+        with workbench.db.read() as tx:
+            return tx.scalar(select(ApiTokenRow.last_used_at))
 
     assert used() is None
     workbench.accounts.authenticate_token(secret)
@@ -448,10 +448,10 @@ def test_forged_credentials_are_unknown(workbench: Workbench) -> None:
     add(workbench, "ann")
     login = workbench.accounts.login("ann", PASSWORD)
     info, secret = workbench.accounts.create_token(principal(workbench, "ann"), "t")
-    with workbench.db.read() as session:
-        session_id = session.scalars(select(LoginSessionRow.id)).first()
-        token_hash = session.scalar(select(ApiTokenRow.token_hash))
-        user_id = session.scalar(select(UserRow.id))
+    with workbench.db.read() as tx:
+        session_id = tx.scalars(select(LoginSessionRow.id)).first()
+        token_hash = tx.scalar(select(ApiTokenRow.token_hash))
+        user_id = tx.scalar(select(UserRow.id))
     assert session_id
     assert token_hash
     assert user_id

@@ -187,25 +187,25 @@ def test_schema_patterns_and_postgres_faults(workbench: Workbench) -> None:
 
 
 def test_postgres_backend_terminated_during_refresh(workbench: Workbench) -> None:
-    from querydeck.drivers.postgres.driver import PostgresConnection
+    from querydeck.drivers.postgres.driver import PostgresSession
 
     with postgres_database() as url:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("CREATE SCHEMA a; CREATE TABLE a.t (id int); CREATE SCHEMA b")
         register_postgres(workbench, "pg", url)
         workbench.catalog.refresh("pg")
-        original = PostgresConnection.describe_schema
+        original = PostgresSession.describe_schema
 
-        def terminated(self: PostgresConnection, schema: str, *, timeout_s: float) -> Any:
+        def terminated(self: PostgresSession, schema: str, *, timeout_s: float) -> Any:
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (self.native.info.backend_pid,))
             return original(self, schema, timeout_s=timeout_s)
 
-        PostgresConnection.describe_schema = terminated  # type: ignore[method-assign]
+        PostgresSession.describe_schema = terminated  # type: ignore[method-assign]
         try:
             report = workbench.catalog.refresh("pg")
         finally:
-            PostgresConnection.describe_schema = original  # type: ignore[method-assign]
+            PostgresSession.describe_schema = original  # type: ignore[method-assign]
         assert report.status == "failed"
         assert {s.error.code for s in report.schemas if s.error} == {"UPSTREAM_UNAVAILABLE"}
         assert workbench.catalog.level("pg", "a").total == 1

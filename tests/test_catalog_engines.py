@@ -16,7 +16,7 @@ import pymysql
 import pytest
 
 from querydeck.app import demo
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.duckdb.driver import DuckDBDriver, DuckDBOptions
 from querydeck.drivers.mysql.driver import MySQLDriver
@@ -29,14 +29,14 @@ from tests.services import mysql_connect_args, mysql_database, postgres_database
 ODD = ["名前", "my.table", "with space", 'quote"d']
 
 
-def pg_connect(url: str) -> Connection:
+def pg_connect(url: str) -> EngineSession:
     driver = PostgresDriver(
         PostgresDriver.Options.model_validate(PostgresDriver.options_from_url(url))
     )
     return driver.connect(timeout_s=10)
 
 
-def mysql_connect(url: str) -> Connection:
+def mysql_connect(url: str) -> EngineSession:
     driver = MySQLDriver(MySQLDriver.Options.model_validate(MySQLDriver.options_from_url(url)))
     return driver.connect(timeout_s=10)
 

@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from querydeck.app.workbench import Workbench
 from querydeck.drivers.arrow_rows import native_type
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions
 from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.drivers.sqlite.driver import SQLiteDriver, SQLiteOptions
@@ -248,7 +248,7 @@ def table_rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
-def run(connection: Connection, text: str) -> list[tuple[Any, ...]]:
+def run(connection: EngineSession, text: str) -> list[tuple[Any, ...]]:
     stream = connection.execute(text, timeout_s=30)
     return table_rows(pa.Table.from_batches(list(stream), schema=stream.schema))
 
@@ -273,20 +273,20 @@ def mysql_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sqlite_conn(sqlite_path: Path) -> Iterator[Connection]:
+def sqlite_conn(sqlite_path: Path) -> Iterator[EngineSession]:
     with SQLiteDriver(SQLiteOptions(path=str(sqlite_path))).connect(timeout_s=10) as connection:
         yield connection
 
 
 @pytest.fixture(scope="module")
-def postgres_conn(postgres_url: str) -> Iterator[Connection]:
+def postgres_conn(postgres_url: str) -> Iterator[EngineSession]:
     options = PostgresOptions(**PostgresDriver.options_from_url(postgres_url))
     with PostgresDriver(options).connect(timeout_s=10) as connection:
         yield connection
 
 
 @pytest.fixture(scope="module")
-def mysql_conn(mysql_url: str) -> Iterator[Connection]:
+def mysql_conn(mysql_url: str) -> Iterator[EngineSession]:
     options = MySQLOptions(**MySQLDriver.options_from_url(mysql_url))
     with MySQLDriver(options).connect(timeout_s=10) as connection:
         yield connection
@@ -321,7 +321,7 @@ def test_identifiers_become_snake_case_for_postgres() -> None:
 
 
 def test_loaded_databases_have_every_row(
-    sqlite_conn: Connection, postgres_conn: Connection, mysql_conn: Connection
+    sqlite_conn: EngineSession, postgres_conn: EngineSession, mysql_conn: EngineSession
 ) -> None:
     counts = "SELECT (SELECT COUNT(*) FROM Track), (SELECT COUNT(*) FROM InvoiceLine)"
     expected = [(Decimal("3503.00"), Decimal("2240.00"))]
@@ -332,7 +332,7 @@ def test_loaded_databases_have_every_row(
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_engines_agree(
-    name: str, sqlite_conn: Connection, postgres_conn: Connection, mysql_conn: Connection
+    name: str, sqlite_conn: EngineSession, postgres_conn: EngineSession, mysql_conn: EngineSession
 ) -> None:
     query = QUERIES[name]
     mysql_query = VARIANTS.get(name, {}).get("mysql", query)
@@ -342,7 +342,7 @@ def test_engines_agree(
     assert run(mysql_conn, for_engine(mysql_query, "mysql")) == reference
 
 
-def test_unicode_matches_are_the_accented_artists(sqlite_conn: Connection) -> None:
+def test_unicode_matches_are_the_accented_artists(sqlite_conn: EngineSession) -> None:
     names = [row[1] for row in run(sqlite_conn, for_engine(QUERIES["like_unicode"], "sqlite"))]
     assert "João Gilberto" in names
     assert "Titãs" in names
@@ -355,9 +355,9 @@ def test_guarded_runs_give_the_engines_answer(
     name: str,
     engine: str,
     chinook_workbench: Workbench,
-    sqlite_conn: Connection,
-    postgres_conn: Connection,
-    mysql_conn: Connection,
+    sqlite_conn: EngineSession,
+    postgres_conn: EngineSession,
+    mysql_conn: EngineSession,
 ) -> None:
     """False-positive corpus (A9): every query passes the guard (sqlglot and, for
     PostgreSQL, pglast) and the Workbench returns what the engine itself answers."""

@@ -159,8 +159,8 @@ def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> No
             "password": SENTINEL,
         },
     )
-    with workbench.db.read() as session:
-        row = session.scalar(select(ConnectionRow))
+    with workbench.db.read() as tx:
+        row = tx.scalar(select(ConnectionRow))
         assert row is not None
         assert row.secrets is not None
         assert SENTINEL.encode() not in row.secrets

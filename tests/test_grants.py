@@ -50,8 +50,8 @@ def error(call: Callable[[], Any]) -> tuple[int, str]:
 
 
 def run_count(wb: Workbench) -> int:
-    with wb.db.read() as session:
-        return session.scalar(select(func.count()).select_from(RunRow)) or 0
+    with wb.db.read() as tx:
+        return tx.scalar(select(func.count()).select_from(RunRow)) or 0
 
 
 def message(call: Callable[[], Any]) -> str:

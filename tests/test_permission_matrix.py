@@ -109,8 +109,8 @@ def wb(demo_workbench: Workbench) -> Workbench:
 
 
 def run_count(wb: Workbench) -> int:
-    with wb.db.read() as session:
-        return session.scalar(select(func.count()).select_from(RunRow)) or 0
+    with wb.db.read() as tx:
+        return tx.scalar(select(func.count()).select_from(RunRow)) or 0
 
 
 def test_the_table_names_every_route(wb: Workbench) -> None:

@@ -34,10 +34,8 @@ def _add(db: AppDatabase, count: int, at: dt.datetime, action: str) -> None:
 
 
 def _actions(db: AppDatabase) -> dict[str, int]:
-    with db.read() as session:
-        rows = session.execute(
-            select(AuditRow.action, func.count()).group_by(AuditRow.action)
-        ).all()
+    with db.read() as tx:
+        rows = tx.execute(select(AuditRow.action, func.count()).group_by(AuditRow.action)).all()
     return {str(action): int(count) for action, count in rows}
 
 
@@ -52,8 +50,8 @@ def test_old_entries_go_in_batches_newer_stay_and_the_prune_is_recorded(
     pruner = audit_pruner(db, audit, 30)
     assert pruner.prune() == 23
     assert _actions(db) == {"test.new": 5, "audit.prune": 1}
-    with db.read() as session:
-        entry = session.scalars(select(AuditRow).where(AuditRow.action == "audit.prune")).one()
+    with db.read() as tx:
+        entry = tx.scalars(select(AuditRow).where(AuditRow.action == "audit.prune")).one()
     assert entry.detail["deleted"] == 23
     assert entry.detail["retention_days"] == 30
     assert entry.actor is None
@@ -104,10 +102,10 @@ def test_old_ended_runs_go_with_their_results_runs_in_flight_stay(
     )
     long_ago = utcnow() - dt.timedelta(days=40)
 
-    def age(session: Session) -> None:
+    def age(tx: Session) -> None:
         for run in (old_a, old_b, in_flight):
-            session.execute(update(RunRow).where(RunRow.id == run.id).values(created_at=long_ago))
-        session.execute(update(RunRow).where(RunRow.id == in_flight.id).values(status="running"))
+            tx.execute(update(RunRow).where(RunRow.id == run.id).values(created_at=long_ago))
+        tx.execute(update(RunRow).where(RunRow.id == in_flight.id).values(status="running"))
 
     demo_workbench.db.write(age)
     pruner = history_pruner(demo_workbench.db, demo_workbench.audit, demo_workbench.results, 30)

@@ -299,7 +299,7 @@ def test_failing_housekeeping_never_fails_a_run(data_dir: Path, demo_files: Path
         wb.close()
 
 
-# --- the retention catalogue ---------------------------------------------------------------
+# --- the retention inventory ---------------------------------------------------------------
 
 
 def _stored(store: ResultStore, run_id: str, batches: int) -> None:
@@ -309,7 +309,7 @@ def _stored(store: ResultStore, run_id: str, batches: int) -> None:
     writer.commit()
 
 
-def test_catalogue_counts_the_bytes_on_disk_and_follows_writes(tmp_path: Path) -> None:
+def test_inventory_counts_the_bytes_on_disk_and_follows_writes(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "results").prepare()
     assert store.stored_bytes() == 0  # read from the (empty) directory once
     for n, run_id in enumerate(["a", "b", "c"]):
@@ -332,7 +332,7 @@ def test_catalogue_counts_the_bytes_on_disk_and_follows_writes(tmp_path: Path) -
     assert store.evictable(now=later, max_age_s=3600, max_bytes=on_disk, keep=()) == ["b", "c"]
 
 
-def test_catalogue_sees_other_processes_results_at_its_next_reading(tmp_path: Path) -> None:
+def test_inventory_sees_other_processes_results_at_its_next_reading(tmp_path: Path) -> None:
     mine = ResultStore(tmp_path / "results", rescan_s=3600).prepare()
     _stored(mine, "mine", 1)
     assert mine.stored_bytes() == mine.size("mine")
@@ -347,7 +347,7 @@ def test_reading_the_directory_holds_up_no_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A retention sweep reads the whole directory (seconds for a big store): results
-    stored, kept and deleted meanwhile neither wait for it nor get lost from the catalogue."""
+    stored, kept and deleted meanwhile neither wait for it nor get lost from the inventory."""
     store = ResultStore(tmp_path / "results").prepare()
     _stored(store, "old", 1)
     _stored(store, "doomed", 1)

@@ -58,7 +58,7 @@ def add_run(
         owner=run_owner,
         result_state="writing" if status is RunStatus.running else None,
     )
-    wb.db.write(lambda session: session.add(row))
+    wb.db.write(lambda tx: tx.add(row))
     return run_id
 
 
@@ -117,8 +117,8 @@ def test_a_starting_workbench_ends_the_runs_of_stopped_processes(settings: Setti
         assert run.result_state is None
         assert not dead_file.exists()
         assert not wb.results.index_path(dead).exists()
-        with wb.db.read() as session:
-            entries = session.scalars(
+        with wb.db.read() as tx:
+            entries = tx.scalars(
                 select(AuditRow).where(AuditRow.action == "run.finish").order_by(AuditRow.id)
             ).all()
         assert {e.target_id for e in entries} == ended  # the entry its process never wrote

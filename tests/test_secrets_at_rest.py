@@ -91,8 +91,8 @@ def test_sentinel_never_appears_on_any_path(
         assert SENTINEL not in response.text
     out, err = capfd.readouterr()
     assert SENTINEL not in out + err + caplog.text
-    with workbench.db.read() as session:
-        for run in session.scalars(select(RunRow)):
+    with workbench.db.read() as tx:
+        for run in tx.scalars(select(RunRow)):
             assert SENTINEL not in str([run.sql, run.error_message, run.error_detail])
     assert SENTINEL.encode() not in app_db_bytes(workbench)
     logs.configure("WARNING")
@@ -132,15 +132,15 @@ def test_key_rotation_reseals_every_secret(workbench: Workbench, data_dir: Path)
     workbench.connections.create("nosecret", driver="duckdb", options={})
     key_file = data_dir / KEY_FILE_NAME
     old_key = key_file.read_bytes()
-    with workbench.db.read() as session:
-        before = {r.name: r.secrets for r in session.scalars(select(ConnectionRow))}
+    with workbench.db.read() as tx:
+        before = {r.name: r.secrets for r in tx.scalars(select(ConnectionRow))}
     result = workbench.admin.rotate_key()
     assert result.connections == 3
     assert key_file.read_bytes() != old_key
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert sorted(p.name for p in data_dir.glob("secret.key*")) == [KEY_FILE_NAME]
-    with workbench.db.read() as session:
-        after = {r.name: r.secrets for r in session.scalars(select(ConnectionRow))}
+    with workbench.db.read() as tx:
+        after = {r.name: r.secrets for r in tx.scalars(select(ConnectionRow))}
     assert all(after[n] != before[n] for n in ("c0", "c1", "c2"))
     assert after["nosecret"] is None
     for i in range(3):

@@ -78,8 +78,8 @@ def test_round_trip_keeps_utc_and_unicode(db: AppDatabase) -> None:
         updated_at=when,
     )
     db.write(lambda s: s.add(row))
-    with db.read() as session:
-        back = session.get(ConnectionRow, row.id)
+    with db.read() as tx:
+        back = tx.get(ConnectionRow, row.id)
         assert back is not None
         assert back.name == "名前 ✓"
         assert back.created_at == when
@@ -104,8 +104,8 @@ def test_deleting_a_connection_keeps_its_runs(db: AppDatabase) -> None:
     run.connection_id = conn.id
     db.write(lambda s: s.add(run))
     db.write(lambda s: s.delete(s.get(ConnectionRow, conn.id)))
-    with db.read() as session:
-        kept = session.get(RunRow, run.id)
+    with db.read() as tx:
+        kept = tx.get(RunRow, run.id)
         assert kept is not None
         assert kept.connection_id is None
 
@@ -126,8 +126,8 @@ def test_concurrent_writers_lose_nothing(db: AppDatabase) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    with db.read() as session:
-        assert session.scalar(select(func.count()).select_from(RunRow)) == 400
+    with db.read() as tx:
+        assert tx.scalar(select(func.count()).select_from(RunRow)) == 400
 
 
 def test_locked_sqlite_gives_app_db_busy_then_recovers(tmp_path: Path) -> None:
@@ -145,8 +145,8 @@ def test_locked_sqlite_gives_app_db_busy_then_recovers(tmp_path: Path) -> None:
         blocker.execute("ROLLBACK")
         blocker.close()
     db.write(lambda s: s.add(_run()))
-    with db.read() as session:
-        assert session.scalar(select(func.count()).select_from(RunRow)) == 1
+    with db.read() as tx:
+        assert tx.scalar(select(func.count()).select_from(RunRow)) == 1
     db.dispose()
 
 

@@ -48,9 +48,9 @@ from querydeck.drivers import registry
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import (
     BATCH_ROWS,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     ResultStream,
     ServerInfo,
 )
@@ -192,7 +192,7 @@ class DriverSuite:
             metafunc.parametrize("type_case", cases, ids=[case.id for case in cases])
 
     @pytest.fixture
-    def conn(self, driver: Driver[Any]) -> Iterator[Connection]:
+    def conn(self, driver: Driver[Any]) -> Iterator[EngineSession]:
         connection = driver.connect(timeout_s=10)
         yield connection
         connection.close()
@@ -239,7 +239,7 @@ class DriverSuite:
 
     # --- sessions -------------------------------------------------------------------------
 
-    def test_ping_returns_a_version(self, conn: Connection) -> None:
+    def test_ping_returns_a_version(self, conn: EngineSession) -> None:
         info = conn.ping()
         assert isinstance(info, ServerInfo)
         assert any(ch.isdigit() for ch in info.version)
@@ -265,7 +265,7 @@ class DriverSuite:
 
     # --- results --------------------------------------------------------------------------
 
-    def test_select_rows_schema_and_native_types(self, conn: Connection) -> None:
+    def test_select_rows_schema_and_native_types(self, conn: EngineSession) -> None:
         stream = conn.execute(FIXTURE_SELECT, timeout_s=10)
         assert stream.schema.names == ["id", "name"]
         assert tuple(stream.schema.types) == self.fixture_arrow_types
@@ -280,7 +280,7 @@ class DriverSuite:
         provided = {case.id for case in self.type_cases()}
         assert required - provided - set(self.unsupported_types) == set()
 
-    def test_type_round_trip(self, conn: Connection, type_case: TypeCase) -> None:
+    def test_type_round_trip(self, conn: EngineSession, type_case: TypeCase) -> None:
         stream = conn.execute(type_case.sql, timeout_s=10)
         table = read_table(stream)
         assert (table.num_rows, table.num_columns) == (1, 1)
@@ -299,7 +299,7 @@ class DriverSuite:
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             assert value.utcoffset() == dt.timedelta(0)
 
-    def test_many_rows_stream_in_bounded_batches(self, conn: Connection) -> None:
+    def test_many_rows_stream_in_bounded_batches(self, conn: EngineSession) -> None:
         n = 2 * BATCH_ROWS + 123
         stream = conn.execute(self.many_rows_sql(n), timeout_s=30)
         sizes = []
@@ -312,7 +312,7 @@ class DriverSuite:
         assert all(0 < size <= BATCH_ROWS for size in sizes), sizes
         assert values == list(range(1, n + 1))
 
-    def test_stream_closed_early(self, conn: Connection) -> None:
+    def test_stream_closed_early(self, conn: EngineSession) -> None:
         stream = conn.execute(self.many_rows_sql(50 * BATCH_ROWS), timeout_s=30)
         first = next(iter(stream))
         assert first.num_rows > 0
@@ -323,7 +323,7 @@ class DriverSuite:
 
     # --- time limits and cancellation -----------------------------------------------------
 
-    def test_timeout(self, driver: Driver[Any], conn: Connection) -> None:
+    def test_timeout(self, driver: Driver[Any], conn: EngineSession) -> None:
         started = time.monotonic()
         with pytest.raises(QueryTimeout):
             read_table(conn.execute(self.sleep_sql, timeout_s=TIMEOUT_S))
@@ -334,7 +334,7 @@ class DriverSuite:
             with driver.connect(timeout_s=10) as fresh:
                 assert read_rows(fresh.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
 
-    def test_cancel_from_another_thread(self, conn: Connection) -> None:
+    def test_cancel_from_another_thread(self, conn: EngineSession) -> None:
         outcome: list[BaseException | None] = []
 
         def run() -> None:
@@ -357,19 +357,19 @@ class DriverSuite:
         assert len(outcome) == 1
         assert isinstance(outcome[0], QueryCancelled), outcome
 
-    def test_cancel_when_idle_is_a_no_op(self, conn: Connection) -> None:
+    def test_cancel_when_idle_is_a_no_op(self, conn: EngineSession) -> None:
         conn.cancel()
         assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
 
     # --- read-only ------------------------------------------------------------------------
 
-    def test_second_statement_never_runs(self, driver: Driver[Any], conn: Connection) -> None:
+    def test_second_statement_never_runs(self, driver: Driver[Any], conn: EngineSession) -> None:
         for sql in self.multi_statements:
             with contextlib.suppress(QueryFailed, QueryRejected):
                 read_table(conn.execute(sql, timeout_s=10))
             assert self.fixture_rows(driver) == FIXTURE_ROWS, sql
 
-    def test_writes_fail_and_change_nothing(self, driver: Driver[Any], conn: Connection) -> None:
+    def test_writes_fail_and_change_nothing(self, driver: Driver[Any], conn: EngineSession) -> None:
         for sql in self.write_statements:
             with pytest.raises((QueryFailed, QueryRejected)):
                 read_table(conn.execute(sql, timeout_s=10))
@@ -379,7 +379,7 @@ class DriverSuite:
 
     # --- errors ---------------------------------------------------------------------------
 
-    def test_unknown_table_is_a_query_failure_naming_it(self, conn: Connection) -> None:
+    def test_unknown_table_is_a_query_failure_naming_it(self, conn: EngineSession) -> None:
         with pytest.raises(QueryFailed) as caught:
             read_table(conn.execute("SELECT * FROM qd_no_such_table", timeout_s=10))
         assert "qd_no_such_table" in caught.value.message
@@ -387,7 +387,7 @@ class DriverSuite:
 
     # --- pooling ----------------------------------------------------------------------------
 
-    def test_reset_gives_a_fresh_session_or_declines(self, conn: Connection) -> None:
+    def test_reset_gives_a_fresh_session_or_declines(self, conn: EngineSession) -> None:
         """A driver either cannot reset (False: never pooled) or leaves a session that runs
         the next statement, even after a stream closed early."""
         stream = conn.execute(self.many_rows_sql(BATCH_ROWS * 2), timeout_s=30)
@@ -397,11 +397,11 @@ class DriverSuite:
             assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
             assert conn.reset()
         else:
-            assert type(conn).reset is Connection.reset  # only the default declines
+            assert type(conn).reset is EngineSession.reset  # only the default declines
 
     # --- catalog --------------------------------------------------------------------------
 
-    def _catalog(self, conn: Connection) -> bool:
+    def _catalog(self, conn: EngineSession) -> bool:
         """True when the driver declares a catalog; otherwise checks that asking for one
         is refused as unsupported, and the caller has nothing more to check."""
         if self.driver_cls.capabilities.catalog:
@@ -413,7 +413,7 @@ class DriverSuite:
         return False
 
     def test_schemas_include_the_fixture_schema(
-        self, driver: Driver[Any], conn: Connection
+        self, driver: Driver[Any], conn: EngineSession
     ) -> None:
         if not self._catalog(conn):
             return
@@ -423,7 +423,7 @@ class DriverSuite:
         if not self.driver_cls.capabilities.schemas:
             assert schemas == ["main"]
 
-    def test_describe_schema_shape(self, driver: Driver[Any], conn: Connection) -> None:
+    def test_describe_schema_shape(self, driver: Driver[Any], conn: EngineSession) -> None:
         if not self._catalog(conn):
             return
         schema = self.fixture_schema(driver)
@@ -450,7 +450,7 @@ class DriverSuite:
                 assert len(fk.columns) == len(fk.ref_columns) > 0, each.name
         assert self.fixture_rows(driver) == FIXTURE_ROWS  # describing changed nothing
 
-    def test_describe_an_unknown_schema(self, conn: Connection) -> None:
+    def test_describe_an_unknown_schema(self, conn: EngineSession) -> None:
         if not self._catalog(conn):
             return
         with pytest.raises(CatalogNotFound):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import Driver
 from querydeck.drivers.duckdb.driver import DuckDBDriver, DuckDBOptions
-from querydeck.drivers.duckdb.engine import DuckDBConnection, load_packaged_extension
+from querydeck.drivers.duckdb.engine import DuckDBSession, load_packaged_extension
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,
@@ -182,7 +182,7 @@ def test_sandbox_refuses_and_creates_nothing(fixture_db: Path, sql: str) -> None
     with driver.connect(timeout_s=5) as conn:
         with pytest.raises((QueryRejected, QueryFailed)):
             read_table(conn.execute(text, timeout_s=5))
-        assert isinstance(conn, DuckDBConnection)
+        assert isinstance(conn, DuckDBSession)
         with pytest.raises(duckdb.Error):  # the engine refuses it too, past the type check
             conn._native.execute(text).fetchall()
         settings = read_rows(

@@ -18,7 +18,7 @@ import pytest
 
 from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import Driver
-from querydeck.drivers.mysql.driver import MySQLConnection, MySQLDriver, MySQLOptions
+from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions, MySQLSession
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -115,13 +115,13 @@ def admin(my_url: str) -> Iterator[pymysql.connections.Connection[Any]]:
 
 
 @pytest.fixture
-def conn(my_url: str) -> Iterator[MySQLConnection]:
+def conn(my_url: str) -> Iterator[MySQLSession]:
     connection = driver_for(my_url).connect(timeout_s=5)
     yield connection
     connection.close()
 
 
-def rows(connection: MySQLConnection, text: str, timeout_s: float = 5) -> list[dict[str, Any]]:
+def rows(connection: MySQLSession, text: str, timeout_s: float = 5) -> list[dict[str, Any]]:
     return pa.Table.from_batches(list(connection.execute(text, timeout_s=timeout_s))).to_pylist()
 
 
@@ -242,7 +242,7 @@ def test_client_never_enables_multi_statements_or_local_files(my_url: str) -> No
 def test_password_with_quotes_backslashes_and_spaces(my_url: str, odd_user: str) -> None:
     driver = driver_for(my_url, user=odd_user, password=ODD_PASSWORD)
     with driver.connect(timeout_s=5) as connection:
-        assert isinstance(connection, MySQLConnection)
+        assert isinstance(connection, MySQLSession)
         (row,) = rows(connection, "SELECT CURRENT_USER() AS u")
         assert row["u"].startswith(odd_user + "@")
     with pytest.raises(AuthenticationFailed) as caught:
@@ -264,7 +264,7 @@ def test_password_with_quotes_backslashes_and_spaces(my_url: str, odd_user: str)
     ],
 )
 def test_executable_comments_are_refused(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any], text: str
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any], text: str
 ) -> None:
     before = victim(admin)
     with pytest.raises(SqlForbiddenSyntax) as caught:
@@ -286,7 +286,7 @@ def test_executable_comments_are_refused(
     ],
 )
 def test_writes_and_extra_statements_never_run(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any], text: str
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any], text: str
 ) -> None:
     before = victim(admin)
     with pytest.raises(QueryFailed):
@@ -296,7 +296,7 @@ def test_writes_and_extra_statements_never_run(
 
 
 def test_read_write_session_setting_does_not_survive(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any]
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any]
 ) -> None:
     before = victim(admin)
     assert list(conn.execute("SET SESSION TRANSACTION READ WRITE", timeout_s=5)) == []
@@ -327,13 +327,13 @@ def running_queries(
         time.sleep(0.05)
 
 
-def thread_of(connection: MySQLConnection) -> int:
+def thread_of(connection: MySQLSession) -> int:
     return int(rows(connection, "SELECT CONNECTION_ID() AS id")[0]["id"])
 
 
 @pytest.mark.parametrize("text", ["SELECT SLEEP(600)", "SELECT BENCHMARK(10000000000, MD5('x'))"])
 def test_timeout_stops_the_statement_on_the_server(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any], text: str
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any], text: str
 ) -> None:
     thread_id = thread_of(conn)
     started = time.monotonic()
@@ -345,7 +345,7 @@ def test_timeout_stops_the_statement_on_the_server(
 
 
 def test_cancel_stops_the_statement(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any]
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any]
 ) -> None:
     thread_id = thread_of(conn)
     timer = threading.Timer(0.3, conn.cancel)
@@ -360,7 +360,7 @@ def test_cancel_stops_the_statement(
 
 
 def test_killed_session_is_upstream_unavailable(
-    my_url: str, conn: MySQLConnection, admin: pymysql.connections.Connection[Any]
+    my_url: str, conn: MySQLSession, admin: pymysql.connections.Connection[Any]
 ) -> None:
     thread_id = thread_of(conn)
 
@@ -384,7 +384,7 @@ def test_killed_session_is_upstream_unavailable(
 
 
 def test_early_close_stops_the_server_and_keeps_the_session(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any]
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any]
 ) -> None:
     thread_id = thread_of(conn)
     big = "SELECT a.id, b.id FROM t a, t b, t c, t d, t e, t f, t g, t h, t i, t j, t k, t l"
@@ -399,7 +399,7 @@ def test_early_close_stops_the_server_and_keeps_the_session(
 # --- types ----------------------------------------------------------------------------------
 
 
-def test_column_types_map_to_arrow(conn: MySQLConnection) -> None:
+def test_column_types_map_to_arrow(conn: MySQLSession) -> None:
     stream = conn.execute("SELECT * FROM qd_types", timeout_s=5)
     expected = {
         "ts": (pa.timestamp("us", tz="UTC"), "timestamp"),
@@ -436,7 +436,7 @@ def test_column_types_map_to_arrow(conn: MySQLConnection) -> None:
     assert json_loads(row["js"]) == {"k": 1}
 
 
-def test_reset_leaves_nothing_of_the_session_behind(conn: MySQLConnection) -> None:
+def test_reset_leaves_nothing_of_the_session_behind(conn: MySQLSession) -> None:
     """COM_RESET_CONNECTION then querydeck's session settings: user and session
     variables, temporary tables, prepared statements, GET_LOCK locks and an open
     transaction are gone; the thread (session) is the same one."""
@@ -477,7 +477,7 @@ def test_reset_leaves_nothing_of_the_session_behind(conn: MySQLConnection) -> No
 
 
 def test_a_killed_idle_session_is_not_alive(
-    conn: MySQLConnection, admin: pymysql.connections.Connection[Any]
+    conn: MySQLSession, admin: pymysql.connections.Connection[Any]
 ) -> None:
     with conn.native.cursor() as cur:
         cur.execute("SELECT CONNECTION_ID()")

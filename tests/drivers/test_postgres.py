@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from querydeck.drivers import arrow_rows, registry
 from querydeck.drivers.base import BATCH_ROWS, Driver
-from querydeck.drivers.postgres.driver import PostgresConnection, PostgresDriver, PostgresOptions
+from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions, PostgresSession
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -82,13 +82,13 @@ def admin(pg_url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
 
 
 @pytest.fixture
-def conn(pg_url: str) -> Iterator[PostgresConnection]:
+def conn(pg_url: str) -> Iterator[PostgresSession]:
     with driver_for(pg_url).connect(timeout_s=5) as connection:
-        assert isinstance(connection, PostgresConnection)
+        assert isinstance(connection, PostgresSession)
         yield connection
 
 
-def rows(connection: PostgresConnection, text: str, timeout_s: float = 5) -> list[dict[str, Any]]:
+def rows(connection: PostgresSession, text: str, timeout_s: float = 5) -> list[dict[str, Any]]:
     return pa.Table.from_batches(list(connection.execute(text, timeout_s=timeout_s))).to_pylist()
 
 
@@ -313,7 +313,7 @@ def test_missing_database(pg_url: str) -> None:
     assert SENTINEL not in str(caught.value)
 
 
-def test_target_and_ping(pg_url: str, conn: PostgresConnection) -> None:
+def test_target_and_ping(pg_url: str, conn: PostgresSession) -> None:
     driver = driver_for(pg_url)
     assert driver.target() == (
         f"{driver.options.host}:{driver.options.port}/{driver.options.database}"
@@ -337,7 +337,7 @@ def test_target_and_ping(pg_url: str, conn: PostgresConnection) -> None:
     ],
 )
 def test_writes_and_extra_statements_never_run(
-    conn: PostgresConnection, admin: psycopg.Connection[Any], text: str
+    conn: PostgresSession, admin: psycopg.Connection[Any], text: str
 ) -> None:
     before = victim_state(admin)
     with pytest.raises((QueryFailed, QueryRejected)):
@@ -347,7 +347,7 @@ def test_writes_and_extra_statements_never_run(
 
 
 def test_session_setting_does_not_survive_into_the_next_run(
-    conn: PostgresConnection, admin: psycopg.Connection[Any]
+    conn: PostgresSession, admin: psycopg.Connection[Any]
 ) -> None:
     before = victim_state(admin)
     rows(conn, "SELECT set_config('default_transaction_read_only', 'off', false)")
@@ -381,7 +381,7 @@ def running_sleeps(admin: psycopg.Connection[Any]) -> int:
     ],
 )
 def test_timeout_ends_the_statement_on_the_server(
-    conn: PostgresConnection, admin: psycopg.Connection[Any], text: str
+    conn: PostgresSession, admin: psycopg.Connection[Any], text: str
 ) -> None:
     started = time.monotonic()
     with pytest.raises(QueryTimeout):
@@ -391,9 +391,7 @@ def test_timeout_ends_the_statement_on_the_server(
     assert rows(conn, "SELECT 2 AS x") == [{"x": 2}]
 
 
-def test_cancel_from_another_thread(
-    conn: PostgresConnection, admin: psycopg.Connection[Any]
-) -> None:
+def test_cancel_from_another_thread(conn: PostgresSession, admin: psycopg.Connection[Any]) -> None:
     conn.cancel()  # idle: a no-op
     timer = threading.Timer(0.3, conn.cancel)
     timer.start()
@@ -407,7 +405,7 @@ def test_cancel_from_another_thread(
 
 
 def test_terminated_backend_is_upstream_unavailable(
-    pg_url: str, conn: PostgresConnection, admin: psycopg.Connection[Any]
+    pg_url: str, conn: PostgresSession, admin: psycopg.Connection[Any]
 ) -> None:
     def terminate() -> None:
         time.sleep(0.3)
@@ -437,14 +435,14 @@ def test_terminated_backend_is_upstream_unavailable(
 # --- streaming and types --------------------------------------------------------------------
 
 
-def test_rows_arrive_in_bounded_batches(conn: PostgresConnection) -> None:
+def test_rows_arrive_in_bounded_batches(conn: PostgresSession) -> None:
     stream = conn.execute("SELECT g FROM generate_series(1, 20000) g", timeout_s=5)
     sizes = [batch.num_rows for batch in stream]
     assert sizes == [BATCH_ROWS, BATCH_ROWS, 20000 - 2 * BATCH_ROWS]
 
 
 def test_early_close_ends_the_transaction(
-    conn: PostgresConnection, admin: psycopg.Connection[Any]
+    conn: PostgresSession, admin: psycopg.Connection[Any]
 ) -> None:
     stream = conn.execute("SELECT g FROM generate_series(1, 1000000) g", timeout_s=5)
     assert next(iter(stream)).num_rows == BATCH_ROWS
@@ -458,19 +456,19 @@ def test_early_close_ends_the_transaction(
     assert rows(conn, "SELECT 1 AS x") == [{"x": 1}]
 
 
-def test_statements_without_a_cursor_stream_too(conn: PostgresConnection) -> None:
+def test_statements_without_a_cursor_stream_too(conn: PostgresSession) -> None:
     plan = rows(conn, "EXPLAIN SELECT * FROM t")
     assert "Seq Scan" in next(iter(plan[0].values()))
     assert rows(conn, "SHOW transaction_read_only") == [{"transaction_read_only": "on"}]
 
 
-def test_empty_result_keeps_its_schema(conn: PostgresConnection) -> None:
+def test_empty_result_keeps_its_schema(conn: PostgresSession) -> None:
     stream = conn.execute("SELECT id, name FROM t WHERE false", timeout_s=5)
     assert stream.schema.names == ["id", "name"]
     assert list(stream) == []
 
 
-def test_errors_carry_the_server_message(conn: PostgresConnection) -> None:
+def test_errors_carry_the_server_message(conn: PostgresSession) -> None:
     with pytest.raises(QueryFailed) as caught:
         rows(conn, "SELECT no_such_column FROM t")
     assert 'column "no_such_column" does not exist' in caught.value.message
@@ -480,7 +478,7 @@ def test_errors_carry_the_server_message(conn: PostgresConnection) -> None:
 
 
 @pytest.mark.parametrize("text", ["SELECT no_such_column FROM t", "VALUES (no_such_column)"])
-def test_error_positions_count_from_the_statement(conn: PostgresConnection, text: str) -> None:
+def test_error_positions_count_from_the_statement(conn: PostgresSession, text: str) -> None:
     """The server sees ``DECLARE … CURSOR FOR`` in front of the statement; the position
     given back points into the statement as written."""
     with pytest.raises(QueryFailed) as caught:
@@ -502,7 +500,7 @@ SELECT 1::int2 AS i2, 2::int4 AS i4, 9007199254740993::int8 AS i8,
 """
 
 
-def test_types_map_from_oids(conn: PostgresConnection) -> None:
+def test_types_map_from_oids(conn: PostgresSession) -> None:
     stream = conn.execute(TYPES_SQL, timeout_s=5)
     schema = stream.schema
     expected = {
@@ -556,14 +554,14 @@ def test_types_map_from_oids(conn: PostgresConnection) -> None:
     assert row["nothing"] is None
 
 
-def test_unrepresentable_value_fails_clearly(conn: PostgresConnection) -> None:
+def test_unrepresentable_value_fails_clearly(conn: PostgresSession) -> None:
     with pytest.raises(QueryFailed) as caught:
         rows(conn, "SELECT 'NaN'::numeric(10,2) AS n")
     assert caught.value.code == "RESULT_TYPE_MISMATCH"
 
 
 def test_reset_leaves_nothing_of_the_session_behind(
-    pg_url: str, conn: PostgresConnection, admin: psycopg.Connection[tuple[Any, ...]]
+    pg_url: str, conn: PostgresSession, admin: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
     """Everything a statement could leave in a session is gone after reset(): settings,
     custom variables, role, temporary tables, prepared statements, advisory locks, LISTEN,
@@ -616,7 +614,7 @@ def test_reset_leaves_nothing_of_the_session_behind(
 
 
 def test_a_terminated_idle_session_is_not_alive(
-    conn: PostgresConnection, admin: psycopg.Connection[tuple[Any, ...]]
+    conn: PostgresSession, admin: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
     pid = conn.native.info.backend_pid
     assert conn.alive()

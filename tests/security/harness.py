@@ -105,10 +105,10 @@ def bench(root: Path, driver: str, options: dict[str, Any], **settings: Any) -> 
 def app_state(wb: Workbench) -> tuple[int, list[Any]]:
     """Number of history rows, and every row of every other table of the app database
     (the audit log apart: :func:`attempt` checks its one new entry)."""
-    with wb.db.read() as session:
-        runs = int(session.scalar(select(func.count()).select_from(RunRow)) or 0)
+    with wb.db.read() as tx:
+        runs = int(tx.scalar(select(func.count()).select_from(RunRow)) or 0)
         others = [
-            sorted(tuple(str(v) for v in row) for row in session.execute(select(table)).all())
+            sorted(tuple(str(v) for v in row) for row in tx.execute(select(table)).all())
             for table in Base.metadata.sorted_tables
             if table.name not in (RunRow.__tablename__, AuditRow.__tablename__)
         ]
@@ -116,10 +116,10 @@ def app_state(wb: Workbench) -> tuple[int, list[Any]]:
 
 
 def audit_ids(wb: Workbench) -> list[tuple[int, str, str | None]]:
-    with wb.db.read() as session:
+    with wb.db.read() as tx:
         return [
             (row.id, row.action, row.target_id)
-            for row in session.scalars(select(AuditRow).order_by(AuditRow.id))
+            for row in tx.scalars(select(AuditRow).order_by(AuditRow.id))
         ]
 
 

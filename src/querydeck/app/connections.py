@@ -126,7 +126,7 @@ class ConnectionService:
                 admin_only(actor, "allow a login that can write")
             info = self._store.update(name, options, allow_privileged=allow_privileged)
             audit.done(info.id)
-        self._manager.sessions.clear(info.id)
+        self._manager.pools.clear(info.id)
         return info
 
     def rename(self, name: str, new_name: str, *, actor: Principal = LOCAL) -> ConnectionInfo:
@@ -145,7 +145,7 @@ class ConnectionService:
             info = self._store.get(name)
             self._store.delete(name)
             audit.done(info.id)
-        self._manager.sessions.clear(info.id)
+        self._manager.pools.clear(info.id)
 
     def test(self, name: str, *, actor: Principal = LOCAL) -> TestResult:
         with self.audited("connection.test", actor, {"name": name}, name) as audit:

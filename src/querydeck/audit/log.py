@@ -135,11 +135,11 @@ class AuditLog:
         }
 
     @staticmethod
-    def add(session: Session, entry: dict[str, Any]) -> None:
+    def add(tx: Session, entry: dict[str, Any]) -> None:
         """Append ``entry`` in the caller's transaction (it commits or fails with it). Each
         call adds a new instance, so a retried transaction never reuses one a rolled-back
         session has seen."""
-        session.add(AuditRow(**entry))
+        tx.add(AuditRow(**entry))
 
     @staticmethod
     def insert(db: AppDatabase, cursor: DBAPICursor, entry: dict[str, Any]) -> None:
@@ -174,7 +174,7 @@ class AuditLog:
                 address=address,
                 request_id=request_id,
             )
-            self._db.write(lambda session: self.add(session, row))
+            self._db.write(lambda tx: self.add(tx, row))
         except Exception as exc:  # the audited operation must not fail because of its log
             self.failed(action, exc)
 
@@ -217,9 +217,9 @@ class AuditLog:
         if cursor is not None:
             page_query = query.where(AuditRow.id < decode_cursor(cursor))
             offset = 0
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = tx.scalars(
                 page_query.order_by(AuditRow.id.desc()).limit(limit).offset(offset)
             ).all()
             items = [entry_of(r) for r in rows]

@@ -73,7 +73,7 @@ class Pruner:
             before = (now or utcnow()) - dt.timedelta(days=self.max_age_days)
             deleted = 0
             while not self._stop.is_set():
-                keys, gone = self._db.write(lambda session: self._delete_batch(session, before))
+                keys, gone = self._db.write(lambda tx: self._delete_batch(tx, before))
                 deleted += gone
                 if keys and self._after is not None:
                     self._after(keys)
@@ -95,7 +95,7 @@ class Pruner:
         finally:
             self._lock.release()
 
-    def _delete_batch(self, session: Session, before: dt.datetime) -> tuple[list[Any], int]:
+    def _delete_batch(self, tx: Session, before: dt.datetime) -> tuple[list[Any], int]:
         """Delete up to ``BATCH`` of the oldest rows before ``before``: the keys of those
         found, and how many this transaction deleted (another process pruning too may have
         taken some)."""
@@ -105,10 +105,10 @@ class Pruner:
             .order_by(self._age, self._key)
             .limit(BATCH)
         )
-        keys = list(session.scalars(oldest))
+        keys = list(tx.scalars(oldest))
         if not keys:
             return [], 0
-        result = session.execute(delete(self._table).where(self._key.in_(keys), *self._where))
+        result = tx.execute(delete(self._table).where(self._key.in_(keys), *self._where))
         return keys, int(getattr(result, "rowcount", len(keys)))
 
     def prune_soon(self) -> None:

@@ -85,16 +85,16 @@ def _not_found(username: str) -> UserNotFound:
     return UserNotFound(f"No user {username!r}.", detail={"username": username[:USERNAME_CHARS]})
 
 
-def _find(session: Session, username: str) -> UserRow:
-    row = session.scalar(select(UserRow).where(UserRow.username_key == username_key(username)))
+def _find(tx: Session, username: str) -> UserRow:
+    row = tx.scalar(select(UserRow).where(UserRow.username_key == username_key(username)))
     if row is None:
         raise _not_found(username)
     return row
 
 
-def _other_enabled_admins(session: Session, row: UserRow) -> int:
+def _other_enabled_admins(tx: Session, row: UserRow) -> int:
     return (
-        session.scalar(
+        tx.scalar(
             select(func.count())
             .select_from(UserRow)
             .where(UserRow.role == Role.admin.value, ~UserRow.disabled, UserRow.id != row.id)
@@ -114,28 +114,28 @@ class Accounts:
     # --- reading --------------------------------------------------------------------------
 
     def get(self, username: str) -> UserInfo:
-        with self._db.read() as session:
-            return user_info(_find(session, username))
+        with self._db.read() as tx:
+            return user_info(_find(tx, username))
 
     def by_id(self, user_id: str) -> UserInfo:
-        with self._db.read() as session:
-            row = session.get(UserRow, user_id)
+        with self._db.read() as tx:
+            row = tx.get(UserRow, user_id)
             if row is None:
                 raise UserNotFound("No such user.")
             return user_info(row)
 
     def listing(self, *, limit: int, offset: int) -> Page[UserInfo]:
         """Every user (disabled ones too), by name ignoring case."""
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(UserRow)) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(UserRow)) or 0
+            rows = tx.scalars(
                 select(UserRow).order_by(UserRow.username_key).limit(limit).offset(offset)
             ).all()
         return Page(items=[user_info(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def any_user(self) -> bool:
-        with self._db.read() as session:
-            return session.scalar(select(UserRow.id).limit(1)) is not None
+        with self._db.read() as tx:
+            return tx.scalar(select(UserRow.id).limit(1)) is not None
 
     # --- changing -------------------------------------------------------------------------
 
@@ -155,12 +155,12 @@ class Accounts:
             password_changed_at=now,
         )
 
-        def insert(session: Session) -> None:
-            if session.scalar(select(UserRow.id).where(UserRow.username_key == row.username_key)):
+        def insert(tx: Session) -> None:
+            if tx.scalar(select(UserRow.id).where(UserRow.username_key == row.username_key)):
                 raise UserExists(f"A user named {name!r} already exists.")
-            session.add(row)
+            tx.add(row)
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:  # created at the same moment by another request
                 raise UserExists(f"A user named {name!r} already exists.") from None
 
@@ -174,23 +174,23 @@ class Accounts:
         sessions and revokes their tokens; the last enabled administrator can be neither
         demoted nor disabled."""
 
-        def change(session: Session) -> UserInfo:
-            row = _find(session, username)
+        def change(tx: Session) -> UserInfo:
+            row = _find(tx, username)
             new_role = row.role if role is None else Role(role).value
             new_disabled = row.disabled if disabled is None else disabled
             leaves_admins = row.role == Role.admin.value and not row.disabled
             if (
                 leaves_admins
                 and (new_role != Role.admin.value or new_disabled)
-                and _other_enabled_admins(session, row) == 0
+                and _other_enabled_admins(tx, row) == 0
             ):
                 raise LastAdmin(
                     "This is the last enabled administrator; make another user an "
                     "administrator first."
                 )
             if new_disabled and not row.disabled:
-                end_sessions(session, row.id)
-                revoke_tokens(session, row.id)
+                end_sessions(tx, row.id)
+                revoke_tokens(tx, row.id)
             if (new_role, new_disabled) != (row.role, row.disabled):
                 row.role, row.disabled, row.updated_at = new_role, new_disabled, utcnow()
             return user_info(row)
@@ -200,16 +200,16 @@ class Accounts:
     def reset_password(self, username: str, password: str) -> None:
         """An administrator sets a user's password: every session and token of the user
         ends."""
-        with self._db.read() as session:
-            name = _find(session, username).username
+        with self._db.read() as tx:
+            name = _find(tx, username).username
         hashed = self.hasher.hash(self.policy.check(password, username=name))
 
-        def store(session: Session) -> None:
-            row = _find(session, username)
+        def store(tx: Session) -> None:
+            row = _find(tx, username)
             now = utcnow()
             row.password_hash, row.password_changed_at, row.updated_at = hashed, now, now
-            end_sessions(session, row.id)
-            revoke_tokens(session, row.id)
+            end_sessions(tx, row.id)
+            revoke_tokens(tx, row.id)
 
         self._db.write(store)
 
@@ -218,21 +218,21 @@ class Accounts:
     ) -> UserInfo:
         """A user changes their own password, proving the current one; their other
         sessions end (``keep_session``, the one asking, stays; tokens stay)."""
-        with self._db.read() as session:
-            row = session.get(UserRow, user_id)
+        with self._db.read() as tx:
+            row = tx.get(UserRow, user_id)
         if row is None or row.disabled:
             raise LoginFailed("This account cannot be used.")
         if not self.hasher.verify(row.password_hash, current):
             raise PasswordIncorrect("The current password is not correct.")
         hashed = self.hasher.hash(self.policy.check(new, username=row.username))
 
-        def store(session: Session) -> UserInfo:
-            found = session.get(UserRow, user_id)
+        def store(tx: Session) -> UserInfo:
+            found = tx.get(UserRow, user_id)
             if found is None:
                 raise _not_found(row.username)
             now = utcnow()
             found.password_hash, found.password_changed_at, found.updated_at = hashed, now, now
-            end_sessions(session, user_id, keep=keep_session)
+            end_sessions(tx, user_id, keep=keep_session)
             return user_info(found)
 
         return self._db.write(store)
@@ -246,8 +246,8 @@ class Accounts:
         self.hasher.prepare()
         row = None
         if 0 < len(username) <= 4 * USERNAME_CHARS:
-            with self._db.read() as session:
-                row = session.scalar(
+            with self._db.read() as tx:
+                row = tx.scalar(
                     select(UserRow).where(UserRow.username_key == username_key(username))
                 )
         if row is None:
@@ -258,8 +258,8 @@ class Accounts:
         old_hash = row.password_hash
         new_hash = self.hasher.hash(password) if self.hasher.needs_rehash(old_hash) else None
 
-        def record(session: Session) -> UserInfo:
-            found = session.get(UserRow, row.id)
+        def record(tx: Session) -> UserInfo:
+            found = tx.get(UserRow, row.id)
             if found is None or found.disabled:
                 raise _login_failed()
             found.last_login_at = utcnow()
@@ -291,12 +291,12 @@ class Accounts:
             password_changed_at=now,
         )
 
-        def insert(session: Session) -> bool:
-            if session.scalar(select(UserRow.id).limit(1)) is not None:
+        def insert(tx: Session) -> bool:
+            if tx.scalar(select(UserRow.id).limit(1)) is not None:
                 return False
-            session.add(row)
+            tx.add(row)
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:  # another process made the first user at this moment
                 return False
             return True

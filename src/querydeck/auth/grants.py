@@ -94,8 +94,8 @@ class Grants:
         (callers cap them by role). Admins may do everything everywhere."""
         if principal.is_admin:
             return frozenset(Action)
-        with self._db.read() as session:
-            rows = session.scalars(
+        with self._db.read() as tx:
+            rows = tx.scalars(
                 select(GrantRow.actions).where(
                     GrantRow.connection_id == connection_id,
                     self._subjects(principal),  # type: ignore[arg-type]
@@ -107,8 +107,8 @@ class Grants:
         """Ids of the connections on which a non-admin ``principal`` may do ``action``."""
         if not principal.role_allows(action):
             return set()
-        with self._db.read() as session:
-            rows = session.execute(
+        with self._db.read() as tx:
+            rows = tx.execute(
                 select(GrantRow.connection_id, GrantRow.actions).where(
                     self._subjects(principal)  # type: ignore[arg-type]
                 )
@@ -117,8 +117,8 @@ class Grants:
 
     # --- groups -----------------------------------------------------------------------
 
-    def _group(self, session: Session, name: str) -> GroupRow:
-        row = session.scalar(select(GroupRow).where(GroupRow.name_key == _key(name)))
+    def _group(self, tx: Session, name: str) -> GroupRow:
+        row = tx.scalar(select(GroupRow).where(GroupRow.name_key == _key(name)))
         if row is None:
             raise GroupNotFound(
                 f"No group named {name[:_MAX_NAME]!r}.",
@@ -126,8 +126,8 @@ class Grants:
             )
         return row
 
-    def _group_info(self, session: Session, row: GroupRow) -> GroupInfo:
-        members = session.scalars(
+    def _group_info(self, tx: Session, row: GroupRow) -> GroupInfo:
+        members = tx.scalars(
             select(GroupMemberRow.username)
             .where(GroupMemberRow.group_id == row.id)
             .order_by(GroupMemberRow.username)
@@ -137,12 +137,12 @@ class Grants:
     def create_group(self, name: str) -> GroupInfo:
         clean = _group_name(name)
 
-        def insert(session: Session) -> GroupInfo:
+        def insert(tx: Session) -> GroupInfo:
             row = GroupRow(id=str(uuid.uuid4()), name=clean, name_key=_key(clean))
             row.created_at = utcnow()
-            session.add(row)
+            tx.add(row)
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:
                 raise GroupNameTaken(
                     f"A group named {clean!r} already exists.",
@@ -153,57 +153,57 @@ class Grants:
         return self._db.write(insert)
 
     def get_group(self, name: str) -> GroupInfo:
-        with self._db.read() as session:
-            return self._group_info(session, self._group(session, name))
+        with self._db.read() as tx:
+            return self._group_info(tx, self._group(tx, name))
 
     def list_groups(self, *, limit: int, offset: int) -> Page[GroupInfo]:
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(GroupRow)) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(GroupRow)) or 0
+            rows = tx.scalars(
                 select(GroupRow).order_by(GroupRow.name_key).limit(limit).offset(offset)
             ).all()
-            items = [self._group_info(session, r) for r in rows]
+            items = [self._group_info(tx, r) for r in rows]
         return Page(items=items, total=total, limit=limit, offset=offset)
 
     def delete_group(self, name: str) -> None:
-        def remove(session: Session) -> None:
-            row = self._group(session, name)
-            session.execute(
+        def remove(tx: Session) -> None:
+            row = self._group(tx, name)
+            tx.execute(
                 delete(GrantRow).where(GrantRow.subject_kind == "group", GrantRow.subject == row.id)
             )
-            session.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id == row.id))
-            session.delete(row)
+            tx.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id == row.id))
+            tx.delete(row)
 
         self._db.write(remove)
 
     def add_member(self, group: str, username: str) -> GroupInfo:
-        def add(session: Session) -> GroupInfo:
-            row = self._group(session, group)
-            if session.get(GroupMemberRow, (row.id, username)) is None:
-                session.add(GroupMemberRow(group_id=row.id, username=username))
-                session.flush()
-            return self._group_info(session, row)
+        def add(tx: Session) -> GroupInfo:
+            row = self._group(tx, group)
+            if tx.get(GroupMemberRow, (row.id, username)) is None:
+                tx.add(GroupMemberRow(group_id=row.id, username=username))
+                tx.flush()
+            return self._group_info(tx, row)
 
         return self._db.write(add)
 
     def remove_member(self, group: str, username: str) -> GroupInfo:
-        def remove(session: Session) -> GroupInfo:
-            row = self._group(session, group)
-            member = session.get(GroupMemberRow, (row.id, username))
+        def remove(tx: Session) -> GroupInfo:
+            row = self._group(tx, group)
+            member = tx.get(GroupMemberRow, (row.id, username))
             if member is None:
                 raise GroupMemberNotFound(
                     f"{username[:_MAX_NAME]!r} is not a member of {row.name!r}.",
                 )
-            session.delete(member)
-            session.flush()
-            return self._group_info(session, row)
+            tx.delete(member)
+            tx.flush()
+            return self._group_info(tx, row)
 
         return self._db.write(remove)
 
     def groups_of(self, username: str) -> list[str]:
-        with self._db.read() as session:
+        with self._db.read() as tx:
             return list(
-                session.scalars(
+                tx.scalars(
                     select(GroupRow.name)
                     .join(GroupMemberRow, GroupMemberRow.group_id == GroupRow.id)
                     .where(GroupMemberRow.username == username)
@@ -213,8 +213,8 @@ class Grants:
 
     # --- grants -----------------------------------------------------------------------
 
-    def _subject_id(self, session: Session, kind: SubjectKind, subject: str) -> str:
-        return self._group(session, subject).id if kind == "group" else subject
+    def _subject_id(self, tx: Session, kind: SubjectKind, subject: str) -> str:
+        return self._group(tx, subject).id if kind == "group" else subject
 
     def grant(
         self,
@@ -227,9 +227,9 @@ class Grants:
         """Set what ``subject`` may do on the connection (replacing an earlier grant)."""
         chosen = _actions(actions)
 
-        def upsert(session: Session) -> GrantInfo:
-            subject_id = self._subject_id(session, kind, subject)
-            row = session.scalar(
+        def upsert(tx: Session) -> GrantInfo:
+            subject_id = self._subject_id(tx, kind, subject)
+            row = tx.scalar(
                 select(GrantRow).where(
                     GrantRow.connection_id == connection_id,
                     GrantRow.subject_kind == kind,
@@ -245,11 +245,11 @@ class Grants:
                     subject=subject_id,
                     created_at=now,
                 )
-                session.add(row)
+                tx.add(row)
             row.actions = [a.value for a in chosen]
             row.updated_at = now
-            session.flush()
-            shown = subject if kind == "user" else self._group(session, subject).name
+            tx.flush()
+            shown = subject if kind == "user" else self._group(tx, subject).name
             return GrantInfo(
                 connection=connection_name, subject_kind=kind, subject=shown, actions=chosen
             )
@@ -257,9 +257,9 @@ class Grants:
         return self._db.write(upsert)
 
     def revoke(self, connection_id: str, kind: SubjectKind, subject: str) -> None:
-        def remove(session: Session) -> None:
-            subject_id = self._subject_id(session, kind, subject)
-            done = session.execute(
+        def remove(tx: Session) -> None:
+            subject_id = self._subject_id(tx, kind, subject)
+            done = tx.execute(
                 delete(GrantRow).where(
                     GrantRow.connection_id == connection_id,
                     GrantRow.subject_kind == kind,
@@ -274,8 +274,8 @@ class Grants:
         self._db.write(remove)
 
     def list_grants(self, connection_id: str, connection_name: str) -> list[GrantInfo]:
-        with self._db.read() as session:
-            rows = session.execute(
+        with self._db.read() as tx:
+            rows = tx.execute(
                 select(GrantRow, GroupRow.name)
                 .outerjoin(
                     GroupRow,

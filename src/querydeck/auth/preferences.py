@@ -159,9 +159,9 @@ class Preferences:
     def list(self, username: str, *, limit: int = 100, offset: int = 0) -> Page[Preference]:
         """The owner's preferences by key (code point order)."""
         owned = PreferenceRow.owner == username
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(PreferenceRow).where(owned))
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(PreferenceRow).where(owned))
+            rows = tx.scalars(
                 select(PreferenceRow)
                 .where(owned)
                 .order_by(self._order())
@@ -173,8 +173,8 @@ class Preferences:
 
     def get(self, username: str, key: str) -> Preference:
         key = normalise_key(key)
-        with self._db.read() as session:
-            row = session.get(PreferenceRow, (username, key))
+        with self._db.read() as tx:
+            row = tx.get(PreferenceRow, (username, key))
             if row is None:
                 raise _not_found(key)
             return _info(row)
@@ -189,23 +189,23 @@ class Preferences:
         key = normalise_key(key)
         stored, _size = encode_value(value)
 
-        def upsert(session: Session) -> tuple[Preference, bool]:
+        def upsert(tx: Session) -> tuple[Preference, bool]:
             now = utcnow()
-            changed = session.execute(
+            changed = tx.execute(
                 update(PreferenceRow)
                 .where(PreferenceRow.owner == username, PreferenceRow.key == key)
                 .values(value=stored, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             if changed.rowcount:  # type: ignore[attr-defined]  # a CursorResult
-                row = session.get(PreferenceRow, (username, key), populate_existing=True)
+                row = tx.get(PreferenceRow, (username, key), populate_existing=True)
                 assert row is not None  # the UPDATE holds its lock until commit
                 return _info(row), False
             row = PreferenceRow(
                 owner=username, key=key, value=stored, created_at=now, updated_at=now
             )
-            session.add(row)
-            session.flush()
+            tx.add(row)
+            tx.flush()
             return _info(row), True
 
         for _attempt in range(_UPSERT_ATTEMPTS):
@@ -221,10 +221,10 @@ class Preferences:
     def delete(self, username: str, key: str) -> None:
         key = normalise_key(key)
 
-        def remove(session: Session) -> None:
-            row = session.get(PreferenceRow, (username, key))
+        def remove(tx: Session) -> None:
+            row = tx.get(PreferenceRow, (username, key))
             if row is None:
                 raise _not_found(key)
-            session.delete(row)
+            tx.delete(row)
 
         self._db.write(remove)

@@ -51,12 +51,12 @@ def principal_of(
     )
 
 
-def end_sessions(session: Session, user_id: str, *, keep: str | None = None) -> None:
+def end_sessions(tx: Session, user_id: str, *, keep: str | None = None) -> None:
     """Delete a user's login sessions (all but ``keep``) inside the caller's transaction."""
     statement = delete(LoginSessionRow).where(LoginSessionRow.user_id == user_id)
     if keep is not None:
         statement = statement.where(LoginSessionRow.id != keep)
-    session.execute(statement)
+    tx.execute(statement)
 
 
 def _clip(value: str | None, chars: int) -> str | None:
@@ -81,8 +81,8 @@ class LoginSessions:
         now = utcnow()
         expires = now + self.absolute
 
-        def insert(session: Session) -> None:
-            session.execute(
+        def insert(tx: Session) -> None:
+            tx.execute(
                 delete(LoginSessionRow).where(
                     or_(
                         LoginSessionRow.expires_at <= now,
@@ -90,7 +90,7 @@ class LoginSessions:
                     )
                 )
             )
-            session.add(
+            tx.add(
                 LoginSessionRow(
                     id=digest(secret),
                     user_id=user.id,
@@ -117,8 +117,8 @@ class LoginSessions:
         if not cookie_value or len(cookie_value) > MAX_SECRET_CHARS:
             raise _unknown()
         session_id = digest(cookie_value)
-        with self._db.read() as session:
-            found = session.execute(
+        with self._db.read() as tx:
+            found = tx.execute(
                 select(LoginSessionRow, UserRow)
                 .join(UserRow, UserRow.id == LoginSessionRow.user_id)
                 .where(LoginSessionRow.id == session_id)

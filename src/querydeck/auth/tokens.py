@@ -45,9 +45,9 @@ REMEMBERED_TOKENS = 4096
 NAME_CHARS = 100
 
 
-def revoke_tokens(session: Session, user_id: str) -> None:
+def revoke_tokens(tx: Session, user_id: str) -> None:
     """Revoke every live token of a user inside the caller's transaction."""
-    session.execute(
+    tx.execute(
         update(ApiTokenRow)
         .where(ApiTokenRow.user_id == user_id, ApiTokenRow.revoked_at.is_(None))
         .values(revoked_at=utcnow())
@@ -119,9 +119,9 @@ class ApiTokens:
     def listing(self, user_id: str, *, limit: int, offset: int) -> Page[TokenInfo]:
         """A user's tokens that are not revoked (expired ones too, flagged), newest first."""
         live = (ApiTokenRow.user_id == user_id, ApiTokenRow.revoked_at.is_(None))
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(ApiTokenRow).where(*live))
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(ApiTokenRow).where(*live))
+            rows = tx.scalars(
                 select(ApiTokenRow)
                 .where(*live)
                 .order_by(ApiTokenRow.created_at.desc(), ApiTokenRow.id)
@@ -136,8 +136,8 @@ class ApiTokens:
     def revoke(self, user_id: str, token_id: str) -> None:
         """Revoke one of the user's tokens; another user's (or an unknown) id is 404."""
 
-        def revoke(session: Session) -> int:
-            result = session.execute(
+        def revoke(tx: Session) -> int:
+            result = tx.execute(
                 update(ApiTokenRow)
                 .where(
                     ApiTokenRow.id == token_id,
@@ -172,8 +172,8 @@ class ApiTokens:
         known = self.remembered(bearer, address=address)
         if known is not None:
             return known
-        with self._db.read() as session:
-            found = session.execute(
+        with self._db.read() as tx:
+            found = tx.execute(
                 select(ApiTokenRow, UserRow)
                 .join(UserRow, UserRow.id == ApiTokenRow.user_id)
                 .where(ApiTokenRow.token_hash == digest(bearer))

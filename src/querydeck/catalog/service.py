@@ -29,7 +29,7 @@ from querydeck.catalog.models import (
 from querydeck.catalog.search import SearchIndex
 from querydeck.catalog.snapshots import CatalogCache
 from querydeck.drivers import registry
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.drivers.catalog_model import SchemaMeta, TableMeta
 from querydeck.errors import (
     CatalogNotFound,
@@ -148,7 +148,7 @@ class Catalogs:
     def _refresh_schemas(
         self,
         info: ConnectionInfo,
-        conn: Connection,
+        conn: EngineSession,
         only: str | None,
         include: list[str],
         exclude: list[str],
@@ -172,7 +172,7 @@ class Catalogs:
         return results
 
     def _refresh_one(
-        self, info: ConnectionInfo, conn: Connection, name: str, deadline: float, *, single: bool
+        self, info: ConnectionInfo, conn: EngineSession, name: str, deadline: float, *, single: bool
     ) -> SchemaRefresh:
         started = time.monotonic()
         remaining = deadline - started

@@ -103,22 +103,22 @@ class CatalogCache:
     # --- state --------------------------------------------------------------------
 
     @staticmethod
-    def _state(session: Session, connection_id: str) -> CatalogStateRow:
-        row = session.get(CatalogStateRow, connection_id)
+    def _state(tx: Session, connection_id: str) -> CatalogStateRow:
+        row = tx.get(CatalogStateRow, connection_id)
         if row is None:
             row = CatalogStateRow(connection_id=connection_id, include=[], exclude=[])
-            session.add(row)
+            tx.add(row)
         return row
 
     def state(self, connection_id: str) -> CatalogStateRow | None:
-        with self._db.read() as session:
-            return session.get(CatalogStateRow, connection_id)
+        with self._db.read() as tx:
+            return tx.get(CatalogStateRow, connection_id)
 
     def save_settings(
         self, connection_id: str, include: list[str], exclude: list[str], timeout_s: float | None
     ) -> None:
-        def work(session: Session) -> None:
-            row = self._state(session, connection_id)
+        def work(tx: Session) -> None:
+            row = self._state(tx, connection_id)
             row.include, row.exclude, row.timeout_s = include, exclude, timeout_s
 
         self._db.write(work)
@@ -128,8 +128,8 @@ class CatalogCache:
     ) -> None:
         """The outcome of a refresh of the whole connection."""
 
-        def work(session: Session) -> None:
-            row = self._state(session, connection_id)
+        def work(tx: Session) -> None:
+            row = self._state(tx, connection_id)
             if error is None:
                 row.refreshed_at, row.error_code, row.error_message, row.error_at = (
                     at,
@@ -145,9 +145,9 @@ class CatalogCache:
     # --- schemas ------------------------------------------------------------------
 
     def schemas(self, connection_id: str) -> list[CatalogSchemaRow]:
-        with self._db.read() as session:
+        with self._db.read() as tx:
             return list(
-                session.scalars(
+                tx.scalars(
                     select(CatalogSchemaRow)
                     .where(CatalogSchemaRow.connection_id == connection_id)
                     .order_by(CatalogSchemaRow.schema_name)
@@ -155,8 +155,8 @@ class CatalogCache:
             )
 
     def schema(self, connection_id: str, name: str) -> CatalogSchemaRow | None:
-        with self._db.read() as session:
-            return session.scalar(
+        with self._db.read() as tx:
+            return tx.scalar(
                 select(CatalogSchemaRow).where(
                     CatalogSchemaRow.connection_id == connection_id,
                     CatalogSchemaRow.schema_key == key(name),
@@ -165,8 +165,8 @@ class CatalogCache:
 
     def signature(self) -> tuple[tuple[str, str, int], ...]:
         """What the search index depends on: every snapshot and its generation."""
-        with self._db.read() as session:
-            rows = session.execute(
+        with self._db.read() as tx:
+            rows = tx.execute(
                 select(
                     CatalogSchemaRow.connection_id,
                     CatalogSchemaRow.id,
@@ -182,8 +182,8 @@ class CatalogCache:
         new = {key(t.name): (t, _encode(t)) for t in meta.tables}
         digests = {k: hashlib.sha256(content).hexdigest() for k, (_, content) in new.items()}
 
-        def work(session: Session) -> SchemaDiff:
-            row = session.scalar(
+        def work(tx: Session) -> SchemaDiff:
+            row = tx.scalar(
                 select(CatalogSchemaRow).where(
                     CatalogSchemaRow.connection_id == connection_id,
                     CatalogSchemaRow.schema_key == key(meta.name),
@@ -201,13 +201,13 @@ class CatalogCache:
                     column_count=0,
                     problems=[],
                 )
-                session.add(row)
-                session.flush()
+                tx.add(row)
+                tx.flush()
                 old: dict[str, tuple[str, str]] = {}
             else:
                 old = {
                     k: (n, d)
-                    for k, n, d in session.execute(
+                    for k, n, d in tx.execute(
                         select(
                             CatalogTableRow.name_key, CatalogTableRow.name, CatalogTableRow.digest
                         ).where(CatalogTableRow.schema_id == row.id)
@@ -220,12 +220,12 @@ class CatalogCache:
                 diff.added_tables = sorted(new[k][0].name for k in added)
                 diff.removed_tables = sorted(old[k][0] for k in removed)
             for k in changed:
-                previous = session.get(CatalogTableRow, (row.id, k))
+                previous = tx.get(CatalogTableRow, (row.id, k))
                 if previous is not None and row.refreshed_at is not None:
                     diff.changed_tables.append(diff_tables(decode(previous.content), new[k][0]))
             diff.changed_tables.sort(key=lambda c: c.table)
             if removed or changed:
-                session.execute(
+                tx.execute(
                     delete(CatalogTableRow).where(
                         CatalogTableRow.schema_id == row.id,
                         CatalogTableRow.name_key.in_(removed + changed),
@@ -246,7 +246,7 @@ class CatalogCache:
                 for k in added + changed
             ]
             if inserts:
-                session.execute(insert(CatalogTableRow), inserts)
+                tx.execute(insert(CatalogTableRow), inserts)
             if removed or changed or added or row.problems != meta.problems:
                 row.generation += 1
             row.refreshed_at, row.duration_ms = at, duration_ms
@@ -263,8 +263,8 @@ class CatalogCache:
         """Note a failed refresh of ``schema``; its snapshot (if any) stays."""
         at = utcnow()
 
-        def work(session: Session) -> None:
-            row = session.scalar(
+        def work(tx: Session) -> None:
+            row = tx.scalar(
                 select(CatalogSchemaRow).where(
                     CatalogSchemaRow.connection_id == connection_id,
                     CatalogSchemaRow.schema_key == key(schema),
@@ -281,7 +281,7 @@ class CatalogCache:
                     column_count=0,
                     problems=[],
                 )
-                session.add(row)
+                tx.add(row)
             row.error_code, row.error_message, row.error_at = code, message, at
 
         self._db.write(work)
@@ -289,8 +289,8 @@ class CatalogCache:
     def remove(self, connection_id: str, schema: str) -> int:
         """Drop a schema's snapshot; returns how many tables it held."""
 
-        def work(session: Session) -> int:
-            row = session.scalar(
+        def work(tx: Session) -> int:
+            row = tx.scalar(
                 select(CatalogSchemaRow).where(
                     CatalogSchemaRow.connection_id == connection_id,
                     CatalogSchemaRow.schema_key == key(schema),
@@ -299,8 +299,8 @@ class CatalogCache:
             if row is None:
                 return 0
             count = row.table_count
-            session.execute(delete(CatalogTableRow).where(CatalogTableRow.schema_id == row.id))
-            session.delete(row)
+            tx.execute(delete(CatalogTableRow).where(CatalogTableRow.schema_id == row.id))
+            tx.delete(row)
             return count
 
         return self._db.write(work)
@@ -309,11 +309,9 @@ class CatalogCache:
 
     def tables(self, schema_id: str, *, limit: int, offset: int) -> tuple[list[TableEntry], int]:
         """One page of a schema's relations by name, and how many there are."""
-        with self._db.read() as session:
-            total = session.scalar(
-                select(func.count()).where(CatalogTableRow.schema_id == schema_id)
-            )
-            rows = session.execute(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).where(CatalogTableRow.schema_id == schema_id))
+            rows = tx.execute(
                 select(
                     CatalogTableRow.name,
                     CatalogTableRow.kind,
@@ -329,8 +327,8 @@ class CatalogCache:
         return [TableEntry(*r) for r in rows], int(total or 0)
 
     def table(self, schema_id: str, name: str) -> TableMeta | None:
-        with self._db.read() as session:
-            content = session.scalar(
+        with self._db.read() as tx:
+            content = tx.scalar(
                 select(CatalogTableRow.content).where(
                     CatalogTableRow.schema_id == schema_id, CatalogTableRow.name_key == key(name)
                 )
@@ -339,8 +337,8 @@ class CatalogCache:
 
     def all_tables(self) -> list[tuple[str, str, bytes]]:
         """(connection id, schema name, content) of every cached relation."""
-        with self._db.read() as session:
-            rows = session.execute(
+        with self._db.read() as tx:
+            rows = tx.execute(
                 select(
                     CatalogSchemaRow.connection_id,
                     CatalogSchemaRow.schema_name,
@@ -350,6 +348,6 @@ class CatalogCache:
         return [(str(a), str(b), bytes(c)) for a, b, c in rows]
 
     def connection_names(self) -> dict[str, str]:
-        with self._db.read() as session:
-            rows = session.execute(select(ConnectionRow.id, ConnectionRow.name)).all()
+        with self._db.read() as tx:
+            rows = tx.execute(select(ConnectionRow.id, ConnectionRow.name)).all()
         return {str(a): str(b) for a, b in rows}

@@ -6,7 +6,7 @@ class attributes never connects or imports a client library's heavy parts.
 
 Everything here is synchronous: the Workbench calls drivers on a bounded thread pool. The one
 method that may be called from another thread while a statement runs is
-:meth:`Connection.cancel`.
+:meth:`EngineSession.cancel`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Capabilities(BaseModel):
     cancel: bool = True
     server_timeout: bool = True
     read_only_session: bool = True
-    #: :meth:`Connection.schemas` and :meth:`Connection.describe_schema` work.
+    #: :meth:`EngineSession.schemas` and :meth:`EngineSession.describe_schema` work.
     catalog: bool = True
     schemas: bool = True
     arrays: bool = False
@@ -80,7 +80,7 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """What :meth:`Connection.ping` learns about the other side."""
+    """What :meth:`EngineSession.ping` learns about the other side."""
 
     version: str
 
@@ -111,7 +111,7 @@ class ResultStream(abc.ABC):
         return False
 
 
-class Connection(abc.ABC):
+class EngineSession(abc.ABC):
     """One session with a data source, opened by :meth:`Driver.connect`.
 
     The session is read-only wherever the engine allows it. It is used by one thread at a
@@ -177,7 +177,7 @@ class Connection(abc.ABC):
         be read is listed in :attr:`SchemaMeta.problems` (a partial result)."""
         raise CatalogUnsupported("This driver cannot describe its catalog.")
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> EngineSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -243,7 +243,7 @@ class Driver(abc.ABC, Generic[OptionsT]):
         """
 
     @abc.abstractmethod
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         """Open a read-only session; failures raise a
         :class:`~querydeck.errors.ConnectionFailed` subclass, never a native error."""
 

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.errors import QueryCancelled, QueryDeckError, QueryRejected, QueryTimeout
 from querydeck.runs.models import RunInfo, RunStatus
 
@@ -50,12 +50,12 @@ class ActiveRun:
     request_id: str | None = None
     principal: Principal | None = None
     future: Future[RunInfo] | None = None
-    connection: Connection | None = None
+    connection: EngineSession | None = None
     cancel_requested: bool = False
     watchdog_fired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Called with the open session before the statement (the first-use privilege probe).
-    before_use: Callable[[Connection], None] | None = None
+    before_use: Callable[[EngineSession], None] | None = None
     #: The session pool of the connection: its id and the version of its options.
     pool_key: str = ""
     pool_version: str = ""

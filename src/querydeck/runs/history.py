@@ -96,15 +96,15 @@ class History:
         self._db = db
         self._results = results
 
-    def _row(self, session: Session, run_id: str) -> RunRow:
-        row = session.get(RunRow, run_id)
+    def _row(self, tx: Session, run_id: str) -> RunRow:
+        row = tx.get(RunRow, run_id)
         if row is None:
             raise RunNotFound("No such run.", detail={"run_id": run_id})
         return row
 
     def get(self, run_id: str) -> RunInfo:
-        with self._db.read() as session:
-            row = self._row(session, run_id)
+        with self._db.read() as tx:
+            row = self._row(tx, run_id)
             live = None
             if row.status == RunStatus.running.value:
                 live = self._results.rows_written(run_id)
@@ -234,9 +234,9 @@ class History:
                 )
             )
             offset = 0
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = tx.scalars(
                 page_query.order_by(RunRow.created_at.desc(), RunRow.id.desc())
                 .limit(limit)
                 .offset(offset)

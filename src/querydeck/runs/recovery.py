@@ -57,8 +57,8 @@ def recover(
     """End the runs left behind; returns their ids, and the ids of the unfinished runs that
     are still in flight (``mine``, this process's, always are)."""
     now = now or datetime.now(UTC)
-    with db.read() as session:
-        found = session.execute(
+    with db.read() as tx:
+        found = tx.execute(
             select(
                 RunRow.id,
                 RunRow.owner,
@@ -94,8 +94,8 @@ def recover(
 
 
 def _end(db: AppDatabase, run_ids: list[str], now: datetime) -> None:
-    def change(session: Session) -> None:
-        ended = session.scalars(
+    def change(tx: Session) -> None:
+        ended = tx.scalars(
             select(RunRow).where(RunRow.id.in_(run_ids), RunRow.status.in_(_UNFINISHED))
         ).all()
         for row in ended:
@@ -103,7 +103,7 @@ def _end(db: AppDatabase, run_ids: list[str], now: datetime) -> None:
             row.error_code, row.error_message, row.error_status = INTERRUPTED, MESSAGE, 500
             row.error_detail, row.finished_at = None, now
             row.result_state, row.result_file = None, None
-            AuditLog.add(session, _entry(row))
+            AuditLog.add(tx, _entry(row))
 
     db.write(change)
 

@@ -11,7 +11,7 @@ A short run costs two writes to the app database: its row is inserted as ``runni
 a worker is free (else ``queued``, and updated when a worker takes it), and updated once
 when it ends. A run whose rows keep coming after the first batch is also marked
 ``result_state = writing`` then, so that its pages can be read while it streams. Sessions
-come from the per-connection pools of :mod:`querydeck.runs.pool`.
+come from the per-connection pools of :mod:`querydeck.runs.pools`.
 
 A caller that must not block (the API) claims a free worker first and has the run started
 *and* executed on it (:meth:`RunManager.claim`, :meth:`RunManager.start_here`): one thread
@@ -56,7 +56,7 @@ from querydeck.runs.active import (
 )
 from querydeck.runs.history import run_info
 from querydeck.runs.models import RunInfo, RunRequest, RunStatus
-from querydeck.runs.pool import SessionPools
+from querydeck.runs.pools import EnginePools
 from querydeck.runs.results import jsonrows
 from querydeck.runs.results.store import ResultStore, ResultWriter
 from querydeck.runs.watchdog import Deadline, Watchdog
@@ -98,7 +98,7 @@ class RunManager:
         self._results = results
         self._pool = ThreadPoolExecutor(settings.run_workers, thread_name_prefix="qd-run")
         self._watchdog = Watchdog()
-        self.sessions = SessionPools(
+        self.pools = EnginePools(
             size=settings.run_workers
             if settings.session_pool_size is None
             else settings.session_pool_size,
@@ -309,8 +309,8 @@ class RunManager:
         with self._lock:
             active = self._active.get(run_id)
         if active is None:
-            with self._db.read() as session:
-                row = session.get(RunRow, run_id)
+            with self._db.read() as tx:
+                row = tx.get(RunRow, run_id)
             if row is None:
                 raise RunNotFound("No such run.", detail={"run_id": run_id})
             raise RunNotRunning(
@@ -327,7 +327,7 @@ class RunManager:
         for active in runs:
             active.cancel()
         self._pool.shutdown(wait=True, cancel_futures=False)
-        self.sessions.close()
+        self.pools.close()
         self._watchdog.close()
 
     # --- executing --------------------------------------------------------------------
@@ -342,7 +342,7 @@ class RunManager:
         try:
             if active.cancel_requested:
                 raise QueryCancelled("The run was cancelled before it started.")
-            conn = self.sessions.acquire(
+            conn = self.pools.acquire(
                 active.pool_key,
                 active.pool_version,
                 lambda: driver.connect(
@@ -390,7 +390,7 @@ class RunManager:
                 with active.lock:
                     active.connection = None
                     reusable = clean and not (active.cancel_requested or active.watchdog_fired)
-                self.sessions.release(active.pool_key, active.pool_version, conn, reusable=reusable)
+                self.pools.release(active.pool_key, active.pool_version, conn, reusable=reusable)
         except QueryDeckError as exc:
             outcome = failure_values(active, exc)
         except Exception:  # the last line of defence: never leave a run "running"

@@ -87,19 +87,19 @@ class SavedQueryStore:
         self._db = db
         self._connections = connections
 
-    def _row(self, session: Session, reader: Reader, ref: str) -> SavedQueryRow:
+    def _row(self, tx: Session, reader: Reader, ref: str) -> SavedQueryRow:
         """A saved query ``reader`` sees, by id, else by name (their own first, then a
         shared one of that name)."""
-        row = session.scalar(select(SavedQueryRow).where(SavedQueryRow.id == ref, reader.sees()))
+        row = tx.scalar(select(SavedQueryRow).where(SavedQueryRow.id == ref, reader.sees()))
         if row is None:
             key = name_key(_safe(ref))
-            row = session.scalar(
+            row = tx.scalar(
                 select(SavedQueryRow).where(
                     SavedQueryRow.owner == reader.username, SavedQueryRow.name_key == key
                 )
             )
             if row is None:
-                found = session.scalars(
+                found = tx.scalars(
                     select(SavedQueryRow)
                     .where(SavedQueryRow.name_key == key, reader.sees())
                     .limit(2)
@@ -114,8 +114,8 @@ class SavedQueryStore:
             raise SavedQueryNotFound(f"No saved query {ref!r}.", detail={"saved_query": ref[:200]})
         return row
 
-    def _owned(self, session: Session, reader: Reader, ref: str) -> SavedQueryRow:
-        row = self._row(session, reader, ref)
+    def _owned(self, tx: Session, reader: Reader, ref: str) -> SavedQueryRow:
+        row = self._row(tx, reader, ref)
         if row.owner != reader.username and not reader.admin:
             raise SavedQueryNotOwner(
                 "Only its owner can change a shared saved query.",
@@ -123,10 +123,10 @@ class SavedQueryStore:
             )
         return row
 
-    def _info(self, session: Session, row: SavedQueryRow) -> SavedQuery:
+    def _info(self, tx: Session, row: SavedQueryRow) -> SavedQuery:
         connection = None
         if row.connection_id is not None:
-            found = session.get(ConnectionRow, row.connection_id)
+            found = tx.get(ConnectionRow, row.connection_id)
             connection = found.name if found is not None else None
         return SavedQuery(
             id=row.id,
@@ -153,7 +153,7 @@ class SavedQueryStore:
         now = utcnow()
         row_id = str(uuid.uuid4())
 
-        def insert(session: Session) -> SavedQuery:
+        def insert(tx: Session) -> SavedQuery:
             row = SavedQueryRow(
                 id=row_id,
                 owner=owner,
@@ -168,18 +168,18 @@ class SavedQueryStore:
                 created_at=now,
                 updated_at=now,
             )
-            session.add(row)
+            tx.add(row)
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:
                 raise _taken(name) from None
-            return self._info(session, row)
+            return self._info(tx, row)
 
         return self._db.write(insert)
 
     def get(self, reader: Reader, ref: str) -> SavedQuery:
-        with self._db.read() as session:
-            return self._info(session, self._row(session, reader, ref))
+        with self._db.read() as tx:
+            return self._info(tx, self._row(tx, reader, ref))
 
     def update(self, reader: Reader, ref: str, changes: SavedQueryChanges) -> SavedQuery:
         given = changes.model_fields_set
@@ -187,8 +187,8 @@ class SavedQueryStore:
         tags = _tags(changes.tags) if changes.tags is not None else None
         connection_id = self._connection_id(changes.connection) if "connection" in given else None
 
-        def change(session: Session) -> SavedQuery:
-            row = self._owned(session, reader, ref)
+        def change(tx: Session) -> SavedQuery:
+            row = self._owned(tx, reader, ref)
             if name is not None:
                 row.name, row.name_key = name, name_key(name)
             if changes.sql is not None:
@@ -206,10 +206,10 @@ class SavedQueryStore:
             _check_shared(row.shared, row.connection_id)
             row.updated_at = utcnow()
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:
                 raise _taken(name or row.name) from None
-            return self._info(session, row)
+            return self._info(tx, row)
 
         return self._db.write(change)
 
@@ -241,15 +241,15 @@ class SavedQueryStore:
                 | func.lower(SavedQueryRow.description).like(pattern, escape="\\")
                 | func.lower(SavedQueryRow.sql).like(pattern, escape="\\")
             )
-        with self._db.read() as session:
-            rows = session.scalars(
+        with self._db.read() as tx:
+            rows = tx.scalars(
                 query.order_by(
                     SavedQueryRow.favourite.desc(), SavedQueryRow.name_key, SavedQueryRow.id
                 )
             ).all()
             if tag is not None:
                 rows = [r for r in rows if tag in r.tags]
-            items = [self._info(session, r) for r in rows[offset : offset + limit]]
+            items = [self._info(tx, r) for r in rows[offset : offset + limit]]
         return Page(items=items, total=len(rows), limit=limit, offset=offset)
 
 

@@ -108,8 +108,8 @@ class CertificateStore:
         self._ensure_dir()
         write_private(self._file(row_id), bundle.pem)
 
-        def insert(session: Session) -> CertificateInfo:
-            if session.scalar(
+        def insert(tx: Session) -> CertificateInfo:
+            if tx.scalar(
                 select(CertificateRow.id).where(CertificateRow.name_key == _key(stored_name))
             ):
                 raise self._taken(stored_name)
@@ -120,9 +120,9 @@ class CertificateStore:
                 pem=text,
                 created_at=utcnow(),
             )
-            session.add(row)
+            tx.add(row)
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:
                 raise self._taken(stored_name) from None
             return self._info(row, [])
@@ -143,16 +143,16 @@ class CertificateStore:
     def remove(self, certificate_id: str) -> None:
         """Remove a certificate no connection uses (409 ``CERTIFICATE_IN_USE`` otherwise)."""
 
-        def delete(session: Session) -> str:
-            row = self._row(session, certificate_id)
-            users = _users(session).get(row.id, [])
+        def delete(tx: Session) -> str:
+            row = self._row(tx, certificate_id)
+            users = _users(tx).get(row.id, [])
             if users:
                 raise CertificateInUse(
                     f"The certificate {row.name!r} is used by {len(users)} connection(s): "
                     f"{', '.join(sorted(users))}. Change or remove them first.",
                     detail={"certificate_id": row.id, "connections": sorted(users)},
                 )
-            session.delete(row)
+            tx.delete(row)
             return row.id
 
         removed = self._db.write(delete)
@@ -160,9 +160,9 @@ class CertificateStore:
 
     # --- reading ----------------------------------------------------------------------
 
-    def _row(self, session: Session, certificate_id: str) -> CertificateRow:
+    def _row(self, tx: Session, certificate_id: str) -> CertificateRow:
         canonical = _canonical_id(certificate_id)
-        row = session.get(CertificateRow, canonical) if canonical else None
+        row = tx.get(CertificateRow, canonical) if canonical else None
         if row is None:
             raise CertificateNotFound(
                 "No certificate with this id.", detail={"certificate_id": certificate_id[:64]}
@@ -170,20 +170,20 @@ class CertificateStore:
         return row
 
     def get(self, certificate_id: str) -> CertificateInfo:
-        with self._db.read() as session:
-            row = self._row(session, certificate_id)
-            return self._info(row, _users(session).get(row.id, []))
+        with self._db.read() as tx:
+            row = self._row(tx, certificate_id)
+            return self._info(row, _users(tx).get(row.id, []))
 
     def listing(self, *, limit: int, offset: int) -> Page[CertificateInfo]:
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(CertificateRow)) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(CertificateRow)) or 0
+            rows = tx.scalars(
                 select(CertificateRow)
                 .order_by(CertificateRow.name_key, CertificateRow.id)
                 .limit(limit)
                 .offset(offset)
             ).all()
-            users = _users(session)
+            users = _users(tx)
             items = [self._info(r, users.get(r.id, [])) for r in rows]
         return Page(items=items, total=total, limit=limit, offset=offset)
 
@@ -191,8 +191,8 @@ class CertificateStore:
         """The stored PEM file (written again from the row when missing or altered);
         ``CertificateUnknown`` (422) for an id never uploaded or removed."""
         canonical = _canonical_id(certificate_id)
-        with self._db.read() as session:
-            row = session.get(CertificateRow, canonical) if canonical else None
+        with self._db.read() as tx:
+            row = tx.get(CertificateRow, canonical) if canonical else None
             data = row.pem.encode("ascii") if row is not None else None
         if canonical is None or data is None:
             raise CertificateUnknown(
@@ -242,10 +242,10 @@ class CertificateStore:
         )
 
 
-def _users(session: Session) -> dict[str, list[str]]:
+def _users(tx: Session) -> dict[str, list[str]]:
     """Certificate id → names of the connections whose options name it."""
     users: dict[str, list[str]] = {}
-    for name, options in session.execute(select(ConnectionRow.name, ConnectionRow.options)):
+    for name, options in tx.execute(select(ConnectionRow.name, ConnectionRow.options)):
         certificate_id = (options or {}).get(CA_CERTIFICATE_OPTION)
         if isinstance(certificate_id, str):
             canonical = _canonical_id(certificate_id) or certificate_id

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from querydeck.drivers import registry
-from querydeck.drivers.base import Connection, Driver, DriverOptions
+from querydeck.drivers.base import Driver, DriverOptions, EngineSession
 from querydeck.errors import (
     ConfigError,
     Conflict,
@@ -157,13 +157,13 @@ class ConnectionStore:
 
     def any_registered(self) -> bool:
         """Whether any connection exists."""
-        with self._db.read() as session:
-            return session.scalar(select(ConnectionRow.id).limit(1)) is not None
+        with self._db.read() as tx:
+            return tx.scalar(select(ConnectionRow.id).limit(1)) is not None
 
     # --- reading ----------------------------------------------------------------------
 
-    def _row(self, session: Session, name: str) -> ConnectionRow:
-        row = session.scalar(
+    def _row(self, tx: Session, name: str) -> ConnectionRow:
+        row = tx.scalar(
             select(ConnectionRow).where(
                 ConnectionRow.name_key == name_key(unicodedata.normalize("NFC", name).strip())
             )
@@ -173,13 +173,13 @@ class ConnectionStore:
         return row
 
     def get(self, name: str) -> ConnectionInfo:
-        with self._db.read() as session:
-            return self._info(self._row(session, name))
+        with self._db.read() as tx:
+            return self._info(self._row(tx, name))
 
     def name_of(self, connection_id: str) -> str:
         """The current name of a connection, by id."""
-        with self._db.read() as session:
-            row = session.get(ConnectionRow, connection_id)
+        with self._db.read() as tx:
+            row = tx.get(ConnectionRow, connection_id)
             if row is None:
                 raise ConnectionNotFound(
                     "The connection no longer exists.",
@@ -194,9 +194,9 @@ class ConnectionStore:
         query = select(ConnectionRow)
         if ids is not None:
             query = query.where(ConnectionRow.id.in_(list(ids)))
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = tx.scalars(
                 query.order_by(ConnectionRow.name_key, ConnectionRow.id).limit(limit).offset(offset)
             ).all()
             return Page(
@@ -227,7 +227,7 @@ class ConnectionStore:
         self._targets.check_file(type(driver), options)
         return info, driver
 
-    def check_privileges(self, info: ConnectionInfo, conn: Connection) -> None:
+    def check_privileges(self, info: ConnectionInfo, conn: EngineSession) -> None:
         """Before a first use: probe a login that was never probed (its server was down
         when it was saved), record the outcome, and refuse it when privileged."""
         if info.privileges.checked:
@@ -238,22 +238,22 @@ class ConnectionStore:
             raise refuse_privileged(probe.reasons, info.name)
 
     def _record_probe(self, row_id: str, probe: Probe) -> None:
-        def record(session: Session) -> None:
-            row = session.get(ConnectionRow, row_id)
+        def record(tx: Session) -> None:
+            row = tx.get(ConnectionRow, row_id)
             if row is not None:
                 _apply_probe(row, probe)
 
         self._db.write(record)
 
-    def reseal(self, session: Session, sealer: Sealer) -> int:
+    def reseal(self, tx: Session, sealer: Sealer) -> int:
         """Re-seal every stored secret with ``sealer`` inside the caller's transaction;
         returns how many connections had secrets. The service then uses ``sealer``."""
         count = 0
-        for row in session.scalars(select(ConnectionRow).where(ConnectionRow.secrets.is_not(None))):
+        for row in tx.scalars(select(ConnectionRow).where(ConnectionRow.secrets.is_not(None))):
             assert row.secrets is not None
             row.secrets = sealer.seal(self._sealer.open(row.secrets, row.id), row.id)
             count += 1
-        session.flush()
+        tx.flush()
         return count
 
     def use_sealer(self, sealer: Sealer) -> None:
@@ -344,7 +344,7 @@ class ConnectionStore:
         public, sealed, secret_names = self._split(row_id, typed)
         now = utcnow()
 
-        def insert(session: Session) -> ConnectionInfo:
+        def insert(tx: Session) -> ConnectionInfo:
             row = ConnectionRow(
                 id=row_id,
                 name=stored_name,
@@ -358,9 +358,9 @@ class ConnectionStore:
                 allow_privileged=allow_privileged,
             )
             _apply_probe(row, probe)
-            session.add(row)
+            tx.add(row)
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:
                 raise self._taken(stored_name) from None
             return self._info(row)
@@ -369,10 +369,8 @@ class ConnectionStore:
 
     def _refuse_taken(self, name: str) -> None:
         """Fail early (before connecting to probe) when the name is taken."""
-        with self._db.read() as session:
-            if session.scalar(
-                select(ConnectionRow.id).where(ConnectionRow.name_key == name_key(name))
-            ):
+        with self._db.read() as tx:
+            if tx.scalar(select(ConnectionRow.id).where(ConnectionRow.name_key == name_key(name))):
                 raise self._taken(name)
 
     @staticmethod
@@ -387,8 +385,8 @@ class ConnectionStore:
     ) -> ConnectionInfo:
         """Change some options; a key set to None goes back to its default. The target is
         checked and the login probed again; ``allow_privileged`` None keeps the override."""
-        with self._db.read() as session:
-            row = self._row(session, name)
+        with self._db.read() as tx:
+            row = self._row(tx, name)
             row_id, cls = row.id, registry.load(row.driver)
             current = self._options(row).model_dump()
             allowed = row.allow_privileged if allow_privileged is None else allow_privileged
@@ -400,8 +398,8 @@ class ConnectionStore:
         typed = validate_options(cls, absolute_paths(cls, current))
         probe = self._targets.verify(cls, typed, allow_privileged=allowed)
 
-        def change(session: Session) -> ConnectionInfo:
-            row = session.get(ConnectionRow, row_id)
+        def change(tx: Session) -> ConnectionInfo:
+            row = tx.get(ConnectionRow, row_id)
             if row is None:
                 raise ConnectionNotFound(f"No connection named {name!r}.")
             row.options, row.secrets, row.secret_names = self._split(row.id, typed)
@@ -415,11 +413,11 @@ class ConnectionStore:
     def rename(self, name: str, new_name: str) -> ConnectionInfo:
         stored = normalise_name(new_name)
 
-        def change(session: Session) -> ConnectionInfo:
-            row = self._row(session, name)
+        def change(tx: Session) -> ConnectionInfo:
+            row = self._row(tx, name)
             row.name, row.name_key, row.updated_at = stored, name_key(stored), utcnow()
             try:
-                session.flush()
+                tx.flush()
             except IntegrityError:
                 raise self._taken(stored) from None
             return self._info(row)
@@ -427,8 +425,8 @@ class ConnectionStore:
         return self._db.write(change)
 
     def delete(self, name: str) -> None:
-        def remove(session: Session) -> None:
-            session.delete(self._row(session, name))
+        def remove(tx: Session) -> None:
+            tx.delete(self._row(tx, name))
 
         self._db.write(remove)
 
@@ -455,8 +453,8 @@ class ConnectionStore:
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         checked = utcnow()
 
-        def record(session: Session) -> None:
-            row = session.get(ConnectionRow, info.id)
+        def record(tx: Session) -> None:
+            row = tx.get(ConnectionRow, info.id)
             if row is None:
                 return
             row.status_ok = error is None

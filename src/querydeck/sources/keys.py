@@ -88,8 +88,8 @@ def open_sealer(settings: Settings, db: AppDatabase) -> Sealer:
 
 
 def _stored_fingerprint(db: AppDatabase) -> str | None:
-    with db.read() as session:
-        stored = session.get(Meta, KEY_CHECK)
+    with db.read() as tx:
+        stored = tx.get(Meta, KEY_CHECK)
         return stored.value if stored else None
 
 
@@ -114,11 +114,11 @@ class KeyRotation:
         backup.unlink(missing_ok=True)
         shutil.copy2(key_path, backup)
 
-        def reseal(session: Session) -> int:
-            count = self._connections.reseal(session, sealer)
-            meta = session.get(Meta, KEY_CHECK)
+        def reseal(tx: Session) -> int:
+            count = self._connections.reseal(tx, sealer)
+            meta = tx.get(Meta, KEY_CHECK)
             if meta is None:
-                session.add(Meta(key=KEY_CHECK, value=sealer.fingerprint))
+                tx.add(Meta(key=KEY_CHECK, value=sealer.fingerprint))
             else:
                 meta.value = sealer.fingerprint
             return count

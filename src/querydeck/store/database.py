@@ -145,9 +145,9 @@ class AppDatabase:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; nothing is committed."""
-        with self._sessions() as session:
+        with self._sessions() as tx:
             try:
-                yield session
+                yield tx
             except OperationalError as exc:
                 raise self._unavailable(exc) from None
 
@@ -183,8 +183,8 @@ class AppDatabase:
         while the database is locked. ``work`` must be safe to repeat."""
 
         def attempt() -> T:
-            with self._sessions.begin() as session:
-                return work(session)
+            with self._sessions.begin() as tx:
+                return work(tx)
 
         return self._retrying(attempt)
 

@@ -14,13 +14,13 @@ from pydantic import Field
 
 from querydeck.drivers.base import (
     Capabilities,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     file_url_path,
 )
 from querydeck.drivers.catalog_model import DdlStyle
-from querydeck.drivers.sqlite.driver import SQLiteConnection
+from querydeck.drivers.sqlite.driver import SQLiteSession
 from querydeck.errors import ConnectionFailed, ConnectionUrlInvalid, DataFileNotFound
 from querydeck.sql.policy import FILE_ACCESS, SIDE_EFFECT
 
@@ -53,7 +53,7 @@ class LedgerDriver(Driver[LedgerOptions]):
             raise ConnectionUrlInvalid("The ledger URL names no directory.")
         return {"path": path}
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         root = Path(self.options.path)
         if self.sandbox.files is not None:
             self.sandbox.files.check(self.options.path, self.title)
@@ -67,7 +67,7 @@ class LedgerDriver(Driver[LedgerOptions]):
             native.close()
             raise ConnectionFailed(f"A ledger file cannot be read: {exc}.") from None
         native.execute("PRAGMA query_only = 1")
-        return SQLiteConnection(native)
+        return SQLiteSession(native)
 
 
 def _load(native: sqlite3.Connection, file: Path) -> None:

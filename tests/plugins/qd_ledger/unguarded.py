@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from querydeck.drivers.base import Connection, Driver, DriverOptions
+from querydeck.drivers.base import Driver, DriverOptions, EngineSession
 
 
 class UnguardedDriver(Driver[DriverOptions]):
@@ -17,5 +17,5 @@ class UnguardedDriver(Driver[DriverOptions]):
     def options_from_url(cls, url: str) -> dict[str, Any]:
         return {}
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         raise AssertionError("never loaded, so never connected")

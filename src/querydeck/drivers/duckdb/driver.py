@@ -21,9 +21,9 @@ from pydantic import Field
 
 from querydeck.drivers.base import (
     Capabilities,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     file_url_path,
 )
 from querydeck.drivers.catalog_model import DdlStyle
@@ -78,7 +78,7 @@ class DuckDBDriver(Driver[DuckDBOptions]):
             return ":memory:"
         return Path(self.options.path).name or self.options.path
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         path = self.options.path
         shown = self.target()
         roots = self.allowed_directories()

@@ -18,7 +18,7 @@ import duckdb
 from querydeck.drivers.arrow_rows import RecordBatchReaderStream, with_native_types
 from querydeck.drivers.base import (
     BATCH_ROWS,
-    Connection,
+    EngineSession,
     ResultStream,
     ServerInfo,
 )
@@ -70,7 +70,7 @@ def _engine_message(exc: BaseException) -> str:
     return str(exc).strip()[:MAX_MESSAGE_CHARS]
 
 
-class DuckDBConnection(Connection):
+class DuckDBSession(EngineSession):
     def __init__(self, native: duckdb.DuckDBPyConnection) -> None:
         self._native = native
         self._lock = threading.Lock()
@@ -215,7 +215,7 @@ class DuckDBConnection(Connection):
 
 def connect(
     path: str | None, shown: str, roots: list[str], memory_limit: str, threads: int
-) -> DuckDBConnection:
+) -> DuckDBSession:
     """A session on the file ``path`` (read-only) or in memory, locked down: external
     access off after the allowed directories ``roots`` are set, the configuration locked."""
     config: dict[str, Any] = {
@@ -240,7 +240,7 @@ def connect(
     except duckdb.Error as exc:
         native.close()
         raise ConnectionFailed(f"DuckDB cannot be configured: {exc}") from None
-    return DuckDBConnection(native)
+    return DuckDBSession(native)
 
 
 def _lock_configuration(native: duckdb.DuckDBPyConnection, roots: list[str]) -> None:

@@ -22,7 +22,7 @@ from querydeck.drivers.catalog_model import (
 from querydeck.errors import CatalogNotFound
 
 if TYPE_CHECKING:
-    from querydeck.drivers.mysql.driver import MySQLConnection
+    from querydeck.drivers.mysql.driver import MySQLSession
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 
@@ -58,7 +58,7 @@ INDEXES = (
 VIEWS = "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s"
 
 
-def _fetch(conn: MySQLConnection, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def _fetch(conn: MySQLSession, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     native = conn.native
 
     def action() -> list[tuple[Any, ...]]:
@@ -70,11 +70,11 @@ def _fetch(conn: MySQLConnection, query: str, params: tuple[Any, ...]) -> list[t
     return rows
 
 
-def schemas(conn: MySQLConnection) -> list[str]:
+def schemas(conn: MySQLSession) -> list[str]:
     return [str(r[0]) for r in _fetch(conn, SCHEMAS, ())]
 
 
-def _set_timeout(conn: MySQLConnection, timeout_s: float) -> None:
+def _set_timeout(conn: MySQLSession, timeout_s: float) -> None:
     if conn.mariadb:
         statement = f"SET SESSION max_statement_time = {max(0.001, timeout_s):.3f}"
     else:
@@ -82,7 +82,7 @@ def _set_timeout(conn: MySQLConnection, timeout_s: float) -> None:
     _fetch(conn, statement, ())
 
 
-def describe_schema(conn: MySQLConnection, schema: str, timeout_s: float) -> SchemaMeta:
+def describe_schema(conn: MySQLSession, schema: str, timeout_s: float) -> SchemaMeta:
     _set_timeout(conn, timeout_s)
     if not _fetch(conn, SCHEMA, (schema,)):
         raise CatalogNotFound(

@@ -1,7 +1,7 @@
 """MySQL and MariaDB through PyMySQL: typed options, read-only transactions, Arrow batches.
 
 The client never enables ``MULTI_STATEMENTS`` (so one text is one statement) nor
-``LOCAL INFILE``. Every :meth:`MySQLConnection.execute` sets the server-side time limit,
+``LOCAL INFILE``. Every :meth:`MySQLSession.execute` sets the server-side time limit,
 opens ``START TRANSACTION READ ONLY``, streams rows with an unbuffered cursor and always
 ends with ``ROLLBACK``.
 """
@@ -26,9 +26,9 @@ from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     ResultStream,
     ServerInfo,
     split_url,
@@ -163,7 +163,7 @@ class MySQLDriver(Driver[MySQLOptions]):
             args["ssl"] = client_context(opts.sslmode, cafile, opts.host)
         return args
 
-    def connect(self, *, timeout_s: float) -> MySQLConnection:
+    def connect(self, *, timeout_s: float) -> MySQLSession:
         args = self.connect_args(timeout_s)
         try:
             conn = pymysql.connect(**args)
@@ -172,7 +172,7 @@ class MySQLDriver(Driver[MySQLOptions]):
         if conn.client_flag & (CLIENT.MULTI_STATEMENTS | CLIENT.LOCAL_FILES):
             conn.close()
             raise ConnectionFailed("The MySQL client enabled multi-statements or local files.")
-        connection = MySQLConnection(conn, args)
+        connection = MySQLSession(conn, args)
         try:
             connection.setup()
         except QueryDeckError:
@@ -212,7 +212,7 @@ def connect_error(exc: pymysql.Error, target: str) -> ConnectionFailed:
     return UpstreamUnavailable(f"Cannot reach MySQL at {target}: {reason}", detail=detail)
 
 
-class MySQLConnection(Connection):
+class MySQLSession(EngineSession):
     """One PyMySQL session; each execute runs in its own read-only transaction."""
 
     def __init__(self, conn: pymysql.connections.Connection[Any], args: dict[str, Any]) -> None:
@@ -408,7 +408,7 @@ class _Rows:
     """An unbuffered cursor that converts values, notices cancellation, and on an early
     close stops the server from sending the rest instead of reading it all."""
 
-    def __init__(self, owner: MySQLConnection, cursor: pymysql.cursors.SSCursor) -> None:
+    def __init__(self, owner: MySQLSession, cursor: pymysql.cursors.SSCursor) -> None:
         self._owner = owner
         self._cursor = cursor
         self._done = True

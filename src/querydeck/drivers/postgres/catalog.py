@@ -23,7 +23,7 @@ from querydeck.drivers.catalog_model import (
 from querydeck.errors import CatalogNotFound
 
 if TYPE_CHECKING:
-    from querydeck.drivers.postgres.driver import PostgresConnection
+    from querydeck.drivers.postgres.driver import PostgresSession
 
 KINDS = {
     "r": "table",
@@ -107,13 +107,13 @@ WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 
-def schemas(conn: PostgresConnection) -> list[str]:
+def schemas(conn: PostgresSession) -> list[str]:
     native = conn.native
     rows = conn.call(lambda: native.execute(SCHEMAS).fetchall())
     return [str(r[0]) for r in rows]
 
 
-def describe_schema(conn: PostgresConnection, schema: str, timeout_s: float) -> SchemaMeta:
+def describe_schema(conn: PostgresSession, schema: str, timeout_s: float) -> SchemaMeta:
     native = conn.native
     setup = sql.SQL(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = {}"

@@ -1,6 +1,6 @@
 """PostgreSQL through psycopg 3: typed options, read-only transactions, Arrow batches.
 
-Every :meth:`PostgresConnection.execute` opens ``BEGIN READ ONLY`` with a local
+Every :meth:`PostgresSession.execute` opens ``BEGIN READ ONLY`` with a local
 ``statement_timeout``, sends the one statement with the extended protocol (which refuses
 several commands in one text), streams rows from a server-side cursor in batches of
 ``BATCH_ROWS`` and always ends with ``ROLLBACK``.
@@ -32,9 +32,9 @@ from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     ResultStream,
     ServerInfo,
     split_url,
@@ -148,7 +148,7 @@ class PostgresDriver(Driver[PostgresOptions]):
             **extra,
         )
 
-    def connect(self, *, timeout_s: float) -> PostgresConnection:
+    def connect(self, *, timeout_s: float) -> PostgresSession:
         try:
             conn = psycopg.connect(self.conninfo(timeout_s), autocommit=True)
         except psycopg.Error as exc:
@@ -159,7 +159,7 @@ class PostgresDriver(Driver[PostgresOptions]):
         # own ROLLBACK lost the session one run in seven, a repeated EXPLAIN failed.
         conn.prepare_threshold = None
         types.register_loaders(conn.adapters)
-        return PostgresConnection(conn)
+        return PostgresSession(conn)
 
 
 def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
@@ -190,7 +190,7 @@ def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
     )
 
 
-class PostgresConnection(Connection):
+class PostgresSession(EngineSession):
     """One psycopg connection in autocommit mode; each execute is its own transaction."""
 
     def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
@@ -421,7 +421,7 @@ class PostgresResultStream(ResultStream):
 
     def __init__(
         self,
-        owner: PostgresConnection,
+        owner: PostgresSession,
         cursor: psycopg.Cursor[tuple[Any, ...]],
         schema: pa.Schema,
         deadline: float,

@@ -34,9 +34,9 @@ from querydeck.drivers.arrow_rows import DbApiResultStream, field
 from querydeck.drivers.base import (
     BATCH_ROWS,
     Capabilities,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     ResultStream,
     ServerInfo,
     file_url_path,
@@ -141,7 +141,7 @@ class _NoRows(ResultStream):
         return None
 
 
-class SQLiteConnection(Connection):
+class SQLiteSession(EngineSession):
     def __init__(self, native: sqlite3.Connection) -> None:
         self._native = native
         self._deadline: float | None = None
@@ -289,7 +289,7 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     def target(self) -> str:
         return Path(self.options.path).name or self.options.path
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         path = Path(self.options.path)
         shown = self.target()
         if self.sandbox.files is not None:
@@ -312,4 +312,4 @@ class SQLiteDriver(Driver[SQLiteOptions]):
             if "not a database" in str(exc):
                 raise ConnectionFailed(f"The file {shown!r} is not a SQLite database.") from None
             raise ConnectionFailed(f"The SQLite file {shown!r} cannot be read: {exc}.") from None
-        return SQLiteConnection(native)
+        return SQLiteSession(native)

@@ -7,8 +7,8 @@ answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and a
 end (at most every ``min_interval_s``, in a background thread so that a sweep never delays
 the run that just ended); a lock keeps them from overlapping. A starting process skips its
 sweep when any process swept less than a minute ago (the modification time of a file in the
-result directory). A sweep walks the result store's catalogue oldest first and stops at the
-first result that may stay: it costs what it evicts, not what the store holds (the catalogue
+result directory). A sweep walks the result store's inventory oldest first and stops at the
+first result that may stay: it costs what it evicts, not what the store holds (the inventory
 itself is read from the directory at start and every ``RESCAN_S``).
 """
 
@@ -124,9 +124,7 @@ class Retention:
         return evicted
 
     def _mark(self, run_ids: list[str]) -> None:
-        def change(session: Session) -> None:
-            session.execute(
-                update(RunRow).where(RunRow.id.in_(run_ids)).values(result_state="expired")
-            )
+        def change(tx: Session) -> None:
+            tx.execute(update(RunRow).where(RunRow.id.in_(run_ids)).values(result_state="expired"))
 
         self._db.write(change)

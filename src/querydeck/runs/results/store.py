@@ -69,7 +69,7 @@ def _full(exc: OSError) -> ResultStoreFull:
     )
 
 
-#: Seconds between two readings of the result directory for the retention catalogue.
+#: Seconds between two readings of the result directory for the retention inventory.
 RESCAN_S = 600.0
 #: A result of at most this many bytes (Arrow IPC) is also kept in memory when its run
 #: ends, for the first page of the request that waited for it (not read back from disk);
@@ -252,7 +252,7 @@ class ResultStore:
 
     def __init__(self, directory: Path, *, rescan_s: float = RESCAN_S) -> None:
         self.directory = directory
-        # The catalogue: run id -> (stored at, bytes) of complete results, oldest first, and
+        # The inventory: run id -> (stored at, bytes) of complete results, oldest first, and
         # their total. Kept up to date by this process's writes and deletes, and read from
         # the directory again every ``rescan_s`` (other processes share the directory), so
         # a retention sweep costs what it evicts, not what the store holds. The reading runs
@@ -261,8 +261,8 @@ class ResultStore:
         self.rescan_s = rescan_s
         self._lock = threading.Lock()
         self._scan_lock = threading.Lock()
-        self._catalogue: dict[str, tuple[float, int]] | None = None
-        self._catalogued_bytes = 0
+        self._inventory: dict[str, tuple[float, int]] | None = None
+        self._inventoryd_bytes = 0
         self._scanned_at = 0.0
         #: While the directory is read: what this process stored (stamp) or deleted (None).
         self._changes: dict[str, tuple[float, int] | None] | None = None
@@ -286,7 +286,7 @@ class ResultStore:
                 self.path(run_id),
                 self.index_path(run_id),
                 schema,
-                on_change=lambda size: self._catalogue_set(run_id, size),
+                on_change=lambda size: self._inventory_set(run_id, size),
                 keep_bytes=KEEP_BYTES,
             )
         except OSError as exc:
@@ -399,29 +399,29 @@ class ResultStore:
         self.take(run_id)
         self.path(run_id).unlink(missing_ok=True)
         self.index_path(run_id).unlink(missing_ok=True)
-        self._catalogue_set(run_id, None)
+        self._inventory_set(run_id, None)
 
-    # --- the catalogue (for retention) ------------------------------------------------
+    # --- the inventory (for retention) ------------------------------------------------
 
-    def _catalogue_set(self, run_id: str, size: int | None) -> None:
+    def _inventory_set(self, run_id: str, size: int | None) -> None:
         """A result stored just now with ``size`` bytes (the newest), or gone (None)."""
         with self._lock:
             stamp = None if size is None else (time.time(), size)
             if self._changes is not None:  # the directory is being read
                 self._changes[run_id] = stamp
-            if self._catalogue is None:
+            if self._inventory is None:
                 return
-            _, before = self._catalogue.pop(run_id, (0.0, 0))
-            self._catalogued_bytes -= before
+            _, before = self._inventory.pop(run_id, (0.0, 0))
+            self._inventoryd_bytes -= before
             if stamp is not None:
-                self._catalogue[run_id] = stamp
-                self._catalogued_bytes += stamp[1]
+                self._inventory[run_id] = stamp
+                self._inventoryd_bytes += stamp[1]
 
     def _due(self) -> bool:  # lock held
-        return self._catalogue is None or time.monotonic() - self._scanned_at >= self.rescan_s
+        return self._inventory is None or time.monotonic() - self._scanned_at >= self.rescan_s
 
-    def _fresh_catalogue(self) -> None:
-        """Read the directory again when the catalogue is missing or due (without the lock:
+    def _fresh_inventory(self) -> None:
+        """Read the directory again when the inventory is missing or due (without the lock:
         one reading at a time, this process's changes meanwhile applied on top)."""
         with self._lock:
             if not self._due():
@@ -437,24 +437,24 @@ class ResultStore:
                 with self._lock:
                     self._changes = None
                 raise
-            catalogue = {run_id: (mtime, size) for run_id, mtime, size in found}
+            inventory = {run_id: (mtime, size) for run_id, mtime, size in found}
             total = sum(size for _, _, size in found)
-            with self._lock:  # the changes and the new catalogue in one step: none is lost
+            with self._lock:  # the changes and the new inventory in one step: none is lost
                 changes, self._changes = self._changes or {}, None
                 for run_id, stamp in changes.items():
-                    total -= catalogue.pop(run_id, (0.0, 0))[1]
+                    total -= inventory.pop(run_id, (0.0, 0))[1]
                     if stamp is not None:
-                        catalogue[run_id] = stamp
+                        inventory[run_id] = stamp
                         total += stamp[1]
-                self._catalogue = catalogue
-                self._catalogued_bytes = total
+                self._inventory = inventory
+                self._inventoryd_bytes = total
                 self._scanned_at = time.monotonic()
 
     def stored_bytes(self) -> int:
-        """What the complete results take on disk, as the catalogue knows it."""
-        self._fresh_catalogue()
+        """What the complete results take on disk, as the inventory knows it."""
+        self._fresh_inventory()
         with self._lock:
-            return self._catalogued_bytes
+            return self._inventoryd_bytes
 
     def evictable(
         self, *, now: float, max_age_s: float, max_bytes: int, keep: Collection[str]
@@ -463,10 +463,10 @@ class ResultStore:
         ``max_bytes`` in total; never those in ``keep`` (runs in flight). Stops at the first
         result that may stay."""
         chosen: list[str] = []
-        self._fresh_catalogue()
+        self._fresh_inventory()
         with self._lock:
-            total = self._catalogued_bytes
-            for run_id, (stored_at, size) in (self._catalogue or {}).items():
+            total = self._inventoryd_bytes
+            for run_id, (stored_at, size) in (self._inventory or {}).items():
                 if now - stored_at <= max_age_s and total <= max_bytes:
                     break
                 if run_id in keep:

@@ -1,9 +1,9 @@
-"""Pooled sessions: driver connections reused across runs of the same connection.
+"""Engine pools: engine sessions reused across runs of the same registered connection.
 
-Opening a session with a server (TCP, TLS, authentication) costs more than a short query,
-so the runner keeps up to ``session_pool_size`` idle sessions per connection. A session
+Opening an engine session with a server (TCP, TLS, authentication) costs more than a short
+query, so the runner keeps up to ``session_pool_size`` idle sessions per connection. A session
 goes back to its pool only when its run ended cleanly (no error, no cancel, no watchdog)
-and :meth:`Connection.reset` made it as fresh as a new one (drivers that cannot reset are
+and :meth:`EngineSession.reset` made it as fresh as a new one (drivers that cannot reset are
 never pooled); otherwise it is closed. Sessions idle longer than ``session_pool_idle_s``
 are closed by a reaper thread. A pool is keyed by the connection's id and the time it was
 last changed, so changed options (host, password...) never reuse an old session. A pooled
@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.errors import QueryDeckError
 
 log = logging.getLogger("querydeck.runs")
@@ -32,7 +32,7 @@ PING_AFTER_IDLE_S = 5.0
 
 @dataclass
 class _Idle:
-    conn: Connection
+    conn: EngineSession
     since: float
 
 
@@ -42,8 +42,8 @@ class _Pool:
     idle: deque[_Idle] = field(default_factory=deque)
 
 
-class SessionPools:
-    """One pool of idle sessions per connection; thread-safe."""
+class EnginePools:
+    """One pool of idle engine sessions per registered connection; thread-safe."""
 
     def __init__(self, *, size: int, idle_timeout_s: float) -> None:
         self.size = size
@@ -54,7 +54,7 @@ class SessionPools:
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
 
-    def acquire(self, key: str, version: str, open_: Callable[[], Connection]) -> Connection:
+    def acquire(self, key: str, version: str, open_: Callable[[], EngineSession]) -> EngineSession:
         """An idle session of connection ``key`` (at ``version``), or a new one from
         ``open_``. Idle sessions that look dead are closed and skipped."""
         while True:
@@ -86,7 +86,7 @@ class SessionPools:
             return False
         return True
 
-    def release(self, key: str, version: str, conn: Connection, *, reusable: bool) -> None:
+    def release(self, key: str, version: str, conn: EngineSession, *, reusable: bool) -> None:
         """Give a session back after a run: reset and keep it when ``reusable`` and there
         is room, else close it."""
         if not reusable or self.size == 0 or self._closed:
@@ -133,7 +133,7 @@ class SessionPools:
     def expire(self, now: float | None = None) -> int:
         """Close sessions idle longer than the idle timeout; returns how many."""
         limit = (time.monotonic() if now is None else now) - self.idle_timeout_s
-        old: list[Connection] = []
+        old: list[EngineSession] = []
         with self._lock:
             for pool in self._pools.values():
                 while pool.idle and pool.idle[0].since <= limit:  # oldest on the left
@@ -164,11 +164,11 @@ class SessionPools:
                 log.exception("closing idle sessions failed")
 
 
-def _close(conn: Connection) -> None:
+def _close(conn: EngineSession) -> None:
     with contextlib.suppress(Exception):  # closing is best effort; the session is gone
         conn.close()
 
 
-def _close_all(conns: Iterable[Connection]) -> None:
+def _close_all(conns: Iterable[EngineSession]) -> None:
     for conn in conns:
         _close(conn)

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from querydeck.app.workbench import Workbench
-from querydeck.drivers.base import Connection, ResultStream, ServerInfo
+from querydeck.drivers.base import EngineSession, ResultStream, ServerInfo
 from querydeck.errors import QueryDeckError, UpstreamUnavailable
-from querydeck.runs import pool as pool_module
+from querydeck.runs import pools as pool_module
 from querydeck.runs.models import RunRequest, RunStatus
-from querydeck.runs.pool import SessionPools
+from querydeck.runs.pools import EnginePools
 from querydeck.settings import load_settings
 from tests.security.harness import bypass
 from tests.services import POSTGRES_URL, mysql_database, postgres_database
@@ -26,7 +26,7 @@ from tests.services import POSTGRES_URL, mysql_database, postgres_database
 # --- the pool's rules, on a stand-in session (the outermost edge) -------------------------
 
 
-class FakeSession(Connection):
+class FakeSession(EngineSession):
     def __init__(self, *, resets: bool = True, fail_reset: bool = False) -> None:
         self.resets, self.fail_reset = resets, fail_reset
         self.closed = False
@@ -59,7 +59,7 @@ class FakeSession(Connection):
 
 
 def test_a_clean_session_is_reused_and_the_pool_is_bounded() -> None:
-    pools = SessionPools(size=2, idle_timeout_s=60)
+    pools = EnginePools(size=2, idle_timeout_s=60)
     sessions = [FakeSession() for _ in range(3)]
     for s in sessions:
         pools.release("c", "v1", s, reusable=True)
@@ -83,7 +83,7 @@ def test_a_clean_session_is_reused_and_the_pool_is_bounded() -> None:
     ids=["not-reusable", "cannot-reset", "reset-fails"],
 )
 def test_sessions_that_cannot_be_trusted_are_closed(session: FakeSession, reusable: bool) -> None:
-    pools = SessionPools(size=4, idle_timeout_s=60)
+    pools = EnginePools(size=4, idle_timeout_s=60)
     pools.release("c", "v1", session, reusable=reusable)
     assert session.closed
     assert pools.idle_count() == 0
@@ -92,14 +92,14 @@ def test_sessions_that_cannot_be_trusted_are_closed(session: FakeSession, reusab
 
 
 def test_size_zero_pools_nothing() -> None:
-    pools = SessionPools(size=0, idle_timeout_s=60)
+    pools = EnginePools(size=0, idle_timeout_s=60)
     session = FakeSession()
     pools.release("c", "v1", session, reusable=True)
     assert session.closed
 
 
 def test_changed_options_never_reuse_an_old_session() -> None:
-    pools = SessionPools(size=4, idle_timeout_s=60)
+    pools = EnginePools(size=4, idle_timeout_s=60)
     old = FakeSession()
     pools.release("c", "v1", old, reusable=True)
     fresh = FakeSession()
@@ -113,7 +113,7 @@ def test_changed_options_never_reuse_an_old_session() -> None:
 
 
 def test_dead_or_silent_sessions_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    pools = SessionPools(size=4, idle_timeout_s=600)
+    pools = EnginePools(size=4, idle_timeout_s=600)
     dead, stale, good = FakeSession(), FakeSession(), FakeSession()
     for s in (good, stale, dead):
         pools.release("c", "v", s, reusable=True)
@@ -130,7 +130,7 @@ def test_dead_or_silent_sessions_are_skipped(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_idle_sessions_expire_and_the_reaper_closes_them() -> None:
-    pools = SessionPools(size=4, idle_timeout_s=0.2)
+    pools = EnginePools(size=4, idle_timeout_s=0.2)
     sessions = [FakeSession(), FakeSession()]
     for s in sessions:
         pools.release("c", "v", s, reusable=True)
@@ -190,7 +190,7 @@ def test_runs_reuse_a_reset_session(data_dir: Path, pg_url: str) -> None:
         pid = run(wb, "SELECT pg_backend_pid()")[0][0]
         run(wb, "SELECT set_config('default_transaction_read_only', 'off', false)")
         run(wb, "SELECT pg_advisory_lock(77), set_config('qd.marker', 'x', false)")
-        assert wb.run_manager.sessions.idle_count() == 1
+        assert wb.run_manager.pools.idle_count() == 1
         assert backends(pg_url) == [(pid, "idle")]
         state = run(
             wb,
@@ -228,7 +228,7 @@ def test_failed_and_cancelled_runs_discard_their_session(data_dir: Path, pg_url:
         pid = run(wb, "SELECT pg_backend_pid()")[0][0]
         failed = wb.runs.run(RunRequest(connection="pg", sql="SELECT 1 / 0"))
         assert failed.status is RunStatus.failed
-        assert wb.run_manager.sessions.idle_count() == 0
+        assert wb.run_manager.pools.idle_count() == 0
         second = run(wb, "SELECT pg_backend_pid()")[0][0]
         assert second != pid
         run_id = wb.runs.start(RunRequest(connection="pg", sql="SELECT pg_sleep(30)"))
@@ -237,14 +237,14 @@ def test_failed_and_cancelled_runs_discard_their_session(data_dir: Path, pg_url:
             time.sleep(0.02)
         cancelled = wb.runs.cancel(run_id)
         assert cancelled.status is RunStatus.cancelled
-        assert wb.run_manager.sessions.idle_count() == 0
+        assert wb.run_manager.pools.idle_count() == 0
         third = run(wb, "SELECT pg_backend_pid()")[0][0]
         assert third not in (pid, second)
         timed_out = wb.runs.run(
             RunRequest(connection="pg", sql="SELECT pg_sleep(5)", timeout_s=0.5)
         )
         assert timed_out.status is RunStatus.timed_out
-        assert wb.run_manager.sessions.idle_count() == 0
+        assert wb.run_manager.pools.idle_count() == 0
     finally:
         wb.close()
 
@@ -259,10 +259,10 @@ def test_changed_options_and_terminated_sessions_open_new_ones(data_dir: Path, p
         again = run(wb, "SELECT pg_backend_pid()")[0][0]  # the dead one is skipped
         assert again != pid
         wb.connections.update("pg", {"sslmode": "disable"})
-        assert wb.run_manager.sessions.idle_count() == 0
+        assert wb.run_manager.pools.idle_count() == 0
         assert run(wb, "SELECT pg_backend_pid()")[0][0] != again
         wb.connections.delete("pg")
-        assert wb.run_manager.sessions.idle_count() == 0
+        assert wb.run_manager.pools.idle_count() == 0
     finally:
         wb.close()
 
@@ -288,7 +288,7 @@ def test_concurrent_runs_share_a_bounded_pool(data_dir: Path, pg_url: str) -> No
         assert not errors
         assert len(pids) == 20
         assert len(set(pids)) < 20
-        assert wb.run_manager.sessions.idle_count() <= 2
+        assert wb.run_manager.pools.idle_count() <= 2
         assert len(backends(pg_url)) <= 2
     finally:
         wb.close()
@@ -301,14 +301,14 @@ def test_the_pool_keeps_as_many_sessions_as_there_are_workers_by_default(
     session for each run beyond a smaller pool."""
     wb = bench(data_dir, pg_url, raw=True, run_workers=3)
     try:
-        assert wb.run_manager.sessions.size == 3
+        assert wb.run_manager.pools.size == 3
         started = [
             wb.runs.start(RunRequest(connection="pg", sql="SELECT pg_sleep(1), pg_backend_pid()"))
             for _ in range(3)
         ]
         pids = {wb.runs.rows(wb.runs.wait(r, 30).id).rows[0][1] for r in started}
         assert len(pids) == 3
-        assert wb.run_manager.sessions.idle_count() == 3
+        assert wb.run_manager.pools.idle_count() == 3
         again = {run(wb, "SELECT pg_backend_pid()")[0][0] for _ in range(3)}
         assert again <= pids  # reused, none opened
     finally:
@@ -393,7 +393,7 @@ def test_errors_while_closing_are_not_raised() -> None:
         def close(self) -> None:
             raise QueryDeckError("cannot close")
 
-    pools = SessionPools(size=1, idle_timeout_s=60)
+    pools = EnginePools(size=1, idle_timeout_s=60)
     pools.release("c", "v", Stubborn(), reusable=False)
     pools.release("c", "v", Stubborn(), reusable=True)
     pools.clear("c")
