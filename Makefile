@@ -17,8 +17,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
 # Bytecode is compiled at install time (the dependencies by uv, querydeck's own modules by
 # compileall): where PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile
-# every module it imports again, which made `querydeck --help` take 5.6 s instead of 2.1 s
-# on the benchmark machine (and each CLI, server and test subprocess as much).
+# every module it imports again (each CLI, server and test subprocess).
 install: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python -m compileall -q src > /dev/null

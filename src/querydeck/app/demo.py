@@ -6,7 +6,7 @@ Chinook ships with querydeck as package data, with its licence beside it.
 
 ``prepare`` builds TPC-H in a child process (``python -m querydeck.app.demo FILE``): the
 generator loads the DuckDB engine, which the server registering the demo at its first
-start would otherwise keep resident (about 60 MB) for its whole life.
+start would otherwise keep resident for its whole life.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Pausing Python's cyclic garbage collector while a catalog is assembled.
 
 Describing a big schema creates hundreds of thousands of small, acyclic objects; every
-few hundred allocations the cyclic collector walks the young heap for nothing. On a
-5,000-table PostgreSQL schema that was about 40% of a refresh. Reference counting still
+few hundred allocations the cyclic collector walks the young heap for nothing, a large
+share of a big refresh. Reference counting still
 frees everything as usual; the collector is re-enabled when the last pause ends.
 """
 

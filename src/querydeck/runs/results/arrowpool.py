@@ -1,13 +1,12 @@
 """Arrow's memory pool in querydeck: jemalloc where pyarrow has it, else the system
 allocator, instead of pyarrow's usual default (mimalloc).
 
-Measured on the 1M-row exports of the benchmark: with short-lived buffers allocated and
-freed across threads, mimalloc kept 15-25 MB more resident than jemalloc or the system
-allocator, at the same speed as jemalloc. Exports pass :func:`memory_pool` to the Arrow
-calls that take a pool; ``querydeck serve`` also makes it pyarrow's default
-(:func:`make_default`) for the Arrow calls made from Python without one (the drivers'
-conversions of fetched rows: a server that ran a PostgreSQL query then exported 1M rows
-to Parquet peaked at 257 MB instead of 283 MB). Arrow's C++ internals that take no pool
+With short-lived buffers allocated and freed across threads (exports), mimalloc keeps
+more memory resident than jemalloc or the system allocator, at no gain in speed (the
+figures are in BENCHMARKS.md). Exports pass :func:`memory_pool` to the Arrow calls that
+take a pool; ``querydeck serve`` also makes it pyarrow's default (:func:`make_default`)
+for the Arrow calls made from Python without one (the drivers' conversions of fetched
+rows). Arrow's C++ internals that take no pool
 (the Parquet writer's column writers) keep the one chosen when the process started, by
 ``ARROW_DEFAULT_MEMORY_POOL``, which the ``querydeck`` command sets on Linux before pyarrow
 loads (:mod:`querydeck.entry`); set in the environment, that variable also wins here.

@@ -79,10 +79,10 @@ class Retention:
 
     def sweep_at_start(self) -> list[str]:
         """The sweep of a starting process, unless any process swept less than
-        ``SHARED_INTERVAL_S`` ago: the first sweep lists the whole result directory (1.3 s
-        for 40,000 results on the benchmark machine), and every CLI command starts a
-        process. Skipped, it still ends the runs that stopped processes left behind, and
-        this process's next sweep comes when runs end, as after a sweep."""
+        ``SHARED_INTERVAL_S`` ago: the first sweep lists the whole result directory (seconds
+        for a big store), and every CLI command starts a process. Skipped, it still ends
+        the runs that stopped processes left behind, and this process's next sweep comes
+        when runs end, as after a sweep."""
         try:
             swept_at: float | None = (self._store.directory / SWEPT_MARK).stat().st_mtime
         except OSError:
