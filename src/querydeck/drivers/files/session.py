@@ -1,0 +1,213 @@
+"""The DuckDB session of the file drivers: an in-memory database whose tables are views
+over the connection's files, sandboxed to exactly those files.
+
+Opening one: the packaged extensions are loaded (never downloaded), the driver's set-up
+statements run (an S3 secret), the driver lists its files and plans the views, then
+``allowed_paths`` is set to those files alone (plus ``allowed_directories`` where a table
+format reads a folder), external access is turned off and the configuration is locked;
+only then are the views created, so even reading a file's schema stays inside the
+sandbox. Exactly the listed paths are allowed: a ``..`` inside an S3 key would otherwise
+pass a directory prefix. Statements then run as on the DuckDB driver (one statement, of a
+reading type, with a deadline timer), after the driver's own table-function check
+(:mod:`querydeck.drivers.files.statement`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from querydeck.drivers.base import ResultStream
+from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.duckdb.engine import (
+    READ_STATEMENT_TYPES,
+    DuckDBConnection,
+    load_packaged_extension,
+)
+from querydeck.drivers.files.options import quote_name, quote_text
+from querydeck.drivers.files.statement import check_table_functions
+from querydeck.errors import ConnectionFailed, FileAccessDenied, QueryDeckError
+
+
+@dataclass
+class View:
+    """One table of the session: its name, the ``SELECT`` that reads it, where it comes
+    from (the catalog's comment), or an Arrow object scanned in-process (ORC files)."""
+
+    name: str
+    sql: str | None
+    comment: str
+    arrow: Callable[[], Any] | None = None
+
+
+@dataclass
+class Plan:
+    """What a driver found to read: the views, the macros (time travel), and the paths
+    the session may read."""
+
+    views: list[View] = field(default_factory=list)
+    macros: list[tuple[str, str]] = field(default_factory=list)
+    allowed_paths: list[str] = field(default_factory=list)
+    allowed_directories: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """A session's settings. ``base`` is the connection's own location (a directory or
+    ``s3://bucket/prefix/``): engine messages show paths relative to it."""
+
+    base: str
+    shown: str
+    memory_limit: str
+    threads: int
+    extensions: Sequence[str] = ()
+    setup: Sequence[str] = ()
+    secrets: Sequence[str] = ()
+
+
+class FilesConnection(DuckDBConnection):
+    """A DuckDB session over files: the DuckDB driver's connection plus the table-function
+    check, messages without the connection's own location, and a catalog of files."""
+
+    def __init__(
+        self, native: duckdb.DuckDBPyConnection, spec: SessionSpec, plan: Plan, problems: list[str]
+    ) -> None:
+        super().__init__(native)
+        self._spec = spec
+        self._comments = {v.name: v.comment for v in plan.views}
+        self._macros = frozenset(name.lower() for name, _ in plan.macros)
+        self._problems = problems
+
+    def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
+        self._check_open()
+        if self._stream is not None:
+            self._stream.close()
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from exc
+        if len(statements) == 1 and statements[0].type.name in READ_STATEMENT_TYPES:
+            try:
+                check_table_functions(self._native, sql, statements[0].type.name, self._macros)
+            except duckdb.Error as exc:
+                raise self._map_error(exc) from exc
+        return super().execute(sql, timeout_s=timeout_s)
+
+    def _map_error(self, exc: Exception) -> QueryDeckError:
+        error = super()._map_error(exc)
+        if isinstance(error, FileAccessDenied):
+            return FileAccessDenied(
+                "DuckDB refused to read a file, reach the network or load an extension: this "
+                "connection reads its own files only."
+            )
+        error.message = self._hide_base(error.message)
+        error.args = (error.message,)
+        for key, value in list(error.detail.items()):
+            if isinstance(value, str):
+                error.detail[key] = self._hide_base(value)
+        return error
+
+    def _hide_base(self, text: str) -> str:
+        return hide(text, self._spec)
+
+    def schemas(self) -> list[str]:
+        return ["main"]
+
+    def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
+        """Each file table as a table (its reading SQL is not shown: it names the
+        connection's location), commented with where it comes from."""
+        meta = super().describe_schema(schema, timeout_s=timeout_s)
+        for table in meta.tables:
+            if table.name in self._comments:
+                table.kind, table.definition = "table", None
+                table.comment = self._comments[table.name]
+        meta.problems.extend(self._problems)
+        return meta
+
+
+def hide(text: str, spec: SessionSpec) -> str:
+    """``text`` without the connection's location and secrets."""
+    for secret in spec.secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    base = spec.base
+    return text.replace(base, "").replace(base.rstrip("/"), spec.shown)
+
+
+def open_session(
+    spec: SessionSpec, plan: Callable[[duckdb.DuckDBPyConnection], Plan]
+) -> FilesConnection:
+    """A locked-down session with the views ``plan`` (called with the session before it
+    is locked, to list files) returns."""
+    config: dict[str, Any] = {
+        "enable_external_access": True,  # off once allowed_paths is set, before any view
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "memory_limit": spec.memory_limit,
+        "threads": spec.threads,
+    }
+    native = duckdb.connect(":memory:", config=config)
+    try:
+        native.execute("SET enable_progress_bar = false")
+        for name in spec.extensions:
+            load_packaged_extension(native, name)
+        try:
+            for statement in spec.setup:
+                native.execute(statement)
+            planned = plan(native)
+            _lock(native, planned)
+        except duckdb.Error as exc:
+            raise ConnectionFailed(
+                f"The files of {spec.shown} cannot be listed: {hide(str(exc), spec)}"
+            ) from None
+        problems = _create_views(native, planned, spec)
+    except BaseException:
+        native.close()
+        raise
+    return FilesConnection(native, spec, planned, problems)
+
+
+def _lock(native: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    with contextlib.suppress(duckdb.Error):  # without ICU, time zones are UTC anyway
+        native.execute("SET TimeZone = 'UTC'")
+    # An empty list would leave the setting as it is; a path that cannot exist stands in.
+    native.execute("SET allowed_paths = ?", [plan.allowed_paths or ["/nonexistent/qd"]])
+    if plan.allowed_directories:
+        native.execute("SET allowed_directories = ?", [plan.allowed_directories])
+    native.execute("SET enable_external_access = false")
+    native.execute("SET lock_configuration = true")
+    external = native.execute("SELECT current_setting('enable_external_access')").fetchone()
+    if not (external and external[0] is False):
+        raise ConnectionFailed("DuckDB would allow external access; the connection is refused.")
+
+
+def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSpec) -> list[str]:
+    """Create every view; one whose files cannot be read becomes a view that fails with
+    the reason when queried, and the reason is listed as a catalog problem."""
+    problems: list[str] = []
+    for index, view in enumerate(plan.views):
+        try:
+            sql = view.sql
+            if view.arrow is not None:
+                # A registered object is not in the catalog; a view over it is.
+                scanned = f"qd_arrow_{index}"
+                native.register(scanned, view.arrow())
+                sql = f"SELECT * FROM {scanned}"
+            native.execute(f"CREATE VIEW {quote_name(view.name)} AS {sql}")
+        except (duckdb.Error, OSError, ValueError) as exc:
+            reason = f"The table {view.name} ({view.comment}) cannot be read: " + hide(
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                spec,
+            )
+            problems.append(reason)
+            native.execute(
+                f"CREATE VIEW {quote_name(view.name)} AS "
+                f"SELECT error({quote_text(reason)}) AS unreadable"
+            )
+    for _, statement in plan.macros:
+        native.execute(statement)
+    return problems
