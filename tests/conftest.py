@@ -15,6 +15,8 @@ from querydeck.app import demo
 from querydeck.app.workbench import Workbench
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
+from tests import s3server
+from tests.s3server import S3Server
 
 #: argon2id costs every test runs with (set as environment variables, so the CLI's
 #: subprocesses get them too).
@@ -121,3 +123,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
         database.migrate()
         yield database
         database.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A local S3 server (moto) on 127.0.0.1, one per test process."""
+    server = s3server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,91 @@
+"""The ``s3`` driver: a bucket prefix on S3-compatible storage, each object a table.
+
+``s3://bucket/prefix?endpoint=host:port&region=…&url_style=path&use_ssl=false`` (the
+access key and secret may be the URL's user and password; they are sealed like passwords).
+The objects are listed when a session opens and read like a ``files`` directory (see
+:mod:`querydeck.drivers.files`); DuckDB's httpfs extension reads them with a secret
+scoped to the prefix, and ``allowed_paths`` holds exactly the objects listed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from querydeck.drivers.base import Capabilities, Connection, Driver, split_url
+from querydeck.drivers.catalog_model import DdlStyle
+from querydeck.drivers.duckdb.native import check_duckdb
+from querydeck.drivers.files.driver import FILE_URL_PARAMS
+from querydeck.drivers.files.layout import discover
+from querydeck.drivers.files.options import FileOptions
+from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.s3 import storage
+from querydeck.drivers.s3.storage import S3Options
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from querydeck.drivers.files.session import Plan
+
+
+class S3DriverOptions(FileOptions, S3Options):
+    pass
+
+
+def list_objects(native: duckdb.DuckDBPyConnection, base: str, bucket: str) -> list[str]:
+    """Names under ``base`` (``s3://bucket/prefix/``), relative to it, listed by DuckDB."""
+    import duckdb
+
+    try:
+        rows = native.execute("SELECT file FROM glob(?)", [base + "**"]).fetchall()
+    except duckdb.Error as exc:
+        raise storage.listing_error(str(exc), bucket) from None
+    return [str(r[0])[len(base) :] for r in rows if str(r[0]).startswith(base)]
+
+
+class S3Driver(Driver[S3DriverOptions]):
+    """CSV, Parquet, JSON, Avro, ORC and Excel objects under an S3 bucket prefix."""
+
+    name = "s3"
+    title = "S3"
+    dialect = "duckdb"
+    Options = S3DriverOptions
+    capabilities = Capabilities(server_timeout=False, arrays=True)
+    url_schemes = ("s3",)
+    forbidden_functions = FORBIDDEN_FUNCTIONS
+    native_check = check_duckdb
+    quoted_names_read_files = True
+    ddl_style = DdlStyle(comments="statements")
+
+    @classmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        parts = split_url(url, cls.url_schemes)
+        return storage.s3_url_options(parts, extra=FILE_URL_PARAMS)
+
+    def target(self) -> str:
+        return f"{self.options.bucket}/{storage.normalised_prefix(self.options.prefix)}"
+
+    def connect(self, *, timeout_s: float) -> Connection:
+        options = self.options
+        prefix = storage.normalised_prefix(options.prefix)
+        where = storage.endpoint(options, self.sandbox, self.title)
+        base = f"s3://{options.bucket}/{prefix}"
+        from querydeck.drivers.files import session, tables  # the engine, on first use
+
+        spec = session.SessionSpec(
+            base=base,
+            shown=self.target(),
+            memory_limit=options.memory_limit,
+            threads=options.threads,
+            extensions=("httpfs",),
+            setup=(storage.secret_sql(options, where, base),),
+            secrets=tuple(storage.secrets_of(options)),
+        )
+        filesystem = functools.cache(lambda: storage.arrow_filesystem(options, where))
+        located = tables.Where(base, f"{options.bucket}/{prefix}", filesystem)
+
+        def plan(native: duckdb.DuckDBPyConnection) -> Plan:
+            sources = discover(list_objects(native, base, options.bucket))
+            return tables.plan(native, sources, options, located)
+
+        return session.open_session(spec, plan)
