@@ -1,0 +1,172 @@
+"""Attack rows shared by the file-reading drivers (files, s3, iceberg, delta): groups A
+and E of SECURITY_TESTS.md as DuckDB reads them, with the codes the guard gives and those
+the driver and DuckDB give when the guard is bypassed (the driver's own table-function
+check answers ``FILE_ACCESS_DENIED``, its statement-type check ``SQL_NOT_READ_ONLY``).
+
+``{outside}`` is a directory outside every root; ``{elsewhere}`` a path or URL of a file the
+connection did not register (another folder, another prefix of the bucket)."""
+
+from __future__ import annotations
+
+from tests.security.harness import Attack, common_attacks
+
+NOT_READ = "SQL_NOT_READ_ONLY"
+PARSE = "SQL_PARSE_ERROR"
+MULTI = "SQL_MULTIPLE_STATEMENTS"
+FILES = "FILE_ACCESS_DENIED"
+FUNC = "SQL_FORBIDDEN_FUNCTION"
+
+
+def attacks(table: str) -> list[Attack]:
+    """The rows against a connection whose table ``table`` has columns (id, name)."""
+    return [
+        *common_attacks(table),
+        Attack(
+            row="A1/E5",
+            sql=f"SELECT 1; INSERT INTO {table} VALUES (9, 'x')",
+            guarded=(MULTI,),
+            engine=(MULTI,),
+        ),
+        Attack(
+            row="A1/E5",
+            sql=f"SELECT 1; COPY {table} TO '{{elsewhere}}'",
+            guarded=(MULTI,),
+            engine=(MULTI,),
+        ),
+        Attack(
+            row="A2",
+            sql=f"WITH d AS (DELETE FROM {table} RETURNING *) SELECT * FROM d",
+            guarded=(NOT_READ, PARSE),
+            engine=(),
+        ),
+        Attack(
+            row="A3", sql=f"SELECT * INTO t2 FROM {table}", guarded=(NOT_READ, PARSE), engine=()
+        ),
+        Attack(
+            row="A4", sql=f"/* c */ DELETE FROM {table}", guarded=(NOT_READ,), engine=(NOT_READ,)
+        ),
+        Attack(
+            row="A4", sql=f"UPDATE {table} SET name = 'x'", guarded=(NOT_READ,), engine=(NOT_READ,)
+        ),
+        Attack(row="A5", sql="SET threads = 64", guarded=(NOT_READ,), engine=(NOT_READ,)),
+        Attack(row="A5", sql="RESET allowed_paths", guarded=(NOT_READ, PARSE), engine=(NOT_READ,)),
+        Attack(row="A6", sql="CREATE TABLE x AS SELECT 1", guarded=(NOT_READ,), engine=(NOT_READ,)),
+        Attack(
+            row="A6",
+            sql=f"CREATE OR REPLACE VIEW {table} AS SELECT 1",
+            guarded=(NOT_READ,),
+            engine=(NOT_READ,),
+        ),
+        Attack(row="A6", sql=f"DROP VIEW {table}", guarded=(NOT_READ,), engine=(NOT_READ,)),
+        Attack(
+            row="A6",
+            sql="CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 's')",
+            guarded=(NOT_READ, PARSE),
+            engine=(NOT_READ,),
+        ),
+        Attack(row="A7", sql="SELECT * FROM query('SELECT 1')", guarded=(FUNC,), engine=(FILES,)),
+        Attack(row="A7", sql="SELECT getenv('HOME')", guarded=(FUNC,), engine=()),
+        Attack(
+            row="A8",
+            sql="SELECT * FROM \"READ_CSV\" /* x */ ('{elsewhere}')",
+            guarded=(FILES,),
+            engine=(FILES,),
+        ),
+        Attack(
+            row="A8",
+            sql="SELECT * FROM main.read_text('{elsewhere}')",
+            guarded=(FILES,),
+            engine=(FILES,),
+        ),
+        Attack(
+            row="E1", sql="SELECT * FROM read_csv('/etc/passwd')", guarded=(FILES,), engine=(FILES,)
+        ),
+        Attack(
+            row="E1",
+            sql="SELECT * FROM read_text('/proc/self/environ')",
+            guarded=(FILES,),
+            engine=(FILES,),
+        ),
+        Attack(row="E1", sql="SELECT * FROM glob('/etc/*')", guarded=(FILES,), engine=(FILES,)),
+        Attack(
+            row="E1",
+            sql="SELECT * FROM '/etc/passwd'",
+            guarded=(FILES,),
+            engine=(FILES, "QUERY_FAILED"),
+        ),
+        Attack(
+            row="E1",
+            sql="SELECT * FROM sniff_csv('/etc/passwd')",
+            guarded=(FILES,),
+            engine=(FILES,),
+        ),
+        Attack(
+            row="E1", sql="SELECT * FROM duckdb_secrets()", guarded=(FUNC, FILES), engine=(FILES,)
+        ),
+        Attack(
+            row="E1",
+            sql="SELECT * FROM delta_scan('{elsewhere_dir}')",
+            guarded=(FILES,),
+            engine=(FILES,),
+        ),
+        Attack(
+            row="E1",
+            sql="SELECT * FROM iceberg_scan('{elsewhere_dir}')",
+            guarded=(FILES,),
+            engine=(FILES,),
+        ),
+        Attack(row="E2", sql="SELECT * FROM '{elsewhere}'", guarded=(FILES,), engine=(FILES,)),
+        Attack(
+            row="E2", sql="SELECT * FROM read_csv('{dotdot}')", guarded=(FILES,), engine=(FILES,)
+        ),
+        Attack(row="E2", sql="SELECT * FROM '{dotdot}'", guarded=(FILES,), engine=(FILES,)),
+        Attack(
+            row="E3",
+            sql=f"COPY {table} TO '{{outside}}/x.csv'",
+            guarded=(NOT_READ,),
+            engine=(NOT_READ,),
+        ),
+        Attack(row="E3", sql=f"COPY {table} TO '{{own}}'", guarded=(NOT_READ,), engine=(NOT_READ,)),
+        Attack(
+            row="E3",
+            sql="COPY (SELECT 1) TO '{new}' (FORMAT parquet)",
+            guarded=(NOT_READ,),
+            engine=(NOT_READ,),
+        ),
+        Attack(
+            row="E3",
+            sql="EXPORT DATABASE '{outside}/d'",
+            guarded=(NOT_READ, PARSE),
+            engine=(NOT_READ,),
+        ),
+        Attack(
+            row="E3",
+            sql="ATTACH '{outside}/new.duckdb' AS n",
+            guarded=(NOT_READ,),
+            engine=(NOT_READ,),
+        ),
+        Attack(row="E3", sql="ATTACH '{elsewhere}' AS n", guarded=(NOT_READ,), engine=(NOT_READ,)),
+        Attack(row="E4", sql="INSTALL httpfs", guarded=(NOT_READ,), engine=(NOT_READ,)),
+        Attack(
+            row="E4",
+            sql="LOAD '{outside}/evil.duckdb_extension'",
+            guarded=(NOT_READ,),
+            engine=(NOT_READ,),
+        ),
+        Attack(
+            row="E4",
+            sql="SET enable_external_access = true",
+            guarded=(NOT_READ,),
+            engine=(NOT_READ,),
+        ),
+        Attack(
+            row="E4", sql="SET lock_configuration = false", guarded=(NOT_READ,), engine=(NOT_READ,)
+        ),
+        Attack(
+            row="E4",
+            sql="SET GLOBAL allowed_paths = ['/']",
+            guarded=(NOT_READ, PARSE),
+            engine=(NOT_READ,),
+        ),
+        Attack(row="E4", sql="SELECT current_setting('allowed_paths')", guarded=(FUNC,), engine=()),
+    ]
