@@ -17,6 +17,10 @@ Subclass :class:`DriverSuite` in a ``test_<engine>.py`` module as ``class TestEn
 - ``good_urls`` (URL → expected options) and ``forbidden_urls`` (each must raise
   ``ConnectionParamForbidden``).
 
+Chinese text (:data:`CHINESE_TEXT`) goes through every driver as ``SELECT '…' AS v``
+(``text_sql`` for another spelling); files in GBK/GB18030, pages and exports are covered
+end to end by ``tests/test_chinese_text.py``.
+
 Optional overrides: ``fixture_arrow_types`` (Arrow types of ``id`` and ``name``),
 ``write_statements``, ``multi_statements``, ``many_rows_sql(n)`` (a recursive CTE by
 default), ``fixture_rows(driver)`` (read through a fresh driver connection by default),
@@ -75,6 +79,9 @@ BIG_INT = 9007199254740993  # 2**53 + 1: a float would round it
 MIN_INT64 = -9223372036854775808
 EXACT_DECIMAL = Decimal("12345678901234567890.123456789")
 UNICODE_TEXT = "emoji 😀 CJK 漢字 combining e\u0301 RTL שלום\u200f"
+#: Chinese as users write it: simplified and traditional, full-width punctuation and
+#: letters, and GB18030's four-byte characters (CJK Extension B, outside GBK and the BMP).
+CHINESE_TEXT = "北京市朝阳区；「标点」、——…（全角）繁體中文 ＡＢＣ 𠀀𪚥𠮷 㐀"
 NUL_TEXT = "a\x00b"
 BINARY = b"\x00\xff\x10qd"
 DATE = dt.date(2024, 2, 29)
@@ -298,6 +305,17 @@ class DriverSuite:
         assert type(value) is type(type_case.expected)
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             assert value.utcoffset() == dt.timedelta(0)
+
+    def text_sql(self, text: str) -> str:
+        """One row, one text column ``v`` holding ``text`` (no quote in it)."""
+        return f"SELECT '{text}' AS v"
+
+    def test_chinese_text_round_trip(self, conn: EngineSession) -> None:
+        stream = conn.execute(self.text_sql(CHINESE_TEXT), timeout_s=10)
+        assert pa.types.is_string(stream.schema.field(0).type) or pa.types.is_large_string(
+            stream.schema.field(0).type
+        )
+        assert read_rows(stream) == [(CHINESE_TEXT,)]
 
     def test_many_rows_stream_in_bounded_batches(self, conn: EngineSession) -> None:
         n = 2 * BATCH_ROWS + 123
