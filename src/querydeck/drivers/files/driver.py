@@ -109,7 +109,6 @@ class FilesDriver(Driver[FilesOptions]):
         from querydeck.drivers.files import session, tables  # the engine, on first use
 
         base = os.path.join(os.path.realpath(root), "")
-        sources = discover(list_directory(root))
         spec = session.SessionSpec(
             base=base,
             shown=shown,
@@ -118,6 +117,7 @@ class FilesDriver(Driver[FilesOptions]):
         )
 
         def plan(native: Any) -> Plan:
+            sources = discover(list_directory(root))
             return tables.plan(native, sources, self.options, tables.local(base))
 
         return session.open_session(spec, plan)

@@ -29,7 +29,7 @@ from querydeck.drivers.duckdb.engine import (
     load_packaged_extension,
 )
 from querydeck.drivers.files.options import quote_name, quote_text
-from querydeck.drivers.files.statement import check_table_functions
+from querydeck.drivers.files.statement import check_table_functions, read_names
 from querydeck.errors import ConnectionFailed, FileAccessDenied, QueryDeckError
 
 
@@ -46,13 +46,13 @@ class View:
 
 @dataclass
 class Plan:
-    """What a driver found to read: the views, the macros (time travel), and the paths
-    the session may read."""
+    """What a driver found to read: the views, and the paths the session may read."""
 
     views: list[View] = field(default_factory=list)
-    macros: list[tuple[str, str]] = field(default_factory=list)
     allowed_paths: list[str] = field(default_factory=list)
     allowed_directories: list[str] = field(default_factory=list)
+    #: The ``SELECT`` of a table name not among the views (a version: ``"t@3"``), or None.
+    resolve: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,9 @@ class FilesConnection(DuckDBConnection):
         super().__init__(native)
         self._spec = spec
         self._comments = {v.name: v.comment for v in plan.views}
-        self._macros = frozenset(name.lower() for name, _ in plan.macros)
         self._problems = problems
+        self._resolve = plan.resolve
+        self._created: set[str] = {v.name.casefold() for v in plan.views}
 
     def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
         self._check_open()
@@ -92,10 +93,25 @@ class FilesConnection(DuckDBConnection):
             raise self._map_error(exc) from exc
         if len(statements) == 1 and statements[0].type.name in READ_STATEMENT_TYPES:
             try:
-                check_table_functions(self._native, sql, statements[0].type.name, self._macros)
+                names = read_names(self._native, sql, statements[0].type.name)
+                check_table_functions(names)
+                self._add_versions(names.tables)
             except duckdb.Error as exc:
                 raise self._map_error(exc) from exc
         return super().execute(sql, timeout_s=timeout_s)
+
+    def _add_versions(self, tables: frozenset[str]) -> None:
+        """Create the views of the versions of tables a statement names (``"t@3"``) that
+        the driver knows how to read; other names are left to DuckDB to report."""
+        if self._resolve is None:
+            return
+        for name in sorted(tables):
+            if name.casefold() in self._created:
+                continue
+            sql = self._resolve(name)
+            if sql is not None:
+                self._native.execute(f"CREATE VIEW {quote_name(name)} AS {sql}")
+                self._created.add(name.casefold())
 
     def _map_error(self, exc: Exception) -> QueryDeckError:
         error = super()._map_error(exc)
@@ -208,6 +224,4 @@ def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSp
                 f"CREATE VIEW {quote_name(view.name)} AS "
                 f"SELECT error({quote_text(reason)}) AS unreadable"
             )
-    for _, statement in plan.macros:
-        native.execute(statement)
     return problems

@@ -1,9 +1,10 @@
 """The file drivers' own check of a statement, under the guard and independent of it: the
-only table functions a statement may call are a few generators and the connection's own
-macros. The tables are views over the connection's files; every other table function reads
-something else (``read_csv``, ``glob``, ``query``), and some read outside DuckDB's file
-sandbox (the delta extension's kernel lists and reads logs itself), so this check holds
-even when the guard is bypassed.
+only table functions a statement may call are a few generators. The tables are views over
+the connection's files; every other table function reads something else (``read_csv``,
+``glob``, ``query``), and some read outside DuckDB's file sandbox (the delta extension's
+kernel lists and reads logs itself), so this check holds even when the guard is bypassed.
+The tables a statement names are read too: a version of a lake table (``"t@3"``) is made
+into a view when it is first named.
 
 DuckDB's own parser finds the calls: ``json_serialize_sql`` gives the statement's tree,
 whose ``TABLE_FUNCTION`` nodes name every table function, however quoted or nested.
@@ -12,7 +13,7 @@ whose ``TABLE_FUNCTION`` nodes name every table function, however quoted or nest
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -25,25 +26,36 @@ GENERATORS = frozenset({"range", "generate_series", "unnest"})
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(.*)$", re.IGNORECASE | re.DOTALL)
 
 
-def _table_functions(tree: Any) -> Iterator[str]:
+@dataclass(frozen=True)
+class Names:
+    """The table functions a statement calls and the tables it names (lower case)."""
+
+    functions: frozenset[str]
+    tables: frozenset[str]
+
+
+def _names(tree: Any) -> Names:
+    functions: set[str] = set()
+    tables: set[str] = set()
     stack = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             if node.get("type") == "TABLE_FUNCTION":
                 function = node.get("function") or {}
-                yield str(function.get("function_name", "")).lower()
+                functions.add(str(function.get("function_name", "")).lower())
+            elif node.get("type") == "BASE_TABLE" and not node.get("schema_name"):
+                tables.add(str(node.get("table_name", "")))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+    return Names(frozenset(functions), frozenset(tables))
 
 
-def check_table_functions(
-    native: duckdb.DuckDBPyConnection, sql: str, kind: str, allowed: frozenset[str]
-) -> None:
-    """Raise unless every table function ``sql`` calls is a generator or in ``allowed``.
-    ``kind`` is DuckDB's statement type (``SELECT`` or ``EXPLAIN``): an ``EXPLAIN`` is
-    checked by the statement it explains, which binding reads as much as running would."""
+def read_names(native: duckdb.DuckDBPyConnection, sql: str, kind: str) -> Names:
+    """What ``sql`` (one statement of DuckDB's type ``kind``, ``SELECT`` or ``EXPLAIN``)
+    calls and reads. An ``EXPLAIN`` is read by the statement it explains, which binding
+    reads as much as running would."""
     text = sql
     if kind == "EXPLAIN":
         match = _EXPLAIN.match(sql)
@@ -61,8 +73,13 @@ def check_table_functions(
             "text as one.",
             detail={"engine_message": str(tree.get("error_message", ""))[:200]},
         )
-    for name in _table_functions(tree):
-        if name not in GENERATORS and name not in allowed:
+    return _names(tree)
+
+
+def check_table_functions(names: Names) -> None:
+    """Raise unless every table function called is a generator."""
+    for name in sorted(names.functions):
+        if name not in GENERATORS:
             raise FileAccessDenied(
                 f"The table function {name}() is not allowed here: this connection's tables "
                 "are its files, read by name (SELECT * FROM cities).",

@@ -72,6 +72,9 @@ class S3Driver(Driver[S3DriverOptions]):
         base = f"s3://{options.bucket}/{prefix}"
         from querydeck.drivers.files import session, tables  # the engine, on first use
 
+        filesystem = functools.cache(lambda: storage.arrow_filesystem(options, where))
+        folder = f"{options.bucket}/{prefix}"
+        located = tables.Where(base, folder, filesystem)
         spec = session.SessionSpec(
             base=base,
             shown=self.target(),
@@ -81,8 +84,6 @@ class S3Driver(Driver[S3DriverOptions]):
             setup=(storage.secret_sql(options, where, base),),
             secrets=tuple(storage.secrets_of(options)),
         )
-        filesystem = functools.cache(lambda: storage.arrow_filesystem(options, where))
-        located = tables.Where(base, f"{options.bucket}/{prefix}", filesystem)
 
         def plan(native: duckdb.DuckDBPyConnection) -> Plan:
             sources = discover(list_objects(native, base, options.bucket))

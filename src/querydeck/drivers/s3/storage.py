@@ -26,7 +26,7 @@ from querydeck.errors import (
     UpstreamUnavailable,
 )
 
-_BUCKET = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 _ENDPOINT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:(\d{1,5}))?$")
 #: URL parameters of an ``s3://`` URL → options.
 S3_URL_PARAMS = {
@@ -37,15 +37,9 @@ S3_URL_PARAMS = {
 }
 
 
-class S3Options(DriverOptions):
-    """Where a bucket is and how to sign requests to it."""
+class S3Access(DriverOptions):
+    """How to reach a bucket and sign requests to it."""
 
-    bucket: str = Field(pattern=_BUCKET, description="The bucket's name.")
-    prefix: str = Field(
-        default="",
-        max_length=1024,
-        description="The folder inside the bucket (no leading '/'); empty for the whole bucket.",
-    )
     endpoint: str | None = Field(
         default=None,
         max_length=255,
@@ -60,13 +54,29 @@ class S3Options(DriverOptions):
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
 
+
+def valid_prefix(value: str) -> str:
+    """A prefix without leading or trailing ``/`` and without empty, ``.`` or ``..`` parts."""
+    text = value.strip("/")
+    if text and any(part in ("", ".", "..") for part in text.split("/")):
+        raise ValueError("the prefix must not contain empty, '.' or '..' parts")
+    return text
+
+
+class S3Options(S3Access):
+    """A bucket prefix and how to reach it."""
+
+    bucket: str = Field(pattern=BUCKET_PATTERN, description="The bucket's name.")
+    prefix: str = Field(
+        default="",
+        max_length=1024,
+        description="The folder inside the bucket (no leading '/'); empty for the whole bucket.",
+    )
+
     @field_validator("prefix")
     @classmethod
     def _folder(cls, value: str) -> str:
-        text = value.strip("/")
-        if text and any(part in ("", ".", "..") for part in text.split("/")):
-            raise ValueError("the prefix must not contain empty, '.' or '..' parts")
-        return text
+        return valid_prefix(value)
 
 
 def s3_url_options(parts: SplitResult, extra: dict[str, str] | None = None) -> dict[str, Any]:
@@ -96,7 +106,7 @@ class Endpoint:
     host: str
 
 
-def endpoint(options: S3Options, sandbox: Sandbox, engine: str) -> Endpoint:
+def endpoint(options: S3Access, sandbox: Sandbox, engine: str) -> Endpoint:
     """The endpoint checked against the outbound-address policy (pinned without TLS)."""
     text = options.endpoint or f"s3.{options.region}.amazonaws.com"
     match = _ENDPOINT.match(text)
@@ -115,7 +125,7 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def secret_sql(options: S3Options, where: Endpoint, scope: str) -> str:
+def secret_sql(options: S3Access, where: Endpoint, scope: str) -> str:
     """``CREATE SECRET`` for the session (in memory, scoped to the connection's prefix)."""
     parts = [
         "TYPE s3",
@@ -135,7 +145,7 @@ def secret_sql(options: S3Options, where: Endpoint, scope: str) -> str:
     return f"CREATE TEMPORARY SECRET qd_s3 ({', '.join(parts)})"
 
 
-def secrets_of(options: S3Options) -> list[str]:
+def secrets_of(options: S3Access) -> list[str]:
     """The secret values, for messages to leave out."""
     return [
         s.get_secret_value()
@@ -144,7 +154,7 @@ def secrets_of(options: S3Options) -> list[str]:
     ]
 
 
-def arrow_filesystem(options: S3Options, where: Endpoint) -> Any:
+def arrow_filesystem(options: S3Access, where: Endpoint) -> Any:
     import pyarrow.fs as pa_fs  # with the engine, on first use
 
     return pa_fs.S3FileSystem(

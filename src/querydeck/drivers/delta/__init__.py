@@ -1,0 +1,1 @@
+"""Delta Lake tables on disk or on S3, read by DuckDB's delta extension."""

@@ -1,0 +1,1 @@
+"""Apache Iceberg tables on disk or on S3, read by DuckDB's iceberg extension."""
