@@ -382,3 +382,21 @@ def test_the_directory_must_be_inside_the_file_roots(tmp_path: Path) -> None:
 def test_malformed_urls(url: str) -> None:
     with pytest.raises(ConnectionUrlInvalid):
         FilesDriver.options_from_url(url)
+
+
+def test_a_session_is_reused_only_while_its_files_are_unchanged(tmp_path: Path) -> None:
+    root = write_fixture(tmp_path / "d")
+    with files_driver(root).connect(timeout_s=10) as conn:
+        assert conn.reset()
+        assert conn.alive()
+        assert q(conn, f"SELECT count(*) FROM {FIXTURE_TABLE}") == [(3,)]
+        assert conn.reset()
+        (root / "new.csv").write_text("a\n1\n")
+        assert not conn.alive()
+    with files_driver(root).connect(timeout_s=10) as conn:
+        assert conn.alive()
+        os.utime(root / "new.csv", ns=(0, 0))
+        assert not conn.alive()
+    conn.close()
+    assert not conn.reset()
+    assert not conn.alive()

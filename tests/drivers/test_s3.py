@@ -242,3 +242,15 @@ def test_secrets_are_secret_options() -> None:
         "secret_access_key",
         "session_token",
     }
+
+
+def test_a_session_is_reused_only_while_its_objects_are_unchanged(
+    s3_server: S3Server, bucket: str
+) -> None:
+    s3_server.put(bucket, "pooled/t.csv", b"a\n1\n")
+    with s3_driver(s3_server, bucket, "pooled").connect(timeout_s=10) as conn:
+        assert conn.reset()
+        assert conn.alive()
+        assert q(conn, "SELECT a FROM t") == [(1,)]
+        s3_server.put(bucket, "pooled/u.csv", b"b\n2\n")
+        assert not conn.alive()

@@ -45,6 +45,15 @@ class FilesOptions(FileOptions):
     path: str = Field(description="Absolute path of the directory whose files are the tables.")
 
 
+def directory_fingerprint(root: Path) -> frozenset[tuple[str, int, int]]:
+    """Each file under ``root`` (links leading out left out) with its size and time."""
+    found = set()
+    for rel in list_directory(root):
+        stat = os.stat(root / rel)
+        found.add((rel, stat.st_size, stat.st_mtime_ns))
+    return frozenset(found)
+
+
 def list_directory(root: Path) -> list[str]:
     """Relative names (``/``-separated) of the regular files under ``root``; links that
     lead outside it are left out."""
@@ -114,6 +123,7 @@ class FilesDriver(Driver[FilesOptions]):
             shown=shown,
             memory_limit=self.options.memory_limit,
             threads=self.options.threads,
+            fingerprint=lambda: directory_fingerprint(root),
         )
 
         def plan(native: Any) -> Plan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from querydeck.drivers.base import Capabilities, Connection, Driver, split_url, 
 from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.drivers.duckdb.driver import MEMORY_LIMIT_PATTERN
 from querydeck.drivers.duckdb.native import check_duckdb
-from querydeck.drivers.files.driver import list_directory
+from querydeck.drivers.files.driver import directory_fingerprint, list_directory
 from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.s3 import storage
 from querydeck.drivers.s3.storage import BUCKET_PATTERN, S3Access
@@ -150,6 +151,9 @@ class LakeDriver(Driver[LakeOptions]):
                 raise DataFileNotFound(f"The directory {self.target()!r} does not exist.")
             base = os.path.join(os.path.realpath(root), "")
 
+            def fingerprint() -> object:
+                return directory_fingerprint(root)
+
             def lister(_: duckdb.DuckDBPyConnection) -> list[str]:
                 return list_directory(root)
 
@@ -161,6 +165,11 @@ class LakeDriver(Driver[LakeOptions]):
             base = f"s3://{bucket}/{storage.normalised_prefix(options.prefix)}"
             setup = (storage.secret_sql(options, where, base),)
             extensions = ("httpfs", *extensions)
+            filesystem = functools.cache(lambda: storage.arrow_filesystem(options, where))
+            folder = f"{bucket}/{storage.normalised_prefix(options.prefix)}".rstrip("/")
+
+            def fingerprint() -> object:
+                return storage.object_fingerprint(filesystem(), folder)
 
             def lister(native: duckdb.DuckDBPyConnection) -> list[str]:
                 return list_objects(native, base, bucket)
@@ -173,6 +182,7 @@ class LakeDriver(Driver[LakeOptions]):
             extensions=extensions,
             setup=setup,
             secrets=tuple(storage.secrets_of(options)),
+            fingerprint=fingerprint,
         )
 
         def plan(native: duckdb.DuckDBPyConnection) -> Plan:

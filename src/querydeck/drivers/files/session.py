@@ -67,6 +67,9 @@ class SessionSpec:
     extensions: Sequence[str] = ()
     setup: Sequence[str] = ()
     secrets: Sequence[str] = ()
+    #: What the connection's files look like now (names, sizes, times), taken before they
+    #: are listed for the views: a session is reused only while it has not changed.
+    fingerprint: Callable[[], object] | None = None
 
 
 class FilesConnection(DuckDBConnection):
@@ -82,6 +85,7 @@ class FilesConnection(DuckDBConnection):
         self._problems = problems
         self._resolve = plan.resolve
         self._created: set[str] = {v.name.casefold() for v in plan.views}
+        self.fingerprint: object = None
 
     def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
         self._check_open()
@@ -133,6 +137,27 @@ class FilesConnection(DuckDBConnection):
     def schemas(self) -> list[str]:
         return ["main"]
 
+    def reset(self) -> bool:
+        """Reusable: a statement cannot change the session (only reads run and the
+        configuration is locked). Whether its files are still those it read is checked
+        by :meth:`alive` when the session is taken again."""
+        if self._closed or self.fingerprint is None:
+            return False
+        if self._stream is not None:
+            self._stream.close()
+        return True
+
+    def alive(self) -> bool:
+        """The files are as they were when the session opened (names, sizes, times: a
+        walk of the directory, or one LIST request on S3); a changed, added or removed
+        file means a new session, which lists them again."""
+        if self._closed or self._spec.fingerprint is None or self.fingerprint is None:
+            return False
+        try:
+            return bool(self._spec.fingerprint() == self.fingerprint)
+        except (OSError, duckdb.Error, QueryDeckError):
+            return False
+
     def describe_schema(self, schema: str, *, timeout_s: float) -> SchemaMeta:
         """Each file table as a table (its reading SQL is not shown: it names the
         connection's location), commented with where it comes from."""
@@ -166,6 +191,11 @@ def open_session(
         "memory_limit": spec.memory_limit,
         "threads": spec.threads,
     }
+    fingerprint: object = None
+    if spec.fingerprint is not None:
+        # Unreadable now (a missing bucket): the listing below says why; never pooled.
+        with contextlib.suppress(OSError, QueryDeckError):
+            fingerprint = spec.fingerprint()
     native = duckdb.connect(":memory:", config=config)
     try:
         native.execute("SET enable_progress_bar = false")
@@ -184,7 +214,9 @@ def open_session(
     except BaseException:
         native.close()
         raise
-    return FilesConnection(native, spec, planned, problems)
+    conn = FilesConnection(native, spec, planned, problems)
+    conn.fingerprint = fingerprint
+    return conn
 
 
 def _lock(native: duckdb.DuckDBPyConnection, plan: Plan) -> None:

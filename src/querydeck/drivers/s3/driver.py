@@ -83,6 +83,7 @@ class S3Driver(Driver[S3DriverOptions]):
             extensions=("httpfs",),
             setup=(storage.secret_sql(options, where, base),),
             secrets=tuple(storage.secrets_of(options)),
+            fingerprint=lambda: storage.object_fingerprint(filesystem(), folder.rstrip("/")),
         )
 
         def plan(native: duckdb.DuckDBPyConnection) -> Plan:

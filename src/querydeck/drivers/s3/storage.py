@@ -184,3 +184,15 @@ def listing_error(message: str, bucket: str) -> ConnectionFailed:
     if "connect" in message.lower() or "timeout" in message.lower():
         return UpstreamUnavailable("The S3 endpoint does not answer.")
     return ConnectionFailed(f"The bucket {bucket!r} cannot be listed.")
+
+
+def object_fingerprint(filesystem: Any, folder: str) -> frozenset[tuple[str, int, int]]:
+    """Each object under ``folder`` (``bucket/prefix``) with its size and time."""
+    import pyarrow.fs as pa_fs
+
+    infos = filesystem.get_file_info(pa_fs.FileSelector(folder, recursive=True))
+    return frozenset(
+        (i.path, int(i.size or 0), int(i.mtime_ns or 0))
+        for i in infos
+        if i.type == pa_fs.FileType.File
+    )
