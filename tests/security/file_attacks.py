@@ -8,7 +8,11 @@ connection did not register (another folder, another prefix of the bucket)."""
 
 from __future__ import annotations
 
-from tests.security.harness import Attack, common_attacks
+import dataclasses
+import hashlib
+from pathlib import Path
+
+from tests.security.harness import Attack, Bench, common_attacks
 
 NOT_READ = "SQL_NOT_READ_ONLY"
 PARSE = "SQL_PARSE_ERROR"
@@ -170,3 +174,33 @@ def attacks(table: str) -> list[Attack]:
         ),
         Attack(row="E4", sql="SELECT current_setting('allowed_paths')", guarded=(FUNC,), engine=()),
     ]
+
+
+def local_root(b: Bench) -> Path:
+    """The file root of a bench whose connection is a directory right under it."""
+    return Path(b.guarded.connections.get("victim").options["path"]).parent
+
+
+def local_state(b: Bench) -> dict[str, str]:
+    """Every path under the root, with the SHA-256 of each file."""
+    root = local_root(b)
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def placed_locally(b: Bench, attack: Attack, own: str) -> Attack:
+    """``attack`` with its paths: the connection is ``<root>/victim``, whose file ``own``
+    (relative) the rows may target; ``<root>/other`` holds a CSV and a Delta table the
+    connection did not register."""
+    root = local_root(b)
+    sql = attack.sql.format(
+        outside=b.outside,
+        elsewhere=root / "other" / "secret.csv",
+        elsewhere_dir=root / "other" / "lake",
+        dotdot=f"{root}/victim/../other/secret.csv",
+        own=root / "victim" / own,
+        new=root / "victim" / "new.parquet",
+    )
+    return dataclasses.replace(attack, sql=sql)

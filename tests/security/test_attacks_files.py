@@ -4,17 +4,22 @@ connection did not register) is hashed before and after each attempt."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
 from querydeck.runs.models import RunStatus
-from tests.security.file_attacks import FILES, NOT_READ, PARSE, attacks
+from tests.security.file_attacks import (
+    FILES,
+    NOT_READ,
+    PARSE,
+    attacks,
+    local_root,
+    local_state,
+    placed_locally,
+)
 from tests.security.harness import (
     Attack,
     Bench,
@@ -43,47 +48,22 @@ def files_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
         yield b
 
 
-def root_of(b: Bench) -> Path:
-    return Path(b.guarded.get_connection("victim").options["path"]).parent
-
-
-def engine_state(b: Bench) -> dict[str, str]:
-    root = root_of(b)
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        for p in sorted(root.rglob("*"))
-    }
-
-
-def placed(b: Bench, attack: Attack) -> Attack:
-    root = root_of(b)
-    sql = attack.sql.format(
-        outside=b.outside,
-        elsewhere=root / "other" / "secret.csv",
-        elsewhere_dir=root / "other" / "lake",
-        dotdot=f"{root}/victim/../other/secret.csv",
-        own=root / "victim" / "victim.csv",
-        new=root / "victim" / "new.parquet",
-    )
-    return dataclasses.replace(attack, sql=sql)
-
-
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
 def test_guarded(files_bench: Bench, attack: Attack) -> None:
-    before = engine_state(files_bench)
-    info = check_guarded(files_bench, placed(files_bench, attack))
+    before = local_state(files_bench)
+    info = check_guarded(files_bench, placed_locally(files_bench, attack, "victim.csv"))
     assert "qd-canary" not in (info.error_message or "")
-    assert engine_state(files_bench) == before
+    assert local_state(files_bench) == before
     assert_nothing_outside(files_bench)
 
 
 @pytest.mark.parametrize("attack", [a for a in ATTACKS if a.engine is not None], ids=lambda a: a.id)
 def test_bypassed(files_bench: Bench, attack: Attack) -> None:
-    before = engine_state(files_bench)
-    info = check_bypassed(files_bench, placed(files_bench, attack))
+    before = local_state(files_bench)
+    info = check_bypassed(files_bench, placed_locally(files_bench, attack, "victim.csv"))
     assert "qd-canary" not in (info.error_message or "")
-    assert str(root_of(files_bench)) not in (info.error_message or "")
-    assert engine_state(files_bench) == before
+    assert str(local_root(files_bench)) not in (info.error_message or "")
+    assert local_state(files_bench) == before
     assert_nothing_outside(files_bench)
 
 
