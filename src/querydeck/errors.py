@@ -706,6 +706,46 @@ class PayloadTooLarge(QueryDeckError):
     http_status = 413
 
 
+# --- uploaded files -------------------------------------------------------------------------
+
+
+class UploadTooLarge(PayloadTooLarge):
+    """An uploaded file larger than `QUERYDECK_UPLOAD_MAX_BYTES`; nothing is kept.
+    `detail.limit`."""
+
+    code = "UPLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class UploadTypeUnsupported(UnsupportedMediaType):
+    """An uploaded file that is not CSV, Parquet or Excel (.xlsx) by its content (its name
+    does not count); nothing is kept."""
+
+    code = "UPLOAD_TYPE_UNSUPPORTED"
+    http_status = 415
+
+
+class UploadNameInvalid(InvalidInput):
+    """A table name for an upload that is not letters, digits and `_` (not starting with a
+    digit, at most 63 characters), or an upload without a file part."""
+
+    code = "UPLOAD_NAME_INVALID"
+
+
+class UploadExists(Conflict):
+    """Your uploads already hold a table of that name; upload with `replace` to overwrite
+    it."""
+
+    code = "UPLOAD_EXISTS"
+
+
+class UploadsConnectionTaken(Conflict):
+    """The name of your uploads connection (`uploads-<username>`) is taken by another
+    connection; an administrator renames that one."""
+
+    code = "UPLOADS_CONNECTION_TAKEN"
+
+
 # --- user accounts, passwords and API tokens ------------------------------------------------
 
 

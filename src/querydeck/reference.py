@@ -161,6 +161,16 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Uploaded files",
+        (
+            errors.UploadTooLarge,
+            errors.UploadTypeUnsupported,
+            errors.UploadNameInvalid,
+            errors.UploadExists,
+            errors.UploadsConnectionTaken,
+        ),
+    ),
+    Section(
         "Accounts, sessions and tokens",
         (
             errors.Unauthenticated,

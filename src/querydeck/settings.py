@@ -311,6 +311,13 @@ class Settings(BaseSettings):
         "PAYLOAD_TOO_LARGE without being read (Content-Length) or as soon as the limit is "
         "passed (chunked bodies).",
     )
+    upload_max_bytes: int = Field(
+        default=256 * 1024**2,
+        ge=1024,
+        description="Largest file an analyst may upload as a table (POST /api/v1/uploads, "
+        "querydeck upload), bytes; a larger one answers 413 UPLOAD_TOO_LARGE and nothing "
+        "is kept. The upload request may exceed max_request_bytes by this much.",
+    )
     max_json_depth: int = Field(
         default=64,
         ge=1,

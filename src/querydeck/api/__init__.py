@@ -15,6 +15,7 @@ from querydeck.api.routes import certificates as certificate_routes
 from querydeck.api.routes import preferences as preference_routes
 from querydeck.api.routes import results as run_results
 from querydeck.api.routes import saved as saved_queries
+from querydeck.api.routes import uploads as upload_routes
 from querydeck.api.schemas import ERROR_RESPONSES
 from querydeck.app.workbench import Workbench
 
@@ -54,6 +55,7 @@ def create_app(workbench: Workbench) -> FastAPI:
         grants.router,
         preference_routes.router,
         audit.router,
+        upload_routes.router,
     ):
         app.include_router(
             router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated

@@ -2,8 +2,9 @@
 and CORS.
 
 - :class:`BodyLimits` answers 413 ``PAYLOAD_TOO_LARGE`` for a body over
-  ``max_request_bytes``: at once when Content-Length says so (nothing is read), else as
-  soon as the received bytes pass the limit (nothing more is read). A JSON body (or one
+  ``max_request_bytes`` (an upload's: ``upload_max_bytes`` and room for the framing): at
+  once when Content-Length says so (nothing is read), else as soon as the received bytes
+  pass the limit (nothing more is read). A JSON body (or one
   without a content type, which a route may still parse as JSON) is read up to the limit, scanned
   for its nesting depth (400 ``JSON_TOO_DEEP`` beyond ``max_json_depth``) and replayed to
   the application.
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from querydeck.api.bodies import too_large
 from querydeck.api.errors import envelope
+from querydeck.api.routes.uploads import MULTIPART_OVERHEAD
 from querydeck.errors import JsonTooDeep, PayloadTooLarge, QueryDeckError
 from querydeck.settings import Settings
 
@@ -88,34 +90,43 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimits:
-    """413 for bodies over ``max_bytes``; 400 ``JSON_TOO_DEEP`` for JSON nested deeper
-    than ``max_json_depth``."""
+    """413 for bodies over ``max_bytes`` (or a path's own limit in ``path_limits``: an
+    upload's); 400 ``JSON_TOO_DEEP`` for JSON nested deeper than ``max_json_depth``."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_json_depth: int,
+        path_limits: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_json_depth = max_json_depth
+        self.path_limits = dict(path_limits or {})
 
-    def _too_large(self, size: int) -> PayloadTooLarge:
-        return too_large("A request body", self.max_bytes, size)
+    def _too_large(self, size: int, limit: int) -> PayloadTooLarge:
+        return too_large("A request body", limit, size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "").strip()
         size = int(declared) if declared.isdigit() else None
-        if size is not None and size > self.max_bytes:
-            await _answer(scope, receive, send, self._too_large(size))
+        if size is not None and size > limit:
+            await _answer(scope, receive, send, self._too_large(size, limit))
             return
         has_body = bool(size) or "transfer-encoding" in headers
         if has_body and _is_json(headers.get("content-type")):
-            await self._buffered(scope, receive, send)
+            await self._buffered(scope, receive, send, limit)
         else:
-            await self._counted(scope, receive, send)
+            await self._counted(scope, receive, send, limit)
 
-    async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """Read the JSON body up to the limit, check its depth, replay it."""
         chunks: list[bytes] = []
         size = 0
@@ -126,8 +137,8 @@ class BodyLimits:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await _answer(scope, receive, send, self._too_large(size))
+            if size > limit:
+                await _answer(scope, receive, send, self._too_large(size, limit))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -148,7 +159,7 @@ class BodyLimits:
 
         await self.app(scope, replay, send)
 
-    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """Pass the body through, counting; past the limit the application's reading fails
         and the client gets the 413 instead of whatever the application answered."""
         received = 0
@@ -160,7 +171,7 @@ class BodyLimits:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     overflow = True
                     raise _BodyTooLarge
             return message
@@ -178,7 +189,7 @@ class BodyLimits:
             if started:  # a response already on its way: abort the connection
                 raise
         if overflow and not started:
-            await _answer(scope, receive, send, self._too_large(received))
+            await _answer(scope, receive, send, self._too_large(received, limit))
 
 
 # --- security headers ---------------------------------------------------------------------
@@ -305,7 +316,11 @@ def install(app: FastAPI, settings: Settings, *, api_prefix: str) -> None:
     inside it (their error answers carry the request id). Order, outermost first:
     security headers, CORS (when configured), body limits."""
     app.add_middleware(
-        BodyLimits, max_bytes=settings.max_request_bytes, max_json_depth=settings.max_json_depth
+        BodyLimits,
+        max_bytes=settings.max_request_bytes,
+        max_json_depth=settings.max_json_depth,
+        # An upload's file has its own limit (the route enforces it exactly).
+        path_limits={f"{api_prefix}/uploads": settings.upload_max_bytes + MULTIPART_OVERHEAD},
     )
     if settings.cors_allowed_origins:
         app.add_middleware(

@@ -19,6 +19,8 @@ from querydeck.sources.secrets import KEY_FILE_NAME
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 #: The directory under the data directory where querydeck writes its own demo files.
 DEMO_DIR = "demo"
+#: The directory under the data directory holding each user's uploaded files.
+UPLOADS_DIR = "uploads"
 
 
 def own_listeners(settings: Settings) -> list[tuple[str, int]]:
@@ -44,7 +46,7 @@ def app_database_file(settings: Settings) -> Path | None:
 
 def build_sandbox(settings: Settings) -> Sandbox:
     data_dir = settings.data_dir
-    roots = [*settings.allowed_file_roots, data_dir / DEMO_DIR]
+    roots = [*settings.allowed_file_roots, data_dir / DEMO_DIR, data_dir / UPLOADS_DIR]
     key = data_dir / KEY_FILE_NAME
     protected = [key, key.with_name(KEY_FILE_NAME + ".new"), key.with_name(KEY_FILE_NAME + ".old")]
     app_file = app_database_file(settings)

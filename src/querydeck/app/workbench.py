@@ -1,12 +1,12 @@
 """The Workbench: querydeck's one application object.
 
 It wires one service per noun and exposes each as an attribute — ``runs``, ``saved``,
-``catalog``, ``connections``, ``accounts``, ``grants``, ``preferences``, ``admin`` — which
-the API routes and the CLI commands call; they hold no SQL and no driver code. Building a
-Workbench does no I/O; :meth:`Workbench.open` does the start-up work (the data directory,
-migrations, the key check, the result store's start-up sweep, the retention pruners) and
-:meth:`Workbench.close` stops what it started. The Workbench never imports a web or CLI
-framework.
+``catalog``, ``connections``, ``accounts``, ``grants``, ``preferences``, ``uploads``,
+``admin`` — which the API routes and the CLI commands call; they hold no SQL and no
+driver code. Building a Workbench does no I/O; :meth:`Workbench.open` does the start-up
+work (the data directory, migrations, the key check, the result store's start-up sweep,
+the retention pruners) and :meth:`Workbench.close` stops what it started. The Workbench
+never imports a web or CLI framework.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from querydeck.app.connections import ConnectionService
 from querydeck.app.grants import GrantService
 from querydeck.app.preferences import PreferenceService
 from querydeck.app.runs import RunService
-from querydeck.app.sandbox import build_sandbox, prepare_file_roots
+from querydeck.app.sandbox import UPLOADS_DIR, build_sandbox, prepare_file_roots
 from querydeck.app.saved import SavedQueryService
+from querydeck.app.uploads import UploadService
 from querydeck.audit.log import AuditLog
 from querydeck.audit.pruning import Pruner
 from querydeck.audit.retention import audit_pruner
@@ -51,6 +52,7 @@ from querydeck.sources.certificates import CertificateStore, certificates_dir
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.keys import open_sealer
 from querydeck.sources.targets import TargetVerifier
+from querydeck.sources.uploads import UploadStore
 from querydeck.sql.checker import Checker
 from querydeck.sql.policy import unknown_dialects
 from querydeck.store.database import AppDatabase
@@ -149,6 +151,12 @@ class Workbench:
             catalogs, self.refresher, self.runs, access=access, grants=grants
         )
         self.preferences = PreferenceService(Preferences(self.db))
+        self.uploads = UploadService(
+            UploadStore(settings.data_dir / UPLOADS_DIR, max_bytes=settings.upload_max_bytes),
+            self.connection_store,
+            grants,
+            audit=self.audit,
+        )
         self.admin = AdminService(
             settings,
             self.db,

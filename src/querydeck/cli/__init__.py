@@ -19,6 +19,7 @@ from querydeck.cli import certificates as certificates_cli
 from querydeck.cli import export as export_cli
 from querydeck.cli import grants as grants_cli
 from querydeck.cli import saved as saved_cli
+from querydeck.cli import upload as upload_cli
 from querydeck.cli import users as users_cli
 from querydeck.cli.common import ServerChoice, choose_server, print_error
 from querydeck.errors import QueryDeckError
@@ -124,6 +125,7 @@ app.add_typer(users_cli.app, name="users")
 app.add_typer(grants_cli.groups_app, name="groups")
 app.add_typer(grants_cli.grants_app, name="grants")
 app.command("audit")(audit.audit)
+app.command("upload")(upload_cli.upload)
 
 
 def main() -> None:

@@ -1,13 +1,14 @@
 """What the server-capable commands need from a Workbench, as a Protocol.
 
-``query``, ``history``, ``runs``, ``export``, ``schema`` and ``search`` work the same on
-this machine's Workbench and, with ``--server``, on :class:`querydeck.cli.remote.
-RemoteWorkbench`; mypy checks both against :class:`Client`, service by service.
+``query``, ``history``, ``runs``, ``export``, ``schema``, ``search`` and ``upload`` work
+the same on this machine's Workbench and, with ``--server``, on
+:class:`querydeck.cli.remote.RemoteWorkbench`; mypy checks both against :class:`Client`,
+service by service.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from querydeck.catalog.models import (
 )
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.sources.models import UploadInfo
 from querydeck.store.pages import Page
 
 
@@ -86,12 +88,28 @@ class CatalogClient(Protocol):
     def set_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings: ...
 
 
+class UploadsClient(Protocol):
+    """The uploads service's method the ``upload`` command calls."""
+
+    def upload(
+        self,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        table: str | None = ...,
+        replace: bool = ...,
+    ) -> UploadInfo: ...
+
+
 class Client(Protocol):
-    """What the server-capable commands need: the Workbench's ``runs`` and ``catalog``
-    services, locally or over HTTP."""
+    """What the server-capable commands need: the Workbench's ``runs``, ``catalog`` and
+    ``uploads`` services, locally or over HTTP."""
 
     @property
     def runs(self) -> RunsClient: ...
 
     @property
     def catalog(self) -> CatalogClient: ...
+
+    @property
+    def uploads(self) -> UploadsClient: ...

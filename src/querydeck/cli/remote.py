@@ -17,7 +17,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -42,6 +43,7 @@ from querydeck.errors import (
 )
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.sources.models import UploadInfo
 from querydeck.store.pages import Page
 
 API_PREFIX = "/api/v1"
@@ -124,10 +126,14 @@ class ServerClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        content: Iterator[bytes] | None = None,
     ) -> httpx.Response:
-        """One request; an error answer is raised as its ``QueryDeckError``."""
+        """One request (a body from ``json`` or streamed from ``content``); an error
+        answer is raised as its ``QueryDeckError``."""
         clean = {k: v for k, v in (params or {}).items() if v is not None}
-        request = self._http.build_request(method, path, params=clean, json=json, headers=headers)
+        request = self._http.build_request(
+            method, path, params=clean, json=json, headers=headers, content=content
+        )
         try:
             response = self._http.send(request, stream=stream)
         except httpx.ConnectError as exc:
@@ -274,9 +280,47 @@ class RemoteWorkbench(ServerClient):
         super().__init__(server, token, transport=transport)
         self.runs = RemoteRuns(self)
         self.catalog = RemoteCatalog(self)
+        self.uploads = RemoteUploads(self)
 
     def __enter__(self) -> RemoteWorkbench:
         return self
+
+
+class RemoteUploads:
+    """Uploads over the HTTP API: the file streamed as ``multipart/form-data``."""
+
+    def __init__(self, client: ServerClient) -> None:
+        self._client = client
+
+    def upload(
+        self,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        table: str | None = None,
+        replace: bool = False,
+    ) -> UploadInfo:
+        boundary = f"querydeck-{uuid.uuid4().hex}"
+        quoted = filename.replace("\\", "_").replace('"', "_").replace("\r", "_")
+        quoted = quoted.replace("\n", "_")
+
+        def body() -> Iterator[bytes]:
+            yield (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            yield from chunks
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        return self._client.call(
+            UploadInfo,
+            "POST",
+            "/uploads",
+            params={"table": table, "replace": str(replace).lower()},
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=body(),
+        )
 
 
 class RemoteRuns:

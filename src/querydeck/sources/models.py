@@ -98,3 +98,14 @@ class CertificateInfo(BaseModel):
     certificates: list[CertificateDetail]
     used_by: list[str] = Field(description="Names of the connections that verify with it.")
     created_at: datetime
+
+
+class UploadInfo(BaseModel):
+    """An uploaded file, and where to query it."""
+
+    connection: str
+    table: str
+    format: str
+    bytes: int
+    sha256: str
+    replaced: bool
