@@ -9,6 +9,7 @@ seen by the next run. See :mod:`querydeck.drivers.files.layout` for the naming a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
 from querydeck.errors import ConnectionFailed, ConnectionUrlInvalid, DataFileNotFound
 
 if TYPE_CHECKING:
-    from querydeck.drivers.files.session import Plan
+    from querydeck.drivers.files.session import Plan, SessionSpec
 
 #: Most files a directory may hold before a session refuses to list it all.
 MAX_FILES = 100_000
@@ -109,6 +110,12 @@ class FilesDriver(Driver[FilesOptions]):
         return path
 
     def connect(self, *, timeout_s: float) -> Connection:
+        from querydeck.drivers.files import session  # the engine, on first use
+
+        return session.open_session(*self.prepare())
+
+    def prepare(self) -> tuple[SessionSpec, Callable[[Any], Plan]]:
+        """The session's settings and its plan (engine side: imports DuckDB)."""
         root = self.directory()
         shown = self.target()
         if not root.exists():
@@ -130,4 +137,4 @@ class FilesDriver(Driver[FilesOptions]):
             sources = discover(list_directory(root))
             return tables.plan(native, sources, self.options, tables.local(base))
 
-        return session.open_session(spec, plan)
+        return spec, plan

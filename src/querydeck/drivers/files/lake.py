@@ -31,7 +31,7 @@ from querydeck.errors import ConnectionUrlInvalid, DataFileNotFound
 if TYPE_CHECKING:
     import duckdb
 
-    from querydeck.drivers.files.session import Plan
+    from querydeck.drivers.files.session import Plan, SessionSpec
 
 _VERSION = re.compile(r"^(?P<table>.+)@(?P<at>[^@]+)$")
 _TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(\d{2})(\d{2})?)?$")
@@ -137,6 +137,12 @@ class LakeDriver(Driver[LakeOptions]):
         """The views of the tables among ``files`` (relative to ``base``)."""
 
     def connect(self, *, timeout_s: float) -> Connection:
+        from querydeck.drivers.files import session  # the engine, on first use
+
+        return session.open_session(*self.prepare())
+
+    def prepare(self) -> tuple[SessionSpec, Callable[[duckdb.DuckDBPyConnection], Plan]]:
+        """The session's settings and its plan (engine side: imports DuckDB)."""
         options = self.options
         from querydeck.drivers.files import session  # the engine, on first use
 
@@ -188,4 +194,4 @@ class LakeDriver(Driver[LakeOptions]):
         def plan(native: duckdb.DuckDBPyConnection) -> Plan:
             return self.plan_tables(native, lister(native), base)
 
-        return session.open_session(spec, plan)
+        return spec, plan

@@ -15,6 +15,7 @@ reading type, with a deadline timer), after the driver's own table-function chec
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,14 @@ class Plan:
     allowed_directories: list[str] = field(default_factory=list)
     #: The ``SELECT`` of a table name not among the views (a version: ``"t@3"``), or None.
     resolve: Callable[[str], str | None] | None = None
+    #: The attached database the views are made in (a federated session's source), or
+    #: None for the session's own.
+    catalog: str | None = None
+
+    def qualified(self, name: str) -> str:
+        if self.catalog is None:
+            return quote_name(name)
+        return f"{quote_name(self.catalog)}.main.{quote_name(name)}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,12 @@ class SessionSpec:
     #: What the connection's files look like now (names, sizes, times), taken before they
     #: are listed for the views: a session is reused only while it has not changed.
     fingerprint: Callable[[], object] | None = None
+    #: Other locations to show by name in messages (a federated session's sources).
+    places: Sequence[tuple[str, str]] = ()
+
+
+#: Names of the Arrow objects registered in a session (ORC files, CSV through pyarrow).
+_ARROW_NAMES = itertools.count()
 
 
 class FilesConnection(DuckDBConnection):
@@ -175,15 +190,20 @@ def hide(text: str, spec: SessionSpec) -> str:
     for secret in spec.secrets:
         if secret:
             text = text.replace(secret, "***")
-    base = spec.base
-    return text.replace(base, "").replace(base.rstrip("/"), spec.shown)
+    for base, shown in ((spec.base, spec.shown), *spec.places):
+        if base.rstrip("/"):
+            text = text.replace(base, "").replace(base.rstrip("/"), shown)
+    return text
 
 
 def open_session(
-    spec: SessionSpec, plan: Callable[[duckdb.DuckDBPyConnection], Plan]
+    spec: SessionSpec,
+    plan: Callable[[duckdb.DuckDBPyConnection], Plan],
+    connection: type[FilesConnection] | None = None,
 ) -> FilesConnection:
-    """A locked-down session with the views ``plan`` (called with the session before it
-    is locked, to list files) returns."""
+    """A locked-down session (a ``connection``, by default a :class:`FilesConnection`)
+    with the views ``plan`` (called with the session before it is locked, to list files)
+    returns."""
     config: dict[str, Any] = {
         "enable_external_access": True,  # off once allowed_paths is set, before any view
         "autoinstall_known_extensions": False,
@@ -214,7 +234,7 @@ def open_session(
     except BaseException:
         native.close()
         raise
-    conn = FilesConnection(native, spec, planned, problems)
+    conn = (connection or FilesConnection)(native, spec, planned, problems)
     conn.fingerprint = fingerprint
     return conn
 
@@ -237,15 +257,16 @@ def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSp
     """Create every view; one whose files cannot be read becomes a view that fails with
     the reason when queried, and the reason is listed as a catalog problem."""
     problems: list[str] = []
-    for index, view in enumerate(plan.views):
+    for view in plan.views:
+        name = plan.qualified(view.name)
         try:
             sql = view.sql
             if view.arrow is not None:
                 # A registered object is not in the catalog; a view over it is.
-                scanned = f"qd_arrow_{index}"
+                scanned = f"qd_arrow_{next(_ARROW_NAMES)}"
                 native.register(scanned, view.arrow())
                 sql = f"SELECT * FROM {scanned}"
-            native.execute(f"CREATE VIEW {quote_name(view.name)} AS {sql}")
+            native.execute(f"CREATE VIEW {name} AS {sql}")
         except (duckdb.Error, OSError, ValueError) as exc:
             reason = f"The table {view.name} ({view.comment}) cannot be read: " + hide(
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
@@ -253,7 +274,6 @@ def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSp
             )
             problems.append(reason)
             native.execute(
-                f"CREATE VIEW {quote_name(view.name)} AS "
-                f"SELECT error({quote_text(reason)}) AS unreadable"
+                f"CREATE VIEW {name} AS SELECT error({quote_text(reason)}) AS unreadable"
             )
     return problems

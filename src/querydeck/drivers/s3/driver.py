@@ -10,6 +10,7 @@ scoped to the prefix, and ``allowed_paths`` holds exactly the objects listed.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from querydeck.drivers.base import Capabilities, Connection, Driver, split_url
@@ -25,7 +26,7 @@ from querydeck.drivers.s3.storage import S3Options
 if TYPE_CHECKING:
     import duckdb
 
-    from querydeck.drivers.files.session import Plan
+    from querydeck.drivers.files.session import Plan, SessionSpec
 
 
 class S3DriverOptions(FileOptions, S3Options):
@@ -66,6 +67,12 @@ class S3Driver(Driver[S3DriverOptions]):
         return f"{self.options.bucket}/{storage.normalised_prefix(self.options.prefix)}"
 
     def connect(self, *, timeout_s: float) -> Connection:
+        from querydeck.drivers.files import session  # the engine, on first use
+
+        return session.open_session(*self.prepare())
+
+    def prepare(self) -> tuple[SessionSpec, Callable[[duckdb.DuckDBPyConnection], Plan]]:
+        """The session's settings and its plan (engine side: imports DuckDB)."""
         options = self.options
         prefix = storage.normalised_prefix(options.prefix)
         where = storage.endpoint(options, self.sandbox, self.title)
@@ -90,4 +97,4 @@ class S3Driver(Driver[S3DriverOptions]):
             sources = discover(list_objects(native, base, options.bucket))
             return tables.plan(native, sources, options, located)
 
-        return session.open_session(spec, plan)
+        return spec, plan

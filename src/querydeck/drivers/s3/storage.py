@@ -10,6 +10,7 @@ checked against it) and only the check applies.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -142,7 +143,9 @@ def secret_sql(options: S3Access, where: Endpoint, scope: str) -> str:
     ):
         if secret is not None:
             parts.append(f"{keyword} {quote(secret.get_secret_value())}")
-    return f"CREATE TEMPORARY SECRET qd_s3 ({', '.join(parts)})"
+    # Named by its scope: a federated session holds one per bucket prefix.
+    name = "qd_s3_" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+    return f"CREATE TEMPORARY SECRET {name} ({', '.join(parts)})"
 
 
 def secrets_of(options: S3Access) -> list[str]:
