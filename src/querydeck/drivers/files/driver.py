@@ -82,7 +82,7 @@ class FilesDriver(Driver[FilesOptions]):
     title = "Files"
     dialect = "duckdb"
     Options = FilesOptions
-    capabilities = Capabilities(server_timeout=False, arrays=True, file_based=True)
+    capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True, file_based=True)
     url_schemes = ("files",)
     forbidden_functions = FORBIDDEN_FUNCTIONS
     native_check = check_duckdb

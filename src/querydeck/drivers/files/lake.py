@@ -104,7 +104,7 @@ class LakeDriver(Driver[LakeOptions]):
 
     dialect = "duckdb"
     Options = LakeOptions
-    capabilities = Capabilities(server_timeout=False, arrays=True, file_based=True)
+    capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True, file_based=True)
     forbidden_functions = FORBIDDEN_FUNCTIONS
     native_check = check_duckdb
     quoted_names_read_files = True

@@ -51,7 +51,7 @@ class S3Driver(Driver[S3DriverOptions]):
     title = "S3"
     dialect = "duckdb"
     Options = S3DriverOptions
-    capabilities = Capabilities(server_timeout=False, arrays=True)
+    capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True)
     url_schemes = ("s3",)
     forbidden_functions = FORBIDDEN_FUNCTIONS
     native_check = check_duckdb
