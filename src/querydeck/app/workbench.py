@@ -17,6 +17,7 @@ from querydeck.app.accounts import AccountService
 from querydeck.app.admin import AdminService
 from querydeck.app.catalog import CatalogService
 from querydeck.app.connections import ConnectionService
+from querydeck.app.federation import binder
 from querydeck.app.grants import GrantService
 from querydeck.app.preferences import PreferenceService
 from querydeck.app.runs import RunService
@@ -103,6 +104,7 @@ class Workbench:
         self.run_manager.on_finished = self._after_run
         self.tokens = ApiTokens(self.db, max_days=settings.token_max_days)
         grants = Grants(self.db)
+        self.run_manager.bind_driver = binder(self.connection_store, grants)
         access = Access(grants, self.connection_store)
         hasher = PasswordHasher(
             time_cost=settings.argon2_time_cost,

@@ -159,6 +159,12 @@ class EngineSession(abc.ABC):
         error when the session is broken."""
         return False
 
+    def sources_read(self) -> list[str]:
+        """The registered connections the last statement read through this session (a
+        federated session's attached sources), for the run's audit entry; [] for a
+        session that reads only its own connection (the default)."""
+        return []
+
     def alive(self) -> bool:
         """A local check, without a round trip, that an idle session still looks usable
         (not closed, nothing unexpected waiting on its socket)."""

@@ -64,6 +64,8 @@ class ActiveRun:
     #: The history row as this process wrote it (updated with what it writes later): the
     #: run is answered from it when it ends, without reading it back.
     record: dict[str, Any] = field(default_factory=dict)
+    #: The registered connections the statement read through a federated session.
+    sources: list[str] = field(default_factory=list)
 
     # The session is cancelled with the lock held: the worker detaches it under the same
     # lock before the session goes back to its pool, so a late cancel never reaches the
@@ -105,12 +107,14 @@ def finish_entry_fields(
     dialect: str,
     request_id: str | None,
     values: dict[str, Any],
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
     """The ``run.finish`` audit entry (keywords of :meth:`AuditLog.entry`) of a run ending
-    with ``values``: the statement's fingerprint and tables, never its text."""
+    with ``values``: the statement's fingerprint and tables, never its text, and the
+    connections a federated run read (``sources``)."""
     status = str(values["status"])
     summary = summarise(sql, dialect)
-    return {
+    entry: dict[str, Any] = {
         "action": "run.finish",
         "actor": actor,
         "outcome": _OUTCOMES.get(status, "error"),
@@ -130,6 +134,9 @@ def finish_entry_fields(
             "duration_ms": values.get("duration_ms"),
         },
     }
+    if sources:
+        entry["detail"]["sources"] = list(sources)
+    return entry
 
 
 def storable(text: str) -> str:

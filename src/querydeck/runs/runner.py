@@ -62,6 +62,7 @@ from querydeck.runs.results.store import ResultStore, ResultWriter
 from querydeck.runs.watchdog import Deadline, Watchdog
 from querydeck.settings import Settings
 from querydeck.sources.connections import ConnectionStore
+from querydeck.sources.models import ConnectionInfo
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow, utcnow
@@ -112,6 +113,9 @@ class RunManager:
         self._lock = threading.Lock()
         #: Called (in the worker thread) after each run has ended: retention hooks here.
         self.on_finished: Callable[[], object] | None = None
+        #: Gives a run's driver what it needs of the user who runs it (a federated
+        #: connection: the sources that user may query); the driver as it is by default.
+        self.bind_driver: Callable[[ConnectionInfo, Any, Principal], Any] | None = None
 
     # --- starting ---------------------------------------------------------------------
 
@@ -181,6 +185,8 @@ class RunManager:
         """Record a run (see :meth:`start`); with ``claim`` the caller executes it, on the
         worker it claimed. Returns the run and its driver."""
         info, driver = self._connections.driver_for(request.connection)
+        if self.bind_driver is not None:
+            driver = self.bind_driver(info, driver, actor)
         if request.export_all:
             cap = self._settings.export_max_rows
             max_rows = min(request.max_rows or cap, cap)
@@ -360,7 +366,10 @@ class RunManager:
                 timer = self._watchdog.schedule(
                     active.timeout_s + WATCHDOG_GRACE_S, active.fire_watchdog
                 )
-                stream = conn.execute(active.sql, timeout_s=active.timeout_s)
+                try:
+                    stream = conn.execute(active.sql, timeout_s=active.timeout_s)
+                finally:  # a statement refused or failed may have named sources too
+                    active.sources = conn.sources_read()
                 try:
                     writer = self._results.writer(active.id, stream.schema)
                 except BaseException:
@@ -438,6 +447,7 @@ class RunManager:
             dialect=active.dialect,
             request_id=active.request_id,
             values=values,
+            sources=active.sources,
         )
 
     def _finish(self, active: ActiveRun, values: dict[str, Any]) -> dict[str, Any]:

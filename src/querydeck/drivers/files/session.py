@@ -30,7 +30,7 @@ from querydeck.drivers.duckdb.engine import (
     load_packaged_extension,
 )
 from querydeck.drivers.files.options import quote_name, quote_text
-from querydeck.drivers.files.statement import check_table_functions, read_names
+from querydeck.drivers.files.statement import Names, check_table_functions, read_names
 from querydeck.errors import ConnectionFailed, FileAccessDenied, QueryDeckError
 
 
@@ -43,6 +43,14 @@ class View:
     sql: str | None
     comment: str
     arrow: Callable[[], Any] | None = None
+    #: The attached database the view is made in (a federated session's source), or None
+    #: for the session's own.
+    catalog: str | None = None
+
+    def qualified(self) -> str:
+        if self.catalog is None:
+            return quote_name(self.name)
+        return f"{quote_name(self.catalog)}.main.{quote_name(self.name)}"
 
 
 @dataclass
@@ -54,14 +62,6 @@ class Plan:
     allowed_directories: list[str] = field(default_factory=list)
     #: The ``SELECT`` of a table name not among the views (a version: ``"t@3"``), or None.
     resolve: Callable[[str], str | None] | None = None
-    #: The attached database the views are made in (a federated session's source), or
-    #: None for the session's own.
-    catalog: str | None = None
-
-    def qualified(self, name: str) -> str:
-        if self.catalog is None:
-            return quote_name(name)
-        return f"{quote_name(self.catalog)}.main.{quote_name(name)}"
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,15 @@ class FilesConnection(DuckDBConnection):
             try:
                 names = read_names(self._native, sql, statements[0].type.name)
                 check_table_functions(names)
-                self._add_versions(names.tables)
+                self._checked(names)
             except duckdb.Error as exc:
                 raise self._map_error(exc) from exc
         return super().execute(sql, timeout_s=timeout_s)
+
+    def _checked(self, names: Names) -> None:
+        """What a statement names, once checked and before it runs: the versions of lake
+        tables it names are made into views."""
+        self._add_versions(names.tables)
 
     def _add_versions(self, tables: frozenset[str]) -> None:
         """Create the views of the versions of tables a statement names (``"t@3"``) that
@@ -228,7 +233,7 @@ def open_session(
             _lock(native, planned)
         except duckdb.Error as exc:
             raise ConnectionFailed(
-                f"The files of {spec.shown} cannot be listed: {hide(str(exc), spec)}"
+                f"The session over {spec.shown} cannot be opened: {hide(str(exc), spec)}"
             ) from None
         problems = _create_views(native, planned, spec)
     except BaseException:
@@ -258,7 +263,7 @@ def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSp
     the reason when queried, and the reason is listed as a catalog problem."""
     problems: list[str] = []
     for view in plan.views:
-        name = plan.qualified(view.name)
+        name = view.qualified()
         try:
             sql = view.sql
             if view.arrow is not None:

@@ -28,15 +28,18 @@ _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(.*)$", re.IGNORECASE | 
 
 @dataclass(frozen=True)
 class Names:
-    """The table functions a statement calls and the tables it names (lower case)."""
+    """The table functions a statement calls (lower case), the tables it names, and the
+    databases or schemas it names them in."""
 
     functions: frozenset[str]
     tables: frozenset[str]
+    qualifiers: frozenset[str] = frozenset()
 
 
 def _names(tree: Any) -> Names:
     functions: set[str] = set()
     tables: set[str] = set()
+    qualifiers: set[str] = set()
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -44,12 +47,16 @@ def _names(tree: Any) -> Names:
             if node.get("type") == "TABLE_FUNCTION":
                 function = node.get("function") or {}
                 functions.add(str(function.get("function_name", "")).lower())
-            elif node.get("type") == "BASE_TABLE" and not node.get("schema_name"):
-                tables.add(str(node.get("table_name", "")))
+            elif node.get("type") == "BASE_TABLE":
+                qualifier = node.get("catalog_name") or node.get("schema_name")
+                if qualifier:
+                    qualifiers.add(str(qualifier))
+                else:
+                    tables.add(str(node.get("table_name", "")))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return Names(frozenset(functions), frozenset(tables))
+    return Names(frozenset(functions), frozenset(tables), frozenset(qualifiers))
 
 
 def read_names(native: duckdb.DuckDBPyConnection, sql: str, kind: str) -> Names:
