@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 import tests.drivers.test_duckdb as duckdb_tests
-from querydeck.drivers.base import Connection, Driver
+from querydeck.drivers.base import Driver, EngineSession
 from querydeck.drivers.delta.driver import DeltaDriver
 from querydeck.drivers.files.lake import LakeOptions
 from querydeck.errors import ConnectionFailed, DataFileNotFound, QueryFailed, QueryRejected
@@ -31,7 +31,7 @@ def delta(path: Path) -> DeltaDriver:
     return DeltaDriver(LakeOptions(path=str(path)))
 
 
-def q(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+def q(conn: EngineSession, sql: str) -> list[tuple[Any, ...]]:
     return read_rows(conn.execute(sql, timeout_s=10))
 
 
@@ -71,7 +71,7 @@ class TestDelta(DriverSuite):
 
 
 @pytest.fixture(scope="module")
-def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineSession]:
     root = tmp_path_factory.mktemp("delta-versions")
     delta_table(str(root / "events"), [FIRST, SECOND])
     delta_table(str(root / "nested" / "deep" / "events"), [FIRST])
@@ -80,7 +80,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
     conn.close()
 
 
-def test_latest_version_has_the_added_column(versions: Connection) -> None:
+def test_latest_version_has_the_added_column(versions: EngineSession) -> None:
     assert q(versions, "SELECT id, name, extra FROM events ORDER BY id") == [
         (1, "alpha", None),
         (2, "北京", None),
@@ -93,7 +93,7 @@ def test_latest_version_has_the_added_column(versions: Connection) -> None:
     assert tables["deep_events"].comment == "delta table nested/deep/events/"
 
 
-def test_versions_are_read_by_number(versions: Connection) -> None:
+def test_versions_are_read_by_number(versions: EngineSession) -> None:
     assert q(versions, 'SELECT id, name FROM "events@0" ORDER BY id') == [(1, "alpha"), (2, "北京")]
     assert q(versions, 'SELECT count(*) FROM "EVENTS@1"') == [(3,)]
     assert q(versions, 'SELECT count(*) FROM "events@1"') == [(3,)]
@@ -103,7 +103,7 @@ def test_versions_are_read_by_number(versions: Connection) -> None:
         q(versions, 'SELECT * FROM "events@7"')
 
 
-def test_the_log_is_never_read_outside_the_views(versions: Connection, tmp_path: Path) -> None:
+def test_the_log_is_never_read_outside_the_views(versions: EngineSession, tmp_path: Path) -> None:
     delta_table(str(tmp_path / "elsewhere"), [FIRST])
     with pytest.raises(QueryRejected):
         q(versions, f"SELECT * FROM delta_scan('{tmp_path}/elsewhere')")

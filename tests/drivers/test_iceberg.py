@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 import tests.drivers.test_duckdb as duckdb_tests
-from querydeck.drivers.base import Connection, Driver
+from querydeck.drivers.base import Driver, EngineSession
 from querydeck.drivers.files.lake import LakeOptions, version_at
 from querydeck.drivers.iceberg.driver import IcebergDriver
 from querydeck.errors import (
@@ -38,7 +38,7 @@ def iceberg(path: Path) -> IcebergDriver:
     return IcebergDriver(LakeOptions(path=str(path)))
 
 
-def q(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+def q(conn: EngineSession, sql: str) -> list[tuple[Any, ...]]:
     return read_rows(conn.execute(sql, timeout_s=10))
 
 
@@ -89,7 +89,7 @@ class TestIceberg(DriverSuite):
 
 
 @pytest.fixture(scope="module")
-def evolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Connection, Any]]:
+def evolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EngineSession, Any]]:
     root = tmp_path_factory.mktemp("iceberg-evolved")
     # A second apart, so that a time between the two snapshots can be written.
     table = iceberg_table(root, f"file://{root}/wh", "events", [FIRST, SECOND], pause_s=1.1)
@@ -98,7 +98,7 @@ def evolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Connecti
     conn.close()
 
 
-def test_the_current_snapshot_has_the_added_column(evolved: tuple[Connection, Any]) -> None:
+def test_the_current_snapshot_has_the_added_column(evolved: tuple[EngineSession, Any]) -> None:
     conn, _ = evolved
     assert q(conn, "SELECT id, name, extra FROM events ORDER BY id") == [
         (1, "alpha", None),
@@ -117,7 +117,7 @@ def test_the_current_snapshot_has_the_added_column(evolved: tuple[Connection, An
     assert "metadata version" in table.comment
 
 
-def test_snapshots_and_time_travel(evolved: tuple[Connection, Any]) -> None:
+def test_snapshots_and_time_travel(evolved: tuple[EngineSession, Any]) -> None:
     conn, table = evolved
     snapshots = [s.snapshot_id for s in table.snapshots()]
     assert len(snapshots) == 2

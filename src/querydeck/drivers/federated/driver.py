@@ -23,9 +23,9 @@ from pydantic import Field, field_validator
 
 from querydeck.drivers.base import (
     Capabilities,
-    Connection,
     Driver,
     DriverOptions,
+    EngineSession,
     split_url,
     url_query,
 )
@@ -105,7 +105,7 @@ class FederatedDriver(Driver[FederatedOptions]):
         copy.bound_sources = tuple(sources)
         return copy
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         from querydeck.drivers.federated import session  # the engine, on first use
 
         return session.open_federated(

@@ -9,11 +9,11 @@ from typing import Any
 
 import duckdb
 
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.federated.driver import BoundSource
 from querydeck.drivers.files.options import quote_name, quote_text
-from querydeck.drivers.files.session import FilesConnection, Plan, SessionSpec, open_session
+from querydeck.drivers.files.session import FilesSession, Plan, SessionSpec, open_session
 from querydeck.drivers.files.statement import Names
 from querydeck.drivers.tls import ca_file
 from querydeck.errors import CatalogUnsupported, ConnectionFailed
@@ -37,7 +37,7 @@ SELECT database_name FROM duckdb_views() WHERE view_name = $name AND NOT interna
 """
 
 
-class FederatedConnection(FilesConnection):
+class FederatedSession(FilesSession):
     """A files session whose tables are the sources' (never pooled: its sources are those
     one user may query)."""
 
@@ -46,7 +46,7 @@ class FederatedConnection(FilesConnection):
     _read: tuple[str, ...] = ()
 
     # Never pooled: the sources attached are those one user may query.
-    reset = Connection.reset
+    reset = EngineSession.reset
 
     def schemas(self) -> list[str]:
         raise CatalogUnsupported(
@@ -199,9 +199,7 @@ def _attachments(sources: list[BoundSource]) -> _Attachments:
     return into
 
 
-def open_federated(
-    sources: list[BoundSource], memory_limit: str, threads: int
-) -> FederatedConnection:
+def open_federated(sources: list[BoundSource], memory_limit: str, threads: int) -> FederatedSession:
     """A session with ``sources`` attached read-only, sandboxed and locked."""
     into = _attachments(sources)
     spec = SessionSpec(
@@ -226,7 +224,7 @@ def open_federated(
             merged.allowed_directories.extend(part.allowed_directories)
         return merged
 
-    conn = open_session(spec, plan, connection=FederatedConnection)
-    assert isinstance(conn, FederatedConnection)
+    conn = open_session(spec, plan, connection=FederatedSession)
+    assert isinstance(conn, FederatedSession)
     conn.aliases = tuple(s.name for s in sources)
     return conn

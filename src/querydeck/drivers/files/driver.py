@@ -17,8 +17,8 @@ from pydantic import Field
 
 from querydeck.drivers.base import (
     Capabilities,
-    Connection,
     Driver,
+    EngineSession,
     split_url,
     url_query,
 )
@@ -109,7 +109,7 @@ class FilesDriver(Driver[FilesOptions]):
             self.sandbox.files.check(str(path), self.title)
         return path
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         from querydeck.drivers.files import session  # the engine, on first use
 
         return session.open_session(*self.prepare())

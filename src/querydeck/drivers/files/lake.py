@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from querydeck.drivers.base import Capabilities, Connection, Driver, split_url, url_query
+from querydeck.drivers.base import Capabilities, Driver, EngineSession, split_url, url_query
 from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.drivers.duckdb.driver import MEMORY_LIMIT_PATTERN
 from querydeck.drivers.duckdb.native import check_duckdb
@@ -136,7 +136,7 @@ class LakeDriver(Driver[LakeOptions]):
     def plan_tables(self, native: duckdb.DuckDBPyConnection, files: list[str], base: str) -> Plan:
         """The views of the tables among ``files`` (relative to ``base``)."""
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         from querydeck.drivers.files import session  # the engine, on first use
 
         return session.open_session(*self.prepare())

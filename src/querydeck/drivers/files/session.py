@@ -26,7 +26,7 @@ from querydeck.drivers.base import ResultStream
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.duckdb.engine import (
     READ_STATEMENT_TYPES,
-    DuckDBConnection,
+    DuckDBSession,
     load_packaged_extension,
 )
 from querydeck.drivers.files.options import quote_name, quote_text
@@ -87,7 +87,7 @@ class SessionSpec:
 _ARROW_NAMES = itertools.count()
 
 
-class FilesConnection(DuckDBConnection):
+class FilesSession(DuckDBSession):
     """A DuckDB session over files: the DuckDB driver's connection plus the table-function
     check, messages without the connection's own location, and a catalog of files."""
 
@@ -204,9 +204,9 @@ def hide(text: str, spec: SessionSpec) -> str:
 def open_session(
     spec: SessionSpec,
     plan: Callable[[duckdb.DuckDBPyConnection], Plan],
-    connection: type[FilesConnection] | None = None,
-) -> FilesConnection:
-    """A locked-down session (a ``connection``, by default a :class:`FilesConnection`)
+    connection: type[FilesSession] | None = None,
+) -> FilesSession:
+    """A locked-down session (a ``connection``, by default a :class:`FilesSession`)
     with the views ``plan`` (called with the session before it is locked, to list files)
     returns."""
     config: dict[str, Any] = {
@@ -239,7 +239,7 @@ def open_session(
     except BaseException:
         native.close()
         raise
-    conn = (connection or FilesConnection)(native, spec, planned, problems)
+    conn = (connection or FilesSession)(native, spec, planned, problems)
     conn.fingerprint = fingerprint
     return conn
 

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from querydeck.drivers.base import Capabilities, Connection, Driver, split_url
+from querydeck.drivers.base import Capabilities, Driver, EngineSession, split_url
 from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.drivers.duckdb.native import check_duckdb
 from querydeck.drivers.files.driver import FILE_URL_PARAMS
@@ -66,7 +66,7 @@ class S3Driver(Driver[S3DriverOptions]):
     def target(self) -> str:
         return f"{self.options.bucket}/{storage.normalised_prefix(self.options.prefix)}"
 
-    def connect(self, *, timeout_s: float) -> Connection:
+    def connect(self, *, timeout_s: float) -> EngineSession:
         from querydeck.drivers.files import session  # the engine, on first use
 
         return session.open_session(*self.prepare())
