@@ -23,7 +23,7 @@ from tests.security.harness import (
     check_guarded,
 )
 
-ATTACKS = attacks("victim")
+ATTACKS = attacks("victim", common=False)
 #: Bypassed, the rows about files: the session's other layers are the files driver's, whose
 #: table runs every row (a failed run's session is not reused, so each costs a new one).
 BYPASSED = [

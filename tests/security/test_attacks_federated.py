@@ -27,7 +27,7 @@ from tests.security.harness import (
 from tests.services import postgres_database, postgres_reader
 
 ATTACKS = [
-    *attacks("victim"),
+    *attacks("victim", common=False),
     Attack(
         row="A7",
         sql="SELECT * FROM postgres_query('pg', 'DELETE FROM victim')",

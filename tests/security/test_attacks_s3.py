@@ -24,7 +24,7 @@ from tests.security.harness import (
     check_guarded,
 )
 
-ATTACKS = attacks("victim")
+ATTACKS = attacks("victim", common=False)
 
 
 @pytest.fixture(scope="module")
