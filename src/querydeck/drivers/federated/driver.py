@@ -29,10 +29,8 @@ from querydeck.drivers.base import (
     split_url,
     url_query,
 )
-from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.drivers.duckdb.driver import MEMORY_LIMIT_PATTERN
-from querydeck.drivers.duckdb.native import check_duckdb
-from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.files.family import DuckDBFilesDriver
 
 #: Most sources one federated connection names.
 MAX_SOURCES = 32
@@ -74,19 +72,14 @@ class BoundSource:
     driver: Driver[Any]
 
 
-class FederatedDriver(Driver[FederatedOptions]):
+class FederatedDriver(DuckDBFilesDriver[FederatedOptions]):
     """Registered connections attached read-only to one DuckDB session."""
 
     name = "federated"
     title = "Federated"
-    dialect = "duckdb"
     Options = FederatedOptions
     capabilities = Capabilities(server_timeout=False, catalog=False, arrays=True)
     url_schemes = ("federated",)
-    forbidden_functions = FORBIDDEN_FUNCTIONS
-    native_check = check_duckdb
-    quoted_names_read_files = True
-    ddl_style = DdlStyle(comments="statements")
     #: The sources bound for the user who runs a statement (None: not bound, as when the
     #: connection is saved or tested: then nothing is attached).
     bound_sources: tuple[BoundSource, ...] | None = None

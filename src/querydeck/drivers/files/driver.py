@@ -17,16 +17,13 @@ from pydantic import Field
 
 from querydeck.drivers.base import (
     Capabilities,
-    Driver,
     EngineSession,
     split_url,
     url_query,
 )
-from querydeck.drivers.catalog_model import DdlStyle
-from querydeck.drivers.duckdb.native import check_duckdb
+from querydeck.drivers.files.family import DuckDBFilesDriver
 from querydeck.drivers.files.layout import discover
 from querydeck.drivers.files.options import FileOptions
-from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
 from querydeck.errors import ConnectionFailed, ConnectionUrlInvalid, DataFileNotFound
 
 if TYPE_CHECKING:
@@ -75,19 +72,14 @@ def list_directory(root: Path) -> list[str]:
     return found
 
 
-class FilesDriver(Driver[FilesOptions]):
+class FilesDriver(DuckDBFilesDriver[FilesOptions]):
     """CSV, Parquet, JSON, Avro, ORC and Excel files in a local directory."""
 
     name = "files"
     title = "Files"
-    dialect = "duckdb"
     Options = FilesOptions
     capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True, file_based=True)
     url_schemes = ("files",)
-    forbidden_functions = FORBIDDEN_FUNCTIONS
-    native_check = check_duckdb
-    quoted_names_read_files = True
-    ddl_style = DdlStyle(comments="statements")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:

@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from querydeck.drivers.base import Capabilities, Driver, EngineSession, split_url, url_query
-from querydeck.drivers.catalog_model import DdlStyle
+from querydeck.drivers.base import Capabilities, EngineSession, split_url, url_query
 from querydeck.drivers.duckdb.driver import MEMORY_LIMIT_PATTERN
-from querydeck.drivers.duckdb.native import check_duckdb
 from querydeck.drivers.files.driver import directory_fingerprint, list_directory
-from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.files.family import DuckDBFilesDriver
 from querydeck.drivers.s3 import storage
 from querydeck.drivers.s3.storage import BUCKET_PATTERN, S3Access
 from querydeck.errors import ConnectionUrlInvalid, DataFileNotFound
@@ -99,16 +97,11 @@ def under(folder: str, files: list[str]) -> list[str]:
     return [f for f in files if f.startswith(prefix)]
 
 
-class LakeDriver(Driver[LakeOptions]):
+class LakeDriver(DuckDBFilesDriver[LakeOptions]):
     """A location of lake tables, read by DuckDB's extension for the format."""
 
-    dialect = "duckdb"
     Options = LakeOptions
     capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True, file_based=True)
-    forbidden_functions = FORBIDDEN_FUNCTIONS
-    native_check = check_duckdb
-    quoted_names_read_files = True
-    ddl_style = DdlStyle(comments="statements")
     #: The extensions the format needs, in load order.
     extensions: ClassVar[tuple[str, ...]]
 

@@ -13,13 +13,11 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from querydeck.drivers.base import Capabilities, Driver, EngineSession, split_url
-from querydeck.drivers.catalog_model import DdlStyle
-from querydeck.drivers.duckdb.native import check_duckdb
+from querydeck.drivers.base import Capabilities, EngineSession, split_url
 from querydeck.drivers.files.driver import FILE_URL_PARAMS
+from querydeck.drivers.files.family import DuckDBFilesDriver
 from querydeck.drivers.files.layout import discover
 from querydeck.drivers.files.options import FileOptions
-from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.s3 import storage
 from querydeck.drivers.s3.storage import S3Options
 
@@ -44,19 +42,14 @@ def list_objects(native: duckdb.DuckDBPyConnection, base: str, bucket: str) -> l
     return [str(r[0])[len(base) :] for r in rows if str(r[0]).startswith(base)]
 
 
-class S3Driver(Driver[S3DriverOptions]):
+class S3Driver(DuckDBFilesDriver[S3DriverOptions]):
     """CSV, Parquet, JSON, Avro, ORC and Excel objects under an S3 bucket prefix."""
 
     name = "s3"
     title = "S3"
-    dialect = "duckdb"
     Options = S3DriverOptions
     capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True)
     url_schemes = ("s3",)
-    forbidden_functions = FORBIDDEN_FUNCTIONS
-    native_check = check_duckdb
-    quoted_names_read_files = True
-    ddl_style = DdlStyle(comments="statements")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
