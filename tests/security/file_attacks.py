@@ -10,9 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.security.harness import Attack, Bench, common_attacks
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from querydeck.runs.models import RunStatus
+from tests.security.harness import (
+    Attack,
+    Bench,
+    assert_nothing_outside,
+    attempt,
+    bench,
+    check_bypassed,
+    check_guarded,
+    common_attacks,
+)
 
 NOT_READ = "SQL_NOT_READ_ONLY"
 PARSE = "SQL_PARSE_ERROR"
@@ -207,3 +222,53 @@ def placed_locally(b: Bench, attack: Attack, own: str) -> Attack:
         new=root / "victim" / "new.parquet",
     )
     return dataclasses.replace(attack, sql=sql)
+
+
+#: Text of the files a connection did not register; no answer may show it.
+CANARY = "qd-canary-7f3a"
+
+
+def about_files(rows: list[Attack]) -> list[Attack]:
+    """The rows to run bypassed on a driver whose session is the files driver's (whose
+    table runs every row): multiple statements, reads elsewhere, writes, the scans."""
+    return [
+        a
+        for a in rows
+        if a.engine is not None and (a.row in ("A1/E5", "E2", "E3") or "_scan" in a.sql)
+    ]
+
+
+@contextmanager
+def local_bench(root: Path, driver: str, write_victim: Callable[[Path], object]) -> Iterator[Bench]:
+    """A bench over the directory ``<root>/victim`` (filled by ``write_victim``), beside
+    ``<root>/other`` holding a CSV file and a Delta table it did not register."""
+    victim = root / "victim"
+    victim.mkdir()
+    write_victim(victim)
+    other = root / "other"
+    other.mkdir()
+    (other / "secret.csv").write_text(f"secret\n{CANARY}\n")
+    write_deltalake(str(other / "lake"), pa.table({"secret": [CANARY]}))
+    with bench(root, driver, {"path": str(victim), "memory_limit": "256MB"}) as b:
+        yield b
+
+
+def check_locally(b: Bench, attack: Attack, own: str, *, raw: bool) -> None:
+    """Run ``attack`` (guarded, or bypassed with ``raw``) and check that no file under the
+    root changed, nothing was created outside, and no answer shows the canary (nor, from
+    the engine, the root's path: the guard may quote the statement's own text)."""
+    before = local_state(b)
+    placed = placed_locally(b, attack, own)
+    info = check_bypassed(b, placed) if raw else check_guarded(b, placed)
+    message = info.error_message or ""
+    assert CANARY not in message
+    if raw:
+        assert str(local_root(b)) not in message
+    assert local_state(b) == before
+    assert_nothing_outside(b)
+
+
+def check_victim_rows(b: Bench) -> None:
+    info = attempt(b.raw, "victim", "SELECT count(*) AS n FROM victim")
+    assert info.status is RunStatus.succeeded, info.error_message
+    assert b.raw.runs.rows(info.id).rows == [[3]]

@@ -5,10 +5,9 @@ connection did not register) is hashed before and after each attempt."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
-import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
 
 from querydeck.runs.models import RunStatus
 from tests.security.file_attacks import (
@@ -16,19 +15,15 @@ from tests.security.file_attacks import (
     NOT_READ,
     PARSE,
     attacks,
-    local_root,
-    local_state,
-    placed_locally,
+    check_locally,
+    check_victim_rows,
+    local_bench,
 )
 from tests.security.harness import (
     Attack,
     Bench,
     Listener,
-    assert_nothing_outside,
     attempt,
-    bench,
-    check_bypassed,
-    check_guarded,
 )
 
 ATTACKS = attacks("victim")
@@ -36,41 +31,25 @@ ATTACKS = attacks("victim")
 
 @pytest.fixture(scope="module")
 def files_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
-    root = tmp_path_factory.mktemp("files-attacks")
-    victim = root / "victim"
-    victim.mkdir()
-    (victim / "victim.csv").write_text("id,name\n1,alpha\n2,beta\n3,gamma\n")
-    other = root / "other"
-    other.mkdir()
-    (other / "secret.csv").write_text("secret\nqd-canary-7f3a\n")
-    write_deltalake(str(other / "lake"), pa.table({"secret": ["qd-canary-7f3a"]}))
-    with bench(root, "files", {"path": str(victim), "memory_limit": "256MB"}) as b:
+    def victim(directory: Path) -> None:
+        (directory / "victim.csv").write_text("id,name\n1,alpha\n2,beta\n3,gamma\n")
+
+    with local_bench(tmp_path_factory.mktemp("files-attacks"), "files", victim) as b:
         yield b
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
 def test_guarded(files_bench: Bench, attack: Attack) -> None:
-    before = local_state(files_bench)
-    info = check_guarded(files_bench, placed_locally(files_bench, attack, "victim.csv"))
-    assert "qd-canary" not in (info.error_message or "")
-    assert local_state(files_bench) == before
-    assert_nothing_outside(files_bench)
+    check_locally(files_bench, attack, "victim.csv", raw=False)
 
 
 @pytest.mark.parametrize("attack", [a for a in ATTACKS if a.engine is not None], ids=lambda a: a.id)
 def test_bypassed(files_bench: Bench, attack: Attack) -> None:
-    before = local_state(files_bench)
-    info = check_bypassed(files_bench, placed_locally(files_bench, attack, "victim.csv"))
-    assert "qd-canary" not in (info.error_message or "")
-    assert str(local_root(files_bench)) not in (info.error_message or "")
-    assert local_state(files_bench) == before
-    assert_nothing_outside(files_bench)
+    check_locally(files_bench, attack, "victim.csv", raw=True)
 
 
 def test_the_rows_are_untouched(files_bench: Bench) -> None:
-    info = attempt(files_bench.raw, "victim", "SELECT count(*) AS n FROM victim")
-    assert info.status is RunStatus.succeeded
-    assert files_bench.raw.runs.rows(info.id).rows == [[3]]
+    check_victim_rows(files_bench)
 
 
 SSRF = [
