@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import Depends, FastAPI
 from starlette.types import Scope
 
 from querydeck import __version__
-from querydeck.api import errors, hardening
+from querydeck.api import errors, hardening, webui
 from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
 from querydeck.api.openapi import document_security
@@ -22,7 +24,9 @@ from querydeck.app.workbench import Workbench
 API_PREFIX = "/api/v1"
 
 
-def create_app(workbench: Workbench) -> FastAPI:
+def create_app(workbench: Workbench, *, web_root: Path | None = None) -> FastAPI:
+    """The API and, at every other path, the web UI built in ``web_root`` (default: the
+    one inside the package)."""
     app = FastAPI(
         title="querydeck",
         version=__version__,
@@ -62,6 +66,7 @@ def create_app(workbench: Workbench) -> FastAPI:
         )
     public = {API_PREFIX + route.path for route in auth.login_router.routes}  # type: ignore[attr-defined]
     document_security(app, public | {route.path for route in health.router.routes})  # type: ignore[attr-defined]
+    webui.install(app, web_root)  # answers the paths no route matches
     _prepare_routes(app)
     return app
 
