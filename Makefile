@@ -9,7 +9,14 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test lint typecheck bench install clean docs
+.PHONY: run test lint typecheck bench install clean docs web web-api web-test browser-test chromium
+
+# The web UI: built from web/ into the package (src/querydeck/web/, git-ignored) when missing
+# or older than any of its sources; `npm ci` installs exactly web/package-lock.json.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
+	web/vite.config.ts web/tsconfig.json web/package.json web/package-lock.json
+WEB_BUILT := src/querydeck/web/index.html
+CHROMIUM := /usr/bin/chromium
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -22,8 +29,35 @@ install: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python -m compileall -q src > /dev/null
 
-run: install
+run: install web
 	$(UV) run --frozen querydeck serve
+
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_BUILT): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: $(WEB_BUILT)
+
+# After an API change: the UI's copy of the OpenAPI document and the types made from it.
+web-api: install web/node_modules/.package-lock.json
+	$(UV) run --frozen python -m querydeck.api.document web/openapi.json
+	cd web && npm run gen:api
+
+# The UI's own checks: TypeScript, Vitest (its logic and the generated API types).
+web-test: web/node_modules/.package-lock.json
+	cd web && npx tsc -b && npx vitest run
+
+# Debian's Chromium for the browser tests (never a browser download of a test tool).
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium > /dev/null; }
+
+# The browser journeys: one real `querydeck serve` (demo + PostgreSQL) driven by Chromium.
+browser-test: install web chromium
+	@start=$$(date +%s); \
+	$(UV) run --frozen pytest -p no:cacheprovider tests/browser $(BROWSER_ARGS); status=$$?; \
+	echo "browser tests: $$(( $$(date +%s) - start )) s"; exit $$status
 
 lint: install
 	$(UV) run --frozen ruff check .
@@ -33,9 +67,10 @@ lint: install
 typecheck: install
 	$(UV) run --frozen mypy
 
-test: lint typecheck
+test: lint typecheck web-test web
 	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile --cov=querydeck --cov-branch \
-		--cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
+		--cov-report=term --cov-fail-under=90 --ignore=tests/browser $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory browser-test
 
 bench: install
 	$(UV) run --frozen python -m bench
