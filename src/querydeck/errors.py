@@ -566,6 +566,19 @@ class SavedQueryNotFound(NotFound):
     code = "SAVED_QUERY_NOT_FOUND"
 
 
+class ResultColumnUnknown(InvalidInput):
+    """A sort, filter, statistic or chart names a column the stored result does not have."""
+
+    code = "RESULT_COLUMN_UNKNOWN"
+
+
+class ResultViewInvalid(InvalidInput):
+    """A sort or filter of a stored result is malformed, or its value does not fit the
+    column's type."""
+
+    code = "RESULT_VIEW_INVALID"
+
+
 class ExportUnavailable(ResultUnavailable):
     """Only a succeeded run can be exported."""
 

@@ -112,6 +112,8 @@ SECTIONS: tuple[Section, ...] = (
             errors.ResultMissing,
             errors.ResultStoreFull,
             errors.ExportUnavailable,
+            errors.ResultColumnUnknown,
+            errors.ResultViewInvalid,
             errors.TooManyRuns,
             errors.CursorInvalid,
             errors.AuditUnavailable,

@@ -12,7 +12,17 @@ from querydeck.api import errors, hardening, webui
 from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
 from querydeck.api.openapi import document_security
-from querydeck.api.routes import audit, auth, catalog, connections, grants, health, runs, users
+from querydeck.api.routes import (
+    audit,
+    auth,
+    catalog,
+    connections,
+    grants,
+    health,
+    result_views,
+    runs,
+    users,
+)
 from querydeck.api.routes import certificates as certificate_routes
 from querydeck.api.routes import preferences as preference_routes
 from querydeck.api.routes import results as run_results
@@ -44,7 +54,7 @@ def create_app(workbench: Workbench, *, web_root: Path | None = None) -> FastAPI
     # results (the busiest paths) come first.
     app.include_router(health.router)
     authenticated = [Depends(current_principal)]
-    for router in (runs.router, run_results.router):
+    for router in (runs.router, run_results.router, result_views.router):
         app.include_router(
             router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated
         )

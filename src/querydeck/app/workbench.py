@@ -1,12 +1,13 @@
 """The Workbench: querydeck's one application object.
 
-It wires one service per noun and exposes each as an attribute — ``runs``, ``saved``,
-``catalog``, ``connections``, ``accounts``, ``grants``, ``preferences``, ``uploads``,
-``admin`` — which the API routes and the CLI commands call; they hold no SQL and no
-driver code. Building a Workbench does no I/O; :meth:`Workbench.open` does the start-up
-work (the data directory, migrations, the key check, the result store's start-up sweep,
-the retention pruners) and :meth:`Workbench.close` stops what it started. The Workbench
-never imports a web or CLI framework.
+It wires one service per noun and exposes each as an attribute — ``runs``,
+``result_views``, ``saved``, ``catalog``, ``connections``, ``accounts``, ``grants``,
+``preferences``, ``uploads``, ``admin`` — which the API routes and the CLI commands call;
+they hold no SQL and no driver code. Building a Workbench does no I/O;
+:meth:`Workbench.open` does the start-up work (the data directory, migrations, the key
+check, the result store's start-up sweep, the retention pruners) and
+:meth:`Workbench.close` stops what it started. The Workbench never imports a web or CLI
+framework.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from querydeck.app.connections import ConnectionService
 from querydeck.app.federation import binder
 from querydeck.app.grants import GrantService
 from querydeck.app.preferences import PreferenceService
+from querydeck.app.result_views import ResultViewService
 from querydeck.app.runs import RunService
 from querydeck.app.sandbox import UPLOADS_DIR, build_sandbox, prepare_file_roots
 from querydeck.app.saved import SavedQueryService
@@ -131,6 +133,7 @@ class Workbench:
             limiter=self.limiter,
             audit=self.audit,
         )
+        self.result_views = ResultViewService(self.runs, self.history, self.results)
         self.connections = ConnectionService(
             self.connection_store, self.run_manager, access=access, grants=grants, audit=self.audit
         )
