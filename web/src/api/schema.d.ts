@@ -1424,7 +1424,7 @@ export interface components {
          * ExportFormat
          * @enum {string}
          */
-        ExportFormat: "csv" | "tsv" | "json" | "ndjson" | "parquet";
+        ExportFormat: "csv" | "excel" | "tsv" | "json" | "ndjson" | "parquet";
         /** ForeignKeyDetail */
         ForeignKeyDetail: {
             /** Columns */

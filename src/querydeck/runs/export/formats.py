@@ -9,6 +9,8 @@ import enum
 
 class ExportFormat(enum.StrEnum):
     csv = "csv"
+    #: CSV for spreadsheets: a byte-order mark, formula-like text neutralised (excel.py).
+    excel = "excel"
     tsv = "tsv"
     json = "json"
     ndjson = "ndjson"
@@ -17,6 +19,7 @@ class ExportFormat(enum.StrEnum):
 
 MEDIA_TYPES = {
     ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.excel: "text/csv; charset=utf-8",
     ExportFormat.tsv: "text/tab-separated-values; charset=utf-8",
     ExportFormat.json: "application/json",
     ExportFormat.ndjson: "application/x-ndjson",

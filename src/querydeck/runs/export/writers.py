@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.types as pat
 
 from querydeck.errors import QueryDeckError
+from querydeck.runs.export import excel
 from querydeck.runs.export.formats import MEDIA_TYPES, ExportFormat
 from querydeck.runs.results import jsonrows
 from querydeck.runs.results.arrowpool import memory_pool
@@ -157,8 +158,16 @@ class _DelimitedEncoder:
     Arrow does not quote. Called from several threads: ``quoted_last`` is only a hint.
     """
 
-    def __init__(self, schema: pa.Schema, delimiter: str, eol: str) -> None:
+    def __init__(
+        self,
+        schema: pa.Schema,
+        delimiter: str,
+        eol: str,
+        text: Callable[[pa.Array], pa.Array] | None = None,
+    ) -> None:
+        """``text``: applied to every text column (after lists, binary... became text)."""
         self.schema = schema
+        self.transform = text
         self.plain = [_csv_ready(f.type) for f in schema]
         fields = [
             pa.field(f"c{i}", f.type if ok else pa.string())
@@ -187,6 +196,9 @@ class _DelimitedEncoder:
             col if ok else _as_text(col, f.type)
             for col, ok, f in zip(batch.columns, self.plain, self.schema, strict=True)
         ]
+        if self.transform is not None:
+            for i in self.text:
+                columns[i] = self.transform(columns[i])
         if not (self.quoted_last and self._needs_quotes(columns)) and not any(
             _has_empty(columns[i]) for i in self.text
         ):
@@ -285,6 +297,7 @@ class Export:
     def _encoded(self) -> Iterator[bytes]:
         writers = {
             ExportFormat.csv: lambda: self._delimited(",", "\r\n"),
+            ExportFormat.excel: self._excel,
             ExportFormat.tsv: lambda: self._delimited("\t", "\n"),
             ExportFormat.json: self._json,
             ExportFormat.ndjson: self._ndjson,
@@ -301,14 +314,25 @@ class Export:
         if size:
             yield b"".join(pending)
 
-    def _delimited(self, delimiter: str, eol: str) -> Iterator[bytes]:
+    def _delimited(
+        self,
+        delimiter: str,
+        eol: str,
+        text: Callable[[pa.Array], pa.Array] | None = None,
+        name: Callable[[str], str] = str,
+    ) -> Iterator[bytes]:
         schema = self.stored.schema
         header = io.StringIO()
-        csv.writer(header, delimiter=delimiter, lineterminator=eol).writerow(schema.names)
+        names = [name(n) for n in schema.names]
+        csv.writer(header, delimiter=delimiter, lineterminator=eol).writerow(names)
         yield header.getvalue().encode("utf-8")
         if not schema.names:
             return
-        yield from _in_order(_DelimitedEncoder(schema, delimiter, eol), self._batches())
+        yield from _in_order(_DelimitedEncoder(schema, delimiter, eol, text), self._batches())
+
+    def _excel(self) -> Iterator[bytes]:
+        yield excel.BOM
+        yield from self._delimited(",", "\r\n", excel.neutralise, excel.neutralise_name)
 
     def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
         rows = jsonrows.rows(pa.Table.from_batches([batch]))
@@ -375,4 +399,6 @@ def _in_order(
 
 
 def file_name(run_id: str, fmt: ExportFormat) -> str:
+    if fmt is ExportFormat.excel:
+        return f"querydeck-{run_id}-excel.csv"
     return f"querydeck-{run_id}.{fmt.value}"
