@@ -29,6 +29,7 @@ export function Workbench() {
   const editor = useRef<EditorHandle>(null);
   const synced = useRef<TabsState | null>(null);
   const followers = useRef(new Map<string, { stopped: boolean }>());
+  const pendingCancels = useRef(new Set<string>());
 
   const defaultConnection = connections.data?.[0]?.name ?? null;
   const tab = state?.tabs.find((t) => t.id === state.active) ?? null;
@@ -88,13 +89,15 @@ export function Workbench() {
     const id = tab.runId;
     const tabId = tab.id;
     setResults((all) => ({ ...all, [tabId]: [{ key: id, sql: tab.sql, status: "running", startedAt: Date.now(), run: null, first: null, error: null }] }));
+    // A run started meanwhile replaces the entry: then this answer is dropped.
+    const settle = (entry: ResultEntry) => setResults((all) => (all[tabId]?.[0]?.key === id ? { ...all, [tabId]: [entry] } : all));
     getRun(id)
       .then((view) => {
         const running = view.run.status === "running" || view.run.status === "queued";
-        setResults((all) => ({ ...all, [tabId]: [{ key: id, sql: view.run.sql, status: running ? "running" : view.run.status === "succeeded" ? "done" : "error", startedAt: Date.now(), run: view.run, first: view.page, error: view.run.error_message ? new ApiError(400, view.run.error_code ?? "", view.run.error_message, {}, "") : null }] }));
-        if (running) void track(tabId, 0, id, { from: 0, to: 0, text: view.run.sql });
+        settle({ key: id, sql: view.run.sql, status: running ? "running" : view.run.status === "succeeded" ? "done" : "error", startedAt: Date.now(), run: view.run, first: view.page, error: view.run.error_message ? new ApiError(400, view.run.error_code ?? "", view.run.error_message, {}, "") : null });
+        if (running) void track(tabId, id, id, { from: 0, to: 0, text: view.run.sql });
       })
-      .catch((error) => setResults((all) => ({ ...all, [tabId]: [{ key: id, sql: "", status: "error", startedAt: Date.now(), run: null, first: null, error }] })));
+      .catch((error) => settle({ key: id, sql: "", status: "error", startedAt: Date.now(), run: null, first: null, error }));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [tab?.id, tab?.runId]);
 
@@ -102,22 +105,23 @@ export function Workbench() {
     setState((current) => (current ? { ...current, tabs: current.tabs.map((t) => (t.id === current.active ? { ...t, ...changes } : t)) } : current));
   }, []);
 
-  const setEntry = (tabId: string, index: number, entry: Partial<ResultEntry>) => {
+  /** Changes one result entry, found by its key (a newer run's entries are left alone). */
+  const setEntry = (tabId: string, key: string, entry: Partial<ResultEntry>) => {
     setResults((all) => {
-      const list = [...(all[tabId] ?? [])];
-      if (list[index]) list[index] = { ...list[index], ...entry } as ResultEntry;
-      return { ...all, [tabId]: list };
+      const list = all[tabId] ?? [];
+      if (!list.some((e) => e.key === key)) return all;
+      return { ...all, [tabId]: list.map((e) => (e.key === key ? { ...e, ...entry } : e)) };
     });
   };
 
-  const track = async (tabId: string, index: number, runId: string, statement: Statement) => {
+  const track = async (tabId: string, key: string, runId: string, statement: Statement) => {
     const signal = { stopped: false };
     followers.current.set(runId, signal);
     try {
-      const view = await follow(runId, (run) => setEntry(tabId, index, { run }), signal);
-      setEntry(tabId, index, { status: "done", run: view.run, first: view.page });
+      const view = await follow(runId, (run) => setEntry(tabId, key, { run }), signal);
+      setEntry(tabId, key, { status: "done", run: view.run, first: view.page });
     } catch (error) {
-      setEntry(tabId, index, { status: "error", error: error as Error });
+      setEntry(tabId, key, { status: "error", error: error as Error });
       markError(error, statement);
     } finally {
       followers.current.delete(runId);
@@ -148,30 +152,40 @@ export function Workbench() {
     setResults((all) => ({ ...all, [tabId]: entries }));
     setActiveResult((all) => ({ ...all, [tabId]: 0 }));
     for (const [index, statement] of statements.entries()) {
-      setEntry(tabId, index, { startedAt: Date.now() });
+      const key = (entries[index] as ResultEntry).key;
+      setEntry(tabId, key, { startedAt: Date.now() });
       try {
         const started = await startRun(connection, statement.text, { maxRows: tab.maxRows ?? null });
-        setEntry(tabId, index, { run: started.run });
+        setEntry(tabId, key, { run: started.run });
+        if (pendingCancels.current.delete(key) && !["succeeded", "failed"].includes(started.run.status)) {
+          void cancelRun(started.run.id).catch((error) => setNotice(`Cancel failed: ${describeError(error).message}`));
+        }
         if (started.run.status === "succeeded") {
-          setEntry(tabId, index, { status: "done", run: started.run, first: started.page });
+          setEntry(tabId, key, { status: "done", run: started.run, first: started.page });
         } else {
-          await track(tabId, index, started.run.id, statement);
+          await track(tabId, key, started.run.id, statement);
         }
         if (index === statements.length - 1) update({ runId: started.run.id });
       } catch (error) {
-        setEntry(tabId, index, { status: "error", error: error as Error });
+        setEntry(tabId, key, { status: "error", error: error as Error });
         markError(error, statement);
         if (error instanceof OfflineError) setNotice("The server cannot be reached; the run did not start.");
-        for (let rest = index + 1; rest < statements.length; rest++) setEntry(tabId, rest, { status: "error", error: new Error("Not run: an earlier statement failed.") });
+        for (const rest of entries.slice(index + 1)) setEntry(tabId, rest.key, { status: "error", error: new Error("Not run: an earlier statement failed.") });
         setActiveResult((all) => ({ ...all, [tabId]: index }));
         break;
       }
     }
   };
 
-  const cancel = async (entry: ResultEntry, index: number) => {
-    if (!tab || !entry.run) return;
-    setEntry(tab.id, index, { status: "cancelling" });
+  /** Cancel a run; one asked for before the server said the run's id is cancelled as
+   * soon as it does. */
+  const cancel = async (entry: ResultEntry) => {
+    if (!tab) return;
+    setEntry(tab.id, entry.key, { status: "cancelling" });
+    if (!entry.run) {
+      pendingCancels.current.add(entry.key);
+      return;
+    }
     try {
       await cancelRun(entry.run.id);
     } catch (error) {
@@ -182,12 +196,13 @@ export function Workbench() {
   // Esc cancels the running statement of this tab.
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
-      if (event.key !== "Escape" || !tab) return;
+      // An Escape the editor used (closing its completions) is not a cancel.
+      if (event.key !== "Escape" || event.defaultPrevented || !tab) return;
       const list = results[tab.id] ?? [];
-      const index = list.findIndex((e) => e.status === "running" && e.run);
+      const index = list.findIndex((e) => e.status === "running");
       if (index >= 0) {
         event.preventDefault();
-        void cancel(list[index] as ResultEntry, index);
+        void cancel(list[index] as ResultEntry);
       }
     };
     window.addEventListener("keydown", onKey);
@@ -308,7 +323,7 @@ export function Workbench() {
             </div>
           )}
           {entry ? (
-            <ResultsPanel entry={entry} onCancel={() => void cancel(entry, shown)} canExport={user.role !== "viewer"} />
+            <ResultsPanel entry={entry} onCancel={() => void cancel(entry)} canExport={user.role !== "viewer"} />
           ) : (
             <div className="empty">Run a statement (Ctrl+Enter) to see its rows here.</div>
           )}

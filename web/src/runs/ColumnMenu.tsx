@@ -102,7 +102,7 @@ export function ColumnMenu({ run, column, anchor, view, onSort, onFilter, onClos
       >
         <label>
           Filter
-          <select value={op} onChange={(e) => setOp(e.target.value as FilterOp)}>
+          <select aria-label="Filter operator" value={op} onChange={(e) => setOp(e.target.value as FilterOp)}>
             {OPS.map((o) => (
               <option key={o.op} value={o.op}>
                 {o.label}

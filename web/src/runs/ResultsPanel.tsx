@@ -69,7 +69,7 @@ export function ResultsPanel({ entry, onCancel, canExport }: Props) {
     const hint = error && "detail" in error && typeof error.detail.hint === "string" ? error.detail.hint : null;
     return (
       <div className="run-error" role="alert">
-        <strong>{code === "CANCELLED" || code === "RUN_CANCELLED" ? "Cancelled" : "Error"}{code ? ` ${code}` : ""}</strong>
+        <strong>{code === "QUERY_CANCELLED" ? "Cancelled" : "Error"}{code ? ` ${code}` : ""}</strong>
         <p>{error?.message ?? "The run failed."}</p>
         {hint && <p className="hint">Hint: {hint}</p>}
         {error && "requestId" in error && error.requestId && <p className="muted">Request id {error.requestId}</p>}
