@@ -37,7 +37,7 @@ from querydeck.runs.models import SavedQueryInput
 from querydeck.settings import load_settings
 from tests.chinook import load_postgres
 from tests.conftest import CHEAP_ARGON2
-from tests.services import postgres_database, postgres_reader
+from tests.services import mysql_database, mysql_reader, postgres_database, postgres_reader
 
 CHROMIUM = Path(os.environ.get("QUERYDECK_TEST_CHROMIUM", "/usr/bin/chromium"))
 #: The flags that work on the project's machines (no GPU, no network but loopback).
@@ -67,6 +67,9 @@ class Server:
     data_dir: Path
     postgres_admin_url: str
     postgres_url: str
+    #: A MariaDB login that checks its password (the local PostgreSQL trusts every
+    #: password on loopback, so a wrong one cannot be refused there).
+    mysql_url: str
     process: subprocess.Popen[bytes]
     log: Path
     users: dict[str, str] = field(default_factory=lambda: dict(PASSWORDS))
@@ -109,7 +112,11 @@ def _prepare(data_dir: Path, demo_files: Path, reader_url: str) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory, demo_files: Path) -> Iterator[Server]:
     if not WEB_BUILT.is_file():
         pytest.fail("The web UI is not built: run `make web` first.", pytrace=False)
-    with postgres_database() as admin_url:
+    with (
+        postgres_database() as admin_url,
+        mysql_database() as mysql_admin_url,
+        mysql_reader(mysql_admin_url) as mysql_url,
+    ):
         load_postgres(admin_url)
         with postgres_reader(admin_url) as reader_url:
             data_dir = tmp_path_factory.mktemp("browser") / "data"
@@ -139,7 +146,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_files: Path) -> Iterat
             url = f"http://127.0.0.1:{port}"
             try:
                 _wait_up(url, process, log)
-                yield Server(url, data_dir, admin_url, reader_url, process, log)
+                yield Server(url, data_dir, admin_url, reader_url, mysql_url, process, log)
             finally:
                 process.terminate()
                 try:

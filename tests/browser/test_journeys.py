@@ -17,6 +17,7 @@ def editor_text(page: Page, sql: str) -> None:
     page.keyboard.press("Control+a")
     page.keyboard.press("Delete")
     page.keyboard.insert_text(sql)
+    page.keyboard.press("Escape")  # closes the completions typing may have opened
 
 
 def choose_connection(page: Page, name: str) -> None:

@@ -4,13 +4,14 @@
 import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { keywordCompletionSource, MySQL, PostgreSQL, SQLite, StandardSQL, sql, type SQLDialect } from "@codemirror/lang-sql";
-import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
+import { bracketMatching, indentOnInput, syntaxHighlighting } from "@codemirror/language";
 import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
 import { Compartment, EditorState } from "@codemirror/state";
 import { drawSelection, EditorView, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers, placeholder } from "@codemirror/view";
 import { forwardRef, useEffect, useImperativeHandle, useRef } from "react";
 import { catalogCompletion } from "./complete";
+import { highlightStyle } from "./highlight";
 import { splitStatements, statementAt, type Statement } from "./statements";
 
 export type RunMode = "cursor" | "all";
@@ -69,7 +70,7 @@ export const SqlEditor = forwardRef<EditorHandle, Props>(function SqlEditor(prop
         closeBrackets(),
         highlightActiveLine(),
         highlightSelectionMatches(),
-        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        syntaxHighlighting(highlightStyle),
         lintGutter(),
         placeholder("SELECT … (Ctrl+Enter runs the statement under the cursor)"),
         language.current.of(sql({ dialect, upperCaseKeywords: true })),

@@ -84,7 +84,7 @@ export default function Saved() {
                   </span>
                 </div>
                 {item.description && <p>{item.description}</p>}
-                <pre className="sql-preview">{item.sql.length > 400 ? `${item.sql.slice(0, 400)}…` : item.sql}</pre>
+                <pre className="sql-preview" tabIndex={0}>{item.sql.length > 400 ? `${item.sql.slice(0, 400)}…` : item.sql}</pre>
                 <div className="tags">
                   {item.tags.map((t) => (
                     <button key={t} type="button" className="pill" onClick={() => setTag(t)}>

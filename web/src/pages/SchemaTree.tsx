@@ -115,15 +115,22 @@ function Level({ connection, path, depth, onInsert }: { connection: string; path
   if (error) return <p className="error-text">{error}</p>;
   if (!items) return <p className="muted tree-loading">Loading…</p>;
   return (
-    <ul className="tree" role={depth === 0 ? "tree" : "group"} aria-label={depth === 0 ? `Catalog of ${connection}` : undefined}>
+    <>
       {depth === 0 && level?.refreshed_at !== undefined && (
-        <li className="muted fresh">refreshed {formatAgo(level.refreshed_at)}{level.partial ? " (partial)" : ""}</li>
+        <p className="muted fresh">
+          refreshed {formatAgo(level.refreshed_at)}
+          {level.partial ? " (partial)" : ""}
+        </p>
       )}
-      {items.length === 0 && <li className="muted">(empty)</li>}
-      {items.map((node) => (
-        <Node key={node.name} connection={connection} parent={path} node={node} depth={depth} onInsert={onInsert} />
-      ))}
-    </ul>
+      {items.length === 0 && <p className="muted tree-empty">(empty)</p>}
+      {items.length > 0 && (
+        <ul className="tree" role={depth === 0 ? "tree" : "group"} aria-label={depth === 0 ? `Catalog of ${connection}` : undefined}>
+          {items.map((node) => (
+            <Node key={node.name} connection={connection} parent={path} node={node} depth={depth} onInsert={onInsert} />
+          ))}
+        </ul>
+      )}
+    </>
   );
 }
 

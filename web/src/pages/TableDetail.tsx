@@ -78,12 +78,12 @@ export default function TableDetail({ connection, schema, table }: Props) {
         </>
       )}
       <h2>{d.definition ? "Definition" : "DDL"}</h2>
-      <pre className="sql-preview">{d.definition ?? d.ddl}</pre>
+      <pre className="sql-preview" tabIndex={0}>{d.definition ?? d.ddl}</pre>
       <h2>Preview</h2>
       {d.preview_error ? (
         <p className="error-text">{typeof d.preview_error === "object" ? (d.preview_error as { message?: string }).message : String(d.preview_error)}</p>
       ) : preview?.rows ? (
-        <div className="table-scroll">
+        <div className="table-scroll" tabIndex={0} role="region" aria-label="Preview rows">
           <table className="list">
             <thead>
               <tr>

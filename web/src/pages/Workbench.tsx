@@ -234,25 +234,33 @@ export function Workbench() {
         <SchemaTree connection={tab.connection} onInsert={(text) => editor.current?.insert(text)} />
       </aside>
       <section className="work" aria-label="Editor and results">
-        <div className="tabs" role="tablist" aria-label="Editor tabs">
-          {state.tabs.map((t) => (
-            <div key={t.id} className={`tab${t.id === state.active ? " active" : ""}`}>
-              <button type="button" role="tab" aria-selected={t.id === state.active} onClick={() => setState({ ...state, active: t.id })} onDoubleClick={() => {
-                const title = prompt("Tab name", t.title);
-                if (title) setState({ ...state, tabs: state.tabs.map((x) => (x.id === t.id ? { ...x, title } : x)) });
-              }}>
+        <div className="tabs">
+          <div className="tab-list" role="tablist" aria-label="Editor tabs">
+            {state.tabs.map((t) => (
+              <button
+                key={t.id}
+                type="button"
+                role="tab"
+                className={`tab${t.id === state.active ? " active" : ""}`}
+                aria-selected={t.id === state.active}
+                onClick={() => setState({ ...state, active: t.id })}
+                onDoubleClick={() => {
+                  const title = prompt("Tab name", t.title);
+                  if (title) setState({ ...state, tabs: state.tabs.map((x) => (x.id === t.id ? { ...x, title } : x)) });
+                }}
+              >
                 {t.title}
               </button>
-              {state.tabs.length > 1 && (
-                <button type="button" className="tab-close" aria-label={`Close ${t.title}`} onClick={() => {
-                  const tabs = state.tabs.filter((x) => x.id !== t.id);
-                  setState({ tabs, active: t.id === state.active ? (tabs[0] as EditorTab).id : state.active });
-                }}>
-                  ×
-                </button>
-              )}
-            </div>
-          ))}
+            ))}
+          </div>
+          {state.tabs.length > 1 && (
+            <button type="button" className="tab-close" aria-label={`Close the tab ${tab.title}`} title="Close this tab" onClick={() => {
+              const tabs = state.tabs.filter((x) => x.id !== tab.id);
+              setState({ tabs, active: (tabs[0] as EditorTab).id });
+            }}>
+              ×
+            </button>
+          )}
           <button type="button" className="tab-add" aria-label="New tab" onClick={() => {
             const added = newTab(tab.connection, "", `Query ${state.tabs.length + 1}`);
             setState({ tabs: [...state.tabs, added], active: added.id });

@@ -166,7 +166,7 @@ function ViewGrid({ run, first, view, onTotal, onHeader, onStatus }: { run: RunI
   const badge = (column: ColumnInfo) => {
     const index = view.sort.findIndex((s) => s.column === column.name);
     const sort = index >= 0 ? `${view.sort[index]?.desc ? "▼" : "▲"}${view.sort.length > 1 ? index + 1 : ""}` : "";
-    const filter = view.filters.some((f) => f.column === column.name) ? "⧩" : "";
+    const filter = view.filters.some((f) => f.column === column.name) ? " filtered" : "";
     return sort + filter || null;
   };
   if (error) return <div className="run-error" role="alert">{error}</div>;
