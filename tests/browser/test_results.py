@@ -156,12 +156,16 @@ def test_cancel_a_long_query_stops_it_on_postgresql(page: Page, server: Server) 
 def test_chart_a_result_aggregated_on_the_server(page: Page) -> None:
     sign_in(page, "bob")
     choose_connection(page, "demo")
-    editor_text(page, "SELECT 'group ' || (i % 4) AS g, i * 1.0 AS v FROM range(100000) t(i)")
+    editor_text(
+        page,
+        "SELECT 'group ' || (i % 4) AS g, (i % 4 + 1) * 2.5 AS v FROM range(100000) t(i)",
+    )
     run_at_cursor(page)
     page.get_by_role("button", name="Chart").click()
     chart = page.get_by_test_id("chart")
     expect(chart.locator("svg")).to_be_visible(timeout=20_000)
     expect(chart.locator("svg .mark-rect path")).to_have_count(4)
+    screenshot(page, "chart-bar")
     settings = page.get_by_role("form", name="Chart settings")
     settings.get_by_label("Chart").select_option("line")
     expect(chart.locator("svg .mark-line path")).to_have_count(1)
