@@ -203,6 +203,13 @@ class SavedQueryTagInvalid(InvalidInput):
     code = "SAVED_QUERY_TAG_INVALID"
 
 
+class SavedQueryChartInvalid(InvalidInput):
+    """A saved query's chart that is not a Vega-Lite spec querydeck keeps (an object of at
+    most 64 KB, without inline data)."""
+
+    code = "SAVED_QUERY_CHART_INVALID"
+
+
 class TokenExpiryInvalid(InvalidInput):
     """A token name that is empty, longer than 100 characters or has control characters; an
     expiry outside 1 to `token_max_days`."""

@@ -121,6 +121,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.SavedQueryNameTaken,
             errors.SavedQueryNameInvalid,
             errors.SavedQueryTagInvalid,
+            errors.SavedQueryChartInvalid,
             errors.ConnectionRequired,
         ),
     ),

@@ -124,6 +124,11 @@ class SavedQueryInput(BaseModel):
     shared: bool = Field(
         default=False, description="Visible to every user who may query its connection."
     )
+    chart: dict[str, Any] | None = Field(
+        default=None,
+        description="The chart of its results: a Vega-Lite spec without inline data, at most "
+        "64 KB.",
+    )
 
 
 class SavedQueryChanges(BaseModel):
@@ -138,6 +143,9 @@ class SavedQueryChanges(BaseModel):
     tags: list[str] | None = Field(default=None, max_length=50)
     favourite: bool | None = None
     shared: bool | None = None
+    chart: dict[str, Any] | None = Field(
+        default=None, description="A new chart spec; null removes the chart."
+    )
 
 
 class SavedQuery(BaseModel):
@@ -150,5 +158,6 @@ class SavedQuery(BaseModel):
     tags: list[str]
     favourite: bool
     shared: bool = False
+    chart: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime

@@ -28,6 +28,7 @@ from querydeck.errors import (
     SavedQueryShareInvalid,
     SavedQueryTagInvalid,
 )
+from querydeck.runs.charts import checked_chart
 from querydeck.runs.models import SavedQuery, SavedQueryChanges, SavedQueryInput
 from querydeck.sources.connections import ConnectionStore, name_key
 from querydeck.store.database import AppDatabase
@@ -138,6 +139,7 @@ class SavedQueryStore:
             tags=list(row.tags),
             favourite=row.favourite,
             shared=row.shared,
+            chart=row.chart,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -148,6 +150,7 @@ class SavedQueryStore:
     def create(self, owner: str, data: SavedQueryInput) -> SavedQuery:
         name = _name(data.name)
         tags = _tags(data.tags)
+        chart = checked_chart(data.chart)
         connection_id = self._connection_id(data.connection)
         _check_shared(data.shared, connection_id)
         now = utcnow()
@@ -165,6 +168,7 @@ class SavedQueryStore:
                 tags=tags,
                 favourite=data.favourite,
                 shared=data.shared,
+                chart=chart,
                 created_at=now,
                 updated_at=now,
             )
@@ -185,6 +189,7 @@ class SavedQueryStore:
         given = changes.model_fields_set
         name = _name(changes.name) if changes.name is not None else None
         tags = _tags(changes.tags) if changes.tags is not None else None
+        chart = checked_chart(changes.chart)
         connection_id = self._connection_id(changes.connection) if "connection" in given else None
 
         def change(tx: Session) -> SavedQuery:
@@ -203,6 +208,8 @@ class SavedQueryStore:
                 row.connection_id = connection_id
             if changes.shared is not None:
                 row.shared = changes.shared
+            if "chart" in given:
+                row.chart = chart
             _check_shared(row.shared, row.connection_id)
             row.updated_at = utcnow()
             try:

@@ -217,6 +217,8 @@ class SavedQueryRow(Base):
     favourite: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Shared with every user holding the ``query`` grant on its connection.
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The chart drawn of its results: a Vega-Lite spec without data (null: none).
+    chart: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -1907,6 +1907,10 @@ export interface components {
         };
         /** SavedQuery */
         SavedQuery: {
+            /** Chart */
+            chart?: {
+                [key: string]: unknown;
+            } | null;
             /** Connection */
             connection: string | null;
             /**
@@ -1944,6 +1948,13 @@ export interface components {
          * @description Fields to change on a saved query; absent fields stay as they are.
          */
         SavedQueryChanges: {
+            /**
+             * Chart
+             * @description A new chart spec; null removes the chart.
+             */
+            chart?: {
+                [key: string]: unknown;
+            } | null;
             /** Connection */
             connection?: string | null;
             /** Description */
@@ -1964,6 +1975,13 @@ export interface components {
          * @description The fields of a saved query, as given when creating one.
          */
         SavedQueryInput: {
+            /**
+             * Chart
+             * @description The chart of its results: a Vega-Lite spec without inline data, at most 64 KB.
+             */
+            chart?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Connection
              * @description Default connection's name.
