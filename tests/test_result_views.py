@@ -307,3 +307,14 @@ def test_parse_spec_reads_a_view() -> None:
     assert spec.filters == (Filter("b", "between", (1, 2.5)), Filter("c", "eq", True))
     assert spec.key() != parse_spec('[{"column": "a", "desc": true}]', None).key()
     assert parse_spec("", None).plain
+
+
+def test_a_view_dropped_by_a_trim_is_computed_again(wb: Workbench, run_id: str) -> None:
+    views = ResultViews(wb.results)
+    _, stored = wb.history.stored(run_id)
+    spec = parse_spec(orjson.dumps([{"column": "i", "desc": True}]).decode(), None)
+    view_id, _ = views.open(run_id, stored, spec)
+    views.store.delete(view_id)  # as another request's trim does
+    table, total = views.page(run_id, stored, spec, 0, 2)
+    assert total == ROWS
+    assert table.column("i").to_pylist() == [ROWS - 1, ROWS - 2]

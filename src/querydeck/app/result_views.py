@@ -45,8 +45,7 @@ class ResultViewService:
         if spec.plain:
             return self._history.rows(run_id, offset=offset, limit=limit, known=run)
         try:
-            view_id, view = self.views.open(run_id, stored, spec)
-            table = self.views.read(view_id, view, offset, min(limit, MAX_VIEW_PAGE))
+            table, total = self.views.page(run_id, stored, spec, offset, min(limit, MAX_VIEW_PAGE))
         except ResultCorrupt:
             self._history.mark(run_id, "corrupt")
             raise
@@ -59,7 +58,7 @@ class ResultViewService:
             rows=jsonrows.rows(table),
             offset=offset,
             limit=limit,
-            total=view.rows,
+            total=total,
             truncated=run.truncated,
             complete=True,
         )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import orjson
 import pyarrow as pa
 
-from querydeck.errors import ResultViewInvalid
+from querydeck.errors import ResultExpired, ResultViewInvalid
 from querydeck.runs.results import resultsql
 from querydeck.runs.results.store import ResultStore, ResultWriter, StoredResult
 
@@ -195,14 +195,31 @@ class ResultViews:
         :attr:`store` and its stored result."""
         view_id = f"{run_id}-{spec.key()}"
         with self._gates[hash(view_id) % GATES]:
-            if not self.store.exists(view_id):
-                self._compute(run_id, stored, spec, view_id)
-            with contextlib.suppress(OSError):
-                os.utime(self.store.index_path(view_id))  # recently used
-            return view_id, self.store.open(view_id)
+            for attempt in range(2):
+                if not self.store.exists(view_id):
+                    self._compute(run_id, stored, spec, view_id)
+                with contextlib.suppress(OSError):
+                    os.utime(self.store.index_path(view_id))  # recently used
+                try:
+                    return view_id, self.store.open(view_id)
+                except ResultExpired:  # dropped meanwhile by another view's trim
+                    if attempt:
+                        raise
+        raise AssertionError  # the loop returns or raises
 
-    def read(self, view_id: str, view: StoredResult, offset: int, limit: int) -> pa.Table:
-        return self.store.read_from(view_id, view, offset, limit)
+    def page(
+        self, run_id: str, stored: StoredResult, spec: ViewSpec, offset: int, limit: int
+    ) -> tuple[pa.Table, int]:
+        """Rows ``offset`` to ``offset + limit`` of the view and how many rows it has. A view
+        another request's trim dropped while it was read is computed again, once."""
+        for attempt in range(2):
+            view_id, view = self.open(run_id, stored, spec)
+            try:
+                return self.store.read_from(view_id, view, offset, limit), view.rows
+            except ResultExpired:
+                if attempt:
+                    raise
+        raise AssertionError  # the loop returns or raises
 
     def _compute(self, run_id: str, stored: StoredResult, spec: ViewSpec, view_id: str) -> None:
         import duckdb  # lazily (see resultsql)
