@@ -161,7 +161,7 @@ def test_chart_a_result_aggregated_on_the_server(page: Page) -> None:
         "SELECT 'group ' || (i % 4) AS g, (i % 4 + 1) * 2.5 AS v FROM range(100000) t(i)",
     )
     run_at_cursor(page)
-    page.get_by_role("button", name="Chart").click()
+    page.get_by_role("button", name="Chart", exact=True).click()
     chart = page.get_by_test_id("chart")
     expect(chart.locator("svg")).to_be_visible(timeout=20_000)
     expect(chart.locator("svg .mark-rect path")).to_have_count(4)
@@ -224,3 +224,36 @@ def test_the_editor_fits_a_phone(page: Page, width: int) -> None:
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     screenshot(page, "phone-editor")
+
+
+def test_a_chart_is_saved_with_its_saved_query(page: Page) -> None:
+    sign_in(page, "ana")
+    choose_connection(page, "demo")
+    name = f"Chart kept {int(time.time() * 1000)}"
+    editor_text(page, "SELECT i % 3 AS k, i AS v FROM range(300) t(i)")
+    page.get_by_role("button", name="Save…").click()
+    dialog = page.get_by_role("dialog", name="Save query")
+    dialog.get_by_label("Name").fill(name)
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_have_count(0)
+
+    def open_chart() -> None:
+        page.get_by_role("link", name="Saved queries").click()
+        card = page.locator(".card").filter(has=page.get_by_role("heading", name=name))
+        card.get_by_role("button", name="Run").click()
+        expect(cell(page, 0, 0)).not_to_have_text("…")
+        page.get_by_role("button", name="Chart", exact=True).click()
+        expect(page.get_by_test_id("chart").locator("svg")).to_be_visible(timeout=20_000)
+
+    open_chart()
+    settings = page.get_by_role("form", name="Chart settings")
+    settings.get_by_label("Chart").select_option("area")
+    expect(page.get_by_test_id("chart").locator("svg .mark-area path")).to_have_count(1)
+    settings.get_by_role("button", name=f"Save chart with “{name}”").click()
+    expect(page.get_by_role("status").filter(has_text="Chart saved")).to_be_visible()
+    page.reload()
+    open_chart()
+    expect(page.get_by_role("form", name="Chart settings").get_by_label("Chart")).to_have_value(
+        "area"
+    )
+    expect(page.get_by_test_id("chart").locator("svg .mark-area path")).to_have_count(1)

@@ -4,17 +4,51 @@
  * page's CSP); downloadable as PNG and SVG. */
 import { useEffect, useRef, useState } from "react";
 import { describeError, fetchJson, type RunInfo } from "../api/client";
-import { aggregationQuery, chartSpec, defaultSettings, type Aggregate, type Aggregation, type ChartSettings, type Mark } from "./spec";
+import { aggregationQuery, chartSpec, defaultSettings, savedChart, settingsFromSaved, type Aggregate, type Aggregation, type ChartSettings, type Mark } from "./spec";
 
 type Embedded = { view: { toImageURL: (type: "png" | "svg", scale?: number) => Promise<string>; finalize: () => void } };
 
-export default function ChartView({ run, initial, onSettings }: { run: RunInfo; initial?: ChartSettings; onSettings?: (s: ChartSettings, spec: Record<string, unknown>) => void }) {
+type Saved = { id: string; name: string; chart?: unknown };
+
+export default function ChartView({ run, savedId = null }: { run: RunInfo; savedId?: string | null }) {
   const columns = run.columns ?? [];
-  const [settings, setSettings] = useState<ChartSettings>(initial ?? defaultSettings(columns));
+  const [settings, setSettings] = useState<ChartSettings>(defaultSettings(columns));
   const [data, setData] = useState<Aggregation | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState<Saved | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const host = useRef<HTMLDivElement>(null);
   const embedded = useRef<Embedded | null>(null);
+  const drawn = useRef<Record<string, unknown> | null>(null);
+
+  // A tab opened from a saved query draws the chart saved with it.
+  useEffect(() => {
+    if (!savedId) return;
+    let live = true;
+    fetchJson<Saved>(`/api/v1/saved-queries/${encodeURIComponent(savedId)}`)
+      .then((found) => {
+        if (!live) return;
+        setSaved(found);
+        const restored = settingsFromSaved(found.chart, columns);
+        if (restored) setSettings(restored);
+      })
+      .catch(() => live && setSaved(null));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [savedId]);
+
+  const saveChart = async () => {
+    if (!saved || !drawn.current) return;
+    setNotice(null);
+    try {
+      await fetchJson(`/api/v1/saved-queries/${encodeURIComponent(saved.id)}`, { method: "PATCH", body: JSON.stringify({ chart: savedChart(settings, drawn.current) }) });
+      setNotice(`Chart saved with “${saved.name}”.`);
+    } catch (reason) {
+      setError(describeError(reason).message);
+    }
+  };
 
   useEffect(() => {
     let live = true;
@@ -31,7 +65,7 @@ export default function ChartView({ run, initial, onSettings }: { run: RunInfo; 
     if (!data || !host.current) return;
     let live = true;
     const spec = chartSpec(settings, columns, data);
-    onSettings?.(settings, spec);
+    drawn.current = spec;
     Promise.all([import("vega-embed"), import("vega-interpreter")]).then(async ([{ default: embed }, { expressionInterpreter }]) => {
       if (!live || !host.current) return;
       embedded.current?.view.finalize();
@@ -104,8 +138,14 @@ export default function ChartView({ run, initial, onSettings }: { run: RunInfo; 
         </label>
         <button type="button" onClick={() => void download("png")} disabled={!data}>PNG</button>
         <button type="button" onClick={() => void download("svg")} disabled={!data}>SVG</button>
+        {saved && (
+          <button type="button" onClick={() => void saveChart()} disabled={!data}>
+            Save chart with “{saved.name}”
+          </button>
+        )}
       </form>
       {error && <p className="error-text" role="alert">{error}</p>}
+      {notice && <p className="notice" role="status">{notice}</p>}
       {data?.truncated && <p className="notice">Showing the {data.groups.toLocaleString()} largest groups only.</p>}
       <div className="chart" ref={host} data-testid="chart" aria-label="Chart" role="img" />
     </div>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { aggregationQuery, chartSpec, defaultSettings } from "./spec";
+import { aggregationQuery, chartSpec, defaultSettings, savedChart, settingsFromSaved } from "./spec";
 
 const columns = [
   { name: "region", type: "string", json_type: "string" },
@@ -44,5 +44,22 @@ describe("chartSpec", () => {
     };
     expect(spec.encoding.color.field).toBe("color");
     expect(spec.encoding.x).toMatchObject({ type: "nominal", sort: null });
+  });
+});
+
+describe("saved charts", () => {
+  const settings = { mark: "line" as const, x: "at", y: "amount", aggregate: "avg" as const, color: "region" };
+  const data = { rows: [{ x: "a", y: 1 }], binned: false, groups: 1, truncated: false };
+  it("keep no rows, and the settings to draw them again", () => {
+    const saved = savedChart(settings, chartSpec(settings, columns, data));
+    expect(saved.data).toEqual({ name: "result" });
+    expect(JSON.stringify(saved)).not.toContain('"values"');
+    expect(settingsFromSaved(saved, columns)).toEqual(settings);
+  });
+  it("drop settings that no longer fit the columns", () => {
+    const saved = savedChart(settings, {});
+    expect(settingsFromSaved(saved, columns.slice(0, 1))).toBeNull();
+    expect(settingsFromSaved(saved, [columns[2]!, columns[0]!])).toEqual({ ...settings, y: null });
+    expect(settingsFromSaved(null, columns)).toBeNull();
   });
 });

@@ -64,3 +64,26 @@ export function chartSpec(settings: ChartSettings, columns: ColumnInfo[], data: 
     encoding,
   };
 }
+
+/** The spec a saved query keeps: no rows (a named data source instead) and the settings
+ * under ``usermeta.querydeck``, to draw the same chart of a later run. */
+export function savedChart(settings: ChartSettings, spec: Record<string, unknown>): Record<string, unknown> {
+  return { ...spec, data: { name: "result" }, usermeta: { querydeck: settings } };
+}
+
+/** The settings of a saved chart, when they still fit the result's columns. */
+export function settingsFromSaved(chart: unknown, columns: ColumnInfo[]): ChartSettings | null {
+  const saved = (chart as { usermeta?: { querydeck?: Partial<ChartSettings> } } | null)?.usermeta?.querydeck;
+  if (!saved || typeof saved.x !== "string") return null;
+  const names = new Set(columns.map((c) => c.name));
+  const marks: Mark[] = ["bar", "line", "area", "point"];
+  const aggregates: Aggregate[] = ["count", "sum", "avg", "min", "max"];
+  if (!names.has(saved.x)) return null;
+  return {
+    mark: marks.includes(saved.mark as Mark) ? (saved.mark as Mark) : "bar",
+    x: saved.x,
+    y: typeof saved.y === "string" && names.has(saved.y) ? saved.y : null,
+    aggregate: aggregates.includes(saved.aggregate as Aggregate) ? (saved.aggregate as Aggregate) : "count",
+    color: typeof saved.color === "string" && names.has(saved.color) ? saved.color : null,
+  };
+}

@@ -14,6 +14,8 @@ export type EditorTab = {
   runId: string | null;
   /** The row cap asked for (null: the server's default). */
   maxRows?: number | null;
+  /** The saved query the tab was opened from (its chart is saved with it). */
+  savedId?: string | null;
 };
 
 export type TabsState = { tabs: EditorTab[]; active: string };

@@ -8,8 +8,9 @@ import { navigate } from "../app/router";
 
 const STATUSES = ["", "succeeded", "failed", "cancelled", "timed_out", "rejected", "running"];
 
-export function openRunInEditor(run: RunInfo, rerun = false): void {
-  const query = new URLSearchParams({ connection: run.connection ?? "", title: rerun ? "Re-run" : `Run ${run.id.slice(0, 8)}` });
+export function openRunInEditor(run: RunInfo, rerun = false, saved?: { id: string; name: string }): void {
+  const query = new URLSearchParams({ connection: run.connection ?? "", title: saved?.name ?? (rerun ? "Re-run" : `Run ${run.id.slice(0, 8)}`) });
+  if (saved) query.set("saved", saved.id);
   if (rerun) query.set("sql", run.sql);
   else query.set("run", run.id);
   navigate(`/?${query}`);

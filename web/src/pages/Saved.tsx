@@ -43,7 +43,7 @@ export default function Saved() {
     act(async () => {
       const view = await fetchJson<{ run: RunInfo }>(`${path(item)}/run`, { method: "POST", body: JSON.stringify({ wait_ms: 0 }) });
       if (user.role === "viewer") navigate(`/history`);
-      else openRunInEditor(view.run);
+      else openRunInEditor(view.run, false, { id: item.id, name: item.name });
     });
 
   return (
@@ -95,7 +95,7 @@ export default function Saved() {
                 <div className="actions">
                   <button type="button" className="primary" onClick={() => void run(item)}>Run</button>
                   {user.role !== "viewer" && (
-                    <button type="button" onClick={() => navigate(`/?${new URLSearchParams({ sql: item.sql, connection: item.connection ?? "", title: item.name })}`)}>
+                    <button type="button" onClick={() => navigate(`/?${new URLSearchParams({ sql: item.sql, connection: item.connection ?? "", title: item.name, saved: item.id })}`)}>
                       Open in new tab
                     </button>
                   )}

@@ -54,6 +54,7 @@ export function Workbench() {
     if (!runId && sql === null) return;
     const opened = newTab(search.get("connection") ?? tab?.connection ?? defaultConnection, sql ?? "", search.get("title") ?? (runId ? "Past run" : "Query"));
     if (runId) opened.runId = runId;
+    opened.savedId = search.get("saved");
     setState({ tabs: [...state.tabs, opened], active: opened.id });
     navigate("/", { replace: true });
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -331,7 +332,7 @@ export function Workbench() {
             </div>
           )}
           {entry ? (
-            <ResultsPanel entry={entry} onCancel={() => void cancel(entry)} canExport={user.role !== "viewer"} />
+            <ResultsPanel entry={entry} onCancel={() => void cancel(entry)} canExport={user.role !== "viewer"} savedId={tab.savedId ?? null} />
           ) : (
             <div className="empty">Run a statement (Ctrl+Enter) to see its rows here.</div>
           )}

@@ -22,7 +22,7 @@ export type ResultEntry = {
   error: ApiError | Error | null;
 };
 
-type Props = { entry: ResultEntry; onCancel: () => void; canExport: boolean };
+type Props = { entry: ResultEntry; onCancel: () => void; canExport: boolean; savedId?: string | null };
 
 function useNow(active: boolean): number {
   const [now, setNow] = useState(Date.now());
@@ -34,7 +34,7 @@ function useNow(active: boolean): number {
   return now;
 }
 
-export function ResultsPanel({ entry, onCancel, canExport }: Props) {
+export function ResultsPanel({ entry, onCancel, canExport, savedId = null }: Props) {
   const running = entry.status === "running" || entry.status === "cancelling";
   const now = useNow(running);
   const [view, setView] = useState<ViewSpec>(NO_VIEW);
@@ -121,7 +121,7 @@ export function ResultsPanel({ entry, onCancel, canExport }: Props) {
         <ViewGrid run={run} first={entry.first} view={view} onTotal={setViewTotal} onStatus={setStatus} onHeader={(column, _i, anchor) => setMenu({ column, anchor })} />
       ) : (
         <Suspense fallback={<div className="loading-block">Loading the chart view…</div>}>
-          <ChartView run={run} />
+          <ChartView run={run} savedId={savedId} />
         </Suspense>
       )}
       {menu && (
