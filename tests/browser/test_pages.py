@@ -5,9 +5,11 @@ own npm packages) with a screenshot of every page."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -208,3 +210,50 @@ def test_keyboard_only_run_and_grid(page: Page, user: str) -> None:
     expect(dialog.locator("pre")).to_have_text("4")
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
+
+
+def test_a_refresh_says_what_changed(page: Page, server: Server) -> None:
+    sign_in(page, "admin")
+    choose_connection(page, "chinook_pg")
+    tree = page.get_by_role("tree", name="Catalog of chinook_pg")
+    expect(tree.get_by_role("button", name="Expand public")).to_be_visible()
+    with psycopg.connect(server.postgres_admin_url, autocommit=True) as admin:
+        admin.execute("ALTER TABLE genre ADD COLUMN mood text")
+        admin.execute("ALTER TABLE media_type ALTER COLUMN name TYPE text")
+    try:
+        page.get_by_role("button", name="Refresh the catalog").click()
+        changes = page.locator(".tree-message").filter(has_text="What changed")
+        expect(changes).to_contain_text("genre: +mood")
+        expect(changes).to_contain_text("media_type: name")
+        screenshot(page, "catalog-refresh-changes")
+    finally:
+        with psycopg.connect(server.postgres_admin_url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE genre DROP COLUMN mood")
+            admin.execute("ALTER TABLE media_type ALTER COLUMN name TYPE varchar(120)")
+
+
+def test_administrators_manage_users_and_groups(page: Page) -> None:
+    name = f"u{int(time.time() * 1000) % 10**9}"
+    sign_in(page, "admin", "/admin/users")
+    form = page.get_by_role("form", name="Add a user")
+    form.get_by_label("User name").fill(name)
+    form.get_by_label("Role").select_option("viewer")
+    form.get_by_label("Password").fill("a-long-password-1")
+    form.get_by_role("button", name="Add user").click()
+    expect(page.get_by_role("status").filter(has_text=f"Added {name}.")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=name)
+    row.get_by_label(f"Role of {name}").select_option("analyst")
+    expect(page.get_by_role("status").filter(has_text=f"{name} is now analyst.")).to_be_visible()
+    row.get_by_role("button", name="Disable").click()
+    expect(row.get_by_role("cell", name="disabled")).to_be_visible()
+    page.goto("/admin/groups")
+    group = f"g{name}"
+    page.get_by_label("Group name").fill(group)
+    page.get_by_role("button", name="Add group").click()
+    card = page.locator(".card").filter(has=page.get_by_role("heading", name=group))
+    card.get_by_label(f"Add a member to {group}").fill(name)
+    card.get_by_role("button", name="Add member").click()
+    expect(card.get_by_role("listitem").filter(has_text=name)).to_be_visible()
+    page.goto("/admin/audit")
+    page.get_by_label("Action").fill("user.*")
+    expect(page.get_by_role("cell", name="user.create").first).to_be_visible()

@@ -19,6 +19,7 @@ export function SchemaTree({ connection, onInsert }: Props) {
   const [hits, setHits] = useState<SearchHit[] | null>(null);
   const [refreshing, setRefreshing] = useState(false);
   const [message, setMessage] = useState<string | null>(null);
+  const [report, setReport] = useState<Report | null>(null);
 
   useEffect(() => {
     if (query.trim().length === 0) {
@@ -37,11 +38,12 @@ export function SchemaTree({ connection, onInsert }: Props) {
     if (!connection) return;
     setRefreshing(true);
     setMessage(null);
+    setReport(null);
     try {
-      const report = await fetchJson<Schemas["RefreshReport"]>(`/api/v1/connections/${encodeURIComponent(connection)}/catalog/refresh`, { method: "POST", body: "{}" });
+      const report = await fetchJson<Report>(`/api/v1/connections/${encodeURIComponent(connection)}/catalog/refresh`, { method: "POST", body: "{}" });
       forgetCatalog(connection);
       setVersion((v) => v + 1);
-      setMessage(summarise(report));
+      setReport(report);
     } catch (error) {
       setMessage(describeError(error).message);
     } finally {
@@ -59,6 +61,7 @@ export function SchemaTree({ connection, onInsert }: Props) {
         </button>
       </div>
       {message && <p className="tree-message" role="status">{message}</p>}
+      {report && <RefreshChanges report={report} />}
       {hits !== null ? (
         <ul className="hits" aria-label="Search results">
           {hits.length === 0 && <li className="muted">No match.</li>}
@@ -82,17 +85,38 @@ export function SchemaTree({ connection, onInsert }: Props) {
   );
 }
 
-function summarise(report: Schemas["RefreshReport"]): string {
-  const parts: string[] = [];
-  for (const schema of report.schemas ?? []) {
-    const diff = schema.diff;
-    if (!diff) continue;
-    const added = diff.added_tables?.length ?? 0;
-    const dropped = diff.removed_tables?.length ?? 0;
-    const changed = diff.changed_tables?.length ?? 0;
-    if (added || dropped || changed) parts.push(`${schema.schema_name}: +${added} −${dropped} ~${changed}`);
-  }
-  return parts.length ? `Refreshed. Changes: ${parts.join("; ")}` : "Refreshed: nothing changed.";
+type Report = Schemas["RefreshReport"];
+
+/** What the last refresh changed, schema by schema: tables added and removed, columns
+ * added, removed and retyped. */
+function RefreshChanges({ report }: { report: Report }) {
+  const schemas = (report.schemas ?? []).filter((s) => s.diff && (s.diff.added_tables?.length || s.diff.removed_tables?.length || s.diff.changed_tables?.length));
+  if (schemas.length === 0) return <p className="tree-message" role="status">Refreshed: nothing changed.</p>;
+  return (
+    <div className="tree-message" role="status">
+      <p>Refreshed. What changed:</p>
+      <ul className="changes">
+        {schemas.map((schema) => (
+          <li key={schema.schema_name}>
+            <strong>{schema.schema_name}</strong>
+            <ul>
+              {schema.diff?.added_tables?.map((t) => <li key={`+${t}`}>+ table {t}</li>)}
+              {schema.diff?.removed_tables?.map((t) => <li key={`-${t}`}>− table {t}</li>)}
+              {schema.diff?.changed_tables?.map((change) => (
+                <li key={`~${change.table}`}>
+                  ~ {change.table}:{" "}
+                  {(change.columns ?? [])
+                    .map((c) => (c.change === "added" ? `+${c.column}` : c.change === "removed" ? `−${c.column}` : c.change === "type_changed" ? `${c.column} ${c.old_type ?? ""} → ${c.new_type ?? ""}` : `${c.column} changed`))
+                    .concat(change.other ?? [])
+                    .join(", ")}
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
 }
 
 function Level({ connection, path, depth, onInsert }: { connection: string; path: string; depth: number; onInsert: (text: string) => void }) {
