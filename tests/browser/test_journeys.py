@@ -107,3 +107,15 @@ def test_autocomplete_offers_the_columns_of_an_alias(page: Page) -> None:
     expect(option).to_be_visible()
     option.click()
     expect(page.locator(".cm-content")).to_contain_text("SELECT o.o_orderkey FROM orders o")
+
+
+def test_an_engine_error_is_marked_where_the_engine_points(page: Page) -> None:
+    sign_in(page, "ana")
+    choose_connection(page, "chinook_pg")
+    editor_text(page, "SELECT 1;\nSELECT title,\n  no_such_column\nFROM album")
+    page.locator(".cm-line", has_text="FROM album").click()
+    run_at_cursor(page)
+    expect(page.locator(".run-error")).to_contain_text("no_such_column")
+    line = page.locator(".cm-line").filter(has=page.locator(".cm-lintRange-error"))
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text("no_such_column")
