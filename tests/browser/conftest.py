@@ -51,6 +51,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
+# The machine is shared: a first catalog read or a million-row sort can take seconds.
+expect.set_options(timeout=15_000)
 WEB_BUILT = Path(__file__).resolve().parents[2] / "src" / "querydeck" / "web" / "index.html"
 PASSWORDS = {
     "admin": "admin-pass-123",
@@ -132,7 +134,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_files: Path) -> Iterat
             env.update(
                 {
                     "QUERYDECK_DATA_DIR": str(data_dir),
-                    "QUERYDECK_LOG_LEVEL": "WARNING",
+                    # Request lines with their status, for a failure's post-mortem.
+                    "QUERYDECK_LOG_LEVEL": "INFO",
                     # The journeys start many runs in a minute from one address.
                     "QUERYDECK_RATE_LIMIT_RUNS_USER": "",
                     "QUERYDECK_RATE_LIMIT_RUNS_ADDRESS": "",
@@ -218,8 +221,19 @@ def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Pa
     yield pg
     ARTEFACTS.mkdir(exist_ok=True)
     name = request.node.name.replace("/", "_")[:120]
-    pg.screenshot(path=str(ARTEFACTS / f"{name}.png"))
+    report = getattr(request.node, "report_call", None)
+    prefix = "FAILED-" if report is not None and report.failed else ""
+    pg.screenshot(path=str(ARTEFACTS / f"{prefix}{name}.png"))
     assert not problems.errors, problems.errors
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep the call's report on the test, for the page fixture's screenshot name."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.report_call = report  # type: ignore[attr-defined]
 
 
 def screenshot(page: Page, name: str) -> None:

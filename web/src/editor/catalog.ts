@@ -44,25 +44,38 @@ export function forgetCatalog(connection: string): void {
   for (const key of levels.keys()) if (key.startsWith(`${connection}\u0000`)) levels.delete(key);
 }
 
-const searches = new Map<string, Promise<SearchHit[]>>();
+const searches = new Map<string, { at: number; hits: Promise<SearchHit[]> }>();
+/** Search answers are reused this long: the index grows while catalogs are first read. */
+const SEARCH_TTL_MS = 30_000;
 
-/** Catalog search across every connection the user may browse (best match first). */
+/** Catalog search across every connection the user may browse (best match first). An
+ * empty answer is not kept (the catalog may be being read for the first time). */
 export function searchCatalog(q: string, limit = 50): Promise<SearchHit[]> {
   const key = `${limit}\u0000${q}`;
   const known = searches.get(key);
-  if (known) return known;
+  if (known && Date.now() - known.at < SEARCH_TTL_MS) return known.hits;
   const pending = fetchJson<Schemas["Page_SearchHit_"]>(`/api/v1/search?${new URLSearchParams({ q, limit: String(limit) })}`).then((page) => page.items);
-  searches.set(key, pending);
-  pending.catch(() => searches.delete(key));
+  searches.set(key, { at: Date.now(), hits: pending });
+  pending.then((hits) => hits.length === 0 && searches.delete(key)).catch(() => searches.delete(key));
   if (searches.size > 200) searches.delete(searches.keys().next().value as string);
   return pending;
 }
 
-/** The schema of a table named without one: the first schema the search finds it in. */
+/** The schema of a table named without one: where the search finds it, else the schema
+ * (of the usual default ones, or the only one) whose tables include it. */
 export async function schemaOf(connection: string, table: string): Promise<string | null> {
+  const wanted = table.toLowerCase();
   const hits = await searchCatalog(table, 100);
-  const exact = hits.find((h) => h.connection === connection && !h.column && h.name.toLowerCase() === table.toLowerCase());
-  if (!exact) return null;
-  const dot = exact.path.lastIndexOf(".");
-  return dot === -1 ? null : exact.path.slice(0, dot);
+  const exact = hits.find((h) => h.connection === connection && !h.column && h.name.toLowerCase() === wanted);
+  if (exact) {
+    const dot = exact.path.lastIndexOf(".");
+    return dot === -1 ? null : exact.path.slice(0, dot);
+  }
+  const schemas = (await catalogLevel(connection, "")).items.map((n) => n.name);
+  const candidates = schemas.length === 1 ? schemas : schemas.filter((s) => ["main", "public", "dbo"].includes(s.toLowerCase()));
+  for (const schema of candidates) {
+    const tables = await catalogLevel(connection, schema);
+    if (tables.items.some((n) => n.name.toLowerCase() === wanted)) return schema;
+  }
+  return null;
 }
