@@ -25,7 +25,8 @@ export default function Account() {
             setNext("");
             setMessage({ text: "Password changed; your other sessions have ended.", error: false });
           } catch (error) {
-            setMessage({ text: describeError(error).message, error: true });
+            const { message, requestId } = describeError(error);
+            setMessage({ text: requestId ? `${message} (request id ${requestId})` : message, error: true });
           }
         }}
       >

@@ -8,6 +8,7 @@ import { useDrivers, type ConnectionInfo } from "../app/data";
 import { navigate } from "../app/router";
 import { useUser } from "../app/session";
 import { fieldsOf, optionsFrom, type Field } from "./optionsForm";
+import { ErrorText } from "../app/ErrorText";
 
 export default function ConnectionForm({ name }: { name: string | null }) {
   const user = useUser();
@@ -74,7 +75,7 @@ export default function ConnectionForm({ name }: { name: string | null }) {
   };
 
   if (editing && existing.isPending) return <div className="page loading-block" role="status">Loading…</div>;
-  if (editing && existing.isError) return <div className="page"><p className="error-text" role="alert">{describeError(existing.error).message}</p></div>;
+  if (editing && existing.isError) return <div className="page"><ErrorText error={existing.error} /></div>;
 
   return (
     <div className="page narrow">

@@ -6,6 +6,7 @@ import { describeError, fetchJson, type Schemas } from "../api/client";
 import { formatAgo, useConnections, type ConnectionInfo } from "../app/data";
 import { navigate } from "../app/router";
 import { useUser } from "../app/session";
+import { ErrorText } from "../app/ErrorText";
 
 type SortKey = "name" | "driver" | "status";
 
@@ -80,7 +81,7 @@ export default function Connections() {
       {connections.isPending ? (
         <p className="loading-block" role="status">Loading…</p>
       ) : connections.isError ? (
-        <p className="error-text" role="alert">{describeError(connections.error).message}</p>
+        <ErrorText error={connections.error} />
       ) : rows.length === 0 ? (
         <p className="empty">No connections{filter ? " match" : ""}.</p>
       ) : (

@@ -5,6 +5,7 @@ import { useState } from "react";
 import { describeError, fetchJson, type RunInfo, type Schemas } from "../api/client";
 import { formatAgo, formatDuration, useConnections } from "../app/data";
 import { navigate } from "../app/router";
+import { ErrorText } from "../app/ErrorText";
 
 const STATUSES = ["", "succeeded", "failed", "cancelled", "timed_out", "rejected", "running"];
 
@@ -76,7 +77,7 @@ export default function History() {
         </label>
       </form>
       {message && <p className="error-text" role="alert">{message}</p>}
-      {history.isError && <p className="error-text" role="alert">{describeError(history.error).message}</p>}
+      {history.isError && <ErrorText error={history.error} />}
       {history.isPending ? (
         <p className="loading-block" role="status">Loading the history…</p>
       ) : runs.length === 0 ? (

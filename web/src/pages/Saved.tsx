@@ -7,6 +7,7 @@ import { formatAgo } from "../app/data";
 import { navigate } from "../app/router";
 import { useUser } from "../app/session";
 import { openRunInEditor } from "./History";
+import { ErrorText } from "../app/ErrorText";
 
 type SavedQuery = Schemas["SavedQuery"];
 
@@ -64,7 +65,7 @@ export default function Saved() {
       {saved.isPending ? (
         <p className="loading-block" role="status">Loading…</p>
       ) : saved.isError ? (
-        <p className="error-text" role="alert">{describeError(saved.error).message}</p>
+        <ErrorText error={saved.error} />
       ) : saved.data.length === 0 ? (
         <p className="empty">No saved queries{q || tag || favourites ? " match" : " yet: save one from the editor"}.</p>
       ) : (

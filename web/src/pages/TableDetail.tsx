@@ -1,9 +1,10 @@
 /** A relation's detail: columns with types, keys, indexes, DDL or the view's definition,
  * row estimate, and a preview of its first rows (within the user's rights). */
 import { useQuery } from "@tanstack/react-query";
-import { describeError, fetchJson, type Schemas } from "../api/client";
+import { fetchJson, type Schemas } from "../api/client";
 import { formatAgo } from "../app/data";
 import { display } from "../grid/cells";
+import { ErrorText } from "../app/ErrorText";
 
 type Props = { connection: string; schema: string; table: string };
 
@@ -13,7 +14,7 @@ export default function TableDetail({ connection, schema, table }: Props) {
     queryFn: () => fetchJson<Schemas["TableDetail"]>(`/api/v1/connections/${encodeURIComponent(connection)}/tables/${encodeURIComponent(schema)}/${encodeURIComponent(table)}?preview=20`),
   });
   if (detail.isPending) return <div className="page loading-block" role="status">Loading…</div>;
-  if (detail.isError) return <div className="page"><p className="error-text" role="alert">{describeError(detail.error).message}</p></div>;
+  if (detail.isError) return <div className="page"><ErrorText error={detail.error} /></div>;
   const d = detail.data;
   const preview = d.preview as { columns?: { name: string }[]; rows?: unknown[][] } | null | undefined;
   return (
@@ -59,7 +60,7 @@ export default function TableDetail({ connection, schema, table }: Props) {
           <ul>
             {d.foreign_keys.map((fk, i) => (
               <li key={i}>
-                <code>{JSON.stringify(fk)}</code>
+                {fk.name ? <strong>{fk.name}: </strong> : null}({fk.columns.join(", ")}) → {fk.ref_schema}.{fk.ref_table} ({fk.ref_columns.join(", ")})
               </li>
             ))}
           </ul>
@@ -71,7 +72,13 @@ export default function TableDetail({ connection, schema, table }: Props) {
           <ul>
             {d.indexes.map((ix, i) => (
               <li key={i}>
-                <code>{JSON.stringify(ix)}</code>
+                <strong>{ix.name}</strong> ({ix.columns.join(", ")}){ix.primary ? " primary key" : ix.unique ? " unique" : ""}
+                {ix.definition ? (
+                  <>
+                    {" "}
+                    <code>{ix.definition}</code>
+                  </>
+                ) : null}
               </li>
             ))}
           </ul>

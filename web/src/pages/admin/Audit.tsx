@@ -1,7 +1,8 @@
 /** Administrators: the audit log with its filters, newest first, cursor paging. */
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import { describeError, fetchJson, type Schemas } from "../../api/client";
+import { fetchJson, type Schemas } from "../../api/client";
+import { ErrorText } from "../../app/ErrorText";
 
 const OUTCOMES = ["", "ok", "error", "denied", "aborted"];
 
@@ -49,7 +50,7 @@ export default function Audit() {
           Since <input type="datetime-local" value={since} onChange={(e) => setSince(e.target.value)} />
         </label>
       </form>
-      {log.isError && <p className="error-text" role="alert">{describeError(log.error).message}</p>}
+      {log.isError && <ErrorText error={log.error} />}
       {log.isPending ? (
         <p className="loading-block" role="status">Loading…</p>
       ) : entries.length === 0 ? (

@@ -2,6 +2,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { describeError, fetchJson, type Schemas } from "../../api/client";
+import { ErrorText } from "../../app/ErrorText";
 
 export default function Groups() {
   const client = useQueryClient();
@@ -30,7 +31,7 @@ export default function Groups() {
       {groups.isPending ? (
         <p className="loading-block" role="status">Loading…</p>
       ) : groups.isError ? (
-        <p className="error-text" role="alert">{describeError(groups.error).message}</p>
+        <ErrorText error={groups.error} />
       ) : groups.data.length === 0 ? (
         <p className="empty">No groups yet.</p>
       ) : (

@@ -3,6 +3,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { describeError, fetchJson, type Schemas } from "../../api/client";
 import { formatAgo } from "../../app/data";
+import { ErrorText } from "../../app/ErrorText";
 
 export default function Users() {
   const client = useQueryClient();
@@ -49,7 +50,7 @@ export default function Users() {
       {users.isPending ? (
         <p className="loading-block" role="status">Loading…</p>
       ) : users.isError ? (
-        <p className="error-text" role="alert">{describeError(users.error).message}</p>
+        <ErrorText error={users.error} />
       ) : (
         <table className="list">
           <thead>
