@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Server, screenshot, sign_in
+from tests.browser.conftest import PASSWORDS, Server, screenshot, sign_in
 from tests.browser.test_journeys import choose_connection, editor_text, run_at_cursor
 
 AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
@@ -257,3 +258,53 @@ def test_administrators_manage_users_and_groups(page: Page) -> None:
     page.goto("/admin/audit")
     page.get_by_label("Action").fill("user.*")
     expect(page.get_by_role("cell", name="user.create").first).to_be_visible()
+
+
+def test_an_administrator_grants_a_connection(page: Page, browser: Browser, server: Server) -> None:
+    sign_in(page, "admin", "/connections/demo")
+    grants = page.get_by_role("region", name="Grants")
+    grants.get_by_label("Grant to").select_option("user")
+    grants.get_by_label("User or group name").fill("vera")
+    grants.get_by_label("query").uncheck()
+    grants.get_by_role("button", name="Grant").click()
+    row = grants.get_by_role("row").filter(has_text="vera")
+    expect(row).to_contain_text("browse")
+    viewer = browser.new_context(base_url=server.url)
+    try:
+        other = viewer.new_page()
+        sign_in(other, "vera", "/connections")
+        expect(other.locator("tr[data-connection='demo']")).to_be_visible()
+    finally:
+        viewer.close()
+    row.get_by_role("button", name="Revoke").click()
+    expect(grants.get_by_role("row").filter(has_text="vera")).to_have_count(0)
+
+
+def test_a_user_changes_their_password(page: Page, server: Server) -> None:
+    name = f"p{int(time.time() * 1000) % 10**9}"
+    admin = httpx.Client(base_url=server.url)
+    login = admin.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]}
+    )
+    admin.post(
+        "/api/v1/users",
+        json={"username": name, "role": "analyst", "password": "first-password-1"},
+        headers={"X-CSRF-Token": login.json()["csrf_token"]},
+    ).raise_for_status()
+    page.goto("/account")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill("first-password-1")
+    page.get_by_role("button", name="Sign in").click()
+    form = page.get_by_role("form", name="Change password")
+    form.get_by_label("Current password").fill("wrong-password-1")
+    form.get_by_label("New password").fill("second-password-2")
+    form.get_by_role("button", name="Change password").click()
+    expect(form.get_by_role("alert")).to_contain_text("request id")
+    form.get_by_label("Current password").fill("first-password-1")
+    form.get_by_role("button", name="Change password").click()
+    expect(form.get_by_role("status")).to_contain_text("Password changed")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill("second-password-2")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
