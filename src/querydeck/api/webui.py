@@ -36,9 +36,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "web"
 ASSETS = "/assets/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-#: The UI's policy: its own origin for everything, inline styles (CodeMirror and the grid
-#: position elements with style attributes), data: and blob: images (chart downloads),
-#: blob: workers; no eval (Vega runs its expression interpreter, not compiled functions).
+#: The UI's policy: its own origin for everything, inline styles (CodeMirror and Vega
+#: insert style elements; without 'unsafe-inline' Chromium blocks them), data: and blob:
+#: images (chart downloads); no eval (Vega runs its expression interpreter, not compiled
+#: functions).
 UI_CSP = "; ".join(
     (
         "default-src 'self'",
@@ -47,7 +48,6 @@ UI_CSP = "; ".join(
         "img-src 'self' data: blob:",
         "font-src 'self'",
         "connect-src 'self'",
-        "worker-src 'self' blob:",
         "object-src 'none'",
         "frame-ancestors 'none'",
         "base-uri 'none'",
