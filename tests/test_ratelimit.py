@@ -239,7 +239,7 @@ def test_defaults(settings: Settings) -> None:
         "120/minute",
         "300/minute",
     )
-    assert settings.rate_limit_assistant_user == "20/minute"
+    assert settings.rate_limit_assistant_user == "10/minute"  # issue 19
     assert settings.redis_url is None
 
 

@@ -916,6 +916,146 @@ class AuditUnavailable(QueryDeckError):
     http_status = 503
 
 
+# --- the assistant: model endpoints, asking, the knowledge base -----------------------------
+
+
+class LLMNotConfigured(QueryDeckError):
+    """No model endpoint of the kind needed is registered (an administrator adds one)."""
+
+    code = "LLM_NOT_CONFIGURED"
+    http_status = 503
+
+
+class ModelEndpointNotFound(NotFound):
+    code = "MODEL_ENDPOINT_NOT_FOUND"
+
+
+class ModelEndpointExists(Conflict):
+    """Another model endpoint already has this name (names are unique ignoring case)."""
+
+    code = "MODEL_ENDPOINT_EXISTS"
+
+
+class ModelEndpointInvalid(InvalidInput):
+    """A model endpoint's URL, kind or limits are not usable (not http(s), user info or a
+    query in the URL, a kind the call does not fit)."""
+
+    code = "MODEL_ENDPOINT_INVALID"
+
+
+class ModelTargetForbidden(InvalidInput):
+    """The endpoint's address is refused by the outbound-address policy (loopback needs
+    the assistant_allow_loopback setting)."""
+
+    code = "MODEL_TARGET_FORBIDDEN"
+
+
+class ModelTimeout(QueryDeckError):
+    """The model server did not answer within the endpoint's timeout."""
+
+    code = "MODEL_TIMEOUT"
+    http_status = 504
+
+
+class ModelUnreachable(QueryDeckError):
+    """The model server could not be reached (refused, reset, name not resolved)."""
+
+    code = "MODEL_UNREACHABLE"
+    http_status = 503
+
+
+class ModelUnavailable(QueryDeckError):
+    """The model server answered with a server error (5xx)."""
+
+    code = "MODEL_UNAVAILABLE"
+    http_status = 503
+
+
+class ModelRateLimited(QueryDeckError):
+    """The model provider refused the call for its own rate limits (429);
+    ``detail.retry_after_s`` when it said."""
+
+    code = "MODEL_RATE_LIMITED"
+    http_status = 429
+
+
+class ModelAuthFailed(QueryDeckError):
+    """The model provider refused the endpoint's API key (401/403)."""
+
+    code = "MODEL_AUTH_FAILED"
+    http_status = 502
+
+
+class ModelRequestRejected(QueryDeckError):
+    """The model provider refused the request (another 4xx: unknown model, too long)."""
+
+    code = "MODEL_REQUEST_REJECTED"
+    http_status = 502
+
+
+class ModelOutputInvalid(QueryDeckError):
+    """The model's answer is not what was asked for (not the protocol's JSON, no SQL, no
+    valid structured output, larger than the limit), after the bounded retries."""
+
+    code = "LLM_INVALID_OUTPUT"
+    http_status = 502
+
+
+class ModelSqlRejected(QueryRejected):
+    """The model's SQL is refused by the guard (not one read-only statement); it is never
+    executed."""
+
+    code = "LLM_SQL_REJECTED"
+    http_status = 422
+
+
+class ModelSqlInvalid(QueryDeckError):
+    """The model's SQL still names unknown tables or columns, or fails EXPLAIN, after the
+    bounded corrections; ``detail`` holds the SQL and the problems."""
+
+    code = "LLM_SQL_INVALID"
+    http_status = 422
+
+
+class ExampleSqlInvalid(InvalidInput):
+    """An example's SQL that the guard refuses, that names tables or columns the catalog
+    does not have, or that fails EXPLAIN; ``detail.problems`` says which."""
+
+    code = "EXAMPLE_SQL_INVALID"
+
+
+class ExampleNotFound(NotFound):
+    code = "EXAMPLE_NOT_FOUND"
+
+
+class GlossaryEntryNotFound(NotFound):
+    code = "GLOSSARY_ENTRY_NOT_FOUND"
+
+
+class GlossaryEntryExists(Conflict):
+    code = "GLOSSARY_ENTRY_EXISTS"
+
+
+class AnswerNotFound(NotFound):
+    """No answer of the caller has this id (another user's answers this too)."""
+
+    code = "ANSWER_NOT_FOUND"
+
+
+class KnowledgeFileInvalid(InvalidInput):
+    """A Markdown knowledge file that does not follow the documented layout;
+    ``detail.line`` says where."""
+
+    code = "KNOWLEDGE_FILE_INVALID"
+
+
+class QuestionFileInvalid(InvalidInput):
+    """A question file for ``eval`` that is not JSON Lines of {"question", "sql"};
+    ``detail.line`` says where."""
+
+    code = "QUESTION_FILE_INVALID"
+
+
 # --- codes ------------------------------------------------------------------------------
 
 

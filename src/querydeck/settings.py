@@ -366,8 +366,45 @@ class Settings(BaseSettings):
         description="Runs started per client address (`limits` notation; empty: off).",
     )
     rate_limit_assistant_user: str = Field(
-        default="20/minute",
+        default="10/minute",
         description="Assistant questions per user (`limits` notation; empty: off).",
+    )
+    assistant_allow_loopback: bool = Field(
+        default=False,
+        description="Let model endpoints point at this machine's loopback addresses (a "
+        "local model server such as Ollama or llama.cpp); refused by default. The "
+        "outbound_allow and outbound_deny lists apply to model endpoints too.",
+    )
+    assistant_correction_rounds: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Times the assistant feeds a retryable problem of its SQL (an unknown "
+        "table or column, a syntax error, a failed EXPLAIN) back to the model.",
+    )
+    assistant_candidate_tables: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="Candidate tables the assistant shows the model to choose from.",
+    )
+    assistant_max_answer_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="Largest answer read from a model server, bytes; a larger one is "
+        "refused as LLM_INVALID_OUTPUT.",
+    )
+    assistant_log_max_chars: int = Field(
+        default=20_000,
+        ge=0,
+        description="Characters of a prompt and of a response kept in the inference log "
+        "(each; the rest is cut and marked).",
+    )
+    assistant_log_retention_days: float | None = Field(
+        default=None,
+        ge=1,
+        description="Inference log entries older than this many days are deleted (in the "
+        "background, each prune audited as assistant.log.prune). Unset: kept forever.",
     )
 
     @field_validator("cors_allowed_origins", mode="before")
