@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -93,11 +95,26 @@ def _stored_fingerprint(db: AppDatabase) -> str | None:
         return stored.value if stored else None
 
 
+class Resealable(Protocol):
+    """Other sealed secrets re-sealed in the same transaction (model endpoints' keys)."""
+
+    def reseal(self, session: Session, new: Sealer) -> int: ...
+
+    def use_sealer(self, sealer: Sealer) -> None: ...
+
+
 class KeyRotation:
-    def __init__(self, settings: Settings, db: AppDatabase, connections: ConnectionStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: AppDatabase,
+        connections: ConnectionStore,
+        others: Sequence[Resealable] = (),
+    ) -> None:
         self._settings = settings
         self._db = db
         self._connections = connections
+        self._others = others
 
     def run(self) -> tuple[RotationResult, Sealer]:
         if self._settings.secret_key is not None:
@@ -116,6 +133,8 @@ class KeyRotation:
 
         def reseal(tx: Session) -> int:
             count = self._connections.reseal(tx, sealer)
+            for other in self._others:
+                other.reseal(tx, sealer)
             meta = tx.get(Meta, KEY_CHECK)
             if meta is None:
                 tx.add(Meta(key=KEY_CHECK, value=sealer.fingerprint))
@@ -130,6 +149,8 @@ class KeyRotation:
             backup.unlink(missing_ok=True)
             raise
         self._connections.use_sealer(sealer)
+        for other in self._others:
+            other.use_sealer(sealer)
         os.replace(pending, key_path)
         _sync_directory(key_path.parent)
         backup.unlink(missing_ok=True)
