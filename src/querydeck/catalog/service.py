@@ -208,6 +208,13 @@ class Catalogs:
         if self.cache.state(info.id) is None and not self.cache.schemas(info.id):
             self.refresh(info.name)
 
+    def tables(self, connection: str) -> tuple[tuple[tuple[str, int], ...], list[TableMeta]]:
+        """Every cached relation of ``connection`` (its catalog read first when it never
+        was), with a signature that changes when a refresh changes any of them."""
+        info = self._connections.get(connection)
+        self.ensure_loaded(info)
+        return self.cache.connection_tables(info.id)
+
     # --- levels -------------------------------------------------------------------
 
     def level(self, connection: str, path: str, *, limit: int, offset: int) -> CatalogLevel:
