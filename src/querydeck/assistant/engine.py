@@ -1,0 +1,82 @@
+"""The assistant's own statements on a connection: EXPLAIN of a model's SQL, the value
+profiles of the value index, and the eval harness's gold and generated SQL.
+
+Each goes through the same statement checker as a run (the guard, the function policy, the
+row cap) and a read-only session of the connection's driver, with the run timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from querydeck.connections import ConnectionService
+from querydeck.drivers.base import Connection
+from querydeck.sql.checker import StatementChecker
+
+#: Rows an eval statement may return (results are compared in memory).
+EVAL_MAX_ROWS = 100_000
+
+
+class EngineSession:
+    """One open session of a connection, for several statements."""
+
+    def __init__(
+        self, conn: Connection, checker: StatementChecker, dialect: str, timeout_s: float
+    ) -> None:
+        self._conn = conn
+        self._checker = checker
+        self.dialect = dialect
+        self._timeout_s = timeout_s
+
+    def explain(self, guarded: str) -> None:
+        """EXPLAIN a statement that passed the guard; raises the engine's error."""
+        text = self._checker("EXPLAIN " + guarded, dialect=self.dialect, max_rows=1)
+        stream = self._conn.execute(text, timeout_s=self._timeout_s)
+        try:
+            for _ in stream:
+                pass
+        finally:
+            stream.close()
+
+    def rows(self, sql: str, max_rows: int = EVAL_MAX_ROWS) -> list[tuple[Any, ...]]:
+        text = self._checker(sql, dialect=self.dialect, max_rows=max_rows)
+        stream = self._conn.execute(text, timeout_s=self._timeout_s)
+        out: list[tuple[Any, ...]] = []
+        try:
+            for batch in stream:
+                columns = [c.to_pylist() for c in batch.columns]
+                out.extend(zip(*columns, strict=True))
+                if len(out) > max_rows:
+                    break
+        finally:
+            stream.close()
+        return out[:max_rows]
+
+    def first_column(self, sql: str) -> list[object]:
+        return [row[0] for row in self.rows(sql, max_rows=1000)]
+
+
+class Engine:
+    def __init__(
+        self,
+        connections: ConnectionService,
+        checker: StatementChecker,
+        *,
+        connect_timeout_s: float,
+        timeout_s: float,
+    ) -> None:
+        self._connections = connections
+        self._checker = checker
+        self._connect_timeout_s = connect_timeout_s
+        self._timeout_s = timeout_s
+
+    @contextmanager
+    def session(self, connection: str, dialect: str) -> Iterator[EngineSession]:
+        _, driver = self._connections.driver_for(connection)
+        conn = driver.connect(timeout_s=self._connect_timeout_s)
+        try:
+            yield EngineSession(conn, self._checker, dialect, self._timeout_s)
+        finally:
+            conn.close()

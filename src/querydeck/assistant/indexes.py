@@ -1,0 +1,98 @@
+"""The retrieval indexes of each connection, built on first use and kept until the
+connection's catalog, its sampling switch or the embeddings endpoint changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from querydeck.assistant.endpoints import Endpoint
+from querydeck.assistant.engine import Engine
+from querydeck.assistant.retrieval import SchemaIndex
+from querydeck.assistant.values import ValueIndex
+from querydeck.catalog.service import CatalogService
+from querydeck.drivers.catalog_model import TableMeta
+from querydeck.errors import QueryDeckError
+
+log = logging.getLogger("querydeck.assistant")
+
+#: Documents sent to an embeddings endpoint per call.
+EMBED_BATCH = 64
+
+Embed = Callable[[Endpoint, list[str]], list[list[float]]]
+
+
+@dataclass(frozen=True)
+class _Key:
+    signature: tuple[tuple[str, int], ...]
+    sampling: bool
+    embeddings: str | None
+
+
+class IndexCache:
+    def __init__(self, catalog: CatalogService, engine: Engine) -> None:
+        self._catalog = catalog
+        self._engine = engine
+        self._built: dict[str, tuple[_Key, SchemaIndex]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def tables(self, connection: str) -> tuple[tuple[tuple[str, int], ...], list[TableMeta]]:
+        return self._catalog.tables(connection)
+
+    def get(
+        self,
+        connection_id: str,
+        connection: str,
+        dialect: str,
+        *,
+        sampling: bool,
+        embedder: Endpoint | None,
+        embed: Embed,
+    ) -> SchemaIndex:
+        with self._lock:
+            lock = self._locks.setdefault(connection_id, threading.Lock())
+        with lock:
+            signature, tables = self._catalog.tables(connection)
+            key = _Key(
+                signature,
+                sampling,
+                None if embedder is None else f"{embedder.info.id}@{embedder.info.updated_at}",
+            )
+            known = self._built.get(connection_id)
+            if known is not None and known[0] == key:
+                return known[1]
+            values = self._values(connection, dialect, tables) if sampling else None
+            index = SchemaIndex(tables, values)
+            if embedder is not None:
+                index.embeddings = self._embeddings(index, embedder, embed)
+            self._built[connection_id] = (key, index)
+            return index
+
+    def _values(self, connection: str, dialect: str, tables: list[TableMeta]) -> ValueIndex:
+        try:
+            with self._engine.session(connection, dialect) as session:
+                return ValueIndex.build(tables, dialect, session.first_column)
+        except QueryDeckError as exc:
+            log.warning("value index of %s not built: %s", connection, exc.code)
+            return ValueIndex()
+
+    @staticmethod
+    def _embeddings(
+        index: SchemaIndex, endpoint: Endpoint, embed: Embed
+    ) -> list[list[float]] | None:
+        texts = [" ".join(doc[:512]) for doc in index.documents]
+        vectors: list[list[float]] = []
+        try:
+            for start in range(0, len(texts), EMBED_BATCH):
+                vectors.extend(embed(endpoint, texts[start : start + EMBED_BATCH]))
+        except QueryDeckError as exc:
+            log.warning("table embeddings not built: %s", exc.code)
+            return None
+        return vectors
+
+    def forget(self, connection_id: str) -> None:
+        with self._lock:
+            self._built.pop(connection_id, None)
