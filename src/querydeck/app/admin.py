@@ -3,6 +3,7 @@ secrets and its rotation, uploaded CA certificates, and the demo connections."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from querydeck.errors import Conflict, Forbidden
 from querydeck.settings import Settings
 from querydeck.sources.certificates import CertificateStore
 from querydeck.sources.connections import ConnectionStore
-from querydeck.sources.keys import KeyRotation, RotationResult
+from querydeck.sources.keys import KeyRotation, Resealable, RotationResult
 from querydeck.sources.models import CertificateInfo, ConnectionInfo
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
@@ -34,13 +35,16 @@ class AdminService:
         certificates: CertificateStore,
         store: ConnectionStore,
         connections: ConnectionService,
+        resealed: Sequence[Resealable] = (),
     ) -> None:
+        """``resealed``: other sealed secrets a key rotation re-seals (model endpoints')."""
         self._settings = settings
         self._db = db
         self._audit = audit
         self._certificates = certificates
         self._store = store
         self._connections = connections
+        self._resealed = resealed
 
     def audit_log(
         self,
@@ -83,7 +87,7 @@ class AdminService:
     def rotate_key(self) -> RotationResult:
         """Re-seal every stored secret with a new key in one transaction and replace the
         key file atomically (the old key is kept as a backup until the commit)."""
-        result, _ = KeyRotation(self._settings, self._db, self._store).run()
+        result, _ = KeyRotation(self._settings, self._db, self._store, self._resealed).run()
         return result
 
     def add_certificate(

@@ -26,6 +26,7 @@ from querydeck.app.runs import RunService
 from querydeck.app.sandbox import UPLOADS_DIR, build_sandbox, prepare_file_roots
 from querydeck.app.saved import SavedQueryService
 from querydeck.app.uploads import UploadService
+from querydeck.assistant.service import Assistant
 from querydeck.audit.log import AuditLog
 from querydeck.audit.pruning import Pruner
 from querydeck.audit.retention import audit_pruner
@@ -162,6 +163,17 @@ class Workbench:
             grants,
             audit=self.audit,
         )
+        self.assistant = Assistant(
+            settings,
+            self.db,
+            addresses=self.sandbox.addresses,
+            catalog=catalogs,
+            connections=self.connection_store,
+            access=access,
+            audit=self.audit,
+            limiter=self.limiter,
+            start_run=lambda request, actor: self.runs.start(request, actor=actor),
+        )
         self.admin = AdminService(
             settings,
             self.db,
@@ -169,6 +181,7 @@ class Workbench:
             certificates=self.certificates,
             store=self.connection_store,
             connections=self.connections,
+            resealed=(self.assistant.registry,),
         )
 
     def open(self) -> Workbench:
@@ -183,7 +196,9 @@ class Workbench:
         prepare_file_roots(self.settings)
         self.results.prepare()
         self.db.migrate()
-        self.connection_store.use_sealer(open_sealer(self.settings, self.db))
+        sealer = open_sealer(self.settings, self.db)
+        self.connection_store.use_sealer(sealer)
+        self.assistant.open(sealer)
         self._opened = True
         self.retention.sweep_at_start()
         for pruner in self.pruners:
@@ -193,6 +208,7 @@ class Workbench:
     def close(self) -> None:
         """Stop the background work and release the app database."""
         self.refresher.stop()
+        self.assistant.close()
         self.run_manager.shutdown()
         for pruner in self.pruners:
             pruner.close()
