@@ -13,6 +13,7 @@ from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
 from querydeck.api.openapi import document_security
 from querydeck.api.routes import (
+    assistant,
     audit,
     auth,
     catalog,
@@ -70,6 +71,7 @@ def create_app(workbench: Workbench, *, web_root: Path | None = None) -> FastAPI
         preference_routes.router,
         audit.router,
         upload_routes.router,
+        assistant.router,
     ):
         app.include_router(
             router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=authenticated
