@@ -37,6 +37,7 @@ _NON_FIELD_ENV = {
     "QUERYDECK_SERVER",
     "QUERYDECK_TOKEN",  # the CLI's API token for --server (cli/credentials.py)
     "QUERYDECK_CREDENTIALS",  # where `querydeck login` keeps its tokens
+    "QUERYDECK_MODEL_API_KEY",  # `querydeck endpoints add --api-key-from-env`
 }
 _NON_FIELD_PREFIXES = ("QUERYDECK_TEST_",)
 _REDIS_SCHEMES = ("redis", "rediss", "redis+unix")

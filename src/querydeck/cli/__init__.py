@@ -14,10 +14,13 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from querydeck.cli import assistant as assistant_cli
 from querydeck.cli import audit, catalog, connections, drivers, keys, login, query, runs, serve
 from querydeck.cli import certificates as certificates_cli
+from querydeck.cli import endpoints as endpoints_cli
 from querydeck.cli import export as export_cli
 from querydeck.cli import grants as grants_cli
+from querydeck.cli import knowledge as knowledge_cli
 from querydeck.cli import saved as saved_cli
 from querydeck.cli import upload as upload_cli
 from querydeck.cli import users as users_cli
@@ -126,6 +129,10 @@ app.add_typer(grants_cli.groups_app, name="groups")
 app.add_typer(grants_cli.grants_app, name="grants")
 app.command("audit")(audit.audit)
 app.command("upload")(upload_cli.upload)
+app.command("ask")(assistant_cli.ask)
+app.command("eval")(assistant_cli.evaluate)
+app.add_typer(endpoints_cli.app, name="endpoints")
+app.add_typer(knowledge_cli.app, name="kb")
 
 
 def main() -> None:
