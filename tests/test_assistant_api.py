@@ -317,7 +317,7 @@ def test_a_hostile_model_and_hostile_comments(
         )
         assert HOSTILE in server.prompts()  # the comment was data in the prompt, nothing more
     assert not Path("/tmp/qd-hostile.csv").exists()
-    with wb.assistant.engine.session("hostile", "duckdb") as session:
+    with wb.assistant.engine.session("hostile") as session:
         assert session.rows("SELECT COUNT(*) FROM secrets") == [(2,)]
 
 

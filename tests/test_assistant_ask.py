@@ -116,7 +116,7 @@ def test_a_delete_is_refused_and_never_run(wb: Workbench, server: LLMServer) -> 
     assert caught.value.http_status == 422
     assert caught.value.detail["rounds"] == 3  # the first answer and two corrections
     count = wb.assistant.engine
-    with count.session("chinook", "sqlite") as session:
+    with count.session("chinook") as session:
         assert session.rows("SELECT COUNT(*) FROM Track") == [(3503,)]
 
 

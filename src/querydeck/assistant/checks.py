@@ -23,6 +23,7 @@ from querydeck.assistant.retrieval import SchemaIndex
 from querydeck.drivers.catalog_model import TableMeta
 from querydeck.errors import QueryRejected
 from querydeck.sql.checker import StatementChecker
+from querydeck.sql.rules import EngineRules
 
 _UNKNOWN_COLUMN = re.compile(r"(?:Unknown column: (\S+)|Column '([^']+)' could not be resolved)")
 MAX_SUGGESTIONS = 3
@@ -32,11 +33,11 @@ Explainer = Callable[[str], None]
 
 
 def guard_problem(
-    checker: StatementChecker, sql: str, dialect: str
+    checker: StatementChecker, sql: str, rules: EngineRules
 ) -> tuple[str | None, Problem | None]:
     """The guarded text, or the guard's refusal as a problem."""
     try:
-        return checker(sql, dialect=dialect, max_rows=1), None
+        return checker(sql, rules=rules, max_rows=1), None
     except QueryRejected as exc:
         kind = "syntax" if exc.code == "SQL_PARSE_ERROR" else "guard"
         return None, Problem(kind=kind, message=f"{exc.code}: {exc.message}")

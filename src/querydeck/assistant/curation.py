@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from querydeck.assistant import markdown
 from querydeck.assistant.checks import catalog_problems, guard_problem, tables_used
-from querydeck.assistant.engine import Engine
+from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.knowledge import KnowledgeBase, uses_of
 from querydeck.assistant.models import (
     Example,
@@ -27,12 +27,11 @@ from querydeck.assistant.retrieval import SchemaIndex
 from querydeck.audit.log import AuditLog
 from querydeck.auth.access import Access
 from querydeck.auth.principal import LOCAL, Action, Principal
-from querydeck.drivers import registry
 from querydeck.errors import ExampleSqlInvalid, QueryDeckError, QueryFailed, QueryRejected
 from querydeck.models import ConnectionInfo, Page
 from querydeck.sql.checker import StatementChecker
 
-#: ``index_for(connection, user) -> (dialect, index)``
+#: ``index_for(connection, user)``: the connection's retrieval index
 IndexFor = Callable[[ConnectionInfo, str], SchemaIndex]
 
 
@@ -56,9 +55,10 @@ class KnowledgeService:
 
     def _checked_uses(self, info: ConnectionInfo, sql: str, user: str) -> dict[str, object]:
         """Guard, catalog names and EXPLAIN; the tables and columns the SQL uses."""
-        dialect = registry.load(info.driver).dialect
+        flavour = Flavour.of(info.driver)
+        dialect = flavour.dialect
         index = self._index_for(info, user)
-        guarded, refusal = guard_problem(self._checker, sql, dialect)
+        guarded, refusal = guard_problem(self._checker, sql, flavour.rules)
         if refusal is not None or guarded is None:
             raise ExampleSqlInvalid(
                 f"The example's SQL is refused: {refusal.message if refusal else ''}",
@@ -72,7 +72,7 @@ class KnowledgeService:
                 detail={"problems": [p.model_dump() for p in problems]},
             )
         try:
-            with self._engine.session(info.name, dialect) as session:
+            with self._engine.session(info.name) as session:
                 session.explain(guarded)
         except (QueryFailed, QueryRejected) as exc:
             raise ExampleSqlInvalid(

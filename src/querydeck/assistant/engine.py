@@ -9,30 +9,52 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from querydeck.connections import ConnectionService
+from querydeck.drivers import registry
 from querydeck.drivers.base import Connection
+from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.sql.checker import StatementChecker
+from querydeck.sql.rules import EngineRules
 
 #: Rows an eval statement may return (results are compared in memory).
 EVAL_MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """What the assistant must know of a connection's engine, declared by its driver: the
+    guard's rules (with the sqlglot dialect) and how its DDL names tables."""
+
+    rules: EngineRules
+    style: DdlStyle
+
+    @property
+    def dialect(self) -> str:
+        return self.rules.dialect
+
+    @classmethod
+    def of(cls, driver: str) -> Flavour:
+        found = registry.load(driver)
+        return cls(found.sql_rules(), found.ddl_style)
 
 
 class EngineSession:
     """One open session of a connection, for several statements."""
 
     def __init__(
-        self, conn: Connection, checker: StatementChecker, dialect: str, timeout_s: float
+        self, conn: Connection, checker: StatementChecker, rules: EngineRules, timeout_s: float
     ) -> None:
         self._conn = conn
         self._checker = checker
-        self.dialect = dialect
+        self.rules = rules
         self._timeout_s = timeout_s
 
     def explain(self, guarded: str) -> None:
         """EXPLAIN a statement that passed the guard; raises the engine's error."""
-        text = self._checker("EXPLAIN " + guarded, dialect=self.dialect, max_rows=1)
+        text = self._checker("EXPLAIN " + guarded, rules=self.rules, max_rows=1)
         stream = self._conn.execute(text, timeout_s=self._timeout_s)
         try:
             for _ in stream:
@@ -41,7 +63,7 @@ class EngineSession:
             stream.close()
 
     def rows(self, sql: str, max_rows: int = EVAL_MAX_ROWS) -> list[tuple[Any, ...]]:
-        text = self._checker(sql, dialect=self.dialect, max_rows=max_rows)
+        text = self._checker(sql, rules=self.rules, max_rows=max_rows)
         stream = self._conn.execute(text, timeout_s=self._timeout_s)
         out: list[tuple[Any, ...]] = []
         try:
@@ -73,10 +95,10 @@ class Engine:
         self._timeout_s = timeout_s
 
     @contextmanager
-    def session(self, connection: str, dialect: str) -> Iterator[EngineSession]:
+    def session(self, connection: str) -> Iterator[EngineSession]:
         _, driver = self._connections.driver_for(connection)
         conn = driver.connect(timeout_s=self._connect_timeout_s)
         try:
-            yield EngineSession(conn, self._checker, dialect, self._timeout_s)
+            yield EngineSession(conn, self._checker, driver.sql_rules(), self._timeout_s)
         finally:
             conn.close()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from querydeck.assistant.endpoints import Endpoint
-from querydeck.assistant.engine import Engine
+from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.retrieval import SchemaIndex
 from querydeck.assistant.values import ValueIndex
 from querydeck.catalog.service import CatalogService
@@ -46,7 +46,7 @@ class IndexCache:
         self,
         connection_id: str,
         connection: str,
-        dialect: str,
+        flavour: Flavour,
         *,
         sampling: bool,
         embedder: Endpoint | None,
@@ -64,17 +64,22 @@ class IndexCache:
             known = self._built.get(connection_id)
             if known is not None and known[0] == key:
                 return known[1]
-            values = self._values(connection, dialect, tables) if sampling else None
+            values = self._values(connection, flavour, tables) if sampling else None
             index = SchemaIndex(tables, values)
             if embedder is not None:
                 index.embeddings = self._embeddings(index, embedder, embed)
             self._built[connection_id] = (key, index)
             return index
 
-    def _values(self, connection: str, dialect: str, tables: list[TableMeta]) -> ValueIndex:
+    def _values(self, connection: str, flavour: Flavour, tables: list[TableMeta]) -> ValueIndex:
         try:
-            with self._engine.session(connection, dialect) as session:
-                return ValueIndex.build(tables, dialect, session.first_column)
+            with self._engine.session(connection) as session:
+                return ValueIndex.build(
+                    tables,
+                    flavour.dialect,
+                    session.first_column,
+                    schema_qualified=flavour.style.schema_qualified,
+                )
         except QueryDeckError as exc:
             log.warning("value index of %s not built: %s", connection, exc.code)
             return ValueIndex()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from querydeck.assistant import output, prompts
 from querydeck.assistant.checks import catalog_problems, guard_problem
 from querydeck.assistant.client import Reply
+from querydeck.assistant.engine import Flavour
 from querydeck.assistant.models import Candidate, ExampleUsed, Problem, Round, Sent
 from querydeck.assistant.prompts import Shot, Turn
 from querydeck.assistant.retrieval import Ranked, SchemaIndex, candidates, table_key
@@ -72,7 +73,7 @@ class _Tally:
 @dataclass
 class Pipeline:
     index: SchemaIndex
-    dialect: str
+    flavour: Flavour
     checker: StatementChecker
     chat: Chat
     explain: Callable[[str], None]
@@ -81,6 +82,10 @@ class Pipeline:
     send_samples: bool = False
     question_embedding: Sequence[float] | None = None
     tally: _Tally = field(default_factory=_Tally)
+
+    @property
+    def dialect(self) -> str:
+        return self.flavour.dialect
 
     def run(self, question: str, knowledge: Knowledge, turns: Sequence[Turn]) -> Outcome:
         context = " ".join([*(t.question for t in turns), question])
@@ -95,7 +100,13 @@ class Pipeline:
             literals = []
         samples = self.index.values.samples if self.send_samples else {}
         ddl = [
-            prompts.compact_ddl(t, self.dialect, samples.get((t.schema, t.name))) for t in chosen
+            prompts.compact_ddl(
+                t,
+                self.dialect,
+                samples.get((t.schema, t.name)),
+                schema_qualified=self.flavour.style.schema_qualified,
+            )
+            for t in chosen
         ]
         messages = prompts.stage2(
             question,
@@ -206,7 +217,7 @@ class Pipeline:
 
     def check(self, sql: str) -> tuple[str, list[Problem]]:
         """The guarded text and the problems of ``sql`` (none: it may be run)."""
-        guarded, refusal = guard_problem(self.checker, sql, self.dialect)
+        guarded, refusal = guard_problem(self.checker, sql, self.flavour.rules)
         if refusal is not None or guarded is None:
             return "", [refusal] if refusal else []
         problems = catalog_problems(sql, self.dialect, self.index)

@@ -113,8 +113,8 @@ def name(text: str, dialect: str) -> str:
     return ident(text, dialect)
 
 
-def qualified(table: TableMeta, dialect: str) -> str:
-    if dialect == "sqlite" or (table.schema in ("", "main") and dialect == "duckdb"):
+def qualified(table: TableMeta, dialect: str, schema_qualified: bool = True) -> str:
+    if not schema_qualified or (table.schema in ("", "main") and dialect == "duckdb"):
         return name(table.name, dialect)
     return f"{name(table.schema, dialect)}.{name(table.name, dialect)}"
 
@@ -126,13 +126,19 @@ def _comment(text: str | None) -> str:
     return f"  -- {flat}"
 
 
-def compact_ddl(table: TableMeta, dialect: str, samples: dict[str, list[str]] | None = None) -> str:
+def compact_ddl(
+    table: TableMeta,
+    dialect: str,
+    samples: dict[str, list[str]] | None = None,
+    *,
+    schema_qualified: bool = True,
+) -> str:
     """One table as a short ``CREATE TABLE`` with its keys, comments and (when allowed)
     a few sample values per column."""
     lines = []
     if table.comment:
         lines.append(f"-- {' '.join(table.comment.split())[:MAX_COMMENT_CHARS]}")
-    lines.append(f"CREATE TABLE {qualified(table, dialect)} (")
+    lines.append(f"CREATE TABLE {qualified(table, dialect, schema_qualified)} (")
     body = []
     for column in table.columns:
         line = f"  {name(column.name, dialect)} {column.native_type}".rstrip()

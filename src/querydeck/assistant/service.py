@@ -28,7 +28,7 @@ from querydeck.assistant.checks import tables_used
 from querydeck.assistant.client import EndpointPolicy, ModelClient, Reply, check_base_url
 from querydeck.assistant.curation import KnowledgeService
 from querydeck.assistant.endpoints import Endpoint, EndpointRegistry
-from querydeck.assistant.engine import Engine
+from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.evaluation import Harness
 from querydeck.assistant.indexes import IndexCache
 from querydeck.assistant.inference import INFERENCE_TABLE, InferenceLog, Models, Purpose
@@ -58,7 +58,6 @@ from querydeck.auth.access import Access, ad_hoc_sql, admin_only
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.catalog.service import CatalogService
 from querydeck.connections import ConnectionService
-from querydeck.drivers import registry
 from querydeck.errors import (
     AnswerNotFound,
     InvalidInput,
@@ -127,9 +126,7 @@ class Assistant:
             audit=audit,
             engine=self.engine,
             checker=self.checker,
-            index_for=lambda info, user: self._index(
-                info, registry.load(info.driver).dialect, user
-            ),
+            index_for=lambda info, user: self._index(info, Flavour.of(info.driver), user),
         )
         self._stale_checked: dict[str, tuple[tuple[str, int], ...]] = {}
         self.pruner = Pruner(
@@ -343,7 +340,7 @@ class Assistant:
 
     # --- retrieval ----------------------------------------------------------------
 
-    def _index(self, info: ConnectionInfo, dialect: str, user: str) -> SchemaIndex:
+    def _index(self, info: ConnectionInfo, flavour: Flavour, user: str) -> SchemaIndex:
         settings = self._settings_of(info.id)
         embedder = self.endpoints.maybe("embeddings")
 
@@ -356,7 +353,7 @@ class Assistant:
         index = self.indexes.get(
             info.id,
             info.name,
-            dialect,
+            flavour,
             sampling=settings.allow_sampling,
             embedder=embedder,
             embed=embed,
@@ -391,8 +388,8 @@ class Assistant:
     ) -> list[Candidate]:
         """The candidate tables for ``question`` (no model call but embeddings)."""
         info = self._access.connection(actor, connection, Action.browse)
-        dialect = registry.load(info.driver).dialect
-        index = self._index(info, dialect, actor.username)
+        flavour = Flavour.of(info.driver)
+        index = self._index(info, flavour, actor.username)
         why = Purpose(actor.username, "embed.question", connection_id=info.id)
         embedding = self._question_embedding(index, question, why)
         return candidates(index.rank(question, limit, question_embedding=embedding))
@@ -429,7 +426,7 @@ class Assistant:
     def _pipeline(
         self,
         info: ConnectionInfo,
-        dialect: str,
+        flavour: Flavour,
         index: SchemaIndex,
         endpoint: Endpoint,
         why: Purpose,
@@ -451,7 +448,7 @@ class Assistant:
         )
         return Pipeline(
             index=index,
-            dialect=dialect,
+            flavour=flavour,
             checker=self.checker,
             chat=chat,
             explain=session.explain,
@@ -470,12 +467,12 @@ class Assistant:
         turns = self._turns(actor, info.id, values.follow_up_of)
         answer_id = str(uuid.uuid4())
         why = Purpose(actor.username, "ask", connection_id=info.id, answer_id=answer_id)
-        dialect = registry.load(info.driver).dialect
+        flavour = Flavour.of(info.driver)
         started = time.monotonic()
         try:
-            index = self._index(info, dialect, actor.username)
-            with self.engine.session(info.name, dialect) as session:
-                pipeline = self._pipeline(info, dialect, index, endpoint, why, question, session)
+            index = self._index(info, flavour, actor.username)
+            with self.engine.session(info.name) as session:
+                pipeline = self._pipeline(info, flavour, index, endpoint, why, question, session)
                 outcome = pipeline.run(question, self._knowledge(info.id, question), turns)
         except QueryDeckError as exc:
             self._audit.record(
@@ -636,8 +633,8 @@ class Assistant:
         """Score the assistant on ``questions`` (gold SQL), or leave-one-out over the
         connection's approved examples. Executes gold and generated SQL (``query``)."""
         info = self._access.connection(actor, connection, Action.query)
-        dialect = registry.load(info.driver).dialect
-        index = self._index(info, dialect, actor.username)
+        flavour = Flavour.of(info.driver)
+        index = self._index(info, flavour, actor.username)
         skip: dict[str, str] = {}
         if questions is None:
             rows = self.kb.approved(info.id)
@@ -649,7 +646,7 @@ class Assistant:
             questions = [EvalQuestion(question=r.question, sql=r.sql, id=r.id) for r in rows]
             skip = {r.question: r.id for r in rows}
         chat_endpoint = None if mode == "retrieval" else self.endpoints.resolve(endpoint, "chat")
-        with self.engine.session(info.name, dialect) as session:
+        with self.engine.session(info.name) as session:
 
             def rank(question: str) -> list[Ranked]:
                 why = Purpose(actor.username, "eval.embed", connection_id=info.id)
@@ -660,17 +657,22 @@ class Assistant:
                 assert chat_endpoint is not None
                 why = Purpose(actor.username, "eval", connection_id=info.id)
                 pipeline = self._pipeline(
-                    info, dialect, index, chat_endpoint, why, q.question, session
+                    info, flavour, index, chat_endpoint, why, q.question, session
                 )
                 knowledge = self._knowledge(info.id, q.question, skip=skip.get(q.question))
                 return pipeline.run(q.question, knowledge, [])
 
             def baseline(q: EvalQuestion) -> tuple[str, int, int]:
                 assert chat_endpoint is not None
-                ddl = [prompts.compact_ddl(t, dialect) for t in index.tables]
+                ddl = [
+                    prompts.compact_ddl(
+                        t, flavour.dialect, schema_qualified=flavour.style.schema_qualified
+                    )
+                    for t in index.tables
+                ]
                 reply = self.models.chat(
                     chat_endpoint,
-                    prompts.baseline(q.question, dialect, ddl),
+                    prompts.baseline(q.question, flavour.dialect, ddl),
                     Purpose(actor.username, "eval.baseline", connection_id=info.id),
                 )
                 try:
@@ -682,9 +684,9 @@ class Assistant:
                 return sql, reply.tokens_in or 0, reply.tokens_out or 0
 
             harness = Harness(
-                dialect=dialect,
+                dialect=flavour.dialect,
                 rank=rank,
-                tables_of=lambda sql: tables_used(sql, dialect, index),
+                tables_of=lambda sql: tables_used(sql, flavour.dialect, index),
                 execute=session.rows,
                 answer=answer,
                 baseline=baseline,

@@ -35,9 +35,9 @@ class ValueHit:
     value: str
 
 
-def profile_sql(table: TableMeta, column: str, dialect: str) -> str:
+def profile_sql(table: TableMeta, column: str, dialect: str, *, schema_qualified: bool) -> str:
     qualified = ident(table.name, dialect)
-    if dialect != "sqlite":
+    if schema_qualified:
         qualified = f"{ident(table.schema, dialect)}.{qualified}"
     col = ident(column, dialect)
     return (
@@ -70,13 +70,17 @@ class ValueIndex:
         tables: Sequence[TableMeta],
         dialect: str,
         fetch: Callable[[str], list[object]],
+        *,
+        schema_qualified: bool = True,
     ) -> ValueIndex:
         """Profile every text column with ``fetch(sql) -> first column's values``; a
         column whose profile fails is skipped."""
         index = cls()
         for table, column in text_columns(tables):
             try:
-                values = fetch(profile_sql(table, column, dialect))
+                values = fetch(
+                    profile_sql(table, column, dialect, schema_qualified=schema_qualified)
+                )
             except QueryDeckError as exc:  # one column's failure does not stop the index
                 log.info("value profile of %s.%s skipped: %s", table.name, column, exc.code)
                 continue
