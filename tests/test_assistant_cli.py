@@ -69,6 +69,14 @@ def test_endpoints_commands(
     assert (
         json.loads(cli("endpoints", "show", "local", "-f", "json").stdout)["has_api_key"] is False
     )
+    assert "local" in cli("endpoints", "list").stdout
+    cli("endpoints", "add", "vectors", "--url", server.url, "--model", "e", "--kind", "embeddings")
+    vectors = json.loads(cli("endpoints", "invoke", "vectors", "some text").stdout)
+    assert len(vectors["embeddings"][0]) == 32
+    assert "dimension 32" in cli("endpoints", "test", "vectors").stdout
+    no_key = cli("endpoints", "edit", "local", "--api-key-from-env", ok=False)
+    assert no_key.exit_code == 0 or "QUERYDECK_MODEL_API_KEY" in no_key.stderr
+    assert "probe" in cli("endpoints", "log").stdout
     log = cli("endpoints", "log", "--format", "json")
     purposes = {e["purpose"] for e in json.loads(log.stdout)["items"]}
     assert {"probe", "invoke"} <= purposes
@@ -140,6 +148,8 @@ def test_knowledge_base_commands(cli: Invoke, server: LLMServer, tmp_path: Path)
     assert "EXAMPLE_SQL_INVALID" in refused.stderr
     cli("kb", "define", "chinook", "revenue", "UnitPrice times Quantity of invoice lines")
     assert "revenue" in cli("kb", "glossary", "chinook").stdout
+    assert json.loads(cli("kb", "glossary", "chinook", "-f", "json").stdout)["total"] == 1
+    assert "How many albums" in cli("kb", "examples", "chinook").stdout
     out = tmp_path / "kb.md"
     cli("kb", "export", "chinook", "--output", str(out))
     text = out.read_text()
