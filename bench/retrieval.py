@@ -24,7 +24,7 @@ from pathlib import Path
 import bm25s
 from tests.llmserver import llm_server, oracle
 
-from querydeck import demo
+from querydeck.app import demo
 from querydeck.assistant.checks import tables_used
 from querydeck.assistant.lexical import LexicalIndex
 from querydeck.assistant.models import AskInput, EndpointInput
@@ -32,7 +32,7 @@ from querydeck.assistant.retrieval import SchemaIndex, document, table_key
 from querydeck.assistant.text import words
 from querydeck.auth.principal import LOCAL
 from querydeck.drivers.catalog_model import ColumnMeta, TableMeta
-from querydeck.models import RunRequest
+from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
 from querydeck.workbench import Workbench
 

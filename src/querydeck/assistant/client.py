@@ -35,7 +35,7 @@ from querydeck.errors import (
     ModelUnreachable,
     QueryDeckError,
 )
-from querydeck.netpolicy import AddressPolicy, embedded_v4, resolve
+from querydeck.sandbox.addresses import AddressPolicy, embedded_v4, resolve
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -28,8 +28,9 @@ from querydeck.audit.log import AuditLog
 from querydeck.auth.access import Access
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.errors import ExampleSqlInvalid, QueryDeckError, QueryFailed, QueryRejected
-from querydeck.models import ConnectionInfo, Page
+from querydeck.sources.models import ConnectionInfo
 from querydeck.sql.checker import StatementChecker
+from querydeck.store.pages import Page
 
 #: ``index_for(connection, user)``: the connection's retrieval index
 IndexFor = Callable[[ConnectionInfo, str], SchemaIndex]

@@ -30,10 +30,10 @@ from querydeck.errors import (
     ModelEndpointInvalid,
     ModelEndpointNotFound,
 )
-from querydeck.models import Page
-from querydeck.secrets import Sealer
+from querydeck.sources.secrets import Sealer
 from querydeck.store.assistant_tables import ModelEndpointRow
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import utcnow
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from querydeck.connections import ConnectionService
 from querydeck.drivers import registry
 from querydeck.drivers.base import Connection
 from querydeck.drivers.catalog_model import DdlStyle
+from querydeck.sources.connections import ConnectionService
 from querydeck.sql.checker import StatementChecker
 from querydeck.sql.rules import EngineRules
 

@@ -27,9 +27,9 @@ from querydeck.assistant.client import ModelClient, Reply
 from querydeck.assistant.endpoints import Endpoint
 from querydeck.assistant.models import InferenceEntry
 from querydeck.errors import ModelRateLimited, QueryDeckError
-from querydeck.models import Page
 from querydeck.store.assistant_tables import InferenceRow
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import utcnow
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")

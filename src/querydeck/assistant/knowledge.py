@@ -34,9 +34,9 @@ from querydeck.errors import (
     GlossaryEntryNotFound,
     InvalidInput,
 )
-from querydeck.models import Page
 from querydeck.store.assistant_tables import ExampleRow, GlossaryRow
 from querydeck.store.database import AppDatabase
+from querydeck.store.pages import Page
 from querydeck.store.tables import utcnow
 
 STATUSES: tuple[ExampleStatus, ...] = ("candidate", "approved", "stale")

@@ -22,7 +22,6 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from querydeck import ratelimit
 from querydeck.assistant import output, prompts
 from querydeck.assistant.checks import tables_used
 from querydeck.assistant.client import EndpointPolicy, ModelClient, Reply, check_base_url
@@ -54,25 +53,28 @@ from querydeck.assistant.pipeline import Knowledge, Outcome, Pipeline
 from querydeck.assistant.prompts import Shot, Turn
 from querydeck.assistant.retrieval import Ranked, SchemaIndex, candidates
 from querydeck.audit.log import AuditLog
+from querydeck.audit.pruning import Pruner
+from querydeck.auth import ratelimit
 from querydeck.auth.access import Access, ad_hoc_sql, admin_only
 from querydeck.auth.principal import LOCAL, Action, Principal
+from querydeck.auth.ratelimit import RateLimiter
 from querydeck.catalog.service import CatalogService
-from querydeck.connections import ConnectionService
 from querydeck.errors import (
     AnswerNotFound,
     InvalidInput,
     ModelOutputInvalid,
     QueryDeckError,
 )
-from querydeck.models import ConnectionInfo, Page, RunRequest
-from querydeck.netpolicy import AddressPolicy
-from querydeck.ratelimit import RateLimiter
-from querydeck.secrets import Sealer
+from querydeck.runs.models import RunRequest
+from querydeck.sandbox.addresses import AddressPolicy
 from querydeck.settings import Settings
+from querydeck.sources.connections import ConnectionService
+from querydeck.sources.models import ConnectionInfo
+from querydeck.sources.secrets import Sealer
 from querydeck.sql.checker import StatementChecker
 from querydeck.store.assistant_tables import AnswerRow, AssistantSettingsRow
 from querydeck.store.database import AppDatabase
-from querydeck.store.pruning import Pruner
+from querydeck.store.pages import Page
 from querydeck.store.tables import utcnow
 
 StartRun = Callable[[RunRequest, Principal], str]

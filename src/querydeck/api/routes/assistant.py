@@ -38,7 +38,7 @@ from querydeck.assistant.models import (
     InvokeResult,
 )
 from querydeck.errors import KnowledgeFileInvalid
-from querydeck.models import Page
+from querydeck.store.pages import Page
 
 router = APIRouter(tags=["assistant"])
 
