@@ -271,7 +271,7 @@ def pipeline_rows() -> tuple[
         with llm_server() as server, Workbench(settings) as wb:
             wb.create_demo()
             server.use(oracle(gold, "sqlite"))
-            wb.assistant.create_endpoint(
+            wb.assistant.endpoints.create(
                 EndpointInput(name="scripted", base_url=server.url, model="m")
             )
             catalogs = {

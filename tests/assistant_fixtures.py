@@ -41,4 +41,4 @@ def add_endpoint(
     values = {"name": name, "kind": kind, "base_url": url, "model": "scripted", **extra}
     if "api_key" in values and isinstance(values["api_key"], str):
         values["api_key"] = SecretStr(values["api_key"])
-    wb.assistant.create_endpoint(EndpointInput.model_validate(values))
+    wb.assistant.endpoints.create(EndpointInput.model_validate(values))

@@ -62,7 +62,7 @@ def test_the_oracle_scores_every_question(
 ) -> None:
     answers = CHINOOK if name == "chinook" else TPCH
     server.use(oracle(answers, "sqlite" if name == "chinook" else "duckdb"))
-    report = wb.assistant.evaluate(connection, _questions(answers), actor=LOCAL)
+    report = wb.assistant.harness.evaluate(connection, _questions(answers), actor=LOCAL)
     failed = [(r.question, r.error_code) for r in report.results if not r.correct]
     assert failed == []
     assert report.execution_accuracy == 1.0

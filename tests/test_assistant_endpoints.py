@@ -71,7 +71,7 @@ def hello() -> InvokeInput:
 
 def test_invoke_sends_the_key_and_logs_the_call(wb: Workbench, server: LLMServer) -> None:
     server.use(constant(Answer(content="hi there")))
-    result = wb.assistant.invoke("main", hello(), actor=LOCAL)
+    result = wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
     assert result.content == "hi there"
     assert (result.tokens_in, result.tokens_out) == (11, 7)
     path, body, headers = server.requests[-1]
@@ -80,7 +80,7 @@ def test_invoke_sends_the_key_and_logs_the_call(wb: Workbench, server: LLMServer
     assert body["temperature"] == 0
     assert headers["Authorization"] == f"Bearer {KEY}"
     assert headers["Host"].startswith("127.0.0.1:")
-    entry = wb.assistant.inference_log(actor=LOCAL, limit=1).items[0]
+    entry = wb.assistant.endpoints.inference_log(actor=LOCAL, limit=1).items[0]
     assert entry.purpose == "invoke"
     assert entry.status == "ok"
     assert "hello" in entry.prompt
@@ -88,7 +88,7 @@ def test_invoke_sends_the_key_and_logs_the_call(wb: Workbench, server: LLMServer
 
 
 def test_the_key_is_sealed_and_never_shown(wb: Workbench) -> None:
-    info = wb.assistant.get_endpoint("main")
+    info = wb.assistant.endpoints.get("main")
     assert info.has_api_key
     assert KEY not in info.model_dump_json()
     with wb.db.read() as session:
@@ -139,10 +139,10 @@ def test_provider_failures_are_mapped(
 ) -> None:
     server.use(constant(answer))
     with pytest.raises(error) as caught:
-        wb.assistant.invoke("main", hello(), actor=LOCAL)
+        wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
     assert caught.value.http_status == status  # type: ignore[attr-defined]
     assert KEY not in str(caught.value)
-    entry = wb.assistant.inference_log(actor=LOCAL, limit=1).items[0]
+    entry = wb.assistant.endpoints.inference_log(actor=LOCAL, limit=1).items[0]
     assert entry.status == "error"
     assert entry.error_code == caught.value.code  # type: ignore[attr-defined]
     if isinstance(caught.value, ModelRateLimited):
@@ -158,8 +158,8 @@ def test_a_timeout_through_ask_is_504(wb: Workbench, server: LLMServer) -> None:
 
 def test_a_key_echoed_by_the_provider_is_redacted(wb: Workbench, server: LLMServer) -> None:
     server.use(constant(Answer(content=f"your key is {KEY} and Bearer {KEY}")))
-    wb.assistant.invoke("main", hello(), actor=LOCAL)
-    entry = wb.assistant.inference_log(actor=LOCAL, limit=1).items[0]
+    wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
+    entry = wb.assistant.endpoints.inference_log(actor=LOCAL, limit=1).items[0]
     assert KEY not in entry.response
     assert "[redacted]" in entry.response
     with wb.db.read() as session:
@@ -169,46 +169,46 @@ def test_a_key_echoed_by_the_provider_is_redacted(wb: Workbench, server: LLMServ
 
 def test_embeddings_and_probing(wb: Workbench, server: LLMServer) -> None:
     server.use(oracle({}, "sqlite"))
-    result = wb.assistant.invoke("vectors", InvokeInput(input=["a b", "c"]), actor=LOCAL)
+    result = wb.assistant.endpoints.invoke("vectors", InvokeInput(input=["a b", "c"]), actor=LOCAL)
     assert result.embeddings is not None
     assert len(result.embeddings) == 2
-    probed = wb.assistant.test_endpoint("vectors", actor=LOCAL)
+    probed = wb.assistant.endpoints.test("vectors", actor=LOCAL)
     assert probed.capabilities.embeddings is True
     assert probed.capabilities.dimension == 32
     server.use(constant(Answer(content='{"ok": true}')))
-    chat = wb.assistant.test_endpoint("main", actor=LOCAL)
+    chat = wb.assistant.endpoints.test("main", actor=LOCAL)
     assert chat.capabilities.chat is True
     assert chat.capabilities.json_output is True
     with pytest.raises(InvalidInput):
-        wb.assistant.invoke("vectors", hello(), actor=LOCAL)
+        wb.assistant.endpoints.invoke("vectors", hello(), actor=LOCAL)
     with pytest.raises(InvalidInput):
-        wb.assistant.invoke("main", InvokeInput(input=["x"]), actor=LOCAL)
+        wb.assistant.endpoints.invoke("main", InvokeInput(input=["x"]), actor=LOCAL)
 
 
 def test_a_failed_probe_is_kept(wb: Workbench, server: LLMServer) -> None:
     server.use(constant(Answer(status=500)))
     with pytest.raises(ModelUnavailable):
-        wb.assistant.test_endpoint("main", actor=LOCAL)
-    assert wb.assistant.get_endpoint("main").capabilities.error_code == "MODEL_UNAVAILABLE"
+        wb.assistant.endpoints.test("main", actor=LOCAL)
+    assert wb.assistant.endpoints.get("main").capabilities.error_code == "MODEL_UNAVAILABLE"
 
 
 def test_inference_logs_are_isolated_between_users(wb: Workbench, server: LLMServer) -> None:
     server.use(constant(Answer(content="for ann")))
     ann = ensure_user(wb, "ann", Role.analyst)
     bob = ensure_user(wb, "bob", Role.analyst)
-    wb.assistant.invoke("main", hello(), actor=ann)
+    wb.assistant.endpoints.invoke("main", hello(), actor=ann)
     server.use(constant(Answer(content="for bob")))
-    wb.assistant.invoke("main", hello(), actor=bob)
-    ann_log = wb.assistant.inference_log(actor=ann)
+    wb.assistant.endpoints.invoke("main", hello(), actor=bob)
+    ann_log = wb.assistant.endpoints.inference_log(actor=ann)
     assert {e.user for e in ann_log.items} == {"ann"}
     assert [e.response for e in ann_log.items] == ["for ann"]
     with pytest.raises(Forbidden):
-        wb.assistant.inference_log(actor=ann, user="bob")
+        wb.assistant.endpoints.inference_log(actor=ann, user="bob")
     with pytest.raises(Forbidden):
-        wb.assistant.inference_log(actor=ann, everyone=True)
-    everyone = wb.assistant.inference_log(actor=LOCAL, everyone=True, limit=1000)
+        wb.assistant.endpoints.inference_log(actor=ann, everyone=True)
+    everyone = wb.assistant.endpoints.inference_log(actor=LOCAL, everyone=True, limit=1000)
     assert {"ann", "bob", "local"} <= {e.user for e in everyone.items}
-    only_bob = wb.assistant.inference_log(actor=LOCAL, user="bob")
+    only_bob = wb.assistant.endpoints.inference_log(actor=LOCAL, user="bob")
     assert [e.response for e in only_bob.items] == ["for bob"]
 
 
@@ -217,40 +217,43 @@ def test_only_admins_manage_endpoints_and_viewers_cannot_invoke(wb: Workbench) -
     viewer = ensure_user(wb, "vic", Role.viewer)
     values = EndpointInput(name="x", base_url="http://127.0.0.1:9/v1", model="m")
     with pytest.raises(Forbidden):
-        wb.assistant.create_endpoint(values, actor=ann)
+        wb.assistant.endpoints.create(values, actor=ann)
     with pytest.raises(Forbidden):
-        wb.assistant.update_endpoint("main", EndpointChanges(model="m2"), actor=ann)
+        wb.assistant.endpoints.update("main", EndpointChanges(model="m2"), actor=ann)
     with pytest.raises(Forbidden):
-        wb.assistant.delete_endpoint("main", actor=ann)
+        wb.assistant.endpoints.delete("main", actor=ann)
     with pytest.raises(Forbidden):
-        wb.assistant.invoke("main", hello(), actor=viewer)
-    assert [e.name for e in wb.assistant.list_endpoints(actor=viewer).items] == ["main", "vectors"]
+        wb.assistant.endpoints.invoke("main", hello(), actor=viewer)
+    assert [e.name for e in wb.assistant.endpoints.listing(actor=viewer).items] == [
+        "main",
+        "vectors",
+    ]
 
 
 def test_endpoint_lifecycle(wb: Workbench, server: LLMServer) -> None:
-    made = wb.assistant.create_endpoint(
+    made = wb.assistant.endpoints.create(
         EndpointInput(
             name="spare", base_url=server.url + "/", model="m", api_key=SecretStr("k-1234")
         )
     )
     assert made.base_url == server.url
     with pytest.raises(ModelEndpointExists):
-        wb.assistant.create_endpoint(EndpointInput(name="SPARE", base_url=server.url, model="m"))
-    changed = wb.assistant.update_endpoint(
+        wb.assistant.endpoints.create(EndpointInput(name="SPARE", base_url=server.url, model="m"))
+    changed = wb.assistant.endpoints.update(
         "spare",
         EndpointChanges(api_key=SecretStr(""), model="m2", default=True, rate_limit="1/minute"),
     )
     assert not changed.has_api_key
     assert changed.default
-    assert not wb.assistant.get_endpoint("main").default
+    assert not wb.assistant.endpoints.get("main").default
     server.use(constant(Answer(content="once")))
-    wb.assistant.invoke("spare", hello(), actor=LOCAL)
+    wb.assistant.endpoints.invoke("spare", hello(), actor=LOCAL)
     with pytest.raises(ModelRateLimited):
-        wb.assistant.invoke("spare", hello(), actor=LOCAL)
-    wb.assistant.update_endpoint("main", EndpointChanges(default=True))
-    wb.assistant.delete_endpoint("spare")
+        wb.assistant.endpoints.invoke("spare", hello(), actor=LOCAL)
+    wb.assistant.endpoints.update("main", EndpointChanges(default=True))
+    wb.assistant.endpoints.delete("spare")
     with pytest.raises(ModelEndpointNotFound):
-        wb.assistant.get_endpoint("spare")
+        wb.assistant.endpoints.get("spare")
     actions = [e.action for e in wb.list_audit(LOCAL, limit=20).items]
     assert {"model_endpoint.create", "model_endpoint.update", "model_endpoint.delete"} <= set(
         actions
@@ -263,7 +266,7 @@ def test_endpoint_lifecycle(wb: Workbench, server: LLMServer) -> None:
 )
 def test_bad_urls_are_refused(wb: Workbench, url: str) -> None:
     with pytest.raises(ModelEndpointInvalid):
-        wb.assistant.create_endpoint(EndpointInput(name="bad", base_url=url, model="m"))
+        wb.assistant.endpoints.create(EndpointInput(name="bad", base_url=url, model="m"))
 
 
 def test_a_kind_mismatch_is_refused(wb: Workbench) -> None:
@@ -278,14 +281,14 @@ def test_forbidden_targets(wb: Workbench, url: str) -> None:
     if "::1" in url:  # loopback is allowed in this Workbench; see the next test
         return
     with pytest.raises(ModelTargetForbidden):
-        wb.assistant.create_endpoint(EndpointInput(name="meta", base_url=url, model="m"))
+        wb.assistant.endpoints.create(EndpointInput(name="meta", base_url=url, model="m"))
 
 
 def test_loopback_needs_the_setting(tmp_path: Path, server: LLMServer) -> None:
     wb = Workbench(load_settings(data_dir=tmp_path / "data"))
     try:
         with pytest.raises(ModelTargetForbidden) as caught:
-            wb.assistant.create_endpoint(
+            wb.assistant.endpoints.create(
                 EndpointInput(name="local", base_url=server.url, model="m")
             )
         assert "assistant_allow_loopback" in caught.value.message
@@ -299,14 +302,14 @@ def test_an_unreachable_server(wb: Workbench, server: LLMServer) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    wb.assistant.create_endpoint(
+    wb.assistant.endpoints.create(
         EndpointInput(name="gone", base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=2)
     )
     try:
         with pytest.raises(ModelUnreachable):
-            wb.assistant.invoke("gone", hello(), actor=LOCAL)
+            wb.assistant.endpoints.invoke("gone", hello(), actor=LOCAL)
     finally:
-        wb.assistant.delete_endpoint("gone")
+        wb.assistant.endpoints.delete("gone")
 
 
 def test_several_chat_endpoints_without_a_default(
@@ -335,13 +338,13 @@ def test_key_rotation_reseals_endpoint_keys(tmp_path: Path, server: LLMServer) -
         add_endpoint(wb, server.url, "main", api_key=KEY)
         wb.rotate_key()
         server.use(constant(Answer(content="ok")))
-        wb.assistant.invoke("main", hello(), actor=LOCAL)
+        wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
         assert server.requests[-1][2]["Authorization"] == f"Bearer {KEY}"
     finally:
         wb.close()
     reopened = Workbench(load_settings(data_dir=tmp_path / "data", assistant_allow_loopback=True))
     try:
-        reopened.assistant.invoke("main", hello(), actor=LOCAL)
+        reopened.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
         assert server.requests[-1][2]["Authorization"] == f"Bearer {KEY}"
     finally:
         reopened.close()
@@ -356,10 +359,10 @@ def test_log_entries_are_capped(tmp_path: Path, server: LLMServer) -> None:
     try:
         add_endpoint(wb, server.url, "main")
         server.use(constant(Answer(content="y" * 500)))
-        wb.assistant.invoke(
+        wb.assistant.endpoints.invoke(
             "main", InvokeInput(messages=[Message(role="user", content="x" * 500)]), actor=LOCAL
         )
-        entry = wb.assistant.inference_log(actor=LOCAL).items[0]
+        entry = wb.assistant.endpoints.inference_log(actor=LOCAL).items[0]
         assert entry.response.startswith("y" * 50)
         assert "450 more characters not kept" in entry.response
         assert len(entry.prompt) < 120

@@ -77,7 +77,7 @@ def wb(
 def test_the_oracle_scores_every_question(wb: Workbench, server: LLMServer) -> None:
     server.use(oracle(PG_GOLD, "postgres"))
     questions = [EvalQuestion(question=q, sql=s) for q, s in PG_GOLD.items()]
-    report = wb.assistant.evaluate("pg", questions, actor=LOCAL)
+    report = wb.assistant.harness.evaluate("pg", questions, actor=LOCAL)
     assert [(r.question, r.error_code) for r in report.results if not r.correct] == []
     assert report.execution_accuracy == 1.0
     assert report.recall_at_10 >= 0.95

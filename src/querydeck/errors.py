@@ -1049,6 +1049,18 @@ class KnowledgeFileInvalid(InvalidInput):
     code = "KNOWLEDGE_FILE_INVALID"
 
 
+class EvalNoQuestions(InvalidInput):
+    """``eval`` without a question file on a connection that has no approved example."""
+
+    code = "EVAL_NO_QUESTIONS"
+
+
+class ExampleIdAmbiguous(InvalidInput):
+    """A shortened example id (as the CLI lists them) that starts more than one id."""
+
+    code = "EXAMPLE_ID_AMBIGUOUS"
+
+
 class QuestionFileInvalid(InvalidInput):
     """A question file for ``eval`` that is not JSON Lines of {"question", "sql"};
     ``detail.line`` says where."""

@@ -125,7 +125,7 @@ def evaluate(
             raise InvalidInput(f"The question file cannot be read: {exc}") from None
         loaded = load_questions(text)
     with open_workbench() as workbench:
-        report = workbench.assistant.evaluate(
+        report = workbench.assistant.harness.evaluate(
             connection,
             loaded,
             mode=mode,  # type: ignore[arg-type]  # one of the three above

@@ -97,7 +97,7 @@ def list_endpoints(
 ) -> None:
     """List the registered endpoints."""
     with open_workbench() as workbench:
-        page = workbench.assistant.list_endpoints(limit=1000)
+        page = workbench.assistant.endpoints.listing(limit=1000)
     if fmt is InfoFormat.json:
         print_json(page)
         return
@@ -145,7 +145,7 @@ def add(
         },
     )
     with open_workbench() as workbench:
-        info = workbench.assistant.create_endpoint(values)  # type: ignore[arg-type]
+        info = workbench.assistant.endpoints.create(values)  # type: ignore[arg-type]
     message(f"added endpoint {info.name!r} ({info.id})")
 
 
@@ -155,7 +155,7 @@ def show(
 ) -> None:
     """Show one endpoint (never its key)."""
     with open_workbench() as workbench:
-        info = workbench.assistant.get_endpoint(name)
+        info = workbench.assistant.endpoints.get(name)
     if fmt is InfoFormat.json:
         print_json(info)
     else:
@@ -197,7 +197,7 @@ def edit(
         values["api_key"] = _key(True)
     changes = _valid(EndpointChanges, values)
     with open_workbench() as workbench:
-        info = workbench.assistant.update_endpoint(name, changes)  # type: ignore[arg-type]
+        info = workbench.assistant.endpoints.update(name, changes)  # type: ignore[arg-type]
     message(f"changed endpoint {info.name!r}")
 
 
@@ -205,7 +205,7 @@ def edit(
 def remove(name: Name) -> None:
     """Remove an endpoint."""
     with open_workbench() as workbench:
-        workbench.assistant.delete_endpoint(name)
+        workbench.assistant.endpoints.delete(name)
     message(f"removed endpoint {name!r}")
 
 
@@ -213,7 +213,7 @@ def remove(name: Name) -> None:
 def test(name: Name) -> None:
     """Probe an endpoint's capabilities and keep them."""
     with open_workbench() as workbench:
-        info = workbench.assistant.test_endpoint(name)
+        info = workbench.assistant.endpoints.test(name)
     stdout_console().print(endpoint_table(info))
 
 
@@ -228,14 +228,14 @@ def invoke(
     from querydeck.assistant.models import InvokeInput, Message
 
     with open_workbench() as workbench:
-        kind = workbench.assistant.get_endpoint(name).kind
+        kind = workbench.assistant.endpoints.get(name).kind
         if kind == "embeddings":
             values = InvokeInput(input=[text])
         else:
             messages = [Message(role="system", content=system)] if system else []
             messages.append(Message(role="user", content=text))
             values = InvokeInput(messages=messages, json_output=json_output)
-        result = workbench.assistant.invoke(name, values)
+        result = workbench.assistant.endpoints.invoke(name, values)
     if result.embeddings is not None:
         print_json(result)
     else:
@@ -257,7 +257,7 @@ def log(
 ) -> None:
     """The inference log, newest first."""
     with open_workbench() as workbench:
-        page = workbench.assistant.inference_log(
+        page = workbench.assistant.endpoints.inference_log(
             limit=limit, offset=offset, everyone=everyone, user=user, purpose=purpose
         )
     if fmt is InfoFormat.json:

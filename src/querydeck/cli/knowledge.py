@@ -22,7 +22,7 @@ from querydeck.cli.common import (
     write_stdout,
 )
 from querydeck.cli.runs import sql_preview
-from querydeck.errors import InvalidInput
+from querydeck.errors import ExampleIdAmbiguous, ExampleNotFound, InvalidInput
 
 if TYPE_CHECKING:
     from querydeck.workbench import Workbench
@@ -109,10 +109,12 @@ def _full_id(workbench: Workbench, connection: str, prefix: str) -> str:
         offset += len(page.items)
         if not page.items or offset >= page.total:
             break
-    if len(matches) != 1:
-        raise InvalidInput(
-            f"{prefix!r} names {len(matches)} examples; give more of the id.",
-            code="EXAMPLE_ID_AMBIGUOUS" if matches else "EXAMPLE_NOT_FOUND",
+    if not matches:
+        raise ExampleNotFound("No such example.", detail={"example_id": prefix})
+    if len(matches) > 1:
+        raise ExampleIdAmbiguous(
+            f"{prefix!r} starts {len(matches)} example ids; give more of it.",
+            detail={"example_id": prefix},
         )
     return matches[0]
 

@@ -51,7 +51,7 @@ def list_endpoints(
     workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[EndpointInfo]:
     """Registered model endpoints (API keys are never shown, only whether one is set)."""
-    return workbench.assistant.list_endpoints(limit=limit, offset=offset, actor=principal)
+    return workbench.assistant.endpoints.listing(limit=limit, offset=offset, actor=principal)
 
 
 @router.post("/assistant/endpoints", response_model=EndpointInfo, status_code=201)
@@ -59,12 +59,12 @@ def create_endpoint(
     body: EndpointInput, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> EndpointInfo:
     """Register an OpenAI-compatible endpoint (administrators)."""
-    return workbench.assistant.create_endpoint(body, actor=principal)
+    return workbench.assistant.endpoints.create(body, actor=principal)
 
 
 @router.get("/assistant/endpoints/{name}", response_model=EndpointInfo)
 def get_endpoint(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> EndpointInfo:
-    return workbench.assistant.get_endpoint(name, actor=principal)
+    return workbench.assistant.endpoints.get(name, actor=principal)
 
 
 @router.patch("/assistant/endpoints/{name}", response_model=EndpointInfo)
@@ -72,12 +72,12 @@ def update_endpoint(
     name: str, body: EndpointChanges, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> EndpointInfo:
     """Change some fields (administrators); ``"api_key": ""`` removes the key."""
-    return workbench.assistant.update_endpoint(name, body, actor=principal)
+    return workbench.assistant.endpoints.update(name, body, actor=principal)
 
 
 @router.delete("/assistant/endpoints/{name}", status_code=204)
 def delete_endpoint(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> Response:
-    workbench.assistant.delete_endpoint(name, actor=principal)
+    workbench.assistant.endpoints.delete(name, actor=principal)
     return Response(status_code=204)
 
 
@@ -85,7 +85,7 @@ def delete_endpoint(name: str, workbench: WorkbenchDep, principal: CurrentPrinci
 def test_endpoint(name: str, workbench: WorkbenchDep, principal: CurrentPrincipal) -> EndpointInfo:
     """Probe the endpoint's capabilities (chat, JSON output, embeddings and their
     dimension) and keep them (administrators)."""
-    return workbench.assistant.test_endpoint(name, actor=principal)
+    return workbench.assistant.endpoints.test(name, actor=principal)
 
 
 @router.post("/assistant/endpoints/{name}/invoke", response_model=InvokeResult)
@@ -94,7 +94,7 @@ def invoke_endpoint(
 ) -> InvokeResult:
     """One raw call: ``messages`` for a chat endpoint, ``input`` for an embeddings one
     (administrators and analysts; logged and rate limited like a question)."""
-    return workbench.assistant.invoke(name, body, actor=principal)
+    return workbench.assistant.endpoints.invoke(name, body, actor=principal)
 
 
 # --- the inference log ------------------------------------------------------------------
@@ -114,7 +114,7 @@ def inference_log(
     answer_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Page[InferenceEntry]:
     """The caller's model calls, newest first (another user's or everyone's: admins)."""
-    return workbench.assistant.inference_log(
+    return workbench.assistant.endpoints.inference_log(
         actor=principal,
         limit=limit,
         offset=offset,
@@ -170,7 +170,7 @@ def list_answers(
     workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[AnswerSummary]:
     """The caller's answers, newest first."""
-    return workbench.assistant.answers(actor=principal, limit=limit, offset=offset)
+    return workbench.assistant.list_answers(actor=principal, limit=limit, offset=offset)
 
 
 @router.get("/assistant/answers/{answer_id}", response_model=AskAnswer)
@@ -210,7 +210,7 @@ def evaluate(
     name: str, body: EvalRequest, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> EvalReport:
     """Run the accuracy harness (``query`` on the connection: it executes gold SQL)."""
-    return workbench.assistant.evaluate(
+    return workbench.assistant.harness.evaluate(
         name, body.questions, mode=body.mode, endpoint=body.endpoint, actor=principal
     )
 
