@@ -294,3 +294,22 @@ def test_nothing_in_the_assistant_evaluates_or_executes_text() -> None:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not banned_modules & {n.split(".")[0] for n in names}, path.name
+
+
+def test_a_named_table_beats_look_alikes_and_numbers_name_nothing() -> None:
+    crowd = [
+        table(f"customer_{word}_{i}", "id", "note")
+        for i, word in enumerate(["note", "city", "rank", "kind", "flag"] * 4)
+    ]
+    crowd.append(table("t10", "id", "customer_note"))
+    index = SchemaIndex([*crowd, *SHOP])
+    ranked = index.rank("The 10 customers with the most orders", 5)
+    names = [r.table.name for r in ranked]
+    assert names[:2] == ["orders", "customer"] or names[:2] == ["customer", "orders"]
+    assert "t10" not in names
+    assert "name" in ranked[0].why
+    assert "joined" in ranked[0].why  # customer and orders join each other
+    lineitem = SchemaIndex([table("lineitem", "l_quantity"), table("line_of_item_x", "y")])
+    found = {r.table.name: r.why for r in lineitem.rank("line items", 2)}
+    assert found["lineitem"] == ["name"]  # "line items" names it, in two halves
+    assert "name" not in found["line_of_item_x"]  # "of" and "x" are not said

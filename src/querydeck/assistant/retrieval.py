@@ -29,6 +29,9 @@ NEIGHBOUR_SHARE = 0.5
 #: ``MIN_PART`` characters.
 COMPOUND_CHARS = 8
 MIN_PART = 3
+#: Among this many best tables, one joined to another gets this share of its score.
+COHERE_FROM = 30
+COHERE_SHARE = 0.5
 #: Lexical hits at least this share of the best score are kept whatever the model says.
 STRONG_SHARE = 0.8
 
@@ -49,11 +52,22 @@ def parts(word: str) -> list[str]:
     return out
 
 
+def name_words(table: TableMeta) -> list[str]:
+    """The words of a table's name, without numbers (``sales_2024`` is about sales)."""
+    return [w for w in words(table.name) if not w.isdigit()]
+
+
+def query_words(question: str) -> list[str]:
+    """The words of a question the lexical index is asked for (numbers are values, not
+    names: "the 10 best customers" must not find ``t10``)."""
+    return [w for w in words(question, drop_stopwords=True) if not w.isdigit()]
+
+
 def document(table: TableMeta, values: dict[str, list[str]] | None = None) -> list[str]:
     """The words a table is found by: its name (weighted), comment, columns (and the halves
     of compound column words) and their comments, the tables it references and, where
     sampling is allowed, its top values."""
-    doc = words(table.name) * NAME_WEIGHT
+    doc = name_words(table) * NAME_WEIGHT
     if table.comment:
         doc += words(table.comment)
     for column in table.columns:
@@ -93,6 +107,13 @@ class SchemaIndex:
         self.documents = [document(t, samples.get((t.schema, t.name))) for t in self.tables]
         self.lexical = LexicalIndex(self.documents)
         self._neighbours = self._foreign_keys()
+        self._name_words = [name_words(t) for t in self.tables]
+        self._by_name_word: dict[str, list[int]] = {}
+        for i, named in enumerate(self._name_words):
+            for word in set(named):
+                self._by_name_word.setdefault(word, []).append(i)
+                for half in parts(word)[::2]:  # first halves: "line" finds "lineitem"
+                    self._by_name_word.setdefault(half, []).append(i)
         #: Table embeddings, filled by :meth:`set_embeddings` when an endpoint exists.
         self.embeddings: list[list[float]] | None = None
 
@@ -138,10 +159,13 @@ class SchemaIndex:
             if why not in entry.why:
                 entry.why.append(why)
 
-        lexical = self.lexical.search(words(question, drop_stopwords=True), depth)
+        asked = query_words(question)
+        lexical = self.lexical.search(asked, depth)
         for rank, (i, score) in enumerate(lexical, start=1):
             add(i, rank, "lexical")
             fused[i].lexical = score
+        for rank, i in enumerate(self._named(asked, lexical), start=1):
+            add(i, rank, "name")
         value_tables: list[int] = []
         for hit in self.values.match(question):
             found = self._by_key.get(f"{hit.schema}.{hit.table}")
@@ -153,6 +177,7 @@ class SchemaIndex:
             similar = _cosine_ranking(question_embedding, self.embeddings, depth)
             for rank, i in enumerate(similar, start=1):
                 add(i, rank, "embeddings")
+        self._cohere(fused)
         best = sorted(fused.items(), key=lambda kv: (-kv[1].score, table_key(kv[1].table)))
         for i, entry in best[:EXPAND_FROM]:
             for j in self._neighbours[i]:
@@ -166,12 +191,52 @@ class SchemaIndex:
         ordered = sorted(fused.values(), key=lambda r: (-r.score, table_key(r.table)))
         return ordered[:limit]
 
+    def _named(self, asked: Sequence[str], lexical: Sequence[tuple[int, float]]) -> list[int]:
+        """Tables every word of whose name the question says ("customers" names
+        ``customer``, "line items" ``lineitem``), longer names first, then by lexical
+        score: among thousands of tables sharing the question's words, the one it names."""
+        said = set(asked)
+        found: set[int] = set()
+        for word in said:
+            found.update(self._by_name_word.get(word, ()))
+        scores = dict(lexical)
+        covered = [
+            i
+            for i in found
+            if all(_said(w, said) for w in self._name_words[i]) and self._name_words[i]
+        ]
+        covered.sort(key=lambda i: (-len(self._name_words[i]), -scores.get(i, 0.0), i))
+        return covered
+
+    def _cohere(self, fused: dict[int, Ranked]) -> None:
+        """Raise the best tables that join one another: the tables a question needs are
+        connected by foreign keys; look-alikes scattered over a big schema are not."""
+        best = sorted(fused, key=lambda i: -fused[i].score)[:COHERE_FROM]
+        chosen = set(best)
+        bonus = {
+            i: max((fused[j].score for j in self._neighbours[i] & chosen), default=0.0)
+            for i in best
+        }
+        for i, extra in bonus.items():
+            if extra:
+                fused[i].score += COHERE_SHARE * extra
+                if "joined" not in fused[i].why:
+                    fused[i].why.append("joined")
+
     def strong(self, ranked: Sequence[Ranked]) -> list[TableMeta]:
         """Lexical hits close to the best one: kept whatever the model chooses."""
         top = max((r.lexical for r in ranked), default=0.0)
         if top <= 0:
             return []
         return [r.table for r in ranked if r.lexical >= STRONG_SHARE * top]
+
+
+def _said(word: str, said: set[str]) -> bool:
+    """A name word the question says, whole or as the two halves of a compound."""
+    if word in said:
+        return True
+    halves = parts(word)
+    return any(halves[k] in said and halves[k + 1] in said for k in range(0, len(halves), 2))
 
 
 def candidates(ranked: Sequence[Ranked]) -> list[Candidate]:
