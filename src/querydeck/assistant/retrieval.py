@@ -7,6 +7,7 @@ user may browse reach it) and kept until a refresh changes that catalog.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,16 +41,17 @@ def table_key(table: TableMeta) -> str:
     return f"{table.schema}.{table.name}"
 
 
-def parts(word: str) -> list[str]:
+@functools.lru_cache(maxsize=65_536)
+def parts(word: str) -> tuple[str, ...]:
     """The halves of a compound name word (``totalprice`` → ``total`` and ``price``, among
     other cuts): "total price" in a question then meets ``o_totalprice``. Cuts that are not
     words cost a little index space and match nothing a question says."""
     if len(word) < COMPOUND_CHARS or not word.isalpha():
-        return []
-    out = []
+        return ()
+    out: list[str] = []
     for cut in range(MIN_PART, len(word) - MIN_PART + 1):
         out += [word[:cut], stem(word[cut:])]
-    return out
+    return tuple(out)
 
 
 def name_words(table: TableMeta) -> list[str]:
