@@ -25,6 +25,7 @@ import bm25s
 from tests.llmserver import llm_server, oracle
 
 from querydeck.app import demo
+from querydeck.app.workbench import Workbench
 from querydeck.assistant.checks import tables_used
 from querydeck.assistant.lexical import LexicalIndex
 from querydeck.assistant.models import AskInput, EndpointInput
@@ -34,7 +35,6 @@ from querydeck.auth.principal import LOCAL
 from querydeck.drivers.catalog_model import ColumnMeta, ForeignKeyMeta, TableMeta
 from querydeck.runs.models import RunRequest
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "tests" / "fixtures" / "assistant"
@@ -305,18 +305,18 @@ def pipeline_rows() -> tuple[
         questions = _load("chinook")
         gold = {q["question"]: q["sql"] for q in questions}
         with llm_server() as server, Workbench(settings) as wb:
-            wb.create_demo()
+            wb.admin.create_demo()
             server.use(oracle(gold, "sqlite"))
             wb.assistant.endpoints.create(
                 EndpointInput(name="scripted", base_url=server.url, model="m")
             )
             catalogs = {
-                "chinook": ("sqlite", wb.catalog.tables("chinook")[1]),
-                "tpch": ("duckdb", wb.catalog.tables("demo")[1]),
+                "chinook": ("sqlite", wb.assistant.indexes.tables("chinook")[1]),
+                "tpch": ("duckdb", wb.assistant.indexes.tables("demo")[1]),
             }
             for q in questions[:3]:  # warm: indexes, sessions, caches
                 wb.assistant.ask("chinook", AskInput(question=q["question"]), actor=LOCAL)
-                wb.run(RunRequest(connection="chinook", sql=q["sql"]), actor=LOCAL)
+                wb.runs.run(RunRequest(connection="chinook", sql=q["sql"]), actor=LOCAL)
             asks: list[float] = []
             runs: list[float] = []
             for _ in range(3):
@@ -331,7 +331,7 @@ def pipeline_rows() -> tuple[
                     assert len(server.requests) == before + 2
                     runs.append(
                         _timed(
-                            lambda q=q: wb.run(
+                            lambda q=q: wb.runs.run(
                                 RunRequest(connection="chinook", sql=q["sql"]), actor=LOCAL
                             )
                         )

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from querydeck.app.workbench import Workbench
 from querydeck.assistant.models import EndpointInput
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 
 QUESTIONS = Path(__file__).parent / "fixtures" / "assistant"
 
@@ -30,8 +30,8 @@ def demo_workbench(data_dir: Path, demo_files: Path, **settings: object) -> Work
     """A Workbench over a copy of the demo files, loopback model servers allowed."""
     shutil.copytree(demo_files, data_dir / "demo")
     values = {"data_dir": data_dir, "assistant_allow_loopback": True, **settings}
-    wb = Workbench(load_settings(**values))
-    wb.create_demo()
+    wb = Workbench(load_settings(**values)).open()
+    wb.admin.create_demo()
     return wb
 
 

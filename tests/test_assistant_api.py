@@ -11,8 +11,8 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import LOCAL, Role
-from querydeck.workbench import Workbench
 from tests.apiauth import api_client, ensure_user
 from tests.assistant_fixtures import demo_workbench, gold
 from tests.llmserver import Answer, LLMServer, constant, fenced, llm_server, oracle
@@ -45,7 +45,7 @@ def wb(
     workbench = demo_workbench(
         base / "data", demo_files, file_roots=[files], rate_limit_assistant_user="30/minute"
     )
-    workbench.create_connection("hostile", driver="duckdb", options={"path": str(hostile)})
+    workbench.connections.create("hostile", driver="duckdb", options={"path": str(hostile)})
     try:
         yield workbench
     finally:
@@ -72,7 +72,7 @@ def admin(wb: Workbench, server: LLMServer) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def analyst(wb: Workbench, admin: TestClient) -> Iterator[TestClient]:
     ensure_user(wb, "ana", Role.analyst)
-    wb.grant("chinook", "user", "ana", ["browse", "query", "export"])
+    wb.grants.grant("chinook", "user", "ana", ["browse", "query", "export"])
     with api_client(wb, username="ana", role=Role.analyst) as client:
         yield client
 
@@ -143,7 +143,7 @@ def test_ask_sees_only_granted_connections(
     prompts = server.prompts()
     assert "lineitem" not in prompts  # another connection's schema never reaches the model
     assert "secrets" not in prompts
-    run = wb.wait_run(body["run_id"], 30)
+    run = wb.runs.wait(body["run_id"], 30)
     assert run.status.value == "succeeded"
     assert run.user == "ana"
     assert analyst.get(f"/api/v1/runs/{body['run_id']}").status_code == 200
@@ -214,7 +214,7 @@ def test_thumbs_up_makes_a_candidate_an_editor_approves(
         admin.delete(f"/api/v1/connections/chinook/knowledge/examples/{example['id']}").status_code
         == 204
     )
-    wb.list_audit(LOCAL, action="assistant.example.approved").items[0]
+    wb.admin.audit_log(LOCAL, action="assistant.example.approved").items[0]
 
 
 def test_knowledge_routes_and_markdown(admin: TestClient, analyst: TestClient) -> None:
@@ -323,7 +323,7 @@ def test_a_hostile_model_and_hostile_comments(
 
 def test_ask_is_rate_limited(wb: Workbench, server: LLMServer, admin: TestClient) -> None:
     ensure_user(wb, "rita", Role.analyst)
-    wb.grant("chinook", "user", "rita", ["browse", "query"])
+    wb.grants.grant("chinook", "user", "rita", ["browse", "query"])
     server.use(oracle(CHINOOK, "sqlite"))
     with api_client(wb, username="rita", role=Role.analyst) as rita:
         codes = [

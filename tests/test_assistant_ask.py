@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.assistant.models import AskInput
 from querydeck.auth.principal import LOCAL
 from querydeck.errors import (
@@ -17,7 +18,6 @@ from querydeck.errors import (
     ModelSqlInvalid,
     ModelSqlRejected,
 )
-from querydeck.workbench import Workbench
 from tests.assistant_fixtures import add_endpoint, demo_workbench, gold
 from tests.llmserver import (
     Answer,
@@ -158,7 +158,7 @@ def test_execute_makes_a_normal_run(wb: Workbench, server: LLMServer) -> None:
     server.use(oracle(TPCH, "duckdb"))
     answer = ask(wb, "demo", "How many customers are there?", execute=True)
     assert answer.run_id is not None
-    run = wb.wait_run(answer.run_id, 30)
+    run = wb.runs.wait(answer.run_id, 30)
     assert run.status.value == "succeeded"
     assert run.row_count == 1
 

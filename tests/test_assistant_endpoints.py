@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from querydeck.app.workbench import Workbench
 from querydeck.assistant.models import (
     AskInput,
     EndpointChanges,
@@ -38,7 +39,6 @@ from querydeck.errors import (
 )
 from querydeck.settings import load_settings
 from querydeck.store.assistant_tables import InferenceRow, ModelEndpointRow
-from querydeck.workbench import Workbench
 from tests.apiauth import ensure_user
 from tests.assistant_fixtures import add_endpoint, demo_workbench, gold
 from tests.llmserver import Answer, LLMServer, chat_body, constant, llm_server, oracle
@@ -254,7 +254,7 @@ def test_endpoint_lifecycle(wb: Workbench, server: LLMServer) -> None:
     wb.assistant.endpoints.delete("spare")
     with pytest.raises(ModelEndpointNotFound):
         wb.assistant.endpoints.get("spare")
-    actions = [e.action for e in wb.list_audit(LOCAL, limit=20).items]
+    actions = [e.action for e in wb.admin.audit_log(LOCAL, limit=20).items]
     assert {"model_endpoint.create", "model_endpoint.update", "model_endpoint.delete"} <= set(
         actions
     )
@@ -285,7 +285,7 @@ def test_forbidden_targets(wb: Workbench, url: str) -> None:
 
 
 def test_loopback_needs_the_setting(tmp_path: Path, server: LLMServer) -> None:
-    wb = Workbench(load_settings(data_dir=tmp_path / "data"))
+    wb = Workbench(load_settings(data_dir=tmp_path / "data")).open()
     try:
         with pytest.raises(ModelTargetForbidden) as caught:
             wb.assistant.endpoints.create(
@@ -333,16 +333,18 @@ def test_several_chat_endpoints_without_a_default(
 
 
 def test_key_rotation_reseals_endpoint_keys(tmp_path: Path, server: LLMServer) -> None:
-    wb = Workbench(load_settings(data_dir=tmp_path / "data", assistant_allow_loopback=True))
+    wb = Workbench(load_settings(data_dir=tmp_path / "data", assistant_allow_loopback=True)).open()
     try:
         add_endpoint(wb, server.url, "main", api_key=KEY)
-        wb.rotate_key()
+        wb.admin.rotate_key()
         server.use(constant(Answer(content="ok")))
         wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
         assert server.requests[-1][2]["Authorization"] == f"Bearer {KEY}"
     finally:
         wb.close()
-    reopened = Workbench(load_settings(data_dir=tmp_path / "data", assistant_allow_loopback=True))
+    reopened = Workbench(
+        load_settings(data_dir=tmp_path / "data", assistant_allow_loopback=True)
+    ).open()
     try:
         reopened.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
         assert server.requests[-1][2]["Authorization"] == f"Bearer {KEY}"
@@ -355,7 +357,7 @@ def test_log_entries_are_capped(tmp_path: Path, server: LLMServer) -> None:
         load_settings(
             data_dir=tmp_path / "data", assistant_allow_loopback=True, assistant_log_max_chars=50
         )
-    )
+    ).open()
     try:
         add_endpoint(wb, server.url, "main")
         server.use(constant(Answer(content="y" * 500)))

@@ -12,10 +12,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from querydeck.app.workbench import Workbench
 from querydeck.assistant.models import AskInput, AssistantSettings, EvalQuestion, ExampleInput
 from querydeck.auth.principal import LOCAL
 from querydeck.settings import load_settings
-from querydeck.workbench import Workbench
 from tests import chinook
 from tests.assistant_fixtures import add_endpoint, gold
 from tests.llmserver import (
@@ -69,7 +69,7 @@ def wb(
             data_dir=tmp_path_factory.mktemp("pg") / "data", assistant_allow_loopback=True
         )
         with Workbench(settings) as workbench:
-            workbench.create_connection("pg", url=reader)
+            workbench.connections.create("pg", url=reader)
             add_endpoint(workbench, server.url)
             yield workbench
 
@@ -147,7 +147,7 @@ def test_a_refresh_that_drops_a_column_makes_examples_stale(wb: Workbench, admin
     wb.assistant.knowledge.review_example("pg", made.id, "approved", actor=LOCAL)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("ALTER TABLE customer DROP COLUMN fax")
-    wb.refresh_catalog("pg")
+    wb.catalog.refresh("pg")
     stale = wb.assistant.knowledge.list_examples("pg", status="stale", actor=LOCAL)
     assert [e.id for e in stale.items] == [made.id]
     assert "customer.fax" in (stale.items[0].stale_reason or "")

@@ -3,8 +3,8 @@ secrets and its rotation, uploaded CA certificates, and the demo connections."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import os
+from collections.abc import Sequence
 from datetime import datetime
 
 from querydeck.app import demo

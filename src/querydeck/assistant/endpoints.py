@@ -77,9 +77,15 @@ class Endpoint:
 
 
 class EndpointRegistry:
-    def __init__(self, db: AppDatabase, sealer: Sealer) -> None:
+    def __init__(self, db: AppDatabase) -> None:
         self._db = db
-        self._sealer = sealer
+        self._sealer_: Sealer | None = None
+
+    @property
+    def _sealer(self) -> Sealer:
+        if self._sealer_ is None:
+            raise RuntimeError("the Workbench is not open: endpoint keys cannot be sealed")
+        return self._sealer_
 
     # --- reading --------------------------------------------------------------------
 
@@ -278,5 +284,5 @@ class EndpointRegistry:
         return count
 
     def use_sealer(self, sealer: Sealer) -> None:
-        """After a key rotation has committed."""
-        self._sealer = sealer
+        """At start-up, and after a key rotation has committed."""
+        self._sealer_ = sealer

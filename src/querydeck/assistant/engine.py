@@ -15,7 +15,7 @@ from typing import Any
 from querydeck.drivers import registry
 from querydeck.drivers.base import Connection
 from querydeck.drivers.catalog_model import DdlStyle
-from querydeck.sources.connections import ConnectionService
+from querydeck.sources.connections import ConnectionStore
 from querydeck.sql.checker import StatementChecker
 from querydeck.sql.rules import EngineRules
 
@@ -83,7 +83,7 @@ class EngineSession:
 class Engine:
     def __init__(
         self,
-        connections: ConnectionService,
+        connections: ConnectionStore,
         checker: StatementChecker,
         *,
         connect_timeout_s: float,

@@ -12,7 +12,7 @@ from querydeck.assistant.endpoints import Endpoint
 from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.retrieval import SchemaIndex
 from querydeck.assistant.values import ValueIndex
-from querydeck.catalog.service import CatalogService
+from querydeck.catalog.service import Catalogs
 from querydeck.drivers.catalog_model import TableMeta
 from querydeck.errors import QueryDeckError
 
@@ -32,7 +32,7 @@ class _Key:
 
 
 class IndexCache:
-    def __init__(self, catalog: CatalogService, engine: Engine) -> None:
+    def __init__(self, catalog: Catalogs, engine: Engine) -> None:
         self._catalog = catalog
         self._engine = engine
         self._built: dict[str, tuple[_Key, SchemaIndex]] = {}

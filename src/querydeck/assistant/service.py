@@ -1,11 +1,11 @@
 """The assistant service: ``workbench.assistant``.
 
 Constructed by the Workbench with the services it uses (catalog, connections, access,
-audit, rate limits, the app database, the sealer, the address policy and a way to start a
-run) and calling only their public methods. It asks questions, keeps answers and their
-feedback, and holds the assistant's other faces: ``endpoints`` (model endpoints and the
-inference log), ``knowledge`` (examples and glossary) and ``harness`` (the accuracy
-harness).
+audit, rate limits, the app database, the address policy and a way to start a run) and
+calling only their public methods; ``open`` hands it the sealer of API keys. It asks
+questions, keeps answers and their feedback, and holds the assistant's other faces:
+``endpoints`` (model endpoints and the inference log), ``knowledge`` (examples and
+glossary) and ``harness`` (the accuracy harness).
 
 Asking needs ``browse`` on the connection (only catalogs the user may browse reach the
 model); ``execute`` starts a normal run with its own checks (``query``, ad-hoc SQL).
@@ -44,7 +44,7 @@ from querydeck.auth import ratelimit
 from querydeck.auth.access import Access
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.auth.ratelimit import RateLimiter
-from querydeck.catalog.service import CatalogService
+from querydeck.catalog.service import Catalogs
 from querydeck.errors import (
     InvalidInput,
     ModelOutputInvalid,
@@ -53,7 +53,7 @@ from querydeck.errors import (
 from querydeck.runs.models import RunRequest
 from querydeck.sandbox.addresses import AddressPolicy
 from querydeck.settings import Settings
-from querydeck.sources.connections import ConnectionService
+from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.secrets import Sealer
 from querydeck.sql.checker import StatementChecker
 from querydeck.store.database import AppDatabase
@@ -69,10 +69,9 @@ class Assistant:
         settings: Settings,
         db: AppDatabase,
         *,
-        sealer: Sealer,
         addresses: AddressPolicy,
-        catalog: CatalogService,
-        connections: ConnectionService,
+        catalog: Catalogs,
+        connections: ConnectionStore,
         access: Access,
         audit: AuditLog,
         limiter: RateLimiter,
@@ -86,7 +85,7 @@ class Assistant:
         self._audit = audit
         self._limiter = limiter
         self._start_run = start_run
-        self.registry = EndpointRegistry(db, sealer)
+        self.registry = EndpointRegistry(db)
         policy = EndpointPolicy(addresses, allow_loopback=settings.assistant_allow_loopback)
         self.models = Models(
             ModelClient(policy, max_bytes=settings.assistant_max_answer_bytes),
@@ -144,6 +143,11 @@ class Assistant:
             key=INFERENCE_TABLE.c.id,
             age=INFERENCE_TABLE.c.at,
         )
+
+    def open(self, sealer: Sealer) -> None:
+        """Start-up (the Workbench's open): the installation's sealer for API keys, and
+        the inference log's retention."""
+        self.registry.use_sealer(sealer)
         self.pruner.prune_soon()
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ def ask(
         raise InvalidInput(f"Invalid question: {exc.errors()[0]['msg']}.") from None
     with open_workbench() as workbench:
         answer = workbench.assistant.ask(connection, values)
-        run = workbench.wait_run(answer.run_id, None) if answer.run_id else None
+        run = workbench.runs.wait(answer.run_id, None) if answer.run_id else None
     if fmt is InfoFormat.json:
         print_json(answer)
         return

@@ -25,7 +25,7 @@ from querydeck.cli.runs import sql_preview
 from querydeck.errors import ExampleIdAmbiguous, ExampleNotFound, InvalidInput
 
 if TYPE_CHECKING:
-    from querydeck.workbench import Workbench
+    from querydeck.app.workbench import Workbench
 
 app = typer.Typer(
     help="The assistant's knowledge base of a connection: examples and glossary.",
