@@ -72,8 +72,10 @@ test: lint typecheck web-test web
 		--cov-report=term --cov-fail-under=90 --ignore=tests/browser $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory browser-test
 
+# bm25s (and numpy, which pyarrow then imports in every process) only for the benchmark
+# that compares it with tantivy: an overlay environment, not a project dependency.
 bench: install
-	$(UV) run --frozen python -m bench
+	$(UV) run --frozen --with "bm25s>=0.2" python -m bench
 
 docs: install
 	$(UV) run --frozen python -m querydeck.reference

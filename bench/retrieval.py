@@ -1,5 +1,7 @@
 """The assistant's retrieval and pipeline overhead.
 
+Run alone with ``uv run --with bm25s python -m bench.retrieval`` (``make bench`` does).
+
 - Candidate-table retrieval on 5,000 and 20,000 synthetic tables (10 columns each, names
   made of business words, a third with comments): index build time and p50/p99 query time
   of querydeck's index (tantivy), next to bm25s indexing the same word lists.
@@ -21,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import bm25s
 from tests.llmserver import llm_server, oracle
 
 from querydeck.app import demo
@@ -190,6 +191,8 @@ def _timed(function: Callable[[], object]) -> float:
 
 class _Bm25s:
     def __init__(self, documents: Sequence[Sequence[str]]) -> None:
+        import bm25s  # `make bench` runs with it (uv run --with): not a project dependency
+
         self.retriever = bm25s.BM25()
         self.retriever.index([list(d) for d in documents], show_progress=False)
         self.size = len(documents)
