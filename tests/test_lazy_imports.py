@@ -14,6 +14,7 @@ from querydeck.drivers import registry
 driver = registry.load("duckdb")
 driver.Options.model_validate({"path": "x.duckdb"})
 heavy = ["duckdb", "pglast", "pyarrow.parquet", "querydeck.drivers.duckdb.engine"]
+heavy += ["tantivy"]  # the assistant's index, on its first question
 print(",".join(name for name in heavy if name in sys.modules))
 """
 

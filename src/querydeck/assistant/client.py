@@ -17,10 +17,9 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-import httpx
 import orjson
 
 from querydeck.errors import (
@@ -36,6 +35,9 @@ from querydeck.errors import (
     QueryDeckError,
 )
 from querydeck.sandbox.addresses import AddressPolicy, embedded_v4, resolve
+
+if TYPE_CHECKING:
+    import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -112,15 +114,29 @@ class Call:
 
 
 class ModelClient:
-    """Calls model servers over one shared HTTP client (thread-safe, pooled)."""
+    """Calls model servers over one shared HTTP client (thread-safe, pooled), made on the
+    first call: a process that never asks a model does not load httpx."""
 
     def __init__(self, policy: EndpointPolicy, *, max_bytes: int) -> None:
         self.policy = policy
         self.max_bytes = max_bytes
-        self._http = httpx.Client(follow_redirects=False, trust_env=False)
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                self._client = httpx.Client(follow_redirects=False, trust_env=False)
+            return self._client
 
     def close(self) -> None:
-        self._http.close()
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def chat(
         self,
@@ -164,6 +180,8 @@ class ModelClient:
         return Reply(None, vectors, tokens_in, None, _ms(started), body)
 
     def _post(self, call: Call, path: str, payload: dict[str, Any]) -> tuple[str, Any]:
+        import httpx
+
         parts = check_base_url(call.base_url)
         host = str(parts.hostname)
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
@@ -203,6 +221,8 @@ class ModelClient:
             raise ModelOutputInvalid("The model server's answer is not JSON.") from None
 
     def _send(self, request: httpx.Request, deadline: float) -> tuple[bytes, int, str | None]:
+        import httpx
+
         response = self._http.send(request, stream=True)
         # The read timeout restarts with every chunk: a server that trickles would hold
         # the call for as long as it likes without the watchdog.
