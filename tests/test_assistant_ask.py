@@ -188,3 +188,38 @@ def test_follow_up_carries_the_earlier_question(wb: Workbench, server: LLMServer
     text = server.prompts()
     assert "Earlier question: How many customers live in Brazil?" in text
     assert CHINOOK["How many customers live in Brazil?"] in text
+
+
+def test_an_explanation_in_plain_words(wb: Workbench, server: LLMServer) -> None:
+    base = oracle(CHINOOK, "sqlite")
+
+    def script(path: str, body: dict) -> Answer:  # type: ignore[type-arg]
+        if "Explain in a few plain sentences" in str(body):
+            return Answer(content="It counts the albums.")
+        return base(path, body)
+
+    server.use(script)
+    answer = ask(wb, "chinook", "How many albums are there?", explain=True)
+    assert answer.explanation == "It counts the albums."
+    purposes = [
+        e.purpose
+        for e in wb.assistant.endpoints.inference_log(actor=LOCAL, answer_id=answer.id).items
+    ]
+    assert purposes == ["explain", "ask.sql", "ask.tables"]
+
+
+def test_embeddings_join_the_ranking(tmp_path: Path, demo_files: Path, server: LLMServer) -> None:
+    bench = demo_workbench(tmp_path / "data", demo_files)
+    try:
+        add_endpoint(bench, server.url)
+        add_endpoint(bench, server.url, "vectors", kind="embeddings")
+        server.use(oracle(CHINOOK, "sqlite"))
+        answer = ask(bench, "chinook", "How many playlists are there?")
+        assert answer.sql == CHINOOK["How many playlists are there?"]
+        assert any("embeddings" in c.why for c in answer.candidates)
+        log = bench.assistant.endpoints.inference_log(actor=LOCAL, limit=100).items
+        assert {"embed.tables", "embed.question"} <= {e.purpose for e in log}
+        paths = [p for p, _, _ in server.requests]
+        assert paths.count("/v1/embeddings") == 2  # the tables once, then the question
+    finally:
+        bench.close()
