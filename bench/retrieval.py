@@ -314,8 +314,8 @@ def pipeline_rows() -> tuple[
                 EndpointInput(name="scripted", base_url=server.url, model="m")
             )
             catalogs = {
-                "chinook": ("sqlite", wb.assistant.indexes.tables("chinook")[1]),
-                "tpch": ("duckdb", wb.assistant.indexes.tables("demo")[1]),
+                "chinook": ("sqlite", wb.assistant.indexes.tables("chinook")),
+                "tpch": ("duckdb", wb.assistant.indexes.tables("demo")),
             }
             for q in questions[:3]:  # warm: indexes, sessions, caches
                 wb.assistant.ask("chinook", AskInput(question=q["question"]), actor=LOCAL)

@@ -39,7 +39,7 @@ class IndexCache:
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def tables(self, connection: str) -> tuple[tuple[tuple[str, int], ...], list[TableMeta]]:
+    def tables(self, connection: str) -> list[TableMeta]:
         return self._catalog.tables(connection)
 
     def get(
@@ -55,7 +55,9 @@ class IndexCache:
         with self._lock:
             lock = self._locks.setdefault(connection_id, threading.Lock())
         with lock:
-            signature, tables = self._catalog.tables(connection)
+            # The signature is one small query; the tables are only read (and decoded)
+            # when it changed.
+            signature = self._catalog.signature(connection)
             key = _Key(
                 signature,
                 sampling,
@@ -64,8 +66,10 @@ class IndexCache:
             known = self._built.get(connection_id)
             if known is not None and known[0] == key:
                 return known[1]
+            tables = self._catalog.tables(connection)
             values = self._values(connection, flavour, tables) if sampling else None
             index = SchemaIndex(tables, values)
+            index.signature = signature
             if embedder is not None:
                 index.embeddings = self._embeddings(index, embedder, embed)
             self._built[connection_id] = (key, index)

@@ -94,12 +94,11 @@ class Preparation:
 
     def _mark_stale(self, info: ConnectionInfo, index: SchemaIndex) -> None:
         """Once per catalog change: examples using what the catalog no longer has."""
-        signature, _ = self._indexes.tables(info.name)
-        if self._stale_checked.get(info.id) == signature:
+        if self._stale_checked.get(info.id) == index.signature:
             return
         catalog = {f"{t.schema}.{t.name}": t for t in index.tables}
         self._kb.mark_stale(info.id, catalog)
-        self._stale_checked[info.id] = signature
+        self._stale_checked[info.id] = index.signature
 
     def question_embedding(self, index: SchemaIndex, text: str, why: Purpose) -> list[float] | None:
         if index.embeddings is None:

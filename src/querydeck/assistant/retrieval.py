@@ -116,8 +116,10 @@ class SchemaIndex:
                 self._by_name_word.setdefault(word, []).append(i)
                 for half in parts(word)[::2]:  # first halves: "line" finds "lineitem"
                     self._by_name_word.setdefault(half, []).append(i)
-        #: Table embeddings, filled by :meth:`set_embeddings` when an endpoint exists.
+        #: Table embeddings, when an embeddings endpoint exists (see indexes.py).
         self.embeddings: list[list[float]] | None = None
+        #: The catalog signature the index was built from (see indexes.py).
+        self.signature: tuple[tuple[str, int], ...] = ()
 
     def _foreign_keys(self) -> list[set[int]]:
         neighbours: list[set[int]] = [set() for _ in self.tables]

@@ -208,9 +208,15 @@ class Catalogs:
         if self.cache.state(info.id) is None and not self.cache.schemas(info.id):
             self.refresh(info.name)
 
-    def tables(self, connection: str) -> tuple[tuple[tuple[str, int], ...], list[TableMeta]]:
-        """Every cached relation of ``connection`` (its catalog read first when it never
-        was), with a signature that changes when a refresh changes any of them."""
+    def signature(self, connection: str) -> tuple[tuple[str, int], ...]:
+        """What changes when a refresh changes any relation of ``connection`` (its catalog
+        read first when it never was): one small query, for caches of :meth:`tables`."""
+        info = self._connections.get(connection)
+        self.ensure_loaded(info)
+        return self.cache.connection_signature(info.id)
+
+    def tables(self, connection: str) -> list[TableMeta]:
+        """Every cached relation of ``connection`` (read first when it never was)."""
         info = self._connections.get(connection)
         self.ensure_loaded(info)
         return self.cache.connection_tables(info.id)

@@ -347,24 +347,26 @@ class CatalogCache:
             ).all()
         return [(str(a), str(b), bytes(c)) for a, b, c in rows]
 
-    def connection_tables(
-        self, connection_id: str
-    ) -> tuple[tuple[tuple[str, int], ...], list[TableMeta]]:
-        """Every cached relation of one connection, and the generations of its schemas
-        (what changes when any of them does)."""
+    def connection_signature(self, connection_id: str) -> tuple[tuple[str, int], ...]:
+        """The snapshots of one connection and their generations: it changes when a
+        refresh changes any of its relations."""
         with self._db.read() as session:
             schemas = session.execute(
                 select(CatalogSchemaRow.id, CatalogSchemaRow.generation)
                 .where(CatalogSchemaRow.connection_id == connection_id)
                 .order_by(CatalogSchemaRow.id)
             ).all()
+        return tuple((str(a), int(b)) for a, b in schemas)
+
+    def connection_tables(self, connection_id: str) -> list[TableMeta]:
+        """Every cached relation of one connection."""
+        with self._db.read() as session:
             contents = session.scalars(
                 select(CatalogTableRow.content)
                 .join(CatalogSchemaRow, CatalogSchemaRow.id == CatalogTableRow.schema_id)
                 .where(CatalogSchemaRow.connection_id == connection_id)
             ).all()
-        signature = tuple((str(a), int(b)) for a, b in schemas)
-        return signature, [decode(bytes(c)) for c in contents]
+        return [decode(bytes(c)) for c in contents]
 
     def connection_names(self) -> dict[str, str]:
         with self._db.read() as tx:
