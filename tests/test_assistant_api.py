@@ -334,3 +334,24 @@ def test_ask_is_rate_limited(wb: Workbench, server: LLMServer, admin: TestClient
         ]
         assert codes[:30] == [200] * 30
         assert codes[30] == 429
+
+
+def test_execute_is_refused_before_the_model_is_asked(
+    wb: Workbench, admin: TestClient, server: LLMServer
+) -> None:
+    ensure_user(wb, "vera", Role.viewer)
+    wb.grants.grant("chinook", "user", "vera", ["browse", "query"])
+    server.use(oracle(CHINOOK, "sqlite"))
+    with api_client(wb, username="vera", role=Role.viewer) as vera:
+        asked = vera.post(
+            "/api/v1/connections/chinook/ask", json={"question": "How many albums are there?"}
+        )
+        assert asked.status_code == 200  # a viewer may ask
+        server.use(oracle(CHINOOK, "sqlite"))
+        run = vera.post(
+            "/api/v1/connections/chinook/ask",
+            json={"question": "How many albums are there?", "execute": True},
+        )
+        assert run.status_code == 403
+        assert run.json()["error"]["code"] == "ROLE_FORBIDDEN"
+        assert server.requests == []

@@ -41,7 +41,7 @@ from querydeck.assistant.retrieval import candidates
 from querydeck.audit.log import AuditLog
 from querydeck.audit.pruning import Pruner
 from querydeck.auth import ratelimit
-from querydeck.auth.access import Access
+from querydeck.auth.access import Access, ad_hoc_sql
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.auth.ratelimit import RateLimiter
 from querydeck.catalog.service import Catalogs
@@ -200,6 +200,11 @@ class Assistant:
     def ask(self, connection: str, values: AskInput, *, actor: Principal = LOCAL) -> AskAnswer:
         """Answer one question with one checked SELECT (and run it when asked)."""
         info = self._access.connection(actor, connection, Action.browse)
+        if values.execute:
+            # The run would refuse: no model call is spent on an answer it cannot run
+            # (the run checks again when it starts).
+            ad_hoc_sql(actor)
+            self._access.require(actor, info.id, info.name, Action.query)
         self._rate(actor)
         question = _clean(values.question)
         endpoint = self.registry.resolve(values.endpoint, "chat")
