@@ -927,6 +927,8 @@ class LLMNotConfigured(QueryDeckError):
 
 
 class ModelEndpointNotFound(NotFound):
+    """No model endpoint has that name."""
+
     code = "MODEL_ENDPOINT_NOT_FOUND"
 
 
@@ -973,7 +975,7 @@ class ModelUnavailable(QueryDeckError):
 
 class ModelRateLimited(QueryDeckError):
     """The model provider refused the call for its own rate limits (429);
-    ``detail.retry_after_s`` when it said."""
+    `detail.retry_after_s` when it said."""
 
     code = "MODEL_RATE_LIMITED"
     http_status = 429
@@ -1011,7 +1013,7 @@ class ModelSqlRejected(QueryRejected):
 
 class ModelSqlInvalid(QueryDeckError):
     """The model's SQL still names unknown tables or columns, or fails EXPLAIN, after the
-    bounded corrections; ``detail`` holds the SQL and the problems."""
+    bounded corrections; `detail` holds the SQL and the problems."""
 
     code = "LLM_SQL_INVALID"
     http_status = 422
@@ -1019,20 +1021,26 @@ class ModelSqlInvalid(QueryDeckError):
 
 class ExampleSqlInvalid(InvalidInput):
     """An example's SQL that the guard refuses, that names tables or columns the catalog
-    does not have, or that fails EXPLAIN; ``detail.problems`` says which."""
+    does not have, or that fails EXPLAIN; `detail.problems` says which."""
 
     code = "EXAMPLE_SQL_INVALID"
 
 
 class ExampleNotFound(NotFound):
+    """No example of the connection's knowledge base has that id."""
+
     code = "EXAMPLE_NOT_FOUND"
 
 
 class GlossaryEntryNotFound(NotFound):
+    """The connection's glossary has no such term."""
+
     code = "GLOSSARY_ENTRY_NOT_FOUND"
 
 
 class GlossaryEntryExists(Conflict):
+    """The term is in the connection's glossary already."""
+
     code = "GLOSSARY_ENTRY_EXISTS"
 
 
@@ -1044,13 +1052,13 @@ class AnswerNotFound(NotFound):
 
 class KnowledgeFileInvalid(InvalidInput):
     """A Markdown knowledge file that does not follow the documented layout;
-    ``detail.line`` says where."""
+    `detail.line` says where."""
 
     code = "KNOWLEDGE_FILE_INVALID"
 
 
 class EvalNoQuestions(InvalidInput):
-    """``eval`` without a question file on a connection that has no approved example."""
+    """`eval` without a question file on a connection that has no approved example."""
 
     code = "EVAL_NO_QUESTIONS"
 
@@ -1062,8 +1070,8 @@ class ExampleIdAmbiguous(InvalidInput):
 
 
 class QuestionFileInvalid(InvalidInput):
-    """A question file for ``eval`` that is not JSON Lines of {"question", "sql"};
-    ``detail.line`` says where."""
+    """A question file for `eval` that is not JSON Lines of `{"question", "sql"}`;
+    `detail.line` says where."""
 
     code = "QUESTION_FILE_INVALID"
 

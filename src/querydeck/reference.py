@@ -269,6 +269,32 @@ SECTIONS: tuple[Section, ...] = (
             "server's machine."
         ),
     ),
+    Section(
+        "The assistant — see [assistant.md](assistant.md)",
+        (
+            errors.LLMNotConfigured,
+            errors.ModelEndpointNotFound,
+            errors.ModelEndpointExists,
+            errors.ModelEndpointInvalid,
+            errors.ModelTargetForbidden,
+            errors.ModelTimeout,
+            errors.ModelUnreachable,
+            errors.ModelUnavailable,
+            errors.ModelRateLimited,
+            errors.ModelAuthFailed,
+            errors.ModelRequestRejected,
+            errors.ModelOutputInvalid,
+            errors.ModelSqlRejected,
+            errors.ModelSqlInvalid,
+            errors.ExampleSqlInvalid,
+            errors.ExampleNotFound,
+            errors.GlossaryEntryNotFound,
+            errors.GlossaryEntryExists,
+            errors.AnswerNotFound,
+            errors.KnowledgeFileInvalid,
+            errors.QuestionFileInvalid,
+        ),
+    ),
 )
 
 
