@@ -371,3 +371,31 @@ def test_log_entries_are_capped(tmp_path: Path, server: LLMServer) -> None:
         assert json.loads(json.dumps(entry.model_dump(mode="json")))
     finally:
         wb.close()
+
+
+def test_old_log_entries_are_pruned(tmp_path: Path, server: LLMServer) -> None:
+    import datetime as dt
+
+    settings = load_settings(
+        data_dir=tmp_path / "data", assistant_allow_loopback=True, assistant_log_retention_days=1
+    )
+    wb = Workbench(settings).open()
+    try:
+        add_endpoint(wb, server.url, "main")
+        server.use(constant(Answer(content="fresh")))
+        wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
+        wb.assistant.endpoints.invoke("main", hello(), actor=LOCAL)
+        with wb.db.read() as session:
+            old_id = session.scalars(select(InferenceRow.id)).first()
+
+        def age(session) -> None:  # type: ignore[no-untyped-def]
+            session.get(InferenceRow, old_id).at -= dt.timedelta(days=3)
+
+        wb.db.write(age)
+        assert wb.assistant.pruner.prune() == 1
+        left = wb.assistant.endpoints.inference_log(actor=LOCAL).items
+        assert len(left) == 1
+        assert left[0].id != old_id
+        assert wb.admin.audit_log(LOCAL, action="assistant.log.prune").total == 1
+    finally:
+        wb.close()
