@@ -313,3 +313,18 @@ def test_a_named_table_beats_look_alikes_and_numbers_name_nothing() -> None:
     found = {r.table.name: r.why for r in lineitem.rank("line items", 2)}
     assert found["lineitem"] == ["name"]  # "line items" names it, in two halves
     assert "name" not in found["line_of_item_x"]  # "of" and "x" are not said
+
+
+def test_value_profiling_stops_when_its_budget_is_spent() -> None:
+    texts = [
+        TableMeta("s", f"t{i}", "table", columns=[column("kind", "TEXT", "text")]) for i in range(5)
+    ]
+    asked: list[str] = []
+
+    def fetch(sql: str) -> list[object]:
+        asked.append(sql)
+        return ["a"]
+
+    assert len(ValueIndex.build(texts, "postgres", fetch, budget_s=-1)) == 0
+    assert asked == []
+    assert ValueIndex.build(texts, "postgres", fetch).samples[("s", "t4")] == {"kind": ["a"]}

@@ -10,6 +10,7 @@ told the literal (only when sample values may be sent).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ MAX_DISTINCT = 50
 #: Columns profiled per connection at most (the largest catalogs keep the first ones).
 MAX_COLUMNS = 400
 MAX_VALUE_CHARS = 80
+#: Seconds the profiling of one connection may take in all (it runs on a first question):
+#: the columns not reached by then are left out of the index.
+PROFILE_BUDGET_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,18 @@ class ValueIndex:
         fetch: Callable[[str], list[object]],
         *,
         schema_qualified: bool = True,
+        budget_s: float = PROFILE_BUDGET_S,
     ) -> ValueIndex:
-        """Profile every text column with ``fetch(sql) -> first column's values``; a
-        column whose profile fails is skipped."""
+        """Profile text columns with ``fetch(sql) -> first column's values`` until
+        ``budget_s`` is spent; a column whose profile fails is skipped."""
         index = cls()
+        deadline = time.monotonic() + budget_s
         for table, column in text_columns(tables):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "value index stopped at %s.%s: profiling budget spent", table.name, column
+                )
+                break
             try:
                 values = fetch(
                     profile_sql(table, column, dialect, schema_qualified=schema_qualified)
