@@ -94,8 +94,8 @@ def _root(
             "--server",
             envvar="QUERYDECK_SERVER",
             metavar="URL",
-            help="Run query, history, runs, export, schema and search on this querydeck "
-            "server (after `querydeck login URL`) instead of this machine.",
+            help="Run query, history, runs, export, schema, search, ask and eval on this "
+            "querydeck server (after `querydeck login URL`) instead of this machine.",
         ),
     ] = None,
     insecure: Annotated[

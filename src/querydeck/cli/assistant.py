@@ -1,4 +1,5 @@
-"""``querydeck ask`` and ``querydeck eval``: the assistant on this machine's data directory."""
+"""``querydeck ask`` and ``querydeck eval``: the assistant, on this machine's data directory
+or, with ``--server``, on a querydeck server as your user there."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from querydeck.cli.common import (
     InfoFormat,
     message,
     milliseconds,
-    open_workbench,
+    open_client,
     print_json,
     stdout_console,
     write_stdout,
@@ -59,9 +60,9 @@ def ask(
         )
     except ValidationError as exc:
         raise InvalidInput(f"Invalid question: {exc.errors()[0]['msg']}.") from None
-    with open_workbench() as workbench:
-        answer = workbench.assistant.ask(connection, values)
-        run = workbench.runs.wait(answer.run_id, None) if answer.run_id else None
+    with open_client() as client:
+        answer = client.assistant.ask(connection, values)
+        run = client.runs.wait(answer.run_id, None) if answer.run_id else None
     if fmt is InfoFormat.json:
         print_json(answer)
         return
@@ -124,8 +125,8 @@ def evaluate(
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"The question file cannot be read: {exc}") from None
         loaded = load_questions(text)
-    with open_workbench() as workbench:
-        report = workbench.assistant.harness.evaluate(
+    with open_client() as client:
+        report = client.assistant.harness.evaluate(
             connection,
             loaded,
             mode=mode,  # type: ignore[arg-type]  # one of the three above

@@ -8,9 +8,9 @@ service by service.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from querydeck.catalog.models import (
     CatalogLevel,
@@ -23,6 +23,9 @@ from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.sources.models import UploadInfo
 from querydeck.store.pages import Page
+
+if TYPE_CHECKING:  # pydantic models the CLI's start does not need to build
+    from querydeck.assistant.models import AskAnswer, AskInput, EvalQuestion, EvalReport
 
 
 class ExportStream(Protocol):
@@ -101,6 +104,28 @@ class UploadsClient(Protocol):
     ) -> UploadInfo: ...
 
 
+class HarnessClient(Protocol):
+    """The accuracy harness's method ``querydeck eval`` calls."""
+
+    def evaluate(
+        self,
+        connection: str,
+        questions: Sequence[EvalQuestion] | None,
+        *,
+        mode: Literal["pipeline", "baseline", "retrieval"] = ...,
+        endpoint: str | None = ...,
+    ) -> EvalReport: ...
+
+
+class AssistantClient(Protocol):
+    """The assistant's methods ``querydeck ask`` and ``eval`` call."""
+
+    def ask(self, connection: str, values: AskInput) -> AskAnswer: ...
+
+    @property
+    def harness(self) -> HarnessClient: ...
+
+
 class Client(Protocol):
     """What the server-capable commands need: the Workbench's ``runs``, ``catalog`` and
     ``uploads`` services, locally or over HTTP."""
@@ -113,3 +138,5 @@ class Client(Protocol):
 
     @property
     def uploads(self) -> UploadsClient: ...
+
+    def assistant(self) -> AssistantClient: ...

@@ -35,6 +35,7 @@ from querydeck.catalog.models import (
     TableDetail,
 )
 from querydeck.cli.credentials import TOKEN_ENV, CredentialStore, check_transport, server_url
+from querydeck.cli.remote_assistant import RemoteAssistant
 from querydeck.errors import (
     NotLoggedIn,
     QueryDeckError,
@@ -281,6 +282,7 @@ class RemoteWorkbench(ServerClient):
         self.runs = RemoteRuns(self)
         self.catalog = RemoteCatalog(self)
         self.uploads = RemoteUploads(self)
+        self.assistant = RemoteAssistant(self)
 
     def __enter__(self) -> RemoteWorkbench:
         return self
