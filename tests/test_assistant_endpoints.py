@@ -58,7 +58,7 @@ def wb(
 ) -> Iterator[Workbench]:
     workbench = demo_workbench(tmp_path_factory.mktemp("endpoints") / "data", demo_files)
     add_endpoint(workbench, server.url, "main", api_key=KEY, timeout_s=1.0, default=True)
-    add_endpoint(workbench, server.url, "vectors", kind="embeddings")
+    add_endpoint(workbench, server.url, "vectors", kind="embeddings", timeout_s=0.5)
     try:
         yield workbench
     finally:
