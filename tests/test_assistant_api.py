@@ -317,8 +317,8 @@ def test_a_hostile_model_and_hostile_comments(
         )
         assert HOSTILE in server.prompts()  # the comment was data in the prompt, nothing more
     assert not Path("/tmp/qd-hostile.csv").exists()
-    with wb.assistant.engine.session("hostile") as session:
-        assert session.rows("SELECT COUNT(*) FROM secrets") == [(2,)]
+    with wb.assistant.sessions.open("hostile") as guarded:
+        assert guarded.rows("SELECT COUNT(*) FROM secrets") == [(2,)]
 
 
 def test_ask_is_rate_limited(wb: Workbench, server: LLMServer, admin: TestClient) -> None:

@@ -115,9 +115,8 @@ def test_a_delete_is_refused_and_never_run(wb: Workbench, server: LLMServer) -> 
         ask(wb, "chinook", "How many albums are there?", execute=True)
     assert caught.value.http_status == 422
     assert caught.value.detail["rounds"] == 3  # the first answer and two corrections
-    count = wb.assistant.engine
-    with count.session("chinook") as session:
-        assert session.rows("SELECT COUNT(*) FROM Track") == [(3503,)]
+    with wb.assistant.sessions.open("chinook") as guarded:
+        assert guarded.rows("SELECT COUNT(*) FROM Track") == [(3503,)]
 
 
 def test_prose_is_invalid_output(wb: Workbench, server: LLMServer) -> None:

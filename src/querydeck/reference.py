@@ -291,8 +291,10 @@ SECTIONS: tuple[Section, ...] = (
             errors.GlossaryEntryNotFound,
             errors.GlossaryEntryExists,
             errors.AnswerNotFound,
+            errors.ExampleIdAmbiguous,
             errors.KnowledgeFileInvalid,
             errors.QuestionFileInvalid,
+            errors.EvalNoQuestions,
         ),
     ),
 )

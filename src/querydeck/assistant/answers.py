@@ -37,11 +37,11 @@ class AnswerStore:
             feedback=None,
             created_at=answer.created_at,
         )
-        self._db.write(lambda session: session.add(row))
+        self._db.write(lambda tx: tx.add(row))
 
     def row(self, answer_id: str, user: str) -> AnswerRow:
-        with self._db.read() as session:
-            row = session.get(AnswerRow, answer_id)
+        with self._db.read() as tx:
+            row = tx.get(AnswerRow, answer_id)
         if row is None or row.user_name != user:
             raise _missing(answer_id)
         return row
@@ -50,9 +50,9 @@ class AnswerStore:
         """The thread ending at ``parent_id`` (the user's own, on that connection), oldest
         first, at most THREAD_TURNS."""
         turns: list[Turn] = []
-        with self._db.read() as session:
+        with self._db.read() as tx:
             while parent_id is not None and len(turns) < THREAD_TURNS:
-                row = session.get(AnswerRow, parent_id)
+                row = tx.get(AnswerRow, parent_id)
                 if row is None or row.user_name != user or row.connection_id != connection_id:
                     raise _missing(parent_id)
                 turns.insert(0, Turn(row.question, row.sql))
@@ -62,9 +62,9 @@ class AnswerStore:
     def listing(self, user: str, *, limit: int, offset: int) -> tuple[list[AnswerRow], int]:
         """The user's answers, newest first, and how many there are."""
         where = [AnswerRow.user_name == user]
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(AnswerRow).where(*where))
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(AnswerRow).where(*where))
+            rows = tx.scalars(
                 select(AnswerRow)
                 .where(*where)
                 .order_by(AnswerRow.created_at.desc(), AnswerRow.id)
@@ -74,8 +74,8 @@ class AnswerStore:
         return list(rows), int(total or 0)
 
     def vote(self, answer_id: str, vote: str) -> None:
-        def work(session: Session) -> None:
-            stored = session.get(AnswerRow, answer_id)
+        def work(tx: Session) -> None:
+            stored = tx.get(AnswerRow, answer_id)
             if stored is not None:
                 stored.feedback = vote
 

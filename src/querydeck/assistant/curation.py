@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from querydeck.assistant import markdown
 from querydeck.assistant.checks import catalog_problems, guard_problem, tables_used
-from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.knowledge import KnowledgeBase, uses_of
 from querydeck.assistant.models import (
     Example,
@@ -24,6 +23,7 @@ from querydeck.assistant.models import (
     ImportReport,
 )
 from querydeck.assistant.retrieval import SchemaIndex
+from querydeck.assistant.sessions import Flavour, GuardedSessions
 from querydeck.audit.log import AuditLog
 from querydeck.auth.access import Access
 from querydeck.auth.principal import LOCAL, Action, Principal
@@ -43,14 +43,14 @@ class KnowledgeService:
         *,
         access: Access,
         audit: AuditLog,
-        engine: Engine,
+        sessions: GuardedSessions,
         checker: StatementChecker,
         index_for: IndexFor,
     ) -> None:
         self.kb = kb
         self._access = access
         self._audit = audit
-        self._engine = engine
+        self._sessions = sessions
         self._checker = checker
         self._index_for = index_for
 
@@ -73,8 +73,8 @@ class KnowledgeService:
                 detail={"problems": [p.model_dump() for p in problems]},
             )
         try:
-            with self._engine.session(info.name) as session:
-                session.explain(guarded)
+            with self._sessions.open(info.name) as opened:
+                opened.explain(guarded)
         except (QueryFailed, QueryRejected) as exc:
             raise ExampleSqlInvalid(
                 f"EXPLAIN of the example's SQL failed: {exc.message}",

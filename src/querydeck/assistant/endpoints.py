@@ -108,8 +108,8 @@ class EndpointRegistry:
         )
 
     @staticmethod
-    def _row(session: Session, name: str) -> ModelEndpointRow:
-        row = session.scalar(
+    def _row(tx: Session, name: str) -> ModelEndpointRow:
+        row = tx.scalar(
             select(ModelEndpointRow).where(ModelEndpointRow.name_key == name.casefold())
         )
         if row is None:
@@ -119,13 +119,13 @@ class EndpointRegistry:
         return row
 
     def get(self, name: str) -> EndpointInfo:
-        with self._db.read() as session:
-            return self._info(self._row(session, name))
+        with self._db.read() as tx:
+            return self._info(self._row(tx, name))
 
     def listing(self, *, limit: int, offset: int) -> Page[EndpointInfo]:
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(ModelEndpointRow)) or 0
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(ModelEndpointRow)) or 0
+            rows = tx.scalars(
                 select(ModelEndpointRow)
                 .order_by(ModelEndpointRow.name_key)
                 .limit(limit)
@@ -138,9 +138,9 @@ class EndpointRegistry:
     def resolve(self, name: str | None, kind: EndpointKind) -> Endpoint:
         """The endpoint to call: ``name``, else the default of ``kind``, else the only one
         of that kind; 503 LLM_NOT_CONFIGURED when there is none."""
-        with self._db.read() as session:
+        with self._db.read() as tx:
             if name is not None:
-                row = self._row(session, name)
+                row = self._row(tx, name)
                 if row.kind != kind:
                     raise ModelEndpointInvalid(
                         f"The endpoint {row.name!r} is a {row.kind} endpoint; a {kind} "
@@ -148,7 +148,7 @@ class EndpointRegistry:
                         detail={"endpoint": row.name, "kind": row.kind},
                     )
             else:
-                rows = session.scalars(
+                rows = tx.scalars(
                     select(ModelEndpointRow)
                     .where(ModelEndpointRow.kind == kind)
                     .order_by(ModelEndpointRow.is_default.desc(), ModelEndpointRow.name_key)
@@ -204,11 +204,11 @@ class EndpointRegistry:
             updated_at=now,
         )
 
-        def work(session: Session) -> EndpointInfo:
+        def work(tx: Session) -> EndpointInfo:
             if values.default:
-                self._clear_default(session, values.kind)
-            session.add(row)
-            session.flush()
+                self._clear_default(tx, values.kind)
+            tx.add(row)
+            tx.flush()
             return self._info(row)
 
         try:
@@ -219,8 +219,8 @@ class EndpointRegistry:
             ) from None
 
     @staticmethod
-    def _clear_default(session: Session, kind: str) -> None:
-        session.execute(
+    def _clear_default(tx: Session, kind: str) -> None:
+        tx.execute(
             update(ModelEndpointRow).where(ModelEndpointRow.kind == kind).values(is_default=False)
         )
 
@@ -229,8 +229,8 @@ class EndpointRegistry:
             check_base_url(changes.base_url)
         rate = _check_rate(changes.rate_limit) if changes.rate_limit is not None else None
 
-        def work(session: Session) -> EndpointInfo:
-            row = self._row(session, name)
+        def work(tx: Session) -> EndpointInfo:
+            row = self._row(tx, name)
             if changes.base_url is not None:
                 row.base_url = changes.base_url.strip().rstrip("/")
                 row.capabilities = {}
@@ -248,35 +248,35 @@ class EndpointRegistry:
                 row.rate_limit = rate
             if changes.default is not None:
                 if changes.default:
-                    self._clear_default(session, row.kind)
+                    self._clear_default(tx, row.kind)
                 row.is_default = changes.default
             row.updated_at = utcnow()
-            session.flush()
+            tx.flush()
             return self._info(row)
 
         return self._db.write(work)
 
     def delete(self, name: str) -> EndpointInfo:
-        def work(session: Session) -> EndpointInfo:
-            row = self._row(session, name)
+        def work(tx: Session) -> EndpointInfo:
+            row = self._row(tx, name)
             info = self._info(row)
-            session.delete(row)
+            tx.delete(row)
             return info
 
         return self._db.write(work)
 
     def save_capabilities(self, endpoint_id: str, found: Capabilities) -> None:
-        def work(session: Session) -> None:
-            row = session.get(ModelEndpointRow, endpoint_id)
+        def work(tx: Session) -> None:
+            row = tx.get(ModelEndpointRow, endpoint_id)
             if row is not None:
                 row.capabilities = found.model_dump(mode="json")
 
         self._db.write(work)
 
-    def reseal(self, session: Session, new: Sealer) -> int:
+    def reseal(self, tx: Session, new: Sealer) -> int:
         """Seal every API key with ``new`` (in a key rotation's transaction); how many."""
         count = 0
-        for row in session.scalars(select(ModelEndpointRow)).all():
+        for row in tx.scalars(select(ModelEndpointRow)).all():
             if row.api_key is not None:
                 plain = self._sealer.open(row.api_key, _owner(row.id))
                 row.api_key = new.seal(plain, _owner(row.id))

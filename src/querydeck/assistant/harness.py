@@ -14,7 +14,6 @@ from typing import Literal
 from querydeck.assistant import output, prompts
 from querydeck.assistant.checks import tables_used
 from querydeck.assistant.endpoints import EndpointRegistry
-from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.evaluation import Harness
 from querydeck.assistant.inference import Models, Purpose
 from querydeck.assistant.knowledge import KnowledgeBase
@@ -22,6 +21,7 @@ from querydeck.assistant.models import EvalQuestion, EvalReport
 from querydeck.assistant.pipeline import Outcome
 from querydeck.assistant.preparation import Preparation
 from querydeck.assistant.retrieval import Ranked
+from querydeck.assistant.sessions import Flavour, GuardedSessions
 from querydeck.audit.log import AuditLog
 from querydeck.auth.access import Access
 from querydeck.auth.principal import LOCAL, Action, Principal
@@ -37,7 +37,7 @@ class HarnessService:
         audit: AuditLog,
         registry: EndpointRegistry,
         models: Models,
-        engine: Engine,
+        sessions: GuardedSessions,
         kb: KnowledgeBase,
     ) -> None:
         self._preparation = preparation
@@ -45,7 +45,7 @@ class HarnessService:
         self._audit = audit
         self._registry = registry
         self._models = models
-        self._engine = engine
+        self._sessions = sessions
         self._kb = kb
 
     def evaluate(
@@ -72,7 +72,7 @@ class HarnessService:
             questions = [EvalQuestion(question=r.question, sql=r.sql, id=r.id) for r in rows]
             skip = {r.question: r.id for r in rows}
         chat_endpoint = None if mode == "retrieval" else self._registry.resolve(endpoint, "chat")
-        with self._engine.session(info.name) as session:
+        with self._sessions.open(info.name) as guarded:
 
             def rank(question: str) -> list[Ranked]:
                 why = Purpose(actor.username, "eval.embed", connection_id=info.id)
@@ -83,7 +83,7 @@ class HarnessService:
                 assert chat_endpoint is not None
                 why = Purpose(actor.username, "eval", connection_id=info.id)
                 pipeline = self._preparation.pipeline(
-                    info, flavour, index, chat_endpoint, why, q.question, session
+                    info, flavour, index, chat_endpoint, why, q.question, guarded
                 )
                 knowledge = self._preparation.knowledge(
                     info.id, q.question, skip=skip.get(q.question)
@@ -115,7 +115,7 @@ class HarnessService:
                 dialect=flavour.dialect,
                 rank=rank,
                 tables_of=lambda sql: tables_used(sql, flavour.dialect, index),
-                execute=session.rows,
+                execute=guarded.rows,
                 answer=answer,
                 baseline=baseline,
             )

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from querydeck.assistant.endpoints import Endpoint
-from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.retrieval import SchemaIndex
+from querydeck.assistant.sessions import Flavour, GuardedSessions
 from querydeck.assistant.values import ValueIndex
 from querydeck.catalog.service import Catalogs
 from querydeck.drivers.catalog_model import TableMeta
@@ -32,9 +32,9 @@ class _Key:
 
 
 class IndexCache:
-    def __init__(self, catalog: Catalogs, engine: Engine) -> None:
+    def __init__(self, catalog: Catalogs, sessions: GuardedSessions) -> None:
         self._catalog = catalog
-        self._engine = engine
+        self._sessions = sessions
         self._built: dict[str, tuple[_Key, SchemaIndex]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -77,11 +77,11 @@ class IndexCache:
 
     def _values(self, connection: str, flavour: Flavour, tables: list[TableMeta]) -> ValueIndex:
         try:
-            with self._engine.session(connection) as session:
+            with self._sessions.open(connection) as guarded:
                 return ValueIndex.build(
                     tables,
                     flavour.dialect,
-                    session.first_column,
+                    guarded.first_column,
                     schema_qualified=flavour.style.schema_qualified,
                 )
         except QueryDeckError as exc:

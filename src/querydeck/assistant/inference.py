@@ -97,7 +97,7 @@ class InferenceLog:
             prompt=cut(redact(prompt, secrets), self._max_chars),
             response=cut(redact(response, secrets), self._max_chars),
         )
-        self._db.write(lambda session: session.add(row))
+        self._db.write(lambda tx: tx.add(row))
 
     def listing(
         self,
@@ -116,9 +116,9 @@ class InferenceLog:
             where.append(InferenceRow.purpose == purpose)
         if answer_id is not None:
             where.append(InferenceRow.answer_id == answer_id)
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(InferenceRow).where(*where))
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(InferenceRow).where(*where))
+            rows = tx.scalars(
                 select(InferenceRow)
                 .where(*where)
                 .order_by(InferenceRow.at.desc(), InferenceRow.id.desc())

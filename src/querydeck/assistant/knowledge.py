@@ -109,8 +109,8 @@ class KnowledgeBase:
         )
 
     @staticmethod
-    def _row(session: Session, connection_id: str, example_id: str) -> ExampleRow:
-        row = session.get(ExampleRow, example_id)
+    def _row(tx: Session, connection_id: str, example_id: str) -> ExampleRow:
+        row = tx.get(ExampleRow, example_id)
         if row is None or row.connection_id != connection_id:
             raise ExampleNotFound("No such example.", detail={"example_id": example_id})
         return row
@@ -142,16 +142,16 @@ class KnowledgeBase:
             created_at=now,
             updated_at=now,
         )
-        self._db.write(lambda session: session.add(row))
+        self._db.write(lambda tx: tx.add(row))
         return self._example(row, connection)
 
     def get_example(self, connection_id: str, connection: str, example_id: str) -> Example:
-        with self._db.read() as session:
-            return self._example(self._row(session, connection_id, example_id), connection)
+        with self._db.read() as tx:
+            return self._example(self._row(tx, connection_id, example_id), connection)
 
     def find_example(self, connection_id: str, question: str) -> ExampleRow | None:
-        with self._db.read() as session:
-            return session.scalar(
+        with self._db.read() as tx:
+            return tx.scalar(
                 select(ExampleRow).where(
                     ExampleRow.connection_id == connection_id,
                     ExampleRow.question == question.strip(),
@@ -175,9 +175,9 @@ class KnowledgeBase:
         where = [ExampleRow.connection_id == connection_id]
         if status is not None:
             where.append(ExampleRow.status == status)
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(ExampleRow).where(*where))
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(ExampleRow).where(*where))
+            rows = tx.scalars(
                 select(ExampleRow)
                 .where(*where)
                 .order_by(ExampleRow.created_at, ExampleRow.id)
@@ -198,8 +198,8 @@ class KnowledgeBase:
     ) -> Example:
         """Change an example; a changed question or SQL makes it a candidate again."""
 
-        def work(session: Session) -> Example:
-            row = self._row(session, connection_id, example_id)
+        def work(tx: Session) -> Example:
+            row = self._row(tx, connection_id, example_id)
             if changes.question is not None or changes.sql is not None:
                 row.question = (changes.question or row.question).strip()
                 row.sql = (changes.sql or row.sql).strip()
@@ -224,8 +224,8 @@ class KnowledgeBase:
         *,
         reviewer: str,
     ) -> Example:
-        def work(session: Session) -> Example:
-            row = self._row(session, connection_id, example_id)
+        def work(tx: Session) -> Example:
+            row = self._row(tx, connection_id, example_id)
             row.status = status
             row.reviewer = reviewer
             if status != "stale":
@@ -236,17 +236,17 @@ class KnowledgeBase:
         return self._db.write(work)
 
     def delete_example(self, connection_id: str, example_id: str) -> None:
-        def work(session: Session) -> None:
-            session.delete(self._row(session, connection_id, example_id))
+        def work(tx: Session) -> None:
+            tx.delete(self._row(tx, connection_id, example_id))
 
         self._db.write(work)
 
     def mark_stale(self, connection_id: str, catalog: dict[str, TableMeta]) -> int:
         """Mark stale every candidate or approved example that no longer fits."""
 
-        def work(session: Session) -> int:
+        def work(tx: Session) -> int:
             count = 0
-            rows = session.scalars(
+            rows = tx.scalars(
                 select(ExampleRow).where(
                     ExampleRow.connection_id == connection_id, ExampleRow.status != "stale"
                 )
@@ -263,8 +263,8 @@ class KnowledgeBase:
     def shots(self, connection_id: str, question: str) -> list[tuple[ExampleRow, float]]:
         """The approved examples most like ``question``, best first."""
         asked = words(question, drop_stopwords=True)
-        with self._db.read() as session:
-            rows = session.scalars(
+        with self._db.read() as tx:
+            rows = tx.scalars(
                 select(ExampleRow).where(
                     ExampleRow.connection_id == connection_id, ExampleRow.status == "approved"
                 )
@@ -275,9 +275,9 @@ class KnowledgeBase:
         return scored[:SHOTS]
 
     def approved(self, connection_id: str) -> list[ExampleRow]:
-        with self._db.read() as session:
+        with self._db.read() as tx:
             return list(
-                session.scalars(
+                tx.scalars(
                     select(ExampleRow)
                     .where(
                         ExampleRow.connection_id == connection_id,
@@ -308,8 +308,8 @@ class KnowledgeBase:
         term = " ".join(values.term.split())
         key = term.casefold()
 
-        def work(session: Session) -> tuple[GlossaryEntry, bool]:
-            row = session.scalar(
+        def work(tx: Session) -> tuple[GlossaryEntry, bool]:
+            row = tx.scalar(
                 select(GlossaryRow).where(
                     GlossaryRow.connection_id == connection_id, GlossaryRow.term_key == key
                 )
@@ -327,10 +327,10 @@ class KnowledgeBase:
                     created_at=now,
                     updated_at=now,
                 )
-                session.add(row)
+                tx.add(row)
             else:
                 row.term, row.definition, row.updated_at = term, values.definition, now
-            session.flush()
+            tx.flush()
             return self._entry(row, connection), created
 
         try:
@@ -344,9 +344,9 @@ class KnowledgeBase:
         self, connection_id: str, connection: str, *, limit: int, offset: int
     ) -> Page[GlossaryEntry]:
         where = [GlossaryRow.connection_id == connection_id]
-        with self._db.read() as session:
-            total = session.scalar(select(func.count()).select_from(GlossaryRow).where(*where))
-            rows = session.scalars(
+        with self._db.read() as tx:
+            total = tx.scalar(select(func.count()).select_from(GlossaryRow).where(*where))
+            rows = tx.scalars(
                 select(GlossaryRow)
                 .where(*where)
                 .order_by(GlossaryRow.term_key)
@@ -359,8 +359,8 @@ class KnowledgeBase:
     def delete_term(self, connection_id: str, term: str) -> None:
         key = " ".join(term.split()).casefold()
 
-        def work(session: Session) -> None:
-            row = session.scalar(
+        def work(tx: Session) -> None:
+            row = tx.scalar(
                 select(GlossaryRow).where(
                     GlossaryRow.connection_id == connection_id, GlossaryRow.term_key == key
                 )
@@ -369,15 +369,15 @@ class KnowledgeBase:
                 raise GlossaryEntryNotFound(
                     f"The glossary has no term {term!r}.", detail={"term": term}
                 )
-            session.delete(row)
+            tx.delete(row)
 
         self._db.write(work)
 
     def terms_for(self, connection_id: str, question: str) -> list[tuple[str, str]]:
         """Glossary entries whose every word is in the question."""
         asked = set(words(question))
-        with self._db.read() as session:
-            rows = session.scalars(
+        with self._db.read() as tx:
+            rows = tx.scalars(
                 select(GlossaryRow).where(GlossaryRow.connection_id == connection_id)
             ).all()
         return [

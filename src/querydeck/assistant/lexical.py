@@ -1,8 +1,8 @@
 """The lexical index of candidate tables: BM25 over each table's words, in tantivy.
 
-tantivy was kept over bm25s after ``bench/retrieval.py`` (part of ``make bench``) measured
-both on 5,000 and 20,000 synthetic tables: it builds the index 3 to 4 times faster, queries
-in well under a millisecond like bm25s, and needs no numpy. Documents and queries are made of
+tantivy was kept over bm25s, which ``bench/retrieval.py`` (part of ``make bench``) measures
+next to it: it builds the index faster, queries as fast, and needs no numpy (which pyarrow
+would then import in every process). Documents and queries are made of
 :func:`querydeck.assistant.text.words`, so tantivy's own tokenizer only splits on spaces
 and lower-cases what is already lower case; queries are built term by term (the query
 language is never parsed: a question is not a query).

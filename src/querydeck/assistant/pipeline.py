@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from querydeck.assistant import output, prompts
 from querydeck.assistant.checks import catalog_problems, guard_problem
 from querydeck.assistant.client import Reply
-from querydeck.assistant.engine import Flavour
 from querydeck.assistant.models import Candidate, ExampleUsed, Problem, Round, Sent
 from querydeck.assistant.prompts import Shot, Turn
 from querydeck.assistant.retrieval import Ranked, SchemaIndex, candidates, table_key
+from querydeck.assistant.sessions import Flavour
 from querydeck.drivers.catalog_model import TableMeta
 from querydeck.errors import (
     FileAccessDenied,

@@ -1,7 +1,7 @@
 """What a question needs before the model writes: the connection's assistant switches, its
 retrieval index (examples checked for staleness when the catalog changed), the question's
 embedding, the approved examples and glossary entries, and a pipeline bound to an open
-session of the connection."""
+tx of the connection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from querydeck.assistant.client import Reply
 from querydeck.assistant.endpoints import Endpoint, EndpointRegistry
-from querydeck.assistant.engine import EngineSession, Flavour
 from querydeck.assistant.indexes import IndexCache
 from querydeck.assistant.inference import Models, Purpose
 from querydeck.assistant.knowledge import KnowledgeBase
@@ -17,6 +16,7 @@ from querydeck.assistant.models import AssistantSettings
 from querydeck.assistant.pipeline import Knowledge, Pipeline
 from querydeck.assistant.prompts import Shot
 from querydeck.assistant.retrieval import SchemaIndex
+from querydeck.assistant.sessions import Flavour, GuardedSession
 from querydeck.errors import QueryDeckError
 from querydeck.settings import Settings
 from querydeck.sources.models import ConnectionInfo
@@ -50,8 +50,8 @@ class Preparation:
     # --- the connection's switches --------------------------------------------------
 
     def switches(self, connection_id: str) -> AssistantSettings:
-        with self._db.read() as session:
-            row = session.get(AssistantSettingsRow, connection_id)
+        with self._db.read() as tx:
+            row = tx.get(AssistantSettingsRow, connection_id)
         if row is None:
             return AssistantSettings()
         return AssistantSettings(
@@ -59,11 +59,11 @@ class Preparation:
         )
 
     def set_switches(self, connection_id: str, values: AssistantSettings) -> None:
-        def work(session: Session) -> None:
-            row = session.get(AssistantSettingsRow, connection_id)
+        def work(tx: Session) -> None:
+            row = tx.get(AssistantSettingsRow, connection_id)
             if row is None:
                 row = AssistantSettingsRow(connection_id=connection_id)
-                session.add(row)
+                tx.add(row)
             row.allow_sampling = values.allow_sampling
             row.send_sample_values = values.send_sample_values
             row.updated_at = utcnow()
@@ -133,7 +133,7 @@ class Preparation:
         endpoint: Endpoint,
         why: Purpose,
         question: str,
-        session: EngineSession,
+        guarded: GuardedSession,
     ) -> Pipeline:
         switches = self.switches(info.id)
 
@@ -153,7 +153,7 @@ class Preparation:
             flavour=flavour,
             checker=self._checker,
             chat=chat,
-            explain=session.explain,
+            explain=guarded.explain,
             candidate_count=self._settings.assistant_candidate_tables,
             rounds=self._settings.assistant_correction_rounds,
             send_samples=switches.send_sample_values and switches.allow_sampling,

@@ -23,7 +23,6 @@ from querydeck.assistant.client import EndpointPolicy, ModelClient
 from querydeck.assistant.curation import KnowledgeService
 from querydeck.assistant.endpoint_service import EndpointService
 from querydeck.assistant.endpoints import Endpoint, EndpointRegistry
-from querydeck.assistant.engine import Engine, Flavour
 from querydeck.assistant.harness import HarnessService
 from querydeck.assistant.indexes import IndexCache
 from querydeck.assistant.inference import INFERENCE_TABLE, InferenceLog, Models, Purpose
@@ -38,6 +37,7 @@ from querydeck.assistant.models import (
 )
 from querydeck.assistant.preparation import Preparation
 from querydeck.assistant.retrieval import candidates
+from querydeck.assistant.sessions import Flavour, GuardedSessions
 from querydeck.audit.log import AuditLog
 from querydeck.audit.pruning import Pruner
 from querydeck.auth import ratelimit
@@ -97,13 +97,13 @@ class Assistant:
         self.checker = StatementChecker(
             max_bytes=settings.max_sql_bytes, forbidden_functions=settings.forbidden_functions
         )
-        self.engine = Engine(
+        self.sessions = GuardedSessions(
             connections,
             self.checker,
             connect_timeout_s=settings.connect_timeout_s,
             timeout_s=settings.default_timeout_s,
         )
-        self.indexes = IndexCache(catalog, self.engine)
+        self.indexes = IndexCache(catalog, self.sessions)
         self.kb = KnowledgeBase(db)
         self.answers = AnswerStore(db)
         self.preparation = Preparation(
@@ -121,14 +121,14 @@ class Assistant:
             audit=audit,
             registry=self.registry,
             models=self.models,
-            engine=self.engine,
+            sessions=self.sessions,
             kb=self.kb,
         )
         self.knowledge = KnowledgeService(
             self.kb,
             access=access,
             audit=audit,
-            engine=self.engine,
+            sessions=self.sessions,
             checker=self.checker,
             index_for=lambda info, user: self.preparation.index(
                 info, Flavour.of(info.driver), user
@@ -215,9 +215,9 @@ class Assistant:
         started = time.monotonic()
         try:
             index = self.preparation.index(info, flavour, actor.username)
-            with self.engine.session(info.name) as session:
+            with self.sessions.open(info.name) as guarded:
                 pipeline = self.preparation.pipeline(
-                    info, flavour, index, endpoint, why, question, session
+                    info, flavour, index, endpoint, why, question, guarded
                 )
                 outcome = pipeline.run(
                     question, self.preparation.knowledge(info.id, question), turns

@@ -118,8 +118,8 @@ def _words(text: str, drop_stopwords: bool) -> tuple[str, ...]:
     )
 
 
-# Names repeat across a catalog's tables (id, name, created_at...): building the index of
-# 20,000 tables spent most of its time splitting the same names again.
+# Names repeat across a catalog's tables (id, name, created_at...): building a large
+# catalog's index spent most of its time splitting the same names again.
 _cached_words = functools.lru_cache(maxsize=65_536)(_words)
 
 

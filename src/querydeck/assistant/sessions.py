@@ -2,7 +2,8 @@
 profiles of the value index, and the eval harness's gold and generated SQL.
 
 Each goes through the same statement checker as a run (the guard, the function policy, the
-row cap) and a read-only session of the connection's driver, with the run timeout.
+row cap) on a read-only engine session of the connection's driver, with the run timeout:
+a :class:`GuardedSession` runs nothing the guard has not passed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from querydeck.drivers import registry
-from querydeck.drivers.base import Connection
+from querydeck.drivers.base import EngineSession
 from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sql.checker import StatementChecker
@@ -41,13 +42,17 @@ class Flavour:
         return cls(found.sql_rules(), found.ddl_style)
 
 
-class EngineSession:
-    """One open session of a connection, for several statements."""
+class GuardedSession:
+    """An engine session of a connection that runs only statements the guard passed."""
 
     def __init__(
-        self, conn: Connection, checker: StatementChecker, rules: EngineRules, timeout_s: float
+        self,
+        engine: EngineSession,
+        checker: StatementChecker,
+        rules: EngineRules,
+        timeout_s: float,
     ) -> None:
-        self._conn = conn
+        self._engine = engine
         self._checker = checker
         self.rules = rules
         self._timeout_s = timeout_s
@@ -55,7 +60,7 @@ class EngineSession:
     def explain(self, guarded: str) -> None:
         """EXPLAIN a statement that passed the guard; raises the engine's error."""
         text = self._checker("EXPLAIN " + guarded, rules=self.rules, max_rows=1)
-        stream = self._conn.execute(text, timeout_s=self._timeout_s)
+        stream = self._engine.execute(text, timeout_s=self._timeout_s)
         try:
             for _ in stream:
                 pass
@@ -64,7 +69,7 @@ class EngineSession:
 
     def rows(self, sql: str, max_rows: int = EVAL_MAX_ROWS) -> list[tuple[Any, ...]]:
         text = self._checker(sql, rules=self.rules, max_rows=max_rows)
-        stream = self._conn.execute(text, timeout_s=self._timeout_s)
+        stream = self._engine.execute(text, timeout_s=self._timeout_s)
         out: list[tuple[Any, ...]] = []
         try:
             for batch in stream:
@@ -80,7 +85,9 @@ class EngineSession:
         return [row[0] for row in self.rows(sql, max_rows=1000)]
 
 
-class Engine:
+class GuardedSessions:
+    """Opens a :class:`GuardedSession` of a connection for a few statements."""
+
     def __init__(
         self,
         connections: ConnectionStore,
@@ -95,10 +102,10 @@ class Engine:
         self._timeout_s = timeout_s
 
     @contextmanager
-    def session(self, connection: str) -> Iterator[EngineSession]:
+    def open(self, connection: str) -> Iterator[GuardedSession]:
         _, driver = self._connections.driver_for(connection)
-        conn = driver.connect(timeout_s=self._connect_timeout_s)
+        engine = driver.connect(timeout_s=self._connect_timeout_s)
         try:
-            yield EngineSession(conn, self._checker, driver.sql_rules(), self._timeout_s)
+            yield GuardedSession(engine, self._checker, driver.sql_rules(), self._timeout_s)
         finally:
-            conn.close()
+            engine.close()
