@@ -78,8 +78,6 @@ class Assistant:
         start_run: StartRun,
     ) -> None:
         self.settings = settings
-        self._db = db
-        self._catalog = catalog
         self._connections = connections
         self._access = access
         self._audit = audit
