@@ -127,8 +127,8 @@ class AssistantClient(Protocol):
 
 
 class Client(Protocol):
-    """What the server-capable commands need: the Workbench's ``runs``, ``catalog`` and
-    ``uploads`` services, locally or over HTTP."""
+    """What the server-capable commands need: the Workbench's ``runs``, ``catalog``,
+    ``uploads`` and ``assistant`` services, locally or over HTTP."""
 
     @property
     def runs(self) -> RunsClient: ...
@@ -139,4 +139,5 @@ class Client(Protocol):
     @property
     def uploads(self) -> UploadsClient: ...
 
+    @property
     def assistant(self) -> AssistantClient: ...
