@@ -93,11 +93,12 @@ def rows_to_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Record
     # One list per column, taken in C. (``zip(*rows)`` made an iterator per row: thousands
     # of allocations per batch that set off the garbage collector over the fresh rows.)
     columns: list[Sequence[Any]] = [list(map(itemgetter(i), rows)) for i in range(width)]
-    arrays = [_to_array(values, f) for values, f in zip(columns, schema, strict=True)]
+    arrays = [to_array(values, f) for values, f in zip(columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _to_array(values: Sequence[Any], arrow_field: pa.Field) -> pa.Array:
+def to_array(values: Sequence[Any], arrow_field: pa.Field) -> pa.Array:
+    """One column's values as an array of the field's type (see the module rules)."""
     target = arrow_field.type
     try:
         return pa.array(values, type=target, from_pandas=False)
