@@ -170,6 +170,41 @@ class TestPostgresSuite(DriverSuite):
                 "json", f"SELECT {literal(JSON_TEXT)}::jsonb", JSON_VALUE, pa.string(), json_loads
             ),
             TypeCase("array", f"SELECT ARRAY{ARRAY}::int4[]", ARRAY, pa.list_(pa.int32())),
+            # beyond the required ones: each type of the binary COPY path
+            TypeCase(
+                "decimal_beyond_decimal128",
+                "SELECT (10::numeric ^ 40 + 0.25)::numeric(44,2)",
+                "1" + "0" * 39 + "0.25",
+                pa.string(),
+            ),
+            TypeCase("numeric_nan", "SELECT 'NaN'::numeric", "NaN", pa.string()),
+            TypeCase(
+                "interval",
+                "SELECT '1 year 2 mons -3 days 04:05:06.5'::interval",
+                (14, -3, 14706500000000),
+                pa.month_day_nano_interval(),
+                lambda v: (v.months, v.days, v.nanoseconds),
+            ),
+            TypeCase(
+                "uuid",
+                "SELECT 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid",
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                pa.string(),
+            ),
+            TypeCase("json_text", f"SELECT {literal(JSON_TEXT)}::json", JSON_TEXT, pa.string()),
+            TypeCase("chinese_text", "SELECT '北京市海淀区'::text", "北京市海淀区", pa.string()),
+            TypeCase(
+                "array_text",
+                "SELECT ARRAY['漢字', NULL, '']",
+                ["漢字", None, ""],
+                pa.list_(pa.string()),
+            ),
+            TypeCase(
+                "array_numeric",
+                "SELECT ARRAY[1.25, NULL]::numeric(5,2)[]",
+                [Decimal("1.25"), None],
+                pa.list_(pa.decimal128(5, 2)),
+            ),
         ]
 
     def connection_failures(

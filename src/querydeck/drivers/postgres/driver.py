@@ -2,13 +2,15 @@
 
 Every :meth:`PostgresSession.execute` opens ``BEGIN READ ONLY`` with a local
 ``statement_timeout``, sends the one statement with the extended protocol (which refuses
-several commands in one text), streams rows from a server-side cursor in batches of
-``BATCH_ROWS`` and always ends with ``ROLLBACK``.
+several commands in one text), streams rows in batches of ``BATCH_ROWS`` and always ends
+with ``ROLLBACK``. The rows of a query come through binary ``COPY`` of the same text
+(:mod:`.copy_stream`) when every column is of a type decoded in binary, else from a
+server-side cursor.
 
 Only a query runs: a text that starts like one is wrapped in ``DECLARE … CURSOR FOR``, so
 the server's own grammar refuses anything that is not a SELECT/VALUES/TABLE (``COPY``,
-``DO``, data-modifying ``WITH``…); the only other statements sent as they are are
-``EXPLAIN`` and ``SHOW``.
+``DO``, data-modifying ``WITH``…), before any ``COPY`` of it is sent; the only other
+statements sent as they are are ``EXPLAIN`` and ``SHOW``.
 A read-only transaction alone does not stop ``COPY … TO PROGRAM`` for a privileged login;
 this does, even when the guard is bypassed.
 """
@@ -42,8 +44,9 @@ from querydeck.drivers.base import (
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.postgres import catalog as postgres_catalog
+from querydeck.drivers.postgres import copy_stream, types
 from querydeck.drivers.postgres import privileges as postgres_privileges
-from querydeck.drivers.postgres import types
+from querydeck.drivers.postgres.copy_stream import CopyResultStream
 from querydeck.drivers.postgres.native import check_postgres
 from querydeck.drivers.postgres.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
@@ -198,7 +201,7 @@ class PostgresSession(EngineSession):
         self._busy = False
         self._cancel_requested = False
         self._lock = threading.Lock()
-        self._stream: PostgresResultStream | None = None
+        self._stream: PostgresResultStream | CopyResultStream | None = None
         self._type_names: dict[tuple[int, int], str] = {}
         self._cursors = 0
         #: The session is as a reset leaves it (no statement has run since the last one).
@@ -225,10 +228,22 @@ class PostgresSession(EngineSession):
             b"BEGIN READ ONLY; SET LOCAL statement_timeout = %d; "
             b"SET LOCAL IntervalStyle = 'postgres'" % max(1, int(timeout_s * 1000))
         )
+        statement = sql_text.encode()
+        stream: PostgresResultStream | CopyResultStream
         try:
             self.call(lambda: self._control.execute(setup))
-            cursor, name = self._open_cursor(sql_text.encode())
-            stream = PostgresResultStream(self, cursor, self._schema(cursor), deadline, name)
+            cursor, name = self._open_cursor(statement)
+            described = None if name is None else self.call(lambda: self._describe(name))
+            if described is not None and copy_stream.copyable(statement, described):
+                cursor.pgresult = described
+                oids = [described.ftype(i) for i in range(described.nfields)]
+                stream = CopyResultStream(self, statement, self._schema(cursor), oids)
+            else:
+                fetch = None
+                if name is not None:
+                    fetch = b'FETCH FORWARD %d FROM "%s"' % (BATCH_ROWS, name)
+                    self.call(lambda: cursor.execute(fetch))
+                stream = PostgresResultStream(self, cursor, self._schema(cursor), deadline, fetch)
         except BaseException:
             self.rollback()
             raise
@@ -239,29 +254,28 @@ class PostgresSession(EngineSession):
     def _open_cursor(
         self, statement: bytes
     ) -> tuple[psycopg.Cursor[tuple[Any, ...]], bytes | None]:
-        """A cursor holding the statement's first rows (or, for EXPLAIN and SHOW, its whole
-        result), and the name of the server-side cursor the rest is fetched from.
+        """For a query, a plain cursor and the name of the server-side cursor declared for
+        it; for EXPLAIN and SHOW, a cursor holding the whole result and None.
 
-        A query is declared as a server-side cursor on a plain cursor (``DECLARE``, then
-        ``FETCH`` the first batch, whose result also describes the columns): two round trips
-        where psycopg's ``ServerCursor`` takes three. ``binary=True`` only makes psycopg send
-        the ``DECLARE`` in the extended protocol, which accepts one statement and nothing
-        after it (``DECLARE`` returns no rows)."""
+        A query is declared as a server-side cursor (``DECLARE``), then described: its rows
+        are read with binary ``COPY`` when :mod:`querydeck.drivers.postgres.copy_stream` can
+        decode them, else fetched from the cursor in batches (``FETCH``, whose result also
+        describes the columns). ``binary=True`` only makes psycopg send the ``DECLARE`` in
+        the extended protocol, which accepts one statement and nothing after it
+        (``DECLARE`` returns no rows)."""
         text = statement.decode()
         cursor = self._conn.cursor()
         if _DECLARABLE.match(text):
             self._cursors += 1
-            name = b'"querydeck_%d"' % self._cursors  # a name of ours: nothing to quote
-            declare = b"DECLARE %s NO SCROLL CURSOR FOR " % name
-            fetch = b"FETCH FORWARD %d FROM %s" % (BATCH_ROWS, name)
+            name = b"querydeck_%d" % self._cursors  # a name of ours: nothing to quote
+            declare = b'DECLARE "%s" NO SCROLL CURSOR FOR ' % name
             try:
                 self.call(lambda: cursor.execute(declare + statement, binary=True))
             except QueryFailed as exc:  # the position counts from the statement, not DECLARE
                 if "position" in exc.detail:
                     exc.detail["position"] = max(1, exc.detail["position"] - len(declare))
                 raise
-            self.call(lambda: cursor.execute(fetch))
-            return cursor, fetch
+            return cursor, name
         if not _EXPLAIN.match(text):
             first = (text.split(None, 1) or [""])[0][:40].upper()
             raise SqlNotReadOnly(
@@ -272,6 +286,13 @@ class PostgresSession(EngineSession):
         # In a pipeline psycopg always uses the extended protocol: one statement only.
         self.call(lambda: self._pipelined(cursor, statement))
         return cursor, None
+
+    def _describe(self, name: bytes) -> psycopg.pq.abc.PGresult:
+        """The description of the declared cursor ``name`` (its columns and their types)."""
+        described = self._conn.pgconn.describe_portal(name)
+        if described.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(described, encoding="utf-8")
+        return described
 
     def _pipelined(self, cursor: psycopg.Cursor[tuple[Any, ...]], statement: bytes) -> None:
         with self._conn.pipeline():
@@ -319,15 +340,31 @@ class PostgresSession(EngineSession):
         """Run one round trip, mapping psycopg errors to querydeck errors."""
         if self._conn.closed or self._conn.broken:
             raise UpstreamUnavailable(_LOST)
+        try:
+            with self.busy():
+                return action()
+        except psycopg.Error as exc:
+            raise self._map_error(exc) from None
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark the session as waiting on the server: :meth:`cancel` then reaches it."""
         with self._lock:
             self._busy = True
         try:
-            return action()
-        except psycopg.Error as exc:
-            raise self._map_error(exc) from None
+            yield
         finally:
             with self._lock:
                 self._busy = False
+
+    def map_error(self, exc: psycopg.Error, prefix: int = 0) -> QueryDeckError:
+        """A querydeck error for ``exc``, raised by a statement that ran with ``prefix``
+        bytes of the driver's own text before the user's (its position counts from the
+        user's text)."""
+        error = self._map_error(exc)
+        if prefix and "position" in error.detail:
+            error.detail["position"] = max(1, error.detail["position"] - prefix)
+        return error
 
     def _map_error(self, exc: psycopg.Error) -> QueryDeckError:
         message = (exc.diag.message_primary or str(exc)).strip() or type(exc).__name__
@@ -358,7 +395,7 @@ class PostgresSession(EngineSession):
             return
         self._fresh = True
 
-    def stream_closed(self, stream: PostgresResultStream) -> None:
+    def stream_closed(self, stream: PostgresResultStream | CopyResultStream) -> None:
         if self._stream is stream:
             self._stream = None
 

@@ -1,0 +1,204 @@
+"""A PostgreSQL query's rows read with binary ``COPY``, decoded into Arrow with numpy.
+
+The cursor path fetches rows into Python tuples, a Python object per value. For a query
+whose columns :mod:`querydeck.drivers.postgres.binary` decodes, the driver reads the rows
+with ``COPY (statement) TO STDOUT (FORMAT binary)`` instead: libpq hands over one buffer
+per row and the decoder turns a batch of them into Arrow arrays with array operations.
+
+What keeps the statement a query is unchanged: it was declared as a cursor first
+(``DECLARE … CURSOR FOR``, in the extended protocol: one statement, and only a query
+without data-modifying parts parses there), and the cursor's description gives the
+columns' types. The same text is then wrapped in ``COPY (`` … ``\\n)``: a statement that
+parsed on its own has balanced parentheses and ends outside any comment or literal, so the
+wrapper holds exactly it; a text with a ``;`` anywhere is read through the cursor path.
+``COPY`` is sent in the extended protocol too, inside the same ``READ ONLY`` transaction
+whose ``statement_timeout`` bounds it as a whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pyarrow as pa
+from psycopg import pq
+
+from querydeck.drivers.base import BATCH_ROWS, ResultStream
+from querydeck.drivers.postgres.binary import BinaryRowDecoder, decodable
+from querydeck.errors import QueryCancelled, QueryFailed
+
+if TYPE_CHECKING:
+    from querydeck.drivers.postgres.driver import PostgresSession
+
+#: A batch ends at BATCH_ROWS rows or once its row messages hold this many bytes.
+BATCH_BYTES = 32 * 1024 * 1024
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+#: The signature, the flags field and the header extension's length.
+_HEADER = len(_SIGNATURE) + 8
+_TRAILER = b"\xff\xff"
+_PREFIX = b"COPY ("
+
+
+def copyable(statement: bytes, described: pq.abc.PGresult) -> bool:
+    """Whether a declared statement's rows can be read with binary ``COPY``."""
+    if b";" in statement or described.nfields == 0:
+        return False
+    return all(decodable(described.ftype(i)) for i in range(described.nfields))
+
+
+class CopyResultStream(ResultStream):
+    """The rows of one statement read with binary ``COPY``; closing it rolls the
+    transaction back (through its connection)."""
+
+    def __init__(
+        self,
+        owner: PostgresSession,
+        statement: bytes,
+        schema: pa.Schema,
+        oids: list[int],
+    ) -> None:
+        self.schema = schema
+        self._owner = owner
+        self._pgconn = owner.native.pgconn
+        self._decoder = BinaryRowDecoder(schema, oids, owner.native)
+        self._statement = _PREFIX + statement + b"\n) TO STDOUT (FORMAT binary)"
+        self._first: pa.RecordBatch | None = None
+        self._poller: select.poll | None = None
+        self._header = True
+        #: The server is sending rows (the COPY has not ended).
+        self._copying = False
+        self._done = False
+        self._closed = False
+
+    def prefetch(self) -> None:
+        """Send the ``COPY`` and read its first batch, so that most errors surface from
+        the driver's ``execute``."""
+        try:
+            with self._owner.busy():
+                self._pgconn.send_query_params(self._statement, None)
+                result = self._result()
+                if result is None or result.status != pq.ExecStatus.COPY_OUT:
+                    self._finish_results(result)
+                    raise QueryFailed("PostgreSQL did not start sending the rows.")
+                self._copying = True
+        except psycopg.Error as exc:
+            self.close()
+            raise self._owner.map_error(exc, len(_PREFIX)) from None
+        except BaseException:
+            self.close()
+            raise
+        self._first = self._next_batch()
+
+    def _wait(self) -> None:
+        """Wait until the socket has something to read, then take it in. (``poll``, not
+        ``select``: a busy server's descriptors go past what ``select`` can watch.)"""
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self._pgconn.socket, select.POLLIN)
+        self._poller.poll()
+        self._pgconn.consume_input()
+
+    def _result(self) -> pq.abc.PGresult | None:
+        """The next result of the connection, waiting for it."""
+        self._pgconn.consume_input()
+        while self._pgconn.is_busy():
+            self._wait()
+        return self._pgconn.get_result()
+
+    def _finish_results(self, first: pq.abc.PGresult | None) -> None:
+        """Read the results left after the rows; raise the error one of them holds."""
+        error: pq.abc.PGresult | None = None
+        result = first
+        while result is not None:
+            if result.status == pq.ExecStatus.FATAL_ERROR and error is None:
+                error = result
+            result = self._result()
+        if error is not None:
+            raise psycopg.errors.error_from_result(error, encoding="utf-8")
+
+    def _read_rows(self) -> list[Any]:
+        """Up to a batch of row messages; the COPY's end is read when it comes."""
+        rows: list[Any] = []
+        size = 0
+        get = self._pgconn.get_copy_data
+        while len(rows) < BATCH_ROWS and size < BATCH_BYTES:
+            count, data = get(1)
+            if count > 0:
+                if self._header:
+                    self._header = False
+                    if bytes(data[: len(_SIGNATURE)]) != _SIGNATURE:
+                        raise QueryFailed("PostgreSQL sent rows in an unknown format.")
+                    skip = int.from_bytes(data[_HEADER - 4 : _HEADER], "big")
+                    data = data[_HEADER + skip :]
+                    count = len(data)
+                if count <= len(_TRAILER):  # the end (or nothing left after the header)
+                    if count and bytes(data) != _TRAILER:
+                        raise QueryFailed("PostgreSQL sent a row in an unknown format.")
+                    continue
+                rows.append(data)
+                size += count
+            elif count == 0:
+                self._wait()
+            else:
+                self._copying = False
+                self._done = True
+                self._finish_results(self._result())
+                break
+        return rows
+
+    def _next_batch(self) -> pa.RecordBatch | None:
+        if self._done:
+            return None
+        try:
+            if self._owner.cancel_requested():
+                raise QueryCancelled("The statement was cancelled.")
+            with self._owner.busy():
+                rows = self._read_rows()
+            if not rows:
+                return None
+            return self._decoder.decode(rows)
+        except psycopg.Error as exc:
+            self.close()
+            raise self._owner.map_error(exc, len(_PREFIX)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        if self._first is not None:
+            batch, self._first = self._first, None
+            yield batch
+        while not self._closed:
+            batch = self._next_batch()
+            if batch is None:
+                break
+            yield batch
+        self.close()
+
+    def finished(self) -> bool:
+        return self._closed or (self._done and self._first is None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
+        if self._copying:
+            self._abandon()
+        self._owner.rollback()
+        self._owner.stream_closed(self)
+
+    def _abandon(self) -> None:
+        """Stop a COPY whose rows are no longer wanted: the server is asked to cancel it
+        and what it had sent meanwhile is read and dropped (the session stays usable)."""
+        self._copying = False
+        with contextlib.suppress(psycopg.Error):
+            self._owner.native.cancel_safe(timeout=5)
+            while (count := self._pgconn.get_copy_data(1)[0]) >= 0:
+                if count == 0:
+                    self._wait()
+            with contextlib.suppress(psycopg.errors.QueryCanceled):
+                self._finish_results(self._result())
