@@ -120,34 +120,56 @@ class CopyResultStream(ResultStream):
             raise psycopg.errors.error_from_result(error, encoding="utf-8")
 
     def _read_rows(self) -> list[Any]:
-        """Up to a batch of row messages; the COPY's end is read when it comes."""
+        """Up to a batch of row messages; the COPY's end is read when it comes. (The loop
+        runs once per row: it does as little as it can.)"""
         rows: list[Any] = []
+        append = rows.append
         size = 0
         get = self._pgconn.get_copy_data
-        while len(rows) < BATCH_ROWS and size < BATCH_BYTES:
+        if self._header:
+            self._header = False
+            count, data = self._message(*self._pgconn.get_copy_data(1))
+            if count < 0:
+                return rows
+            data = self._without_header(data)
+            if len(data) > len(_TRAILER):
+                append(data)
+            elif data and bytes(data) != _TRAILER:
+                raise QueryFailed("PostgreSQL sent a row in an unknown format.")
+        for _ in range(BATCH_ROWS - len(rows)):
             count, data = get(1)
-            if count > 0:
-                if self._header:
-                    self._header = False
-                    if bytes(data[: len(_SIGNATURE)]) != _SIGNATURE:
-                        raise QueryFailed("PostgreSQL sent rows in an unknown format.")
-                    skip = int.from_bytes(data[_HEADER - 4 : _HEADER], "big")
-                    data = data[_HEADER + skip :]
-                    count = len(data)
-                if count <= len(_TRAILER):  # the end (or nothing left after the header)
-                    if count and bytes(data) != _TRAILER:
-                        raise QueryFailed("PostgreSQL sent a row in an unknown format.")
-                    continue
-                rows.append(data)
+            if count <= 0:
+                count, data = self._message(count, data)
+            if count > len(_TRAILER):
+                append(data)
                 size += count
-            elif count == 0:
-                self._wait()
-            else:
-                self._copying = False
-                self._done = True
-                self._finish_results(self._result())
+                if size >= BATCH_BYTES:
+                    break
+            elif count < 0:
                 break
+            elif bytes(data) != _TRAILER:
+                raise QueryFailed("PostgreSQL sent a row in an unknown format.")
         return rows
+
+    def _message(self, count: int, data: Any) -> tuple[int, Any]:
+        """The next COPY message, given what ``get_copy_data`` just answered: waiting for
+        it when nothing was there yet (0); at the end (-1), the COPY's own results are
+        read (raising the error they hold)."""
+        while count == 0:
+            self._wait()
+            count, data = self._pgconn.get_copy_data(1)
+        if count < 0:
+            self._copying = False
+            self._done = True
+            self._finish_results(self._result())
+        return count, data
+
+    @staticmethod
+    def _without_header(data: Any) -> Any:
+        if bytes(data[: len(_SIGNATURE)]) != _SIGNATURE:
+            raise QueryFailed("PostgreSQL sent rows in an unknown format.")
+        skip = int.from_bytes(data[_HEADER - 4 : _HEADER], "big")
+        return data[_HEADER + skip :]
 
     def _next_batch(self) -> pa.RecordBatch | None:
         if self._done:
