@@ -51,8 +51,9 @@ def table(rows: int) -> str:
     return f"bench_{rows}"
 
 
-def prepare() -> None:
-    """Create the database and the tables when missing or of the wrong size."""
+def prepare(sizes: list[int] | None = None, name_of: Any = None, columns: str = COLUMNS) -> None:
+    """Create the database and the tables (``name_of(rows)`` of ``columns``, by default
+    the ``bench_<rows>`` tables) when missing or of the wrong size."""
     import psycopg
 
     with psycopg.connect(BASE_URL, autocommit=True) as admin:
@@ -60,8 +61,8 @@ def prepare() -> None:
         if found.fetchone() is None:
             admin.execute(f'CREATE DATABASE "{DATABASE}"')
     with psycopg.connect(db_url(), autocommit=True) as conn:
-        for rows in SIZES:
-            name = table(rows)
+        for rows in sizes or SIZES:
+            name = (name_of or table)(rows)
             exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
             if exists and exists[0]:
                 count = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
@@ -70,7 +71,7 @@ def prepare() -> None:
             print(f"generating {name} ({rows:,} rows)…", file=sys.stderr)
             conn.execute(f"DROP TABLE IF EXISTS {name}")
             conn.execute(
-                f"CREATE TABLE {name} AS SELECT {COLUMNS} FROM generate_series(1, {rows}) g"
+                f"CREATE TABLE {name} AS SELECT {columns} FROM generate_series(1, {rows}) g"
             )
             conn.execute(f"VACUUM ANALYZE {name}")
 
