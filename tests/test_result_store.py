@@ -267,6 +267,47 @@ def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Pa
         wb.close()
 
 
+def test_retention_by_number_of_results_keeps_the_newest(data_dir: Path, demo_files: Path) -> None:
+    wb = demo_workbench(data_dir, demo_files, result_store_max_results=2)
+    try:
+        runs = [wb.runs.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n")) for n in range(4)]
+        wb.retention.sweep()
+        states = [wb.runs.get(r.id).result_state for r in runs]
+        assert states == ["expired", "expired", "stored", "stored"]
+        assert wb.runs.rows(runs[-1].id).rows == [[3]]
+    finally:
+        wb.close()
+
+
+def test_retention_keeps_the_file_systems_free_share(data_dir: Path, demo_files: Path) -> None:
+    """On a small file system, a result that leaves less than the free share is followed by
+    the eviction of the oldest results, as many as bring the free space back."""
+    with tiny_filesystem(data_dir / "results", size="16m"):
+        wb = demo_workbench(data_dir, demo_files, result_store_min_free_percent=1)
+        try:
+            sql = "SELECT * FROM lineitem LIMIT 10000"  # about 1.2 MB stored
+            runs = [wb.runs.run(RunRequest(connection="demo", sql=sql)) for _ in range(3)]
+            assert wb.retention.sweep() == []
+            # a floor between the free space now and what one more result leaves of it
+            usage, size = shutil.disk_usage(data_dir / "results"), wb.results.size(runs[0].id)
+            wb.retention.min_free_percent = (usage.free - size / 2) / usage.total * 100
+            assert wb.retention.sweep() == []
+            runs.append(wb.runs.run(RunRequest(connection="demo", sql=sql)))
+            assert wb.retention.sweep() == [runs[0].id]
+            states = [wb.runs.get(r.id).result_state for r in runs]
+            assert states == ["expired", "stored", "stored", "stored"]
+        finally:
+            wb.close()
+
+
+def test_the_store_is_bounded_by_default() -> None:
+    settings = load_settings()
+    assert settings.result_max_age_hours == 168
+    assert settings.result_store_max_bytes == 10 * 1024**3
+    assert settings.result_store_max_results == 20_000
+    assert settings.result_store_min_free_percent == 10
+
+
 def test_runs_ending_start_sweeps_in_the_background(data_dir: Path, demo_files: Path) -> None:
     wb = demo_workbench(data_dir, demo_files, result_store_max_bytes=2_500_000)
     try:

@@ -233,6 +233,20 @@ class Settings(BaseSettings):
         description="Total size of stored results; beyond it the oldest finished results "
         "are evicted, bytes.",
     )
+    result_store_max_results: int = Field(
+        default=20_000,
+        ge=1,
+        description="Stored results kept at most (two files each); beyond it the oldest "
+        "finished results are evicted. Bounds the result directory however small the "
+        "results are.",
+    )
+    result_store_min_free_percent: float = Field(
+        default=10.0,
+        ge=0,
+        lt=100,
+        description="Free space kept on the result directory's file system, percent of its "
+        "size: while less is free, the oldest finished results are evicted (0: no floor).",
+    )
     max_runs_per_user: int = Field(
         default=4,
         ge=1,

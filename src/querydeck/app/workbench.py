@@ -98,6 +98,8 @@ class Workbench:
             self.db,
             max_age_s=settings.result_max_age_hours * 3600,
             max_bytes=settings.result_store_max_bytes,
+            max_results=settings.result_store_max_results,
+            min_free_percent=settings.result_store_min_free_percent,
             in_flight=self._runs_in_flight,
         )
         self.pruners: tuple[Pruner, ...] = (

@@ -1,7 +1,10 @@
 """Retention of stored results: by age and by the total size of the result store.
 
 A sweep removes the result files of finished runs older than ``result_max_age_hours``, then
-the oldest ones until the store fits in ``result_store_max_bytes``. Results of runs still in
+the oldest ones until the store fits in ``result_store_max_bytes`` and
+``result_store_max_results``, and until ``result_store_min_free_percent`` of the file system
+holding it is free (a store sized for an empty disk must not fill a shared one). Every bound
+has a default, so a server nobody configured keeps a bounded store. Results of runs still in
 flight are never touched. Each evicted run is marked ``result_state = expired``, so it
 answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
 end (at most every ``min_interval_s``, in a background thread so that a sweep never delays
@@ -15,6 +18,7 @@ itself is read from the directory at start and every ``RESCAN_S``).
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -47,12 +51,16 @@ class Retention:
         max_age_s: float,
         max_bytes: int,
         in_flight: Callable[[], set[str]],
+        max_results: int | None = None,
+        min_free_percent: float = 0.0,
         min_interval_s: float = 10.0,
     ) -> None:
         self._store = store
         self._db = db
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
+        self.max_results = max_results
+        self.min_free_percent = min_free_percent
         self._in_flight = in_flight
         self._lock = threading.Lock()
         self.min_interval_s = min_interval_s
@@ -114,7 +122,12 @@ class Retention:
 
     def _sweep(self, now: float) -> list[str]:
         evicted = self._store.evictable(
-            now=now, max_age_s=self.max_age_s, max_bytes=self.max_bytes, keep=self._in_flight()
+            now=now,
+            max_age_s=self.max_age_s,
+            max_bytes=self.max_bytes,
+            keep=self._in_flight(),
+            max_results=self.max_results,
+            free_bytes=self._missing_free_bytes(),
         )
         for run_id in evicted:
             self._store.delete(run_id)
@@ -122,6 +135,16 @@ class Retention:
             self._mark(evicted)
             log.info("evicted %d stored result(s)", len(evicted))
         return evicted
+
+    def _missing_free_bytes(self) -> int:
+        """How many bytes must be freed for the file system to have its free share."""
+        if self.min_free_percent <= 0:
+            return 0
+        try:
+            usage = shutil.disk_usage(self._store.directory)
+        except OSError:  # unknown: the other bounds still hold
+            return 0
+        return max(0, int(usage.total * self.min_free_percent / 100) - usage.free)
 
     def _mark(self, run_ids: list[str]) -> None:
         def change(tx: Session) -> None:

@@ -457,22 +457,38 @@ class ResultStore:
             return self._inventoryd_bytes
 
     def evictable(
-        self, *, now: float, max_age_s: float, max_bytes: int, keep: Collection[str]
+        self,
+        *,
+        now: float,
+        max_age_s: float,
+        max_bytes: int,
+        keep: Collection[str],
+        max_results: int | None = None,
+        free_bytes: int = 0,
     ) -> list[str]:
-        """Oldest first, the results older than ``max_age_s`` and then those over
-        ``max_bytes`` in total; never those in ``keep`` (runs in flight). Stops at the first
-        result that may stay."""
+        """Oldest first, the results older than ``max_age_s``, then those over ``max_bytes``
+        in total or ``max_results`` in number, then as many as free ``free_bytes``; never
+        those in ``keep`` (runs in flight). Stops at the first result that may stay."""
         chosen: list[str] = []
         self._fresh_inventory()
         with self._lock:
-            total = self._inventoryd_bytes
-            for run_id, (stored_at, size) in (self._inventory or {}).items():
-                if now - stored_at <= max_age_s and total <= max_bytes:
+            inventory = self._inventory or {}
+            total, count, freed = self._inventoryd_bytes, len(inventory), 0
+            limit = count if max_results is None else max_results
+            for run_id, (stored_at, size) in inventory.items():
+                if (
+                    now - stored_at <= max_age_s
+                    and total <= max_bytes
+                    and count <= limit
+                    and freed >= free_bytes
+                ):
                     break
                 if run_id in keep:
                     continue
                 chosen.append(run_id)
                 total -= size
+                count -= 1
+                freed += size
         return chosen
 
     def stored_ids(self) -> list[tuple[str, float, int]]:
