@@ -16,9 +16,11 @@ import pyarrow as pa
 import pytest
 
 from querydeck.app.workbench import Workbench
+from querydeck.drivers.base import ResultStream
 from querydeck.errors import QueryDeckError, ResultStoreFull
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.runs.results.store import ResultStore
+from querydeck.runs.results.writebehind import WriteBehind
 from querydeck.settings import load_settings
 
 SCHEMA = pa.schema(
@@ -54,6 +56,60 @@ def stored(store: ResultStore, run_id: str, sizes: list[int]) -> int:
         start += size
     writer.commit()
     return start
+
+
+class ListStream(ResultStream):
+    """A real stream of batches made here (what a driver hands the writer)."""
+
+    def __init__(self, batches: list[pa.RecordBatch]) -> None:
+        self.schema = SCHEMA
+        self._batches = batches
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        yield from self._batches
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize(("max_rows", "truncated"), [(10**9, False), (12_345, True)])
+def test_drain_writes_every_batch_in_order_behind_the_stream(
+    tmp_path: Path, max_rows: int, truncated: bool
+) -> None:
+    store = ResultStore(tmp_path)
+    writer = store.writer("d", SCHEMA)
+    stream = ListStream([batch(start, 1000) for start in range(0, 50_000, 1000)])
+    told: list[int] = []
+    assert writer.drain(stream, max_rows, lambda: told.append(writer.rows)) is truncated
+    writer.commit()
+    assert told == [1000]  # once, after the first batch is on disk
+    assert stream.closed == 1
+    rows = min(max_rows, 50_000)
+    assert writer.rows == store.open("d").rows == rows
+    assert store.read("d", 0, rows).column("i").to_pylist() == list(range(rows))
+
+
+def test_a_failing_write_behind_fails_the_drain(tmp_path: Path) -> None:
+    """The writer thread's error reaches the caller, which never blocks on the queue."""
+    written: list[int] = []
+
+    def write(item: pa.RecordBatch) -> None:
+        if len(written) == 3:
+            raise ResultStoreFull("full")
+        written.append(item.num_rows)
+
+    behind = WriteBehind(write)
+
+    def hand_over() -> None:
+        for start in range(0, 100_000, 1000):
+            behind.put(batch(start, 1000))
+        behind.close()
+
+    with pytest.raises(ResultStoreFull):
+        hand_over()
+    behind.close()  # closed already: nothing more to raise
+    assert written == [1000, 1000, 1000]
 
 
 def test_pages_come_from_the_index(tmp_path: Path) -> None:
@@ -270,7 +326,9 @@ def test_retention_by_total_size_keeps_the_newest(data_dir: Path, demo_files: Pa
 def test_retention_by_number_of_results_keeps_the_newest(data_dir: Path, demo_files: Path) -> None:
     wb = demo_workbench(data_dir, demo_files, result_store_max_results=2)
     try:
-        runs = [wb.runs.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n")) for n in range(4)]
+        runs = [
+            wb.runs.run(RunRequest(connection="demo", sql=f"SELECT {n} AS n")) for n in range(4)
+        ]
         wb.retention.sweep()
         states = [wb.runs.get(r.id).result_state for r in runs]
         assert states == ["expired", "expired", "stored", "stored"]
@@ -450,7 +508,6 @@ def test_a_process_starting_just_after_a_sweep_skips_its_own(
     a minute after any sweep skips it (every CLI command opens one), yet a Workbench opened
     later sweeps. The time of the newest sweep is a file's, not a row of the app database."""
     from querydeck.runs.results import retention as retention_module
-    from querydeck.runs.results.store import ResultStore
 
     wb = demo_workbench(data_dir, demo_files, result_max_age_hours=1)
     try:

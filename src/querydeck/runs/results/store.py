@@ -35,6 +35,7 @@ import pyarrow.ipc as ipc
 
 from querydeck.drivers.base import ResultStream
 from querydeck.errors import ResultCorrupt, ResultExpired, ResultStoreFull
+from querydeck.runs.results.writebehind import WriteBehind
 
 #: Index record: first row, rows, byte offset, byte length, CRC-32 (+ 4 pad bytes).
 _RECORD = struct.Struct("<qqqqI4x")
@@ -177,23 +178,34 @@ class ResultWriter:
         """Copy ``stream``'s batches to the file up to ``max_rows`` and close it; True when
         rows were left over. ``streaming`` is called once, after the first batch is on
         disk, unless the stream knows it has ended (a small result needs no progress
-        write)."""
-        told = False
+        write). The batches after the first are written by a thread of their own while
+        the stream fetches the next ones (see :mod:`.writebehind`)."""
+        behind: WriteBehind | None = None
+        taken = self.rows
         try:
             for batch in stream:
-                room = max_rows - self.rows
-                if batch.num_rows > room:
-                    if room > 0:
-                        self.write(batch.slice(0, room))
+                room = max_rows - taken
+                truncated = batch.num_rows > room
+                if truncated:
+                    batch = batch.slice(0, max(room, 0))
+                if not taken:
+                    self.write(batch)
+                    if batch.num_rows and not truncated and not stream.finished():
+                        self.flush()  # readers may look now
+                        streaming()
+                else:  # a second batch: the result is big enough for a writer thread
+                    behind = behind or WriteBehind(self.write)
+                    behind.put(batch)
+                taken += batch.num_rows
+                if truncated:
                     return True
-                self.write(batch)
-                if not told and not stream.finished():
-                    told = True
-                    self.flush()  # readers may look now
-                    streaming()
             return False
         finally:
-            stream.close()
+            try:
+                if behind is not None:
+                    behind.close()  # every batch written, or the writer's error raised
+            finally:
+                stream.close()
 
     def kept(self) -> pa.Table | None:
         """All the rows written, when they were few enough to keep (else None)."""
