@@ -293,8 +293,10 @@ class _MappedStream(ResultStream):
 class DbApiResultStream(_MappedStream):
     """Batches of ``batch_rows`` rows fetched from a DB-API cursor.
 
-    ``first_rows`` are rows the driver already fetched (to infer types, say); they come
-    first, as one batch.
+    ``first_rows`` are rows the driver already fetched (to infer types, say) with one
+    ``fetchmany(batch_rows)``; they come first, as one batch. Fewer than ``batch_rows`` of
+    them, or any later fetch that short, tells the stream that the cursor is done: it says
+    so (:meth:`finished`) and fetches no more.
     """
 
     def __init__(
@@ -311,16 +313,22 @@ class DbApiResultStream(_MappedStream):
         self._cursor = cursor
         self._first_rows = first_rows
         self._batch_rows = batch_rows
+        #: A fetch returned fewer rows than asked for: the cursor has no more.
+        self._exhausted = 0 < len(first_rows) < batch_rows
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self._first_rows and not self._closed:
             rows, self._first_rows = self._first_rows, ()
             yield rows_to_batch(rows, self.schema)
-        while not self._closed:
+        while not self._closed and not self._exhausted:
             rows = self._cursor.fetchmany(self._batch_rows)
+            self._exhausted = len(rows) < self._batch_rows
             if not rows:
                 break
             yield rows_to_batch(rows, self.schema)
+
+    def finished(self) -> bool:
+        return self._closed or (self._exhausted and not self._first_rows)
 
     def _release(self) -> None:
         self._cursor.close()
