@@ -261,7 +261,7 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=256,
-        description="Idle sessions kept open per server connection (PostgreSQL, MySQL) for "
+        description="Idle sessions kept open per connection (PostgreSQL, MySQL, SQLite) for "
         "later runs to reuse, each reset before reuse; 0 opens a new session for every run. "
         "Unset: as many as run_workers (fewer would open and close sessions under load).",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,27 @@ def test_a_later_value_that_does_not_fit_is_never_lost(tmp_path: Path) -> None:
             conn.execute("SELECT CAST(x AS TEXT) AS x FROM late ORDER BY k", timeout_s=5)
         )
         assert cast.column("x").to_pylist()[-1] == "text"
+
+
+def test_a_reset_session_is_fresh_until_its_file_is_replaced(tmp_path: Path) -> None:
+    """Sessions are pooled: a reset one reads what a new one reads (the file as it is now),
+    and one whose path names another file since is no longer alive."""
+    path = make_database(tmp_path / "pooled.db")
+    with sqlite_driver(path).connect(timeout_s=5) as conn:
+        stream = conn.execute(f"SELECT name FROM {FIXTURE_TABLE}", timeout_s=5)
+        assert conn.reset() is True  # the open stream is closed by the reset
+        assert stream.finished()
+        writer = sqlite3.connect(path)
+        with writer:
+            writer.execute(f"INSERT INTO {FIXTURE_TABLE} VALUES (4, 'delta')")
+        writer.close()
+        rows = read_rows(conn.execute(f"SELECT count(*) AS n FROM {FIXTURE_TABLE}", timeout_s=5))
+        assert rows == [(4,)]
+        assert conn.reset()
+        assert conn.alive()
+        replacement = make_database(tmp_path / "replacement.db")
+        os.replace(replacement, path)
+        assert not conn.alive()
+        assert conn.reset() is False
+        path.unlink()
+        assert not conn.alive()

@@ -20,6 +20,7 @@ is never lost.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -87,6 +88,14 @@ _STORAGE_CLASSES: dict[type, tuple[str, pa.DataType]] = {
 }
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
 class SQLiteOptions(DriverOptions):
     path: str = Field(min_length=1, description="Path of the SQLite database file.")
 
@@ -142,8 +151,12 @@ class _NoRows(ResultStream):
 
 
 class SQLiteSession(EngineSession):
-    def __init__(self, native: sqlite3.Connection) -> None:
+    def __init__(self, native: sqlite3.Connection, path: Path | None = None) -> None:
         self._native = native
+        #: The file opened and its identity then (device, inode): a pooled session is
+        #: alive only while that path still names that file (None: no file to follow).
+        self._path = path
+        self._identity = _identity(path) if path is not None else None
         self._deadline: float | None = None
         self._timeout_s = 0.0
         self._cancelled = False
@@ -236,6 +249,25 @@ class SQLiteSession(EngineSession):
         except sqlite3.Error:
             return
 
+    def reset(self) -> bool:
+        """Nothing a statement runs here outlives it: the authorizer lets through reads
+        only (no transaction, temporary object, attached file or setting), so a session
+        whose stream is closed is as fresh as a new one. It stays usable while its path
+        still names the file it opened (a file replaced since is opened anew, through
+        the file roots again)."""
+        if self._stream is not None:
+            self._stream.close()
+        self._cancelled = self._timed_out = False
+        self._idle()
+        return not self._native.in_transaction and self.alive()
+
+    def alive(self) -> bool:
+        if self._closed:
+            return False
+        if self._path is None:  # not a file's session (an in-memory database)
+            return True
+        return self._identity is not None and _identity(self._path) == self._identity
+
     def close(self) -> None:
         if self._closed:
             return
@@ -312,4 +344,4 @@ class SQLiteDriver(Driver[SQLiteOptions]):
             if "not a database" in str(exc):
                 raise ConnectionFailed(f"The file {shown!r} is not a SQLite database.") from None
             raise ConnectionFailed(f"The SQLite file {shown!r} cannot be read: {exc}.") from None
-        return SQLiteSession(native)
+        return SQLiteSession(native, path)
