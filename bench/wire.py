@@ -179,11 +179,16 @@ def copy_numpy() -> None:
                     continue
                 pending.append(data)
                 if len(pending) == 8192:
-                    rows += decoder.decode(pending).num_rows
+                    rows += decode(decoder, pending)
                     pending = []
             if pending:
-                rows += decoder.decode(pending).num_rows
+                rows += decode(decoder, pending)
     _result(started, rows, schema)
+
+
+def decode(decoder: Any, pending: list[Any]) -> int:
+    joined = bytearray(b"".join(pending))
+    return int(decoder.decode(joined, [len(row) for row in pending]).num_rows)
 
 
 def _precision(oid: int, fmod: int) -> tuple[int | None, int | None]:

@@ -359,12 +359,22 @@ def message(*fields: bytes | None) -> bytes:
     return out
 
 
-def decoder(*types: tuple[str, pa.DataType], conn: PostgresSession) -> binary.BinaryRowDecoder:
+class Decoder:
+    """A decoder fed whole row messages made here."""
+
+    def __init__(self, inner: binary.BinaryRowDecoder) -> None:
+        self.inner = inner
+
+    def decode(self, messages: list[bytes]) -> pa.RecordBatch:
+        return self.inner.decode(bytearray(b"".join(messages)), [len(m) for m in messages])
+
+
+def decoder(*types: tuple[str, pa.DataType], conn: PostgresSession) -> Decoder:
     schema = pa.schema([pa.field(f"c{i}", t) for i, (_, t) in enumerate(types)])
     from psycopg import postgres
 
     oids = [postgres.types[name].oid for name, _ in types]
-    return binary.BinaryRowDecoder(schema, oids, conn.native)
+    return Decoder(binary.BinaryRowDecoder(schema, oids, conn.native))
 
 
 def test_decoder_refuses_malformed_rows(conn: PostgresSession) -> None:

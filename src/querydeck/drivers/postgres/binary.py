@@ -118,11 +118,12 @@ def decodable(oid: int) -> bool:
 
 
 class _Buffer:
-    """One batch's row messages joined, with views that read a big-endian number at any
-    byte offset (numpy reads unaligned, strided data; no copy is made)."""
+    """One batch's row messages, back to back, with views that read a big-endian number at
+    any byte offset (numpy reads unaligned, strided data; no copy is made)."""
 
-    def __init__(self, rows: Sequence[Any]) -> None:
-        self.raw = b"".join(rows) + bytes(_PAD)
+    def __init__(self, rows: bytearray) -> None:
+        rows += bytes(_PAD)
+        self.raw = rows
         self.bytes = np.frombuffer(self.raw, dtype=np.uint8)
         self.arrow = pa.py_buffer(self.raw)
         self._views: dict[str, npt.NDArray[Any]] = {}
@@ -195,13 +196,15 @@ class BinaryRowDecoder:
         self.schema = schema
         self._decoders = [_decoder(oid, f, context) for oid, f in zip(oids, schema, strict=True)]
 
-    def decode(self, rows: Sequence[Any]) -> pa.RecordBatch:
-        """One record batch from row messages (each a buffer holding exactly one row)."""
-        count = len(rows)
-        sizes = np.fromiter(map(len, rows), dtype=np.int64, count=count)
+    def decode(self, rows: bytearray, sizes: Sequence[int]) -> pa.RecordBatch:
+        """One record batch from row messages stored back to back in ``rows``, of
+        ``sizes`` bytes each (the decoder keeps ``rows`` and pads it)."""
+        lengths = np.array(sizes, dtype=np.int64)
         buffer = _Buffer(rows)
-        ends = np.cumsum(sizes)
-        position = ends - sizes
+        ends = np.cumsum(lengths)
+        if len(ends) and ends[-1] != len(rows) - _PAD:
+            raise QueryFailed("PostgreSQL sent rows of other sizes than their messages.")
+        position = ends - lengths
         width = len(self._decoders)
         if np.any(buffer.at(position, ">i2") != width):
             raise QueryFailed(

@@ -119,29 +119,35 @@ class CopyResultStream(ResultStream):
         if error is not None:
             raise psycopg.errors.error_from_result(error, encoding="utf-8")
 
-    def _read_rows(self) -> list[Any]:
-        """Up to a batch of row messages; the COPY's end is read when it comes. (The loop
-        runs once per row: it does as little as it can.)"""
-        rows: list[Any] = []
-        append = rows.append
+    def _read_rows(self) -> tuple[bytearray, list[int]]:
+        """Up to a batch of row messages, back to back, and the size of each; the COPY's
+        end is read when it comes. The loop runs once per row and does as little as it
+        can; each message is copied out at once, so that no object is kept per row (a
+        batch of kept buffers made the garbage collector walk the whole heap again and
+        again, which in a server holding many objects took most of the time)."""
+        rows = bytearray()
+        sizes: list[int] = []
+        add = sizes.append
         size = 0
         get = self._pgconn.get_copy_data
         if self._header:
             self._header = False
             count, data = self._message(*self._pgconn.get_copy_data(1))
             if count < 0:
-                return rows
+                return rows, sizes
             data = self._without_header(data)
             if len(data) > len(_TRAILER):
-                append(data)
+                rows += data
+                add(len(data))
             elif data and bytes(data) != _TRAILER:
                 raise QueryFailed("PostgreSQL sent a row in an unknown format.")
-        for _ in range(BATCH_ROWS - len(rows)):
+        for _ in range(BATCH_ROWS - len(sizes)):
             count, data = get(1)
             if count <= 0:
                 count, data = self._message(count, data)
             if count > len(_TRAILER):
-                append(data)
+                rows += data
+                add(count)
                 size += count
                 if size >= BATCH_BYTES:
                     break
@@ -149,7 +155,7 @@ class CopyResultStream(ResultStream):
                 break
             elif bytes(data) != _TRAILER:
                 raise QueryFailed("PostgreSQL sent a row in an unknown format.")
-        return rows
+        return rows, sizes
 
     def _message(self, count: int, data: Any) -> tuple[int, Any]:
         """The next COPY message, given what ``get_copy_data`` just answered: waiting for
@@ -178,10 +184,10 @@ class CopyResultStream(ResultStream):
             if self._owner.cancel_requested():
                 raise QueryCancelled("The statement was cancelled.")
             with self._owner.busy():
-                rows = self._read_rows()
-            if not rows:
+                rows, sizes = self._read_rows()
+            if not sizes:
                 return None
-            return self._decoder.decode(rows)
+            return self._decoder.decode(rows, sizes)
         except psycopg.Error as exc:
             self.close()
             raise self._owner.map_error(exc, len(_PREFIX)) from None
