@@ -7,7 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench import catalog, guard, results, retrieval, sources, ui
+from bench import catalog, engines, guard, results, retrieval, sources, ui
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,15 @@ def machine() -> str:
 
 
 def main() -> None:
-    rows = guard.run() + catalog.run() + results.run() + sources.run() + ui.run() + retrieval.run()
+    rows = (
+        guard.run()
+        + catalog.run()
+        + results.run()
+        + sources.run()
+        + ui.run()
+        + retrieval.run()
+        + engines.run()
+    )
     header = "| benchmark | querydeck | reference (same run) | ratio |\n|---|---|---|---|\n"
     table = header + "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)
     section = (

@@ -1,0 +1,169 @@
+"""Engine to result store at the speed of the wire (issue 21): each figure next to its
+reference, measured in the same alternated rounds (medians of ``QD_WIRE_ROUNDS``, default 3).
+
+The table is the issue's 1,000,000 rows × 10 columns (``bench.wire``), on PostgreSQL and
+copied to SQLite, DuckDB and MariaDB (``bench.wire_data``). Every case runs in a process of
+its own (``bench.wire_cases``); the references that querydeck does not depend on run in the
+references' own environment (``bench.refenv``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import refenv, wire_data
+from bench.results import db_url
+from bench.wire import ROUNDS, ROWS, wire_table
+
+Row = tuple[str, str, str, str]
+
+
+def case(*args: str, env: dict[str, str], refs: bool = False) -> dict[str, Any]:
+    python = refenv.python() if refs else sys.executable
+    done = subprocess.run(
+        [python, "-m", "bench.wire_cases", *args],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **env, "PYTHONPATH": refenv.path_with_project()},
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def wire_case(name: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.wire", name],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "QD_BENCH_URL": db_url(), "PYTHONPATH": refenv.path_with_project()},
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def seconds(runs: list[dict[str, Any]], key: str = "seconds") -> str:
+    each = ", ".join(f"{r[key]:.2f}" for r in runs)
+    return f"{median([r[key] for r in runs]):.2f} s ({each})"
+
+
+def rss(runs: list[dict[str, Any]]) -> str:
+    return f"peak RSS {median([r['peak_rss_mb'] for r in runs]):.0f} MB"
+
+
+def paired(mine: list[dict[str, Any]], refs: list[dict[str, Any]], key: str = "seconds") -> float:
+    """The median of the per-round ratios (rounds are alternated: each pair shares its
+    minute of the machine's load)."""
+    return median([m[key] / r[key] for m, r in zip(mine, refs, strict=True)])
+
+
+def run() -> list[Row]:
+    wire_data.prepare_all()
+    sqlite, duck = wire_data.sqlite_path(), wire_data.duckdb_path()
+    table = wire_table()
+    names = ("pg", "adbc", "sqlite", "scan", "mysql", "cli", "duck", "fetch", "e2e", "copy")
+    got: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    smalls: dict[str, list[dict[str, Any]]] = {"querydeck": [], "datasette": []}
+    with tempfile.TemporaryDirectory(prefix="qd-wire-") as tmp:
+        env = {
+            "QUERYDECK_DATA_DIR": str(Path(tmp) / "data"),
+            "QUERYDECK_FILE_ROOTS": str(wire_data.CACHE),
+            "QUERYDECK_EXPORT_MAX_ROWS": str(max(ROWS, 10_000_000)),
+        }
+        out = str(Path(tmp) / "out")
+        mysql = wire_data.MYSQL_URL
+        for name, url in (
+            ("pg", db_url()),
+            ("sq", f"sqlite:///{sqlite}"),
+            ("my", mysql),
+            ("dk", f"duckdb:///{duck}"),
+        ):
+            case("connect", name, url, env=env)
+        for _ in range(ROUNDS):
+            got["pg"].append(case("store", "pg", table, env=env))
+            got["adbc"].append(wire_case("adbc_table"))
+            got["sqlite"].append(case("store", "sq", table, env=env))
+            got["scan"].append(case("duckdb_sqlite", str(sqlite), table, env=env, refs=True))
+            got["mysql"].append(case("store", "my", table, env=env))
+            got["cli"].append(case("mariadb_cli", mysql, table, out, env=env))
+            got["duck"].append(case("store", "dk", table, env=env))
+            got["fetch"].append(case("duckdb_fetch", str(duck), table, env=env))
+            got["e2e"].append(case("end_to_end", "pg", table, out + ".csv", env=env))
+            got["copy"].append(case("psql_copy", db_url(), table, out + ".csv", env=env))
+            for which in ("querydeck", "datasette"):
+                smalls[which].append(case("small", which, "sq", str(sqlite), table, env=env))
+    return rows(got, smalls)
+
+
+def rows(
+    got: dict[str, list[dict[str, Any]]], smalls: dict[str, list[dict[str, Any]]]
+) -> list[Row]:
+    size = f"{ROWS:,} rows × 10 columns"
+    out: list[Row] = []
+    for label, mine, ref, ref_label, goal in (
+        ("PostgreSQL", "pg", "adbc", "ADBC fetch_arrow_table", "goal ≤ 1.5×, RSS ≤ 250 MB"),
+        ("SQLite", "sqlite", "scan", "DuckDB's sqlite scanner to Arrow", "goal ≤ 1.5×"),
+        ("MariaDB", "mysql", "cli", "mariadb --batch --quick to a file", "goal ≤ 1.5×"),
+        ("DuckDB", "duck", "fetch", "DuckDB's own record-batch reader", "goal ≤ 1.2×"),
+    ):
+        out.append(
+            (
+                f"{label} → result store, SELECT * of {size} (medians of {ROUNDS} "
+                "alternated rounds)",
+                f"{seconds(got[mine])}, {rss(got[mine])}",
+                f"{ref_label}: {seconds(got[ref])}, {rss(got[ref])}",
+                f"{paired(got[mine], got[ref]):.2f}× ({goal})",
+            )
+        )
+    out.append(
+        (
+            f"end to end: run + CSV export of {size} through the API (PostgreSQL)",
+            f"{seconds(got['e2e'])} (the run alone {seconds(got['e2e'], 'run_seconds')}), "
+            f"server {rss(got['e2e'])}",
+            f"psql \\copy (SELECT *) TO file CSV: {seconds(got['copy'])}",
+            f"{paired(got['e2e'], got['copy']):.2f}× (goal ≤ 2×)",
+        )
+    )
+    mine, ref = smalls["querydeck"], smalls["datasette"]
+
+    def p50(runs: list[dict[str, Any]]) -> str:
+        each = ", ".join(f"{r['p50']:.1f}" for r in runs)
+        return f"p50 {median([r['p50'] for r in runs]):.1f} ms ({each})"
+
+    def rps(runs: list[dict[str, Any]]) -> str:
+        each = ", ".join(f"{r['rps']:.0f}" for r in runs)
+        return f"{median([r['rps'] for r in runs]):.0f} req/s ({each})"
+
+    out.append(
+        (
+            "small query on SQLite (10 rows: WHERE, ORDER BY, LIMIT 10), 200 sequential "
+            "requests; querydeck's run recorded, guarded and audited",
+            p50(mine),
+            f"Datasette ?sql=: {p50(ref)}",
+            f"{paired(mine, ref, 'p50'):.2f}× (goal ≤ 1.2×)",
+        )
+    )
+    out.append(
+        (
+            "small query on SQLite, 16 clients, 10 s",
+            f"{rps(mine)}, server {rss(mine)}",
+            f"Datasette ?sql=: {rps(ref)}, server {rss(ref)}",
+            f"{paired(mine, ref, 'rps'):.2f}× throughput (goal ≥ 0.6×)",
+        )
+    )
+    return out
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(" | ".join(row))
