@@ -23,7 +23,6 @@ column, infinite dates and timestamps, text that is not UTF-8) fail the batch wi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -36,10 +35,8 @@ from psycopg.abc import AdaptContext, Loader
 from psycopg.pq import Format
 
 from querydeck.drivers import arrow_rows
-from querydeck.errors import QueryFailed, ResultTypeMismatch
-
-Ints = npt.NDArray[np.int64]
-Bools = npt.NDArray[np.bool_]
+from querydeck.drivers.columnar import PAD, Column, RowBuffer, slices
+from querydeck.errors import QueryFailed
 
 #: Microseconds and days between the Unix epoch and PostgreSQL's (2000-01-01).
 _EPOCH_US = 946_684_800_000_000
@@ -56,8 +53,6 @@ _POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
 _HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint8).reshape(256, 2)
 #: Where the 32 hex digits of a uuid go in its 36-character text.
 _UUID_HEX_AT = np.array([i + (i >= 8) + (i >= 12) + (i >= 16) + (i >= 20) for i in range(32)])
-#: Bytes past the end of every joined batch: a gather at a NULL's position stays inside.
-_PAD = 16
 
 _NAMES = {info.oid: info.name for info in postgres.types}
 _ARRAY_OF = {info.array_oid: info.oid for info in postgres.types if info.array_oid}
@@ -117,46 +112,8 @@ def decodable(oid: int) -> bool:
     return element in _LOADED
 
 
-class _Buffer:
-    """One batch's row messages, back to back, with views that read a big-endian number at
-    any byte offset (numpy reads unaligned, strided data; no copy is made)."""
-
-    def __init__(self, rows: bytearray) -> None:
-        rows += bytes(_PAD)
-        self.raw = rows
-        self.bytes = np.frombuffer(self.raw, dtype=np.uint8)
-        self.arrow = pa.py_buffer(self.raw)
-        self._views: dict[str, npt.NDArray[Any]] = {}
-
-    def at(self, offsets: Ints, dtype: str) -> npt.NDArray[Any]:
-        """The ``dtype`` numbers starting at each of ``offsets``, in native byte order."""
-        view = self._views.get(dtype)
-        if view is None:
-            kind = np.dtype(dtype)
-            view = np.ndarray(
-                (len(self.raw) - kind.itemsize + 1,), dtype=kind, buffer=self.raw, strides=(1,)
-            )
-            self._views[dtype] = view
-        return view[offsets].astype(view.dtype.newbyteorder("="))
-
-
-@dataclass
-class _Column:
-    """Where one column's values lie in a batch's buffer."""
-
-    buffer: _Buffer
-    start: Ints
-    length: Ints
-    valid: Bools
-    field: pa.Field
-
-    def validity(self) -> pa.Buffer | None:
-        if self.valid.all():
-            return None
-        return pa.py_buffer(np.packbits(self.valid, bitorder="little"))
-
-    def null_count(self) -> int:
-        return int(len(self.valid) - np.count_nonzero(self.valid))
+class _Column(Column):
+    """Where one column's values lie, with the reads of fixed-width binary values."""
 
     def check_width(self, width: int) -> None:
         if np.any(self.length[self.valid] != width):
@@ -173,14 +130,6 @@ class _Column:
         """The values of a fixed-width type (garbage where NULL), in native byte order."""
         self.check_width(np.dtype(dtype).itemsize)
         return self.buffer.at(self.start, dtype)
-
-    def mismatch(self, what: str) -> ResultTypeMismatch:
-        name = self.field.name
-        return ResultTypeMismatch(
-            f"Column {name!r} has {what}, which its type {self.field.type} cannot hold; "
-            "CAST the column to text in the query to read it.",
-            detail={"column": name, "type": str(self.field.type)},
-        )
 
 
 Decoder = Callable[[_Column], pa.Array]
@@ -200,9 +149,9 @@ class BinaryRowDecoder:
         """One record batch from row messages stored back to back in ``rows``, of
         ``sizes`` bytes each (the decoder keeps ``rows`` and pads it)."""
         lengths = np.array(sizes, dtype=np.int64)
-        buffer = _Buffer(rows)
+        buffer = RowBuffer(rows)
         ends = np.cumsum(lengths)
-        if len(ends) and ends[-1] != len(rows) - _PAD:
+        if len(ends) and ends[-1] != len(rows) - PAD:
             raise QueryFailed("PostgreSQL sent rows of other sizes than their messages.")
         position = ends - lengths
         width = len(self._decoders)
@@ -270,49 +219,7 @@ def _bool(column: _Column) -> pa.Array:
 
 
 def _varlen(column: _Column, arrow_type: pa.DataType, skip: int = 0) -> pa.Array:
-    """A string or binary array of each value's bytes (after ``skip`` leading bytes).
-
-    The buffer is first seen, without a copy, as a binary array of 2n values: each value
-    and the bytes between it and the next one; taking the even ones copies the values
-    out in one pass of Arrow's own."""
-    count = len(column.valid)
-    start = column.start + skip
-    end = start + np.where(column.valid, column.length - skip, 0)
-    if len(column.buffer.raw) > _INT32_MAX:
-        raise column.mismatch("more than 2 GB of values in one batch")
-    offsets = np.empty(2 * count + 1, dtype=np.int32)
-    offsets[0:-1:2] = start
-    offsets[1::2] = end
-    offsets[-1] = offsets[-2]
-    both = pa.Array.from_buffers(
-        pa.binary(), 2 * count, [None, pa.py_buffer(offsets), column.buffer.arrow]
-    )
-    taken = both.take(_evens(count))
-    array = pa.Array.from_buffers(
-        arrow_type,
-        count,
-        [column.validity(), *taken.buffers()[1:]],
-        null_count=column.null_count(),
-    )
-    if pa.types.is_string(arrow_type):
-        try:
-            array.validate(full=True)
-        except pa.ArrowInvalid:
-            raise column.mismatch("text that is not UTF-8") from None
-    return array
-
-
-_EVENS: dict[int, pa.Array] = {}
-
-
-def _evens(count: int) -> pa.Array:
-    """The indices 0, 2, … 2 × (count - 1) (the last few sizes kept)."""
-    found = _EVENS.get(count)
-    if found is None:
-        if len(_EVENS) > 8:
-            _EVENS.clear()
-        found = _EVENS[count] = pa.array(np.arange(0, 2 * count, 2, dtype=np.int32))
-    return found
+    return slices(column, arrow_type, skip)
 
 
 def _text(column: _Column) -> pa.Array:
