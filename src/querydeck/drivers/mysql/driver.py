@@ -36,6 +36,7 @@ from querydeck.drivers.base import (
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.mysql import catalog as mysql_catalog
 from querydeck.drivers.mysql import privileges as mysql_privileges
+from querydeck.drivers.mysql import rows as mysql_rows
 from querydeck.drivers.mysql import types as mysql_types
 from querydeck.drivers.mysql.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
@@ -225,7 +226,7 @@ class MySQLSession(EngineSession):
         self._busy = False
         self._cancel_requested = False
         self._broken = False
-        self._stream: arrow_rows.DbApiResultStream | None = None
+        self._stream: ResultStream | None = None
 
     def setup(self) -> None:
         """Session settings: UTC timestamps, read-only transactions by default."""
@@ -301,18 +302,22 @@ class MySQLSession(EngineSession):
             self._run("START TRANSACTION READ ONLY")
             started = time.monotonic()
             self.call(lambda: cursor.execute(sql))
-            rows.started()
             description = getattr(cursor, "_result", None)
             fields = getattr(description, "fields", None) or []
             schema, converters = mysql_types.schema_of(fields)
+            if mysql_rows.readable(schema, converters):
+                wire = mysql_rows.TextResultStream(self, cursor, schema, self.end_transaction)
+                self._stream = wire
+                wire.prefetch()
+                self._timed_out_at_limit(started, timeout_s)
+                return wire
+            rows.started()
             rows.converters = converters
             first = rows.fetchmany(BATCH_ROWS) if fields else []
-            if time.monotonic() - started >= timeout_s:
-                # The server interrupts SLEEP() and BENCHMARK() at the limit without an
-                # error and returns a made-up value: a statement that used its whole time
-                # limit has timed out.
-                raise QueryTimeout("The statement ran past its time limit.")
+            self._timed_out_at_limit(started, timeout_s)
         except BaseException:
+            if self._stream is not None:
+                self._stream.close()
             rows.close()
             self.end_transaction()
             raise
@@ -323,6 +328,14 @@ class MySQLSession(EngineSession):
             stream.close()
         self._stream = stream
         return stream
+
+    @staticmethod
+    def _timed_out_at_limit(started: float, timeout_s: float) -> None:
+        """The server interrupts SLEEP() and BENCHMARK() at the limit without an error and
+        returns a made-up value: a statement that used its whole time limit has timed
+        out."""
+        if time.monotonic() - started >= timeout_s:
+            raise QueryTimeout("The statement ran past its time limit.")
 
     def end_transaction(self) -> None:
         """Roll back; a failure leaves the connection marked broken."""
