@@ -455,7 +455,8 @@ class QueryFailed(QueryDeckError):
 
 
 class ResultTypeMismatch(QueryFailed):
-    """A SQLite column mixes types that cannot be kept in one column exactly; add a `CAST`."""
+    """A value has no exact form in its column's type (a SQLite column mixing types, an
+    infinite date, a NaN numeric in a decimal column); add a `CAST`."""
 
     code = "RESULT_TYPE_MISMATCH"
 
