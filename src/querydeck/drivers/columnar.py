@@ -62,13 +62,20 @@ class Column:
     valid: Bools
     field: pa.Field
 
+    def __post_init__(self) -> None:
+        self.nulls = int(len(self.valid) - np.count_nonzero(self.valid))
+
     def validity(self) -> pa.Buffer | None:
-        if self.valid.all():
+        if not self.nulls:
             return None
         return pa.py_buffer(np.packbits(self.valid, bitorder="little"))
 
     def null_count(self) -> int:
-        return int(len(self.valid) - np.count_nonzero(self.valid))
+        return self.nulls
+
+    def any_valid(self, condition: Bools) -> bool:
+        """Whether ``condition`` holds for a row whose value is not NULL."""
+        return bool((condition & self.valid).any() if self.nulls else condition.any())
 
     def mismatch(self, what: str) -> ResultTypeMismatch:
         name = self.field.name
@@ -88,7 +95,7 @@ def slices(column: Column, arrow_type: pa.DataType, skip: int = 0) -> pa.Array:
     out in one pass of Arrow's own."""
     count = len(column.valid)
     start = column.start + skip
-    end = start + np.where(column.valid, column.length - skip, 0)
+    end = start + np.maximum(column.length - skip, 0)
     if len(column.buffer.raw) > _INT32_MAX:
         raise column.mismatch("more than 2 GB of values in one batch")
     offsets = np.empty(2 * count + 1, dtype=np.int32)

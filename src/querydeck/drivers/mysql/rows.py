@@ -195,11 +195,11 @@ class TextRowDecoder:
                     header[wide] = 1 + width
             start = position + header
             position = start + length
-            if np.any(position > ends):
+            if (position > ends).any():
                 raise QueryFailed("MySQL sent a row that ends before its last column.")
             column = Column(buffer, start, length, valid, arrow_field)
             arrays.append(_column(column))
-        if np.any(position != ends):
+        if (position != ends).any():
             raise QueryFailed("MySQL sent a row with more values than its columns.")
         if len(ends) and ends[-1] != len(rows) - PAD:
             raise QueryFailed("MySQL sent rows of other sizes than their packets.")

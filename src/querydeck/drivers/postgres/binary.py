@@ -116,7 +116,7 @@ class _Column(Column):
     """Where one column's values lie, with the reads of fixed-width binary values."""
 
     def check_width(self, width: int) -> None:
-        if np.any(self.length[self.valid] != width):
+        if self.any_valid(self.length != width):
             raise self.mismatch("a value of an unexpected size")
 
     def bytes_of(self, width: int) -> npt.NDArray[np.uint8]:
@@ -155,7 +155,7 @@ class BinaryRowDecoder:
             raise QueryFailed("PostgreSQL sent rows of other sizes than their messages.")
         position = ends - lengths
         width = len(self._decoders)
-        if np.any(buffer.at(position, ">i2") != width):
+        if (buffer.at(position, ">i2") != width).any():
             raise QueryFailed(
                 f"PostgreSQL sent rows of another width than the {width} columns.",
             )
@@ -165,11 +165,11 @@ class BinaryRowDecoder:
             length = buffer.at(position, ">i4").astype(np.int64)
             start = position + 4
             valid = length >= 0
-            position = start + np.where(valid, length, 0)
-            if np.any(position > ends):
+            position = start + np.maximum(length, 0)
+            if (position > ends).any():
                 raise QueryFailed("PostgreSQL sent a row that ends before its last column.")
             arrays.append(decode(_Column(buffer, start, length, valid, arrow_field)))
-        if np.any(position != ends):
+        if (position != ends).any():
             raise QueryFailed("PostgreSQL sent a row with more bytes than its columns hold.")
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
@@ -233,7 +233,7 @@ def _bytea(column: _Column) -> pa.Array:
 def _jsonb(column: _Column) -> pa.Array:
     """``jsonb`` is sent as a version byte (1) and the document's text."""
     versions = column.buffer.bytes[column.start[column.valid]]
-    if np.any(versions != 1) or np.any(column.length[column.valid] < 1):
+    if (versions != 1).any() or column.any_valid(column.length < 1):
         raise column.mismatch("a jsonb value of an unknown format")
     return _varlen(column, pa.string(), skip=1)
 
@@ -258,9 +258,9 @@ def _uuid(column: _Column) -> pa.Array:
 def _date(column: _Column) -> pa.Array:
     days = column.fixed(">i4")
     valid = column.valid
-    if np.any(((days == _INT32_MAX) | (days == _INT32_MIN)) & valid):
+    if column.any_valid((days == _INT32_MAX) | (days == _INT32_MIN)):
         raise column.mismatch("an infinite date")
-    if np.any((days > _INT32_MAX - _EPOCH_DAYS) & valid):
+    if column.any_valid(days > _INT32_MAX - _EPOCH_DAYS):
         raise column.mismatch("a date out of range")
     values = np.where(valid, days + _EPOCH_DAYS, 0).astype(np.int32)
     return pa.Array.from_buffers(
@@ -274,9 +274,9 @@ def _date(column: _Column) -> pa.Array:
 def _timestamp(column: _Column) -> pa.Array:
     micros = column.fixed(">i8")
     valid = column.valid
-    if np.any(((micros == _INT64_MAX) | (micros == _INT64_MIN)) & valid):
+    if column.any_valid((micros == _INT64_MAX) | (micros == _INT64_MIN)):
         raise column.mismatch("an infinite timestamp")
-    if np.any((micros > _INT64_MAX - _EPOCH_US) & valid):
+    if column.any_valid(micros > _INT64_MAX - _EPOCH_US):
         raise column.mismatch("a timestamp out of range")
     values = np.where(valid, micros + _EPOCH_US, 0)
     return pa.Array.from_buffers(
@@ -306,7 +306,7 @@ def _interval(column: _Column) -> pa.Array:
     raw = column.bytes_of(16)
     micros = raw[:, :8].copy().view(">i8").reshape(-1).astype(np.int64)
     valid = column.valid
-    if np.any((np.abs(micros) > _INT64_MAX // 1000) & valid):
+    if column.any_valid(np.abs(micros) > _INT64_MAX // 1000):
         raise column.mismatch("an interval out of range")
     values = np.zeros(len(raw), dtype=_INTERVAL)
     values["nanos"] = np.where(valid, micros * 1000, 0)
@@ -329,7 +329,7 @@ def _decimal(column: _Column) -> pa.Array:
     ndigits = np.where(valid, column.buffer.at(start, ">i2"), 0)
     weight = column.buffer.at(start + 2, ">i2").astype(np.int64)
     sign = column.buffer.at(start + 4, ">u2")
-    if np.any((sign & 0xC000 == 0xC000) & valid):
+    if column.any_valid(sign & 0xC000 == 0xC000):
         raise column.mismatch("a numeric NaN or infinity")
     value = np.zeros(len(valid), dtype=np.int64)
     for k in range(int(ndigits.max(initial=0))):
@@ -339,11 +339,11 @@ def _decimal(column: _Column) -> pa.Array:
         exponent = 4 * (weight - k) + target.scale
         # each group's digits must lie within the precision (the sum then fits an int64)
         room = _POW10[np.clip(target.precision - exponent, 0, _INT64_DIGITS)]
-        if np.any(present & (exponent >= 0) & (digit >= room)):
+        if (present & (exponent >= 0) & (digit >= room)).any():
             raise column.mismatch("a numeric beyond its precision")
         up = np.clip(exponent, 0, _INT64_DIGITS)
         down = np.clip(-exponent, 0, _INT64_DIGITS)
-        if np.any(present & (digit % _POW10[down] != 0)):
+        if (present & (digit % _POW10[down] != 0)).any():
             raise column.mismatch("a numeric beyond its scale")
         value += np.where(present, digit // _POW10[down] * _POW10[up], 0)
     value = np.where(sign == _NUMERIC_NEG, -value, value)
