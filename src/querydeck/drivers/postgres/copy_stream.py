@@ -18,7 +18,6 @@ whose ``statement_timeout`` bounds it as a whole.
 from __future__ import annotations
 
 import contextlib
-import select
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +65,7 @@ class CopyResultStream(ResultStream):
         self._decoder = BinaryRowDecoder(schema, oids, owner.native)
         self._statement = _PREFIX + statement + b"\n) TO STDOUT (FORMAT binary)"
         self._first: pa.RecordBatch | None = None
-        self._poller: select.poll | None = None
+        self._wire = owner.wire
         self._header = True
         #: The server is sending rows (the COPY has not ended).
         self._copying = False
@@ -79,6 +78,7 @@ class CopyResultStream(ResultStream):
         try:
             with self._owner.busy():
                 self._pgconn.send_query_params(self._statement, None)
+                self._wire.flush()
                 result = self._result()
                 if result is None or result.status != pq.ExecStatus.COPY_OUT:
                     self._finish_results(result)
@@ -93,20 +93,10 @@ class CopyResultStream(ResultStream):
         self._first = self._next_batch()
 
     def _wait(self) -> None:
-        """Wait until the socket has something to read, then take it in. (``poll``, not
-        ``select``: a busy server's descriptors go past what ``select`` can watch.)"""
-        if self._poller is None:
-            self._poller = select.poll()
-            self._poller.register(self._pgconn.socket, select.POLLIN)
-        self._poller.poll()
-        self._pgconn.consume_input()
+        self._wire.wait()
 
     def _result(self) -> pq.abc.PGresult | None:
-        """The next result of the connection, waiting for it."""
-        self._pgconn.consume_input()
-        while self._pgconn.is_busy():
-            self._wait()
-        return self._pgconn.get_result()
+        return self._wire.result()
 
     def _finish_results(self, first: pq.abc.PGresult | None) -> None:
         """Read the results left after the rows; raise the error one of them holds."""

@@ -47,6 +47,7 @@ from querydeck.drivers.postgres import catalog as postgres_catalog
 from querydeck.drivers.postgres import copy_stream, types
 from querydeck.drivers.postgres import privileges as postgres_privileges
 from querydeck.drivers.postgres.copy_stream import CopyResultStream
+from querydeck.drivers.postgres.libpq import Wire
 from querydeck.drivers.postgres.native import check_postgres
 from querydeck.drivers.postgres.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
@@ -208,6 +209,8 @@ class PostgresSession(EngineSession):
         self._fresh = True
         #: One cursor for the driver's own control statements (setup, reset).
         self._control = conn.cursor()
+        #: Raw libpq calls on the same connection (see :mod:`.libpq`).
+        self.wire = Wire(conn.pgconn)
 
     def ping(self) -> ServerInfo:
         row = self.call(lambda: self._conn.execute("SHOW server_version").fetchone())
@@ -221,21 +224,22 @@ class PostgresSession(EngineSession):
             raise QueryFailed("The statement contains a NUL character.")
         if self._stream is not None:
             self._stream.close()
+        if self._conn.closed or self._conn.broken:
+            raise UpstreamUnavailable(_LOST)
         self._cancel_requested = False
         self._fresh = False
         deadline = time.monotonic() + timeout_s
         setup = (
-            b"BEGIN READ ONLY; SET LOCAL statement_timeout = %d; "
-            b"SET LOCAL IntervalStyle = 'postgres'" % max(1, int(timeout_s * 1000))
+            b"BEGIN READ ONLY",
+            b"SET LOCAL statement_timeout = %d" % max(1, int(timeout_s * 1000)),
+            b"SET LOCAL IntervalStyle = 'postgres'",
         )
         statement = sql_text.encode()
         stream: PostgresResultStream | CopyResultStream
         try:
-            self.call(lambda: self._control.execute(setup))
-            cursor, name = self._open_cursor(statement)
-            described = None if name is None else self.call(lambda: self._describe(name))
-            if described is not None and copy_stream.copyable(statement, described):
-                cursor.pgresult = described
+            cursor, name = self._open_cursor(statement, setup)
+            described = cursor.pgresult
+            if name is not None and described and copy_stream.copyable(statement, described):
                 oids = [described.ftype(i) for i in range(described.nfields)]
                 stream = CopyResultStream(self, statement, self._schema(cursor), oids)
             else:
@@ -252,25 +256,30 @@ class PostgresSession(EngineSession):
         return stream
 
     def _open_cursor(
-        self, statement: bytes
+        self, statement: bytes, setup: tuple[bytes, ...]
     ) -> tuple[psycopg.Cursor[tuple[Any, ...]], bytes | None]:
-        """For a query, a plain cursor and the name of the server-side cursor declared for
-        it; for EXPLAIN and SHOW, a cursor holding the whole result and None.
+        """Run ``setup`` (the transaction's own statements) and open ``statement``: for a
+        query, a plain cursor and the name of the server-side cursor declared for it; for
+        EXPLAIN and SHOW, a cursor holding the whole result and None.
 
-        A query is declared as a server-side cursor (``DECLARE``), then described: its rows
-        are read with binary ``COPY`` when :mod:`querydeck.drivers.postgres.copy_stream` can
-        decode them, else fetched from the cursor in batches (``FETCH``, whose result also
-        describes the columns). ``binary=True`` only makes psycopg send the ``DECLARE`` in
-        the extended protocol, which accepts one statement and nothing after it
-        (``DECLARE`` returns no rows)."""
+        A query is declared as a server-side cursor (``DECLARE``) and described in the same
+        round trip as the setup (``FETCH FORWARD 0`` returns no row, runs nothing, and
+        describes the columns; the cursor then holds that description): its rows are read
+        with binary ``COPY`` when :mod:`querydeck.drivers.postgres.copy_stream` can decode
+        them, else fetched from the cursor in batches. All of them are sent in libpq's
+        pipeline mode, in the extended protocol, which accepts one statement per message and
+        nothing after it; a failure stops the ones after it."""
         text = statement.decode()
         cursor = self._conn.cursor()
         if _DECLARABLE.match(text):
             self._cursors += 1
             name = b"querydeck_%d" % self._cursors  # a name of ours: nothing to quote
             declare = b'DECLARE "%s" NO SCROLL CURSOR FOR ' % name
+            describe = b'FETCH FORWARD 0 FROM "%s"' % name
             try:
-                self.call(lambda: cursor.execute(declare + statement, binary=True))
+                cursor.pgresult = self.call(
+                    lambda: self.wire.pipelined(*setup, declare + statement, describe)
+                )
             except QueryFailed as exc:  # the position counts from the statement, not DECLARE
                 if "position" in exc.detail:
                     exc.detail["position"] = max(1, exc.detail["position"] - len(declare))
@@ -283,16 +292,10 @@ class PostgresSession(EngineSession):
                 "and SHOW.",
                 detail={"construct": first},
             )
+        self.call(lambda: self._control.execute(b"; ".join(setup)))
         # In a pipeline psycopg always uses the extended protocol: one statement only.
         self.call(lambda: self._pipelined(cursor, statement))
         return cursor, None
-
-    def _describe(self, name: bytes) -> psycopg.pq.abc.PGresult:
-        """The description of the declared cursor ``name`` (its columns and their types)."""
-        described = self._conn.pgconn.describe_portal(name)
-        if described.status != psycopg.pq.ExecStatus.COMMAND_OK:
-            raise psycopg.errors.error_from_result(described, encoding="utf-8")
-        return described
 
     def _pipelined(self, cursor: psycopg.Cursor[tuple[Any, ...]], statement: bytes) -> None:
         with self._conn.pipeline():
