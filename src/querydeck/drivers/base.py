@@ -111,6 +111,61 @@ class ResultStream(abc.ABC):
         return False
 
 
+class BatchReader(ResultStream):
+    """A stream its driver reads one batch at a time (:meth:`read_batch`, None at the end of
+    the rows), the first one ahead (:meth:`prefetch`, so that most errors surface from
+    ``execute``). A failure while reading closes the stream; :meth:`release` frees the
+    source once, whether the stream was exhausted, failed or was closed early."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._first: pa.RecordBatch | None = None
+        self._closed = False
+
+    @abc.abstractmethod
+    def exhausted(self) -> bool:
+        """The source has no more rows."""
+
+    @abc.abstractmethod
+    def read_batch(self) -> pa.RecordBatch | None:
+        """The next batch of the source; None at its end."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Free the source (stop the statement when rows are left)."""
+
+    def prefetch(self) -> None:
+        """Read the first batch now."""
+        self._first = self._next()
+
+    def _next(self) -> pa.RecordBatch | None:
+        if self._closed or self.exhausted():
+            return None
+        try:
+            return self.read_batch()
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        if self._first is not None:
+            batch, self._first = self._first, None
+            yield batch
+        while (batch := self._next()) is not None:
+            yield batch
+        self.close()
+
+    def finished(self) -> bool:
+        return self._closed or (self.exhausted() and self._first is None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
+        self.release()
+
+
 class EngineSession(abc.ABC):
     """One session with a data source, opened by :meth:`Driver.connect`.
 

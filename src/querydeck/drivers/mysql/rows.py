@@ -19,7 +19,7 @@ killed (``KILL QUERY``) and reads what was sent meanwhile, so the session stays 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pymysql
 import pymysql.cursors
 
-from querydeck.drivers.base import BATCH_ROWS, ResultStream
+from querydeck.drivers.base import BATCH_ROWS, BatchReader
 from querydeck.drivers.columnar import PAD, Column, RowBuffer, slices
 from querydeck.errors import QueryCancelled, QueryDeckError, QueryFailed
 
@@ -232,7 +232,7 @@ def _column(column: Column) -> pa.Array:
         raise column.mismatch("a value that cannot be read as its type") from None
 
 
-class TextResultStream(ResultStream):
+class TextResultStream(BatchReader):
     """The rows of one statement, read from the wire (see the module docstring). ``owner``
     runs each read as a round trip (cancel reaches the server meanwhile; PyMySQL's errors
     are mapped); ``on_close`` runs once the stream is closed."""
@@ -244,56 +244,29 @@ class TextResultStream(ResultStream):
         schema: pa.Schema,
         on_close: Callable[[], None],
     ) -> None:
-        self.schema = schema
+        super().__init__(schema)
         self._owner = owner
         self._cursor = cursor
         self._packets = _Packets(owner.native, cursor._result)  # type: ignore[attr-defined]
         self._decoder = TextRowDecoder(schema)
         self._on_close = on_close
-        self._first: pa.RecordBatch | None = None
-        self._closed = False
 
-    def prefetch(self) -> None:
-        """Read the first batch now so that most errors surface from ``execute``."""
-        self._first = self._next_batch()
+    def exhausted(self) -> bool:
+        return self._packets.done
 
-    def _next_batch(self) -> pa.RecordBatch | None:
-        if self._packets.done:
+    def read_batch(self) -> pa.RecordBatch | None:
+        if self._owner.cancel_requested():
+            raise QueryCancelled("The statement was cancelled.")
+        rows = bytearray()
+        sizes: list[int] = []
+        self._owner.call(lambda: self._packets.read(rows, sizes, BATCH_ROWS))
+        if not sizes:
             return None
-        try:
-            if self._owner.cancel_requested():
-                raise QueryCancelled("The statement was cancelled.")
-            rows = bytearray()
-            sizes: list[int] = []
-            self._owner.call(lambda: self._packets.read(rows, sizes, BATCH_ROWS))
-            if not sizes:
-                return None
-            if self._packets.done and self._owner.cancel_requested():
-                raise QueryCancelled("The statement was cancelled.")
-            return self._decoder.decode(rows, sizes)
-        except BaseException:
-            self.close()
-            raise
+        if self._packets.done and self._owner.cancel_requested():
+            raise QueryCancelled("The statement was cancelled.")
+        return self._decoder.decode(rows, sizes)
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        if self._first is not None:
-            batch, self._first = self._first, None
-            yield batch
-        while not self._closed:
-            batch = self._next_batch()
-            if batch is None:
-                break
-            yield batch
-        self.close()
-
-    def finished(self) -> bool:
-        return self._closed or (self._packets.done and self._first is None)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._first = None
+    def release(self) -> None:
         if not self._packets.done and self._owner.native.open:
             self._owner.kill_query()
             with contextlib.suppress(pymysql.Error, QueryDeckError):

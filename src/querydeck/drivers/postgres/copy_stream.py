@@ -18,14 +18,13 @@ whose ``statement_timeout`` bounds it as a whole.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pyarrow as pa
 from psycopg import pq
 
-from querydeck.drivers.base import BATCH_ROWS, ResultStream
+from querydeck.drivers.base import BATCH_ROWS, BatchReader
 from querydeck.drivers.postgres.binary import BinaryRowDecoder, decodable
 from querydeck.errors import QueryCancelled, QueryFailed
 
@@ -48,7 +47,7 @@ def copyable(statement: bytes, described: pq.abc.PGresult) -> bool:
     return all(decodable(described.ftype(i)) for i in range(described.nfields))
 
 
-class CopyResultStream(ResultStream):
+class CopyResultStream(BatchReader):
     """The rows of one statement read with binary ``COPY``; closing it rolls the
     transaction back (through its connection)."""
 
@@ -59,18 +58,16 @@ class CopyResultStream(ResultStream):
         schema: pa.Schema,
         oids: list[int],
     ) -> None:
-        self.schema = schema
+        super().__init__(schema)
         self._owner = owner
         self._pgconn = owner.native.pgconn
         self._decoder = BinaryRowDecoder(schema, oids, owner.native)
         self._statement = _PREFIX + statement + b"\n) TO STDOUT (FORMAT binary)"
-        self._first: pa.RecordBatch | None = None
         self._wire = owner.wire
         self._header = True
         #: The server is sending rows (the COPY has not ended).
         self._copying = False
         self._done = False
-        self._closed = False
 
     def prefetch(self) -> None:
         """Send the ``COPY`` and read its first batch, so that most errors surface from
@@ -90,7 +87,7 @@ class CopyResultStream(ResultStream):
         except BaseException:
             self.close()
             raise
-        self._first = self._next_batch()
+        super().prefetch()
 
     def _wait(self) -> None:
         self._wire.wait()
@@ -167,43 +164,22 @@ class CopyResultStream(ResultStream):
         skip = int.from_bytes(data[_HEADER - 4 : _HEADER], "big")
         return data[_HEADER + skip :]
 
-    def _next_batch(self) -> pa.RecordBatch | None:
-        if self._done:
-            return None
+    def exhausted(self) -> bool:
+        return self._done
+
+    def read_batch(self) -> pa.RecordBatch | None:
+        if self._owner.cancel_requested():
+            raise QueryCancelled("The statement was cancelled.")
         try:
-            if self._owner.cancel_requested():
-                raise QueryCancelled("The statement was cancelled.")
             with self._owner.busy():
                 rows, sizes = self._read_rows()
-            if not sizes:
-                return None
-            return self._decoder.decode(rows, sizes)
         except psycopg.Error as exc:
-            self.close()
             raise self._owner.map_error(exc, len(_PREFIX)) from None
-        except BaseException:
-            self.close()
-            raise
+        if not sizes:
+            return None
+        return self._decoder.decode(rows, sizes)
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        if self._first is not None:
-            batch, self._first = self._first, None
-            yield batch
-        while not self._closed:
-            batch = self._next_batch()
-            if batch is None:
-                break
-            yield batch
-        self.close()
-
-    def finished(self) -> bool:
-        return self._closed or (self._done and self._first is None)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._first = None
+    def release(self) -> None:
         if self._copying:
             self._abandon()
         self._owner.rollback()

@@ -33,6 +33,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from querydeck.drivers import arrow_rows
 from querydeck.drivers.base import (
     BATCH_ROWS,
+    BatchReader,
     Capabilities,
     Driver,
     DriverOptions,
@@ -456,8 +457,9 @@ class PostgresSession(EngineSession):
         return postgres_catalog.describe_schema(self, schema, timeout_s)
 
 
-class PostgresResultStream(ResultStream):
-    """Rows of one statement; closing it rolls the transaction back."""
+class PostgresResultStream(BatchReader):
+    """Rows of one statement fetched from its cursor; closing it rolls the transaction
+    back."""
 
     def __init__(
         self,
@@ -467,7 +469,7 @@ class PostgresResultStream(ResultStream):
         deadline: float,
         fetch: bytes | None = None,
     ) -> None:
-        self.schema = schema
+        super().__init__(schema)
         self._owner = owner
         self._cursor = cursor
         self._deadline = deadline
@@ -475,59 +477,32 @@ class PostgresResultStream(ResultStream):
         #: whole result). The cursor holds the first batch already.
         self._fetch = fetch
         self._converters = [types.value_converter(f.type) for f in schema]
-        self._first: pa.RecordBatch | None = None
         self._fetches = 0
         self._done = not schema.names
-        self._closed = False
 
-    def prefetch(self) -> None:
-        """Fetch the first batch now so that most errors surface from ``execute``."""
-        self._first = self._next_batch()
+    def exhausted(self) -> bool:
+        return self._done
 
-    def _next_batch(self) -> pa.RecordBatch | None:
-        if self._done:
+    def read_batch(self) -> pa.RecordBatch | None:
+        if self._owner.cancel_requested():
+            raise QueryCancelled("The statement was cancelled.")
+        if self._fetch is not None and self._fetches:
+            self._owner.set_remaining(self._deadline)
+            fetch = self._fetch
+            self._owner.call(lambda: self._cursor.execute(fetch))
+        self._fetches += 1
+        rows = self._owner.call(lambda: self._cursor.fetchmany(BATCH_ROWS))
+        if len(rows) < BATCH_ROWS:
+            self._done = True
+        if not rows:
             return None
         try:
-            if self._owner.cancel_requested():
-                raise QueryCancelled("The statement was cancelled.")
-            if self._fetch is not None and self._fetches:
-                self._owner.set_remaining(self._deadline)
-                fetch = self._fetch
-                self._owner.call(lambda: self._cursor.execute(fetch))
-            self._fetches += 1
-            rows = self._owner.call(lambda: self._cursor.fetchmany(BATCH_ROWS))
-            if len(rows) < BATCH_ROWS:
-                self._done = True
-            if not rows:
-                return None
-            try:
-                rows = types.convert_rows(rows, self._converters)
-            except (ValueError, ArithmeticError) as exc:
-                raise ResultTypeMismatch(f"A value cannot be read: {exc}.") from None
-            return arrow_rows.rows_to_batch(rows, self.schema)
-        except BaseException:
-            self.close()
-            raise
+            rows = types.convert_rows(rows, self._converters)
+        except (ValueError, ArithmeticError) as exc:
+            raise ResultTypeMismatch(f"A value cannot be read: {exc}.") from None
+        return arrow_rows.rows_to_batch(rows, self.schema)
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        if self._first is not None:
-            batch, self._first = self._first, None
-            yield batch
-        while not self._closed:
-            batch = self._next_batch()
-            if batch is None:
-                break
-            yield batch
-        self.close()
-
-    def finished(self) -> bool:
-        return self._closed or (self._done and self._first is None)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._first = None
+    def release(self) -> None:
         self._owner.rollback()
         with contextlib.suppress(psycopg.Error):  # the cursor ended with the transaction
             self._cursor.close()
