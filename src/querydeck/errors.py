@@ -456,7 +456,8 @@ class QueryFailed(QueryDeckError):
 
 class ResultTypeMismatch(QueryFailed):
     """A value has no exact form in its column's type (a SQLite column mixing types, an
-    infinite date, a NaN numeric in a decimal column); add a `CAST`."""
+    infinite date, a NaN numeric in a decimal column, a value an engine returned that its
+    column's type cannot hold); add a `CAST`."""
 
     code = "RESULT_TYPE_MISMATCH"
 
