@@ -3,13 +3,17 @@ without a Workbench."""
 
 from __future__ import annotations
 
+from querydeck.drivers.clickhouse.driver import ClickHouseDriver
 from querydeck.drivers.duckdb.driver import DuckDBDriver
 from querydeck.drivers.mysql.driver import MySQLDriver
 from querydeck.drivers.postgres.driver import PostgresDriver
 from querydeck.drivers.sqlite.driver import SQLiteDriver
 from querydeck.sql.rules import EngineRules
 
-BUILT_IN = {d.dialect: d for d in (PostgresDriver, MySQLDriver, SQLiteDriver, DuckDBDriver)}
+BUILT_IN = {
+    d.dialect: d
+    for d in (PostgresDriver, MySQLDriver, SQLiteDriver, DuckDBDriver, ClickHouseDriver)
+}
 
 
 def rules(dialect: str) -> EngineRules:

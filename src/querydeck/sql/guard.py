@@ -78,6 +78,7 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Escape,
     exp.Fetch,
     exp.Filter,
+    exp.Final,
     exp.From,
     exp.Group,
     exp.GroupingSets,
@@ -99,6 +100,7 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Order,
     exp.Ordered,
     exp.Paren,
+    exp.PreWhere,
     exp.Pivot,
     exp.Qualify,
     exp.RespectNulls,
@@ -151,6 +153,14 @@ _ALLOWED, _FUNCTION, _MAYBE, _FORBIDDEN, _TABLE = range(5)
 #: A DuckDB table name that DuckDB would read as a file or URL (a "replacement scan":
 #: ``FROM 'data.csv'``, ``FROM "/etc/passwd"``, ``FROM 's3://…'``).
 _FILE_LIKE_NAME = re.compile(r"[./\\:~]")
+#: Query nodes and their clauses that change how the engine runs or answers (ClickHouse:
+#: ``SELECT … SETTINGS readonly = 0``, ``… FORMAT TabSeparated``): a setting is
+#: configuration, and a format would replace the one querydeck reads the rows in.
+_QUERY_NODES = frozenset({exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery})
+_QUERY_CLAUSES: tuple[tuple[str, str, type[QueryRejected]], ...] = (
+    ("settings", "SETTINGS", SqlNotReadOnly),
+    ("format", "FORMAT", SqlForbiddenSyntax),
+)
 #: Each node class's verdict, worked out once per class (isinstance over the whole list
 #: for every node was the guard's largest cost).
 _KINDS: dict[type[exp.Expr], int] = {}
@@ -272,6 +282,8 @@ def _check_tree(
         if kind is None:
             kind = _KINDS[type(node)] = _kind(type(node))
         if kind == _ALLOWED:
+            if type(node) in _QUERY_NODES:
+                _check_clauses(sql, node)
             continue
         if kind == _FUNCTION:
             assert isinstance(node, exp.Func)
@@ -289,6 +301,15 @@ def _check_tree(
             f"{construct} is not allowed in a read-only statement.",
             detail={**_locate(sql, node, construct), "construct": construct},
         )
+
+
+def _check_clauses(sql: str, node: exp.Expr) -> None:
+    for arg, construct, error in _QUERY_CLAUSES:
+        if node.args.get(arg):
+            raise error(
+                f"{construct} is not allowed in a read-only statement.",
+                detail={**_locate(sql, node, construct), "construct": construct},
+            )
 
 
 def _check_table(sql: str, node: exp.Expr, rules: EngineRules) -> None:
