@@ -29,6 +29,7 @@ from querydeck.errors import (
     DatabaseNotFound,
     QueryCancelled,
     QueryFailed,
+    QueryRejected,
     QueryTimeout,
     UpstreamUnavailable,
 )
@@ -230,24 +231,44 @@ def test_the_address_policy_applies(server: ClickHouseServer) -> None:
         driver.connect(timeout_s=5)
 
 
-def test_the_engine_refuses_what_the_guard_would(conn: ClickHouseSession) -> None:
-    """Every statement carries readonly=1: writes, DDL, SET, settings in the query, table
-    functions and SYSTEM are the server's refusals too."""
-    refused = {
-        f"INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')": "readonly",
-        "CREATE TABLE qd_evil (a UInt8) ENGINE = Memory": "readonly",
-        f"DROP TABLE {FIXTURE_TABLE}": "readonly",
-        "SET max_threads = 1": "readonly",
-        "SELECT 1 SETTINGS readonly = 0": "readonly",
-        "SELECT * FROM numbers(3)": "readonly",
-        "SELECT * FROM file('/etc/passwd', 'CSV', 'a String')": "readonly",
-        "SELECT * FROM url('http://127.0.0.1:1/x', CSV, 'a String')": "readonly",
-        "SYSTEM DROP DNS CACHE": "readonly",
-    }
-    for sql, word in refused.items():
+def test_only_queries_are_sent(conn: ClickHouseSession) -> None:
+    """KILL QUERY runs in readonly mode (and stops other sessions' queries): the driver
+    sends nothing but queries and EXPLAIN, whatever the guard let through."""
+    for sql in (
+        "KILL QUERY WHERE 1",
+        f"INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')",
+        "SYSTEM DROP DNS CACHE",
+        "SET max_threads = 1",
+        "OPTIMIZE TABLE qd_items",
+    ):
+        with pytest.raises(QueryRejected) as caught:
+            conn.execute(sql, timeout_s=10)
+        assert caught.value.detail["construct"] == sql.split()[0]
+    assert rows(conn, "/* a */ -- b\n (SELECT 1 AS x)") == [{"x": 1}]
+
+
+def test_the_server_refuses_writes_with_the_sessions_settings(conn: ClickHouseSession) -> None:
+    """Every statement carries readonly=1: writes, DDL, SET, SYSTEM, settings in the query
+    and table functions are the server's refusals too (sent here without the driver's
+    statement filter)."""
+    refused = (
+        f"INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')",
+        "CREATE TABLE qd_evil (a UInt8) ENGINE = Memory",
+        f"DROP TABLE {FIXTURE_TABLE}",
+        "SET max_threads = 1",
+        "SYSTEM DROP DNS CACHE",
+        "SELECT 1 SETTINGS readonly = 0",
+        "SELECT * FROM numbers(3)",
+        "SELECT * FROM file('/etc/passwd', 'CSV', 'a String')",
+        "SELECT * FROM url('http://127.0.0.1:1/x', CSV, 'a String')",
+    )
+    for sql in refused:
         with pytest.raises(QueryFailed) as caught:
+            conn.rows(sql)
+        assert "readonly" in caught.value.message, (sql, caught.value.message)
+    for sql in refused[-4:]:
+        with pytest.raises(QueryFailed, match="readonly"):
             read_table(conn.execute(sql, timeout_s=10))
-        assert word in caught.value.message, (sql, caught.value.message)
     assert rows(conn, f"SELECT count() AS n FROM {FIXTURE_TABLE}") == [{"n": 3}]
 
 
@@ -281,9 +302,7 @@ def test_a_read_only_profile_gets_no_settings_and_still_reads(
             *FIXTURE_ROWS
         ]
         with pytest.raises(QueryFailed, match="readonly"):
-            read_table(
-                connection.execute(f"INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')", timeout_s=5)
-            )
+            connection.rows(f"INSERT INTO {FIXTURE_TABLE} VALUES (9, 'x')")
         outcome: list[BaseException] = []
 
         def run() -> None:

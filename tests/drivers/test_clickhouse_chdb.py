@@ -201,11 +201,15 @@ def test_writes_and_table_functions_are_refused(conn: ClickHouseSession) -> None
     for sql in (
         "INSERT INTO qd_chdb.events (id) VALUES (2)",
         "CREATE TABLE qd_chdb.evil (a UInt8) ENGINE = Memory",
+    ):
+        with pytest.raises(QueryFailed, match="readonly"):
+            conn.rows(sql)  # the session's settings, without the driver's statement filter
+    for sql in (
         "SELECT * FROM file('/etc/passwd', 'LineAsString')",
         "SELECT * FROM url('http://127.0.0.1:1/x', 'LineAsString')",
         "SELECT 1 SETTINGS readonly = 0",
     ):
-        with pytest.raises(QueryFailed):
+        with pytest.raises(QueryFailed, match="readonly"):
             read_table(conn.execute(sql, timeout_s=30))
     table = read_table(conn.execute("SELECT count() AS n FROM qd_chdb.events", timeout_s=30))
     assert table.to_pylist() == [{"n": 1}]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,10 +40,17 @@ from querydeck.errors import (
     QueryDeckError,
     QueryFailed,
     QueryTimeout,
+    SqlNotReadOnly,
     UpstreamUnavailable,
 )
 
 _LOST = "The connection to ClickHouse was lost; open a new one."
+#: Statements sent at all: queries and EXPLAIN. readonly=1 refuses writes, DDL, SET and
+#: SYSTEM, but not ``KILL QUERY`` (which stops other sessions' queries, other users' too on
+#: servers without access control): the driver sends nothing else, guard or no guard.
+_QUERY = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/|\()*(select|with|explain)\b", re.I | re.S
+)
 #: ClickHouse error codes querydeck tells apart.
 _TIMEOUT = frozenset({159})  # TIMEOUT_EXCEEDED
 _CANCELLED = frozenset({394})  # QUERY_WAS_CANCELLED
@@ -217,6 +225,12 @@ class ClickHouseSession(EngineSession):
     def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
         if "\x00" in sql:
             raise QueryFailed("The statement contains a NUL character.")
+        if not _QUERY.match(sql):
+            first = (sql.split(None, 1) or [""])[0][:40].upper()
+            raise SqlNotReadOnly(
+                "ClickHouse connections run only queries (SELECT, WITH) and EXPLAIN.",
+                detail={"construct": first},
+            )
         if self._stream is not None:
             self._stream.close()
         query_id = str(uuid.uuid4())
