@@ -368,6 +368,14 @@ class UpstreamUnavailable(ConnectionFailed):
     http_status = 503
 
 
+class DriverClientMissing(ConnectionFailed):
+    """The driver's client library is an optional dependency that is not installed (Spark:
+    `pip install 'querydeck[spark]'`)."""
+
+    code = "DRIVER_CLIENT_MISSING"
+    http_status = 503
+
+
 class AuthenticationFailed(ConnectionFailed):
     """The server rejected the user name or password."""
 

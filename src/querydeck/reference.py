@@ -139,6 +139,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.ConnectionTargetForbidden,
             errors.ConnectionPrivileged,
             errors.UpstreamUnavailable,
+            errors.DriverClientMissing,
             errors.AuthenticationFailed,
             errors.DatabaseNotFound,
             errors.DataFileNotFound,

@@ -1,0 +1,1 @@
+"""Apache Spark through Spark Connect (pyspark's Connect client)."""
