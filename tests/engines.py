@@ -7,12 +7,20 @@ from querydeck.drivers.clickhouse.driver import ClickHouseDriver
 from querydeck.drivers.duckdb.driver import DuckDBDriver
 from querydeck.drivers.mysql.driver import MySQLDriver
 from querydeck.drivers.postgres.driver import PostgresDriver
+from querydeck.drivers.spark.driver import SparkDriver
 from querydeck.drivers.sqlite.driver import SQLiteDriver
 from querydeck.sql.rules import EngineRules
 
 BUILT_IN = {
     d.dialect: d
-    for d in (PostgresDriver, MySQLDriver, SQLiteDriver, DuckDBDriver, ClickHouseDriver)
+    for d in (
+        PostgresDriver,
+        MySQLDriver,
+        SQLiteDriver,
+        DuckDBDriver,
+        ClickHouseDriver,
+        SparkDriver,
+    )
 }
 
 
