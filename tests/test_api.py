@@ -359,7 +359,9 @@ def test_secrets_never_come_back(client: TestClient, capfd: pytest.CaptureFixtur
 
 def test_drivers_endpoint(client: TestClient) -> None:
     drivers = {d["name"]: d for d in client.get("/api/v1/drivers").json()}
-    assert {"sqlite", "duckdb", "postgres", "mysql"} <= set(drivers)
+    assert {"sqlite", "duckdb", "postgres", "mysql", "clickhouse", "spark"} <= set(drivers)
+    assert drivers["spark"]["dialect"] == "spark"
+    assert drivers["clickhouse"]["url_schemes"] == ["clickhouse", "clickhouses"]
     assert "properties" in drivers["mysql"]["options_schema"]
     assert client.get("/api/v1/drivers/duckdb").json()["dialect"] == "duckdb"
     assert error(client.get("/api/v1/drivers/nope"))["code"] == "UNKNOWN_DRIVER"

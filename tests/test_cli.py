@@ -448,10 +448,18 @@ def test_unexpected_error_is_one_line(
 def test_drivers(cli: Invoke) -> None:
     result = cli("drivers")
     assert result.exit_code == 0
-    for text in ("sqlite", "duckdb", "postgres", "PostgreSQL", "postgresql://"):
+    for text in (
+        "sqlite",
+        "duckdb",
+        "postgres",
+        "PostgreSQL",
+        "postgresql://",
+        "clickhouse",
+        "sc://",
+    ):
         assert text in result.stdout
     listed = orjson.loads(cli("drivers", "--format", "json").stdout)
-    assert {"sqlite", "duckdb"} <= {d["name"] for d in listed}
+    assert {"sqlite", "duckdb", "clickhouse", "spark"} <= {d["name"] for d in listed}
 
 
 # --- serve --------------------------------------------------------------------------------
