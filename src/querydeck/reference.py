@@ -53,6 +53,9 @@ def policy_markdown() -> str:
     for name in registry.names():
         driver = registry.load(name)
         engines.append((f"{driver.title} (`{driver.name}`)", driver.forbidden_functions))
+        for flavour, table in driver.flavour_functions.items():
+            if table:
+                engines.append((f"{driver.title}, flavour `{flavour}`: in addition", table))
     return _policy_markdown(engines)
 
 

@@ -12,6 +12,7 @@ method that may be called from another thread while a statement runs is
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -273,6 +274,10 @@ class Driver(abc.ABC, Generic[OptionsT]):
     quoted_names_read_files: ClassVar[bool] = False
     #: How generated DDL reads on this engine.
     ddl_style: ClassVar[DdlStyle] = DdlStyle()
+    #: Compatible engines this driver reaches (its ``flavour`` option): flavour → the
+    #: functions that engine adds to :attr:`forbidden_functions` (built-ins of its own that
+    #: the base engine lacks). Empty: the driver has no flavours.
+    flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {}
 
     @classmethod
     def sql_rules(cls) -> EngineRules:
@@ -288,6 +293,28 @@ class Driver(abc.ABC, Generic[OptionsT]):
             )
             cls._sql_rules = made  # type: ignore[attr-defined]  # cached on the class
         return made
+
+    @classmethod
+    def rules_for(cls, options: DriverOptions) -> EngineRules:
+        """The guard's rules for one connection: :meth:`sql_rules`, with its flavour's
+        additions when its options name one (made once per flavour). The guard asks this,
+        so a deny table may depend on which compatible engine a connection reaches."""
+        flavour = getattr(options, "flavour", None)
+        extra = cls.flavour_functions.get(flavour) if isinstance(flavour, str) else None
+        if not extra:
+            return cls.sql_rules()
+        made: dict[str, EngineRules] | None = cls.__dict__.get("_flavour_rules")
+        if made is None:
+            made = {}
+            cls._flavour_rules = made  # type: ignore[attr-defined]  # cached on the class
+        rules = made.get(flavour)  # type: ignore[arg-type]  # a str, checked above
+        if rules is None:
+            base = cls.sql_rules()
+            rules = dataclasses.replace(
+                base, forbidden_functions={**base.forbidden_functions, **extra}
+            )
+            made[str(flavour)] = rules
+        return rules
 
     def __init__(self, options: OptionsT, *, sandbox: Sandbox | None = None) -> None:
         self.options = options

@@ -221,7 +221,8 @@ class RunManager:
         active.connection_id, active.request_id = info.id, current_request_id()
         active.principal, active.record = actor, row
         try:
-            active.sql = self._checker(request.sql, rules=driver.sql_rules(), max_rows=max_rows)
+            rules = driver.rules_for(driver.options)
+            active.sql = self._checker(request.sql, rules=rules, max_rows=max_rows)
         except QueryRejected as exc:
             exc.detail["run_id"] = run_id
             row.update(
