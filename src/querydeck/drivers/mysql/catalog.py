@@ -71,15 +71,12 @@ def _fetch(conn: MySQLSession, query: str, params: tuple[Any, ...]) -> list[tupl
 
 
 def schemas(conn: MySQLSession) -> list[str]:
-    return [str(r[0]) for r in _fetch(conn, SCHEMAS, ())]
+    hidden = {name.lower() for name in conn.flavour.system_schemas}
+    return [str(r[0]) for r in _fetch(conn, SCHEMAS, ()) if str(r[0]).lower() not in hidden]
 
 
 def _set_timeout(conn: MySQLSession, timeout_s: float) -> None:
-    if conn.mariadb:
-        statement = f"SET SESSION max_statement_time = {max(0.001, timeout_s):.3f}"
-    else:
-        statement = f"SET SESSION max_execution_time = {max(1, int(timeout_s * 1000))}"
-    _fetch(conn, statement, ())
+    _fetch(conn, conn.timeout_statement(timeout_s), ())
 
 
 def describe_schema(conn: MySQLSession, schema: str, timeout_s: float) -> SchemaMeta:

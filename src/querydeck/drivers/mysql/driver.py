@@ -35,9 +35,9 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.mysql import catalog as mysql_catalog
-from querydeck.drivers.mysql import privileges as mysql_privileges
 from querydeck.drivers.mysql import rows as mysql_rows
 from querydeck.drivers.mysql import types as mysql_types
+from querydeck.drivers.mysql.flavours import BASE, FLAVOURS, MySQLFlavour, flavour
 from querydeck.drivers.mysql.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
@@ -74,7 +74,8 @@ FORBIDDEN_PARAMS = frozenset(
     }
 )
 _EXECUTABLE_COMMENT = re.compile(r"/\*[mM]?!")
-_TIMEOUT_ERRNOS = frozenset({1969, 3024})  # MariaDB max_statement_time, MySQL max_execution_time
+#: MariaDB max_statement_time, MySQL max_execution_time, OceanBase ob_query_timeout.
+_TIMEOUT_ERRNOS = frozenset({1969, 3024, 4012})
 _INTERRUPTED = 1317
 _UNREACHABLE = frozenset({2003, 2005})
 _LOST_ERRNOS = frozenset({2006, 2013, 2014, 2055, 1053, 1927})
@@ -95,6 +96,11 @@ class MySQLOptions(DriverOptions):
         default=None,
         description="Id of an uploaded CA certificate to verify the server with; sslmode "
         "then defaults to verify-full.",
+    )
+    flavour: Literal["tidb", "oceanbase", "doris", "starrocks"] | None = Field(
+        default=None,
+        description="A database that speaks MySQL's protocol (see docs/connections.md): its "
+        "time limit, transactions, privileges, system schemas and functions.",
     )
 
     @model_validator(mode="before")
@@ -129,6 +135,9 @@ class MySQLDriver(Driver[MySQLOptions]):
     capabilities: ClassVar[Capabilities] = Capabilities()
     url_schemes: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
     forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
+    flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        name: each.forbidden_functions for name, each in FLAVOURS.items()
+    }
     executable_comments: ClassVar[bool] = True
     ddl_style: ClassVar[DdlStyle] = DdlStyle(comments="inline")
 
@@ -173,7 +182,7 @@ class MySQLDriver(Driver[MySQLOptions]):
         if conn.client_flag & (CLIENT.MULTI_STATEMENTS | CLIENT.LOCAL_FILES):
             conn.close()
             raise ConnectionFailed("The MySQL client enabled multi-statements or local files.")
-        connection = MySQLSession(conn, args)
+        connection = MySQLSession(conn, args, flavour(self.options.flavour))
         try:
             connection.setup()
         except QueryDeckError:
@@ -216,28 +225,54 @@ def connect_error(exc: pymysql.Error, target: str) -> ConnectionFailed:
 class MySQLSession(EngineSession):
     """One PyMySQL session; each execute runs in its own read-only transaction."""
 
-    def __init__(self, conn: pymysql.connections.Connection[Any], args: dict[str, Any]) -> None:
-        self._conn = conn
+    def __init__(
+        self,
+        conn: pymysql.connections.Connection[Any],
+        args: dict[str, Any],
+        kind: MySQLFlavour = BASE,
+    ) -> None:
         self._args = args
-        untyped: Any = conn  # the stubs leave these two methods untyped
-        self._thread_id = int(untyped.thread_id())
-        self._mariadb = "mariadb" in str(untyped.get_server_info()).lower()
+        self.flavour = kind
+        self._attach(conn)
         self._lock = threading.Lock()
         self._busy = False
         self._cancel_requested = False
         self._broken = False
         self._stream: ResultStream | None = None
 
+    def _attach(self, conn: pymysql.connections.Connection[Any]) -> None:
+        self._conn = conn
+        untyped: Any = conn  # the stubs leave these two methods untyped
+        self._thread_id = int(untyped.thread_id())
+        self._mariadb = "mariadb" in str(untyped.get_server_info()).lower()
+
     def setup(self) -> None:
-        """Session settings: UTC timestamps, read-only transactions by default."""
+        """Session settings: UTC timestamps, read-only transactions by default (where the
+        flavour has them)."""
         self._run("SET SESSION time_zone = '+00:00'")
-        self._run("SET SESSION TRANSACTION READ ONLY")
+        if self.flavour.read_only_transaction:
+            self._run("SET SESSION TRANSACTION READ ONLY")
+
+    def timeout_statement(self, timeout_s: float) -> str:
+        """The statement limiting the next statement's time on this server."""
+        if self.flavour.timeout is not None:
+            return self.flavour.timeout(timeout_s)
+        if self._mariadb:
+            return f"SET SESSION max_statement_time = {max(0.001, timeout_s):.3f}"
+        return f"SET SESSION max_execution_time = {max(1, int(timeout_s * 1000))}"
 
     def ping(self) -> ServerInfo:
         return ServerInfo(version=str(self._run("SELECT VERSION()")[0][0]))
 
     def privileges(self) -> list[str]:
-        return mysql_privileges.reasons([str(row[0]) for row in self._run("SHOW GRANTS")])
+        def action() -> tuple[list[tuple[Any, ...]], list[str]]:
+            with self._conn.cursor() as cursor:
+                cursor.execute("SHOW GRANTS")
+                names = [str(d[0]) for d in cursor.description or ()]
+                return list(cursor.fetchall()), names
+
+        rows, names = self.call(action)
+        return self.flavour.grants(rows, names)
 
     def _run(self, statement: str) -> Sequence[tuple[Any, ...]]:
         """Run one of querydeck's own statements and return its rows."""
@@ -294,12 +329,10 @@ class MySQLSession(EngineSession):
         cursor = pymysql.cursors.SSCursor(self._conn)
         rows = _Rows(self, cursor)
         try:
-            if self._mariadb:
-                self._run(f"SET SESSION max_statement_time = {max(0.001, timeout_s):.3f}")
-            else:
-                self._run(f"SET SESSION max_execution_time = {max(1, int(timeout_s * 1000))}")
-            self._run("SET SESSION TRANSACTION READ ONLY")
-            self._run("START TRANSACTION READ ONLY")
+            self._run(self.timeout_statement(timeout_s))
+            if self.flavour.read_only_transaction:
+                self._run("SET SESSION TRANSACTION READ ONLY")
+                self._run("START TRANSACTION READ ONLY")
             started = time.monotonic()
             self.call(lambda: cursor.execute(sql))
             description = getattr(cursor, "_result", None)
@@ -377,6 +410,10 @@ class MySQLSession(EngineSession):
         with its packet helpers."""
         if self._stream is not None:
             self._stream.close()
+        if not self.flavour.reset_command:
+            self._reconnect()
+            self._cancel_requested = False
+            return True
         untyped: Any = self._conn  # PyMySQL's packet helpers are private and untyped
 
         def action() -> None:
@@ -387,6 +424,18 @@ class MySQLSession(EngineSession):
         self.setup()
         self._cancel_requested = False
         return True
+
+    def _reconnect(self) -> None:
+        """A flavour without ``COM_RESET_CONNECTION``: the fresh session is a new one."""
+        with contextlib.suppress(pymysql.Error):
+            self._conn.close()
+        try:
+            self._attach(pymysql.connect(**self._args))
+        except pymysql.Error as exc:
+            self._broken = True
+            raise UpstreamUnavailable(f"{_LOST} ({_message(exc)})") from None
+        self._broken = False
+        self.setup()
 
     def alive(self) -> bool:
         sock = getattr(self._conn, "_sock", None)
