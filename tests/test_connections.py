@@ -50,6 +50,7 @@ def test_postgres_url_is_parsed_into_typed_options(workbench: Workbench) -> None
         "user": "alice",
         "sslmode": "require",
         "ssl_ca_certificate": None,
+        "flavour": None,
     }
     assert info.secrets_set == ["password"]
     assert SENTINEL not in info.model_dump_json()

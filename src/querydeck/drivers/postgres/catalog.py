@@ -20,6 +20,7 @@ from querydeck.drivers.catalog_model import (
     TableMeta,
     type_family,
 )
+from querydeck.drivers.postgres.flavours import hidden
 from querydeck.errors import CatalogNotFound
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped
 def schemas(conn: PostgresSession) -> list[str]:
     native = conn.native
     rows = conn.call(lambda: native.execute(SCHEMAS).fetchall())
-    return [str(r[0]) for r in rows]
+    return [str(r[0]) for r in rows if not hidden(conn.flavour, str(r[0]))]
 
 
 def describe_schema(conn: PostgresSession, schema: str, timeout_s: float) -> SchemaMeta:

@@ -46,8 +46,8 @@ from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.postgres import catalog as postgres_catalog
 from querydeck.drivers.postgres import copy_stream, types
-from querydeck.drivers.postgres import privileges as postgres_privileges
 from querydeck.drivers.postgres.copy_stream import CopyResultStream
+from querydeck.drivers.postgres.flavours import BASE, FLAVOURS, PostgresFlavour, flavour
 from querydeck.drivers.postgres.libpq import Wire
 from querydeck.drivers.postgres.native import check_postgres
 from querydeck.drivers.postgres.policy import FORBIDDEN_FUNCTIONS
@@ -99,6 +99,11 @@ class PostgresOptions(DriverOptions):
         description="Id of an uploaded CA certificate to verify the server with (libpq "
         "sslrootcert); sslmode then defaults to verify-full.",
     )
+    flavour: Literal["opengauss", "gaussdb", "kingbasees", "redshift"] | None = Field(
+        default=None,
+        description="A database that speaks PostgreSQL's protocol (see docs/connections.md): "
+        "its cursors, session reset, privileges, system schemas and functions.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +126,9 @@ class PostgresDriver(Driver[PostgresOptions]):
     capabilities: ClassVar[Capabilities] = Capabilities(arrays=True)
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
     forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
+    flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        name: each.forbidden_functions for name, each in FLAVOURS.items()
+    }
     native_check: ClassVar[NativeCheck | None] = check_postgres
     ddl_style: ClassVar[DdlStyle] = DdlStyle(comments="statements")
 
@@ -154,6 +162,14 @@ class PostgresDriver(Driver[PostgresOptions]):
         )
 
     def connect(self, *, timeout_s: float) -> PostgresSession:
+        return PostgresSession(
+            self.open_native(timeout_s),
+            flavour(self.options.flavour),
+            reopen=lambda: self.open_native(timeout_s),
+        )
+
+    def open_native(self, timeout_s: float) -> psycopg.Connection[tuple[Any, ...]]:
+        """A new psycopg connection in autocommit mode, set up for querydeck."""
         try:
             conn = psycopg.connect(self.conninfo(timeout_s), autocommit=True)
         except psycopg.Error as exc:
@@ -164,7 +180,7 @@ class PostgresDriver(Driver[PostgresOptions]):
         # own ROLLBACK lost the session one run in seven, a repeated EXPLAIN failed.
         conn.prepare_threshold = None
         types.register_loaders(conn.adapters)
-        return PostgresSession(conn)
+        return conn
 
 
 def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
@@ -198,8 +214,17 @@ def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
 class PostgresSession(EngineSession):
     """One psycopg connection in autocommit mode; each execute is its own transaction."""
 
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        kind: PostgresFlavour = BASE,
+        *,
+        reopen: Callable[[], psycopg.Connection[tuple[Any, ...]]] | None = None,
+    ) -> None:
         self._conn = conn
+        self.flavour = kind
+        #: Opens a new session, for flavours whose sessions cannot be reset in place.
+        self._reopen = reopen
         self._busy = False
         self._cancel_requested = False
         self._lock = threading.Lock()
@@ -218,7 +243,7 @@ class PostgresSession(EngineSession):
         return ServerInfo(version=str(row[0]) if row else "")
 
     def privileges(self) -> list[str]:
-        return self.call(lambda: postgres_privileges.probe(self._conn))  # type: ignore[no-any-return]
+        return self.call(lambda: self.flavour.probe(self._conn))  # type: ignore[no-any-return]
 
     def execute(self, sql_text: str, *, timeout_s: float) -> ResultStream:
         if "\x00" in sql_text:
@@ -233,14 +258,19 @@ class PostgresSession(EngineSession):
         setup = (
             b"BEGIN READ ONLY",
             b"SET LOCAL statement_timeout = %d" % max(1, int(timeout_s * 1000)),
-            b"SET LOCAL IntervalStyle = 'postgres'",
+            *self.flavour.transaction_settings,
         )
         statement = sql_text.encode()
         stream: PostgresResultStream | CopyResultStream
         try:
             cursor, name = self._open_cursor(statement, setup)
             described = cursor.pgresult
-            if name is not None and described and copy_stream.copyable(statement, described):
+            if (
+                name is not None
+                and described
+                and self.flavour.binary_copy
+                and copy_stream.copyable(statement, described)
+            ):
                 oids = [described.ftype(i) for i in range(described.nfields)]
                 stream = CopyResultStream(self, statement, self._schema(cursor), oids)
             else:
@@ -275,7 +305,7 @@ class PostgresSession(EngineSession):
         if _DECLARABLE.match(text):
             self._cursors += 1
             name = b"querydeck_%d" % self._cursors  # a name of ours: nothing to quote
-            declare = b'DECLARE "%s" NO SCROLL CURSOR FOR ' % name
+            declare = b'DECLARE "%s" %sCURSOR FOR ' % (name, self.flavour.declare_options)
             describe = b'FETCH FORWARD 0 FROM "%s"' % name
             try:
                 cursor.pgresult = self.call(
@@ -392,12 +422,12 @@ class PostgresSession(EngineSession):
         if self._conn.closed or self._conn.broken:
             return
         try:
-            self._control.execute(_RESET)
+            self._control.execute(_RESET if self.flavour.discard else b"ROLLBACK")
         except psycopg.Error:
             if not self._conn.broken:
                 self._conn.close()
             return
-        self._fresh = True
+        self._fresh = self.flavour.discard
 
     def stream_closed(self, stream: PostgresResultStream | CopyResultStream) -> None:
         if self._stream is stream:
@@ -427,12 +457,24 @@ class PostgresSession(EngineSession):
         if self._fresh and idle:
             if not self.alive():  # ended by the server since (or it sent something)
                 raise UpstreamUnavailable(_LOST)
-        else:
+        elif self.flavour.discard or self._reopen is None:
             self.call(lambda: self._control.execute(_RESET))
             self._fresh = True
+        else:
+            self._replace()
         self._cancel_requested = False
         self._type_names = {k: v for k, v in self._type_names.items() if k[0] < _FIRST_USER_OID}
         return True
+
+    def _replace(self) -> None:
+        """A flavour whose session cannot be reset in place: a new session replaces it."""
+        assert self._reopen is not None
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = self._reopen()
+        self._control = self._conn.cursor()
+        self._type_names = {}
+        self._fresh = True
 
     def alive(self) -> bool:
         if self._conn.closed or self._conn.broken:

@@ -43,7 +43,8 @@ FROM pg_roles r WHERE r.rolname = current_user
 """
 
 
-def _names(names: list[str]) -> str:
+def names_text(names: list[str]) -> str:
+    """The first names of a list, and how many more."""
     shown = ", ".join(names[:SHOWN_NAMES])
     extra = len(names) - SHOWN_NAMES
     return shown + (f" and {extra} more" if extra > 0 else "")
@@ -70,7 +71,7 @@ def probe(conn: psycopg.Connection[Any]) -> list[str]:
     if db_create:
         reasons.append("CREATE on the database")
     if schemas:
-        reasons.append(f"CREATE on schema {_names(list(schemas))}")
+        reasons.append(f"CREATE on schema {names_text(list(schemas))}")
     if tables:
-        reasons.append(f"INSERT/UPDATE/DELETE/TRUNCATE on {_names(list(tables))}")
+        reasons.append(f"INSERT/UPDATE/DELETE/TRUNCATE on {names_text(list(tables))}")
     return reasons
