@@ -131,3 +131,22 @@ def s3_server() -> Iterator[S3Server]:
     server = s3server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect() -> Iterator[object]:
+    """One Spark Connect server per test process, shared by the modules that need one
+    (its JVM takes 15-30 s to start here); see tests/spark_server.py."""
+    from tests.spark_server import spark_server
+
+    with spark_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> Iterator[object]:
+    """One ClickHouse server per test process; see tests/clickhouse_server.py."""
+    from tests.clickhouse_server import clickhouse_server
+
+    with clickhouse_server() as server:
+        yield server

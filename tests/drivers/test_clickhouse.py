@@ -34,7 +34,7 @@ from querydeck.errors import (
     UpstreamUnavailable,
 )
 from querydeck.sandbox.addresses import AddressPolicy
-from tests.clickhouse_server import READER_PASSWORD, ClickHouseServer, clickhouse_server
+from tests.clickhouse_server import READER_PASSWORD, ClickHouseServer
 from tests.drivers.suite import (
     ARRAY,
     BIG_INT,
@@ -64,9 +64,8 @@ SLEEP_SQL = "SELECT count() FROM system.numbers WHERE NOT ignore(sipHash64(numbe
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ClickHouseServer]:
-    with clickhouse_server() as running:
-        yield running
+def server(clickhouse: ClickHouseServer) -> ClickHouseServer:
+    return clickhouse
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ from tests.drivers.suite import (
     read_table,
 )
 from tests.services import unique_name
-from tests.spark_server import SparkServer, spark_server
+from tests.spark_server import SparkServer
 
 pytestmark = pytest.mark.services
 
@@ -62,15 +62,14 @@ SLEEP_SQL = "SELECT count(*) FROM range(1000000000000)"
 
 
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest) -> Iterator[SparkServer]:
+def server(request: pytest.FixtureRequest, spark_connect: SparkServer) -> Iterator[SparkServer]:
     started = time.monotonic()
-    with spark_server() as running:
-        yield running
+    yield spark_connect
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(
-            f"test_spark: Spark Connect started in {running.started_in_s} s; the module took "
-            f"{time.monotonic() - started:.1f} s"
+            f"test_spark: the Spark Connect server started in {spark_connect.started_in_s} s "
+            f"(shared by the process); the module took {time.monotonic() - started:.1f} s"
         )
 
 

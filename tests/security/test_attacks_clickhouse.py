@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from querydeck.runs.models import RunStatus
-from tests.clickhouse_server import READER_PASSWORD, ClickHouseServer, clickhouse_server
+from tests.clickhouse_server import READER_PASSWORD, ClickHouseServer
 from tests.security.harness import (
     Attack,
     Bench,
@@ -176,12 +176,12 @@ GUARDED = [a for a in ATTACKS if a.guarded]
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ClickHouseServer]:
-    with clickhouse_server() as running:
-        running.sql("CREATE DATABASE qd_attacks")
-        running.sql("CREATE TABLE qd_attacks.victim (id Int32, name String) ENGINE = TinyLog")
-        running.sql("INSERT INTO qd_attacks.victim VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma')")
-        yield running
+def server(clickhouse: ClickHouseServer) -> Iterator[ClickHouseServer]:
+    clickhouse.sql("CREATE DATABASE qd_attacks")
+    clickhouse.sql("CREATE TABLE qd_attacks.victim (id Int32, name String) ENGINE = TinyLog")
+    clickhouse.sql("INSERT INTO qd_attacks.victim VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma')")
+    yield clickhouse
+    clickhouse.sql("DROP DATABASE IF EXISTS qd_attacks")
 
 
 @pytest.fixture(scope="module")

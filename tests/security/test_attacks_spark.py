@@ -10,6 +10,7 @@ warehouse directory and the outside directory are checked.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +28,7 @@ from tests.security.harness import (
     check_guarded,
     common_attacks,
 )
-from tests.spark_server import SparkServer, spark_server
+from tests.spark_server import SparkServer
 
 pytestmark = pytest.mark.services
 
@@ -114,9 +115,14 @@ ATTACKS = [
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[SparkServer]:
-    with spark_server() as running:
-        yield running
+def server(request: pytest.FixtureRequest, spark_connect: SparkServer) -> Iterator[SparkServer]:
+    started = time.monotonic()
+    yield spark_connect
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"test_attacks_spark: the module took {time.monotonic() - started:.1f} s"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -141,15 +147,19 @@ def spark_bench(
 
 
 def engine_state(server: SparkServer, admin: Any) -> tuple[Any, ...]:
+    """Every database's tables and views (the catalog API, one call per database) and
+    every file of the warehouse with its size (the victim's rows are its parquet files)."""
     warehouse = server.directory / "warehouse"
     return (
-        [tuple(r) for r in admin.sql("SELECT * FROM qd_attacks.victim ORDER BY id").collect()],
         sorted(
-            (str(r["namespace"]), str(r["tableName"]))
+            (str(t.name), bool(t.isTemporary))
             for db in ("default", "qd_attacks")
-            for r in admin.sql(f"SHOW TABLES IN {db}").collect()
+            for t in admin.catalog.listTables(db)
         ),
-        sorted(str(p.relative_to(warehouse)) for p in warehouse.rglob("*")),
+        sorted(
+            (str(p.relative_to(warehouse)), p.stat().st_size if p.is_file() else -1)
+            for p in warehouse.rglob("*")
+        ),
     )
 
 
