@@ -19,6 +19,7 @@ import pytest
 
 from querydeck.drivers import registry
 from querydeck.drivers.base import Driver, Sandbox
+from querydeck.drivers.clickhouse import privileges
 from querydeck.drivers.clickhouse.driver import ClickHouseDriver, ClickHouseOptions
 from querydeck.drivers.clickhouse.session import ClickHouseSession
 from querydeck.errors import (
@@ -387,3 +388,26 @@ def test_timeout_is_the_servers(conn: ClickHouseSession) -> None:
     assert conn.settings(0.2)["max_execution_time"] == 1
     with pytest.raises(QueryTimeout):
         read_table(conn.execute(SLEEP_SQL, timeout_s=1))
+
+
+def test_grants_of_servers_with_access_control() -> None:
+    """SHOW GRANTS lines as servers with access control (20.5+) print them."""
+    lines = [
+        "GRANT SELECT, SHOW TABLES ON sales.* TO reader",
+        "GRANT dictGet ON sales.d TO reader",
+        "GRANT analysts TO reader",
+    ]
+    assert privileges.reasons_from_grants(lines) == []
+    lines += [
+        "GRANT INSERT, ALTER UPDATE(price) ON sales.orders TO reader",
+        "GRANT SELECT ON logs.* TO reader WITH GRANT OPTION",
+    ]
+    assert privileges.reasons_from_grants(lines) == [
+        "INSERT on sales.orders",
+        "ALTER UPDATE on sales.orders",
+        "GRANT OPTION on logs.*",
+    ]
+    assert privileges.probe(1, lambda: lines) == []
+    assert privileges.probe(0, lambda: None) == [
+        "the login's settings profile is not read-only (readonly = 0)"
+    ]

@@ -165,6 +165,30 @@ CASES: list[tuple[str, str, Any, pa.DataType | Any]] = [
         [1, 2, 3],
         pa.list_(pa.int64()),
     ),
+    (
+        "nested",
+        "SELECT CAST([(1, 'a')] AS Nested(x Int32, y String))",
+        [{"x": 1, "y": "a"}],
+        pa.list_(pa.struct([("x", pa.int32()), ("y", pa.string())])),
+    ),
+    (
+        "tuples_of_centiseconds",
+        "SELECT [(toDateTime64('2024-01-01 00:00:00.12', 2, 'UTC'), 1)]",
+        [{"1": dt.datetime(2024, 1, 1, 0, 0, 0, 120000, tzinfo=dt.UTC), "2": 1}],
+        pa.list_(pa.struct([("1", pa.timestamp("ms", tz="UTC")), ("2", pa.uint8())])),
+    ),
+    (
+        "map_of_wide_integers_as_json",
+        "SELECT map('a', toInt256(1), 'b', toInt256(-2))",
+        '{"a": 1, "b": -2}',
+        pa.string(),
+    ),
+    (
+        "tuple_with_a_wide_integer_as_json",
+        "SELECT (1, toUInt256(2), 'x')",
+        '[1, 2, "x"]',
+        pa.string(),
+    ),
 ]
 
 
@@ -185,6 +209,15 @@ def test_types_of_the_current_engine(
     assert type(value) is type(expected)
     if isinstance(value, dt.datetime):
         assert is_utc_timestamp(arrow_field.type)
+
+
+def test_privileges_from_show_grants(conn: ClickHouseSession) -> None:
+    """The current engine has access control: SHOW GRANTS of its (all-powerful) default
+    user lists what it may do beyond reading."""
+    reasons = conn.privileges()
+    assert "INSERT on *.*" in reasons
+    assert "FILE on *.*" in reasons
+    assert not {"SELECT on *.*", "SHOW on *.*", "DICTGET on *.*"} & set(reasons)
 
 
 def test_json_type_is_text(conn: ClickHouseSession) -> None:

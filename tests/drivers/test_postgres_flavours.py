@@ -106,14 +106,21 @@ def test_the_flavours_probe_sees_a_reader_and_a_writer(pg_url: str, name: str) -
         driver_for(reader, flavour=name).connect(timeout_s=10) as session,
     ):
         assert session.privileges() == []
+    database = pg_url.rsplit("/", 1)[1]
+    grants = (
+        "ALTER ROLE {role} CREATEDB",
+        "GRANT INSERT ON t TO {role}",
+        "GRANT CREATE ON SCHEMA public TO {role}",
+        f'GRANT CREATE ON DATABASE "{database}" TO {{role}}',
+    )
     with (
-        postgres_reader(
-            pg_url, grants=("ALTER ROLE {role} CREATEDB", "GRANT INSERT ON t TO {role}")
-        ) as writer,
+        postgres_reader(pg_url, grants=grants) as writer,
         driver_for(writer, flavour=name).connect(timeout_s=10) as session,
     ):
         reasons = session.privileges()
     assert "role attribute CREATEDB" in reasons
+    assert "CREATE on the database" in reasons
+    assert "CREATE on schema public" in reasons
     assert any(r.startswith("INSERT/UPDATE/DELETE") and "t" in r for r in reasons)
     with driver_for(pg_url, flavour=name).connect(timeout_s=10) as session:
         assert session.privileges() == ["superuser"]

@@ -195,14 +195,20 @@ def _text(value: Any) -> str:
         except UnicodeDecodeError:
             return "\\x" + bytes(value).hex()
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
+        return json.dumps(_plain(value), ensure_ascii=False)
     return str(value)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return _text(value)
-    return str(value)
+def _plain(value: Any) -> Any:
+    """A decoded value as JSON-ready data: bytes as text, map keys as strings, tuples as
+    lists, what JSON has no type for (decimals, dates, UUIDs…) as its text."""
+    if isinstance(value, dict):
+        return {_text(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return _text(value)
 
 
 def _scale(array: pa.Array, ch_type: ClickHouseType) -> pa.Array:
