@@ -45,9 +45,18 @@ CONFIG = """<?xml version="1.0"?>
   <default_database>default</default_database>
   <mark_cache_size>5368709</mark_cache_size>
   <max_concurrent_queries>20</max_concurrent_queries>
-  <timezone>UTC</timezone>
+  <timezone>UTC</timezone>{tls}
 </yandex>
 """
+TLS = """
+  <https_port>{port}</https_port>
+  <openSSL><server>
+    <certificateFile>{dir}/server.crt</certificateFile>
+    <privateKeyFile>{dir}/server.key</privateKeyFile>
+    <verificationMode>none</verificationMode>
+    <loadDefaultCAFile>false</loadDefaultCAFile>
+    <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+  </server></openSSL>"""
 USERS = """<?xml version="1.0"?>
 <yandex>
   <profiles>
@@ -74,6 +83,8 @@ USERS = """<?xml version="1.0"?>
 class ClickHouseServer:
     port: int
     directory: Path
+    #: The HTTPS interface's port, when the server was given a certificate.
+    https_port: int | None = None
 
     def sql(self, statement: str, *, user: str = "default") -> str:
         """Run one statement as ``user`` through the HTTP interface; its text answer."""
@@ -95,14 +106,23 @@ def _free_port() -> int:
 
 
 @contextmanager
-def clickhouse_server() -> Iterator[ClickHouseServer]:
-    """Start a server for the duration of the block."""
+def clickhouse_server(
+    certificate: tuple[bytes, bytes] | None = None,
+) -> Iterator[ClickHouseServer]:
+    """Start a server for the duration of the block; with ``certificate`` (PEM certificate
+    and key), it also serves HTTPS."""
     if not os.access(SERVER, os.X_OK):
         unavailable("ClickHouse (the clickhouse-server package)", FileNotFoundError(SERVER))
     directory = Path(tempfile.mkdtemp(prefix="qd-clickhouse-"))
     http_port, tcp_port = _free_port(), _free_port()
+    https_port = _free_port() if certificate is not None else None
+    tls = ""
+    if certificate is not None:
+        (directory / "server.crt").write_bytes(certificate[0])
+        (directory / "server.key").write_bytes(certificate[1])
+        tls = TLS.format(port=https_port, dir=directory)
     (directory / "config.xml").write_text(
-        CONFIG.format(dir=directory, http_port=http_port, tcp_port=tcp_port)
+        CONFIG.format(dir=directory, http_port=http_port, tcp_port=tcp_port, tls=tls)
     )
     (directory / "users.xml").write_text(USERS.format(password=READER_PASSWORD))
     process = subprocess.Popen(
@@ -112,7 +132,7 @@ def clickhouse_server() -> Iterator[ClickHouseServer]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    server = ClickHouseServer(http_port, directory)
+    server = ClickHouseServer(http_port, directory, https_port)
     try:
         deadline = time.monotonic() + 30
         while True:

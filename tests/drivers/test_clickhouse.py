@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers import registry
 from querydeck.drivers.base import Driver, Sandbox
 from querydeck.drivers.clickhouse import privileges
@@ -29,13 +30,14 @@ from querydeck.errors import (
     ConnectionTargetForbidden,
     DatabaseNotFound,
     QueryCancelled,
+    QueryDeckError,
     QueryFailed,
     QueryRejected,
     QueryTimeout,
     UpstreamUnavailable,
 )
 from querydeck.sandbox.addresses import AddressPolicy
-from tests.clickhouse_server import READER_PASSWORD, ClickHouseServer
+from tests.clickhouse_server import READER_PASSWORD, ClickHouseServer, clickhouse_server
 from tests.drivers.suite import (
     ARRAY,
     BIG_INT,
@@ -58,6 +60,7 @@ from tests.drivers.suite import (
     read_table,
 )
 from tests.services import unique_name
+from tests.tlsfakes import Issued, make_ca, make_server
 
 pytestmark = pytest.mark.services
 
@@ -411,3 +414,50 @@ def test_grants_of_servers_with_access_control() -> None:
     assert privileges.probe(0, lambda: None) == [
         "the login's settings profile is not read-only (readonly = 0)"
     ]
+
+
+@pytest.fixture(scope="module")
+def pki() -> dict[str, Issued]:
+    ca = make_ca()
+    return {
+        "ca": ca,
+        "other_ca": make_ca("another CA"),
+        "localhost": make_server(ca, ["localhost"]),
+        "elsewhere": make_server(ca, ["db.example.test"]),
+    }
+
+
+@pytest.mark.parametrize("served", ["localhost", "elsewhere"])
+def test_https_with_an_uploaded_ca(
+    workbench: Workbench, pki: dict[str, Issued], served: str
+) -> None:
+    """The certificate chains to the uploaded CA and names the host given (localhost,
+    pinned to 127.0.0.1): verify-full gets through; a wrong CA or another name fails the
+    handshake before any login; verify-ca checks the chain only."""
+    issued = pki[served]
+    with clickhouse_server((issued.pem, issued.key_pem)) as server:
+        good = workbench.admin.add_certificate("test CA", pki["ca"].pem)
+        bad = workbench.admin.add_certificate("another CA", pki["other_ca"].pem)
+        options = {
+            "host": "localhost",
+            "port": server.https_port,
+            "user": "qd_reader",
+            "password": READER_PASSWORD,
+        }
+
+        def test(name: str, **extra: Any) -> str:
+            workbench.connections.create(
+                name, driver="clickhouse", options={**options, **extra}, allow_privileged=True
+            )
+            try:
+                workbench.connections.test(name)
+            except QueryDeckError as exc:
+                return exc.code
+            return "ok"
+
+        expected = "ok" if served == "localhost" else "CONNECTION_TLS_UNTRUSTED"
+        assert test("good", ssl_ca_certificate=good.id) == expected
+        assert test("bad", ssl_ca_certificate=bad.id) == "CONNECTION_TLS_UNTRUSTED"
+        assert test("chain", ssl_ca_certificate=good.id, sslmode="verify-ca") == "ok"
+        assert test("encrypted", sslmode="require") == "ok"  # encrypted, not verified
+        assert test("system-cas", sslmode="verify-full") == "CONNECTION_TLS_UNTRUSTED"

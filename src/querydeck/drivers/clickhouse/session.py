@@ -51,6 +51,8 @@ _LOST = "The connection to ClickHouse was lost; open a new one."
 _QUERY = re.compile(
     r"^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/|\()*(select|with|explain)\b", re.I | re.S
 )
+#: urllib3's words for a certificate that does not name the host.
+_HOST_MISMATCH = re.compile(r"hostname mismatch|doesn't match|not valid for", re.I)
 #: ClickHouse error codes querydeck tells apart.
 _TIMEOUT = frozenset({159})  # TIMEOUT_EXCEEDED
 _CANCELLED = frozenset({394})  # QUERY_WAS_CANCELLED
@@ -79,7 +81,17 @@ def open_http(
     secure = sslmode != "disable"
     if secure:
         context = client_context(sslmode, cafile, host)
-        pool = urllib3.PoolManager(ssl_context=context, assert_hostname=False, maxsize=2)
+        # urllib3 sets the context's own host-name check aside and checks the name it is
+        # given: the host the user named (the socket goes to the pinned address), or none
+        # for verify-ca and require.
+        named: dict[str, Any] = (
+            {"server_hostname": host, "assert_hostname": host}
+            if sslmode == "verify-full"
+            else {"assert_hostname": False}
+        )
+        pool = urllib3.PoolManager(
+            ssl_context=context, cert_reqs=context.verify_mode, maxsize=2, **named
+        )
     else:
         pool = urllib3.PoolManager(maxsize=2)
 
@@ -124,7 +136,7 @@ def connect_error(exc: BaseException, target: str) -> ConnectionFailed:
         )
     if code == _UNKNOWN_DATABASE:
         return DatabaseNotFound(f"The database of {target} does not exist.", detail=detail)
-    if is_untrusted(str(exc)):
+    if is_untrusted(str(exc)) or _HOST_MISMATCH.search(str(exc)):
         return ConnectionUntrusted(
             f"The TLS certificate of ClickHouse at {target} did not verify.", detail=detail
         )
