@@ -200,7 +200,8 @@ def test_json_values_follow_the_documented_rules(demo: Workbench) -> None:
         12345678901234567890.123456789::DECIMAL(38, 9) AS dec, 'nan'::DOUBLE AS nan,
         TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' AS ts, DATE '2024-02-29' AS d,
         '\\xAA\\x00'::BLOB AS bin, NULL::INTEGER AS nothing, [1, NULL, 3] AS list,
-        {'k': 1.5::DOUBLE} AS obj, 'naïve ✓' AS txt"""
+        {'k': 1.5::DOUBLE} AS obj, 'naïve ✓' AS txt,
+        MAP {'a': 1, 'b': NULL} AS text_keys, MAP {2: 'x'} AS int_keys"""
     result = demo.runs.run(RunRequest(connection="demo", sql=sql))
     assert result.status is RunStatus.succeeded, result.error_message
     page = demo.runs.rows(result.id)
@@ -217,11 +218,14 @@ def test_json_values_follow_the_documented_rules(demo: Workbench) -> None:
             [1, None, 3],
             {"k": 1.5},
             "naïve ✓",
+            {"a": 1, "b": None},
+            {"2": "x"},
         ]
     ]
     types = {c.name: c.json_type for c in page.columns}
     assert types["dec"] == "string"
     assert types["bin"] == "base64"
+    assert types["text_keys"] == "object"
 
 
 def test_history_lists_newest_first_with_filters(demo: Workbench) -> None:

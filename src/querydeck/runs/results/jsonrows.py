@@ -5,7 +5,8 @@
 - Decimals: strings, exact. Floats: numbers; NaN and infinities as the strings
   ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 - Timestamps, dates and times: ISO-8601 (timestamps with a zone in UTC with ``Z``).
-- Binary: base64. Lists and structs: JSON arrays and objects of the same rules.
+- Binary: base64. Lists and structs: JSON arrays and objects of the same rules; maps:
+  objects, a key that is not text as its JSON text.
 - NULL: null.
 """
 
@@ -18,6 +19,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.types as pat
 
@@ -57,6 +59,10 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _map_key(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode("utf-8")
+
+
 def converter(arrow_type: pa.DataType) -> Convert | None:
     """How one non-null value of ``arrow_type`` becomes JSON; None when it already is."""
     if pat.is_integer(arrow_type):
@@ -83,6 +89,11 @@ def converter(arrow_type: pa.DataType) -> Convert | None:
     if pat.is_struct(arrow_type):
         fields = {f.name: converter(f.type) or _identity for f in arrow_type}
         return lambda obj: {k: None if v is None else fields[k](v) for k, v in obj.items()}
+    if pat.is_map(arrow_type):
+        # An object; a key that is not text becomes its JSON text (JSON keys are strings).
+        key = converter(arrow_type.key_type) or _identity
+        item = converter(arrow_type.item_type) or _identity
+        return lambda pairs: {_map_key(key(k)): None if v is None else item(v) for k, v in pairs}
     if (
         pat.is_string(arrow_type)
         or pat.is_large_string(arrow_type)
@@ -102,7 +113,7 @@ def json_type(arrow_type: pa.DataType) -> str:
         return "base64"
     if pat.is_list(arrow_type) or pat.is_large_list(arrow_type):
         return "array"
-    if pat.is_struct(arrow_type):
+    if pat.is_struct(arrow_type) or pat.is_map(arrow_type):
         return "object"
     return "string"
 
