@@ -11,7 +11,7 @@ import math
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +20,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 from clickhouse_connect.driver.exceptions import OperationalError
 
-from querydeck.drivers.base import BATCH_ROWS, EngineSession, ResultStream, ServerInfo
+from querydeck.drivers.base import EngineSession, ResultStream, ServerInfo
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.clickhouse import catalog, privileges, types
 from querydeck.drivers.clickhouse.client import (
@@ -29,6 +29,7 @@ from querydeck.drivers.clickhouse.client import (
     error_code,
     error_message,
 )
+from querydeck.drivers.sliced import SlicedStream
 from querydeck.drivers.tls import client_context, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -335,67 +336,33 @@ class ClickHouseSession(EngineSession):
         return catalog.describe_schema(self, schema, timeout_s)
 
 
-class ClickHouseResultStream(ResultStream):
-    """The blocks of one response, sliced into batches of at most ``BATCH_ROWS`` rows.
-    Closing it early closes the response (the server cancels a read-only query whose
-    client went away) and kills the query by id."""
+class ClickHouseResultStream(SlicedStream):
+    """The blocks of one response. Closing it early closes the response (the server cancels
+    a read-only query whose client went away) and kills the query by id."""
 
     def __init__(self, owner: ClickHouseSession, result: Any) -> None:
+        super().__init__()
         self._owner = owner
         self._types = list(result.column_types)
         self.schema = types.schema_of(list(result.column_names), self._types)
         self._blocks: Any = result.column_block_stream
         self._blocks.__enter__()
-        self._pending: list[pa.RecordBatch] = []
-        self._done = False
-        self._closed = False
 
     def prefetch(self) -> None:
         """Read the first block now, so that most errors surface from ``execute``."""
-        self._fill()
+        self.fill()
 
-    def _fill(self) -> None:
-        while not self._pending and not self._done:
-            try:
-                if self._owner.cancel_requested():
-                    raise QueryCancelled("The statement was cancelled.")
-                block = self._owner.call(lambda: next(self._blocks, None))
-                if block is None:
-                    self._done = True
-                    self._finish()
-                    return
-                batch = types.to_batch(block, self._types, self.schema)
-            except BaseException:
-                self.close()
-                raise
-            self._pending = [
-                batch.slice(start, BATCH_ROWS) for start in range(0, batch.num_rows, BATCH_ROWS)
-            ]
+    def next_batch(self) -> pa.RecordBatch | None:
+        if self._owner.cancel_requested():
+            raise QueryCancelled("The statement was cancelled.")
+        block = self._owner.call(lambda: next(self._blocks, None))
+        return None if block is None else types.to_batch(block, self._types, self.schema)
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while not self._closed:
-            self._fill()
-            if not self._pending:
-                break
-            yield self._pending.pop(0)
-        self.close()
-
-    def finished(self) -> bool:
-        return self._closed or (self._done and not self._pending)
-
-    def _finish(self) -> None:
-        with contextlib.suppress(Exception):
-            self._blocks.__exit__(None, None, None)
-        self._owner.statement_ended()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._pending = []
-        if not self._done:
-            self._done = True
+    def end(self, *, early: bool) -> None:
+        if early:
             query_id = self._owner.running_query()
             if query_id is not None:
                 self._owner.kill(query_id)
-        self._finish()
+        with contextlib.suppress(Exception):
+            self._blocks.__exit__(None, None, None)
+        self._owner.statement_ended()

@@ -40,8 +40,9 @@ from pyspark.sql.connect.plan import SQL
 from pyspark.sql.connect.session import SparkSession
 from pyspark.sql.types import StructType
 
-from querydeck.drivers.base import BATCH_ROWS, EngineSession, ResultStream, ServerInfo
+from querydeck.drivers.base import EngineSession, ResultStream, ServerInfo
 from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.sliced import SlicedStream
 from querydeck.drivers.spark import catalog, types
 from querydeck.errors import (
     CatalogTimeout,
@@ -331,76 +332,42 @@ class SparkEngineSession(EngineSession):
             self.statement_ended()
 
 
-class SparkResultStream(ResultStream):
-    """The Arrow batches of one statement as the server sends them, sliced into batches of
-    at most ``BATCH_ROWS`` rows and cast to one schema (Spark marks some columns not
-    nullable per batch)."""
+class SparkResultStream(SlicedStream):
+    """The Arrow batches of one statement as the server sends them, cast to one schema
+    (Spark marks some columns not nullable batch by batch)."""
 
     def __init__(self, owner: SparkEngineSession, frame: DataFrame, tag: str) -> None:
+        super().__init__()
         self._owner = owner
         self._tag = tag
         client = frame._session.client
         plan = frame._plan.to_proto(client)
         self._items: Iterator[Any] = client.to_table_as_iterator(plan, frame._plan.observations)
-        self._pending: list[pa.RecordBatch] = []
-        self._done = False
-        self._closed = False
-        first = self._next_item()
-        if not isinstance(first, StructType):
-            self.close()
-            raise QueryFailed("Spark Connect sent rows before the result's schema.")
         try:
+            first = self._owner.call(lambda: next(self._items, None))
+            if not isinstance(first, StructType):
+                raise QueryFailed("Spark Connect sent rows before the result's schema.")
             self.schema = types.schema_of(first)
-        except QueryDeckError:
-            self.close()
-            raise
-        self._fill()
-
-    def _next_item(self) -> Any:
-        try:
-            return self._owner.call(lambda: next(self._items, None))
         except BaseException:
             self.close()
             raise
+        self.fill()
 
-    def _fill(self) -> None:
-        while not self._pending and not self._done:
+    def next_batch(self) -> pa.RecordBatch | None:
+        while True:
             if self._owner.stopped():
-                self.close()
                 raise self._owner.map_error(RuntimeError("OPERATION_CANCELED"))
-            item = self._next_item()
+            item = self._owner.call(lambda: next(self._items, None))
             if item is None:
-                self._done = True
-                self._owner.statement_ended()
-                return
-            if isinstance(item, StructType):
-                continue
-            batch = types.to_batch(item, self.schema)
-            self._pending = [
-                batch.slice(start, BATCH_ROWS) for start in range(0, batch.num_rows, BATCH_ROWS)
-            ]
+                return None
+            if not isinstance(item, StructType):
+                return types.to_batch(item, self.schema)
 
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while not self._closed:
-            self._fill()
-            if not self._pending:
-                break
-            yield self._pending.pop(0)
-        self.close()
-
-    def finished(self) -> bool:
-        return self._closed or (self._done and not self._pending)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._pending = []
-        if not self._done:
-            self._done = True
+    def end(self, *, early: bool) -> None:
+        if early:
             self._owner.interrupt(self._tag)
-            with contextlib.suppress(Exception):
-                close = getattr(self._items, "close", None)
-                if close is not None:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
                     close()
         self._owner.statement_ended()
