@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from querydeck.drivers.postgres.privileges import names_text
+from querydeck.drivers.postgres.privileges import CREATE_AND_WRITE, names_text
 
 #: Role attributes that let a login do more than read, by their ``pg_roles`` column.
 ROLE_FLAGS = {
@@ -33,22 +33,8 @@ ROLE_FLAGS = {
     "rolpolicyadmin": "POLADMIN",
 }
 
-ROLE_PROBE = """
-SELECT row_to_json(r)::text,
-  has_database_privilege(current_database(), 'CREATE'),
-  ARRAY(
-    SELECT n.nspname::text FROM pg_namespace n
-    WHERE has_schema_privilege(n.oid, 'CREATE')
-      AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'
-    ORDER BY 1),
-  ARRAY(
-    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'v', 'f')
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-      AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
-    ORDER BY 1 LIMIT 1000)
+ROLE_PROBE = f"""
+SELECT row_to_json(r)::text,{CREATE_AND_WRITE}
 FROM pg_roles r WHERE r.rolname = current_user
 """
 

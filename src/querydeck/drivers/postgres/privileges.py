@@ -17,14 +17,10 @@ import psycopg
 #: How many table or schema names a reason lists before "and N more".
 SHOWN_NAMES = 5
 
-PROBE = """
-SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls,
-  ARRAY(
-    SELECT g.rolname::text FROM pg_roles g
-    WHERE g.rolname IN ('pg_execute_server_program', 'pg_read_server_files',
-                        'pg_write_server_files', 'pg_write_all_data')
-      AND pg_has_role(current_user, g.oid, 'MEMBER')
-    ORDER BY 1),
+#: CREATE on the database, the schemas the login may create in, and the tables, views and
+#: foreign tables it may write (at most 1,000): the part of the probe every flavour of
+#: PostgreSQL answers alike (see :mod:`querydeck.drivers.postgres.flavour_privileges`).
+CREATE_AND_WRITE = """
   has_database_privilege(current_database(), 'CREATE'),
   ARRAY(
     SELECT n.nspname::text FROM pg_namespace n
@@ -38,7 +34,16 @@ SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypass
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg\\_temp\\_%'
       AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
-    ORDER BY 1 LIMIT 1000)
+    ORDER BY 1 LIMIT 1000)"""
+
+PROBE = f"""
+SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls,
+  ARRAY(
+    SELECT g.rolname::text FROM pg_roles g
+    WHERE g.rolname IN ('pg_execute_server_program', 'pg_read_server_files',
+                        'pg_write_server_files', 'pg_write_all_data')
+      AND pg_has_role(current_user, g.oid, 'MEMBER')
+    ORDER BY 1),{CREATE_AND_WRITE}
 FROM pg_roles r WHERE r.rolname = current_user
 """
 
