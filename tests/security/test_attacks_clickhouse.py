@@ -119,10 +119,10 @@ ATTACKS = [
     Attack(row="A6", sql="SYSTEM STOP MERGES", guarded=(NOT_READ,), engine=(NOT_READ,)),
     Attack(row="A6", sql="SYSTEM RELOAD CONFIG", guarded=(NOT_READ,), engine=(NOT_READ,)),
     Attack(row="A6", sql="KILL QUERY WHERE 1", guarded=(NOT_READ, PARSE), engine=(NOT_READ,)),
-    Attack(row="A7", sql="SELECT sleep(3)", guarded=(FUNC,), engine=()),
+    Attack(row="A7", sql="SELECT sleep(0.5)", guarded=(FUNC,), engine=()),
     Attack(
         row="A7",
-        sql="SELECT sleepEachRow(1) FROM system.numbers LIMIT 2",
+        sql="SELECT sleepEachRow(0.2) FROM system.numbers LIMIT 2",
         guarded=(FUNC,),
         engine=(),
     ),
