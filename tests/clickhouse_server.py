@@ -45,6 +45,7 @@ CONFIG = """<?xml version="1.0"?>
   <default_database>default</default_database>
   <mark_cache_size>5368709</mark_cache_size>
   <max_concurrent_queries>20</max_concurrent_queries>
+  <keep_alive_timeout>1</keep_alive_timeout>
   <timezone>UTC</timezone>{tls}
 </yandex>
 """
