@@ -136,7 +136,7 @@ def s3_server() -> Iterator[S3Server]:
 @pytest.fixture(scope="session")
 def spark_connect() -> Iterator[object]:
     """One Spark Connect server per test process, shared by the modules that need one
-    (its JVM takes 15-30 s to start here); see tests/spark_server.py."""
+    (its JVM takes about ten seconds to start); see tests/spark_server.py."""
     from tests.spark_server import spark_server
 
     with spark_server() as server:

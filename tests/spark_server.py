@@ -1,7 +1,9 @@
 """A real Spark Connect server for the tests, from pyspark's own wheel (its jars include
 the Connect server; Java 17 runs it): started on 127.0.0.1 on a free port with a warehouse
-and settings of the tests' own in a temporary directory, stopped afterwards. Starting the
-JVM takes 15-30 s on this machine: each test module starts one and shares it.
+and settings of the tests' own in a temporary directory, stopped afterwards. The JVM takes
+about ten seconds to start on a shared two-core machine (C1 only, serial GC: it runs short
+statements for minutes): one per test process is shared by the modules that need it (the
+``spark_connect`` fixture in conftest.py).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def spark_server() -> Iterator[SparkServer]:
         "--driver-memory",
         "512m",
         "--driver-java-options",
-        f"-Djava.io.tmpdir={directory}",
+        f"-Djava.io.tmpdir={directory} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     ]
     for key, value in {
         "spark.connect.grpc.binding.address": "127.0.0.1",
