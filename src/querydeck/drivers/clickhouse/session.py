@@ -30,6 +30,7 @@ from querydeck.drivers.clickhouse.client import (
     error_message,
 )
 from querydeck.drivers.sliced import SlicedStream
+from querydeck.drivers.statements import require_query
 from querydeck.drivers.tls import client_context, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -41,17 +42,10 @@ from querydeck.errors import (
     QueryDeckError,
     QueryFailed,
     QueryTimeout,
-    SqlNotReadOnly,
     UpstreamUnavailable,
 )
 
 _LOST = "The connection to ClickHouse was lost; open a new one."
-#: Statements sent at all: queries and EXPLAIN. readonly=1 refuses writes, DDL, SET and
-#: SYSTEM, but not ``KILL QUERY`` (which stops other sessions' queries, other users' too on
-#: servers without access control): the driver sends nothing else, guard or no guard.
-_QUERY = re.compile(
-    r"^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/|\()*(select|with|explain)\b", re.I | re.S
-)
 #: urllib3's words for a certificate that does not name the host.
 _HOST_MISMATCH = re.compile(r"hostname mismatch|doesn't match|not valid for", re.I)
 #: ClickHouse error codes querydeck tells apart.
@@ -238,12 +232,9 @@ class ClickHouseSession(EngineSession):
     def execute(self, sql: str, *, timeout_s: float) -> ResultStream:
         if "\x00" in sql:
             raise QueryFailed("The statement contains a NUL character.")
-        if not _QUERY.match(sql):
-            first = (sql.split(None, 1) or [""])[0][:40].upper()
-            raise SqlNotReadOnly(
-                "ClickHouse connections run only queries (SELECT, WITH) and EXPLAIN.",
-                detail={"construct": first},
-            )
+        # readonly=1 refuses writes, DDL, SET and SYSTEM, but not KILL QUERY (which stops
+        # other sessions' queries, other users' too on servers without access control).
+        require_query(sql, "ClickHouse")
         if self._stream is not None:
             self._stream.close()
         query_id = str(uuid.uuid4())
