@@ -17,7 +17,7 @@ import pytest
 from querydeck.app.workbench import Workbench
 from querydeck.drivers.mysql.driver import MySQLDriver, MySQLOptions, MySQLSession
 from querydeck.drivers.mysql.flavours import FLAVOURS
-from querydeck.errors import FileAccessDenied, QueryFailed, SqlForbiddenFunction
+from querydeck.errors import FileAccessDenied, QueryFailed, SqlForbiddenFunction, SqlNotReadOnly
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.sql.guard import guard
 from tests.drivers import test_mysql
@@ -203,3 +203,28 @@ def test_a_run_is_guarded_with_its_flavours_table(workbench: Workbench, my_url: 
         workbench.runs.run(RunRequest(connection="tidb", sql=sql))
     ran = workbench.runs.run(RunRequest(connection="plain", sql=sql))
     assert (ran.status, ran.error_code) == (RunStatus.failed, "QUERY_FAILED")  # MariaDB's own
+
+
+@pytest.mark.parametrize("name", ["doris", "starrocks"])
+def test_without_read_only_transactions_only_queries_are_sent(
+    my_url: str,  # noqa: F811
+    name: str,
+) -> None:
+    """No read-only transaction would refuse a write there: the driver sends nothing but
+    queries and EXPLAIN, and no INTO OUTFILE, whatever the guard let through."""
+    with driver_for(my_url, flavour=name).connect(timeout_s=10) as session:
+        for sql in (
+            "INSERT INTO t VALUES (9, 'x')",
+            "/* c */ DELETE FROM t",
+            "SET SESSION sql_mode = ''",
+            "SELECT * FROM t INTO OUTFILE '/tmp/qd-never.csv'",
+            "SELECT 1 INTO DUMPFILE '/tmp/qd-never.bin'",
+        ):
+            with pytest.raises(SqlNotReadOnly):
+                session.execute(sql, timeout_s=5)
+        # A query is sent (and reaches MariaDB, which does not know query_timeout).
+        with pytest.raises(QueryFailed, match="query_timeout"):
+            session.execute("(SELECT id FROM t)", timeout_s=5)
+    with admin_connect(my_url) as admin, admin.cursor() as cur:
+        cur.execute("SELECT COUNT(*), SUM(id) FROM t")
+        assert cur.fetchall() == ((3, 6),)

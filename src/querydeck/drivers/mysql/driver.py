@@ -40,6 +40,7 @@ from querydeck.drivers.mysql import types as mysql_types
 from querydeck.drivers.mysql.flavours import BASE, FLAVOURS, MySQLFlavour, flavour
 from querydeck.drivers.mysql.policy import FORBIDDEN_FUNCTIONS
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
+from querydeck.drivers.statements import require_query
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -52,6 +53,7 @@ from querydeck.errors import (
     QueryFailed,
     QueryTimeout,
     SqlForbiddenSyntax,
+    SqlNotReadOnly,
     UpstreamUnavailable,
 )
 
@@ -114,6 +116,22 @@ class MySQLOptions(DriverOptions):
     @classmethod
     def _host(cls, value: str) -> str:
         return check_host(value, "MySQL")
+
+
+#: SELECT … INTO OUTFILE writes files (Doris and StarRocks export to object stores that way).
+_INTO_FILE = re.compile(r"\binto\s+(?:outfile|dumpfile)\b", re.I)
+
+
+def refuse_writes(sql: str, engine: str) -> None:
+    """The driver's own read layer for a flavour without read-only transactions (Doris,
+    StarRocks): a statement is sent only when it starts like a query and writes no file.
+    A text check, after the guard; the privilege probe is the other layer."""
+    require_query(sql, engine)
+    if _INTO_FILE.search(sql):
+        raise SqlNotReadOnly(
+            f"{engine} connections do not write files (INTO OUTFILE).",
+            detail={"construct": "INTO OUTFILE"},
+        )
 
 
 def refuse_params(names: Any) -> None:
@@ -323,6 +341,8 @@ class MySQLSession(EngineSession):
             )
         if "\x00" in sql:
             raise QueryFailed("The statement contains a NUL character.")
+        if not self.flavour.read_only_transaction:
+            refuse_writes(sql, self.flavour.title)
         if self._stream is not None:
             self._stream.close()
         self._cancel_requested = False

@@ -8,7 +8,8 @@
 - ``oceanbase`` (MySQL mode): the time limit is ``ob_query_timeout``, in microseconds;
   system schemas ``oceanbase`` and ``__recyclebin``.
 - ``doris``: the time limit is ``query_timeout`` (whole seconds); reads are not
-  transactional (no read-only transaction: the guard and the privilege probe are the read
+  transactional (no read-only transaction: the guard, the privilege probe and the driver's
+  own check that only queries and EXPLAIN are sent, without INTO OUTFILE, are the read
   layers); ``SHOW GRANTS`` is a table of ``…_priv`` columns; table functions that read
   object stores, HDFS, a backend's local files, HTTP, or run SQL on another catalog.
 - ``starrocks``: ``query_timeout`` too, no read-only transaction; ``SHOW GRANTS`` rows end
