@@ -37,9 +37,10 @@ def csv_bytes(text: str, encoding: str) -> bytes:
 def exported(wb: Workbench, run_id: str, fmt: ExportFormat) -> list[str]:
     """The ``city`` column of a run's export in ``fmt``, decoded as the format says."""
     data = b"".join(wb.runs.export(run_id, fmt).chunks())
-    if fmt in (ExportFormat.csv, ExportFormat.tsv):
-        delimiter = "," if fmt is ExportFormat.csv else "\t"
-        rows = list(csv.reader(io.StringIO(data.decode("utf-8")), delimiter=delimiter))
+    if fmt in (ExportFormat.csv, ExportFormat.tsv, ExportFormat.excel):
+        delimiter = "\t" if fmt is ExportFormat.tsv else ","
+        # The excel flavour starts with a byte-order mark; utf-8-sig reads either.
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=delimiter))
         header = rows[0]
         return [r[header.index("city")] for r in rows[1:]]
     if fmt is ExportFormat.json:
