@@ -60,6 +60,7 @@ from tests.drivers.suite import (
     read_table,
 )
 from tests.services import unique_name
+from tests.test_chinese_text import FULL_TEXT, check
 from tests.tlsfakes import Issued, make_ca, make_server
 
 pytestmark = pytest.mark.services
@@ -461,3 +462,20 @@ def test_https_with_an_uploaded_ca(
         assert test("chain", ssl_ca_certificate=good.id, sslmode="verify-ca") == "ok"
         assert test("encrypted", sslmode="require") == "ok"  # encrypted, not verified
         assert test("system-cas", sslmode="verify-full") == "CONNECTION_TLS_UNTRUSTED"
+
+
+def test_chinese_text_through_pages_and_every_export(
+    workbench: Workbench, server: ClickHouseServer
+) -> None:
+    options = {
+        "host": "127.0.0.1",
+        "port": server.port,
+        "user": "qd_reader",
+        "password": READER_PASSWORD,
+    }
+    workbench.connections.create("ch", driver="clickhouse", options=options, allow_privileged=True)
+    sql = (
+        f"SELECT id, city FROM (SELECT 1 AS id, {quoted(FULL_TEXT)} AS city UNION ALL "
+        f"SELECT 2, {quoted(FULL_TEXT[::-1])}) ORDER BY id"
+    )
+    check(workbench, "ch", sql, FULL_TEXT)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pytest
 
+from querydeck.app.workbench import Workbench
 from querydeck.drivers import registry
 from querydeck.drivers.base import Driver
 from querydeck.drivers.spark.driver import SparkDriver, SparkOptions
@@ -55,6 +56,7 @@ from tests.drivers.suite import (
 )
 from tests.services import unique_name
 from tests.spark_server import SparkServer
+from tests.test_chinese_text import FULL_TEXT, check
 
 pytestmark = pytest.mark.services
 
@@ -308,3 +310,15 @@ def test_a_missing_client_is_a_connection_failure(monkeypatch: pytest.MonkeyPatc
     driver = SparkDriver(SparkOptions(host="127.0.0.1", port=1))
     with pytest.raises(DriverClientMissing, match=r"querydeck\[spark\]"):
         driver.connect(timeout_s=5)
+
+
+def test_chinese_text_through_pages_and_every_export(
+    workbench: Workbench, server: SparkServer
+) -> None:
+    options = {"host": "127.0.0.1", "port": server.port}
+    workbench.connections.create("spark", driver="spark", options=options, allow_privileged=True)
+    sql = (
+        f"SELECT * FROM VALUES (1, {quoted(FULL_TEXT)}), (2, {quoted(FULL_TEXT[::-1])}) "
+        "AS v(id, city) ORDER BY id"
+    )
+    check(workbench, "spark", sql, FULL_TEXT)
