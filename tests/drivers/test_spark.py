@@ -33,6 +33,7 @@ from querydeck.errors import (
     SqlParseError,
     UpstreamUnavailable,
 )
+from querydeck.sql.guard import guard
 from tests.drivers.suite import (
     ARRAY,
     BIG_INT,
@@ -90,6 +91,10 @@ def database(server: SparkServer) -> Iterator[str]:
         "USING parquet COMMENT 'the events'"
     )
     admin.sql(f"CREATE VIEW {name}.recent AS SELECT id FROM {name}.events WHERE id > 1")
+    admin.sql(
+        f"CREATE VIEW {name}.qd_home AS "
+        "SELECT reflect('java.lang.System', 'getProperty', 'user.home') AS home"
+    )
     yield name
     admin.sql(f"DROP DATABASE {name} CASCADE")
     admin.stop()
@@ -238,6 +243,15 @@ def test_the_analyzer_refuses_reflection_and_programs(conn: SparkEngineSession) 
     assert rows(conn, "SELECT transform(array(1, 2), x -> x + 1) AS t") == [{"t": [2, 3]}]
 
 
+def test_the_analyzer_sees_reflection_inside_a_view(conn: SparkEngineSession) -> None:
+    """A view that calls reflect() passes the guard (the statement names no function);
+    Spark's analyzed plan holds the call, and the driver refuses it."""
+    sql = "SELECT home FROM qd_home"
+    guard(sql, rules=SparkDriver.sql_rules())
+    with pytest.raises(SqlForbiddenFunction, match="reflect"):
+        rows(conn, sql)
+
+
 def test_files_cannot_be_read_as_tables(conn: SparkEngineSession, server: SparkServer) -> None:
     target = server.directory / "warehouse"
     with pytest.raises(QueryFailed, match="TABLE_OR_VIEW_NOT_FOUND"):
@@ -283,7 +297,7 @@ def test_privileges_say_spark_cannot_be_read_only(conn: SparkEngineSession) -> N
 def test_catalog(conn: SparkEngineSession, database: str) -> None:
     meta = conn.describe_schema(database, timeout_s=30)
     tables = {t.name: t for t in meta.tables}
-    assert set(tables) == {FIXTURE_TABLE, "events", "recent"}
+    assert set(tables) == {FIXTURE_TABLE, "events", "recent", "qd_home"}
     events = tables["events"]
     assert events.comment == "the events"
     assert [(c.name, c.native_type, c.family) for c in events.columns] == [
