@@ -159,6 +159,9 @@ def test_a_run_is_guarded_with_its_flavours_table(workbench: Workbench, pg_url: 
     workbench.connections.create("kb", driver="postgres", options=options, allow_privileged=True)
     with pytest.raises(FileAccessDenied):
         workbench.runs.run(RunRequest(connection="kb", sql="SELECT sys_read_file('x')"))
+    # The assistant's statements go through the same rules.
+    with workbench.assistant.sessions.open("kb") as guarded, pytest.raises(FileAccessDenied):
+        guarded.rows("SELECT sys_read_file('x')")
     plain = PostgresDriver.options_from_url(pg_url)
     workbench.connections.create("pg", driver="postgres", options=plain, allow_privileged=True)
     ran = workbench.runs.run(RunRequest(connection="pg", sql="SELECT sys_read_file('x')"))

@@ -106,6 +106,7 @@ class GuardedSessions:
         _, driver = self._connections.driver_for(connection)
         engine = driver.connect(timeout_s=self._connect_timeout_s)
         try:
-            yield GuardedSession(engine, self._checker, driver.sql_rules(), self._timeout_s)
+            rules = driver.rules_for(driver.options)  # with its flavour's deny table
+            yield GuardedSession(engine, self._checker, rules, self._timeout_s)
         finally:
             engine.close()
