@@ -473,6 +473,7 @@ class PostgresSession(EngineSession):
             self._conn.close()
         self._conn = self._reopen()
         self._control = self._conn.cursor()
+        self.wire = Wire(self._conn.pgconn)
         self._type_names = {}
         self._fresh = True
 
