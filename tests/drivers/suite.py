@@ -24,7 +24,8 @@ end to end by ``tests/test_chinese_text.py``.
 Optional overrides: ``fixture_arrow_types`` (Arrow types of ``id`` and ``name``),
 ``write_statements``, ``multi_statements``, ``many_rows_sql(n)`` (a recursive CTE by
 default), ``fixture_rows(driver)`` (read through a fresh driver connection by default),
-``fixture_schema(driver)`` (the schema holding the fixture table: ``main`` by default).
+``fixture_schema(driver)`` (the schema holding the fixture table: ``main`` by default),
+``parallel_sessions`` (sessions opened at once by the concurrency case: 40).
 
 The catalog part (schemas, ``describe_schema`` and the shape of what it returns) runs for
 every driver whose capabilities say ``catalog``; the declarations the guard and the
@@ -154,6 +155,8 @@ class DriverSuite:
     forbidden_urls: ClassVar[tuple[str, ...]]
     fixture_arrow_types: ClassVar[tuple[pa.DataType, pa.DataType]] = (pa.int64(), pa.string())
     unsupported_types: ClassVar[dict[str, str]] = {}
+    #: Sessions opened at once by the concurrency case.
+    parallel_sessions: ClassVar[int] = 40
     write_statements: ClassVar[tuple[str, ...]] = (
         f"INSERT INTO {FIXTURE_TABLE} (id, name) VALUES (99, 'evil')",
         f"UPDATE {FIXTURE_TABLE} SET name = 'evil'",
@@ -257,6 +260,29 @@ class DriverSuite:
         conn.close()
         with pytest.raises(QueryDeckError):
             read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10))
+
+    def test_sessions_opened_in_parallel_all_answer(self, driver: Driver[Any]) -> None:
+        """Sessions of one connection opened at the same moment are each configured
+        without racing the others (locked settings, shared database instances)."""
+        count = self.parallel_sessions
+        barrier = threading.Barrier(count)
+        results: list[object] = [None] * count
+
+        def open_and_read(index: int) -> None:
+            try:
+                barrier.wait(timeout=60)
+                with driver.connect(timeout_s=30) as session:
+                    results[index] = read_rows(session.execute(FIXTURE_SELECT, timeout_s=30))
+            except Exception as exc:  # reported below, with every other thread's outcome
+                results[index] = exc
+
+        threads = [threading.Thread(target=open_and_read, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        failures = [result for result in results if result != FIXTURE_ROWS]
+        assert failures == [], f"{len(failures)} of {count} sessions failed: {failures[:3]}"
 
     def test_connection_failures_are_mapped(self, tmp_path: Path) -> None:
         failures = self.connection_failures(tmp_path)

@@ -42,6 +42,10 @@ from querydeck.errors import (
 READ_STATEMENT_TYPES = frozenset({"SELECT", "EXPLAIN"})
 #: Longest engine message passed on to the user.
 MAX_MESSAGE_CHARS = 2000
+#: Held while a session is opened and configured: connections to one file in one process
+#: share a database instance, whose configuration the first of them sets and locks; two
+#: opened at once would otherwise both see it unlocked and the second fail to change it.
+_CONFIGURING = threading.Lock()
 
 
 def load_packaged_extension(conn: duckdb.DuckDBPyConnection, name: str) -> Path:
@@ -226,8 +230,19 @@ def connect(
         "memory_limit": memory_limit,
         "threads": threads,
     }
+    with _CONFIGURING:
+        native = _open(path, shown, config)
+        try:
+            _lock_configuration(native, roots)
+        except duckdb.Error as exc:
+            native.close()
+            raise ConnectionFailed(f"DuckDB cannot be configured: {exc}") from None
+    return DuckDBSession(native)
+
+
+def _open(path: str | None, shown: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     try:
-        native = duckdb.connect(path or ":memory:", read_only=path is not None, config=config)
+        return duckdb.connect(path or ":memory:", read_only=path is not None, config=config)
     except duckdb.Error as exc:
         if "not a valid DuckDB database" in str(exc) or "extension" in str(exc):
             raise ConnectionFailed(f"The file {shown!r} is not a DuckDB database.") from None
@@ -235,12 +250,6 @@ def connect(
         for spelled in {str(Path(str(path)).resolve()), str(path)}:
             reason = reason.replace(spelled, shown)
         raise ConnectionFailed(f"The DuckDB file {shown!r} cannot be opened: {reason}") from None
-    try:
-        _lock_configuration(native, roots)
-    except duckdb.Error as exc:
-        native.close()
-        raise ConnectionFailed(f"DuckDB cannot be configured: {exc}") from None
-    return DuckDBSession(native)
 
 
 def _lock_configuration(native: duckdb.DuckDBPyConnection, roots: list[str]) -> None:
