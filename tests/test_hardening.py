@@ -392,12 +392,21 @@ def test_docs_page_gets_a_policy_that_lets_swagger_ui_load(client: TestClient) -
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
     scripts = policy["script-src"].split()
     assert f"'sha256-{digest}'" in scripts
-    for src in re.findall(r'<script src="([^"]+)"', html):
-        assert src in scripts
+    # Swagger UI's files come from this origin (the package), never from a CDN.
+    sources = re.findall(r'<script src="([^"]+)"', html)
+    sources += re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="([^"]+)"', html)
+    assert len(sources) == 2
+    for src in sources:
+        assert src.startswith("/api/docs/assets/"), src
+        asset = client.get(src)
+        assert asset.status_code == 200
+        assert len(asset.content) > 100_000
+    assert sorted(scripts) == sorted([f"'sha256-{digest}'", "'self'"])
     assert "'unsafe-inline'" not in scripts
     assert "'unsafe-eval'" not in scripts
-    for href in re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="([^"]+)"', html):
-        assert href in policy["style-src"].split()
+    assert policy["style-src"].split() == ["'self'", "'unsafe-inline'"]
+    assert client.get("/api/docs/assets/..%2F..%2Fapidocs.py").status_code == 404
+    assert client.get("/api/docs/assets/LICENSE").status_code == 404
     assert policy["default-src"] == "'none'"
     assert policy["connect-src"] == "'self'"  # the OpenAPI document and "try it out"
     assert "data:" in policy["img-src"].split()

@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import Scope
 
 from querydeck import __version__
-from querydeck.api import errors, hardening, webui
+from querydeck.api import apidocs, errors, hardening, webui
 from querydeck.api.auth import current_principal
 from querydeck.api.middleware import RequestContext
 from querydeck.api.openapi import document_security
@@ -43,12 +43,14 @@ def create_app(workbench: Workbench, *, web_root: Path | None = None) -> FastAPI
         version=__version__,
         description="Connections, safe read-only SQL, runs and history.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served from the package by apidocs (FastAPI's page uses a CDN)
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.workbench = workbench
     errors.install(app)
-    hardening.install(app, workbench.settings, api_prefix=API_PREFIX)
+    pages = apidocs.install(app, openapi_url=f"{API_PREFIX}/openapi.json", title=app.title)
+    hardening.install(app, workbench.settings, api_prefix=API_PREFIX, pages=pages)
     app.add_middleware(RequestContext)
     # Public: health, readiness, metrics and the login. Everything else authenticates.
     # Routers are matched in this order, one route after another: the runs and their

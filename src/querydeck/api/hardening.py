@@ -311,10 +311,13 @@ class SecurityHeaders:
 # --- wiring -------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, settings: Settings, *, api_prefix: str) -> None:
+def install(
+    app: FastAPI, settings: Settings, *, api_prefix: str, pages: Collection[str] = ()
+) -> None:
     """Add the middleware; call it before the request-id middleware so that these run
     inside it (their error answers carry the request id). Order, outermost first:
-    security headers, CORS (when configured), body limits."""
+    security headers, CORS (when configured), body limits. ``pages`` are the paths of
+    generated HTML pages (the API reference): each gets a policy derived from its HTML."""
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_request_bytes,
@@ -332,7 +335,6 @@ def install(app: FastAPI, settings: Settings, *, api_prefix: str) -> None:
             expose_headers=["Retry-After", "X-Request-ID", "Content-Disposition"],
             max_age=600,
         )
-    pages: list[str] = [p for p in (app.docs_url, app.swagger_ui_oauth2_redirect_url) if p]
     app.add_middleware(SecurityHeaders, api_prefix=api_prefix, pages=pages)
 
 
