@@ -472,6 +472,37 @@ def free_port() -> int:
         return port
 
 
+def _querydeck_command() -> list[str]:
+    script = Path(sys.executable).with_name("querydeck")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from querydeck.cli import main; main()"]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_serve_on_a_busy_port_stops_before_doing_anything(data_dir: Path, how: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        argv, env = [*_querydeck_command(), "serve"], dict(os.environ)
+        if how == "option":
+            argv += ["--port", str(port)]
+        else:
+            env["QUERYDECK_PORT"] = str(port)
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert f"Error [ADDRESS_UNAVAILABLE]: Port {port} on 127.0.0.1 is already in use" in done.stderr
+    assert "--port" in done.stderr
+    assert "QUERYDECK_PORT=" in done.stderr
+    assert "serving at" not in done.stderr
+    assert "Traceback" not in done.stderr
+    # Checked first: no migration, no administrator, no demo connections.
+    assert not (data_dir / "initial-admin-password").exists()
+    assert not any(data_dir.glob("*.db")), list(data_dir.iterdir())
+
+
 def test_serve(data_dir: Path) -> None:
     script = Path(sys.executable).with_name("querydeck")
     command = (

@@ -89,6 +89,15 @@ class DriverInvalid(ConfigError):
     code = "DRIVER_INVALID"
 
 
+class AddressUnavailable(ConfigError):
+    """`querydeck serve` cannot bind its address: the port is taken by another process
+    (another querydeck?) or the address is not this machine's. Nothing was started or
+    changed; choose another port with `--port` or `QUERYDECK_PORT` (or `port` in the
+    settings file)."""
+
+    code = "ADDRESS_UNAVAILABLE"
+
+
 class SecretKeyError(ConfigError):
     """Missing, malformed or different key file at start."""
 

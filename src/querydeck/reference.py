@@ -219,6 +219,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.AppDatabaseUnavailable,
             errors.ConfigError,
             errors.DriverInvalid,
+            errors.AddressUnavailable,
             errors.SecretKeyError,
             errors.SecretDecryptError,
             errors.CatalogNotFound,

@@ -24,6 +24,7 @@ from querydeck.errors import LocalOnlyCommand
 
 if TYPE_CHECKING:
     from querydeck.app.workbench import Workbench
+    from querydeck.settings import Settings
 
 
 class InfoFormat(enum.StrEnum):
@@ -60,7 +61,7 @@ def server_choice() -> ServerChoice:
 
 
 @contextmanager
-def open_workbench() -> Iterator[Workbench]:
+def open_workbench(settings: Settings | None = None) -> Iterator[Workbench]:
     """This machine's Workbench for one command, closed (runs in flight cancelled) when it
     ends. Refused when a server was chosen: such commands work on local data only."""
     choice = server_choice()
@@ -72,7 +73,7 @@ def open_workbench() -> Iterator[Workbench]:
         )
     from querydeck.app.workbench import Workbench  # the core is heavy: imported on use
 
-    with Workbench() as workbench:
+    with Workbench(settings) as workbench:
         yield workbench
 
 
