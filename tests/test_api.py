@@ -228,6 +228,26 @@ def test_malformed_json_body(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert error(response)["code"] == "INVALID_INPUT"
+    # Where it breaks, as a line and a column (never the offset shown as a field name).
+    body = b'{\n  "connection": "demo",\n  "sql": "SELECT 1",\n  "max_rows": 10,\n}'
+    response = client.post(
+        "/api/v1/runs", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    found = error(response)
+    assert found["code"] == "INVALID_INPUT"
+    assert found["message"] == (
+        "The request body is not valid JSON: Expecting property name enclosed in double "
+        "quotes at line 5, column 1."
+    )
+    assert (found["detail"]["line"], found["detail"]["column"]) == (5, 1)
+    assert [p["field"] for p in found["detail"]["problems"]] == ["body"]
+    response = client.post(
+        "/api/v1/runs",
+        content='{"connection": "démo", "sql": SELECT}'.encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert (error(response)["detail"]["line"], error(response)["detail"]["column"]) == (1, 31)
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:

@@ -97,8 +97,43 @@ async def _querydeck_error(request: Request, exc: Exception) -> OrjsonResponse:
     return envelope(exc.http_status, exc.code, exc.message, request, exc.detail)
 
 
+def _line_column(document: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset (as Python's json module counts)."""
+    line = document.count("\n", 0, position) + 1
+    return line, position - (document.rfind("\n", 0, position) + 1) + 1
+
+
+def _malformed_json(request: Request, exc: RequestValidationError) -> OrjsonResponse | None:
+    """A body that is not JSON at all: where it breaks (line and column), never the
+    character offset as if it were a field name."""
+    for err in exc.errors():
+        if err.get("type") != "json_invalid":
+            continue
+        loc = err.get("loc", ())
+        position = loc[-1] if loc and isinstance(loc[-1], int) else 0
+        document = exc.body if isinstance(exc.body, str) else ""
+        line, column = _line_column(document, min(position, len(document)))
+        problem = str((err.get("ctx") or {}).get("error", "not valid JSON"))
+        where = f"line {line}, column {column}"
+        return envelope(
+            422,
+            InvalidInput.code,
+            f"The request body is not valid JSON: {problem} at {where}.",
+            request,
+            {
+                "line": line,
+                "column": column,
+                "problems": [{"field": "body", "problem": f"not valid JSON: {problem} at {where}"}],
+            },
+        )
+    return None
+
+
 async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = _malformed_json(request, exc)
+    if malformed is not None:
+        return malformed
     problems = [
         {
             "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
