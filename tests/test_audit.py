@@ -522,7 +522,7 @@ def test_filters_and_cursor_pages_without_gaps_or_repeats(wb: Workbench) -> None
         assert info.value.code == "INVALID_INPUT"
     with pytest.raises(QueryDeckError) as info:
         wb.admin.audit_log(ANALYST)
-    assert (info.value.code, info.value.http_status) == ("FORBIDDEN", 403)
+    assert (info.value.code, info.value.http_status) == ("ADMIN_REQUIRED", 403)
 
 
 def test_postgres_app_database(data_dir: Path, files_dir: Path) -> None:
@@ -626,7 +626,7 @@ def test_api_is_for_administrators(client: TestClient, wb: Workbench) -> None:
     for name, role in (("ann", Role.analyst), ("vi", Role.viewer)):
         with api_client(wb, username=name, role=role) as other:
             response = other.get("/api/v1/audit")
-        assert (response.status_code, response.json()["error"]["code"]) == (403, "FORBIDDEN")
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "ADMIN_REQUIRED")
     http = client
     # what this test did as "local" (the users made for the clients are audited too)
     mine = {"actor": "local", "limit": 2}

@@ -199,7 +199,7 @@ def test_only_admins_manage_users(workbench: Workbench) -> None:
         lambda: workbench.accounts.update_user(ann, "ann", role=Role.admin),
         lambda: workbench.accounts.reset_password(ann, "boss", "another fine password"),
     ):
-        fails("FORBIDDEN", call)
+        fails("ADMIN_REQUIRED", call)
     assert workbench.accounts.get_user(LOCAL, "ann").role is Role.analyst
     boss = principal(workbench, "boss")
     assert [u.username for u in workbench.accounts.list_users(boss).items] == ["ann", "boss"]

@@ -392,7 +392,7 @@ def test_non_admins_get_403_on_users(workbench: Workbench) -> None:
                 ("PATCH", f"{USERS}/admin", {"disabled": True}),
                 ("POST", f"{USERS}/admin/password", {"password": PASSWORD}),
             ):
-                error(client.request(method, path, json=body), 403, "FORBIDDEN")
+                error(client.request(method, path, json=body), 403, "ADMIN_REQUIRED")
             assert client.get(ME).json()["user"]["role"] == role.value
     assert workbench.accounts.get_user(LOCAL, "admin").disabled is False
 

@@ -686,15 +686,17 @@ class LoginFailed(Unauthenticated):
 
 
 class Forbidden(QueryDeckError):
-    """Authenticated, but the role does not allow it (e.g. user administration for non-admins)."""
+    """Authenticated, but not allowed: the family of the refusals below; raised as such for
+    the local command line acting without an account where one is needed (log in)."""
 
     code = "FORBIDDEN"
     http_status = 403
 
 
 class AdminRequired(Forbidden):
-    """An administrator's operation (connections added or deleted, file-based connections
-    managed, groups, grants, certificates)."""
+    """An administrator's operation, the one code for every admin-only refusal: users,
+    groups, grants, connections added or deleted, file-based connections managed,
+    certificates, the audit log, model endpoints."""
 
     code = "ADMIN_REQUIRED"
 

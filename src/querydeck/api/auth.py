@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from querydeck.app.workbench import Workbench
 from querydeck.auth.principal import Principal
-from querydeck.errors import CsrfFailed, Forbidden, Unauthenticated
+from querydeck.errors import AdminRequired, CsrfFailed, Unauthenticated
 
 SESSION_COOKIE = "qd_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -112,7 +112,7 @@ async def current_principal(request: Request) -> Principal:
 
 async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
-        raise Forbidden("Only an administrator can do this.")
+        raise AdminRequired("Only an administrator can do this.")
     return principal
 
 

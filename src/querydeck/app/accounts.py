@@ -20,7 +20,7 @@ from querydeck.auth.principal import Principal, Role
 from querydeck.auth.ratelimit import RateLimiter
 from querydeck.auth.sessions import LoginSessions
 from querydeck.auth.tokens import ApiTokens
-from querydeck.errors import Forbidden, LoginFailed, NotFound, QueryDeckError
+from querydeck.errors import AdminRequired, Forbidden, LoginFailed, NotFound, QueryDeckError
 from querydeck.settings import Settings
 from querydeck.store.pages import Page
 
@@ -261,4 +261,4 @@ def _user_id(principal: Principal) -> str:
 
 def _require_admin(actor: Principal) -> None:
     if not actor.is_admin:
-        raise Forbidden("Only an administrator can manage users.")
+        raise AdminRequired("Only an administrator can manage users.")

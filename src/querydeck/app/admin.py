@@ -13,7 +13,7 @@ from querydeck.audit.log import AuditLog
 from querydeck.audit.models import AuditPage
 from querydeck.auth.access import admin_only
 from querydeck.auth.principal import LOCAL, Principal
-from querydeck.errors import Conflict, Forbidden
+from querydeck.errors import AdminRequired, Conflict
 from querydeck.settings import Settings
 from querydeck.sources.certificates import CertificateStore
 from querydeck.sources.connections import ConnectionStore
@@ -67,7 +67,7 @@ class AdminService:
         filters by the acting user; ``connection`` is a connection's current name (a
         deleted one is found by ``connection_id``)."""
         if not actor.is_admin:
-            raise Forbidden("Only an administrator can read the audit log.")
+            raise AdminRequired("Only an administrator can read the audit log.")
         if connection is not None:
             connection_id = self._store.get(connection).id
         return self._audit.listing(
