@@ -458,6 +458,10 @@ def test_connection_events_successes_and_failures(wb: Workbench, files_dir: Path
         "allow_privileged": False,
     }
     assert mine[3].detail["options"] == ["path"]
+    # A create that failed names the connection it attempted, never "connection:None".
+    assert (mine[1].target_id, mine[1].target_label()) == (None, "connection 'c2'")
+    assert mine[2].target_label() == "connection 'c1'"
+    assert mine[0].target_label() == f"connection:{made.id}"
     assert mine[4].connection_id == made.id  # a failed change still names its connection
     assert mine[5].detail["new_name"] == "c1b"
     assert mine[6].detail["latency_ms"] >= 0
@@ -698,6 +702,13 @@ def test_cli_audit_formats(
     assert len(rows) == 3
     assert ",run.finish,ok," in rows[1]
     assert "next page: --cursor" in as_csv.stderr
+
+    # A refused create names the connection it attempted (not "connection:None").
+    refused = cli.invoke(cli_app, ["connections", "add", "lite", "sqlite:///nowhere.db"])
+    assert refused.exit_code == 1
+    table = cli.invoke(cli_app, ["audit", "--action", "connection.create"])
+    assert "connection 'lite'" in table.stdout
+    assert "None" not in table.stdout
 
     empty = cli.invoke(cli_app, ["audit", "--outcome", "denied"])
     assert empty.exit_code == 0

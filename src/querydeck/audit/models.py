@@ -39,6 +39,16 @@ class AuditEntry(BaseModel):
         default_factory=dict, description="Sanitised facts; never a secret or SQL text."
     )
 
+    def target_label(self) -> str:
+        """``type:id``; for an operation that failed before its target existed (a
+        connection create refused), the name it was attempted with: ``connection 'shop'``."""
+        if not self.target_type:
+            return ""
+        if self.target_id is not None:
+            return f"{self.target_type}:{self.target_id}"
+        name = self.detail.get("name") or self.detail.get("username")
+        return f"{self.target_type} {name!r}" if isinstance(name, str) else self.target_type
+
 
 class AuditPage(Page[AuditEntry]):
     """A page of the audit log, newest first. Pass ``next_cursor`` back as ``cursor``:

@@ -86,7 +86,7 @@ def _table(page: AuditPage) -> Table:
         table.add_column(name, no_wrap=True, justify="right" if name == "id" else "left")
     table.add_column("detail", ratio=1, overflow="ellipsis", no_wrap=True)
     for entry in page.items:
-        target = f"{entry.target_type}:{entry.target_id}" if entry.target_type else ""
+        target = entry.target_label()
         table.add_row(
             str(entry.id),
             timestamp(entry.at),

@@ -6,6 +6,15 @@ import { ErrorText } from "../../app/ErrorText";
 
 const OUTCOMES = ["", "ok", "error", "denied", "aborted"];
 
+/** `type id`; an operation refused before its target existed names the attempted name. */
+function targetLabel(e: Schemas["AuditEntry"]): string {
+  if (!e.target_type) return "";
+  if (e.target_id) return `${e.target_type} ${e.target_id}`;
+  const detail = (e.detail ?? {}) as Record<string, unknown>;
+  const name = detail.name ?? detail.username;
+  return typeof name === "string" ? `${e.target_type} "${name}"` : e.target_type;
+}
+
 export default function Audit() {
   const [actor, setActor] = useState("");
   const [action, setAction] = useState("");
@@ -78,7 +87,7 @@ export default function Audit() {
                 <td>
                   <span className={`status ${e.outcome}`}>{e.outcome}</span>
                 </td>
-                <td>{e.target_type ? `${e.target_type} ${e.target_id ?? ""}` : ""}</td>
+                <td>{targetLabel(e)}</td>
                 <td className="detail-cell">
                   <code>{JSON.stringify(e.detail)}</code>
                 </td>
