@@ -453,7 +453,9 @@ class SqlNotReadOnly(QueryRejected):
 
 class SqlParseError(QueryRejected):
     """The text does not parse in the connection's dialect (also NUL characters, invalid
-    Unicode, nesting too deep). `detail.line`/`column` point at the problem."""
+    Unicode, nesting too deep). The message says what is wrong in SQL terms (a word that
+    starts no statement, a misspelt keyword, a missing `)` or value, an unclosed quote);
+    `detail.line`/`column` point at the wrong token and `detail.token` is its text."""
 
     code = "SQL_PARSE_ERROR"
 

@@ -24,6 +24,7 @@ offending construct and its 1-based line and column.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,12 @@ from querydeck.errors import (
 from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
 from querydeck.sql.positions import position
 from querydeck.sql.rules import EngineRules
+from querydeck.sql.syntax import parse_error, token_error
+
+# sqlglot warns on the logging system when it falls back to an opaque Command ("contains
+# unsupported syntax..."): the guard refuses or explains such statements itself, and the
+# warning would reach the server's log and a CLI user's terminal.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _EXECUTABLE_COMMENT = re.compile(r"/\*[!M]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -250,15 +257,9 @@ def _parse(sql: str, tokens: list[Token], dialect: str) -> list[exp.Expr]:
     try:
         parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
     except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        line, col = int(first.get("line") or 1), int(first.get("col") or 1)
-        description = str(first.get("description") or "invalid syntax")
-        raise SqlParseError(
-            f"The SQL cannot be parsed: {description} (line {line}, column {col}).",
-            detail={"line": line, "column": col},
-        ) from None
+        raise parse_error(sql, tokens, exc) from None
     except TokenError as exc:
-        raise SqlParseError(f"The SQL cannot be read: {exc}.") from None
+        raise token_error(sql, exc) from None
     except RecursionError:
         raise SqlParseError("The SQL is nested too deeply to check.") from None
     return [e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)]
@@ -268,7 +269,10 @@ def _check_tree(
     sql: str, tree: exp.Expr, rules: EngineRules, policy: FunctionPolicy, start: int = 0
 ) -> None:
     if not isinstance(tree, _READ_ROOTS):
-        name = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this)
+        # The statement's own first word (sqlglot may read an unknown one as something
+        # else entirely: ``LISTEN x`` parses as a column with an alias).
+        word = re.match(r"[A-Za-z_]+", sql[start:])
+        name = word[0].upper() if word else tree.key.upper()
         raise SqlNotReadOnly(
             f"Only read statements (SELECT, VALUES, EXPLAIN) may run; this is {name}.",
             detail={**position(sql, start), "construct": name},
@@ -294,13 +298,27 @@ def _check_tree(
         if kind == _TABLE:
             _check_table(sql, node, rules)
             continue
-        construct = node.key.upper()
+        construct = _construct(node, rules.dialect)
         write_like = isinstance(node, (exp.DML, exp.Into, exp.Lock, exp.Create, exp.Drop))
         error = SqlNotReadOnly if write_like else SqlForbiddenSyntax
         raise error(
             f"{construct} is not allowed in a read-only statement.",
             detail={**_locate(sql, node, construct), "construct": construct},
         )
+
+
+_LEADING_KEYWORDS = re.compile(r"[A-Z]+(?: [A-Z]+)*")
+
+
+def _construct(node: exp.Expr, dialect: str) -> str:
+    """A refused node as its SQL keywords (``INTO``, ``FOR UPDATE``), never sqlglot's node
+    name; the node's own name only when its SQL starts with none."""
+    try:
+        text = node.sql(dialect=dialect)
+    except Exception:  # a node sqlglot cannot write back in this dialect
+        text = ""
+    found = _LEADING_KEYWORDS.match(text)
+    return found[0][:40] if found else node.key.upper()
 
 
 def _check_clauses(sql: str, node: exp.Expr) -> None:
@@ -346,8 +364,10 @@ def _check_function(sql: str, node: exp.Func, policy: FunctionPolicy) -> None:
 def _tokens(sql: str, dialect: str) -> list[Token]:
     try:
         return list(sqlglot.tokenize(sql, read=dialect))
-    except (TokenError, ParseError) as exc:
-        raise SqlParseError(f"The SQL cannot be read: {exc}.") from None
+    except TokenError as exc:
+        raise token_error(sql, exc) from None
+    except ParseError as exc:
+        raise parse_error(sql, [], exc) from None
 
 
 def _statement(sql: str, tokens: list[Token]) -> tuple[str, list[Token]]:
