@@ -153,6 +153,7 @@ _ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Partition,
     exp.AtTimeZone,
     exp.PositionalColumn,
+    exp.JSONKeyValue,  # JSON_OBJECT(key, value, ...): pairs of expressions
 )
 
 
