@@ -137,4 +137,8 @@ app.add_typer(knowledge_cli.app, name="kb")
 
 def main() -> None:
     """Entry point of the ``querydeck`` console script."""
-    app(prog_name="querydeck")
+    from typer.main import get_command
+
+    from querydeck.cli.helptext import tidy
+
+    tidy(get_command(app))(prog_name="querydeck")
