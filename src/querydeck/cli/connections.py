@@ -297,14 +297,16 @@ def remove(
     name: Annotated[str, typer.Argument(help="The connection's name.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Remove a connection (asks first on a terminal; otherwise needs --yes)."""
+    """Remove a connection: asks first, on a terminal; from a script, pass --yes."""
     with open_workbench() as workbench:
         info = workbench.connections.get(name)
         if not yes:
-            if not sys.stdin.isatty():
-                raise typer.BadParameter(
-                    "not on a terminal: pass --yes to remove without asking", param_hint="--yes"
+            if not sys.stdin.isatty():  # only the question needs a terminal
+                message(
+                    f"Not removed: there is no terminal to ask on. To remove {info.name!r} "
+                    f"from a script, run `querydeck connections remove {info.name} --yes`."
                 )
+                raise typer.Exit(2)
             if not typer.confirm(f"Remove connection {info.name!r}?", err=True):
                 message("Nothing removed.")
                 raise typer.Exit(1)
