@@ -213,7 +213,8 @@ def test_only_admins_manage_grants_groups_and_file_connections(wb: Workbench) ->
 
 def test_viewers_run_only_saved_queries_shared_with_them(wb: Workbench) -> None:
     wb.grants.grant("chinook", "user", "alice", ["query"])
-    wb.grants.grant("chinook", "user", "vera", ["query", "export"])
+    granted = wb.grants.grant("chinook", "user", "vera", ["query", "export"])
+    assert (granted.actions, granted.withheld) == ([Action.browse, Action.query], [Action.export])
     shared = wb.saved.create(
         SavedQueryInput(
             name="artists", sql="SELECT count(*) AS n FROM Artist", connection="chinook"
@@ -300,3 +301,11 @@ def test_groups_and_grants_cli(
     assert cli("groups", "remove-member", "finance", "alice").exit_code == 0
     assert cli("groups", "remove", "finance").exit_code == 0
     assert orjson.loads(cli("grants", "list", "chinook", "-f", "json").stdout) == []
+    # A viewer's grant is shown as it applies: export is not a viewer's to use.
+    done = cli("grants", "set", "chinook", "--user", "vera", "-a", "query,export")
+    assert done.exit_code == 0, done.output
+    assert "does not allow export" in done.stderr
+    table = cli("grants", "list", "chinook").stdout
+    assert "browse, query (not allowed by the role: export)" in table
+    [grant] = orjson.loads(cli("grants", "list", "chinook", "-f", "json").stdout)
+    assert (grant["actions"], grant["withheld"]) == (["browse", "query"], ["export"])

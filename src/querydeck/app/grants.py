@@ -13,7 +13,7 @@ from querydeck.audit.log import AuditLog
 from querydeck.audit.operations import AuditedOperation
 from querydeck.auth.access import admin_only
 from querydeck.auth.grants import GrantInfo, Grants, GroupInfo, SubjectKind
-from querydeck.auth.principal import LOCAL, Action, Principal
+from querydeck.auth.principal import LOCAL, ROLE_ACTIONS, Action, Principal
 from querydeck.auth.tokens import ApiTokens
 from querydeck.store.pages import Page
 
@@ -81,7 +81,20 @@ class GrantService:
     def list_grants(self, connection: str, *, actor: Principal = LOCAL) -> list[GrantInfo]:
         admin_only(actor, "see a connection's grants")
         info = self._connections.get(connection, actor=actor)
-        return self._grants.list_grants(info.id, info.name)
+        return [self._by_role(g) for g in self._grants.list_grants(info.id, info.name)]
+
+    def _by_role(self, grant: GrantInfo) -> GrantInfo:
+        """A user's grant as it applies: the actions their role does not allow (a viewer's
+        export) are listed apart, never shown as allowed."""
+        if grant.subject_kind != "user":
+            return grant
+        allowed = ROLE_ACTIONS[self._accounts.get_user(LOCAL, grant.subject).role]
+        return grant.model_copy(
+            update={
+                "actions": [a for a in grant.actions if a in allowed],
+                "withheld": [a for a in grant.actions if a not in allowed],
+            }
+        )
 
     def grant(
         self,
@@ -102,7 +115,7 @@ class GrantService:
                 subject = self._accounts.known_user(subject)
             grant = self._grants.grant(info.id, info.name, kind, subject, chosen)
             op.done(info.id, actions=[a.value for a in grant.actions])
-        return grant
+        return self._by_role(grant)
 
     def revoke(
         self, connection: str, kind: SubjectKind, subject: str, *, actor: Principal = LOCAL

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,7 +44,13 @@ class GrantInfo(BaseModel):
     subject_kind: SubjectKind
     #: The user name, or the group's name.
     subject: str
+    #: What the grant allows: for a user, only what their role allows too.
     actions: list[Action]
+    withheld: list[Action] = Field(
+        default_factory=list,
+        description="Granted actions the user's role does not allow (a viewer: export, "
+        "manage): they take effect only if the role changes.",
+    )
 
 
 def _key(name: str) -> str:

@@ -103,9 +103,11 @@ def _grants_table(grants: list[GrantInfo]) -> Table:
     for column in ("kind", "subject", "actions"):
         table.add_column(column)
     for grant in grants:
-        table.add_row(
-            grant.subject_kind, Text(grant.subject), ", ".join(a.value for a in grant.actions)
-        )
+        actions = ", ".join(a.value for a in grant.actions)
+        if grant.withheld:
+            withheld = ", ".join(a.value for a in grant.withheld)
+            actions += f" (not allowed by the role: {withheld})"
+        table.add_row(grant.subject_kind, Text(grant.subject), actions)
     return table
 
 
@@ -135,6 +137,12 @@ def set_grant(
     chosen = [a.strip() for a in actions.split(",") if a.strip()]
     with open_workbench() as workbench:
         grant = workbench.grants.grant(connection, kind, subject, chosen)
+    if grant.withheld:
+        withheld = ", ".join(a.value for a in grant.withheld)
+        message(
+            f"Saved, but the role of {subject!r} does not allow {withheld}: it applies only "
+            "if their role changes."
+        )
     if fmt is InfoFormat.json:
         print_json(grant)
     else:

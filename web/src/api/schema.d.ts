@@ -2338,6 +2338,11 @@ export interface components {
              * @enum {string}
              */
             subject_kind: "user" | "group";
+            /**
+             * Withheld
+             * @description Granted actions the user's role does not allow (a viewer: export, manage): they take effect only if the role changes.
+             */
+            withheld?: components["schemas"]["Action"][];
         };
         /**
          * GrantSet
