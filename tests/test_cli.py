@@ -151,8 +151,38 @@ def test_remove_asks_on_a_terminal_only(cli: Invoke, chinook_file: Path) -> None
     assert added.exit_code == 0, added.output
     refused = cli("connections", "remove", "c")  # CliRunner's stdin is not a terminal
     assert refused.exit_code == 2
-    assert "--yes" in refused.stderr
+    assert "querydeck connections remove c --yes" in refused.stderr
+    assert "Invalid value" not in refused.stderr
     assert cli("connections", "show", "c").exit_code == 0
+    # From a script (a real process, no terminal anywhere): --yes removes at once.
+    done = subprocess.run(
+        [*_querydeck_command(), "connections", "remove", "c", "--yes"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Removed connection 'c'." in done.stderr
+    fails_with(cli("connections", "show", "c"), "CONNECTION_NOT_FOUND")
+
+
+def test_help_reads_as_text() -> None:
+    """No type label after a flag, no reStructuredText ``code`` marks."""
+    shown = {}
+    for args in (["--help"], ["serve", "--help"], ["connections", "remove", "--help"]):
+        done = shown[args[0]] = subprocess.run(
+            [*_querydeck_command(), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "120", "TERM": "dumb"},
+        )
+        assert done.returncode == 0, done.stderr
+        assert "<bool>" not in done.stdout
+        assert "``" not in done.stdout
+    assert "administrator `admin`" in shown["serve"].stdout
+    assert "--yes" in shown["connections"].stdout
 
 
 @pytest.mark.parametrize(
