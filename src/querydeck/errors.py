@@ -392,6 +392,15 @@ class AuthenticationFailed(ConnectionFailed):
     http_status = 422
 
 
+class DatabaseAccessDenied(ConnectionFailed):
+    """The server accepted the login but it may not use that database (MySQL/MariaDB 1044,
+    PostgreSQL's missing CONNECT privilege or a `pg_hba.conf` rule): grant it on the server,
+    or name a database the login may use. The password is not the problem."""
+
+    code = "DATABASE_ACCESS_DENIED"
+    http_status = 422
+
+
 class DatabaseNotFound(ConnectionFailed):
     """The server has no such database."""
 

@@ -147,6 +147,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.DatabaseNotFound,
             errors.DataFileNotFound,
             errors.ConnectionFailed,
+            errors.DatabaseAccessDenied,
             errors.ConnectionUntrusted,
             errors.CertificateUnknown,
         ),

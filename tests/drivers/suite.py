@@ -13,7 +13,9 @@ Subclass :class:`DriverSuite` in a ``test_<engine>.py`` module as ``class TestEn
   when the driver's capabilities say ``arrays``), unless the id is in ``unsupported_types``
   with the reason; build them from the constants below (:data:`BIG_INT`, ...);
 - ``connection_failures(tmp_path)``: ``(label, driver, expected ConnectionFailed subclass)``
-  triples (a missing file, a closed port, a wrong password...);
+  triples (a missing file, a closed port, a wrong password, a login without access to the
+  database...), each answered with exactly that class's code; logins they need come from
+  the ``failure_logins`` fixture (``self.failure_logins``), which a subclass overrides;
 - ``good_urls`` (URL → expected options) and ``forbidden_urls`` (each must raise
   ``ConnectionParamForbidden``).
 
@@ -284,13 +286,24 @@ class DriverSuite:
         failures = [result for result in results if result != FIXTURE_ROWS]
         assert failures == [], f"{len(failures)} of {count} sessions failed: {failures[:3]}"
 
-    def test_connection_failures_are_mapped(self, tmp_path: Path) -> None:
+    @pytest.fixture
+    def failure_logins(self) -> Iterator[dict[str, str]]:
+        """Logins the connection-failure cases need, by name (a subclass overrides it to
+        create them and drop them after: a valid login without access to a database)."""
+        yield {}  # noqa: PT022 (a subclass creates logins here and drops them after)
+
+    def test_connection_failures_are_mapped(
+        self, tmp_path: Path, failure_logins: dict[str, str]
+    ) -> None:
+        self.failure_logins = failure_logins  # read by connection_failures
         failures = self.connection_failures(tmp_path)
         assert failures
         for label, driver, expected in failures:
             with pytest.raises(ConnectionFailed) as caught:
                 driver.connect(timeout_s=5).close()
             assert isinstance(caught.value, expected), (label, caught.value)
+            if expected is not ConnectionFailed:  # each kind of failure has its own code
+                assert caught.value.code == expected.code, (label, caught.value)
             message = caught.value.message
             assert message, label
             assert "Traceback" not in message, label

@@ -24,6 +24,7 @@ from querydeck.errors import (
     ConnectionFailed,
     ConnectionParamForbidden,
     ConnectionTargetForbidden,
+    DatabaseAccessDenied,
     DatabaseNotFound,
     QueryCancelled,
     QueryFailed,
@@ -210,7 +211,27 @@ class TestMySQLSuite(DriverSuite):
                 driver_for(MYSQL_URL, user="qd_no_such_user", password=SENTINEL),
                 AuthenticationFailed,
             ),
+            (
+                "no access to the database (1044), right password",
+                driver_for(
+                    self.failure_logins["url"],
+                    user=self.failure_logins["user"],
+                    password=self.failure_logins["password"],
+                ),
+                DatabaseAccessDenied,
+            ),
         ]
+
+    @pytest.fixture
+    def failure_logins(self, my_url: str) -> Iterator[dict[str, str]]:
+        """A login with the right password and no privilege on the database (1044)."""
+        user, password = unique_name("qd_nodb")[:32], SENTINEL
+        with admin_connect(my_url) as admin, admin.cursor() as cur:
+            cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+            try:
+                yield {"url": my_url, "user": user, "password": password}
+            finally:
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
 
 
 # --- options and URLs (C4, G1) --------------------------------------------------------------

@@ -25,6 +25,7 @@ from querydeck.errors import (
     ConnectionParamForbidden,
     ConnectionTargetForbidden,
     ConnectionUrlInvalid,
+    DatabaseAccessDenied,
     DatabaseNotFound,
     QueryCancelled,
     QueryFailed,
@@ -215,7 +216,26 @@ class TestPostgresSuite(DriverSuite):
             ("closed port", driver_for(url, port=1), UpstreamUnavailable),
             ("missing database", driver_for(url, database="qd_missing"), DatabaseNotFound),
             ("unknown role", driver_for(url, user="qd_no_such_role"), AuthenticationFailed),
+            (
+                "no CONNECT privilege",
+                driver_for(self.failure_logins["url"], user=self.failure_logins["user"]),
+                DatabaseAccessDenied,
+            ),
         ]
+
+    @pytest.fixture
+    def failure_logins(self, pg_url: str) -> Iterator[dict[str, str]]:
+        """A login that exists but may not connect to the database (CONNECT revoked)."""
+        role = unique_name("qd_noconnect")
+        database = PostgresDriver.options_from_url(pg_url)["database"]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN")
+            admin.execute(f'REVOKE CONNECT ON DATABASE "{database}" FROM PUBLIC')
+            try:
+                yield {"url": pg_url, "user": role}
+            finally:
+                admin.execute(f'GRANT CONNECT ON DATABASE "{database}" TO PUBLIC')
+                admin.execute(f"DROP ROLE {role}")
 
 
 # --- options and URLs (G1-G4) ---------------------------------------------------------------

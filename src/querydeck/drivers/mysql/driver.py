@@ -47,6 +47,7 @@ from querydeck.errors import (
     ConnectionFailed,
     ConnectionParamForbidden,
     ConnectionUntrusted,
+    DatabaseAccessDenied,
     DatabaseNotFound,
     QueryCancelled,
     QueryDeckError,
@@ -81,7 +82,9 @@ _TIMEOUT_ERRNOS = frozenset({1969, 3024, 4012})
 _INTERRUPTED = 1317
 _UNREACHABLE = frozenset({2003, 2005})
 _LOST_ERRNOS = frozenset({2006, 2013, 2014, 2055, 1053, 1927})
-_AUTH_ERRNOS = frozenset({1044, 1045, 1698, 1251})
+_AUTH_ERRNOS = frozenset({1045, 1698, 1251})
+#: Access denied for user to database: the login is valid, the database is not theirs.
+_DATABASE_DENIED = 1044
 _LOST = "The connection to MySQL/MariaDB was lost; open a new one."
 #: The protocol command that resets a session (MySQL 5.7.3+, MariaDB 10.2.4+).
 _COM_RESET_CONNECTION = 0x1F
@@ -227,6 +230,12 @@ def connect_error(exc: pymysql.Error, target: str) -> ConnectionFailed:
     if errno in _AUTH_ERRNOS:
         return AuthenticationFailed(
             f"MySQL at {target} rejected the user name or password.", detail=detail
+        )
+    if errno == _DATABASE_DENIED:
+        return DatabaseAccessDenied(
+            f"MySQL at {target} accepted the login, but it has no access to that database: "
+            "grant it on the server, or choose a database this login may use.",
+            detail=detail,
         )
     if errno == 1049:
         return DatabaseNotFound(f"The database of {target} does not exist.", detail=detail)

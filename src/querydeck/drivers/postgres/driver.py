@@ -56,6 +56,7 @@ from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectionUntrusted,
+    DatabaseAccessDenied,
     DatabaseNotFound,
     QueryCancelled,
     QueryDeckError,
@@ -201,9 +202,17 @@ def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
             f"The TLS certificate of PostgreSQL at {target} did not verify: {reason}",
             detail={"target": target},
         )
+    if "permission denied for database" in text:
+        return DatabaseAccessDenied(
+            f"PostgreSQL at {target} accepted the login, but it may not connect to that "
+            "database (no CONNECT privilege): grant it on the server, or choose another "
+            "database.",
+            detail={"target": target},
+        )
     if "pg_hba.conf" in text:
-        return AuthenticationFailed(
-            f"PostgreSQL at {target} does not accept this login: {reason}",
+        return DatabaseAccessDenied(
+            f"PostgreSQL at {target} does not accept this login for this database from "
+            f"this address (its pg_hba.conf): {reason}",
             detail={"target": target},
         )
     return UpstreamUnavailable(
