@@ -476,7 +476,10 @@ class SqlTooLarge(QueryRejected):
 
 
 class QueryFailed(QueryDeckError):
-    """The engine reported an error (unknown table, bad cast…); its message is kept."""
+    """The engine reported an error (unknown table, bad cast…); its message is kept, and
+    what the engine adds: `detail.hint` (PostgreSQL's "Perhaps you meant to reference the
+    column …"), `detail.engine_detail`, `detail.sqlstate`, and the error's place as
+    `detail.position` (1-based character) with `line`/`column`."""
 
     code = "QUERY_FAILED"
     http_status = 400

@@ -121,7 +121,16 @@ def error_line(
     code: str, text: str, detail: dict[str, Any] | None = None, sql: str | None = None
 ) -> str:
     """``Error [CODE]: message``, then the line and column from ``detail`` when known (with
-    that line of ``sql`` and a caret under the column when the SQL is given)."""
+    that line of ``sql`` and a caret under the column when the SQL is given), then the
+    engine's own hint and detail when it gave them."""
+    return _located(code, text, detail, sql) + "".join(
+        f"\n  {label}: {detail[key]}"
+        for key, label in (("engine_detail", "detail"), ("hint", "hint"))
+        if detail and isinstance(detail.get(key), str)
+    )
+
+
+def _located(code: str, text: str, detail: dict[str, Any] | None, sql: str | None) -> str:
     out = f"Error [{code}]: {text}"
     line, column = _position(detail, "line"), _position(detail, "column")
     if line is None:

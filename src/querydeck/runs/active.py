@@ -15,6 +15,7 @@ from querydeck.auth.principal import Principal
 from querydeck.drivers.base import EngineSession
 from querydeck.errors import QueryCancelled, QueryDeckError, QueryRejected, QueryTimeout
 from querydeck.runs.models import RunInfo, RunStatus
+from querydeck.sql.positions import position
 
 T = TypeVar("T")
 #: How often, and for how long, a cancel is repeated until the run ends.
@@ -182,6 +183,16 @@ class RunSubmission(Generic[T]):
     abandoned: bool = False
 
 
+def _with_line_column(detail: dict[str, Any], sql: str | None) -> dict[str, Any]:
+    """An engine's 1-based character ``position`` in the executed text as ``line`` and
+    ``column`` too (the executed text starts with the user's, character for character), so
+    that the API and the CLI point at the same place as the guard's errors do."""
+    at = detail.get("position")
+    if not sql or "line" in detail or not isinstance(at, int) or isinstance(at, bool) or at < 1:
+        return detail
+    return {**detail, **position(sql, at - 1)}
+
+
 def failure_values(active: ActiveRun, exc: QueryDeckError) -> dict[str, Any]:
     """The final column values of a run that ``exc`` ended: timed out when the watchdog
     fired, cancelled when asked to, rejected when an engine layer refused the statement as
@@ -204,6 +215,6 @@ def failure_values(active: ActiveRun, exc: QueryDeckError) -> dict[str, Any]:
         "status": status.value,
         "error_code": exc.code,
         "error_message": exc.message,
-        "error_detail": exc.detail or None,
+        "error_detail": _with_line_column(exc.detail, active.sql) or None,
         "error_status": exc.http_status,
     }

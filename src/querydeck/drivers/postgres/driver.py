@@ -184,6 +184,10 @@ class PostgresDriver(Driver[PostgresOptions]):
         return conn
 
 
+#: The longest engine hint or detail kept with an error.
+_ENGINE_TEXT_CHARS = 1000
+
+
 def connect_error(exc: psycopg.Error, target: str) -> ConnectionFailed:
     """A querydeck error for a failed connection attempt (libpq's text names no secret)."""
     text = str(exc).strip()
@@ -422,6 +426,13 @@ class PostgresSession(EngineSession):
         detail: dict[str, Any] = {"sqlstate": exc.sqlstate} if exc.sqlstate else {}
         if exc.diag.statement_position:
             detail["position"] = int(exc.diag.statement_position)
+        # The engine's own help: "Perhaps you meant to reference the column ...".
+        for key, value in (
+            ("hint", exc.diag.message_hint),
+            ("engine_detail", exc.diag.message_detail),
+        ):
+            if value and value.strip():
+                detail[key] = value.strip()[:_ENGINE_TEXT_CHARS]
         return QueryFailed(message, detail=detail)
 
     def rollback(self) -> None:
