@@ -272,6 +272,10 @@ class Driver(abc.ABC, Generic[OptionsT]):
     executable_comments: ClassVar[bool] = False
     #: A quoted table name that looks like a path or URL is read as that file.
     quoted_names_read_files: ClassVar[bool] = False
+    #: Catalog reads (``SHOW TABLES``, ``DESCRIBE t``...; the forms of
+    #: :mod:`querydeck.sql.metadata`) this engine answers and proves reads by a layer of
+    #: its own (its parser, its read-only session).
+    metadata_reads: ClassVar[frozenset[str]] = frozenset()
     #: How generated DDL reads on this engine.
     ddl_style: ClassVar[DdlStyle] = DdlStyle()
     #: Compatible engines this driver reaches (its ``flavour`` option): flavour → the
@@ -290,6 +294,7 @@ class Driver(abc.ABC, Generic[OptionsT]):
                 native_check=cls.native_check,
                 executable_comments=cls.executable_comments,
                 quoted_names_read_files=cls.quoted_names_read_files,
+                metadata_reads=cls.metadata_reads,
             )
             cls._sql_rules = made  # type: ignore[attr-defined]  # cached on the class
         return made

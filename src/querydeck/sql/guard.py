@@ -43,6 +43,7 @@ from querydeck.errors import (
     SqlParseError,
     SqlTooLarge,
 )
+from querydeck.sql import metadata
 from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
 from querydeck.sql.positions import position
 from querydeck.sql.rules import EngineRules
@@ -274,10 +275,14 @@ def _check_tree(
         # else entirely: ``LISTEN x`` parses as a column with an alias).
         word = re.match(r"[A-Za-z_]+", sql[start:])
         name = word[0].upper() if word else tree.key.upper()
-        raise SqlNotReadOnly(
-            f"Only read statements (SELECT, VALUES, EXPLAIN) may run; this is {name}.",
-            detail={**position(sql, start), "construct": name},
-        )
+        text = f"Only read statements (SELECT, VALUES, EXPLAIN) may run; this is {name}."
+        if rules.metadata_reads and name in metadata.LEADING_WORDS:
+            allowed = ", ".join(sorted(rules.metadata_reads))
+            text = (
+                f"This {name} statement is not one of the catalog reads allowed here: "
+                f"{allowed} (names and a LIKE pattern only)."
+            )
+        raise SqlNotReadOnly(text, detail={**position(sql, start), "construct": name})
     try:
         nodes = list(tree.walk())
     except RecursionError:
@@ -441,6 +446,13 @@ def guard(
     text, tokens = _statement(sql, tokens)
     if not text.strip():
         raise SqlEmpty("The SQL has no statement (only comments or semicolons).")
+    if rules.metadata_reads and tokens[0].text.upper() in metadata.LEADING_WORDS:
+        found = metadata.match(
+            text, rules.metadata_reads, quoted_names_read_files=rules.quoted_names_read_files
+        )
+        if found is not None:  # a whole catalog read: nothing else can be in it
+            _second_opinion(text, rules, policy)
+            return GuardedStatement(text, exp.Command(this=found.form), True, True)
     statements = _parse(text, tokens, dialect)
     if len(statements) != 1:
         raise (SqlMultipleStatements if statements else SqlEmpty)(

@@ -26,6 +26,9 @@ class EngineRules:
     executable_comments: bool = False
     #: A quoted table name that looks like a path or URL is read as that file (DuckDB).
     quoted_names_read_files: bool = False
+    #: Catalog reads the engine answers and proves reads (:mod:`querydeck.sql.metadata`
+    #: forms: ``SHOW TABLES``, ``DESCRIBE``...); none by default.
+    metadata_reads: frozenset[str] = frozenset()
 
     @cached_property
     def default_policy(self) -> FunctionPolicy:

@@ -54,6 +54,10 @@ class DuckDBDriver(Driver[DuckDBOptions]):
     forbidden_functions = FORBIDDEN_FUNCTIONS
     native_check = check_duckdb
     quoted_names_read_files = True
+    # DuckDB's parser reads each as a SELECT (native_check requires it), in the sandbox.
+    metadata_reads = frozenset(
+        {"DESCRIBE", "SUMMARIZE", "SHOW TABLES", "SHOW ALL TABLES", "SHOW TABLE", "SHOW DATABASES"}
+    )
     ddl_style = DdlStyle(comments="statements")
 
     @classmethod

@@ -160,6 +160,11 @@ class MySQLDriver(Driver[MySQLOptions]):
         name: each.forbidden_functions for name, each in FLAVOURS.items()
     }
     executable_comments: ClassVar[bool] = True
+    # Each runs in the session's read-only transaction; flavours without one (Doris,
+    # StarRocks) refuse them in the driver's own query check.
+    metadata_reads: ClassVar[frozenset[str]] = frozenset(
+        {"SHOW TABLES", "SHOW COLUMNS", "SHOW DATABASES", "SHOW CREATE", "SHOW INDEX", "DESCRIBE"}
+    )
     ddl_style: ClassVar[DdlStyle] = DdlStyle(comments="inline")
 
     @classmethod
