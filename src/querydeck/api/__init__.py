@@ -1,4 +1,5 @@
-"""The HTTP API: ``create_app(workbench)`` builds the FastAPI application."""
+"""The HTTP API: ``create_app(workbench)`` builds the FastAPI application; its reference
+page ``/api/docs`` is Swagger UI served from ``swagger_ui/`` in the package (``apidocs``)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,3 @@
-"""Statement checks and rewrites: the guard (read-only allow-list) and the auto-LIMIT."""
+"""Statement checks and rewrites: the guard (read-only allow-list), its syntax errors in SQL
+terms (``syntax``), the catalog reads an engine may allow (``metadata``) and the
+auto-LIMIT."""
