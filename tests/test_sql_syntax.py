@@ -7,6 +7,8 @@ import logging
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,20 @@ def test_refusals_name_sql_not_parser_nodes(dialect: str, sql: str, construct: s
     assert caught.value.detail["construct"] == construct
     assert construct in caught.value.message
     assert not LEAKS.search(caught.value.message)
+
+
+def test_no_parser_warning_reaches_a_terminal() -> None:
+    """In a fresh process (nothing configured logging), the audit's summary of a statement
+    sqlglot does not know prints nothing (it printed sqlglot's warning on stderr)."""
+    code = (
+        "from querydeck.audit.sql import summarise\n"
+        "summarise('SHOW TABLES', 'sqlite')\n"
+        "summarise('SHOW search_path', 'postgres')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stderr == ""
 
 
 def test_no_parser_warning_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:

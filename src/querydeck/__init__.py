@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from querydeck.errors import QueryDeckError
@@ -11,6 +12,12 @@ if TYPE_CHECKING:
     from querydeck.app.workbench import Workbench
 
 __version__ = "0.1.0"
+
+# sqlglot warns through logging when it reads a statement it does not know as an opaque
+# Command ("... contains unsupported syntax. Falling back to parsing as a 'Command'"):
+# querydeck explains or refuses such statements itself (the guard, the audit's summary),
+# and the warning would reach the server's log and a CLI user's terminal.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 __all__ = ["QueryDeckError", "Settings", "Workbench", "__version__", "load_settings"]
 

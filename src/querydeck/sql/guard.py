@@ -24,7 +24,6 @@ offending construct and its 1-based line and column.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -48,11 +47,6 @@ from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
 from querydeck.sql.positions import position
 from querydeck.sql.rules import EngineRules
 from querydeck.sql.syntax import parse_error, token_error
-
-# sqlglot warns on the logging system when it falls back to an opaque Command ("contains
-# unsupported syntax..."): the guard refuses or explains such statements itself, and the
-# warning would reach the server's log and a CLI user's terminal.
-logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _EXECUTABLE_COMMENT = re.compile(r"/\*[!M]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
