@@ -113,7 +113,9 @@ export async function fetchJson<T>(path: string, init: RequestInit = {}): Promis
   let response: Response;
   try {
     response = await fetch(path, { ...init, headers, credentials: "same-origin" });
-  } catch {
+  } catch (error) {
+    // Aborted by the caller (a cancel button): not a sign that the server is away.
+    if (init.signal?.aborted) throw error;
     emit("offline");
     throw new OfflineError();
   }
