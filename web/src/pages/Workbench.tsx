@@ -1,6 +1,6 @@
 /** The SQL workbench: editor tabs (kept on the server), the schema browser, runs with
  * progress and cancel, and their results. */
-import { useCallback, useEffect, useRef, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, describeError, OfflineError } from "../api/client";
 import { useConnections, useDialect } from "../app/data";
 import { navigate, useLocation } from "../app/router";
@@ -10,10 +10,13 @@ import { loadTabs, MAX_TAB_BYTES, newTab, saveTabs, tabBytes, writeLocal, type E
 import type { Statement } from "../editor/statements";
 import { ResultsPanel, type ResultEntry } from "../runs/ResultsPanel";
 import { cancelRun, errorRange, follow, getRun, startRun } from "../runs/run";
+import { tabTitle } from "../assistant/logic";
 import { SaveDialog } from "./SaveDialog";
 import { SchemaTree } from "./SchemaTree";
 
+const AskPanel = lazy(() => import("../assistant/AskPanel").then((m) => ({ default: m.AskPanel })));
 const SAVE_DELAY_MS = 600;
+const ASK_OPEN_KEY = "querydeck.ask-open";
 
 export function Workbench() {
   const user = useUser();
@@ -26,6 +29,7 @@ export function Workbench() {
   const [saving, setSaving] = useState<"idle" | "pending" | "saved" | "offline">("idle");
   const [showSave, setShowSave] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const [askOpen, setAskOpen] = useState(() => localStorage.getItem(ASK_OPEN_KEY) === "1");
   const editor = useRef<EditorHandle>(null);
   const synced = useRef<TabsState | null>(null);
   const followers = useRef(new Map<string, { stopped: boolean }>());
@@ -115,7 +119,7 @@ export function Workbench() {
     });
   };
 
-  const track = async (tabId: string, key: string, runId: string, statement: Statement) => {
+  const track = async (tabId: string, key: string, runId: string, statement: Statement | null) => {
     const signal = { stopped: false };
     followers.current.set(runId, signal);
     try {
@@ -123,7 +127,7 @@ export function Workbench() {
       setEntry(tabId, key, { status: "done", run: view.run, first: view.page });
     } catch (error) {
       setEntry(tabId, key, { status: "error", error: error as Error });
-      markError(error, statement);
+      if (statement) markError(error, statement);
     } finally {
       followers.current.delete(runId);
     }
@@ -145,6 +149,25 @@ export function Workbench() {
       setNotice("Nothing to run: write a statement first.");
       return;
     }
+    await runStatements(statements, true);
+  };
+
+  const toggleAsk = (open: boolean) => {
+    setAskOpen(open);
+    try {
+      localStorage.setItem(ASK_OPEN_KEY, open ? "1" : "0");
+    } catch {
+      // storage disabled: the panel is closed again after a reload
+    }
+  };
+
+  /** Runs statements into this tab's results area; ``inEditor``: their positions are the
+   * editor's (errors are marked there), else the SQL came from elsewhere (the Ask panel). */
+  const runStatements = async (statements: Statement[], inEditor: boolean) => {
+    if (!tab || !tab.connection) {
+      setNotice("Pick a connection first.");
+      return;
+    }
     setNotice(null);
     editor.current?.mark(null);
     const tabId = tab.id;
@@ -164,12 +187,12 @@ export function Workbench() {
         if (started.run.status === "succeeded") {
           setEntry(tabId, key, { status: "done", run: started.run, first: started.page });
         } else {
-          await track(tabId, key, started.run.id, statement);
+          await track(tabId, key, started.run.id, inEditor ? statement : null);
         }
         if (index === statements.length - 1) update({ runId: started.run.id });
       } catch (error) {
         setEntry(tabId, key, { status: "error", error: error as Error });
-        markError(error, statement);
+        if (inEditor) markError(error, statement);
         if (error instanceof OfflineError) setNotice("The server cannot be reached; the run did not start.");
         for (const rest of entries.slice(index + 1)) setEntry(tabId, rest.key, { status: "error", error: new Error("Not run: an earlier statement failed.") });
         setActiveResult((all) => ({ ...all, [tabId]: index }));
@@ -230,7 +253,7 @@ export function Workbench() {
   const tooLong = tabBytes(tab) > MAX_TAB_BYTES;
 
   return (
-    <div className="workbench">
+    <div className={`workbench${askOpen ? " with-ask" : ""}`}>
       <aside className="sidebar" aria-label="Schema browser">
         <SchemaTree connection={tab.connection} onInsert={(text) => editor.current?.insert(text)} />
       </aside>
@@ -308,6 +331,9 @@ export function Workbench() {
           <button type="button" onClick={() => setShowSave(true)}>
             Save…
           </button>
+          <button type="button" aria-pressed={askOpen} aria-controls="ask-panel" onClick={() => toggleAsk(!askOpen)} title="Ask a question in plain words">
+            Ask
+          </button>
           {notice && <span className="notice" role="status">{notice}</span>}
           {tooLong && <span className="notice">This tab is over 64 KB: it is kept in this browser only.</span>}
         </div>
@@ -338,6 +364,25 @@ export function Workbench() {
           )}
         </div>
       </section>
+      {askOpen && (
+        <Suspense fallback={<aside className="ask-panel loading-block" role="status">Loading…</aside>}>
+          <AskPanel
+            connection={tab.connection}
+            isAdmin={user.role === "admin"}
+            canRun={user.role !== "viewer"}
+            onClose={() => toggleAsk(false)}
+            onInsert={(sql) => {
+              editor.current?.insert(sql);
+              editor.current?.focus();
+            }}
+            onOpenTab={(sql, question) => {
+              const opened = newTab(tab.connection, sql, tabTitle(question));
+              setState({ tabs: [...state.tabs, opened], active: opened.id });
+            }}
+            onRun={(sql) => void runStatements([{ from: 0, to: sql.length, text: sql }], false)}
+          />
+        </Suspense>
+      )}
       {showSave && <SaveDialog sql={tab.sql} connection={tab.connection} defaultName={tab.title} onClose={() => setShowSave(false)} onSaved={(name) => update({ title: name })} />}
     </div>
   );
