@@ -15,6 +15,9 @@ const Users = lazy(() => import("../pages/admin/Users"));
 const Groups = lazy(() => import("../pages/admin/Groups"));
 const Audit = lazy(() => import("../pages/admin/Audit"));
 const Account = lazy(() => import("../pages/Account"));
+const Knowledge = lazy(() => import("../pages/assistant/Knowledge"));
+const InferenceLog = lazy(() => import("../pages/assistant/InferenceLog"));
+const Endpoints = lazy(() => import("../pages/admin/Endpoints"));
 
 function Page() {
   const { path } = useLocation();
@@ -30,10 +33,15 @@ function Page() {
   const table = match("/tables/:connection/:schema/:table", path);
   if (table) return <TableDetail connection={table.connection as string} schema={table.schema as string} table={table.table as string} />;
   if (path === "/account") return <Account />;
+  if (path === "/knowledge") return <Knowledge connection={null} />;
+  const knowledge = match("/knowledge/:connection", path);
+  if (knowledge) return <Knowledge key={knowledge.connection} connection={knowledge.connection as string} />;
+  if (path === "/assistant/log") return <InferenceLog />;
   if (role === "admin") {
     if (path === "/admin/users") return <Users />;
     if (path === "/admin/groups") return <Groups />;
     if (path === "/admin/audit") return <Audit />;
+    if (path === "/admin/endpoints") return <Endpoints />;
   }
   return (
     <div className="page">

@@ -13,9 +13,12 @@ const LINKS: Link[] = [
   { to: "/history", label: "History" },
   { to: "/saved", label: "Saved queries" },
   { to: "/connections", label: "Connections" },
+  { to: "/knowledge", label: "Knowledge" },
+  { to: "/assistant/log", label: "Model log" },
   { to: "/admin/users", label: "Users", admin: true },
   { to: "/admin/groups", label: "Groups", admin: true },
   { to: "/admin/audit", label: "Audit log", admin: true },
+  { to: "/admin/endpoints", label: "Model endpoints", admin: true },
 ];
 
 export const SHORTCUTS: [string, string][] = [
