@@ -175,7 +175,7 @@ function ProblemText({ problem }: { problem: AskProblem }) {
     <div className="run-error ask-error" role="alert">
       <strong>{problem.title}</strong>
       <p>{problem.message}</p>
-      {problem.sql && <pre className="sql-preview">{problem.sql}</pre>}
+      {problem.sql && <pre className="sql-preview" tabIndex={0}>{problem.sql}</pre>}
       {problem.problems && problem.problems.length > 0 && (
         <ul>
           {problem.problems.map((p, i) => (
@@ -217,7 +217,7 @@ function AnswerCard({ answer, index, canRun, busy, onInsert, onOpenTab, onRun, o
         <span aria-hidden="true">❯ </span>
         {answer.question}
       </p>
-      <pre className="sql-preview" data-testid="ask-sql">{answer.sql}</pre>
+      <pre className="sql-preview" data-testid="ask-sql" tabIndex={0}>{answer.sql}</pre>
       <div className="actions">
         {canRun && (
           <button type="button" className="primary" onClick={onRun} aria-label={`Run the SQL of ${label}`}>
@@ -298,7 +298,7 @@ function AnswerCard({ answer, index, canRun, busy, onInsert, onOpenTab, onRun, o
           <ol className="ask-list">
             {answer.rounds.map((round, i) => (
               <li key={i}>
-                <pre className="sql-preview">{round.sql}</pre>
+                <pre className="sql-preview" tabIndex={0}>{round.sql}</pre>
                 <ul>{round.problems.map((p, j) => <li key={j}>{p.message}{p.suggestions?.length ? ` — did you mean ${p.suggestions.join(", ")}?` : ""}</li>)}</ul>
               </li>
             ))}

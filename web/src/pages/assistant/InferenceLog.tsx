@@ -85,7 +85,7 @@ export default function InferenceLog() {
                   <td><span className={`status ${e.status}`}>{e.status}</span></td>
                   <td>{e.error_code ?? ""}</td>
                   <td>
-                    <button type="button" onClick={() => setShown(e)} aria-label={`Show the prompt and response of the ${e.purpose} call ${formatAgo(e.at)}`}>
+                    <button type="button" onClick={() => setShown(e)} aria-label={`Detail: the prompt and response of the ${e.purpose} call ${formatAgo(e.at)}`}>
                       Detail
                     </button>
                   </td>
@@ -120,9 +120,9 @@ function EntryDialog({ entry, onClose }: { entry: InferenceEntry; onClose: () =>
           {entry.answer_id ? ` · answer ${entry.answer_id.slice(0, 8)}` : ""}
         </p>
         <h3>Prompt</h3>
-        <pre data-testid="log-prompt">{entry.prompt || "(empty)"}</pre>
+        <pre data-testid="log-prompt" tabIndex={0} aria-label="Prompt">{entry.prompt || "(empty)"}</pre>
         <h3>Response</h3>
-        <pre data-testid="log-response">{entry.response || "(empty)"}</pre>
+        <pre data-testid="log-response" tabIndex={0} aria-label="Response">{entry.response || "(empty)"}</pre>
         <div className="dialog-actions">
           <button type="button" ref={close} onClick={onClose}>Close</button>
         </div>
