@@ -141,6 +141,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_files: Path) -> Iterat
                     "QUERYDECK_RATE_LIMIT_RUNS_ADDRESS": "",
                     "QUERYDECK_RATE_LIMIT_LOGIN_USER": "",
                     "QUERYDECK_RATE_LIMIT_LOGIN_ADDRESS": "",
+                    # The assistant's journeys ask a scripted model on this machine's
+                    # loopback (tests/llmserver.py), which an administrator must allow.
+                    "QUERYDECK_ASSISTANT_ALLOW_LOOPBACK": "true",
+                    "QUERYDECK_RATE_LIMIT_ASSISTANT_USER": "",
                 }
             )
             command = [str(Path(sys.executable).parent / "querydeck"), "serve", "--port", str(port)]
