@@ -217,6 +217,40 @@ def test_thumbs_up_makes_a_candidate_an_editor_approves(
     wb.admin.audit_log(LOCAL, action="assistant.example.approved").items[0]
 
 
+def test_an_answer_is_explained_once_and_kept(
+    admin: TestClient, analyst: TestClient, server: LLMServer
+) -> None:
+    server.use(oracle(CHINOOK, "sqlite"))
+    question = "How many playlists are there?"
+    answer = analyst.post("/api/v1/connections/chinook/ask", json={"question": question}).json()
+    assert answer["explanation"] is None
+    server.use(constant(Answer(content="  It counts the playlists.  ")))
+    path = f"/api/v1/assistant/answers/{answer['id']}/explain"
+    explained = analyst.post(path)
+    assert explained.status_code == 200, explained.text
+    assert explained.json()["explanation"] == "It counts the playlists."
+    assert explained.json()["sql"] == answer["sql"]
+    assert len(server.requests) == 1
+    assert answer["sql"] in server.prompts()
+    # Kept: asking again calls no model; the stored answer carries it.
+    assert analyst.post(path).json()["explanation"] == "It counts the playlists."
+    assert len(server.requests) == 1
+    stored = analyst.get(f"/api/v1/assistant/answers/{answer['id']}").json()
+    assert stored["explanation"] == "It counts the playlists."
+    log = analyst.get(
+        "/api/v1/assistant/inference-log", params={"answer_id": answer["id"], "purpose": "explain"}
+    ).json()
+    assert [e["purpose"] for e in log["items"]] == ["explain"]
+    # Another user's answer is not found, and an empty explanation is refused.
+    assert admin.post(path).status_code == 404
+    server.use(oracle(CHINOOK, "sqlite"))
+    other = analyst.post("/api/v1/connections/chinook/ask", json={"question": question})
+    server.use(constant(Answer(content="   ")))
+    empty = analyst.post(f"/api/v1/assistant/answers/{other.json()['id']}/explain")
+    assert empty.status_code == 502
+    assert empty.json()["error"]["code"] == "LLM_INVALID_OUTPUT"
+
+
 def test_knowledge_routes_and_markdown(admin: TestClient, analyst: TestClient) -> None:
     base = "/api/v1/connections/chinook/knowledge"
     made = analyst.post(

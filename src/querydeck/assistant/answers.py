@@ -80,3 +80,11 @@ class AnswerStore:
                 stored.feedback = vote
 
         self._db.write(work)
+
+    def set_explanation(self, answer_id: str, text: str) -> None:
+        def work(tx: Session) -> None:
+            stored = tx.get(AnswerRow, answer_id)
+            if stored is not None:
+                stored.detail = {**stored.detail, "explanation": text}
+
+        self._db.write(work)

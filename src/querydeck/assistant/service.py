@@ -47,6 +47,7 @@ from querydeck.auth.ratelimit import RateLimiter
 from querydeck.catalog.service import Catalogs
 from querydeck.errors import (
     InvalidInput,
+    ModelEndpointNotFound,
     ModelOutputInvalid,
     QueryDeckError,
 )
@@ -281,6 +282,24 @@ class Assistant:
         if not reply.content or not reply.content.strip():
             raise ModelOutputInvalid("The model gave no explanation.")
         return reply.content.strip()
+
+    def explain_answer(self, answer_id: str, *, actor: Principal = LOCAL) -> AskAnswer:
+        """The SQL of one of the caller's answers in plain words: one model call (counted
+        like a question), kept with the answer, so asking again calls no model."""
+        answer = self.get_answer(answer_id, actor=actor)
+        if answer.explanation:
+            return answer
+        self._rate(actor)
+        row = self.answers.row(answer_id, actor.username)
+        try:
+            endpoint = self.registry.resolve(answer.endpoint, "chat")
+        except ModelEndpointNotFound:
+            # The endpoint that answered is gone: the default one explains.
+            endpoint = self.registry.resolve(None, "chat")
+        why = Purpose(actor.username, "explain", row.connection_id, answer_id)
+        answer.explanation = self._explain(endpoint, why, answer.sql, answer.question)
+        self.answers.set_explanation(answer_id, answer.explanation)
+        return answer
 
     def get_answer(self, answer_id: str, *, actor: Principal = LOCAL) -> AskAnswer:
         """One of the caller's answers (while they may still browse its connection)."""

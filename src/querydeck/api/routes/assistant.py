@@ -193,6 +193,15 @@ def feedback(
     return workbench.assistant.feedback(answer_id, body.vote, actor=principal)
 
 
+@router.post("/assistant/answers/{answer_id}/explain", response_model=AskAnswer)
+def explain_answer(
+    answer_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal
+) -> AskAnswer:
+    """The answer's SQL explained in plain words (one model call, counted like a question
+    and kept with the answer; an answer already explained calls no model)."""
+    return workbench.assistant.explain_answer(answer_id, actor=principal)
+
+
 class EvalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
