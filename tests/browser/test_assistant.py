@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -18,13 +19,24 @@ from playwright.sync_api import Browser, Page, expect
 from tests.assistant_fixtures import gold
 from tests.browser.conftest import PASSWORDS, Server, screenshot, sign_in
 from tests.browser.test_pages import check_page
-from tests.llmserver import Answer, LLMServer, llm_server, oracle
+from tests.llmserver import Answer, LLMServer, Script, llm_server, messages, oracle
 
 CHINOOK = gold("chinook")
 ALBUMS = "How many albums are there?"
 GENRES = "List the names of all genres."
 ARTISTS = "How many artists are in the catalog?"
 ENDPOINT = "scripted"
+
+
+def explaining(base: Script) -> Script:
+    """``base``, and a plain-words answer to the explanation prompt."""
+
+    def script(path: str, body: dict[str, Any]) -> Answer:
+        if any("Explain in a few plain sentences" in m["content"] for m in messages(body)):
+            return Answer(content="It counts the albums: one number.")
+        return base(path, body)
+
+    return script
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +164,9 @@ def test_an_admin_registers_tests_edits_and_deletes_an_endpoint(
 
 
 def test_ask_run_follow_up_thumbs_up_then_an_editor_approves(
-    page: Page, browser: Browser, server: Server, endpoint: str
+    page: Page, browser: Browser, server: Server, llm: LLMServer, endpoint: str
 ) -> None:
+    llm.use(explaining(oracle(CHINOOK, "sqlite")))
     sign_in(page, "ana")
     open_ask(page)
     panel = page.get_by_role("complementary", name="Ask a question")
@@ -166,6 +179,12 @@ def test_ask_run_follow_up_thumbs_up_then_an_editor_approves(
     first.get_by_text("Sent to the model").click()
     expect(first).to_contain_text("No sample values from the data")
     expect(first).to_contain_text(endpoint)
+
+    first.get_by_role("button", name="Explain Answer 1 in plain words").click()
+    expect(first.get_by_role("heading", name="In plain words")).to_be_visible()
+    expect(first).to_contain_text("It counts the albums: one number.")
+    expect(first.get_by_test_id("ask-sql")).to_have_text(CHINOOK[ALBUMS])
+    expect(first.get_by_role("button", name="Explain Answer 1 in plain words")).to_have_count(0)
 
     first.get_by_role("button", name="Run the SQL of Answer 1").click()
     expect(page.get_by_test_id("run-summary")).to_contain_text("1 rows")

@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from "react";
 import { formatDuration } from "../app/data";
 import { navigate } from "../app/router";
-import { ask, vote, type AskAnswer } from "./api";
+import { ask, explainAnswer, vote, type AskAnswer } from "./api";
 import { askProblem, followUpOf, formatScore, sentLines, type AskProblem } from "./logic";
 
 type Props = {
@@ -20,7 +20,7 @@ type Props = {
   onClose: () => void;
 };
 
-type Pending = { startedAt: number; controller: AbortController; question: string };
+type Pending = { startedAt: number; controller: AbortController; what: string };
 
 function useElapsed(since: number | null): number {
   const [now, setNow] = useState(Date.now());
@@ -50,27 +50,40 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
 
   const setThread = (name: string, change: (answers: AskAnswer[]) => AskAnswer[]) => setThreads((all) => ({ ...all, [name]: change(all[name] ?? []) }));
 
-  /** Ask ``text``; ``replace`` re-asks an answer of the thread (to explain it). */
-  const submit = async (text: string, options: { explain: boolean; followUpOf: string | null; replace?: string }) => {
+  /** One model request at a time, with its progress and its Cancel. */
+  const work = async (what: string, request: (signal: AbortSignal) => Promise<void>) => {
     if (!connection || pending) return;
     const controller = new AbortController();
-    setPending({ startedAt: Date.now(), controller, question: text });
+    setPending({ startedAt: Date.now(), controller, what });
     setProblem(null);
     setNotice(null);
-    const name = connection;
     try {
-      const answer = await ask(name, { question: text, explain: options.explain, execute: false, follow_up_of: options.followUpOf }, controller.signal);
-      if (options.replace) setThread(name, (list) => list.map((a) => (a.id === options.replace ? answer : a)));
-      else {
-        setThread(name, (list) => [...list, answer]);
-        setQuestion("");
-      }
+      await request(controller.signal);
     } catch (error) {
       if (controller.signal.aborted) setNotice("Cancelled: the answer will not be shown.");
       else setProblem(askProblem(error, isAdmin));
     } finally {
       setPending(null);
     }
+  };
+
+  const submit = (text: string, explainToo: boolean) => {
+    if (!connection) return;
+    const name = connection;
+    void work("Asking the model…", async (signal) => {
+      const answer = await ask(name, { question: text, explain: explainToo, execute: false, follow_up_of: followUpOf(thread) }, signal);
+      setThread(name, (list) => [...list, answer]);
+      setQuestion("");
+    });
+  };
+
+  const explainOne = (answer: AskAnswer) => {
+    if (!connection) return;
+    const name = connection;
+    void work("The model explains the SQL…", async (signal) => {
+      const explained = await explainAnswer(answer.id, signal);
+      setThread(name, (list) => list.map((a) => (a.id === explained.id ? explained : a)));
+    });
   };
 
   const thumbs = async (answer: AskAnswer, value: "up" | "down") => {
@@ -114,7 +127,7 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
             onInsert={() => onInsert(answer.sql)}
             onOpenTab={() => onOpenTab(answer.sql, answer.question)}
             onRun={() => onRun(answer.sql)}
-            onExplain={() => void submit(answer.question, { explain: true, followUpOf: answer.follow_up_of ?? null, replace: answer.id })}
+            onExplain={() => explainOne(answer)}
             onVote={(value) => void thumbs(answer, value)}
           />
         ))}
@@ -122,7 +135,7 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
           <div className="ask-progress" role="status">
             <span className="spinner" aria-hidden="true" />
             <span>
-              Asking the model… <strong data-testid="ask-elapsed">{formatDuration(elapsed)}</strong>
+              {pending.what} <strong data-testid="ask-elapsed">{formatDuration(elapsed)}</strong>
             </span>
             <button type="button" className="danger" onClick={() => pending.controller.abort()}>
               Cancel (Esc)
@@ -137,7 +150,7 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
         onSubmit={(e) => {
           e.preventDefault();
           const text = question.trim();
-          if (text) void submit(text, { explain, followUpOf: followUpOf(thread) });
+          if (text) submit(text, explain);
         }}
       >
         <label htmlFor="ask-question">{thread.length ? "Follow-up question" : "Question"}</label>
@@ -231,7 +244,7 @@ function AnswerCard({ answer, index, canRun, busy, onInsert, onOpenTab, onRun, o
           New tab
         </button>
         {!answer.explanation && (
-          <button type="button" onClick={onExplain} disabled={busy} aria-label={`Explain ${label} in plain words`} title="Ask again, with a plain-words explanation">
+          <button type="button" onClick={onExplain} disabled={busy} aria-label={`Explain ${label} in plain words`} title="What the SQL does, in plain words">
             Explain
           </button>
         )}

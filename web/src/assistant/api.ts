@@ -25,6 +25,11 @@ export function ask(connection: string, input: AskInput, signal?: AbortSignal): 
   return fetchJson<AskAnswer>(connectionPath(connection, "ask"), { ...json("POST", input), signal });
 }
 
+/** The answer's SQL in plain words (one model call; kept with the answer). */
+export function explainAnswer(answerId: string, signal?: AbortSignal): Promise<AskAnswer> {
+  return fetchJson<AskAnswer>(`/api/v1/assistant/answers/${enc(answerId)}/explain`, { method: "POST", signal });
+}
+
 export function vote(answerId: string, value: "up" | "down"): Promise<Example | null> {
   return fetchJson<Example | null>(`/api/v1/assistant/answers/${enc(answerId)}/feedback`, json("POST", { vote: value }));
 }
