@@ -249,11 +249,11 @@ function AnswerCard({ answer, index, canRun, busy, onInsert, onOpenTab, onRun, o
           </button>
         )}
         <span className="spacer" />
-        <button type="button" className="icon" aria-pressed={voted === "up"} aria-label={`Thumbs up: ${label} is right (suggest it as an example)`} onClick={() => (setVoted("up"), onVote("up"))}>
-          👍
+        <button type="button" aria-pressed={voted === "up"} aria-label={`Thumbs up: ${label} is right (suggest it as an example)`} onClick={() => (setVoted("up"), onVote("up"))}>
+          <span aria-hidden="true">▲</span> Right
         </button>
-        <button type="button" className="icon" aria-pressed={voted === "down"} aria-label={`Thumbs down: ${label} is wrong`} onClick={() => (setVoted("down"), onVote("down"))}>
-          👎
+        <button type="button" aria-pressed={voted === "down"} aria-label={`Thumbs down: ${label} is wrong`} onClick={() => (setVoted("down"), onVote("down"))}>
+          <span aria-hidden="true">▼</span> Wrong
         </button>
       </div>
       {answer.explanation && (
