@@ -30,6 +30,8 @@ export const SHORTCUTS: [string, string][] = [
   ["Ctrl/Cmd + C", "Copy the selected cells (TSV)"],
   ["Arrows, Shift + arrows", "Move in the grid, extend the selection"],
   ["Enter (grid)", "Show the whole value of a cell"],
+  ["Ctrl/Cmd + Enter (Ask panel)", "Send the question"],
+  ["Esc (Ask panel)", "Cancel the question in flight"],
   ["?", "This list"],
 ];
 
