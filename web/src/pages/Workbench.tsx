@@ -331,7 +331,7 @@ export function Workbench() {
           <button type="button" onClick={() => setShowSave(true)}>
             Save…
           </button>
-          <button type="button" aria-pressed={askOpen} aria-controls="ask-panel" onClick={() => toggleAsk(!askOpen)} title="Ask a question in plain words">
+          <button type="button" aria-pressed={askOpen} aria-controls={askOpen ? "ask-panel" : undefined} onClick={() => toggleAsk(!askOpen)} title="Ask a question in plain words">
             Ask
           </button>
           {notice && <span className="notice" role="status">{notice}</span>}
