@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -321,3 +323,33 @@ def test_the_assistant_pages_pass_axe(page: Page, server: Server, endpoint: str)
     answer.get_by_role("button", name="Insert the SQL of Answer 1 into the editor").click()
     expect(page.locator(".cm-content")).to_contain_text(CHINOOK[GENRES])
     check_page(page, "ask-panel-phone")
+
+
+def test_an_example_gone_stale_is_highlighted_with_the_reason(page: Page, server: Server) -> None:
+    reader = urlsplit(server.postgres_url).username
+    with psycopg.connect(server.postgres_admin_url, autocommit=True) as pg:
+        pg.execute("DROP TABLE IF EXISTS kb_probe")
+        pg.execute("CREATE TABLE kb_probe (id integer, label text)")
+        pg.execute(f'GRANT SELECT ON kb_probe TO "{reader}"')
+    question = "Which labels do the probes have?"
+    with api(server, "admin") as admin:
+        admin.post("/api/v1/connections/chinook_pg/catalog/refresh").raise_for_status()
+        added = admin.post(
+            "/api/v1/connections/chinook_pg/knowledge/examples",
+            json={"question": question, "sql": "SELECT label FROM kb_probe"},
+        )
+        assert added.status_code == 201, added.text
+        with psycopg.connect(server.postgres_admin_url, autocommit=True) as pg:
+            pg.execute("ALTER TABLE kb_probe DROP COLUMN label")
+        admin.post("/api/v1/connections/chinook_pg/catalog/refresh").raise_for_status()
+    try:
+        sign_in(page, "admin", "/knowledge/chinook_pg")
+        page.get_by_label("Status").select_option("stale")
+        row = page.get_by_role("row").filter(has_text=question)
+        expect(row).to_have_class("stale")
+        expect(row).to_contain_text("Stale: The column public.kb_probe.label is no longer")
+        expect(row.get_by_role("button", name=re.compile("^Approve"))).to_be_visible()
+        screenshot(page, "assistant-knowledge-stale")
+    finally:
+        with psycopg.connect(server.postgres_admin_url, autocommit=True) as pg:
+            pg.execute("DROP TABLE kb_probe")
