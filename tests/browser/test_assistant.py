@@ -353,3 +353,45 @@ def test_an_example_gone_stale_is_highlighted_with_the_reason(page: Page, server
     finally:
         with psycopg.connect(server.postgres_admin_url, autocommit=True) as pg:
             pg.execute("DROP TABLE kb_probe")
+
+
+KNOWLEDGE_FILE = """# Knowledge base: chinook
+
+## Example: How many media types are there?
+
+Status: approved
+Tags: media
+
+```sql
+SELECT COUNT(*) FROM MediaType
+```
+
+## Glossary: track length
+
+Milliseconds of the track.
+"""
+
+
+def test_the_knowledge_base_is_imported_and_exported_as_markdown(
+    page: Page, server: Server
+) -> None:
+    sign_in(page, "admin", "/knowledge/chinook")
+    page.get_by_label("Import Markdown").set_input_files(
+        files=[{"name": "kb.md", "mimeType": "text/markdown", "buffer": KNOWLEDGE_FILE.encode()}]
+    )
+    expect(page.get_by_role("status").filter(has_text="Imported")).to_have_text(
+        "Imported: 1 example added, 0 updated; 1 term added, 0 updated."
+    )
+    row = page.get_by_role("table", name="Examples").get_by_role("row").filter(has_text="media")
+    expect(row).to_contain_text("approved")
+    glossary = page.get_by_role("table", name="Glossary")
+    expect(glossary.get_by_role("row").filter(has_text="track length")).to_contain_text(
+        "Milliseconds of the track."
+    )
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export as Markdown").click()
+    path = download.value.path()
+    text = path.read_text(encoding="utf-8")
+    assert "# Knowledge base: chinook" in text
+    assert "## Example: How many media types are there?" in text
+    assert "## Glossary: track length" in text

@@ -70,6 +70,14 @@ export function deleteTerm(connection: string, term: string): Promise<void> {
   return fetchJson<void>(connectionPath(connection, `knowledge/glossary/${enc(term)}`), { method: "DELETE" });
 }
 
+export type ImportReport = Schemas["ImportReport"];
+
+/** A Markdown knowledge file (docs/assistant.md's layout): examples and terms added or
+ * updated. */
+export function importKnowledge(connection: string, markdown: string): Promise<ImportReport> {
+  return fetchJson<ImportReport>(connectionPath(connection, "knowledge/import"), { method: "POST", body: markdown, headers: { "content-type": "text/markdown" } });
+}
+
 // --- endpoints and settings -------------------------------------------------------------
 
 export function listEndpoints(): Promise<EndpointInfo[]> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, OfflineError } from "../api/client";
 import type { AskAnswer, EndpointInfo } from "./api";
-import { askProblem, capabilityText, endpointBody, emptyEndpointForm, followUpOf, formOf, pageLabel, parseTags, sentLines, tabTitle } from "./logic";
+import { askProblem, capabilityText, importText, endpointBody, emptyEndpointForm, followUpOf, formOf, pageLabel, parseTags, sentLines, tabTitle } from "./logic";
 
 const endpoint: EndpointInfo = {
   id: "e1",
@@ -98,5 +98,11 @@ describe("endpoint forms", () => {
     expect(capabilityText(probed)).toBe("chat, JSON output");
     expect(capabilityText({ ...probed, capabilities: { ...probed.capabilities, error_code: "MODEL_UNREACHABLE" } })).toBe("test failed: MODEL_UNREACHABLE");
     expect(capabilityText({ ...probed, kind: "embeddings", capabilities: { ...probed.capabilities, chat: false, json_output: false, embeddings: true, dimension: 32 } })).toBe("embeddings (32 dimensions)");
+  });
+});
+
+describe("importText", () => {
+  it("counts what an import added and updated", () => {
+    expect(importText({ examples_added: 1, examples_updated: 2, glossary_added: 0, glossary_updated: 1 })).toBe("Imported: 1 example added, 2 updated; 0 terms added, 1 updated.");
   });
 });

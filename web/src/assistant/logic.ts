@@ -166,3 +166,8 @@ export function capabilityText(endpoint: EndpointInfo): string {
 export function parseTags(text: string): string[] {
   return [...new Set(text.split(",").map((t) => t.trim()).filter(Boolean))];
 }
+
+/** An import's report in words. */
+export function importText(report: { examples_added: number; examples_updated: number; glossary_added: number; glossary_updated: number }): string {
+  return `Imported: ${plural(report.examples_added, "example")} added, ${report.examples_updated.toLocaleString("en")} updated; ${plural(report.glossary_added, "term")} added, ${report.glossary_updated.toLocaleString("en")} updated.`;
+}

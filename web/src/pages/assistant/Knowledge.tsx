@@ -8,8 +8,8 @@ import { formatAgo, useConnections } from "../../app/data";
 import { ErrorText } from "../../app/ErrorText";
 import { navigate } from "../../app/router";
 import { useUser } from "../../app/session";
-import { addExample, deleteExample, deleteTerm, listExamples, listGlossary, putTerm, reviewExample, updateExample, type Example, type ExampleStatus, type GlossaryEntry } from "../../assistant/api";
-import { parseTags } from "../../assistant/logic";
+import { addExample, connectionPath, deleteExample, deleteTerm, importKnowledge, listExamples, listGlossary, putTerm, reviewExample, updateExample, type Example, type ExampleStatus, type GlossaryEntry } from "../../assistant/api";
+import { importText, parseTags } from "../../assistant/logic";
 
 const STATUSES: (ExampleStatus | "")[] = ["", "candidate", "approved", "stale"];
 
@@ -37,6 +37,7 @@ export default function Knowledge({ connection }: { connection: string | null })
         Approved examples and the glossary are what the assistant shows the model for questions on this connection. A thumbs-up on an answer adds a candidate; an editor approves it. A catalog refresh that drops or changes a table or column an example uses marks it stale.
       </p>
       {connections.isError && <ErrorText error={connections.error} />}
+      {connection && <MarkdownFiles key={`m-${connection}`} connection={connection} />}
       {connection && <Examples key={`e-${connection}`} connection={connection} />}
       {connection && <Glossary key={`g-${connection}`} connection={connection} />}
     </div>
@@ -44,6 +45,46 @@ export default function Knowledge({ connection }: { connection: string | null })
 }
 
 type Message = { text: string; error: boolean } | null;
+
+/** Export the knowledge base as one Markdown file (for git), or import one. */
+function MarkdownFiles({ connection }: { connection: string }) {
+  const user = useUser();
+  const client = useQueryClient();
+  const [message, setMessage] = useState<Message>(null);
+  const upload = async (file: File) => {
+    setMessage(null);
+    try {
+      const report = await importKnowledge(connection, await file.text());
+      setMessage({ text: importText(report), error: false });
+    } catch (error) {
+      setMessage({ text: describeError(error).message, error: true });
+    } finally {
+      await client.invalidateQueries({ queryKey: ["knowledge", connection] });
+    }
+  };
+  return (
+    <div className="inline-form">
+      <a href={connectionPath(connection, "knowledge/export")} download={`${connection}-knowledge.md`}>
+        Export as Markdown
+      </a>
+      {user.role !== "viewer" && (
+        <label>
+          Import Markdown{" "}
+          <input
+            type="file"
+            accept=".md,text/markdown,text/plain"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              e.target.value = "";
+              if (file) void upload(file);
+            }}
+          />
+        </label>
+      )}
+      {message && <span className={message.error ? "error-text" : "notice"} role={message.error ? "alert" : "status"}>{message.text}</span>}
+    </div>
+  );
+}
 
 function Examples({ connection }: { connection: string }) {
   const user = useUser();
