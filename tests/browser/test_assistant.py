@@ -395,3 +395,28 @@ def test_the_knowledge_base_is_imported_and_exported_as_markdown(
     assert "# Knowledge base: chinook" in text
     assert "## Example: How many media types are there?" in text
     assert "## Glossary: track length" in text
+
+
+def test_with_several_models_the_user_picks_one(
+    page: Page, server: Server, llm: LLMServer, endpoint: str
+) -> None:
+    with api(server, "admin") as admin:
+        admin.post(
+            "/api/v1/assistant/endpoints",
+            json={"name": "second", "base_url": llm.url, "model": "oracle-2"},
+        ).raise_for_status()
+    try:
+        sign_in(page, "bob")
+        open_ask(page)
+        panel = page.get_by_role("complementary", name="Ask a question")
+        picker = panel.get_by_role("combobox", name="Model")
+        expect(picker.get_by_role("option", name=f"{endpoint} (default)")).to_have_count(1)
+        picker.select_option("second")
+        ask(page, ALBUMS)
+        answer = panel.get_by_role("article", name="Answer 1")
+        expect(answer.get_by_test_id("ask-sql")).to_have_text(CHINOOK[ALBUMS])
+        expect(answer).to_contain_text("second ·")
+        assert {body.get("model") for _, body, _ in llm.requests} == {"oracle-2"}
+    finally:
+        with api(server, "admin") as admin:
+            admin.delete("/api/v1/assistant/endpoints/second").raise_for_status()

@@ -4,10 +4,11 @@
  * their scores, the tables chosen, the examples used, what reached the model, the
  * correction rounds, tokens and latency; thumbs up or down; follow-up questions in a
  * thread. */
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { formatDuration } from "../app/data";
 import { navigate } from "../app/router";
-import { ask, explainAnswer, vote, type AskAnswer } from "./api";
+import { ask, explainAnswer, listEndpoints, vote, type AskAnswer } from "./api";
 import { askProblem, followUpOf, formatScore, sentLines, type AskProblem } from "./logic";
 
 type Props = {
@@ -37,6 +38,10 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
   const [threads, setThreads] = useState<Record<string, AskAnswer[]>>({});
   const [question, setQuestion] = useState("");
   const [explain, setExplain] = useState(false);
+  const [model, setModel] = useState("");
+  // With several chat endpoints the user may pick one (else the default answers).
+  const endpoints = useQuery({ queryKey: ["endpoints"], queryFn: listEndpoints, staleTime: 60_000 });
+  const chat = (endpoints.data ?? []).filter((e) => e.kind === "chat");
   const [pending, setPending] = useState<Pending | null>(null);
   const [problem, setProblem] = useState<AskProblem | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -71,7 +76,8 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
     if (!connection) return;
     const name = connection;
     void work("Asking the model…", async (signal) => {
-      const answer = await ask(name, { question: text, explain: explainToo, execute: false, follow_up_of: followUpOf(thread) }, signal);
+      const chosen = chat.some((e) => e.name === model) ? model : null;
+      const answer = await ask(name, { question: text, explain: explainToo, execute: false, follow_up_of: followUpOf(thread), endpoint: chosen }, signal);
       setThread(name, (list) => [...list, answer]);
       setQuestion("");
     });
@@ -174,6 +180,12 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
             <input type="checkbox" checked={explain} onChange={(e) => setExplain(e.target.checked)} /> Explain in plain words
           </label>
           <span className="spacer" />
+          {chat.length > 1 && (
+            <select value={model} onChange={(e) => setModel(e.target.value)} aria-label="Model">
+              <option value="">{chat.find((e) => e.default)?.name ?? "default"} (default)</option>
+              {chat.filter((e) => !e.default).map((e) => <option key={e.id} value={e.name}>{e.name}</option>)}
+            </select>
+          )}
           <button type="submit" className="primary" disabled={!connection || pending !== null || !question.trim()} title="Ctrl/Cmd+Enter">
             {thread.length ? "Ask follow-up" : "Ask"}
           </button>
