@@ -50,8 +50,10 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
   const thread = connection ? (threads[connection] ?? []) : [];
 
   useEffect(() => box.current?.focus(), []);
-  // A question in flight belongs to the connection it was asked on.
-  useEffect(() => () => pending?.controller.abort(), [connection]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Closing the panel abandons the request in flight (its answer lands in the thread of
+  // the connection it was asked on while the panel stays open).
+  const inFlight = useRef<AbortController | null>(null);
+  useEffect(() => () => inFlight.current?.abort(), []);
 
   const setThread = (name: string, change: (answers: AskAnswer[]) => AskAnswer[]) => setThreads((all) => ({ ...all, [name]: change(all[name] ?? []) }));
 
@@ -59,6 +61,7 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
   const work = async (what: string, request: (signal: AbortSignal) => Promise<void>) => {
     if (!connection || pending) return;
     const controller = new AbortController();
+    inFlight.current = controller;
     setPending({ startedAt: Date.now(), controller, what });
     setProblem(null);
     setNotice(null);
@@ -68,6 +71,7 @@ export function AskPanel({ connection, isAdmin, canRun, onInsert, onOpenTab, onR
       if (controller.signal.aborted) setNotice("Cancelled: the answer will not be shown.");
       else setProblem(askProblem(error, isAdmin));
     } finally {
+      inFlight.current = null;
       setPending(null);
     }
   };
