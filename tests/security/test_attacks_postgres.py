@@ -148,6 +148,27 @@ ATTACKS = [
         guarded=(FUNC,),
         engine=(FAILED,),
     ),
+    # The SQL/XML export family packs a whole table, schema or database into one cell.
+    Attack(row="A7", sql="SELECT table_to_xml('victim', true, false, '')", guarded=(FUNC,)),
+    Attack(row="A7", sql="SELECT table_to_xmlschema('victim', true, false, '')", guarded=(FUNC,)),
+    Attack(
+        row="A7",
+        sql="SELECT table_to_xml_and_xmlschema('victim', true, false, '')",
+        guarded=(FUNC,),
+    ),
+    Attack(row="A7", sql="SELECT schema_to_xml('public', true, false, '')", guarded=(FUNC,)),
+    Attack(
+        row="A7",
+        sql="SELECT schema_to_xml_and_xmlschema('public', true, false, '')",
+        guarded=(FUNC,),
+    ),
+    Attack(row="A7", sql="SELECT database_to_xml(true, false, '')", guarded=(FUNC,)),
+    Attack(row="A7", sql="SELECT database_to_xmlschema(true, false, '')", guarded=(FUNC,)),
+    Attack(
+        row="A8",
+        sql="SELECT pg_catalog.TABLE_TO_XML /* x */ ('victim', true, false, '')",
+        guarded=(FUNC,),
+    ),
     Attack(
         row="A7",
         sql="SELECT * FROM ts_stat('WITH d AS (DELETE FROM victim RETURNING 1) SELECT 1')",

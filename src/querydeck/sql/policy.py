@@ -22,6 +22,7 @@ SLEEP_LOCK = "sleeps or takes locks"
 CONFIG = "changes configuration"
 NETWORK = "opens network connections"
 SECRETS = "reveals stored credentials"
+WHOLE_OBJECTS = "packs whole tables, schemas or databases into one value"
 ADMIN = "is forbidden by the administrator's policy"
 
 #: The dialect of an administrator's entry that applies to every engine.

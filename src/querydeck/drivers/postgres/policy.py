@@ -13,6 +13,7 @@ from querydeck.sql.policy import (
     SIDE_EFFECT,
     SLEEP_LOCK,
     SQL_IN_STRING,
+    WHOLE_OBJECTS,
 )
 
 FORBIDDEN_FUNCTIONS: dict[str, str] = {
@@ -30,6 +31,11 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "dblink*": NETWORK,
     "query_to_xml*": SQL_IN_STRING,
     "cursor_to_xml*": SQL_IN_STRING,
+    # The rest of the SQL/XML export family: one cell holding every row of a table, a
+    # schema or the database (tables read without appearing in the audit's tables read).
+    "table_to_xml*": WHOLE_OBJECTS,
+    "schema_to_xml*": WHOLE_OBJECTS,
+    "database_to_xml*": WHOLE_OBJECTS,
     "pg_terminate_backend": SIDE_EFFECT,
     "pg_cancel_backend": SIDE_EFFECT,
     "pg_rotate_logfile": SIDE_EFFECT,
