@@ -475,6 +475,13 @@ class SqlTooLarge(QueryRejected):
     code = "SQL_TOO_LARGE"
 
 
+class SqlTooComplex(QueryRejected):
+    """More words and symbols than `QUERYDECK_MAX_SQL_TOKENS`: the guard's work on one
+    statement is bounded, so one user's huge statement cannot hold the server."""
+
+    code = "SQL_TOO_COMPLEX"
+
+
 class QueryFailed(QueryDeckError):
     """The engine reported an error (unknown table, bad cast…); its message is kept, and
     what the engine adds: `detail.hint` (PostgreSQL's "Perhaps you meant to reference the

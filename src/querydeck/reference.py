@@ -81,6 +81,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.SqlEmpty,
             errors.SqlParseError,
             errors.SqlTooLarge,
+            errors.SqlTooComplex,
             errors.SqlMultipleStatements,
             errors.SqlNotReadOnly,
             errors.SqlForbiddenSyntax,

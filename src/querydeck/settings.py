@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     max_sql_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest SQL text accepted, in bytes (UTF-8)."
     )
+    max_sql_tokens: int = Field(
+        default=25_000,
+        ge=100,
+        description="Most words and symbols (tokens) one statement may have: the guard's "
+        "work per statement is bounded by it (SQL_TOO_COMPLEX beyond). String literals and "
+        "comments count as one each.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the JSON logs written to stderr."
     )

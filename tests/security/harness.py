@@ -174,7 +174,7 @@ StateProbe = Callable[[], Any]
 
 def common_attacks(victim: str = "victim") -> list[Attack]:
     """Guard rows that read the same on every engine (A1 repeats, A10–A12)."""
-    parse, empty = "SQL_PARSE_ERROR", "SQL_EMPTY"
+    parse, empty, complex_ = "SQL_PARSE_ERROR", "SQL_EMPTY", "SQL_TOO_COMPLEX"
     return [
         Attack(row="A1", sql="SELECT 1;;", guarded=("SQL_MULTIPLE_STATEMENTS",)),
         Attack(row="A1", sql="SELECT 1; -- x", guarded=("SQL_MULTIPLE_STATEMENTS",)),
@@ -186,7 +186,11 @@ def common_attacks(victim: str = "victim") -> list[Attack]:
         Attack(row="A11", sql=f"SELECT 1\x00; DELETE FROM {victim}", guarded=(parse,)),
         Attack(row="A11", sql="SELECT '\ud800'", guarded=(parse,)),
         Attack(row="A12", sql="SELECT 1 -- " + "x" * 5_000_000, guarded=("SQL_TOO_LARGE",)),
-        Attack(row="A12", sql="SELECT " + "(" * 50_000 + "1" + ")" * 50_000, guarded=(parse,)),
+        Attack(row="A12", sql="SELECT " + "(" * 50_000 + "1" + ")" * 50_000, guarded=(complex_,)),
+        Attack(row="A12", sql="SELECT " + "(" * 10_000 + "1" + ")" * 10_000, guarded=(parse,)),
+        Attack(
+            row="A12", sql="SELECT 1 WHERE " + " AND ".join(["a=1"] * 80_000), guarded=(complex_,)
+        ),
     ]
 
 

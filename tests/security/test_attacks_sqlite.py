@@ -76,7 +76,10 @@ ATTACKS = [
     ),
     Attack(row="A11", sql="SELECT '\ud800'", guarded=(PARSE,)),
     Attack(row="A12", sql="SELECT 1 -- " + "x" * 5_000_000, guarded=("SQL_TOO_LARGE",)),
-    Attack(row="A12", sql="SELECT " + "(" * 50_000 + "1" + ")" * 50_000, guarded=(PARSE,)),
+    Attack(
+        row="A12", sql="SELECT " + "(" * 50_000 + "1" + ")" * 50_000, guarded=("SQL_TOO_COMPLEX",)
+    ),
+    Attack(row="A12", sql="SELECT " + "(" * 10_000 + "1" + ")" * 10_000, guarded=(PARSE,)),
     Attack(
         row="D1",
         sql="ATTACH DATABASE '{outside}/evil.db' AS e",

@@ -94,7 +94,9 @@ class Assistant:
             self.registry, self.models, policy, audit=audit, rate=self._rate
         )
         self.checker = StatementChecker(
-            max_bytes=settings.max_sql_bytes, forbidden_functions=settings.forbidden_functions
+            max_bytes=settings.max_sql_bytes,
+            forbidden_functions=settings.forbidden_functions,
+            max_tokens=settings.max_sql_tokens,
         )
         self.sessions = GuardedSessions(
             connections,

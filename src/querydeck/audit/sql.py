@@ -5,8 +5,10 @@ The fingerprint is the same for statements that differ only in literal values, l
 comments, keyword case or the case of unquoted identifiers: literals become ``?`` (an
 ``IN`` list of literals one ``?``, a negative number too), the tree is printed back by
 sqlglot, and the first 16 hex digits of its SHA-256 are kept. Text sqlglot cannot parse
-(or too large to parse) is fingerprinted from its whitespace-normalised form instead, under
-another prefix so the two kinds never collide.
+(or too large to parse: over 1 MB, or more tokens than the guard's default budget, which
+would cost seconds of parsing for a statement the guard refuses anyway) is fingerprinted
+from its whitespace-normalised form instead, under another prefix so the two kinds never
+collide.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+from querydeck.sql.guard import DEFAULT_MAX_TOKENS, over_budget
 
 #: Tables listed for one statement at most.
 MAX_TABLES = 100
@@ -54,7 +58,7 @@ def _text_fingerprint(sql: str) -> str:
 
 
 def _parse(sql: str, dialect: str) -> list[exp.Expr] | None:
-    if len(sql) > MAX_PARSE_CHARS:
+    if len(sql) > MAX_PARSE_CHARS or over_budget(sql, DEFAULT_MAX_TOKENS):
         return None
     try:
         trees = sqlglot.parse(sql, read=dialect)

@@ -93,6 +93,7 @@ class RunManager:
         self._checker: Checker = checker or StatementChecker(
             max_bytes=settings.max_sql_bytes,
             forbidden_functions=settings.forbidden_functions,
+            max_tokens=settings.max_sql_tokens,
         )
         self._db = db
         self._connections = connections

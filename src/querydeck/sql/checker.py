@@ -12,7 +12,7 @@ import functools
 import threading
 from typing import Protocol
 
-from querydeck.sql.guard import guard
+from querydeck.sql.guard import DEFAULT_MAX_TOKENS, guard
 from querydeck.sql.policy import FunctionPolicy, parse_entries
 from querydeck.sql.rewrite import with_row_cap
 from querydeck.sql.rules import EngineRules
@@ -33,8 +33,15 @@ class StatementChecker:
     """The guard with each engine's policy plus the administrator's additions, then the
     row cap (re-guarded)."""
 
-    def __init__(self, *, max_bytes: int, forbidden_functions: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        forbidden_functions: list[str] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
         self.max_bytes = max_bytes
+        self.max_tokens = max_tokens
         self._extra = parse_entries(forbidden_functions or [])
         self._policies: dict[int, tuple[EngineRules, FunctionPolicy]] = {}
         self._lock = threading.Lock()
@@ -62,8 +69,15 @@ class StatementChecker:
 
     def _check(self, sql: str, rules: EngineRules, max_rows: int) -> str:
         policy = self.policy(rules)
-        statement = guard(sql, rules=rules, max_bytes=self.max_bytes, policy=policy)
+        statement = guard(
+            sql, rules=rules, max_bytes=self.max_bytes, policy=policy, max_tokens=self.max_tokens
+        )
         capped = with_row_cap(
-            statement, max_rows=max_rows, rules=rules, max_bytes=self.max_bytes, policy=policy
+            statement,
+            max_rows=max_rows,
+            rules=rules,
+            max_bytes=self.max_bytes,
+            policy=policy,
+            max_tokens=self.max_tokens,
         )
         return capped.sql

@@ -24,6 +24,7 @@ offending construct and its 1-based line and column.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ from querydeck.errors import (
     SqlMultipleStatements,
     SqlNotReadOnly,
     SqlParseError,
+    SqlTooComplex,
     SqlTooLarge,
 )
 from querydeck.sql import metadata
@@ -49,6 +51,12 @@ from querydeck.sql.rules import EngineRules
 from querydeck.sql.syntax import parse_error, token_error
 
 _EXECUTABLE_COMMENT = re.compile(r"/\*[!M]")
+#: Tokens one statement may have by default (``max_sql_tokens``): the guard's work is
+#: linear in them, about 15 µs each, so a statement costs at most about half a second.
+DEFAULT_MAX_TOKENS = 25_000
+#: A fast over-estimate of a statement's tokens, counted before the real tokenizer runs: a
+#: quoted string or a comment is one match, a word one, any other character one.
+_ROUGH_TOKEN = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|\w+|[^\w\s]", re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _READ_ROOTS: tuple[type[exp.Expr], ...] = (
@@ -248,6 +256,29 @@ def check_text(sql: str, *, rules: EngineRules, max_bytes: int) -> None:
             )
 
 
+def _too_complex(limit: int) -> SqlTooComplex:
+    return SqlTooComplex(
+        f"The statement is too complex to check: it has more than {limit:,} words and "
+        "symbols. Split it up, or use a table (or a join) instead of a long list of values "
+        "or conditions.",
+        detail={"limit_tokens": limit},
+    )
+
+
+def over_budget(sql: str, max_tokens: int) -> bool:
+    """True when ``sql`` has more than about ``max_tokens`` tokens (an over-estimate; the
+    count stops at the limit: cheap whatever the size)."""
+    beyond = itertools.islice(_ROUGH_TOKEN.finditer(sql), max_tokens, None)
+    return next(beyond, None) is not None
+
+
+def check_budget(sql: str, max_tokens: int) -> None:
+    """Refuse a statement with more than ``max_tokens`` tokens before the tokenizer and the
+    parser spend time on it."""
+    if over_budget(sql, max_tokens):
+        raise _too_complex(max_tokens)
+
+
 def _parse(sql: str, tokens: list[Token], dialect: str) -> list[exp.Expr]:
     """Parse already-made tokens (tokenising twice would double the cost)."""
     try:
@@ -404,7 +435,12 @@ def _second_opinion(text: str, rules: EngineRules, policy: FunctionPolicy) -> No
 
 
 def _explain(
-    sql: str, command: exp.Command, rules: EngineRules, max_bytes: int, policy: FunctionPolicy
+    sql: str,
+    command: exp.Command,
+    rules: EngineRules,
+    max_bytes: int,
+    policy: FunctionPolicy,
+    max_tokens: int,
 ) -> GuardedStatement:
     rest = command.expression.name if isinstance(command.expression, exp.Literal) else ""
     options = _EXPLAIN_OPTIONS.match(rest)
@@ -415,7 +451,7 @@ def _explain(
             "EXPLAIN must be followed by a read statement.",
             detail={"construct": "EXPLAIN"},
         )
-    inner = guard(body, rules=rules, max_bytes=max_bytes, policy=policy)
+    inner = guard(body, rules=rules, max_bytes=max_bytes, policy=policy, max_tokens=max_tokens)
     text, _ = _statement(sql, _tokens(sql, rules.dialect))
     _second_opinion(text, rules, policy)
     return GuardedStatement(text, inner.tree, True, True)
@@ -427,16 +463,20 @@ def guard(
     rules: EngineRules,
     max_bytes: int = 1_000_000,
     policy: FunctionPolicy | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> GuardedStatement:
     """Check ``sql`` for the engine of ``rules`` under ``policy`` (default: the engine's
     own, without an administrator's additions); returns the statement to run or raises
-    QueryRejected."""
+    QueryRejected. More than ``max_tokens`` tokens raise ``SQL_TOO_COMPLEX``."""
     policy = policy or rules.default_policy
     dialect = rules.dialect
     check_text(sql, rules=rules, max_bytes=max_bytes)
     if not sql.strip():
         raise SqlEmpty("The SQL is empty.")
+    check_budget(sql, max_tokens)
     tokens = _tokens(sql, dialect)
+    if len(tokens) > max_tokens:
+        raise _too_complex(max_tokens)
     text, tokens = _statement(sql, tokens)
     if not text.strip():
         raise SqlEmpty("The SQL has no statement (only comments or semicolons).")
@@ -454,7 +494,7 @@ def guard(
         )
     tree = statements[0]
     if isinstance(tree, exp.Command) and str(tree.this).upper() == "EXPLAIN":
-        return _explain(sql, tree, rules, max_bytes, policy)
+        return _explain(sql, tree, rules, max_bytes, policy, max_tokens)
     if isinstance(tree, exp.Describe) and isinstance(tree.this, _READ_ROOTS):
         _refuse_analyze(sql, str(tree.args.get("style") or ""), tree)
         _check_tree(sql, tree.this, rules, policy, tokens[0].start)
