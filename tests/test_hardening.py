@@ -585,3 +585,124 @@ def test_cors_origins_from_the_environment(data_dir: Path, monkeypatch: pytest.M
     monkeypatch.setenv("QUERYDECK_CORS_ALLOWED_ORIGINS", "https://a.example.com,*")
     with pytest.raises(ConfigError, match="credentials"):
         load_settings(data_dir=data_dir)
+
+
+# --- slow request bodies --------------------------------------------------------------------
+
+
+@pytest.fixture
+def impatient_app(data_dir: Path) -> Iterator[FastAPI]:
+    settings = load_settings(data_dir=data_dir, max_request_bytes=LIMIT, request_body_timeout_s=1)
+    wb = Workbench(settings).open()
+    try:
+        yield create_app(wb)
+    finally:
+        wb.close()
+
+
+def _stall(port: int, head: bytes, part: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    sock.sendall(head + part)
+    return sock
+
+
+def test_a_stalled_body_is_answered_408_and_its_connection_closed(
+    impatient_app: FastAPI,
+) -> None:
+    """A partial body (Content-Length or chunked, JSON or an upload's multipart) is cut off
+    at the deadline: 408 REQUEST_BODY_TIMEOUT, then the server closes the connection."""
+    sized = (
+        b"POST /api/v1/runs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    chunked = (
+        b"POST /api/v1/runs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    other = (
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    with served(impatient_app) as port:
+        for head, part in (
+            (sized, b'{"connection": "x", '),
+            (chunked, b'5\r\n{"con\r\n'),
+            (other, b"abc"),
+        ):
+            started = time.monotonic()
+            with _stall(port, head, part) as sock:
+                status, answer = read_response(sock)  # returns once the server closes
+            took = time.monotonic() - started
+            assert status == 408, answer
+            assert b'"code":"REQUEST_BODY_TIMEOUT"' in answer
+            assert b"connection: close" in answer.lower()
+            assert 0.9 <= took < 10, took
+
+
+def test_many_trickling_bodies_do_not_hold_connections(impatient_app: FastAPI) -> None:
+    """100 clients sending one byte every 0.3 s: every one is answered and dropped at the
+    deadline while a normal request on another connection is served at once."""
+    head = (
+        b"POST /api/v1/runs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    with served(impatient_app) as port:
+        socks = [_stall(port, head, b"{") for _ in range(100)]
+        try:
+            started = time.monotonic()
+            closed: set[int] = set()
+            while len(closed) < len(socks) and time.monotonic() - started < 15:
+                for index, sock in enumerate(socks):
+                    if index in closed:
+                        continue
+                    try:
+                        sock.sendall(b" ")
+                    except OSError:
+                        closed.add(index)
+                        continue
+                    if select.select([sock], [], [], 0)[0]:
+                        status, _ = read_response(sock)
+                        assert status == 408
+                        closed.add(index)
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                    probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    assert read_response(probe)[0] == 200
+                time.sleep(0.3)
+            assert len(closed) == len(socks)
+            assert time.monotonic() - started < 10
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+def test_a_body_in_time_is_not_cut_and_a_streamed_answer_is_not_limited() -> None:
+    """The deadline covers the body only: a slow answer after a complete body still gets
+    to listen for the client leaving."""
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append(message["type"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        waiting = asyncio.ensure_future(receive())  # listens for a disconnect: no deadline
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        waiting.cancel()
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limited = BodyLimits(app, max_bytes=LIMIT, max_json_depth=8, body_timeout_s=0.1)
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not seen:
+            return {"type": "http.request", "body": b"x", "more_body": False}
+        await asyncio.sleep(10)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "path": "/x", "headers": [(b"content-type", b"text/plain")]}
+    asyncio.run(limited(scope, receive, send))  # type: ignore[arg-type]
+    assert messages[0]["status"] == 200
+    assert messages[-1]["body"] == b"ok"

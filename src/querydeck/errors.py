@@ -757,6 +757,14 @@ class RateLimited(QueryDeckError):
     http_status = 429
 
 
+class RequestBodyTimeout(QueryDeckError):
+    """The request body did not arrive within `QUERYDECK_REQUEST_BODY_TIMEOUT_S` of the
+    request's start (a client sending slowly or not at all); the connection is closed."""
+
+    code = "REQUEST_BODY_TIMEOUT"
+    http_status = 408
+
+
 class PayloadTooLarge(QueryDeckError):
     """The upload request body is larger than its bound. The value is over 65,536 bytes of
     compact UTF-8 JSON, or the request body over 266,240 bytes. A request body over

@@ -165,6 +165,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.CertificateExpired,
             errors.CertificateTooLarge,
             errors.PayloadTooLarge,
+            errors.RequestBodyTimeout,
             errors.UnsupportedMediaType,
             errors.FileUnreadable,
         ),

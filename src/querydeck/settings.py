@@ -340,6 +340,14 @@ class Settings(BaseSettings):
         "querydeck upload), bytes; a larger one answers 413 UPLOAD_TOO_LARGE and nothing "
         "is kept. The upload request may exceed max_request_bytes by this much.",
     )
+    request_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request's body may take to arrive from the request's start; "
+        "a slower one answers 408 REQUEST_BODY_TIMEOUT and its connection is closed (slow "
+        "or stalled bodies cannot hold connections). Uploads get ten times as long.",
+    )
     max_json_depth: int = Field(
         default=64,
         ge=1,

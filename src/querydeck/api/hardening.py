@@ -8,6 +8,9 @@ and CORS.
   without a content type, which a route may still parse as JSON) is read up to the limit, scanned
   for its nesting depth (400 ``JSON_TOO_DEEP`` beyond ``max_json_depth``) and replayed to
   the application.
+  The whole body must arrive within ``request_body_timeout_s`` of the request's start
+  (an upload's: ten times that), else 408 ``REQUEST_BODY_TIMEOUT`` and the connection is
+  closed: a client trickling or stalling its body cannot hold a connection.
 - :class:`SecurityHeaders` adds ``nosniff``, ``DENY`` framing, ``no-referrer``, a strict
   Content-Security-Policy (the API answers JSON only), ``Cache-Control: no-store`` under
   /api/v1 and HSTS over https. The Swagger UI page gets a policy derived from its own
@@ -17,10 +20,12 @@ and CORS.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
+import time
 from collections.abc import Collection
 from itertools import accumulate
 
@@ -33,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from querydeck.api.bodies import too_large
 from querydeck.api.errors import envelope
 from querydeck.api.routes.uploads import MULTIPART_OVERHEAD
-from querydeck.errors import JsonTooDeep, PayloadTooLarge, QueryDeckError
+from querydeck.errors import JsonTooDeep, PayloadTooLarge, QueryDeckError, RequestBodyTimeout
 from querydeck.settings import Settings
 
 CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -89,6 +94,43 @@ class _BodyTooLarge(Exception):
     """Raised into the application by the counting ``receive`` once the limit is passed."""
 
 
+class _BodyTooSlow(Exception):
+    """Raised into the application by ``receive`` once the body's deadline has passed."""
+
+
+#: An upload's body may take this many times ``request_body_timeout_s``.
+UPLOAD_TIME_FACTOR = 10
+
+
+class _Deadline:
+    """``receive`` with a deadline until the body's last part has arrived (then plain: a
+    streamed answer listens for the client leaving for as long as it takes)."""
+
+    def __init__(self, receive: Receive, timeout_s: float) -> None:
+        self._receive = receive
+        self._until = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self._done = False
+
+    async def __call__(self) -> Message:
+        if self._done:
+            return await self._receive()
+        left = self._until - time.monotonic()
+        try:
+            message = await asyncio.wait_for(self._receive(), max(left, 0.0))
+        except TimeoutError:
+            raise _BodyTooSlow from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._done = True
+        return message
+
+    def error(self) -> RequestBodyTimeout:
+        return RequestBodyTimeout(
+            f"The request body did not arrive within {self.timeout_s:g} s.",
+            detail={"limit_s": self.timeout_s},
+        )
+
+
 class BodyLimits:
     """413 for bodies over ``max_bytes`` (or a path's own limit in ``path_limits``: an
     upload's); 400 ``JSON_TOO_DEEP`` for JSON nested deeper than ``max_json_depth``."""
@@ -100,9 +142,14 @@ class BodyLimits:
         max_bytes: int,
         max_json_depth: int,
         path_limits: dict[str, int] | None = None,
+        body_timeout_s: float = 30.0,
+        slow_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
+        #: Paths whose bodies may take UPLOAD_TIME_FACTOR times as long (uploads).
+        self.slow_paths = slow_paths
         self.max_json_depth = max_json_depth
         self.path_limits = dict(path_limits or {})
 
@@ -114,6 +161,8 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = self.path_limits.get(scope["path"], self.max_bytes)
+        factor = UPLOAD_TIME_FACTOR if scope["path"] in self.slow_paths else 1
+        receive = _Deadline(receive, self.body_timeout_s * factor)
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "").strip()
         size = int(declared) if declared.isdigit() else None
@@ -126,12 +175,16 @@ class BodyLimits:
         else:
             await self._counted(scope, receive, send, limit)
 
-    async def _buffered(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _buffered(self, scope: Scope, receive: _Deadline, send: Send, limit: int) -> None:
         """Read the JSON body up to the limit, check its depth, replay it."""
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await receive()
+            except _BodyTooSlow:
+                await _answer(scope, receive, send, receive.error())
+                return
             if message["type"] != "http.request":  # the client left; let the app see it
                 first = message
                 break
@@ -159,16 +212,22 @@ class BodyLimits:
 
         await self.app(scope, replay, send)
 
-    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        """Pass the body through, counting; past the limit the application's reading fails
-        and the client gets the 413 instead of whatever the application answered."""
+    async def _counted(self, scope: Scope, receive: _Deadline, send: Send, limit: int) -> None:
+        """Pass the body through, counting; past the limit (or the deadline) the
+        application's reading fails and the client gets the 413 (408) instead of whatever
+        the application answered."""
         received = 0
         overflow = False
+        slow = False
         started = False
 
         async def counting() -> Message:
-            nonlocal received, overflow
-            message = await receive()
+            nonlocal received, overflow, slow
+            try:
+                message = await receive()
+            except _BodyTooSlow:
+                slow = True
+                raise
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
@@ -178,18 +237,20 @@ class BodyLimits:
 
         async def guarded(message: Message) -> None:
             nonlocal started
-            if overflow and not started:
+            if (overflow or slow) and not started:
                 return  # the application's answer to the failed read; ours goes instead
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting, guarded)
-        except _BodyTooLarge:
+        except (_BodyTooLarge, _BodyTooSlow):
             if started:  # a response already on its way: abort the connection
                 raise
         if overflow and not started:
             await _answer(scope, receive, send, self._too_large(received, limit))
+        elif slow and not started:
+            await _answer(scope, receive, send, receive.error())
 
 
 # --- security headers ---------------------------------------------------------------------
@@ -324,6 +385,8 @@ def install(
         max_json_depth=settings.max_json_depth,
         # An upload's file has its own limit (the route enforces it exactly).
         path_limits={f"{api_prefix}/uploads": settings.upload_max_bytes + MULTIPART_OVERHEAD},
+        body_timeout_s=settings.request_body_timeout_s,
+        slow_paths=frozenset({f"{api_prefix}/uploads"}),
     )
     if settings.cors_allowed_origins:
         app.add_middleware(
