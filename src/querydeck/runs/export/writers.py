@@ -36,7 +36,7 @@ import pyarrow.types as pat
 from querydeck.errors import QueryDeckError
 from querydeck.runs.export import excel
 from querydeck.runs.export.formats import MEDIA_TYPES, ExportFormat
-from querydeck.runs.results import jsonrows
+from querydeck.runs.results import extremes, jsonrows
 from querydeck.runs.results.arrowpool import memory_pool
 from querydeck.runs.results.store import ResultStore, StoredResult
 
@@ -109,6 +109,7 @@ def _csv_ready(arrow_type: pa.DataType) -> bool:
         or pat.is_large_binary(arrow_type)
         or pat.is_fixed_size_binary(arrow_type)
         or pat.is_null(arrow_type)
+        or arrow_type.id == pa.month_day_nano_interval().id  # ISO-8601 durations instead
     )
 
 
@@ -138,6 +139,11 @@ def _utc_text(column: pa.Array) -> pa.Array:
     naive = pc.cast(column, pa.timestamp(column.type.unit), memory_pool=pool)
     text = pc.cast(naive, pa.string(), memory_pool=pool)
     return pc.binary_join_element_wise(text, "Z", "", memory_pool=pool)
+
+
+def _arrow_text(column: pa.Array) -> pa.Array:
+    """A column as the text Arrow's CSV writer would write for it."""
+    return pc.cast(column, pa.string(), memory_pool=memory_pool())
 
 
 def _has_empty(column: pa.Array) -> bool:
@@ -178,6 +184,9 @@ class _DelimitedEncoder:
             i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
         ]
         self.utc = [i for i, f in enumerate(fields) if _is_utc_timestamp(f.type)]
+        #: Dates and timestamps: text in a batch holding infinity or years beyond what
+        #: Arrow formats (it would write ``<value out of range: …>``).
+        self.temporal = [i for i, f in enumerate(fields) if extremes.is_sentinel_type(f.type)]
         self.unquoted_schema = pa.schema(
             [f.with_type(pa.string()) if i in self.utc else f for i, f in enumerate(fields)]
         )
@@ -196,6 +205,10 @@ class _DelimitedEncoder:
             col if ok else _as_text(col, f.type)
             for col, ok, f in zip(batch.columns, self.plain, self.schema, strict=True)
         ]
+        for i in self.temporal:
+            if extremes.has_extremes(columns[i]):
+                text = _utc_text if i in self.utc else _arrow_text
+                columns[i] = extremes.extreme_text_array(columns[i], text)
         if self.transform is not None:
             for i in self.text:
                 columns[i] = self.transform(columns[i])
@@ -204,7 +217,8 @@ class _DelimitedEncoder:
         ):
             unquoted = list(columns)
             for i in self.utc:
-                unquoted[i] = _utc_text(columns[i])
+                if pat.is_timestamp(columns[i].type):
+                    unquoted[i] = _utc_text(columns[i])
             try:
                 encoded = self._write(unquoted, self.unquoted_schema, "none")
             except pa.ArrowInvalid:
@@ -222,6 +236,8 @@ class _DelimitedEncoder:
         )
 
     def _write(self, columns: list[pa.Array], schema: pa.Schema, style: str) -> bytes:
+        if any(c.type != f.type for c, f in zip(columns, schema, strict=True)):
+            schema = pa.schema([f.with_type(c.type) for c, f in zip(columns, schema, strict=True)])
         sink = pa.BufferOutputStream(memory_pool=self.pool)
         batch = pa.RecordBatch.from_arrays(columns, schema=schema)
         pacsv.write_csv(batch, sink, write_options=self.options[style], memory_pool=self.pool)
@@ -362,20 +378,36 @@ class Export:
         import pyarrow.parquet as pq
 
         sink = _Sink()
-        writer = pq.ParquetWriter(sink, self.stored.schema, memory_pool=memory_pool())
+        schema, intervals = _parquet_schema(self.stored.schema)
+        writer = pq.ParquetWriter(sink, schema, memory_pool=memory_pool())
         pending: list[pa.RecordBatch] = []
         count = 0
         for batch in self._batches():
+            if intervals:  # Parquet has no month-day-nano interval: ISO-8601 durations
+                columns = [
+                    extremes.interval_text_array(c) if i in intervals else c
+                    for i, c in enumerate(batch.columns)
+                ]
+                batch = pa.RecordBatch.from_arrays(columns, schema=schema)
             pending.append(batch)
             count += batch.num_rows
             if count >= PARQUET_ROW_GROUP:
-                writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
+                writer.write_table(pa.Table.from_batches(pending, schema=schema))
                 pending, count = [], 0
                 yield from sink.take()
         if pending:
-            writer.write_table(pa.Table.from_batches(pending, schema=self.stored.schema))
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
         writer.close()
         yield from sink.take()
+
+
+def _parquet_schema(schema: pa.Schema) -> tuple[pa.Schema, set[int]]:
+    """The schema a Parquet file gets, and the columns (intervals) written as text."""
+    intervals = {
+        i for i, f in enumerate(schema) if f.type.id == pa.month_day_nano_interval().id
+    }
+    fields = [f.with_type(pa.string()) if i in intervals else f for i, f in enumerate(schema)]
+    return pa.schema(fields, metadata=schema.metadata), intervals
 
 
 def _in_order(

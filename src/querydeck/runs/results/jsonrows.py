@@ -4,7 +4,9 @@
   there); smaller integers are numbers.
 - Decimals: strings, exact. Floats: numbers; NaN and infinities as the strings
   ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
-- Timestamps, dates and times: ISO-8601 (timestamps with a zone in UTC with ``Z``).
+- Timestamps, dates and times: ISO-8601 (timestamps with a zone in UTC with ``Z``);
+  ``infinity``/``-infinity`` and years outside 1–9999 as :mod:`.extremes` writes them.
+- Intervals: ISO-8601 durations (``P1DT2H``).
 - Binary: base64. Lists and structs: JSON arrays and objects of the same rules; maps:
   objects, a key that is not text as its JSON text.
 - NULL: null.
@@ -24,6 +26,7 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from querydeck.runs.models import ColumnInfo
+from querydeck.runs.results import extremes
 
 SAFE_INT = 2**53 - 1
 Convert = Callable[[Any], Any]
@@ -77,6 +80,8 @@ def converter(arrow_type: pa.DataType) -> Convert | None:
         and not pat.is_interval(arrow_type)
     ):
         return _temporal
+    if pat.is_interval(arrow_type) and arrow_type.id == pa.month_day_nano_interval().id:
+        return extremes.interval_text
     if (
         pat.is_binary(arrow_type)
         or pat.is_large_binary(arrow_type)
@@ -137,9 +142,13 @@ def rows(table: pa.Table) -> list[list[Any]]:
     """The table's rows as lists of JSON-ready values."""
     converted: list[list[Any]] = []
     for column, f in zip(table.columns, table.schema, strict=True):
+        if extremes.has_extremes(column):  # beyond Python's datetime: text of our own
+            converted.append(extremes.temporal_values(column))
+            continue
         values = column.to_pylist()
         convert = converter(f.type)
         if convert is not None:
             values = [None if v is None else convert(v) for v in values]
         converted.append(values)
     return [list(row) for row in zip(*converted, strict=True)] if converted else []
+
