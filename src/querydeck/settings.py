@@ -118,6 +118,21 @@ class Settings(BaseSettings):
     max_sql_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest SQL text accepted, in bytes (UTF-8)."
     )
+    max_value_bytes: int = Field(
+        default=4 * 1024**2,
+        ge=1024,
+        description="Largest text or binary value a run's result stores, bytes; a longer "
+        "value is cut to it and reported (the run's value_truncated, the column's "
+        "truncated_values, the pages' truncated_columns, the exports' "
+        "X-Querydeck-Value-Truncated header), never silently.",
+    )
+    max_page_bytes: int = Field(
+        default=16 * 1024**2,
+        ge=64 * 1024,
+        description="Largest total of text and binary values in one page of rows, bytes; "
+        "beyond it the page's largest values are cut (listed in the page's "
+        "truncated_cells).",
+    )
     max_sql_tokens: int = Field(
         default=25_000,
         ge=100,

@@ -395,7 +395,12 @@ def install(
             allow_credentials=True,
             allow_methods=list(CORS_METHODS),
             allow_headers=list(CORS_HEADERS),
-            expose_headers=["Retry-After", "X-Request-ID", "Content-Disposition"],
+            expose_headers=[
+                "Retry-After",
+                "X-Request-ID",
+                "Content-Disposition",
+                "X-Querydeck-Value-Truncated",
+            ],
             max_age=600,
         )
     app.add_middleware(SecurityHeaders, api_prefix=api_prefix, pages=pages)

@@ -309,5 +309,6 @@ class RunService:
             format=fmt,
             filename=file_name(run_id, fmt),
             total_rows=run.row_count or 0,
+            truncated_columns=[c.name for c in run.columns or [] if c.truncated_values],
         )
         return export, run.connection_id

@@ -83,7 +83,7 @@ class Workbench:
             TargetVerifier(self.sandbox, connect_timeout_s=timeout),
             connect_timeout_s=timeout,
         )
-        self.results = ResultStore(settings.results_dir)
+        self.results = ResultStore(settings.results_dir, max_value_bytes=settings.max_value_bytes)
         self.run_manager = RunManager(
             settings,
             self.db,
@@ -92,7 +92,7 @@ class Workbench:
             checker=checker,
             audit=self.audit,
         )
-        self.history = History(self.db, self.results)
+        self.history = History(self.db, self.results, settings.max_page_bytes)
         self.retention = Retention(
             self.results,
             self.db,

@@ -42,6 +42,7 @@ def run_info(row: RunRow | Mapping[str, Any], rows_so_far: int | None = None) ->
     if elapsed is None and started is not None:
         elapsed = round((datetime.now(UTC) - started).total_seconds() * 1000, 3)
     columns = get("columns")
+    infos = [ColumnInfo.model_validate(c) for c in columns] if columns else None
     return RunInfo(
         id=get("id"),
         user=get("user_name"),
@@ -55,7 +56,8 @@ def run_info(row: RunRow | Mapping[str, Any], rows_so_far: int | None = None) ->
         timeout_s=get("timeout_s"),
         row_count=get("row_count") if rows_so_far is None else rows_so_far,
         truncated=bool(get("truncated")),
-        columns=[ColumnInfo.model_validate(c) for c in columns] if columns else None,
+        value_truncated=any(c.truncated_values for c in infos or ()),
+        columns=infos,
         error_code=get("error_code"),
         error_message=get("error_message"),
         error_detail=get("error_detail"),
@@ -92,9 +94,13 @@ def _like_pattern(text: str) -> str:
 
 
 class History:
-    def __init__(self, db: AppDatabase, results: ResultStore) -> None:
+    def __init__(
+        self, db: AppDatabase, results: ResultStore, max_page_bytes: int = 16 * 1024**2
+    ) -> None:
         self._db = db
         self._results = results
+        #: Text and binary values of one page add up to at most this (largest ones cut).
+        self.max_page_bytes = max_page_bytes
 
     def _row(self, tx: Session, run_id: str) -> RunRow:
         row = tx.get(RunRow, run_id)
@@ -174,15 +180,22 @@ class History:
             raise self._lost(run_id) from None
         return self.page(run, table, offset=offset, limit=limit, so_far=stored.rows)
 
-    @staticmethod
-    def page(run: RunInfo, table: pa.Table, *, offset: int, limit: int, so_far: int) -> RowsPage:
+    def page(
+        self, run: RunInfo, table: pa.Table, *, offset: int, limit: int, so_far: int
+    ) -> RowsPage:
         """The page of ``run`` holding ``table`` (its rows from ``offset``); ``so_far`` is
-        the stored row count while the run still writes."""
+        the stored row count while the run still writes. Values cut (when stored, or now
+        to keep the page under ``max_page_bytes``) are reported, never silent."""
         complete = run.status is RunStatus.succeeded
+        rows, cells = jsonrows.page_rows(table, self.max_page_bytes)
+        stored_cut = [c.name for c in run.columns or [] if c.truncated_values]
         return RowsPage(
             run_id=run.id,
             columns=run.columns or [],
-            rows=jsonrows.rows(table),
+            rows=rows,
+            value_truncated=bool(cells or stored_cut),
+            truncated_columns=stored_cut,
+            truncated_cells=cells,
             offset=offset,
             limit=limit,
             total=(run.row_count or 0) if complete else so_far,

@@ -51,6 +51,11 @@ class ColumnInfo(BaseModel):
         description="How values travel in JSON: number, string, boolean, object or "
         "base64 (binary). 64-bit integers beyond 2^53 and decimals travel as strings."
     )
+    truncated_values: int = Field(
+        default=0,
+        description="Values of this column cut to the max_value_bytes setting when the "
+        "result was stored.",
+    )
 
 
 class RunInfo(BaseModel):
@@ -66,6 +71,11 @@ class RunInfo(BaseModel):
     timeout_s: float
     row_count: int | None
     truncated: bool
+    value_truncated: bool = Field(
+        default=False,
+        description="Some stored values were cut to max_value_bytes (see the columns' "
+        "truncated_values).",
+    )
     columns: list[ColumnInfo] | None
     error_code: str | None
     error_message: str | None
@@ -100,6 +110,19 @@ class RowsPage(BaseModel):
     complete: bool = Field(
         default=True,
         description="False while the run is still writing rows: total is the count so far.",
+    )
+    value_truncated: bool = Field(
+        default=False,
+        description="Some values are not whole: cut when stored (truncated_columns) or in "
+        "this page, to keep it under max_page_bytes (truncated_cells).",
+    )
+    truncated_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns with values cut to max_value_bytes when the result was stored.",
+    )
+    truncated_cells: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="(row in this page, column) of the values cut to fit max_page_bytes.",
     )
 
 

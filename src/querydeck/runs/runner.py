@@ -387,6 +387,9 @@ class RunManager:
                     lambda: self._update(active, result_state="writing", **stored),
                 )
                 writer.commit()
+                if writer.truncated:  # values cut to max_value_bytes: said per column
+                    for column in stored["columns"]:
+                        column["truncated_values"] = writer.truncated.get(column["name"], 0)
                 outcome = {
                     "status": RunStatus.succeeded.value,
                     "row_count": writer.rows,

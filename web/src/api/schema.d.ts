@@ -1814,6 +1814,12 @@ export interface components {
              */
             native_type?: string | null;
             /**
+             * Truncated Values
+             * @description Values of this column cut to the max_value_bytes setting when the result was stored.
+             * @default 0
+             */
+            truncated_values: number;
+            /**
              * Type
              * @description Arrow type of the column, e.g. int64, decimal128(10, 2).
              */
@@ -2873,6 +2879,25 @@ export interface components {
             total: number;
             /** Truncated */
             truncated: boolean;
+            /**
+             * Truncated Cells
+             * @description (row in this page, column) of the values cut to fit max_page_bytes.
+             */
+            truncated_cells?: [
+                number,
+                number
+            ][];
+            /**
+             * Truncated Columns
+             * @description Columns with values cut to max_value_bytes when the result was stored.
+             */
+            truncated_columns?: string[];
+            /**
+             * Value Truncated
+             * @description Some values are not whole: cut when stored (truncated_columns) or in this page, to keep it under max_page_bytes (truncated_cells).
+             * @default false
+             */
+            value_truncated: boolean;
         };
         /** RunCreate */
         RunCreate: {
@@ -2976,6 +3001,12 @@ export interface components {
             truncated: boolean;
             /** User */
             user: string;
+            /**
+             * Value Truncated
+             * @description Some stored values were cut to max_value_bytes (see the columns' truncated_values).
+             * @default false
+             */
+            value_truncated: boolean;
         };
         /**
          * RunStatus

@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { aggregationQuery, chartSpec, defaultSettings, savedChart, settingsFromSaved } from "./spec";
 
 const columns = [
-  { name: "region", type: "string", json_type: "string" },
-  { name: "amount", type: "decimal128(12, 2)", json_type: "string" },
-  { name: "at", type: "timestamp[us, tz=UTC]", json_type: "string" },
+  { name: "region", type: "string", json_type: "string", truncated_values: 0 },
+  { name: "amount", type: "decimal128(12, 2)", json_type: "string", truncated_values: 0 },
+  { name: "at", type: "timestamp[us, tz=UTC]", json_type: "string", truncated_values: 0 },
 ];
 
 describe("defaultSettings", () => {

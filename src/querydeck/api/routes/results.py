@@ -43,6 +43,10 @@ def export_run(
         f"filename*=UTF-8''{quote(export.filename)}",
         "X-Querydeck-Rows": str(export.total_rows),
     }
+    if export.truncated_columns:  # values cut to max_value_bytes when stored: never silent
+        headers["X-Querydeck-Value-Truncated"] = ",".join(
+            quote(name, safe="") for name in export.truncated_columns
+        )
     chunks = export.chunks()
     # Runs after the response, also when the client went away mid-stream: closing the
     # generator reports the export (aborted, with the bytes sent so far) right away.

@@ -60,6 +60,8 @@ from querydeck.errors import (
 
 #: Virtual-machine instructions between two checks of the deadline and the cancel flag.
 PROGRESS_STEPS = 1000
+#: The largest value (text or blob) a statement may build, bytes (SQLITE_LIMIT_LENGTH).
+MAX_VALUE_BYTES = 64 * 1024 * 1024
 
 #: Pragmas allowed with any argument: they only describe a named table or index.
 DESCRIBE_PRAGMAS = frozenset(
@@ -164,6 +166,9 @@ class SQLiteSession(EngineSession):
         self._closed = False
         self._stream: ResultStream | None = None
         native.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        # No one value may be built larger than this (randomblob(1e9), zeroblob, repeated
+        # concatenation): SQLite refuses at once instead of allocating a gigabyte.
+        native.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         native.set_authorizer(authorize)
         native.set_progress_handler(self._progress, PROGRESS_STEPS)
 
@@ -235,6 +240,12 @@ class SQLiteSession(EngineSession):
             return SqlNotReadOnly(
                 "SQLite refused the statement: this connection only reads data.",
                 detail={"engine_message": message},
+            )
+        if "string or blob too big" in lowered:
+            return ResourceLimit(
+                f"A value would be larger than SQLite's limit of {MAX_VALUE_BYTES:,} bytes "
+                "for one value; select a part of it (substr) instead.",
+                detail={"limit_bytes": MAX_VALUE_BYTES},
             )
         if isinstance(exc, MemoryError) or "out of memory" in lowered:
             return ResourceLimit("SQLite ran out of memory running the statement.")

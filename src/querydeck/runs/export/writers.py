@@ -272,6 +272,8 @@ class Export:
     filename: str
     total_rows: int
     rows_written: int = field(default=0)
+    #: Columns whose values were cut to max_value_bytes when the result was stored.
+    truncated_columns: list[str] = field(default_factory=list)
     on_finished: Callable[[ExportReceipt], None] | None = None
 
     @property
@@ -403,9 +405,7 @@ class Export:
 
 def _parquet_schema(schema: pa.Schema) -> tuple[pa.Schema, set[int]]:
     """The schema a Parquet file gets, and the columns (intervals) written as text."""
-    intervals = {
-        i for i, f in enumerate(schema) if f.type.id == pa.month_day_nano_interval().id
-    }
+    intervals = {i for i, f in enumerate(schema) if f.type.id == pa.month_day_nano_interval().id}
     fields = [f.with_type(pa.string()) if i in intervals else f for i, f in enumerate(schema)]
     return pa.schema(fields, metadata=schema.metadata), intervals
 

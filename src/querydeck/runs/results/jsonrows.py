@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from querydeck.runs.models import ColumnInfo
@@ -152,3 +153,58 @@ def rows(table: pa.Table) -> list[list[Any]]:
         converted.append(values)
     return [list(row) for row in zip(*converted, strict=True)] if converted else []
 
+
+def _sized(arrow_type: pa.DataType) -> int:
+    """How a value's bytes grow in JSON: 1 for text, 4/3 (base64) for binary, 0 for the
+    rest (values of a fixed, small size)."""
+    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type):
+        return 3
+    if pat.is_binary(arrow_type) or pat.is_large_binary(arrow_type):
+        return 4
+    return 0
+
+
+def _threshold(sizes: list[int], budget: int) -> int | None:
+    """The largest size T such that the sizes, each cut to T, add up to at most
+    ``budget``; None when they already do."""
+    ordered = sorted(sizes)
+    spent = 0
+    for index, size in enumerate(ordered):
+        left = len(ordered) - index
+        if spent + size * left > budget:
+            return max((budget - spent) // left, 0)
+        spent += size
+    return None
+
+
+def page_rows(table: pa.Table, max_bytes: int) -> tuple[list[list[Any]], list[tuple[int, int]]]:
+    """The table's rows as :func:`rows` makes them, with its text and binary values cut so
+    that together they take at most ``max_bytes`` in JSON: the largest ones are cut to
+    the same length (the smaller ones stay whole). Also returns the ``(row, column)`` of
+    every value cut."""
+    sized = [(i, _sized(f.type)) for i, f in enumerate(table.schema) if _sized(f.type)]
+    lengths: dict[int, list[int]] = {}
+    for index, growth in sized:
+        measured = pc.binary_length(table.column(index)).to_pylist()
+        lengths[index] = [0 if n is None else n * growth // 3 for n in measured]
+    threshold = _threshold([n for ns in lengths.values() for n in ns], max_bytes)
+    if threshold is None:
+        return rows(table), []
+    cells: list[tuple[int, int]] = []
+    columns = list(table.columns)
+    for index, growth in sized:
+        over = [row for row, n in enumerate(lengths[index]) if n > threshold]
+        if not over:
+            continue
+        values = columns[index].to_pylist()
+        keep = threshold * 3 // growth  # raw bytes whose JSON form fits the threshold
+        for row in over:
+            value = values[row]
+            if isinstance(value, str):
+                values[row] = value.encode("utf-8")[:keep].decode("utf-8", "ignore")
+            else:
+                values[row] = value[:keep]
+            cells.append((row, index))
+        columns[index] = pa.chunked_array([pa.array(values, type=table.schema[index].type)])
+    capped = pa.Table.from_arrays(columns, schema=table.schema)
+    return rows(capped), sorted(cells)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from querydeck.drivers.base import ResultStream
@@ -60,6 +61,48 @@ def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         for col in batch.columns
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _sized(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_binary(arrow_type)
+        or pa.types.is_large_binary(arrow_type)
+    )
+
+
+def _cut(value: str | bytes, limit: int) -> str | bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")[:limit].decode("utf-8", "ignore")  # whole characters
+    return value[:limit]
+
+
+def cap_values(batch: pa.RecordBatch, limit: int, counts: dict[str, int]) -> pa.RecordBatch:
+    """``batch`` with every text or binary value longer than ``limit`` bytes cut to it;
+    adds the values cut to ``counts`` (by column name). One pass over the offsets per
+    column; only a column holding such a value is rebuilt."""
+    columns = list(batch.columns)
+    changed = False
+    for index, (column, field) in enumerate(zip(columns, batch.schema, strict=True)):
+        if not _sized(field.type) or column.null_count == len(column):
+            continue
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is None or longest <= limit:
+            continue
+        values = column.to_pylist()
+        cut = 0
+        for row, size in enumerate(lengths.to_pylist()):
+            if size is not None and size > limit:
+                values[row] = _cut(values[row], limit)
+                cut += 1
+        columns[index] = pa.array(values, type=field.type)
+        counts[field.name] = counts.get(field.name, 0) + cut
+        changed = True
+    if not changed:
+        return batch
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 def _full(exc: OSError) -> ResultStoreFull:
@@ -93,8 +136,13 @@ class ResultWriter:
         schema: pa.Schema,
         on_change: Callable[[int | None], None] | None = None,
         keep_bytes: int = 0,
+        max_value_bytes: int | None = None,
     ) -> None:
         self.data = data
+        #: Text and binary values longer than this are cut to it when stored (None: no
+        #: cap); ``truncated`` counts the values cut, by column name.
+        self.max_value_bytes = max_value_bytes
+        self.truncated: dict[str, int] = {}
         self.index = index
         self.final = data
         #: Called with the bytes of both files once they are complete, None once removed.
@@ -157,6 +205,8 @@ class ResultWriter:
             return
         if self._dictionaries:
             batch = _plain_batch(batch, self.schema)
+        if self.max_value_bytes is not None:
+            batch = cap_values(batch, self.max_value_bytes, self.truncated)
         message = batch.serialize()
         record = _RECORD.pack(
             self.rows, batch.num_rows, self.bytes, message.size, zlib.crc32(message)
@@ -262,8 +312,12 @@ class StoredResult:
 class ResultStore:
     """Result files of runs, under one directory."""
 
-    def __init__(self, directory: Path, *, rescan_s: float = RESCAN_S) -> None:
+    def __init__(
+        self, directory: Path, *, rescan_s: float = RESCAN_S, max_value_bytes: int | None = None
+    ) -> None:
         self.directory = directory
+        #: Text and binary values longer than this are cut when stored (reported per column).
+        self.max_value_bytes = max_value_bytes
         # The inventory: run id -> (stored at, bytes) of complete results, oldest first, and
         # their total. Kept up to date by this process's writes and deletes, and read from
         # the directory again every ``rescan_s`` (other processes share the directory), so
@@ -300,6 +354,7 @@ class ResultStore:
                 schema,
                 on_change=lambda size: self._inventory_set(run_id, size),
                 keep_bytes=KEEP_BYTES,
+                max_value_bytes=self.max_value_bytes,
             )
         except OSError as exc:
             if exc.errno in _FULL:
