@@ -110,6 +110,7 @@ def _csv_ready(arrow_type: pa.DataType) -> bool:
         or pat.is_fixed_size_binary(arrow_type)
         or pat.is_null(arrow_type)
         or arrow_type.id == pa.month_day_nano_interval().id  # ISO-8601 durations instead
+        or pat.is_duration(arrow_type)
     )
 
 

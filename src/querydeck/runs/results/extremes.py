@@ -12,11 +12,13 @@ for them, which made every page and export of such a run fail. Here they become 
 
 Intervals (Arrow ``month_day_nano_interval``: PostgreSQL and DuckDB ``interval``) become
 ISO 8601 durations as PostgreSQL's ``iso_8601`` interval style writes them: ``P1DT2H``,
-``P1Y2M``, ``PT0.5S``, ``P-1DT3H`` (each part with its own sign), ``PT0S`` for zero.
+``P1Y2M``, ``PT0.5S``, ``P-1DT3H`` (each part with its own sign), ``PT0S`` for zero;
+durations (MySQL ``TIME``) likewise, in hours: ``PT838H59M59S``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -185,3 +187,11 @@ def interval_text_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.array(
         [None if v is None else interval_text(v) for v in column.to_pylist()], type=pa.string()
     )
+
+
+def duration_text(value: dt.timedelta) -> str:
+    """A duration (MySQL ``TIME``, Spark's day-time intervals) as an ISO 8601 duration in
+    hours, minutes and seconds, each part with its sign: ``PT838H59M59S``,
+    ``PT-838H-59M-59S``."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    return iso_duration(0, 0, micros * 1000)

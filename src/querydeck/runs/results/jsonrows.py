@@ -6,7 +6,7 @@
   ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 - Timestamps, dates and times: ISO-8601 (timestamps with a zone in UTC with ``Z``);
   ``infinity``/``-infinity`` and years outside 1–9999 as :mod:`.extremes` writes them.
-- Intervals: ISO-8601 durations (``P1DT2H``).
+- Intervals and durations: ISO-8601 durations (``P1DT2H``, ``PT838H59M59S``).
 - Binary: base64. Lists and structs: JSON arrays and objects of the same rules; maps:
   objects, a key that is not text as its JSON text.
 - NULL: null.
@@ -83,6 +83,8 @@ def converter(arrow_type: pa.DataType) -> Convert | None:
         return _temporal
     if pat.is_interval(arrow_type) and arrow_type.id == pa.month_day_nano_interval().id:
         return extremes.interval_text
+    if pat.is_duration(arrow_type):
+        return extremes.duration_text
     if (
         pat.is_binary(arrow_type)
         or pat.is_large_binary(arrow_type)
