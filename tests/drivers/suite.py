@@ -513,3 +513,74 @@ class DriverSuite:
         with pytest.raises(CatalogNotFound):
             conn.describe_schema("qd_no_such_schema", timeout_s=30)
         assert read_rows(conn.execute(FIXTURE_SELECT, timeout_s=10)) == FIXTURE_ROWS
+
+
+# --- extreme values (issue 16, item 7) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtremeCase:
+    """One row of extreme values through the driver, the result store, a page and every
+    export format: ``sql`` returns one row whose page values (JSON, as the API answers
+    them) are ``expected``."""
+
+    id: str
+    sql: str
+    expected: list[Any]
+
+
+class ExtremeValueSuite:
+    """Mixed into a driver's suite class next to :class:`DriverSuite` by drivers whose
+    engine has extreme values (infinite or far dates, NaN and infinite floats, -0.0, huge
+    decimals, intervals): ``extreme_cases()`` lists them. Each case is stored as a run's
+    result is, then read as a page and exported in every format, none of which may fail
+    or write a placeholder for a value."""
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        raise NotImplementedError("list the engine's extreme values")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        super().pytest_generate_tests(metafunc)  # type: ignore[misc]
+        if "extreme_case" in metafunc.fixturenames:
+            cases = self.extreme_cases()
+            metafunc.parametrize("extreme_case", cases, ids=[case.id for case in cases])
+
+    def test_extreme_values_round_trip(
+        self, conn: EngineSession, extreme_case: ExtremeCase, tmp_path: Path
+    ) -> None:
+        import csv
+        import io
+
+        import orjson
+        import pyarrow.parquet as pq
+
+        from querydeck.runs.export.formats import ExportFormat
+        from querydeck.runs.export.writers import Export
+        from querydeck.runs.results import jsonrows
+        from querydeck.runs.results.store import ResultStore
+
+        store = ResultStore(tmp_path).prepare()
+        stream = conn.execute(extreme_case.sql, timeout_s=10)
+        writer = store.writer("extreme", stream.schema)
+        writer.drain(stream, 10, lambda: None)
+        writer.commit()
+        table = store.read("extreme", 0, 10)
+        assert jsonrows.rows(table) == [extreme_case.expected], jsonrows.rows(table)
+        names = table.schema.names
+        for fmt in ExportFormat:
+            export = Export(store, "extreme", store.open("extreme"), fmt, "x", 1)
+            body = b"".join(export.chunks())
+            if fmt in (ExportFormat.csv, ExportFormat.tsv, ExportFormat.excel):
+                text = body.decode("utf-8-sig")
+                assert "out of range" not in text
+                assert "MonthDayNano" not in text
+                delimiter = "\t" if fmt is ExportFormat.tsv else ","
+                rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+                assert len(rows) == 2
+                assert len(rows[1]) == len(names)
+            elif fmt is ExportFormat.json:
+                assert orjson.loads(body) == [dict(zip(names, extreme_case.expected, strict=True))]
+            elif fmt is ExportFormat.ndjson:
+                assert orjson.loads(body) == dict(zip(names, extreme_case.expected, strict=True))
+            else:
+                assert pq.read_metadata(io.BytesIO(body)).num_rows == 1

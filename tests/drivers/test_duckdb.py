@@ -42,6 +42,8 @@ from tests.drivers.suite import (
     NUL_TEXT,
     UNICODE_TEXT,
     DriverSuite,
+    ExtremeCase,
+    ExtremeValueSuite,
     TypeCase,
     is_utc_timestamp,
     json_loads,
@@ -69,7 +71,7 @@ def duckdb_driver(path: Path | None, **options: Any) -> DuckDBDriver:
     return DuckDBDriver(DuckDBOptions(path=None if path is None else str(path), **options))
 
 
-class TestDuckDB(DriverSuite):
+class TestDuckDB(ExtremeValueSuite, DriverSuite):
     driver_cls = DuckDBDriver
     sleep_sql = CROSS_JOIN
     good_urls = (
@@ -90,6 +92,38 @@ class TestDuckDB(DriverSuite):
     @pytest.fixture
     def driver(self, tmp_path: Path) -> Driver[Any]:
         return duckdb_driver(make_database(tmp_path / "fixture.duckdb"))
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        return [
+            ExtremeCase(
+                "infinite and far dates",
+                "SELECT 'infinity'::timestamp AS a, '-infinity'::date AS b, "
+                "'infinity'::timestamptz AS c, '10000-01-01'::timestamp AS d, "
+                "'0001-01-01'::date - 1 AS e, '-0290308-12-22'::timestamp AS f",
+                [
+                    "infinity",
+                    "-infinity",
+                    "infinity",
+                    "+10000-01-01T00:00:00",
+                    "0000-12-31",
+                    "-290308-12-22T00:00:00",
+                ],
+            ),
+            ExtremeCase(
+                "floats, decimals and intervals",
+                "SELECT 'nan'::double AS a, '-inf'::double AS b, '-0.0'::double AS c, "
+                "-99999999999999999999999999999999999999::decimal(38,0) AS d, "
+                "INTERVAL '1 day 2 hours' AS e, INTERVAL '-14 months -1.5 seconds' AS f",
+                [
+                    "NaN",
+                    "-Infinity",
+                    -0.0,
+                    "-99999999999999999999999999999999999999",
+                    "P1DT2H",
+                    "P-1Y-2MT-1.5S",
+                ],
+            ),
+        ]
 
     def type_cases(self) -> list[TypeCase]:
         return [

@@ -46,6 +46,8 @@ from tests.drivers.suite import (
     NUL_TEXT,
     UNICODE_TEXT,
     DriverSuite,
+    ExtremeCase,
+    ExtremeValueSuite,
     TypeCase,
     is_utc_timestamp,
     json_loads,
@@ -132,7 +134,7 @@ def victim(admin: pymysql.connections.Connection[Any]) -> tuple[Any, ...]:
         return tuple(cur.fetchall())
 
 
-class TestMySQLSuite(DriverSuite):
+class TestMySQLSuite(ExtremeValueSuite, DriverSuite):
     driver_cls = MySQLDriver
     sleep_sql = "SELECT SLEEP(30)"
     fixture_arrow_types = (pa.int32(), pa.string())
@@ -173,6 +175,24 @@ class TestMySQLSuite(DriverSuite):
         tables = ", ".join(f"{digits}) d{i}" for i in range(6))
         total = " + ".join(f"d{i}.d * {10**i}" for i in range(6))
         return f"SELECT n FROM (SELECT {total} + 1 AS n FROM {tables}) s WHERE n <= {n} ORDER BY n"
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        return [
+            ExtremeCase(
+                "times, dates and numbers",
+                "SELECT TIME '838:59:59' AS a, TIME '-838:59:59' AS b, "
+                "DATE '9999-12-31' AS c, TIMESTAMP '1000-01-01 00:00:00' AS d, "
+                "CAST(-0.0 AS DOUBLE) AS e, CAST(REPEAT('9', 65) AS DECIMAL(65, 0)) AS f",
+                [
+                    "PT838H59M59S",
+                    "PT-838H-59M-59S",
+                    "9999-12-31",
+                    "1000-01-01T00:00:00",
+                    0.0,
+                    "9" * 65,
+                ],
+            ),
+        ]
 
     def type_cases(self) -> list[TypeCase]:
         return [

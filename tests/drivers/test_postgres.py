@@ -48,6 +48,8 @@ from tests.drivers.suite import (
     MIN_INT64,
     UNICODE_TEXT,
     DriverSuite,
+    ExtremeCase,
+    ExtremeValueSuite,
     TypeCase,
     is_utc_timestamp,
     json_loads,
@@ -101,7 +103,7 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class TestPostgresSuite(DriverSuite):
+class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
     driver_cls = PostgresDriver
     sleep_sql = "SELECT pg_sleep(30)"
     fixture_arrow_types = (pa.int32(), pa.string())
@@ -144,6 +146,31 @@ class TestPostgresSuite(DriverSuite):
 
     def many_rows_sql(self, n: int) -> str:
         return f"SELECT n FROM generate_series(1, {n}) AS n"
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        return [
+            ExtremeCase(
+                "intervals",
+                "SELECT interval '1 day 2 hours' AS a, interval '-1 year 2 mons 3 days' AS b, "
+                "interval '1.5 seconds' AS c, interval '0' AS d, "
+                "interval '178000000 years' AS e",
+                ["P1DT2H", "P-10M3D", "PT1.5S", "PT0S", "P178000000Y"],
+            ),
+            ExtremeCase(
+                "floats, numerics and far dates",
+                "SELECT 'NaN'::float8 AS a, '-Infinity'::float4 AS b, '-0'::float8 AS c, "
+                "(10::numeric ^ 100)::numeric(120, 0) AS d, '4713-01-01 BC'::date AS e, "
+                "'200000-01-01 12:00:00'::timestamp AS f",
+                [
+                    "NaN",
+                    "-Infinity",
+                    -0.0,
+                    "1" + "0" * 100,
+                    "-4712-01-01",
+                    "+200000-01-01T12:00:00",
+                ],
+            ),
+        ]
 
     def type_cases(self) -> list[TypeCase]:
         return [

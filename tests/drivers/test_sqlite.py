@@ -34,6 +34,8 @@ from tests.drivers.suite import (
     NUL_TEXT,
     UNICODE_TEXT,
     DriverSuite,
+    ExtremeCase,
+    ExtremeValueSuite,
     TypeCase,
     json_loads,
     read_rows,
@@ -61,7 +63,7 @@ def sqlite_driver(path: Path) -> SQLiteDriver:
     return SQLiteDriver(SQLiteOptions(path=str(path)))
 
 
-class TestSQLite(DriverSuite):
+class TestSQLite(ExtremeValueSuite, DriverSuite):
     driver_cls = SQLiteDriver
     sleep_sql = (
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
@@ -89,6 +91,23 @@ class TestSQLite(DriverSuite):
     def driver(self, tmp_path: Path) -> Driver[Any]:
         index = f"CREATE INDEX qd_items_name ON {FIXTURE_TABLE} (name)"
         return sqlite_driver(make_database(tmp_path / "fixture.db", index))
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        return [
+            ExtremeCase(
+                "floats and integers",
+                "SELECT 9e999 AS a, -9e999 AS b, -0.0 AS c, 9223372036854775807 AS d, "
+                "-9223372036854775808 AS e, '0000-00-00' AS f",
+                [
+                    "Infinity",
+                    "-Infinity",
+                    -0.0,
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                    "0000-00-00",
+                ],
+            ),
+        ]
 
     def type_cases(self) -> list[TypeCase]:
         # SQLite stores decimals, dates and timestamps as text and booleans as integers.
