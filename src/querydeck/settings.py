@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(
         default=10.0, gt=0, description="Timeout for opening a session with a data source."
     )
+    privilege_recheck_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="A server login's privileges are probed again before a run when the "
+        "last probe is older than this, seconds (0: before every run). A login found able "
+        "to write is refused until an administrator allows it (allow_privileged) or the "
+        "login is read-only again.",
+    )
     run_workers: int = Field(
         default=8, ge=1, le=256, description="Threads that execute runs in this process."
     )

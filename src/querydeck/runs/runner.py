@@ -243,7 +243,7 @@ class RunManager:
             raise
         row["executed_sql"] = active.sql
         active.pool_key, active.pool_version = info.id, info.updated_at.isoformat()
-        if not info.privileges.checked:
+        if self._connections.needs_probe(info, self._settings.privilege_recheck_s):
             active.before_use = lambda conn: self._connections.check_privileges(info, conn)
         if self._reserve(active, claim=claim):
             active.started_at_insert = True

@@ -11,6 +11,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Collection
+from datetime import UTC
 from pathlib import Path
 from typing import Any, cast
 
@@ -227,11 +228,32 @@ class ConnectionStore:
         self._targets.check_file(type(driver), options)
         return info, driver
 
+    @staticmethod
+    def needs_probe(info: ConnectionInfo, max_age_s: float) -> bool:
+        """Whether a run must probe the login first: never probed (its server was down
+        when it was saved), last found able to write without the admin override (it is
+        refused until the override or a read-only login again), or probed longer than
+        ``max_age_s`` ago (a ``GRANT`` on the server since then). File-based engines have
+        no login to probe; a login allowed by the override is not probed again."""
+        found = info.privileges
+        if not found.checked:
+            return True
+        if found.allowed_by_override:
+            return False
+        if found.can_write:
+            return True
+        if registry.load(info.driver).capabilities.file_based:
+            return False
+        if found.checked_at is None:
+            return True
+        checked_at = found.checked_at
+        if checked_at.tzinfo is None:
+            checked_at = checked_at.replace(tzinfo=UTC)
+        return (utcnow() - checked_at).total_seconds() >= max_age_s
+
     def check_privileges(self, info: ConnectionInfo, conn: EngineSession) -> None:
-        """Before a first use: probe a login that was never probed (its server was down
-        when it was saved), record the outcome, and refuse it when privileged."""
-        if info.privileges.checked:
-            return
+        """Before a run that :meth:`needs_probe`: probe the login on the run's own
+        session, record the outcome, and refuse it when privileged without the override."""
         probe = Probe(reasons=conn.privileges(), checked_at=utcnow())
         self._record_probe(info.id, probe)
         if probe.reasons and not info.privileges.allowed_by_override:
