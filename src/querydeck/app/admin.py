@@ -12,8 +12,9 @@ from querydeck.app.connections import ConnectionService
 from querydeck.audit.log import AuditLog
 from querydeck.audit.models import AuditPage
 from querydeck.auth.access import admin_only
+from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Principal
-from querydeck.errors import AdminRequired, Conflict
+from querydeck.errors import AdminRequired, Conflict, RoleForbidden
 from querydeck.settings import Settings
 from querydeck.sources.certificates import CertificateStore
 from querydeck.sources.connections import ConnectionStore
@@ -35,6 +36,7 @@ class AdminService:
         certificates: CertificateStore,
         store: ConnectionStore,
         connections: ConnectionService,
+        grants: Grants,
         resealed: Sequence[Resealable] = (),
     ) -> None:
         """``resealed``: other sealed secrets a key rotation re-seals (model endpoints')."""
@@ -44,6 +46,7 @@ class AdminService:
         self._certificates = certificates
         self._store = store
         self._connections = connections
+        self._grants = grants
         self._resealed = resealed
 
     def audit_log(
@@ -98,11 +101,25 @@ class AdminService:
         admin_only(actor, "upload certificates")
         return self._certificates.add(name, pem)
 
-    def list_certificates(self, *, limit: int = 100, offset: int = 0) -> Page[CertificateInfo]:
-        return self._certificates.listing(limit=limit, offset=offset)
+    def _certificate_readers(self, actor: Principal) -> frozenset[str] | None:
+        """The connection ids whose names ``used_by`` may show ``actor`` (None: all).
+        Certificates are for those who set connection options: viewers never do."""
+        if actor.is_admin:
+            return None
+        if not actor.may_write_sql:
+            raise RoleForbidden("The viewer role cannot read uploaded certificates.")
+        return frozenset(self._grants.connection_ids(actor))
 
-    def get_certificate(self, certificate_id: str) -> CertificateInfo:
-        return self._certificates.get(certificate_id)
+    def list_certificates(
+        self, *, limit: int = 100, offset: int = 0, actor: Principal = LOCAL
+    ) -> Page[CertificateInfo]:
+        """Uploaded certificates; ``used_by`` names only connections ``actor`` may see."""
+        visible = self._certificate_readers(actor)
+        return self._certificates.listing(limit=limit, offset=offset, visible=visible)
+
+    def get_certificate(self, certificate_id: str, *, actor: Principal = LOCAL) -> CertificateInfo:
+        visible = self._certificate_readers(actor)
+        return self._certificates.get(certificate_id, visible=visible)
 
     def remove_certificate(self, certificate_id: str, *, actor: Principal = LOCAL) -> None:
         """Remove a certificate; 409 while a connection's ssl_ca_certificate names it."""

@@ -29,6 +29,7 @@ from querydeck.runs.history import History
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.runs.results.store import ResultStore
 from querydeck.runs.runner import RunManager
+from querydeck.runs.saved import SavedQueryStore
 from querydeck.settings import Settings
 from querydeck.sources.connections import ConnectionStore
 
@@ -50,8 +51,10 @@ class RunService:
         connections: ConnectionStore,
         limiter: RateLimiter,
         audit: AuditLog,
+        saved: SavedQueryStore,
     ) -> None:
         self._settings = settings
+        self._saved = saved
         self._manager = manager
         self._history = history
         self._results = results
@@ -243,7 +246,12 @@ class RunService:
             timeout_s=old.timeout_s,
             export_all=bool(export_all) or old.max_rows > self._settings.max_rows_limit,
         )
-        # Re-running a run is not new SQL: a viewer may re-run their saved-query runs.
+        if not actor.may_write_sql:
+            # A viewer may re-run a run of a query shared with them, while it is (the same
+            # SQL, shared on the same connection), never other SQL their history holds.
+            shared_on = frozenset(self._grants.connection_ids(actor, Action.query))
+            if not self._saved.shares(old.connection_id, old.sql, shared_on):
+                self._ad_hoc(request, actor)
         return self.start_vetted(request, actor)
 
     def export(self, run_id: str, fmt: ExportFormat, *, actor: Principal = LOCAL) -> Export:

@@ -80,8 +80,8 @@ class SavedQueryService:
         """Start a run of a saved query (on ``connection``, else its default one). Viewers
         run shared queries on their own connection only."""
         saved = self._store.get(self._reader(actor), ref)
-        if connection is not None and connection != saved.connection:
-            ad_hoc_sql(actor)
+        if (connection is not None and connection != saved.connection) or not saved.shared:
+            ad_hoc_sql(actor)  # viewers: only shared queries, on their own connection
         target = connection or saved.connection
         if target is None:
             raise ConnectionRequired(

@@ -125,6 +125,7 @@ class Workbench:
         self.accounts = AccountService(
             settings, accounts, login_sessions, self.tokens, limiter=self.limiter, audit=self.audit
         )
+        saved_queries = SavedQueryStore(self.db, self.connection_store)
         self.runs = RunService(
             settings,
             self.run_manager,
@@ -135,6 +136,7 @@ class Workbench:
             connections=self.connection_store,
             limiter=self.limiter,
             audit=self.audit,
+            saved=saved_queries,
         )
         self.result_views = ResultViewService(self.runs, self.history, self.results)
         self.connections = ConnectionService(
@@ -143,9 +145,7 @@ class Workbench:
         self.grants = GrantService(
             grants, self.accounts, self.connections, tokens=self.tokens, audit=self.audit
         )
-        self.saved = SavedQueryService(
-            SavedQueryStore(self.db, self.connection_store), self.runs, access=access, grants=grants
-        )
+        self.saved = SavedQueryService(saved_queries, self.runs, access=access, grants=grants)
         catalogs = Catalogs(
             CatalogCache(self.db),
             self.connection_store,
@@ -183,6 +183,7 @@ class Workbench:
             certificates=self.certificates,
             store=self.connection_store,
             connections=self.connections,
+            grants=grants,
             resealed=(self.assistant.registry,),
         )
 

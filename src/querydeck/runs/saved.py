@@ -220,6 +220,23 @@ class SavedQueryStore:
 
         return self._db.write(change)
 
+    def shares(self, connection_id: str, sql: str, shared_on: frozenset[str]) -> bool:
+        """Whether a query shared on ``connection_id`` (one of ``shared_on``, the
+        connections the reader may query) holds exactly ``sql``: what a viewer may run."""
+        if connection_id not in shared_on:
+            return False
+        with self._db.read() as tx:
+            found = tx.scalar(
+                select(SavedQueryRow.id)
+                .where(
+                    SavedQueryRow.shared.is_(True),
+                    SavedQueryRow.connection_id == connection_id,
+                    SavedQueryRow.sql == sql,
+                )
+                .limit(1)
+            )
+        return found is not None
+
     def delete(self, reader: Reader, ref: str) -> None:
         self._db.write(lambda s: s.delete(self._owned(s, reader, ref)))
 

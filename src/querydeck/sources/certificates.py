@@ -145,7 +145,7 @@ class CertificateStore:
 
         def delete(tx: Session) -> str:
             row = self._row(tx, certificate_id)
-            users = _users(tx).get(row.id, [])
+            users = _users(tx, None).get(row.id, [])
             if users:
                 raise CertificateInUse(
                     f"The certificate {row.name!r} is used by {len(users)} connection(s): "
@@ -169,12 +169,16 @@ class CertificateStore:
             )
         return row
 
-    def get(self, certificate_id: str) -> CertificateInfo:
+    def get(self, certificate_id: str, *, visible: frozenset[str] | None = None) -> CertificateInfo:
+        """A certificate; ``used_by`` names the connections among ``visible`` ids (None:
+        all) that verify with it."""
         with self._db.read() as tx:
             row = self._row(tx, certificate_id)
-            return self._info(row, _users(tx).get(row.id, []))
+            return self._info(row, _users(tx, visible).get(row.id, []))
 
-    def listing(self, *, limit: int, offset: int) -> Page[CertificateInfo]:
+    def listing(
+        self, *, limit: int, offset: int, visible: frozenset[str] | None = None
+    ) -> Page[CertificateInfo]:
         with self._db.read() as tx:
             total = tx.scalar(select(func.count()).select_from(CertificateRow)) or 0
             rows = tx.scalars(
@@ -183,7 +187,7 @@ class CertificateStore:
                 .limit(limit)
                 .offset(offset)
             ).all()
-            users = _users(tx)
+            users = _users(tx, visible)
             items = [self._info(r, users.get(r.id, [])) for r in rows]
         return Page(items=items, total=total, limit=limit, offset=offset)
 
@@ -242,10 +246,14 @@ class CertificateStore:
         )
 
 
-def _users(tx: Session) -> dict[str, list[str]]:
-    """Certificate id → names of the connections whose options name it."""
+def _users(tx: Session, visible: frozenset[str] | None) -> dict[str, list[str]]:
+    """Certificate id → names of the connections whose options name it, among the
+    ``visible`` connection ids (None: all): a name nobody granted is never shown."""
     users: dict[str, list[str]] = {}
-    for name, options in tx.execute(select(ConnectionRow.name, ConnectionRow.options)):
+    query = select(ConnectionRow.name, ConnectionRow.options)
+    if visible is not None:
+        query = query.where(ConnectionRow.id.in_(visible))
+    for name, options in tx.execute(query):
         certificate_id = (options or {}).get(CA_CERTIFICATE_OPTION)
         if isinstance(certificate_id, str):
             canonical = _canonical_id(certificate_id) or certificate_id

@@ -301,7 +301,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Certificates */
+        /**
+         * List Certificates
+         * @description Uploaded certificates (not for viewers); ``used_by`` names only the connections
+         *     the caller may see.
+         */
         get: operations["list_certificates_api_v1_certificates_get"];
         put?: never;
         /**

@@ -69,14 +69,16 @@ async def upload_certificate(
 def list_certificates(
     workbench: WorkbenchDep, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> Page[CertificateInfo]:
-    return workbench.admin.list_certificates(limit=limit, offset=offset)
+    """Uploaded certificates (not for viewers); ``used_by`` names only the connections
+    the caller may see."""
+    return workbench.admin.list_certificates(limit=limit, offset=offset, actor=principal)
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateInfo)
 def get_certificate(
     certificate_id: str, workbench: WorkbenchDep, principal: CurrentPrincipal
 ) -> CertificateInfo:
-    return workbench.admin.get_certificate(certificate_id)
+    return workbench.admin.get_certificate(certificate_id, actor=principal)
 
 
 @router.delete("/certificates/{certificate_id}", status_code=204)
