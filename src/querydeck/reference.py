@@ -50,13 +50,24 @@ def settings_markdown() -> str:
 def policy_markdown() -> str:
     """``docs/function-policy.md`` from the installed drivers' declared tables."""
     engines = []
+    extras = {}
     for name in registry.names():
         driver = registry.load(name)
-        engines.append((f"{driver.title} (`{driver.name}`)", driver.forbidden_functions))
+        title = f"{driver.title} (`{driver.name}`)"
+        engines.append((title, driver.forbidden_functions))
+        readers = ", ".join(f"`{f}('…')`" for f in sorted(driver.setting_functions))
+        extras[title] = [
+            ("Relations it may not read", driver.forbidden_relations),
+            (
+                "Settings it may not read by name"
+                + (f" ({readers}, `@@name`)" if readers else " (`@@name`)"),
+                driver.forbidden_settings,
+            ),
+        ]
         for flavour, table in driver.flavour_functions.items():
             if table:
                 engines.append((f"{driver.title}, flavour `{flavour}`: in addition", table))
-    return _policy_markdown(engines)
+    return _policy_markdown(engines, extras)
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,19 @@ ATTACKS = [
         engine=(NOT_READ,),
     ),
     Attack(row="E4", sql="SELECT current_setting('memory_limit')", guarded=(FUNC,), engine=()),
+    # Deny-table gaps (issue 16, item 8): what current_setting is denied for, by other names.
+    *(
+        Attack(row="E4", sql=sql, guarded=(FUNC,))
+        for sql in (
+            "SELECT * FROM duckdb_settings()",
+            "SELECT value FROM duckdb_settings() WHERE name = 'allowed_directories'",
+            "SELECT path FROM duckdb_databases()",
+            "SELECT * FROM duckdb_databases",
+            "SELECT * FROM duckdb_extensions()",
+            "SELECT * FROM duckdb_temporary_files()",
+            "SELECT * FROM pragma_database_list",
+        )
+    ),
 ]
 
 

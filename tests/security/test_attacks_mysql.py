@@ -143,6 +143,31 @@ ATTACKS = [
         guarded=(MULTI,),
         engine=(FAILED,),
     ),
+    # Deny-table gaps (issue 16, item 8): replication waits, server paths.
+    *(
+        Attack(row="C5", sql=sql, guarded=(FUNC,))
+        for sql in (
+            "SELECT master_gtid_wait('0-1-100', 600)",
+            "SELECT MASTER_POS_WAIT('log.000001', 4, 600)",
+            "SELECT source_pos_wait('log.000001', 4, 600)",
+            "SELECT wsrep_sync_wait_upto_gtid('0-1-1')",
+            "SELECT @@datadir",
+            "SELECT @@global.basedir",
+            "SELECT @@SESSION.tmpdir",
+            "SELECT @@plugin_dir, @@version",
+            "SELECT @@general_log_file",
+            "SELECT @@log_error",
+            "SELECT @@secure_file_priv",
+            "SELECT @@socket",
+            "SELECT @@ssl_key",
+            "SELECT @@innodb_data_home_dir",
+            "SELECT * FROM information_schema.GLOBAL_VARIABLES",
+            "SELECT * FROM `information_schema`.`session_variables`",
+            "SELECT * FROM information_schema.system_variables",
+            "SELECT file_name FROM information_schema.files",
+            "SELECT * FROM performance_schema.global_variables",
+        )
+    ),
 ]
 
 

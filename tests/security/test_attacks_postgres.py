@@ -225,6 +225,38 @@ ATTACKS = [
         guarded=(MULTI,),
         engine=(FAILED,),
     ),
+    # Deny-table gaps (issue 16, item 8): index maintenance writes, server paths.
+    *(
+        Attack(row="A7", sql=sql, guarded=(FUNC,))
+        for sql in (
+            "SELECT brin_summarize_new_values('victim_brin')",
+            "SELECT brin_summarize_range('victim_brin', 0)",
+            "SELECT brin_desummarize_range('victim_brin', 0)",
+            "SELECT gin_clean_pending_list('victim_gin')",
+            "SELECT pg_catalog.BRIN_SUMMARIZE_NEW_VALUES /* c */ ('victim_brin'::regclass)",
+            "SELECT * FROM pg_copy_physical_replication_slot('a', 'b')",
+            "SELECT pg_export_snapshot()",
+            "SELECT pg_rotate_logfile_old()",
+            "SELECT setseed(0.5)",
+            "SELECT current_setting('data_directory')",
+            "SELECT current_setting('DATA_DIRECTORY', true)",
+            "SELECT current_setting('hba_file')",
+            "SELECT current_setting('ssl_key_file')",
+            "SELECT current_setting('archive_command')",
+            "SELECT current_setting('unix_socket_directories')",
+            "SELECT current_setting(name) FROM victim",
+            "SELECT current_setting('data_' || 'directory')",
+            "SELECT setting FROM pg_settings WHERE name = 'data_directory'",
+            "SELECT * FROM pg_catalog.pg_settings",
+            'SELECT * FROM "pg_catalog"."pg_file_settings"',
+            "SELECT * FROM pg_hba_file_rules",
+            "SELECT * FROM pg_config",
+            "SELECT * FROM pg_show_all_settings()",
+            "SELECT pg_tablespace_location(1663)",
+            "SELECT pg_relation_filepath('victim')",
+        )
+    ),
+    Attack(row="A7", sql="SELECT loread(lo_open(1, 262144), 10)", guarded=(FILES,)),
 ]
 
 

@@ -276,6 +276,14 @@ class Driver(abc.ABC, Generic[OptionsT]):
     #: :mod:`querydeck.sql.metadata`) this engine answers and proves reads by a layer of
     #: its own (its parser, its read-only session).
     metadata_reads: ClassVar[frozenset[str]] = frozenset()
+    #: Relations a statement may not read (views over denied functions, system tables that
+    #: show the server's paths): ``fnmatch`` pattern (``schema.name`` or ``name``) → reason.
+    forbidden_relations: ClassVar[Mapping[str, str]] = {}
+    #: Settings a statement may not read by name (``@@datadir``, ``current_setting('…')``):
+    #: ``fnmatch`` pattern of the lower-case name → reason.
+    forbidden_settings: ClassVar[Mapping[str, str]] = {}
+    #: Functions whose first argument names the setting they read.
+    setting_functions: ClassVar[frozenset[str]] = frozenset()
     #: How generated DDL reads on this engine.
     ddl_style: ClassVar[DdlStyle] = DdlStyle()
     #: Compatible engines this driver reaches (its ``flavour`` option): flavour → the
@@ -295,6 +303,9 @@ class Driver(abc.ABC, Generic[OptionsT]):
                 executable_comments=cls.executable_comments,
                 quoted_names_read_files=cls.quoted_names_read_files,
                 metadata_reads=cls.metadata_reads,
+                forbidden_relations=cls.forbidden_relations,
+                forbidden_settings=cls.forbidden_settings,
+                setting_functions=cls.setting_functions,
             )
             cls._sql_rules = made  # type: ignore[attr-defined]  # cached on the class
         return made

@@ -45,7 +45,7 @@ from querydeck.errors import (
     SqlTooLarge,
 )
 from querydeck.sql import metadata
-from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy
+from querydeck.sql.policy import FILE_ACCESS, FunctionPolicy, normalise
 from querydeck.sql.positions import position
 from querydeck.sql.rules import EngineRules
 from querydeck.sql.syntax import parse_error, token_error
@@ -319,10 +319,14 @@ def _check_tree(
         if kind == _ALLOWED:
             if type(node) in _QUERY_NODES:
                 _check_clauses(sql, node)
+            elif type(node) is exp.SessionParameter and rules.forbidden_settings:
+                _check_setting(sql, node, rules, node.name)
             continue
         if kind == _FUNCTION:
             assert isinstance(node, exp.Func)
             _check_function(sql, node, policy)
+            if rules.setting_functions:
+                _check_setting_call(sql, node, rules)
             continue
         if kind == _MAYBE and not _assignment(node):
             continue
@@ -362,9 +366,12 @@ def _check_clauses(sql: str, node: exp.Expr) -> None:
 
 
 def _check_table(sql: str, node: exp.Expr, rules: EngineRules) -> None:
-    """Some engines (DuckDB) read a quoted table name that looks like a path or URL as
-    that file."""
+    """A relation the engine may not read (views over denied functions, system tables that
+    show the server's paths); some engines (DuckDB) read a quoted table name that looks
+    like a path or URL as that file."""
     name = node.this
+    if rules.forbidden_relations and isinstance(name, exp.Identifier):
+        _check_relation(sql, node, rules, name.name.lower())
     if not rules.quoted_names_read_files or not isinstance(name, exp.Identifier):
         return
     if name.quoted and _FILE_LIKE_NAME.search(name.name):
@@ -372,6 +379,45 @@ def _check_table(sql: str, node: exp.Expr, rules: EngineRules) -> None:
             f"The table name {name.name!r} would make the engine read a file or URL.",
             detail={**_locate(sql, node), "construct": "file as table"},
         )
+
+
+def _check_relation(sql: str, node: exp.Expr, rules: EngineRules, name: str) -> None:
+    schema = node.args.get("db")
+    names = (
+        (f"{schema.name.lower()}.{name}", name) if isinstance(schema, exp.Identifier) else (name,)
+    )
+    reason = rules.relations.reason(*names)
+    if reason is not None:
+        raise SqlForbiddenFunction(
+            f"The relation {names[0]} may not be read: it {reason}.",
+            detail={**_locate(sql, node, name), "construct": names[0]},
+        )
+
+
+def _check_setting(sql: str, node: exp.Expr, rules: EngineRules, name: str) -> None:
+    setting = name.strip().lower()
+    reason = rules.settings.reason(setting)
+    if reason is not None:
+        raise SqlForbiddenFunction(
+            f"The setting {setting} may not be read: it {reason}.",
+            detail={**_locate(sql, node, name), "construct": setting},
+        )
+
+
+def _check_setting_call(sql: str, node: exp.Func, rules: EngineRules) -> None:
+    """A function that reads the setting its first argument names: only a string literal
+    says which one before the run."""
+    function = normalise(_function_name(node))
+    if function not in rules.setting_functions:
+        return
+    first = node.expressions[0] if node.expressions else node.args.get("this")
+    if isinstance(first, exp.Literal) and first.is_string:
+        _check_setting(sql, node, rules, first.name)
+        return
+    raise SqlForbiddenFunction(
+        f"The function {function}() may only read a setting named by a string literal.",
+        detail={**_locate(sql, node, function), "construct": function},
+    )
 
 
 def _function_name(node: exp.Func) -> str:

@@ -23,6 +23,10 @@ CONFIG = "changes configuration"
 NETWORK = "opens network connections"
 SECRETS = "reveals stored credentials"
 WHOLE_OBJECTS = "packs whole tables, schemas or databases into one value"
+INDEX_WRITE = "writes to an index (index maintenance) whatever the transaction's mode says"
+SERVER_PATHS = "shows the server's file paths, commands or configuration files"
+SETTINGS = "shows the engine's settings, file paths among them"
+REPLICATION_WAIT = "waits for the server's replication and holds the session meanwhile"
 ADMIN = "is forbidden by the administrator's policy"
 
 #: The dialect of an administrator's entry that applies to every engine.
@@ -38,6 +42,30 @@ COMMON: dict[str, str] = {
     "next_value_for": SIDE_EFFECT,
     "to_file": FILE_ACCESS,
 }
+
+
+class NamePatterns:
+    """``fnmatch`` patterns on normalised names, each with its reason: the relations and
+    the settings an engine may not read (functions have :class:`FunctionPolicy`). A
+    relation pattern with a dot matches ``schema.name``, one without matches the name in
+    any schema."""
+
+    def __init__(self, table: Mapping[str, str]) -> None:
+        self.table = table
+        self._cache: dict[str, str | None] = {}
+
+    def reason(self, *names: str) -> str | None:
+        """Why one of ``names`` (already normalised) may not be read, or None."""
+        for name in names:
+            if name in self._cache:
+                found = self._cache[name]
+            else:
+                found = next((r for p, r in self.table.items() if fnmatchcase(name, p)), None)
+                if len(self._cache) < _CACHE_LIMIT:
+                    self._cache[name] = found
+            if found is not None:
+                return found
+        return None
 
 
 def normalise(name: str) -> str:
@@ -130,10 +158,44 @@ checked by a test.
 """
 
 
-def policy_markdown(engines: Iterable[tuple[str, Mapping[str, str]]]) -> str:
-    """``docs/function-policy.md``: the common table, then one per engine (title, table)."""
-    parts = [POLICY_DOC_HEADER]
+POLICY_DOC_FAMILIES = """
+The reasons name the families, and why each is denied:
+
+- *has side effects outside the query*: sequences, backends, replication slots, WAL,
+  notifications, statistics resets, catalog state — a read-only transaction does not stop
+  them, or they act outside it.
+- *writes to an index (index maintenance)*: PostgreSQL's BRIN summaries and GIN pending
+  lists are written by a function call, inside a `READ ONLY` transaction too.
+- *reads or writes files on the server*, *opens network connections*, *runs SQL given as
+  a string* (its tables are read without the guard or the audit seeing them), *changes
+  configuration*, *reveals stored credentials*: as they say.
+- *sleeps or takes locks*, *waits for the server's replication*: hold a session (and a run
+  slot) for as long as the caller likes, or block other sessions.
+- *shows the server's file paths, commands or configuration files*, *shows the engine's
+  settings*: where the data directory, sockets, keys and logs live, and the commands the
+  server runs — what an attacker needs next, never a query's answer.
+
+Besides functions, an engine may deny **relations** (views over such functions, such as
+PostgreSQL's `pg_settings`; a pattern with a dot matches `schema.name`, one without the
+name in any schema) and **settings** read by name (MySQL's `@@datadir`, PostgreSQL's
+`current_setting('data_directory')`; a setting named by anything but a string literal is
+refused, since its name is not known before the run). These answer
+`SQL_FORBIDDEN_FUNCTION` too, and are listed under their engine.
+"""
+
+
+def policy_markdown(
+    engines: Iterable[tuple[str, Mapping[str, str]]],
+    extras: Mapping[str, Iterable[tuple[str, Mapping[str, str]]]] | None = None,
+) -> str:
+    """``docs/function-policy.md``: the common table, then one per engine (title, table),
+    each followed by its ``extras`` (a kind of name such as "Relations", and its table)."""
+    parts = [POLICY_DOC_HEADER, POLICY_DOC_FAMILIES]
     for title, table in (("Every engine", COMMON), *engines):
         parts.append(f"\n## {title}\n\n| pattern | why |\n|---|---|\n")
         parts.extend(f"| `{pattern}` | {reason} |\n" for pattern, reason in table.items())
+        for kind, names in (extras or {}).get(title, ()):
+            if names:
+                parts.append(f"\n{kind}:\n\n| pattern | why |\n|---|---|\n")
+                parts.extend(f"| `{pattern}` | {reason} |\n" for pattern, reason in names.items())
     return "".join(parts)

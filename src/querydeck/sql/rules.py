@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from querydeck.sql.policy import FunctionPolicy
+from querydeck.sql.policy import FunctionPolicy, NamePatterns
 
 #: An engine's own parser asked about one statement's text: raises
 #: :class:`~querydeck.errors.QueryRejected` when it does not see one read statement.
@@ -29,6 +29,20 @@ class EngineRules:
     #: Catalog reads the engine answers and proves reads (:mod:`querydeck.sql.metadata`
     #: forms: ``SHOW TABLES``, ``DESCRIBE``...); none by default.
     metadata_reads: frozenset[str] = frozenset()
+    #: Relations the engine may not read (views over denied functions): pattern → reason.
+    forbidden_relations: Mapping[str, str] = field(default_factory=dict)
+    #: Settings that may not be read by name (``@@datadir``, ``current_setting('…')``).
+    forbidden_settings: Mapping[str, str] = field(default_factory=dict)
+    #: Functions whose first argument names a setting they read (``current_setting``).
+    setting_functions: frozenset[str] = frozenset()
+
+    @cached_property
+    def relations(self) -> NamePatterns:
+        return NamePatterns(self.forbidden_relations)
+
+    @cached_property
+    def settings(self) -> NamePatterns:
+        return NamePatterns(self.forbidden_settings)
 
     @cached_property
     def default_policy(self) -> FunctionPolicy:

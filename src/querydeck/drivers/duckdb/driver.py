@@ -28,7 +28,7 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.drivers.duckdb.native import check_duckdb
-from querydeck.drivers.duckdb.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.duckdb.policy import FORBIDDEN_FUNCTIONS, FORBIDDEN_RELATIONS
 from querydeck.errors import ConnectionFailed, DataFileNotFound
 
 MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
@@ -52,6 +52,7 @@ class DuckDBDriver(Driver[DuckDBOptions]):
     capabilities = Capabilities(server_timeout=False, arrays=True, file_based=True)
     url_schemes = ("duckdb",)
     forbidden_functions = FORBIDDEN_FUNCTIONS
+    forbidden_relations = FORBIDDEN_RELATIONS
     native_check = check_duckdb
     quoted_names_read_files = True
     # DuckDB's parser reads each as a SELECT (native_check requires it), in the sandbox.

@@ -6,7 +6,15 @@ additions."""
 
 from __future__ import annotations
 
-from querydeck.sql.policy import FILE_ACCESS, NETWORK, SECRETS, SIDE_EFFECT, SQL_IN_STRING
+from querydeck.sql.policy import (
+    FILE_ACCESS,
+    NETWORK,
+    SECRETS,
+    SERVER_PATHS,
+    SETTINGS,
+    SIDE_EFFECT,
+    SQL_IN_STRING,
+)
 
 FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "read_*": FILE_ACCESS,
@@ -27,4 +35,17 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "which_secret": SECRETS,
     "load_aws_credentials": SECRETS,
     "current_setting": SECRETS,
+    # What current_setting is denied for, by other names; and the files behind the engine.
+    "duckdb_settings": SETTINGS,
+    "duckdb_databases": SERVER_PATHS,
+    "duckdb_extensions": SERVER_PATHS,
+    "duckdb_temporary_files": SERVER_PATHS,
+    "pragma_database_list": SERVER_PATHS,
+}
+
+#: DuckDB's views over those functions.
+FORBIDDEN_RELATIONS: dict[str, str] = {
+    "duckdb_settings": SETTINGS,
+    "duckdb_databases": SERVER_PATHS,
+    "pragma_database_list": SERVER_PATHS,
 }

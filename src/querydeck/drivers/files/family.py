@@ -9,7 +9,7 @@ from typing import Generic
 from querydeck.drivers.base import Driver, OptionsT
 from querydeck.drivers.catalog_model import DdlStyle
 from querydeck.drivers.duckdb.native import check_duckdb
-from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.files.policy import FORBIDDEN_FUNCTIONS, FORBIDDEN_RELATIONS
 
 
 class DuckDBFilesDriver(Driver[OptionsT], Generic[OptionsT]):
@@ -17,6 +17,7 @@ class DuckDBFilesDriver(Driver[OptionsT], Generic[OptionsT]):
 
     dialect = "duckdb"
     forbidden_functions = FORBIDDEN_FUNCTIONS
+    forbidden_relations = FORBIDDEN_RELATIONS
     native_check = check_duckdb
     quoted_names_read_files = True
     ddl_style = DdlStyle(comments="statements")

@@ -6,5 +6,7 @@ statement never needs one of those."""
 from __future__ import annotations
 
 from querydeck.drivers.duckdb.policy import FORBIDDEN_FUNCTIONS as DUCKDB_FORBIDDEN
+from querydeck.drivers.duckdb.policy import FORBIDDEN_RELATIONS as DUCKDB_RELATIONS
 
 FORBIDDEN_FUNCTIONS: dict[str, str] = dict(DUCKDB_FORBIDDEN)
+FORBIDDEN_RELATIONS: dict[str, str] = dict(DUCKDB_RELATIONS)

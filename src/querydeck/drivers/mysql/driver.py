@@ -38,7 +38,11 @@ from querydeck.drivers.mysql import catalog as mysql_catalog
 from querydeck.drivers.mysql import rows as mysql_rows
 from querydeck.drivers.mysql import types as mysql_types
 from querydeck.drivers.mysql.flavours import BASE, FLAVOURS, MySQLFlavour, flavour
-from querydeck.drivers.mysql.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.mysql.policy import (
+    FORBIDDEN_FUNCTIONS,
+    FORBIDDEN_RELATIONS,
+    FORBIDDEN_SETTINGS,
+)
 from querydeck.drivers.network import check_host, server_url_options, socket_readable
 from querydeck.drivers.statements import require_query
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
@@ -156,6 +160,8 @@ class MySQLDriver(Driver[MySQLOptions]):
     capabilities: ClassVar[Capabilities] = Capabilities()
     url_schemes: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
     forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
+    forbidden_relations: ClassVar[Mapping[str, str]] = FORBIDDEN_RELATIONS
+    forbidden_settings: ClassVar[Mapping[str, str]] = FORBIDDEN_SETTINGS
     flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {
         name: each.forbidden_functions for name, each in FLAVOURS.items()
     }

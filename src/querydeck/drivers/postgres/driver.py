@@ -50,7 +50,12 @@ from querydeck.drivers.postgres.copy_stream import CopyResultStream
 from querydeck.drivers.postgres.flavours import BASE, FLAVOURS, PostgresFlavour, flavour
 from querydeck.drivers.postgres.libpq import Wire
 from querydeck.drivers.postgres.native import check_postgres
-from querydeck.drivers.postgres.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.postgres.policy import (
+    FORBIDDEN_FUNCTIONS,
+    FORBIDDEN_RELATIONS,
+    FORBIDDEN_SETTINGS,
+    SETTING_FUNCTIONS,
+)
 from querydeck.drivers.tls import ca_file, ca_sslmode, is_untrusted
 from querydeck.errors import (
     AuthenticationFailed,
@@ -127,6 +132,9 @@ class PostgresDriver(Driver[PostgresOptions]):
     capabilities: ClassVar[Capabilities] = Capabilities(arrays=True)
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
     forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
+    forbidden_relations: ClassVar[Mapping[str, str]] = FORBIDDEN_RELATIONS
+    forbidden_settings: ClassVar[Mapping[str, str]] = FORBIDDEN_SETTINGS
+    setting_functions: ClassVar[frozenset[str]] = SETTING_FUNCTIONS
     flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {
         name: each.forbidden_functions for name, each in FLAVOURS.items()
     }
