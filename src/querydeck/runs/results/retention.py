@@ -7,12 +7,14 @@ holding it is free (a store sized for an empty disk must not fill a shared one).
 has a default, so a server nobody configured keeps a bounded store. Results of runs still in
 flight are never touched. Each evicted run is marked ``result_state = expired``, so it
 answers ``RESULT_EXPIRED`` (410) and can be run again. Sweeps run at start and after runs
-end (at most every ``min_interval_s``, in a background thread so that a sweep never delays
-the run that just ended); a lock keeps them from overlapping. A starting process skips its
-sweep when any process swept less than a minute ago (the modification time of a file in the
-result directory). A sweep walks the result store's inventory oldest first and stops at the
-first result that may stay: it costs what it evicts, not what the store holds (the inventory
-itself is read from the directory at start and every ``RESCAN_S``).
+end (at most every ``min_interval_s``, or as soon as the store holds a batch of results
+beyond ``result_store_max_results`` or bytes beyond its size, in a background thread so that
+a sweep never delays the run that just ended); a lock keeps them from overlapping. A
+starting process skips its sweep when any process swept less than a minute ago (the
+modification time of a file in the result directory). A sweep walks the result store's
+inventory oldest first and stops at the first result that may stay: it costs what it evicts,
+not what the store holds (the inventory itself is read from the directory at start and every
+``RESCAN_S``).
 """
 
 from __future__ import annotations
@@ -101,22 +103,37 @@ class Retention:
         self._last = time.monotonic()
         return []
 
-    def maybe_sweep(self) -> list[str]:
-        """A sweep, unless one ran less than ``min_interval_s`` ago (a sweep lists the
-        whole result directory: not after every one of many small runs)."""
-        if time.monotonic() - self._last < self.min_interval_s:
+    @property
+    def overshoot(self) -> int:
+        """Results beyond ``max_results`` that start a sweep before its interval: a sweep
+        then evicts a batch (2 % of the bound), not one result after every run."""
+        return 1 + (self.max_results or 0) // 50
+
+    def maybe_sweep(self, *, early: bool = False) -> list[str]:
+        """A sweep, unless one ran less than ``min_interval_s`` ago and ``early`` is
+        False (a sweep reads the runs in flight and marks what it evicts: not after every
+        one of many small runs)."""
+        if not early and time.monotonic() - self._last < self.min_interval_s:
             return []
         return self.sweep()
 
     def sweep_soon(self) -> None:
-        """Start a sweep in a background thread when one is due (called as runs end)."""
-        if time.monotonic() - self._last < self.min_interval_s or self._lock.locked():
+        """Start a sweep in a background thread when one is due (called as runs end): every
+        ``min_interval_s``, and sooner once the store holds ``overshoot`` more results than
+        ``max_results`` (or more bytes than ``max_bytes``): many small runs a second must
+        not pile up thousands of files between two sweeps."""
+        if self._lock.locked():
+            return
+        if time.monotonic() - self._last < self.min_interval_s and not self._store.over(
+            max_results=None if self.max_results is None else self.max_results + self.overshoot,
+            max_bytes=self.max_bytes,
+        ):
             return
         threading.Thread(target=self._background, name="querydeck-retention", daemon=True).start()
 
     def _background(self) -> None:
         try:
-            self.maybe_sweep()
+            self.maybe_sweep(early=True)
         except Exception:  # a failing sweep must not kill anything; it is tried again later
             log.exception("result retention sweep failed")
 

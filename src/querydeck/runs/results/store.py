@@ -523,6 +523,15 @@ class ResultStore:
         with self._lock:
             return self._inventoryd_bytes
 
+    def over(self, *, max_results: int | None, max_bytes: int) -> bool:
+        """Whether the results this process knows of exceed ``max_results`` in number or
+        ``max_bytes`` in total (no directory read: False until the inventory is made)."""
+        with self._lock:
+            if self._inventory is None:
+                return False
+            too_many = max_results is not None and len(self._inventory) > max_results
+            return too_many or self._inventoryd_bytes > max_bytes
+
     def evictable(
         self,
         *,
