@@ -7,7 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench import catalog, engines, guard, results, retrieval, sources, ui
+from bench import catalog, engines, guard, results, retrieval, soak, sources, ui
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +36,7 @@ def main() -> None:
         + ui.run()
         + retrieval.run()
         + engines.run()
+        + soak.run()
     )
     header = "| benchmark | querydeck | reference (same run) | ratio |\n|---|---|---|---|\n"
     table = header + "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)
