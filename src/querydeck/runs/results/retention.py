@@ -69,9 +69,10 @@ class Retention:
         self._last = float("-inf")
 
     def sweep(self, now: float | None = None) -> list[str]:
-        """Evict what retention says must go; returns the evicted run ids."""
-        if not self._lock.acquire(blocking=False):
-            return []  # another sweep is running; it will see the same files
+        """Evict what retention says must go; returns the evicted run ids. A sweep already
+        running (one started as runs end) is waited for first, so that what the caller
+        reads afterwards (the runs marked expired) is its outcome, never a sweep half-way."""
+        self._lock.acquire()
         try:
             self._last = time.monotonic()
             evicted = self._sweep(time.time() if now is None else now)
