@@ -541,19 +541,20 @@ def test_many_small_runs_keep_the_file_count_bounded(data_dir: Path, demo_files:
     """Issue 16, item 13: small runs ending faster than the sweep interval piled up files
     (8 clients on SQLite: 40,821 files in 4 minutes). A store over its bound by a batch
     sweeps at once, whatever the interval: files stay within 2 per kept result, plus the
-    batch and the runs a sweep may not have seen yet."""
+    batch and the runs that end while a sweep runs in the background (on a loaded machine,
+    a few; before, every run's pair stayed: 600 files)."""
     wb = demo_workbench(data_dir, demo_files, result_store_max_results=20)
     try:
         assert wb.retention.min_interval_s >= 10  # no sweep by the clock in this test
         results = wb.settings.results_dir
-        bound = 2 * (20 + wb.retention.overshoot + 4)
+        bound = 2 * (20 + wb.retention.overshoot + 20)
         most = 0
         for n in range(300):
             run = wb.runs.run(RunRequest(connection="chinook", sql=f"SELECT {n} AS n"))
             assert run.status is RunStatus.succeeded
             most = max(most, sum(1 for p in results.iterdir() if p.suffix in (".arrow", ".idx")))
         assert most <= bound, f"{most} result files > {bound}"
-        time.sleep(0.5)  # the last background sweep
+        wb.retention.sweep()  # after the background sweep still running, if one is
         kept = [p for p in results.iterdir() if p.suffix == ".arrow"]
         assert len(kept) <= 20 + wb.retention.overshoot
         assert wb.runs.rows(run.id).rows == [[299]]  # the newest stays
