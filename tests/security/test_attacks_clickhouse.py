@@ -169,6 +169,17 @@ ATTACKS = [
     ),
     Attack(row="E4", sql="SELECT * FROM odbc('DSN=x', 't')", guarded=(FUNC,), engine=(FAILED,)),
     Attack(row="E4", sql="SELECT * FROM numbers(10)", guarded=(), engine=(FAILED,)),
+    # Deny-table gaps (issue 16, item 8): the server's paths, disks and configuration.
+    *(
+        Attack(row="A7", sql=sql, guarded=(FUNC,))
+        for sql in (
+            "SELECT name, value FROM system.server_settings WHERE name = 'path'",
+            "SELECT path FROM system.disks",
+            "SELECT * FROM `system`.`user_directories`",
+            "SELECT * FROM system.filesystem_cache",
+            "SELECT path FROM system.detached_parts",
+        )
+    ),
 ]
 # numbers() passes the guard (it reads nothing outside the server); 18.16's readonly mode
 # refuses every table function. A row without guard codes is for the bypass table only.

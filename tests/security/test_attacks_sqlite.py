@@ -128,6 +128,11 @@ ATTACKS = [
         guarded=("FILE_ACCESS_DENIED",),
         engine=(NOT_READ,),
     ),
+    # Deny-table gaps (issue 16, item 8): the database file's path on the server.
+    *(
+        Attack(row="A7", sql=sql, guarded=("SQL_FORBIDDEN_FUNCTION",))
+        for sql in ("SELECT file FROM pragma_database_list", "SELECT * FROM pragma_database_list()")
+    ),
 ]
 
 

@@ -27,7 +27,7 @@ from querydeck.drivers.base import (
     split_url,
 )
 from querydeck.drivers.catalog_model import DdlStyle
-from querydeck.drivers.clickhouse.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.clickhouse.policy import FORBIDDEN_FUNCTIONS, FORBIDDEN_RELATIONS
 from querydeck.drivers.network import check_host, server_url_options
 from querydeck.drivers.tls import ca_file, ca_sslmode
 
@@ -73,6 +73,7 @@ class ClickHouseDriver(Driver[ClickHouseOptions]):
     capabilities: ClassVar[Capabilities] = Capabilities(arrays=True)
     url_schemes: ClassVar[tuple[str, ...]] = ("clickhouse", "clickhouses")
     forbidden_functions: ClassVar[dict[str, str]] = FORBIDDEN_FUNCTIONS
+    forbidden_relations: ClassVar[dict[str, str]] = FORBIDDEN_RELATIONS
     ddl_style: ClassVar[DdlStyle] = DdlStyle(comments="inline", named_constraints=False)
 
     @classmethod

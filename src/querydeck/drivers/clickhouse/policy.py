@@ -12,7 +12,7 @@ functions that sleep are refused because they hold a query slot without doing wo
 
 from __future__ import annotations
 
-from querydeck.sql.policy import FILE_ACCESS, NETWORK, SIDE_EFFECT, SLEEP_LOCK
+from querydeck.sql.policy import FILE_ACCESS, NETWORK, SERVER_PATHS, SIDE_EFFECT, SLEEP_LOCK
 
 FORBIDDEN_FUNCTIONS: dict[str, str] = {
     # the server's files (also file() the scalar function: a file's contents as a string)
@@ -52,4 +52,13 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "sleep": SLEEP_LOCK,
     "sleepeachrow": SLEEP_LOCK,
     "generateserialid": SIDE_EFFECT,
+}
+
+#: System tables that show the server's paths, disks and configuration sources.
+FORBIDDEN_RELATIONS: dict[str, str] = {
+    "system.server_settings": SERVER_PATHS,
+    "system.disks": SERVER_PATHS,
+    "system.user_directories": SERVER_PATHS,
+    "system.filesystem_cache*": SERVER_PATHS,
+    "system.detached_parts": SERVER_PATHS,
 }

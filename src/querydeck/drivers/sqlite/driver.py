@@ -44,7 +44,7 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.sqlite import catalog as sqlite_catalog
-from querydeck.drivers.sqlite.policy import FORBIDDEN_FUNCTIONS
+from querydeck.drivers.sqlite.policy import FORBIDDEN_FUNCTIONS, FORBIDDEN_RELATIONS
 from querydeck.errors import (
     ConnectionFailed,
     ConnectionUrlInvalid,
@@ -319,6 +319,7 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     capabilities = Capabilities(server_timeout=False, schemas=False, file_based=True)
     url_schemes = ("sqlite",)
     forbidden_functions = FORBIDDEN_FUNCTIONS
+    forbidden_relations = FORBIDDEN_RELATIONS
     ddl_style = DdlStyle(schema_qualified=False, named_constraints=False)
 
     @classmethod

@@ -6,7 +6,7 @@ additions."""
 
 from __future__ import annotations
 
-from querydeck.sql.policy import FILE_ACCESS, SIDE_EFFECT
+from querydeck.sql.policy import FILE_ACCESS, SERVER_PATHS, SIDE_EFFECT
 
 FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "load_extension": FILE_ACCESS,
@@ -17,4 +17,9 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "fsdir": FILE_ACCESS,
     "zipfile": FILE_ACCESS,
     "sqlar_*": FILE_ACCESS,
+    # The database file's path on the server (and any attached one's).
+    "pragma_database_list": SERVER_PATHS,
 }
+
+#: The same table-valued function named as a relation.
+FORBIDDEN_RELATIONS: dict[str, str] = {"pragma_database_list": SERVER_PATHS}
