@@ -21,7 +21,13 @@ from psycopg.conninfo import conninfo_to_dict
 from querydeck.app.workbench import Workbench
 from querydeck.drivers.postgres.driver import PostgresDriver, PostgresOptions
 from querydeck.errors import ConfigError, FileAccessDenied, QueryDeckError
-from querydeck.sandbox.addresses import AddressPolicy, embedded_v4, parse_networks, policy_for
+from querydeck.sandbox.addresses import (
+    AddressPolicy,
+    embedded_v4,
+    embedded_v4s,
+    parse_networks,
+    policy_for,
+)
 from querydeck.settings import load_settings
 
 
@@ -399,3 +405,80 @@ def test_policy_units() -> None:
     assert policy.refusal(address("127.0.0.1"), 9999) == "querydeck's own listener"
     assert policy.refusal(address("192.168.1.1"), 5432) == "not in the outbound_allow setting"
     assert policy.refusal(address("::ffff:10.1.1.1"), 5432) is None
+
+
+# --- every IPv6 spelling of an IPv4 address (issue 16, item 6) ----------------------------
+
+#: The metadata address 169.254.169.254 written in each way IPv6 can embed IPv4.
+METADATA_SPELLINGS = {
+    "IPv4-compatible": "::169.254.169.254",
+    "IPv4-compatible, hex": "::a9fe:a9fe",
+    "IPv4-mapped": "::ffff:a9fe:a9fe",
+    "IPv4-translated (SIIT)": "::ffff:0:a9fe:a9fe",
+    "6to4": "2002:a9fe:a9fe::",
+    "6to4 with a host part": "2002:a9fe:a9fe:1::5",
+    "Teredo server": "2001:0:a9fe:a9fe::1",
+    "Teredo client (obfuscated)": "2001:0:4136:e378:8000:63bf:5601:5601",
+    "NAT64 well-known": "64:ff9b::a9fe:a9fe",
+    "NAT64 local-use /96": "64:ff9b:1::a9fe:a9fe",
+    "NAT64 local-use /48": "64:ff9b:1:a9fe:a9:fe00::",
+    "NAT64 local-use /64": "64:ff9b:1:0:a9:fea9:fe00:0",
+    "ISATAP": "2001:db8::5efe:a9fe:a9fe",
+    "ISATAP, universal bit": "2001:db8::200:5efe:a9fe:a9fe",
+}
+
+
+@pytest.mark.parametrize("host", list(METADATA_SPELLINGS.values()), ids=list(METADATA_SPELLINGS))
+def test_every_embedding_of_a_denied_address_is_unwrapped(host: str) -> None:
+    address = ipaddress.ip_address(host)
+    assert ipaddress.ip_address("169.254.169.254") in embedded_v4s(address)
+    assert AddressPolicy().refusal(address, 5432) is not None
+    with pytest.raises(QueryDeckError) as info:
+        AddressPolicy().pin(f"[{host}]", 5432, "PostgreSQL")
+    assert info.value.code == "CONNECTION_TARGET_FORBIDDEN"
+
+
+@pytest.mark.parametrize("host", ["::127.0.0.1", "2002:7f00:1::", "64:ff9b::7f00:1"])
+@pytest.mark.parametrize("driver", ["postgres", "mysql"])
+def test_the_deny_list_sees_embedded_loopback(
+    tmp_path: Path, listener: CountingListener, host: str, driver: str
+) -> None:
+    """Saving and testing with a denied IPv4 network written as IPv6 is refused before any
+    connection attempt (the addresses are never dialled: they are refused by the policy)."""
+    settings = load_settings(data_dir=tmp_path / "d", outbound_deny=["127.0.0.0/8"])
+    with Workbench(settings) as wb:
+        error = refused(
+            wb,
+            "CONNECTION_TARGET_FORBIDDEN",
+            driver=driver,
+            options=pg_options(host, listener.port),
+        )
+        assert "outbound_deny" in error.message
+    assert listener.accepted == 0
+
+
+def test_embedding_units() -> None:
+    address = ipaddress.ip_address
+    v4 = ipaddress.IPv4Address
+    assert embedded_v4s(address("10.0.0.1")) == ()
+    assert embedded_v4s(address("2001:db8::1")) == ()
+    assert embedded_v4s(address("::1")) == ()  # loopback, not ::0.0.0.1
+    assert embedded_v4s(address("::")) == ()
+    teredo = embedded_v4s(address("2001:0:4136:e378:8000:63bf:3fff:fdd2"))
+    assert {v4("65.54.227.120"), v4("192.0.2.45")} <= set(teredo)  # RFC 4380's example
+    # A /48 NAT64 address of 10.1.2.3 is not refused for the zero padding after it.
+    assert embedded_v4s(address("64:ff9b:1:a01:2:300::"))[0] == v4("10.1.2.3")
+    assert AddressPolicy().refusal(address("64:ff9b:1:a01:2:300::"), 5432) is None
+    assert AddressPolicy().refusal(address("::1"), 5432) is None
+    # Allow lists: an IPv6 spelling passes only when every embedded address is allowed.
+    allow = policy_for(["10.0.0.0/8"], [], [])
+    assert allow.refusal(address("2002:a01:203::"), 5432) is None
+    assert allow.refusal(address("2001:0:a01:203:8000:63bf:3fff:fdd2"), 5432) is not None
+    assert allow.refusal(address("2001:db8::1"), 5432) == "not in the outbound_allow setting"
+    # Own listeners are matched in every spelling too.
+    own = policy_for([], [], [("127.0.0.1", 9999)])
+    assert own.refusal(address("::ffff:127.0.0.1"), 9999) == "querydeck's own listener"
+    assert own.refusal(address("2002:7f00:1::"), 9999) == "querydeck's own listener"
+    assert own.refusal(address("2002:7f00:1::"), 9998) is None
+    own.add_listener("127.0.0.1", 9998)
+    assert own.refusal(address("127.0.0.1"), 9998) == "querydeck's own listener"

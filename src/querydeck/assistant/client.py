@@ -34,7 +34,7 @@ from querydeck.errors import (
     ModelUnreachable,
     QueryDeckError,
 )
-from querydeck.sandbox.addresses import AddressPolicy, embedded_v4, resolve
+from querydeck.sandbox.addresses import AddressPolicy, resolve, spellings
 
 if TYPE_CHECKING:
     import httpx
@@ -81,7 +81,8 @@ class EndpointPolicy:
             raise ModelUnreachable(f"The model server's host {host!r} has no address.")
         for address in found:
             why = self.addresses.refusal(address, port)
-            if why is None and embedded_v4(address).is_loopback and not self.allow_loopback:
+            loopback = any(a.is_loopback for a in spellings(address))
+            if why is None and loopback and not self.allow_loopback:
                 why = "loopback needs the assistant_allow_loopback setting"
             if why is not None:
                 raise ModelTargetForbidden(

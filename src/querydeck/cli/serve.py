@@ -128,6 +128,10 @@ def _serve(settings: Settings, listening: socket.socket, bind_host: str, bind_po
             message(f"Catalogs are refreshed in the background every {every:g} s.")
         arrowpool.make_default()  # a long-lived process: freed Arrow memory goes back
         app = create_app(workbench)
+        bound_host, bound_port = listening.getsockname()[:2]
+        # The outbound policy refuses connections to this very listener, as bound.
+        workbench.sandbox.addresses.add_listener(bind_host, bound_port)
+        workbench.sandbox.addresses.add_listener(str(bound_host), bound_port)
         server = uvicorn.Server(
             uvicorn.Config(app, host=bind_host, port=bind_port, log_config=None)
         )

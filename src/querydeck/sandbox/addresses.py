@@ -4,20 +4,26 @@ A host is resolved once; every address it resolves to is checked; the driver the
 to the first (pinned) address, so a name that resolves differently a moment later (DNS
 rebinding) cannot switch the target. Checked in this order:
 
-1. always denied: cloud metadata services, link-local and unspecified addresses
-   (IPv4-mapped and NAT64 forms included);
-2. querydeck's own listeners: the API's host and port, and the app database's host and
-   port when it is a server;
+1. always denied: cloud metadata services, link-local and unspecified addresses;
+2. querydeck's own listeners: the address and port the API server actually bound (and the
+   ``host``/``port`` settings), and the app database's host and port when it is a server;
 3. the admin's deny list (CIDR);
 4. the admin's allow list (CIDR), when it is not empty: the address must be in it.
 
 Loopback is allowed unless the deny list says otherwise.
+
+Every check sees an IPv6 address together with each IPv4 address embedded in it
+(:func:`embedded_v4s`: IPv4-compatible, IPv4-mapped and -translated, 6to4, Teredo server and
+client, NAT64 well-known and local-use prefixes, ISATAP): a denied IPv4 address is denied in
+every spelling, and an allow list of IPv4 networks admits an IPv6 address only when every
+IPv4 address it embeds is allowed.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +45,12 @@ ALWAYS_DENIED: tuple[tuple[str, str], ...] = (
     ("224.0.0.0/4", "multicast address"),
     ("ff00::/8", "multicast address"),
 )
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_V4 = ipaddress.IPv4Address
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT ::ffff:0:a.b.c.d
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use prefixes
+_ISATAP_MASK, _ISATAP_ID = 0xFCFFFFFF, 0x00005EFE  # interface id [0-3]00:5efe:a.b.c.d
 _LOOPBACK_NAMES = ("127.0.0.1", "::1")
 
 
@@ -57,14 +68,55 @@ def parse_networks(values: Iterable[str], setting: str) -> tuple[IPNetwork, ...]
     return tuple(networks)
 
 
+def _rfc6052(value: int) -> list[ipaddress.IPv4Address]:
+    """The IPv4 address at each position RFC 6052 allows for a /48../96 NAT64 prefix (the
+    octet of bits 64-71 is skipped). An address in ``0.0.0.0/8`` at a position is the
+    padding of another prefix length, never a target a gateway translates to: skipped."""
+    octets = value.to_bytes(16, "big")
+    spots = ((6, 7, 9, 10), (7, 9, 10, 11), (9, 10, 11, 12), (12, 13, 14, 15))
+    found = [_V4(bytes(octets[i] for i in where)) for where in spots]
+    return [a for a in found if a.packed[0]]
+
+
+def embedded_v4s(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """Every IPv4 address embedded in an IPv6 address (empty for an IPv4 address or an IPv6
+    address that embeds none): IPv4-compatible (``::a.b.c.d``, except ``::`` and ``::1``),
+    mapped (``::ffff:a.b.c.d``), translated (``::ffff:0:a.b.c.d``), 6to4 (``2002::/16``),
+    Teredo (``2001::/32``: the server and the de-obfuscated client), NAT64 (``64:ff9b::/96``
+    and every RFC 6052 position under ``64:ff9b:1::/48``) and ISATAP (an interface
+    identifier ``0:5efe:a.b.c.d`` or ``200:5efe:a.b.c.d`` under any prefix)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return ()
+    value = int(address)
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        server, client = address.teredo
+        found += [server, client, _V4(value & 0xFFFFFFFF)]  # obfuscated or not
+    if address in _COMPATIBLE and value > 1:
+        found.append(_V4(value))
+    if address in _TRANSLATED or address in _NAT64:
+        found.append(_V4(value & 0xFFFFFFFF))
+    if address in _NAT64_LOCAL:
+        found += _rfc6052(value)
+    if (value >> 32) & _ISATAP_MASK == _ISATAP_ID:
+        found.append(_V4(value & 0xFFFFFFFF))
+    return tuple(dict.fromkeys(found))
+
+
 def embedded_v4(address: IPAddress) -> IPAddress:
-    """The IPv4 address inside an IPv4-mapped or NAT64 IPv6 address, else the address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address in _NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
+    """The first IPv4 address embedded in ``address`` (see :func:`embedded_v4s`), else the
+    address itself."""
+    inner = embedded_v4s(address)
+    return inner[0] if inner else address
+
+
+def spellings(address: IPAddress) -> tuple[IPAddress, ...]:
+    """``address`` and every IPv4 address embedded in it: what each rule is checked on."""
+    return (address, *embedded_v4s(address))
 
 
 @dataclass(frozen=True)
@@ -82,7 +134,7 @@ class Listener:
         if address.is_unspecified:  # bound to every interface
             local = set(_resolve_quietly(socket.gethostname()))
             return local | {ipaddress.ip_address(a) for a in _LOOPBACK_NAMES}
-        return {embedded_v4(address)}
+        return set(spellings(address))
 
 
 def _resolve_quietly(host: str) -> list[IPAddress]:
@@ -112,6 +164,26 @@ def resolve(host: str, port: int = 0) -> list[IPAddress]:
     return seen
 
 
+def _within(address: IPAddress, network: IPNetwork) -> bool:
+    return address.version == network.version and address in network
+
+
+class BoundListeners:
+    """The listeners the running server has actually bound, added once it has bound them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: tuple[Listener, ...] = ()
+
+    def add(self, listener: Listener) -> None:
+        with self._lock:
+            if listener not in self._listeners:
+                self._listeners = (*self._listeners, listener)
+
+    def listeners(self) -> tuple[Listener, ...]:
+        return self._listeners
+
+
 @dataclass(frozen=True)
 class AddressPolicy:
     """Allow/deny lists plus the always-denied networks and querydeck's own listeners."""
@@ -119,26 +191,36 @@ class AddressPolicy:
     allow: tuple[IPNetwork, ...] = ()
     deny: tuple[IPNetwork, ...] = ()
     listeners: tuple[Listener, ...] = ()
+    bound: BoundListeners = field(default_factory=lambda: BoundListeners(), compare=False)
     always_denied: tuple[tuple[IPNetwork, str], ...] = field(
         default_factory=lambda: tuple((ipaddress.ip_network(n), why) for n, why in ALWAYS_DENIED)
     )
 
     def refusal(self, address: IPAddress, port: int) -> str | None:
         """Why ``address:port`` is denied, or None when it is allowed."""
-        candidates = {address, embedded_v4(address)}
+        candidates = spellings(address)
         for network, why in self.always_denied:
-            if any(a.version == network.version and a in network for a in candidates):
+            if any(_within(a, network) for a in candidates):
                 return why
-        for listener in self.listeners:
-            if port == listener.port and candidates & listener.addresses():
+        for listener in (*self.listeners, *self.bound.listeners()):
+            if port == listener.port and set(candidates) & listener.addresses():
                 return "querydeck's own listener"
-        if any(a.version == n.version and a in n for n in self.deny for a in candidates):
+        if any(_within(a, n) for n in self.deny for a in candidates):
             return "denied by the outbound_deny setting"
-        if self.allow and not any(
-            a.version == n.version and a in n for n in self.allow for a in candidates
-        ):
+        if self.allow and not self._allowed(candidates):
             return "not in the outbound_allow setting"
         return None
+
+    def _allowed(self, candidates: tuple[IPAddress, ...]) -> bool:
+        """The address itself is in the allow list, or it embeds IPv4 addresses that all are."""
+        address, *inner = candidates
+        if any(_within(address, n) for n in self.allow):
+            return True
+        return bool(inner) and all(any(_within(a, n) for n in self.allow) for a in inner)
+
+    def add_listener(self, host: str, port: int) -> None:
+        """Record an address and port querydeck's server has bound (``serve --host/--port``)."""
+        self.bound.add(Listener(host, port))
 
     def pin(self, host: str, port: int, engine: str) -> str:
         """Resolve ``host`` once, check every address, and return the one to connect to."""
