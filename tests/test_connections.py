@@ -148,7 +148,7 @@ def test_rename_update_delete(workbench: Workbench, sqlite_file: Path) -> None:
     assert [c.name for c in workbench.connections.listing().items] == ["two"]
 
 
-def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> None:
+def test_secret_is_sealed_at_rest_and_bound_to_its_target(workbench: Workbench) -> None:
     workbench.connections.create(
         "pg",
         driver="postgres",
@@ -166,7 +166,10 @@ def test_secret_is_sealed_at_rest_and_kept_on_update(workbench: Workbench) -> No
         assert row.secrets is not None
         assert SENTINEL.encode() not in row.secrets
         assert SENTINEL not in str(row.options)
-    updated = workbench.connections.update("pg", {"port": 2})
+    with pytest.raises(QueryDeckError) as info:  # the secret never follows a new target
+        workbench.connections.update("pg", {"port": 2})
+    assert info.value.code == "CONNECTION_SECRET_REQUIRED"
+    updated = workbench.connections.update("pg", {"flavour": "redshift"})
     assert updated.secrets_set == ["password"]
     _, driver = workbench.connection_store.driver_for("pg")
     assert driver.options.password.get_secret_value() == SENTINEL  # type: ignore[attr-defined]

@@ -71,7 +71,10 @@ def test_sentinel_never_appears_on_any_path(
                 client.get("/api/v1/connections/su2"),
                 client.post("/api/v1/connections/pg/test"),
                 client.post("/api/v1/connections/su2/test"),
-                client.patch("/api/v1/connections/pg", json={"options": {"host": "0.0.0.0"}}),
+                client.patch(
+                    "/api/v1/connections/pg",
+                    json={"options": {"host": "0.0.0.0", "password": SENTINEL}},
+                ),
                 client.patch(
                     "/api/v1/connections/su2", json={"allow_privileged": False, "options": {}}
                 ),

@@ -326,6 +326,15 @@ class ConnectionOptionsInvalid(InvalidInput):
     code = "CONNECTION_OPTIONS_INVALID"
 
 
+class ConnectionSecretRequired(InvalidInput):
+    """A stored secret (password, token, key) is bound to the options it was saved with:
+    changing the host, port, user, database, TLS settings or another option that decides
+    where or how it is sent needs the secret given again (or set to null to drop it). Also
+    answered when a stored secret no longer matches its connection's options."""
+
+    code = "CONNECTION_SECRET_REQUIRED"
+
+
 class ConnectionParamForbidden(InvalidInput):
     """A URL parameter that is not allowed (e.g. `?host=`, `?options=`, `local_infile`)."""
 

@@ -152,6 +152,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.ConnectionUrlInvalid,
             errors.ConnectionParamForbidden,
             errors.ConnectionTargetForbidden,
+            errors.ConnectionSecretRequired,
             errors.ConnectionPrivileged,
             errors.UpstreamUnavailable,
             errors.DriverClientMissing,

@@ -290,6 +290,11 @@ class Driver(abc.ABC, Generic[OptionsT]):
     #: functions that engine adds to :attr:`forbidden_functions` (built-ins of its own that
     #: the base engine lacks). Empty: the driver has no flavours.
     flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: Options that change neither where nor how the secrets are sent (e.g. ``flavour``):
+    #: a stored secret is bound to every other option, so changing one of those (host,
+    #: port, user, database, TLS settings, endpoints, anything a driver adds) needs the
+    #: secrets given again. Empty (the safe default): every option binds.
+    secret_free_options: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def sql_rules(cls) -> EngineRules:

@@ -3,10 +3,18 @@
 A connection is a unique name, a driver and that driver's typed options. Secret options
 (``SecretStr`` fields) are sealed with :class:`~querydeck.sources.secrets.Sealer`, bound to the
 connection's id, and are never returned, logged or put in an error.
+
+Sealed secrets are also bound to their target: the sealed text holds a digest of every
+option but the secrets and the driver's ``secret_free_options`` (:func:`target_digest`).
+Changing an option that binds needs the secrets given again
+(:class:`~querydeck.errors.ConnectionSecretRequired`), and a secret whose digest does not
+match its connection's options is never handed to a driver, so neither the privilege probe
+nor *test* nor a run can send it anywhere but where it was saved for.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import unicodedata
 import uuid
@@ -31,6 +39,7 @@ from querydeck.errors import (
     ConnectionNotFound,
     ConnectionOptionsInvalid,
     ConnectionOptionUnknown,
+    ConnectionSecretRequired,
     InvalidInput,
     NotFound,
     QueryDeckError,
@@ -87,6 +96,43 @@ def _flatten(annotation: Any) -> set[Any]:
     for arg in args:
         out |= _flatten(arg)
     return out
+
+
+#: The key of the sealed secrets' target digest (never an option name: options are
+#: Python identifiers without leading underscores).
+TARGET_KEY = "__target__"
+
+
+def binding(driver: type[Driver[Any]], options: DriverOptions) -> dict[str, Any]:
+    """The options a stored secret is bound to: all but the secrets and the driver's
+    ``secret_free_options``, without those at their default (so an option a new version
+    adds never unbinds a secret saved before it)."""
+    skip = secret_fields(type(options)) | driver.secret_free_options
+    dumped = options.model_dump(mode="json")
+    bound: dict[str, Any] = {}
+    for name, info in type(options).model_fields.items():
+        if name in skip or name not in dumped:
+            continue
+        if getattr(options, name) == info.get_default(call_default_factory=True):
+            continue
+        bound[name] = dumped[name]
+    return bound
+
+
+def target_digest(driver: type[Driver[Any]], options: DriverOptions) -> str:
+    """SHA-256 of :func:`binding`, sealed with the secrets."""
+    text = orjson.dumps(binding(driver, options), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()
+
+
+def _secret_required(name: str, changed: Collection[str], secrets: Collection[str]) -> Exception:
+    what = ", ".join(sorted(changed)) or "its options"
+    return ConnectionSecretRequired(
+        f"The stored {', '.join(sorted(secrets))} of connection {name!r} was saved for other "
+        f"settings ({what} changed): give it again with the change, or set it to null to "
+        "drop it.",
+        detail={"connection": name, "changed": sorted(changed), "secrets": sorted(secrets)},
+    )
 
 
 def validate_options(driver: type[Driver[Any]], values: dict[str, Any]) -> DriverOptions:
@@ -287,11 +333,24 @@ class ConnectionStore:
             raise ConfigError("The key that seals connection secrets is not loaded yet.")
         return self._sealer_in_use
 
+    def _sealed(self, row: ConnectionRow) -> tuple[dict[str, Any], str | None]:
+        """The stored secrets and the target digest they were sealed with (None: sealed
+        before secrets were bound to their target)."""
+        if row.secrets is None:
+            return {}, None
+        secrets = dict(orjson.loads(self._sealer.open(row.secrets, row.id)))
+        bound = secrets.pop(TARGET_KEY, None)
+        return secrets, bound if isinstance(bound, str) else None
+
     def _options(self, row: ConnectionRow) -> DriverOptions:
-        values = dict(row.options)
-        if row.secrets is not None:
-            values.update(orjson.loads(self._sealer.open(row.secrets, row.id)))
-        return validate_options(registry.load(row.driver), values)
+        """The typed options with the secrets; refused when the secrets were sealed for
+        other options than the row holds now."""
+        cls = registry.load(row.driver)
+        secrets, bound = self._sealed(row)
+        options = validate_options(cls, {**row.options, **secrets})
+        if bound is not None and bound != target_digest(cls, options):
+            raise _secret_required(row.name, (), secrets)
+        return options
 
     def _info(self, row: ConnectionRow) -> ConnectionInfo:
         return ConnectionInfo(
@@ -322,7 +381,7 @@ class ConnectionStore:
     # --- writing ----------------------------------------------------------------------
 
     def _split(
-        self, row_id: str, options: DriverOptions
+        self, row_id: str, cls: type[Driver[Any]], options: DriverOptions
     ) -> tuple[dict[str, Any], bytes | None, list[str]]:
         secret_names = secret_fields(type(options))
         public = options.model_dump(mode="json", exclude=secret_names)
@@ -331,7 +390,10 @@ class ConnectionStore:
             for name in secret_names
             if isinstance(value := getattr(options, name), SecretStr)
         }
-        sealed = self._sealer.seal(orjson.dumps(secrets), row_id) if secrets else None
+        sealed = None
+        if secrets:
+            bound = {**secrets, TARGET_KEY: target_digest(cls, options)}
+            sealed = self._sealer.seal(orjson.dumps(bound), row_id)
         return public, sealed, sorted(secrets)
 
     @staticmethod
@@ -363,7 +425,7 @@ class ConnectionStore:
         self._refuse_taken(stored_name)
         probe = self._targets.verify(cls, typed, allow_privileged=allow_privileged)
         row_id = str(uuid.uuid4())
-        public, sealed, secret_names = self._split(row_id, typed)
+        public, sealed, secret_names = self._split(row_id, cls, typed)
         now = utcnow()
 
         def insert(tx: Session) -> ConnectionInfo:
@@ -409,22 +471,30 @@ class ConnectionStore:
         checked and the login probed again; ``allow_privileged`` None keeps the override."""
         with self._db.read() as tx:
             row = self._row(tx, name)
-            row_id, cls = row.id, registry.load(row.driver)
-            current = self._options(row).model_dump()
+            row_id, cls, stored_name = row.id, registry.load(row.driver), row.name
+            public, (secrets, bound) = dict(row.options), self._sealed(row)
             allowed = row.allow_privileged if allow_privileged is None else allow_privileged
+        before = validate_options(cls, {**public, **secrets})
+        current = before.model_dump()
         for key, value in options.items():
             if value is None:
                 current.pop(key, None)
             else:
                 current[key] = value
         typed = validate_options(cls, absolute_paths(cls, current))
+        kept = set(secrets) - set(options)  # stored secrets the change would reuse
+        old, new = binding(cls, before), binding(cls, typed)
+        changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+        stale = bound is not None and bound != target_digest(cls, before)
+        if kept and (changed or stale):  # checked before the probe sends anything
+            raise _secret_required(stored_name, changed, kept)
         probe = self._targets.verify(cls, typed, allow_privileged=allowed)
 
         def change(tx: Session) -> ConnectionInfo:
             row = tx.get(ConnectionRow, row_id)
             if row is None:
                 raise ConnectionNotFound(f"No connection named {name!r}.")
-            row.options, row.secrets, row.secret_names = self._split(row.id, typed)
+            row.options, row.secrets, row.secret_names = self._split(row.id, cls, typed)
             row.allow_privileged = allowed
             _apply_probe(row, probe)
             row.updated_at = utcnow()

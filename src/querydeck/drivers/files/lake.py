@@ -102,6 +102,7 @@ class LakeDriver(DuckDBFilesDriver[LakeOptions]):
 
     Options = LakeOptions
     capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True, file_based=True)
+    secret_free_options = frozenset({"memory_limit", "threads"})
     #: The extensions the format needs, in load order.
     extensions: ClassVar[tuple[str, ...]]
 

@@ -162,6 +162,7 @@ class MySQLDriver(Driver[MySQLOptions]):
     forbidden_functions: ClassVar[Mapping[str, str]] = FORBIDDEN_FUNCTIONS
     forbidden_relations: ClassVar[Mapping[str, str]] = FORBIDDEN_RELATIONS
     forbidden_settings: ClassVar[Mapping[str, str]] = FORBIDDEN_SETTINGS
+    secret_free_options: ClassVar[frozenset[str]] = frozenset({"flavour"})
     flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {
         name: each.forbidden_functions for name, each in FLAVOURS.items()
     }

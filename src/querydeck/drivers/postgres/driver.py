@@ -135,6 +135,7 @@ class PostgresDriver(Driver[PostgresOptions]):
     forbidden_relations: ClassVar[Mapping[str, str]] = FORBIDDEN_RELATIONS
     forbidden_settings: ClassVar[Mapping[str, str]] = FORBIDDEN_SETTINGS
     setting_functions: ClassVar[frozenset[str]] = SETTING_FUNCTIONS
+    secret_free_options: ClassVar[frozenset[str]] = frozenset({"flavour"})
     flavour_functions: ClassVar[Mapping[str, Mapping[str, str]]] = {
         name: each.forbidden_functions for name, each in FLAVOURS.items()
     }

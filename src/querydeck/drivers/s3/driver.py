@@ -50,6 +50,9 @@ class S3Driver(DuckDBFilesDriver[S3DriverOptions]):
     Options = S3DriverOptions
     capabilities = Capabilities(server_timeout=False, schemas=False, arrays=True)
     url_schemes = ("s3",)
+    secret_free_options = frozenset(
+        {"csv_delimiter", "csv_header", "encoding", "memory_limit", "threads"}
+    )
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
