@@ -119,8 +119,11 @@ def test_names_are_unicode_safe_and_unique(workbench: Workbench, sqlite_file: Pa
         assert code_of(info) == "CONNECTION_NAME_TAKEN"
         assert info.value.http_status == 409
     assert workbench.connections.listing().total == 1
-    rtl = workbench.connections.create("\u202ertl name", driver="sqlite", options=opts)
-    assert rtl.name == "\u202ertl name"
+    rtl = workbench.connections.create("\u200frtl name", driver="sqlite", options=opts)
+    assert rtl.name == "\u200frtl name"  # a mark is fine; an override is refused
+    with pytest.raises(QueryDeckError) as info:
+        workbench.connections.create("\u202ertl name", driver="sqlite", options=opts)
+    assert code_of(info) == "CONNECTION_NAME_INVALID"
 
 
 def test_rename_update_delete(workbench: Workbench, sqlite_file: Path) -> None:

@@ -147,13 +147,15 @@ class CatalogSearchInvalid(InvalidInput):
 
 
 class CertificateNameInvalid(InvalidInput):
-    """Empty, longer than 128 characters, or containing control characters."""
+    """Empty, longer than 128 characters, or containing control characters or
+    bidirectional overrides (U+202A–U+202E, U+2066–U+2069)."""
 
     code = "CERTIFICATE_NAME_INVALID"
 
 
 class ConnectionNameInvalid(InvalidInput):
-    r"""Empty, longer than 128 characters, or containing control characters, `/` or `\`."""
+    r"""Empty, longer than 128 characters, or containing control characters, bidirectional
+    overrides (U+202A–U+202E, U+2066–U+2069), `/` or `\`."""
 
     code = "CONNECTION_NAME_INVALID"
 
@@ -195,7 +197,8 @@ class PasswordRequired(InvalidInput):
 
 
 class SavedQueryNameInvalid(InvalidInput):
-    """A name or tag that cannot be used."""
+    """A name or tag that cannot be used (empty, control characters, bidirectional
+    overrides)."""
 
     code = "SAVED_QUERY_NAME_INVALID"
 
@@ -207,7 +210,8 @@ class SavedQueryShareInvalid(InvalidInput):
 
 
 class SavedQueryTagInvalid(InvalidInput):
-    """A name or tag that cannot be used."""
+    """A name or tag that cannot be used (empty, control characters, bidirectional
+    overrides)."""
 
     code = "SAVED_QUERY_TAG_INVALID"
 
@@ -227,8 +231,8 @@ class TokenExpiryInvalid(InvalidInput):
 
 
 class TokenNameInvalid(InvalidInput):
-    """A token name that is empty, longer than 100 characters or has control characters; an
-    expiry outside 1 to `token_max_days`."""
+    """A token name that is empty, longer than 100 characters or has control characters or
+    bidirectional overrides; an expiry outside 1 to `token_max_days`."""
 
     code = "TOKEN_NAME_INVALID"
 
@@ -321,7 +325,8 @@ class UnknownDriver(InvalidInput):
 
 
 class ConnectionOptionsInvalid(InvalidInput):
-    """An option of the wrong type or out of range (the value is never echoed)."""
+    """An option of the wrong type or out of range, or holding a control character (CR,
+    LF, NUL, other C0 or C1); the value is never echoed."""
 
     code = "CONNECTION_OPTIONS_INVALID"
 

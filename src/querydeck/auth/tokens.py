@@ -32,6 +32,7 @@ from querydeck.errors import (
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import ApiTokenRow, UserRow, utcnow
+from querydeck.text import bidi_controls
 
 TOKEN_PREFIX = "qdt_"  # noqa: S105 (the marker of a token)
 #: Characters of the secret kept in clear to recognise a token by (``qdt_`` + 8).
@@ -60,9 +61,11 @@ def _name(value: str) -> str:
         not name
         or len(name) > NAME_CHARS
         or any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in name)
+        or bidi_controls(name)
     ):
         raise TokenNameInvalid(
-            f"A token's name has 1 to {NAME_CHARS} characters and no control characters.",
+            f"A token's name has 1 to {NAME_CHARS} characters and no control characters "
+            "or bidirectional overrides.",
         )
     return name
 

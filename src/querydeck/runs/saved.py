@@ -34,6 +34,7 @@ from querydeck.sources.connections import ConnectionStore, name_key
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import ConnectionRow, SavedQueryRow, utcnow
+from querydeck.text import bidi_controls, code_points
 
 MAX_TAG_CHARS = 64
 
@@ -64,6 +65,11 @@ def _name(value: str) -> str:
         raise SavedQueryNameInvalid(
             "A saved query's name must not be empty or contain control characters.",
         )
+    if bidi_controls(name):
+        raise SavedQueryNameInvalid(
+            "A saved query's name must not contain bidirectional overrides; found "
+            f"{code_points(bidi_controls(name))}.",
+        )
     return name
 
 
@@ -71,9 +77,15 @@ def _tags(values: list[str]) -> list[str]:
     tags: list[str] = []
     for value in values:
         tag = unicodedata.normalize("NFC", value).strip()
-        if not tag or len(tag) > MAX_TAG_CHARS or any(c.isspace() or c == "," for c in tag):
+        if (
+            not tag
+            or len(tag) > MAX_TAG_CHARS
+            or any(c.isspace() or c == "," or unicodedata.category(c)[0] == "C" for c in tag)
+            or bidi_controls(tag)
+        ):
             raise SavedQueryTagInvalid(
-                f"Tags are 1 to {MAX_TAG_CHARS} characters without spaces or commas.",
+                f"Tags are 1 to {MAX_TAG_CHARS} characters without spaces, commas, control "
+                "characters or bidirectional overrides.",
                 detail={"tag": tag[:MAX_TAG_CHARS]},
             )
         if tag not in tags:

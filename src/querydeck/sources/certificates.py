@@ -35,6 +35,7 @@ from querydeck.sources.models import CertificateDetail, CertificateInfo
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import CertificateRow, ConnectionRow, utcnow
+from querydeck.text import bidi_controls
 
 #: The directory under the data directory that holds the stored PEM files.
 CERTIFICATES_DIR = "certificates"
@@ -51,9 +52,9 @@ def _name(name: str) -> str:
         raise CertificateNameInvalid(
             f"A certificate name has 1 to {MAX_NAME_LENGTH} characters.",
         )
-    if any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in value):
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in value) or bidi_controls(value):
         raise CertificateNameInvalid(
-            "A certificate name must not contain control characters.",
+            "A certificate name must not contain control characters or bidirectional overrides.",
         )
     return value
 

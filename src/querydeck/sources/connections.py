@@ -18,7 +18,7 @@ import hashlib
 import time
 import unicodedata
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any, cast
@@ -50,6 +50,7 @@ from querydeck.sources.targets import Probe, TargetVerifier, refuse_privileged
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import ConnectionRow, utcnow
+from querydeck.text import bidi_controls, code_points, control_characters
 
 _CONNECTIONS = cast(Table, ConnectionRow.__table__)
 #: Connections whose driver driver_for keeps (all are forgotten when there are more).
@@ -67,11 +68,11 @@ def normalise_name(name: str) -> str:
             f"A connection name has at most {MAX_NAME_LENGTH} characters.",
         )
     bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cs", "Co") or c in "/\\"]
+    bad += bidi_controls(value)
     if bad:
         raise ConnectionNameInvalid(
-            "A connection name must not contain control characters, '/' or '\\'; found "
-            + ", ".join(f"U+{ord(c):04X}" for c in bad[:3])
-            + ".",
+            "A connection name must not contain control characters, bidirectional "
+            f"overrides, '/' or '\\'; found {code_points(bad)}.",
         )
     return value
 
@@ -135,8 +136,39 @@ def _secret_required(name: str, changed: Collection[str], secrets: Collection[st
     )
 
 
+def _refuse_control_characters(driver: type[Driver[Any]], values: dict[str, Any]) -> None:
+    """Every text in the options (nested ones and secrets included) is free of control
+    characters; the error names the option and the code point, never the value."""
+
+    def texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield from texts(key, where)
+                yield from texts(item, f"{where}.{key}")
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                yield from texts(item, f"{where}.{index}")
+
+    for name, value in values.items():
+        for where, text in texts(value, str(name)):
+            found = control_characters(text)
+            if found:
+                problem = f"control character {code_points(found)}"
+                raise ConnectionOptionsInvalid(
+                    f"Invalid options for the {driver.name} driver: {where[:64]} contains a "
+                    f"{problem}; options are one line of text without CR, LF, NUL or other "
+                    "control characters.",
+                    detail={"problems": [{"option": where[:64], "problem": problem}]},
+                )
+
+
 def validate_options(driver: type[Driver[Any]], values: dict[str, Any]) -> DriverOptions:
     """Typed options from raw values; problems name the fields, never echo the values."""
+    _refuse_control_characters(driver, values)
     try:
         return driver.Options.model_validate(values)
     except ValidationError as exc:
