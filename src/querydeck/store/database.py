@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -112,10 +114,24 @@ class AppDatabase:
         self._dbapi_errors: tuple[type[Exception], ...] = (dbapi.OperationalError,)
         self._fast: dict[str, FastTable] = {}
 
+    def protect(self) -> None:
+        """SQLite: the database file is created with mode 0600, and an existing one (with
+        its journal, WAL and shared-memory files, which SQLite creates with the database's
+        mode) is set to it; the data directory alone (0700) does not survive a copy."""
+        name = self.url.database if self.is_sqlite else None
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return
+        path = Path(name)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for each in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+            with contextlib.suppress(OSError):  # absent, or another owner's: left alone
+                os.chmod(each, 0o600)
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (a database already there is
         recognised without importing Alembic: a third of a second for every CLI
-        command)."""
+        command). A SQLite file is made private first (:meth:`protect`)."""
+        self.protect()
         if self.at_head():
             return
         from alembic import command

@@ -84,6 +84,8 @@ _LOST = "The connection to PostgreSQL was lost; open a new one."
 #: ``ROLLBACK`` in one text (it refuses to run in the implicit transaction of a
 #: multi-statement query). Settings, role and session authorization, cursors, prepared
 #: statements, LISTENs, advisory locks, cached plans, temporary tables, sequence state.
+#: How often the server checks, while a statement runs, that querydeck is still there.
+CLIENT_CHECK_MS = 1000
 _RESET = (
     b"ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; "
     b"UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; "
@@ -280,6 +282,7 @@ class PostgresSession(EngineSession):
         setup = (
             b"BEGIN READ ONLY",
             b"SET LOCAL statement_timeout = %d" % max(1, int(timeout_s * 1000)),
+            *self._server_limits(timeout_s),
             *self.flavour.transaction_settings,
         )
         statement = sql_text.encode()
@@ -307,6 +310,21 @@ class PostgresSession(EngineSession):
         self._stream = stream
         stream.prefetch()
         return stream
+
+    def _server_limits(self, timeout_s: float) -> tuple[bytes, ...]:
+        """Limits the server enforces on its own, so a killed or vanished querydeck leaves
+        nothing running: the transaction ends when idle longer than the run may last, and
+        a statement ends when the server finds its client gone (checked every second)."""
+        if not self.flavour.session_limits:
+            return ()
+        version = self._conn.info.server_version
+        limits = []
+        if version >= 90600:
+            idle = max(1000, int(timeout_s * 1000))
+            limits.append(b"SET LOCAL idle_in_transaction_session_timeout = %d" % idle)
+        if version >= 140000:
+            limits.append(b"SET LOCAL client_connection_check_interval = %d" % CLIENT_CHECK_MS)
+        return tuple(limits)
 
     def _open_cursor(
         self, statement: bytes, setup: tuple[bytes, ...]

@@ -45,6 +45,10 @@ class PostgresFlavour:
     declare_options: bytes = b"NO SCROLL "
     #: Settings made in each read-only transaction after its time limit.
     transaction_settings: tuple[bytes, ...] = (b"SET LOCAL IntervalStyle = 'postgres'",)
+    #: The server knows PostgreSQL's limits that end a transaction on their own when
+    #: querydeck is gone (``idle_in_transaction_session_timeout`` from 9.6,
+    #: ``client_connection_check_interval`` from 14): each run sets those its version has.
+    session_limits: bool = True
     #: PostgreSQL's one-round-trip session reset works (else a new session is opened).
     discard: bool = True
     #: Query rows may be read with ``COPY (query) TO STDOUT (FORMAT binary)`` in
@@ -83,6 +87,7 @@ FLAVOURS: dict[str, PostgresFlavour] = {
         forbidden_functions=_GAUSS_FUNCTIONS,
         system_schemas=_GAUSS_SCHEMAS,
         system_schema_prefixes=("dbe_", "pkg_"),
+        session_limits=False,
         discard=False,
         binary_copy=False,
         probe=flavour_privileges.role_probe,
@@ -93,6 +98,7 @@ FLAVOURS: dict[str, PostgresFlavour] = {
         forbidden_functions=_GAUSS_FUNCTIONS,
         system_schemas=_GAUSS_SCHEMAS,
         system_schema_prefixes=("dbe_", "pkg_"),
+        session_limits=False,
         discard=False,
         binary_copy=False,
         probe=flavour_privileges.role_probe,
@@ -117,6 +123,7 @@ FLAVOURS: dict[str, PostgresFlavour] = {
         system_schema_prefixes=("pg_",),
         declare_options=b"",
         transaction_settings=(),
+        session_limits=False,
         discard=False,
         binary_copy=False,
         probe=flavour_privileges.redshift_probe,

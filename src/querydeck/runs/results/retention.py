@@ -84,7 +84,7 @@ class Retention:
     def _mark_swept(self) -> None:
         mark = self._store.directory / SWEPT_MARK
         try:
-            mark.touch()  # now, also when it is there already
+            mark.touch(mode=0o600)  # now, also when it is there already
         except OSError:  # only an optimisation of the next start is lost
             log.warning("could not record the retention sweep's time")
 

@@ -122,6 +122,14 @@ KEEP_BYTES = 64 * 1024
 RECENT_RESULTS = 64
 
 
+def _private(path: Path) -> BinaryIO:
+    """``path`` opened for writing (created or truncated) with mode 0600: a result holds
+    another user's rows, whatever the process's umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an earlier run keeps no wider mode
+    return os.fdopen(fd, "wb", buffering=0)
+
+
 class ResultWriter:
     """Appends record batches to a run's result file and its index.
 
@@ -176,8 +184,8 @@ class ResultWriter:
         self._held = None
         try:
             try:
-                self._data = open(self.data, "wb", buffering=0)  # noqa: SIM115
-                self._index = open(self.index, "wb", buffering=0)  # noqa: SIM115
+                self._data = _private(self.data)
+                self._index = _private(self.index)
             except OSError as exc:
                 if exc.errno in _FULL:
                     raise _full(exc) from None
