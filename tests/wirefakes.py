@@ -204,3 +204,46 @@ class StallingServer(_Listener):
                         return
                     conn.sendall(greeting[index : index + 1])
                 time.sleep(0)
+
+
+class MutePostgres(_Listener):
+    """A PostgreSQL server that accepts the login (no password asked) and then never
+    answers a query; cancel requests are read and ignored. ``queries`` counts the messages
+    it swallowed."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(None)
+        while True:
+            (length,) = struct.unpack("!i", _read_exact(conn, 4))
+            code = struct.unpack("!i", _read_exact(conn, length - 4)[:4])[0]
+            if code in (80877103, 80877104):
+                conn.sendall(b"N")
+                continue
+            if code == 80877102:  # CancelRequest: ignored
+                conn.close()
+                return
+            break
+        reply = b"R" + struct.pack("!ii", 8, 0)  # AuthenticationOk
+        for key, value in (
+            (b"server_version", b"15.0"),
+            (b"server_encoding", b"UTF8"),
+            (b"client_encoding", b"UTF8"),
+            (b"integer_datetimes", b"on"),
+            (b"standard_conforming_strings", b"on"),
+            (b"DateStyle", b"ISO, MDY"),
+        ):
+            body = key + b"\0" + value + b"\0"
+            reply += b"S" + struct.pack("!i", len(body) + 4) + body
+        reply += b"K" + struct.pack("!iii", 12, 4242, 4242)
+        reply += b"Z" + struct.pack("!i", 5) + b"I"
+        conn.sendall(reply)
+        while not self.stopped.is_set():
+            data = conn.recv(65536)
+            if not data:
+                self.stopped.wait()
+                return
+            self.queries += 1

@@ -202,6 +202,14 @@ class EngineSession(abc.ABC):
     def cancel(self) -> None:
         """Stop the running statement on the engine. Thread-safe; a no-op when idle."""
 
+    def abort(self) -> None:
+        """Cut the session's transport, from any thread: a statement blocked on a server
+        that no longer answers (a cancel request it ignored) fails at once instead of
+        holding its run, its worker and its user's run slot. The session is broken
+        afterwards and never reused. The default repeats :meth:`cancel` (engines in this
+        process have no transport to cut)."""
+        self.cancel()
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the session. Idempotent."""

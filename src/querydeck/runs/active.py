@@ -21,6 +21,10 @@ T = TypeVar("T")
 #: How often, and for how long, a cancel is repeated until the run ends.
 CANCEL_REPEAT_S = 0.2
 CANCEL_RETRY_S = 10.0
+#: Seconds a cancel (the user's, or the watchdog's at the deadline) is given before the
+#: session's transport is cut (EngineSession.abort): a server that never answers, or
+#: cannot be reached for the cancel, then cannot hold the run, its worker or its slot.
+ABORT_AFTER_S = 3.0
 
 #: A run's final status as the outcome of its audit entry.
 _OUTCOMES = {
@@ -84,17 +88,28 @@ class ActiveRun:
         under the run's lock before it is reused, so a late repeat never reaches the next
         run."""
         future = self.future
-        deadline = time.monotonic() + CANCEL_RETRY_S
+        started = time.monotonic()
+        deadline = started + CANCEL_RETRY_S
         while future is not None and not future.done() and time.monotonic() < deadline:
             time.sleep(CANCEL_REPEAT_S)
             if not future.done():
                 self.cancel()
+            if not future.done() and time.monotonic() - started >= ABORT_AFTER_S:
+                self.abort()
 
     def fire_watchdog(self) -> None:
         with self.lock:
             self.watchdog_fired = True
             if self.connection is not None:
                 self.connection.cancel()
+
+    def abort(self) -> None:
+        """The last resort after a cancel had no effect: cut the session's transport (the
+        session is detached under the lock before reuse, so this never reaches the next
+        run; an aborted session is never pooled: cancel_requested or watchdog_fired)."""
+        with self.lock:
+            if self.connection is not None:
+                self.connection.abort()
 
 
 def finish_entry_fields(

@@ -48,6 +48,7 @@ from querydeck.errors import (
 )
 from querydeck.runs import metrics, owner
 from querydeck.runs.active import (
+    ABORT_AFTER_S,
     ActiveRun,
     Claim,
     failure_values,
@@ -347,6 +348,7 @@ class RunManager:
         writer: ResultWriter | None = None
         outcome: dict[str, Any] = {}
         timer: Deadline | None = None
+        cutter: Deadline | None = None
         try:
             if active.cancel_requested:
                 raise QueryCancelled("The run was cancelled before it started.")
@@ -361,13 +363,18 @@ class RunManager:
                 active.connection = conn
             clean = False
             try:
+                # The deadlines cover the first-use probe too: a server that answers the
+                # login and then nothing is cancelled, then cut off (EngineSession.abort).
+                timer = self._watchdog.schedule(
+                    active.timeout_s + WATCHDOG_GRACE_S, active.fire_watchdog
+                )
+                cutter = self._watchdog.schedule(
+                    active.timeout_s + WATCHDOG_GRACE_S + ABORT_AFTER_S, active.abort
+                )
                 if active.before_use is not None:
                     active.before_use(conn)
                 if active.cancel_requested:
                     raise QueryCancelled("The run was cancelled before it started.")
-                timer = self._watchdog.schedule(
-                    active.timeout_s + WATCHDOG_GRACE_S, active.fire_watchdog
-                )
                 try:
                     stream = conn.execute(active.sql, timeout_s=active.timeout_s)
                 finally:  # a statement refused or failed may have named sources too
@@ -401,6 +408,8 @@ class RunManager:
             finally:
                 if timer is not None:
                     timer.cancel()
+                if cutter is not None:
+                    cutter.cancel()
                 with active.lock:
                     active.connection = None
                     reusable = clean and not (active.cancel_requested or active.watchdog_fired)

@@ -46,7 +46,7 @@ from querydeck.errors import (
 )
 from querydeck.sources.models import ConnectionInfo, ConnectionStatus, PrivilegeStatus, TestResult
 from querydeck.sources.secrets import Sealer
-from querydeck.sources.targets import Probe, TargetVerifier, refuse_privileged
+from querydeck.sources.targets import Probe, TargetVerifier, bounded, refuse_privileged
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
 from querydeck.store.tables import ConnectionRow, utcnow
@@ -567,7 +567,8 @@ class ConnectionStore:
             info, driver, error = self.get(name), None, exc
         try:
             if driver is not None:
-                with driver.connect(timeout_s=self._connect_timeout_s) as conn:
+                timeout = self._connect_timeout_s
+                with driver.connect(timeout_s=timeout) as conn, bounded(conn, timeout):
                     version = conn.ping().version
                     probe = Probe(reasons=conn.privileges(), checked_at=utcnow())
                 if probe.reasons and not info.privileges.allowed_by_override:

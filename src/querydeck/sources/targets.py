@@ -11,15 +11,38 @@ the reasons.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from querydeck.drivers.base import CA_CERTIFICATE_OPTION, Driver, DriverOptions, Sandbox
+from querydeck.drivers.base import (
+    CA_CERTIFICATE_OPTION,
+    Driver,
+    DriverOptions,
+    EngineSession,
+    Sandbox,
+)
 from querydeck.drivers.tls import ca_file
 from querydeck.errors import ConnectionFailed, ConnectionPrivileged, ConnectionTargetForbidden
 from querydeck.sandbox.fileroots import FileRoots
 from querydeck.store.tables import utcnow
+
+
+@contextmanager
+def bounded(session: EngineSession, seconds: float) -> Iterator[EngineSession]:
+    """Use ``session`` for at most ``seconds``: past that its transport is cut
+    (:meth:`EngineSession.abort`), so a probe or a test of a server that answers the login
+    and then nothing fails instead of holding the request."""
+    timer = threading.Timer(seconds, session.abort)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield session
+    finally:
+        timer.cancel()
 
 
 @dataclass(frozen=True)
@@ -69,7 +92,7 @@ class TargetVerifier:
         ca_file(self.sandbox, getattr(options, CA_CERTIFICATE_OPTION, None))  # known id?
         driver = self.driver(cls, options)
         try:
-            with driver.connect(timeout_s=self._timeout_s) as conn:
+            with driver.connect(timeout_s=self._timeout_s) as conn, bounded(conn, self._timeout_s):
                 reasons = conn.privileges()
         except ConnectionTargetForbidden:
             raise

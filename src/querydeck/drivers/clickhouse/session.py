@@ -46,6 +46,8 @@ from querydeck.errors import (
 )
 
 _LOST = "The connection to ClickHouse was lost; open a new one."
+#: Seconds a statement's reads may wait past its time limit.
+READ_MARGIN_S = 10.0
 #: urllib3's words for a certificate that does not name the host.
 _HOST_MISMATCH = re.compile(r"hostname mismatch|doesn't match|not valid for", re.I)
 #: ClickHouse error codes querydeck tells apart.
@@ -101,7 +103,9 @@ def open_http(
                 database=database,
                 pool_mgr=pool,
                 connect_timeout=max(1, math.ceil(timeout_s)),
-                send_receive_timeout=3600,
+                # Each read waits at most the connect timeout (pings, the version check,
+                # KILL QUERY); a statement's reads its own limit (ClickHouseSession.bound).
+                send_receive_timeout=max(1, math.ceil(timeout_s)),
             )
         )
 
@@ -196,6 +200,7 @@ class ClickHouseSession(EngineSession):
         """Every row of one of querydeck's own (read-only) statements."""
 
         def action() -> list[tuple[Any, ...]]:
+            self.bound(timeout_s)
             result = self._client.query(
                 query, settings=self.settings(timeout_s), query_formats={"String": "native"}
             )
@@ -244,6 +249,7 @@ class ClickHouseSession(EngineSession):
         settings = {**self.settings(timeout_s), "query_id": query_id}
 
         def start() -> Any:
+            self.bound(timeout_s)
             context = self._client.create_query_context(
                 query=sql,
                 settings=settings,
@@ -263,6 +269,16 @@ class ClickHouseSession(EngineSession):
             raise
         self._stream = stream
         return stream
+
+    def bound(self, timeout_s: float) -> None:
+        """Let each read of the next request wait the statement's limit and a margin (the
+        server's ``max_execution_time`` and the watchdog's KILL QUERY come first): a server
+        that stops answering ends the request instead of holding it."""
+        client: Any = self._client  # the HTTP client's timeout is not in the base class
+        current = client.timeout
+        client.timeout = urllib3.Timeout(
+            connect=current.connect_timeout, read=timeout_s + READ_MARGIN_S
+        )
 
     def statement_ended(self) -> None:
         with self._lock:

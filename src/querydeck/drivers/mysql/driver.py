@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +44,13 @@ from querydeck.drivers.mysql.policy import (
     FORBIDDEN_RELATIONS,
     FORBIDDEN_SETTINGS,
 )
-from querydeck.drivers.network import check_host, server_url_options, socket_readable
+from querydeck.drivers.network import (
+    check_host,
+    keep_alive,
+    server_url_options,
+    shut_down,
+    socket_readable,
+)
 from querydeck.drivers.statements import require_query
 from querydeck.drivers.tls import ca_file, ca_sslmode, client_context, is_untrusted
 from querydeck.errors import (
@@ -81,6 +88,9 @@ FORBIDDEN_PARAMS = frozenset(
     }
 )
 _EXECUTABLE_COMMENT = re.compile(r"/\*[mM]?!")
+#: Seconds a statement's reads may wait past its time limit (the server's limit and the
+#: watchdog's cancel come first; this ends a read from a server that honours neither).
+STATEMENT_READ_MARGIN_S = 10.0
 #: MariaDB max_statement_time, MySQL max_execution_time, OceanBase ob_query_timeout.
 _TIMEOUT_ERRNOS = frozenset({1969, 3024, 4012})
 _INTERRUPTED = 1317
@@ -194,6 +204,11 @@ class MySQLDriver(Driver[MySQLOptions]):
             "database": opts.database,
             "charset": "utf8mb4",
             "connect_timeout": max(1, math.ceil(timeout_s)),
+            # Every read and write of the session is bounded (a statement's reads by its
+            # own limit, see MySQLSession.execute): a server that accepts the connection
+            # and stays silent (or is no MySQL server at all) ends the attempt in time.
+            "read_timeout": max(1, math.ceil(timeout_s)),
+            "write_timeout": max(1, math.ceil(timeout_s)),
             "autocommit": True,
             "local_infile": False,
             "client_flag": 0,
@@ -209,7 +224,7 @@ class MySQLDriver(Driver[MySQLOptions]):
     def connect(self, *, timeout_s: float) -> MySQLSession:
         args = self.connect_args(timeout_s)
         try:
-            conn = pymysql.connect(**args)
+            conn = open_within(args, timeout_s)
         except pymysql.Error as exc:
             raise connect_error(exc, self.target()) from None
         if conn.client_flag & (CLIENT.MULTI_STATEMENTS | CLIENT.LOCAL_FILES):
@@ -222,6 +237,34 @@ class MySQLDriver(Driver[MySQLOptions]):
             connection.close()
             raise
         return connection
+
+
+def open_within(args: dict[str, Any], timeout_s: float) -> pymysql.connections.Connection[Any]:
+    """``pymysql.connect(**args)``, with the whole handshake bounded by ``timeout_s``:
+    PyMySQL's timeouts bound each read, so a server that sends its greeting one byte at a
+    time would otherwise hold the attempt for as long as it likes. The socket is made here
+    (keepalives on) and shut down when the deadline passes first."""
+    conn = pymysql.connect(**args, defer_connect=True)
+    try:
+        sock = socket.create_connection((args["host"], args["port"]), args["connect_timeout"])
+    except OSError as exc:
+        raise pymysql.err.OperationalError(
+            2003, f"Can't connect to MySQL server ({exc.strerror or type(exc).__name__})"
+        ) from None
+    keep_alive(sock)
+    timer = threading.Timer(max(1.0, timeout_s), shut_down, (sock.fileno(),))
+    timer.daemon = True
+    timer.start()
+    try:
+        conn.connect(sock)
+    except pymysql.Error as exc:
+        sock.close()
+        if not timer.is_alive():
+            raise pymysql.err.OperationalError(2013, "handshake timed out") from exc
+        raise
+    finally:
+        timer.cancel()
+    return conn
 
 
 def _errno(exc: BaseException) -> int:
@@ -255,6 +298,12 @@ def connect_error(exc: pymysql.Error, target: str) -> ConnectionFailed:
         return ConnectionUntrusted(
             f"The TLS certificate of MySQL at {target} did not verify: "
             + _message(exc).rsplit("] ", 1)[-1].rstrip(")"),
+            detail=detail,
+        )
+    if "timed out" in _message(exc):
+        return UpstreamUnavailable(
+            f"MySQL at {target} did not answer in time: the address accepts connections but "
+            "does not speak the MySQL protocol (another service, or a server that hangs).",
             detail=detail,
         )
     reason = _message(exc).split(" (", 1)[0]
@@ -375,6 +424,7 @@ class MySQLSession(EngineSession):
                 self._run("SET SESSION TRANSACTION READ ONLY")
                 self._run("START TRANSACTION READ ONLY")
             started = time.monotonic()
+            self._read_timeout(timeout_s + STATEMENT_READ_MARGIN_S)
             self.call(lambda: cursor.execute(sql))
             description = getattr(cursor, "_result", None)
             fields = getattr(description, "fields", None) or []
@@ -421,13 +471,28 @@ class MySQLSession(EngineSession):
         except pymysql.Error:
             self._broken = True
 
+    def _read_timeout(self, seconds: float | None) -> None:
+        """Bound each read of the session (None: the connect timeout it was opened with);
+        PyMySQL applies it to the socket before every read."""
+        untyped: Any = self._conn
+        untyped._read_timeout = seconds if seconds is not None else self._args["read_timeout"]
+
+    def abort(self) -> None:
+        """Shut the socket down: a read waiting on a server that ignored ``KILL QUERY``
+        (or cannot be reached for it) returns at once."""
+        self._broken = True
+        sock = getattr(self._conn, "_sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                shut_down(sock.fileno())
+
     def kill_query(self) -> None:
         """``KILL QUERY`` this session's statement from a second short connection."""
         if self._broken or not self._conn.open:
             return
-        args = {**self._args, "connect_timeout": 5, "database": None}
+        args = {**self._args, "connect_timeout": 5, "read_timeout": 5, "database": None}
         with contextlib.suppress(pymysql.Error):
-            side = pymysql.connect(**args)
+            side = open_within(args, 5)
             try:
                 with side.cursor() as cursor:
                     cursor.execute(f"KILL QUERY {int(self._thread_id)}")
@@ -451,6 +516,7 @@ class MySQLSession(EngineSession):
         with its packet helpers."""
         if self._stream is not None:
             self._stream.close()
+        self._read_timeout(None)
         if not self.flavour.reset_command:
             self._reconnect()
             self._cancel_requested = False
@@ -471,7 +537,7 @@ class MySQLSession(EngineSession):
         with contextlib.suppress(pymysql.Error):
             self._conn.close()
         try:
-            self._attach(pymysql.connect(**self._args))
+            self._attach(open_within(self._args, float(self._args["connect_timeout"])))
         except pymysql.Error as exc:
             self._broken = True
             raise UpstreamUnavailable(f"{_LOST} ({_message(exc)})") from None

@@ -43,7 +43,15 @@ from querydeck.drivers.base import (
     split_url,
 )
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
-from querydeck.drivers.network import check_host, server_url_options, socket_readable
+from querydeck.drivers.network import (
+    KEEPALIVE_COUNT,
+    KEEPALIVE_IDLE_S,
+    KEEPALIVE_INTERVAL_S,
+    check_host,
+    server_url_options,
+    shut_down,
+    socket_readable,
+)
 from querydeck.drivers.postgres import catalog as postgres_catalog
 from querydeck.drivers.postgres import copy_stream, types
 from querydeck.drivers.postgres.copy_stream import CopyResultStream
@@ -168,6 +176,14 @@ class PostgresDriver(Driver[PostgresOptions]):
             user=opts.user,
             sslmode=opts.sslmode,
             connect_timeout=str(max(2, math.ceil(timeout_s))),
+            # A peer that vanished is found by keepalives, data the server never
+            # acknowledges ends the session (libpq's write timeout); a server that stays
+            # silent is ended by abort() after the run's cancel (see the runner).
+            keepalives="1",
+            keepalives_idle=str(KEEPALIVE_IDLE_S),
+            keepalives_interval=str(KEEPALIVE_INTERVAL_S),
+            keepalives_count=str(KEEPALIVE_COUNT),
+            tcp_user_timeout=str(max(2, math.ceil(timeout_s)) * 1000),
             application_name="querydeck",
             client_encoding="UTF8",
             **extra,
@@ -492,6 +508,13 @@ class PostgresSession(EngineSession):
 
     def cancel_requested(self) -> bool:
         return self._cancel_requested
+
+    def abort(self) -> None:
+        """Shut the socket down: a round trip waiting on a server that ignored the cancel
+        request (or never got it) fails at once; the session is then broken."""
+        self._cancel_requested = True
+        with contextlib.suppress(psycopg.Error, OSError, ValueError):
+            shut_down(self._conn.pgconn.socket)
 
     def reset(self) -> bool:
         """The session as new: the end of a result already reset it (``ROLLBACK`` and what

@@ -1,0 +1,133 @@
+"""A server that never answers cannot hold a run, a worker or a request (issue 16,
+item 2). Each network engine meets listeners on 127.0.0.1 that accept the TCP connection
+and then stay silent, read without ever answering (half-open), or drip their first bytes
+one per second; a PostgreSQL "server" that accepts the login and then answers nothing
+holds a run past its timeout and its cancel. Every attempt runs in a thread the test
+waits for with a bound: before the fix, several never came back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from querydeck.app.workbench import Workbench
+from querydeck.errors import QueryDeckError
+from querydeck.runs.models import RunRequest, RunStatus
+from querydeck.settings import load_settings
+from tests.wirefakes import MutePostgres, StallingServer
+
+CONNECT_TIMEOUT_S = 2.0
+#: Generous bounds for "ends in time" (a slow shared machine), far below "never".
+BOUND_S = 25.0
+
+
+@pytest.fixture
+def wb(tmp_path: Path) -> Iterator[Workbench]:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+        max_runs_per_user=1,
+    )
+    with Workbench(settings) as workbench:
+        yield workbench
+
+
+def within(seconds: float, action: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``action`` in a thread; (seconds it took, its result or exception). Fails when it
+    has not ended after ``seconds`` (the thread is a daemon: a hung attempt cannot hang
+    the test run)."""
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(action())
+        except BaseException as exc:  # the caller looks at it
+            outcome.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    took = time.monotonic() - started
+    assert not thread.is_alive(), f"still waiting after {seconds} s"
+    return took, outcome[0]
+
+
+def options(driver: str, port: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "user": "u", "password": "p"}
+    if driver != "clickhouse":
+        values["database"] = "d"
+    return values
+
+
+PROTOCOL = {"postgres": "postgres", "mysql": "mysql", "clickhouse": "http"}
+CASES = [
+    (driver, behaviour)
+    for driver in ("postgres", "mysql", "clickhouse")
+    for behaviour in ("silent", "half-open", "drip")
+    if (driver, behaviour) != ("clickhouse", "drip")  # see docs/security.md: known limit
+]
+
+
+@pytest.mark.parametrize(("driver", "behaviour"), CASES)
+def test_register_test_and_run_end_in_time(wb: Workbench, driver: str, behaviour: str) -> None:
+    with StallingServer(behaviour, PROTOCOL[driver]) as server:  # type: ignore[arg-type]
+        _, made = within(
+            BOUND_S,
+            lambda: wb.connections.create("c", driver=driver, options=options(driver, server.port)),
+        )
+        assert not isinstance(made, BaseException), made
+        assert made.privileges.checked is False  # saved unverified: the server never spoke
+        _, error = within(BOUND_S, lambda: wb.connections.test("c"))
+        assert isinstance(error, QueryDeckError), error
+        assert error.code in ("UPSTREAM_UNAVAILABLE", "CONNECTION_FAILED"), error
+        _, run = within(
+            BOUND_S, lambda: wb.runs.run(RunRequest(connection="c", sql="SELECT 1", timeout_s=3))
+        )
+        assert not isinstance(run, BaseException), run
+        assert run.status in (RunStatus.failed, RunStatus.timed_out), run
+        assert server.accepted >= 3
+
+
+def test_mysql_pointed_at_redis_fails_fast_and_clearly(wb: Workbench) -> None:
+    took, made = within(
+        BOUND_S,
+        lambda: wb.connections.create("redis", driver="mysql", options=options("mysql", 6379)),
+    )
+    assert not isinstance(made, BaseException), made
+    took, error = within(BOUND_S, lambda: wb.connections.test("redis"))
+    assert isinstance(error, QueryDeckError), error
+    assert error.code == "UPSTREAM_UNAVAILABLE"
+    assert "does not speak the MySQL protocol" in error.message
+    assert took < CONNECT_TIMEOUT_S * 3 + 5
+
+
+def test_a_mute_server_cannot_hold_a_run_past_timeout_or_cancel(wb: Workbench) -> None:
+    """The login works, then nothing answers: the run ends timed out after its timeout
+    (the cancel request is ignored, the session is cut), and the user's only run slot is
+    free again; a cancelled run ends cancelled the same way."""
+    with MutePostgres() as server:
+        wb.connections.create("mute", driver="postgres", options=options("postgres", server.port))
+        took, run = within(
+            BOUND_S,
+            lambda: wb.runs.run(RunRequest(connection="mute", sql="SELECT 1", timeout_s=2)),
+        )
+        assert not isinstance(run, BaseException), run
+        assert run.status is RunStatus.timed_out, run
+        assert server.queries >= 1
+        run_id = wb.runs.start(RunRequest(connection="mute", sql="SELECT 2", timeout_s=120))
+        time.sleep(1)
+        wb.runs.cancel(run_id)
+        took, ended = within(BOUND_S, lambda: wb.runs.wait(run_id, BOUND_S))
+        assert not isinstance(ended, BaseException), ended
+        assert ended is not None
+        assert ended.status is RunStatus.cancelled, ended
+        assert took < BOUND_S
+        # The slot (one per user here) is free: a new run is admitted, not 429.
+        after = wb.runs.start(RunRequest(connection="mute", sql="SELECT 3", timeout_s=1))
+        assert after
