@@ -59,16 +59,18 @@ def within(seconds: float, action: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def options(driver: str, port: int) -> dict[str, Any]:
+    if driver == "spark":
+        return {"host": "127.0.0.1", "port": port}
     values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "user": "u", "password": "p"}
     if driver != "clickhouse":
         values["database"] = "d"
     return values
 
 
-PROTOCOL = {"postgres": "postgres", "mysql": "mysql", "clickhouse": "http"}
+PROTOCOL = {"postgres": "postgres", "mysql": "mysql", "clickhouse": "http", "spark": "http"}
 CASES = [
     (driver, behaviour)
-    for driver in ("postgres", "mysql", "clickhouse")
+    for driver in ("postgres", "mysql", "clickhouse", "spark")
     for behaviour in ("silent", "half-open", "drip")
     if (driver, behaviour) != ("clickhouse", "drip")  # see docs/security.md: known limit
 ]

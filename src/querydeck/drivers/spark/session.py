@@ -98,17 +98,37 @@ def open_session(
         options.append(("grpc.ssl_target_name_override", host))
     if token is not None:
         url += f";token={token}"
+    session: SparkEngineSession | None = None
     try:
         native = SparkSession(connection=DefaultChannelBuilder(url, channelOptions=options))
         native.client.set_retry_policies([DefaultPolicy(max_retries=2, max_backoff=500)])
         session = SparkEngineSession(native, target)
-        session.setup(database, timeout_s)
+        # The first calls are bounded as a whole: a server that accepts the connection and
+        # never speaks HTTP/2 would hold gRPC's wait for as long as it likes.
+        timer = threading.Timer(max(1.0, timeout_s), session.abort)
+        timer.daemon = True
+        timer.start()
+        try:
+            session.setup(database, timeout_s)
+        finally:
+            timer.cancel()
     except PySparkException as exc:
-        raise session_error(exc, target) from None
+        if session is None or not session.stopped():
+            raise session_error(exc, target) from None
+        raise UpstreamUnavailable(
+            f"Cannot reach Spark Connect at {target}: the server did not answer within "
+            f"{timeout_s:g} s.",
+            detail={"target": target},
+        ) from None
     except QueryDeckError:
         with contextlib.suppress(Exception):
             native.stop()
         raise
+    except ValueError as exc:  # a call on the channel abort() closed
+        raise UpstreamUnavailable(
+            f"Cannot reach Spark Connect at {target}: the server did not answer.",
+            detail={"target": target},
+        ) from exc
     return session
 
 
@@ -295,6 +315,14 @@ class SparkEngineSession(EngineSession):
                 return
             self._cancelled = True
         self.interrupt(tag)
+
+    def abort(self) -> None:
+        """Close the gRPC channel at once: every call in flight on it fails (a server that
+        never answers, or ignores the interrupt, cannot hold the run)."""
+        self._cancelled = True
+        client: Any = self._native.client
+        with contextlib.suppress(Exception):
+            client._channel.close()
 
     def reset(self) -> bool:
         """A statement cannot leave anything behind (commands never run, settings cannot
