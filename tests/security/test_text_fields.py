@@ -93,7 +93,7 @@ def test_control_characters_in_urls_and_updates(wb: Workbench) -> None:
     base = DEFINITIONS["postgres"][0]
     wb.connections.create("pg", driver="postgres", options=base)
     for changes in (
-        {"database": "d\nhost=/tmp"},
+        {"database": "d\nsslmode=disable"},
         {"user": "u\x00", "password": "p"},
         {"password": f"{SENTINEL}\r\n"},
     ):
