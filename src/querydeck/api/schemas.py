@@ -22,6 +22,11 @@ class ConnectionCreate(BaseModel):
         default=False,
         description="Admin override: save a login that can write, flagged 'can write'.",
     )
+    test: bool = Field(
+        default=True,
+        description="Connect and ping before saving; when that fails nothing is saved and "
+        "the error is the answer. false saves the connection untested.",
+    )
 
 
 class ConnectionUpdate(BaseModel):

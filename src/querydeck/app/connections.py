@@ -75,21 +75,30 @@ class ConnectionService:
         url: str | None = None,
         options: dict[str, Any] | None = None,
         allow_privileged: bool = False,
+        test: bool = False,
         actor: Principal = LOCAL,
     ) -> ConnectionInfo:
         """Register a connection (administrators only). ``allow_privileged`` is the admin
-        override that saves a login able to write, flagged "can write"."""
+        override that saves a login able to write, flagged "can write". With ``test`` (the
+        default of the CLI and the API) the connection is connected to and pinged first and
+        nothing is saved when that fails."""
         detail = {
             "name": name,
             "driver": driver,
             "from_url": url is not None,
             "options": _option_names(options),
             "allow_privileged": allow_privileged,
+            "test": test,
         }
         with self.audited("connection.create", actor, detail) as audit:
             admin_only(actor, "add a connection")
             info = self._store.create(
-                name, driver, url=url, options=options, allow_privileged=allow_privileged
+                name,
+                driver,
+                url=url,
+                options=options,
+                allow_privileged=allow_privileged,
+                test=test,
             )
             audit.done(info.id, driver=info.driver)
         return info

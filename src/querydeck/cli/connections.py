@@ -198,15 +198,29 @@ def add(
     option_json: JsonOptionPairs = None,
     password_prompt: PasswordPrompt = False,
     allow_privileged: AllowPrivileged = False,
+    test: Annotated[
+        bool,
+        typer.Option(
+            "--test/--no-test",
+            help="Connect and ping before saving (the default): when that fails nothing is "
+            "saved. --no-test saves it untested.",
+        ),
+    ] = True,
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
-    """Register a connection from a URL and/or a driver with options."""
+    """Register a connection from a URL and/or a driver with options, after a test."""
     options = parse_options(option, option_json, password_prompt=password_prompt)
     with open_workbench() as workbench:
         info = workbench.connections.create(
-            name, driver=driver, url=url, options=options, allow_privileged=allow_privileged
+            name,
+            driver=driver,
+            url=url,
+            options=options,
+            allow_privileged=allow_privileged,
+            test=test,
         )
-    message(f"Added connection {info.name!r} ({info.driver}).")
+    outcome = f"tested {status_text(info)}" if test else "not tested (`connections test` does)"
+    message(f"Added connection {info.name!r} ({info.driver}): {outcome}.")
     print_connection(info, fmt)
 
 

@@ -450,12 +450,20 @@ class ConnectionStore:
         url: str | None = None,
         options: dict[str, Any] | None = None,
         allow_privileged: bool = False,
+        test: bool = False,
     ) -> ConnectionInfo:
+        """Save a connection. With ``test`` it is connected to and pinged first: a failure
+        (wrong password, unknown host, closed port, unknown database...) is raised and
+        nothing is saved; the outcome becomes the saved connection's status."""
         stored_name = normalise_name(name)
         cls, values = self.resolve(driver, url, options)
         typed = validate_options(cls, values)
         self._refuse_taken(stored_name)
-        probe = self._targets.verify(cls, typed, allow_privileged=allow_privileged)
+        tested: TestResult | None = None
+        if test:
+            probe, tested = self._tested(cls, typed, allow_privileged=allow_privileged)
+        else:
+            probe = self._targets.verify(cls, typed, allow_privileged=allow_privileged)
         row_id = str(uuid.uuid4())
         public, sealed, secret_names = self._split(row_id, cls, typed)
         now = utcnow()
@@ -474,6 +482,11 @@ class ConnectionStore:
                 allow_privileged=allow_privileged,
             )
             _apply_probe(row, probe)
+            if tested is not None:
+                row.status_ok = True
+                row.status_latency_ms = tested.latency_ms
+                row.status_server_version = tested.server_version
+                row.status_checked_at = tested.checked_at
             tx.add(row)
             try:
                 tx.flush()
@@ -482,6 +495,29 @@ class ConnectionStore:
             return self._info(row)
 
         return self._db.write(insert)
+
+    def _tested(
+        self, cls: type[Driver[Any]], typed: DriverOptions, *, allow_privileged: bool
+    ) -> tuple[Probe, TestResult]:
+        """Check the target like :meth:`TargetVerifier.verify`, then connect, ping and
+        probe the login; every failure is raised as the driver reports it."""
+        if cls.capabilities.file_based:
+            self._targets.check_file(cls, typed)
+        else:
+            self._targets.verify_certificate(typed)
+        driver = self._targets.driver(cls, typed)
+        started = time.perf_counter()
+        with driver.connect(timeout_s=self._connect_timeout_s) as conn:
+            version = conn.ping().version
+            reasons = conn.privileges()
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        if reasons and not allow_privileged:
+            raise refuse_privileged(reasons, driver.target())
+        checked = utcnow()
+        result = TestResult(
+            ok=True, latency_ms=latency_ms, server_version=version, checked_at=checked
+        )
+        return Probe(reasons=reasons, checked_at=checked), result
 
     def _refuse_taken(self, name: str) -> None:
         """Fail early (before connecting to probe) when the name is taken."""

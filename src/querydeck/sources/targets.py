@@ -81,6 +81,10 @@ class TargetVerifier:
         if cls.capabilities.file_based and isinstance(path, str):
             self.files.check(path, cls.title)
 
+    def verify_certificate(self, options: DriverOptions) -> None:
+        """Refuse a CA certificate option that names no uploaded bundle."""
+        ca_file(self.sandbox, getattr(options, CA_CERTIFICATE_OPTION, None))
+
     def verify(
         self, cls: type[Driver[Any]], options: DriverOptions, *, allow_privileged: bool
     ) -> Probe:
@@ -89,7 +93,7 @@ class TargetVerifier:
         if cls.capabilities.file_based:
             self.check_file(cls, options)
             return Probe(reasons=[], checked_at=utcnow())
-        ca_file(self.sandbox, getattr(options, CA_CERTIFICATE_OPTION, None))  # known id?
+        self.verify_certificate(options)
         driver = self.driver(cls, options)
         try:
             with driver.connect(timeout_s=self._timeout_s) as conn, bounded(conn, self._timeout_s):

@@ -353,7 +353,10 @@ export interface paths {
         put?: never;
         /**
          * Create Connection
-         * @description Register a connection from a driver and options, or from a pasted URL.
+         * @description Register a connection from a driver and options, or from a pasted URL. It is
+         *     connected to and pinged first (``"test": false`` skips that): a wrong password, an
+         *     unknown host, a closed port or an unknown database is the error answer and nothing is
+         *     saved. The test's outcome is the connection's ``status``.
          */
         post: operations["create_connection_api_v1_connections_post"];
         delete?: never;
@@ -1874,6 +1877,12 @@ export interface components {
             options?: {
                 [key: string]: unknown;
             };
+            /**
+             * Test
+             * @description Connect and ping before saving; when that fails nothing is saved and the error is the answer. false saves the connection untested.
+             * @default true
+             */
+            test: boolean;
             /**
              * Url
              * @description A pasted URL, parsed into options.
