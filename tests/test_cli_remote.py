@@ -341,9 +341,38 @@ def test_credentials_file_readable_by_others_is_refused(
 
 
 def test_local_only_commands_refuse_in_server_mode(remote: Invoke) -> None:
-    text = fails_with(remote("connections", "list"), "LOCAL_ONLY_COMMAND")
-    assert "querydeck connections" in text
-    fails_with(remote("keys", "rotate"), "LOCAL_ONLY_COMMAND")
+    text = fails_with(remote("keys", "rotate"), "LOCAL_ONLY_COMMAND")
+    assert "querydeck keys" in text
+    fails_with(remote("users", "list"), "LOCAL_ONLY_COMMAND")
+
+
+def test_connections_over_the_server_as_the_users_grants(
+    cli: Invoke, remote: Invoke, server: Server
+) -> None:
+    logged_in(cli, server, "bob")
+    page = orjson.loads(ok(remote("connections", "list", "-f", "json")).stdout)
+    assert [c["name"] for c in page["items"]] == ["chinook"]
+    assert "chinook" in ok(remote("connections", "list")).stdout
+    shown = orjson.loads(ok(remote("connections", "show", "chinook", "-f", "json")).stdout)
+    assert shown["driver"] == "sqlite"
+    fails_with(remote("connections", "show", "demo"), "CONNECTION_NOT_FOUND")
+    refused = remote("connections", "add", "x", "sqlite:///x.db")  # administrators only
+    assert refused.exit_code == 1
+    assert "administrator" in refused.stderr.lower()
+    assert "sqlite" in ok(remote("drivers")).stdout
+
+    logged_in(cli, server, "alice")
+    names = orjson.loads(ok(remote("connections", "list", "-f", "json")).stdout)["items"]
+    assert {c["name"] for c in names} >= {"chinook", "demo"}
+    assert ok(remote("connections", "test", "demo")).stdout.startswith("ok: ")
+    path = server.data_dir / "files" / "missing.db"
+    fails_with(remote("connections", "add", "gone", f"sqlite:///{path}"), "FILE_NOT_FOUND")
+    added = ok(remote("connections", "add", "later", f"sqlite:///{path}", "--no-test"))
+    assert "not tested" in added.stderr
+    ok(remote("connections", "rename", "later", "later2"))
+    ok(remote("connections", "remove", "later2", "--yes"))
+    names = orjson.loads(ok(cli("connections", "list", "-f", "json")).stdout)["items"]
+    assert "later2" not in {c["name"] for c in names}
 
 
 # --- the same commands, here and there -----------------------------------------------------

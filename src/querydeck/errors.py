@@ -961,8 +961,8 @@ class CredentialsInvalid(ConfigError):
 
 
 class LocalOnlyCommand(QueryDeckError):
-    """A command that works on this machine's data directory (connections, keys, certificates,
-    users, groups, grants, saved, serve, demo, drivers) was run with
+    """A command that works on this machine's data directory (keys, certificates, users,
+    groups, grants, saved, serve, demo) was run with
     `--server`/`QUERYDECK_SERVER`."""
 
     code = "LOCAL_ONLY_COMMAND"

@@ -94,7 +94,8 @@ def _root(
             "--server",
             envvar="QUERYDECK_SERVER",
             metavar="URL",
-            help="Run query, history, runs, export, schema, search, ask and eval on this "
+            help="Run query, history, runs, export, schema, search, upload, ask, eval, "
+            "connections and drivers on this "
             "querydeck server (after `querydeck login URL`) instead of this machine.",
         ),
     ] = None,

@@ -1,6 +1,7 @@
 """What the server-capable commands need from a Workbench, as a Protocol.
 
-``query``, ``history``, ``runs``, ``export``, ``schema``, ``search`` and ``upload`` work
+``query``, ``history``, ``runs``, ``export``, ``schema``, ``search``, ``upload``,
+``connections`` and ``drivers`` work
 the same on this machine's Workbench and, with ``--server``, on
 :class:`querydeck.cli.remote.RemoteWorkbench`; mypy checks both against :class:`Client`,
 service by service.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from querydeck.catalog.models import (
     CatalogLevel,
@@ -21,7 +22,7 @@ from querydeck.catalog.models import (
 )
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
-from querydeck.sources.models import UploadInfo
+from querydeck.sources.models import ConnectionInfo, DriverInfo, TestResult, UploadInfo
 from querydeck.store.pages import Page
 
 if TYPE_CHECKING:  # pydantic models the CLI's start does not need to build
@@ -69,6 +70,38 @@ class RunsClient(Protocol):
     ) -> HistoryPage: ...
 
     def export(self, run_id: str, fmt: ExportFormat) -> ExportStream: ...
+
+
+class ConnectionsClient(Protocol):
+    """The connections service's methods the ``connections`` and ``drivers`` commands
+    call."""
+
+    def drivers(self) -> list[DriverInfo]: ...
+
+    def create(
+        self,
+        name: str,
+        *,
+        driver: str | None = ...,
+        url: str | None = ...,
+        options: dict[str, Any] | None = ...,
+        allow_privileged: bool = ...,
+        test: bool = ...,
+    ) -> ConnectionInfo: ...
+
+    def listing(self, *, limit: int = ..., offset: int = ...) -> Page[ConnectionInfo]: ...
+
+    def get(self, name: str) -> ConnectionInfo: ...
+
+    def update(
+        self, name: str, options: dict[str, Any], *, allow_privileged: bool | None = ...
+    ) -> ConnectionInfo: ...
+
+    def rename(self, name: str, new_name: str) -> ConnectionInfo: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def test(self, name: str) -> TestResult: ...
 
 
 class CatalogClient(Protocol):
@@ -127,11 +160,14 @@ class AssistantClient(Protocol):
 
 
 class Client(Protocol):
-    """What the server-capable commands need: the Workbench's ``runs``, ``catalog``,
-    ``uploads`` and ``assistant`` services, locally or over HTTP."""
+    """What the server-capable commands need: the Workbench's ``runs``,
+    ``connections``, ``catalog``, ``uploads`` and ``assistant`` services, locally or over HTTP."""
 
     @property
     def runs(self) -> RunsClient: ...
+
+    @property
+    def connections(self) -> ConnectionsClient: ...
 
     @property
     def catalog(self) -> CatalogClient: ...

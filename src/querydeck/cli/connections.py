@@ -1,4 +1,5 @@
-"""``querydeck connections …``: add, list, show, test, update, rename, remove.
+"""``querydeck connections …``: add, list, show, test, update, rename, remove; on this
+machine or, with ``--server``, on a querydeck server as the logged-in user.
 
 Secrets are never printed: the Workbench hands back only the names of the secret options
 that are set, and option parsing problems name the option, never its value.
@@ -19,7 +20,7 @@ from querydeck.cli.common import (
     InfoFormat,
     message,
     milliseconds,
-    open_workbench,
+    open_client,
     page_footer,
     print_json,
     stdout_console,
@@ -210,8 +211,8 @@ def add(
 ) -> None:
     """Register a connection from a URL and/or a driver with options, after a test."""
     options = parse_options(option, option_json, password_prompt=password_prompt)
-    with open_workbench() as workbench:
-        info = workbench.connections.create(
+    with open_client() as client:
+        info = client.connections.create(
             name,
             driver=driver,
             url=url,
@@ -231,7 +232,7 @@ def list_connections(
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
     """List connections by name."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         page = workbench.connections.listing(limit=limit, offset=offset)
     if fmt is InfoFormat.json:
         print_json(page)
@@ -247,7 +248,7 @@ def show(
     fmt: FormatOption = InfoFormat.table,
 ) -> None:
     """Show one connection: driver, options, which secrets are set, last test."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         info = workbench.connections.get(name)
     print_connection(info, fmt)
 
@@ -255,7 +256,7 @@ def show(
 @app.command("test")
 def test(name: Annotated[str, typer.Argument(help="The connection's name.")]) -> None:
     """Connect and ping; print the latency and the server version."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         result = workbench.connections.test(name)
     typer.echo(f"ok: {milliseconds(result.latency_ms)}, server version {result.server_version}")
 
@@ -289,7 +290,7 @@ def update(
         options[key] = None
     if not options and allow_privileged is None:
         raise typer.BadParameter("give at least one --option, --option-json or --unset")
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         info = workbench.connections.update(name, options, allow_privileged=allow_privileged)
     message(f"Updated connection {info.name!r}.")
     print_connection(info, fmt)
@@ -301,7 +302,7 @@ def rename(
     new_name: Annotated[str, typer.Argument(metavar="NEW", help="Its new name.")],
 ) -> None:
     """Rename a connection (its history keeps the name each run had)."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         info = workbench.connections.rename(name, new_name)
     message(f"Renamed connection {name!r} to {info.name!r}.")
 
@@ -312,7 +313,7 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove a connection: asks first, on a terminal; from a script, pass --yes."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         info = workbench.connections.get(name)
         if not yes:
             if not sys.stdin.isatty():  # only the question needs a terminal

@@ -5,13 +5,19 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from querydeck.cli.common import InfoFormat, open_workbench, print_json, stdout_console
+from querydeck.cli.common import (
+    InfoFormat,
+    open_client,
+    open_workbench,
+    print_json,
+    stdout_console,
+)
 from querydeck.cli.connections import FormatOption, connections_table
 
 
 def drivers(fmt: FormatOption = InfoFormat.table) -> None:
-    """List the installed drivers."""
-    with open_workbench() as workbench:
+    """List the installed drivers (with --server: the server's)."""
+    with open_client() as workbench:
         found = workbench.connections.drivers()
     if fmt is InfoFormat.json:
         print_json([d.model_dump(mode="json") for d in found])

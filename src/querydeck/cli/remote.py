@@ -36,6 +36,7 @@ from querydeck.catalog.models import (
 )
 from querydeck.cli.credentials import TOKEN_ENV, CredentialStore, check_transport, server_url
 from querydeck.cli.remote_assistant import RemoteAssistant
+from querydeck.cli.remote_connections import RemoteConnections
 from querydeck.errors import (
     NotLoggedIn,
     QueryDeckError,
@@ -280,6 +281,7 @@ class RemoteWorkbench(ServerClient):
     ) -> None:
         super().__init__(server, token, transport=transport)
         self.runs = RemoteRuns(self)
+        self.connections = RemoteConnections(self)
         self.catalog = RemoteCatalog(self)
         self.uploads = RemoteUploads(self)
         self.assistant = RemoteAssistant(self)
