@@ -472,7 +472,7 @@ def test_history_shows_the_users_own_runs(cli: Invoke, remote: Invoke, server: S
     shown = orjson.loads(ok(remote("runs", "show", run_id, "-f", "json")).stdout)
     assert shown["id"] == run_id
     assert shown["user"] == "bob"
-    rerun = orjson.loads(ok(remote("runs", "rerun", run_id, "-f", "json")).stdout)
+    rerun = orjson.loads(ok(remote("runs", "rerun", run_id, "--info", "-f", "json")).stdout)
     assert rerun["status"] == "succeeded"
     assert rerun["user"] == "bob"
     assert rerun["id"] != run_id

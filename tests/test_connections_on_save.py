@@ -72,9 +72,7 @@ def listed(cli: Invoke) -> list[str]:
     return [c["name"] for c in page["items"]]
 
 
-def test_cli_add_tests_first_and_saves_nothing_that_fails(
-    cli: Invoke, reader_url: str
-) -> None:
+def test_cli_add_tests_first_and_saves_nothing_that_fails(cli: Invoke, reader_url: str) -> None:
     for name, (url, code) in bad_targets(reader_url).items():
         result = cli("connections", "add", name, url)
         assert result.exit_code == 1, (name, result.output)

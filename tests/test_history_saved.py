@@ -99,7 +99,7 @@ def test_rerun_through_the_api_and_cli(
     assert demo_run == []
     result = runner.invoke(cli_app, ["query", "demo", "SELECT 3 AS n", "-f", "csv"])
     new_id = orjson.loads(runner.invoke(cli_app, ["history", "-f", "json"]).stdout)["items"][0]
-    rerun = runner.invoke(cli_app, ["runs", "rerun", new_id["id"], "-f", "json"])
+    rerun = runner.invoke(cli_app, ["runs", "rerun", new_id["id"], "--info", "-f", "json"])
     assert rerun.exit_code == 0, result.output + rerun.output
     assert orjson.loads(rerun.stdout)["status"] == "succeeded"
     listed = runner.invoke(cli_app, ["history", "--sql", "select 3", "--limit", "1"])

@@ -269,9 +269,17 @@ class GroupNotFound(NotFound):
 
 
 class RunNotFound(NotFound):
-    """No run with that id."""
+    """No run with that id (or id prefix)."""
 
     code = "RUN_NOT_FOUND"
+
+
+class RunIdAmbiguous(QueryDeckError):
+    """A run id prefix matches more than one run (`detail.candidates` lists some of them):
+    give more characters."""
+
+    code = "RUN_ID_AMBIGUOUS"
+    http_status = 400
 
 
 class Conflict(QueryDeckError):
@@ -726,6 +734,13 @@ class Forbidden(QueryDeckError):
 
     code = "FORBIDDEN"
     http_status = 403
+
+
+class HistoryUserForbidden(Forbidden):
+    """A user who is not an administrator asked for another user's history: everyone sees
+    their own runs; only administrators see (and filter by) other users'."""
+
+    code = "HISTORY_USER_FORBIDDEN"
 
 
 class AdminRequired(Forbidden):

@@ -28,7 +28,7 @@ class ResultViewService:
 
     def _stored(self, run_id: str, actor: Principal) -> tuple[RunInfo, StoredResult]:
         run = self._runs.get(run_id, actor=actor)
-        return self._history.stored(run_id, run)
+        return self._history.stored(run.id, run)
 
     def rows(
         self,
@@ -41,6 +41,7 @@ class ResultViewService:
     ) -> RowsPage:
         """A page of a run's stored rows sorted and filtered by ``spec``; ``total`` counts
         the rows that pass the filters."""
+        run_id = self._runs.resolve(run_id, actor=actor)
         run, stored = self._stored(run_id, actor)
         if spec.plain:
             return self._history.rows(run_id, offset=offset, limit=limit, known=run)
@@ -65,6 +66,7 @@ class ResultViewService:
 
     def stats(self, run_id: str, column: str, *, actor: Principal = LOCAL) -> insights.ColumnStats:
         """Statistics of one column of a run's stored rows."""
+        run_id = self._runs.resolve(run_id, actor=actor)
         _, stored = self._stored(run_id, actor)
         return insights.column_stats(self._results, run_id, stored, column)
 
@@ -80,6 +82,7 @@ class ResultViewService:
         actor: Principal = LOCAL,
     ) -> insights.Aggregation:
         """A chart's data aggregated from a run's stored rows."""
+        run_id = self._runs.resolve(run_id, actor=actor)
         _, stored = self._stored(run_id, actor)
         return insights.aggregate(
             self._results, run_id, stored, x=x, y=y, agg=agg, color=color, bins=bins

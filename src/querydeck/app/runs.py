@@ -18,6 +18,7 @@ from querydeck.auth.ratelimit import RateLimiter
 from querydeck.errors import (
     ConnectionNotFound,
     ExportUnavailable,
+    HistoryUserForbidden,
     NotFound,
     QueryDeckError,
     RunNotFinished,
@@ -160,9 +161,15 @@ class RunService:
         """Start a run and wait for it to end."""
         return self.wait(self.start(request, actor=actor), None)
 
+    def resolve(self, run_id: str, *, actor: Principal = LOCAL) -> str:
+        """The full id of ``run_id`` or of a unique prefix of it (among ``actor``'s runs;
+        administrators': everyone's); ``RUN_ID_AMBIGUOUS`` lists the candidates."""
+        return self._history.resolve(run_id, user=None if actor.is_admin else actor.username)
+
     def get(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
-        """A run: its owner's (with a grant still on its connection) or any for admins."""
-        run = self._history.get(run_id)
+        """A run: its owner's (with a grant still on its connection) or any for admins.
+        ``run_id`` may be a unique prefix of the id."""
+        run = self._history.get(self.resolve(run_id, actor=actor))
         self._access.run(actor, run, Action.browse)
         return run
 
@@ -179,7 +186,7 @@ class RunService:
         (and checked it may)."""
         if known is None:
             known = self.get(run_id, actor=actor)
-        return self._history.rows(run_id, offset=offset, limit=limit, known=known)
+        return self._history.rows(known.id, offset=offset, limit=limit, known=known)
 
     def first_rows(self, run: RunInfo, limit: int) -> RowsPage:
         """The first page of a run the caller started and waited for: from memory when its
@@ -191,7 +198,7 @@ class RunService:
 
     def cancel(self, run_id: str, *, actor: Principal = LOCAL) -> RunInfo:
         """Ask a running run to stop; returns the run once it has ended (or after 5 s)."""
-        self.get(run_id, actor=actor)
+        run_id = self.get(run_id, actor=actor).id
         self._manager.cancel(run_id)
         return self.wait(run_id, 5.0)
 
@@ -210,9 +217,16 @@ class RunService:
         actor: Principal = LOCAL,
     ) -> HistoryPage:
         """History: a user sees their own runs on connections they still hold a grant on;
-        administrators see everyone's (``user`` narrows to one user)."""
+        administrators see everyone's (``user`` narrows to one user). A non-administrator
+        asking for another user's runs is refused (``HISTORY_USER_FORBIDDEN``)."""
         connection_ids = None
         if not actor.is_admin:
+            if user is not None and user != actor.username:
+                raise HistoryUserForbidden(
+                    f"Only administrators see other users' runs; you see your own "
+                    f"({actor.username!r}): drop the user filter.",
+                    detail={"user": user},
+                )
             user = actor.username
             connection_ids = self._grants.connection_ids(actor)
         return self._history.listing(
@@ -233,6 +247,7 @@ class RunService:
     ) -> str:
         """Start a new run with the same connection, SQL, row cap and timeout."""
         old = self.get(run_id, actor=actor)
+        run_id = old.id
         if old.connection_id is None:
             raise ConnectionNotFound(
                 "The run's connection no longer exists.",
@@ -264,6 +279,7 @@ class RunService:
         """
         request_id = current_request_id()
         try:
+            run_id = self.resolve(run_id, actor=actor)
             export, connection_id = self._export(run_id, fmt, actor)
         except QueryDeckError as exc:
             self._audit.record(

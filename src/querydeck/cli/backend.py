@@ -67,6 +67,7 @@ class RunsClient(Protocol):
         since: datetime | None = ...,
         until: datetime | None = ...,
         cursor: str | None = ...,
+        user: str | None = ...,
     ) -> HistoryPage: ...
 
     def export(self, run_id: str, fmt: ExportFormat) -> ExportStream: ...

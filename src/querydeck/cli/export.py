@@ -86,7 +86,9 @@ def check_output(output: Path | None) -> None:
 
 
 def export(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run's id (or a unique prefix).")
+    ],
     fmt: Annotated[
         ExportFormat | None,
         typer.Option("--format", "-f", help="File format. Default: from the --output suffix."),

@@ -401,8 +401,10 @@ class RemoteRuns:
         since: datetime | None = None,
         until: datetime | None = None,
         cursor: str | None = None,
+        user: str | None = None,
     ) -> HistoryPage:
         params = {
+            "user": user,
             "limit": limit,
             "offset": offset,
             "connection": connection,

@@ -17,10 +17,12 @@ from querydeck.cli.common import (
     milliseconds,
     open_client,
     page_footer,
+    print_error,
     print_json,
     stdout_console,
     timestamp,
 )
+from querydeck.cli.output import DataFormat
 from querydeck.runs.models import RunInfo, RunStatus
 
 app = typer.Typer(help="Look at one run, or cancel it.", no_args_is_help=True)
@@ -64,10 +66,19 @@ def history(
     cursor: Annotated[
         str | None, typer.Option(help="Continue after a page: the cursor it printed.")
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            "-u",
+            help="Only this user's runs (here: any user's; on a server: administrators only).",
+        ),
+    ] = None,
 ) -> None:
-    """List past runs, newest first (rejected ones included)."""
+    """List past runs, newest first (rejected ones included), with the user of each."""
     with open_client() as workbench:
         page = workbench.runs.listing(
+            user=user,
             limit=limit,
             offset=offset,
             connection=connection,
@@ -81,7 +92,7 @@ def history(
         print_json(page)
         return
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("id", "created", "connection", "status", "rows", "time", "error"):
+    for name in ("id", "created", "user", "connection", "status", "rows", "time", "error"):
         table.add_column(
             name,
             no_wrap=True,
@@ -94,6 +105,7 @@ def history(
         table.add_row(
             run.id,
             timestamp(run.created_at),
+            Text(run.user),
             Text(run.connection or ""),
             run.status.value,
             rows_text(run),
@@ -150,7 +162,7 @@ def run_table(run: RunInfo) -> Table:
 
 @app.command("show")
 def show(
-    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")],
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id (or a unique prefix).")],
     fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
 ) -> None:
     """Show one run: status, timings, rows, error and SQL."""
@@ -163,7 +175,9 @@ def show(
 
 
 @app.command("cancel")
-def cancel(run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")]) -> None:
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id (or a unique prefix).")],
+) -> None:
     """Cancel a run in flight (here: only runs started by this same process; with --server:
     your runs on that server)."""
     with open_client() as workbench:
@@ -173,26 +187,45 @@ def cancel(run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's i
 
 @app.command("rerun")
 def rerun(
-    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id.")],
-    fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run's id (or a unique prefix).")],
+    fmt: Annotated[
+        DataFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Format of the rows (as `query`): a table on a terminal, CSV when piped.",
+        ),
+    ] = None,
+    info: Annotated[
+        bool,
+        typer.Option("--info", help="Show the new run's details instead of its rows."),
+    ] = False,
 ) -> None:
-    """Run a past run's statement again (same connection, row cap and timeout) and show the
-    new run; `querydeck export NEW_ID` writes its rows."""
+    """Run a past run's statement again (same connection, row cap and timeout) and write
+    the new run's rows, as `query` does; `querydeck export NEW_ID` writes them again."""
     from querydeck.cli.query import cancel as cancel_run
-    from querydeck.cli.query import wait_for
+    from querydeck.cli.query import choose_format, summary, wait_for, write_result
 
     with open_client() as workbench:
         old = workbench.runs.get(run_id)
         started = time.monotonic()
-        new_id = workbench.runs.rerun(run_id)
+        new_id = workbench.runs.rerun(old.id)
         try:
             run = wait_for(workbench, new_id, old.connection or "", started)
         except KeyboardInterrupt:
             cancel_run(workbench, new_id)
             raise typer.Exit(1) from None
-    if fmt is InfoFormat.json:
-        print_json(run)
-    else:
-        stdout_console().print(run_table(run))
+        if info:
+            if fmt is DataFormat.json:
+                print_json(run)
+            else:
+                stdout_console().print(run_table(run))
+        elif run.status is RunStatus.succeeded:
+            if fmt is DataFormat.parquet:
+                raise typer.BadParameter("Parquet needs a file: use `querydeck export`")
+            write_result(workbench, run, choose_format(fmt, None), None)
     if run.status is not RunStatus.succeeded:
+        code = run.error_code or run.status.value.upper()
+        print_error(code, run.error_message or f"The run ended {run.status.value}.")
         raise typer.Exit(1)
+    message(f"new run {run.id}: {summary(run, None)}")

@@ -20,6 +20,7 @@ from querydeck.errors import (
     ResultExpired,
     ResultMissing,
     ResultUnavailable,
+    RunIdAmbiguous,
     RunNotFinished,
     RunNotFound,
 )
@@ -30,6 +31,12 @@ from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
 
 MAX_PAGE_ROWS = 10_000
+#: Shortest run id prefix accepted (as git), the length of a full id, and how many
+#: candidates an ambiguous prefix lists.
+MIN_PREFIX = 4
+FULL_ID_CHARS = 36
+MAX_CANDIDATES = 10
+ID_CHARS = "0123456789abcdef-"
 
 
 def run_info(row: RunRow | Mapping[str, Any], rows_so_far: int | None = None) -> RunInfo:
@@ -107,6 +114,31 @@ class History:
         if row is None:
             raise RunNotFound("No such run.", detail={"run_id": run_id})
         return row
+
+    def resolve(self, run_id: str, *, user: str | None = None) -> str:
+        """The full id of ``run_id``, which may be a unique prefix of one (at least
+        :data:`MIN_PREFIX` characters, as git's abbreviated hashes); ``user`` limits the
+        runs a prefix may match to that user's. A prefix matching several runs raises
+        ``RUN_ID_AMBIGUOUS`` with some of them; one matching none, ``RUN_NOT_FOUND``."""
+        text = run_id.strip().lower()
+        if len(text) >= FULL_ID_CHARS or len(text) < MIN_PREFIX or text.strip(ID_CHARS):
+            return run_id
+        query = select(RunRow.id).where(RunRow.id.startswith(text, autoescape=True))
+        if user is not None:
+            query = query.where(RunRow.user_name == user)
+        with self._db.read() as tx:
+            found = list(tx.scalars(query.order_by(RunRow.id).limit(MAX_CANDIDATES + 1)))
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise RunNotFound(f"No run id starts with {text!r}.", detail={"run_id": run_id})
+        shown = found[:MAX_CANDIDATES]
+        more = " and more" if len(found) > MAX_CANDIDATES else ""
+        raise RunIdAmbiguous(
+            f"The run id prefix {text!r} matches several runs ({', '.join(shown)}{more}); "
+            "give more characters.",
+            detail={"run_id": run_id, "candidates": shown},
+        )
 
     def get(self, run_id: str) -> RunInfo:
         with self._db.read() as tx:

@@ -125,7 +125,11 @@ def list_runs(
     ] = None,
     user: Annotated[
         str | None,
-        Query(max_length=200, description="Administrators: only this user's runs."),
+        Query(
+            max_length=200,
+            description="Only this user's runs. Administrators: any user; others: only "
+            "their own name (another is refused with HISTORY_USER_FORBIDDEN).",
+        ),
     ] = None,
 ) -> HistoryPage:
     """History, newest first, with filters. Follow ``next_cursor`` to page without gaps or
