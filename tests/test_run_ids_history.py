@@ -40,7 +40,7 @@ def cli(wb: Workbench, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     def invoke(*args: str) -> Result:
         return runner.invoke(cli_app, list(args))
 
-    yield invoke
+    return invoke
 
 
 def run(wb: Workbench, sql: str, actor: Any = None) -> str:
@@ -85,7 +85,8 @@ def test_an_ambiguous_prefix_lists_candidates(
     assert info.value.code == "RUN_ID_AMBIGUOUS"
     assert info.value.http_status == 400
     assert info.value.detail["candidates"] == [one, two]
-    assert one in info.value.message and two in info.value.message
+    assert one in info.value.message
+    assert two in info.value.message
     assert wb.runs.get("abcd2").id == two
 
     with api_client(wb) as client:
@@ -96,7 +97,8 @@ def test_an_ambiguous_prefix_lists_candidates(
         assert shown.status_code == 200, shown.text
         assert shown.json()["run"]["id"] == one
         rows = client.get("/api/v1/runs/abcd1/rows").json()
-        assert rows["run_id"] == one and rows["rows"] == [[1]]
+        assert rows["run_id"] == one
+        assert rows["rows"] == [[1]]
         exported = client.get("/api/v1/runs/abcd2/export", params={"format": "csv"})
         assert exported.status_code == 200, exported.text
         assert exported.text.splitlines() == ["two", "2"]
@@ -131,11 +133,14 @@ def test_rerun_writes_the_new_runs_rows(wb: Workbench, cli: Invoke) -> None:
     result = cli("runs", "rerun", run_id[:8], "-f", "csv")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["seven", "7", "8"]
-    assert "new run " in result.stderr and "2 rows in" in result.stderr
+    assert "new run " in result.stderr
+    assert "2 rows in" in result.stderr
     table = cli("runs", "rerun", run_id, "-f", "table")
-    assert "seven" in table.stdout and "8" in table.stdout
+    assert "seven" in table.stdout
+    assert "8" in table.stdout
     info = orjson.loads(cli("runs", "rerun", run_id, "--info", "-f", "json").stdout)
-    assert info["status"] == "succeeded" and info["id"] != run_id
+    assert info["status"] == "succeeded"
+    assert info["id"] != run_id
 
 
 def test_history_shows_and_filters_users(wb: Workbench, cli: Invoke) -> None:
@@ -147,7 +152,8 @@ def test_history_shows_and_filters_users(wb: Workbench, cli: Invoke) -> None:
     assert table.exit_code == 0, table.output
     header = table.stdout.splitlines()[0].split()
     assert header[:4] == ["id", "created", "user", "connection"]
-    assert "bob" in table.stdout and "local" in table.stdout
+    assert "bob" in table.stdout
+    assert "local" in table.stdout
     page = orjson.loads(cli("history", "--user", "bob", "-f", "json").stdout)
     assert [r["sql"] for r in page["items"]] == ["SELECT 'bobs' AS who"]
     assert {r["user"] for r in page["items"]} == {"bob"}
