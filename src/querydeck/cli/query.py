@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Seconds between two looks at a run in flight.
 POLL_S = 0.2
+#: Time queued shown in the summary from this many milliseconds.
+QUEUE_SHOWN_MS = 100
 #: Rows read from the result store per page while writing.
 PAGE_ROWS = 5000
 _SUFFIX_FORMATS = {
@@ -149,9 +151,23 @@ def write_result(workbench: Client, run: RunInfo, fmt: DataFormat, output: Path 
         partial.unlink(missing_ok=True)
 
 
+def limit_notes(run: RunInfo) -> list[str]:
+    """A line per limit the server lowered: asked for, got, and why."""
+    notes = []
+    for note in run.limits_applied:
+        if note.limit == "max_rows":
+            asked, got = f"{note.requested:,.0f} rows", f"{note.applied:,.0f}"
+        else:
+            asked, got = f"{note.requested:g} s", f"{note.applied:g} s"
+        notes.append(f"note: {note.limit} {asked} lowered to {got}: {note.reason}")
+    return notes
+
+
 def summary(run: RunInfo, output: Path | None) -> str:
     count = run.row_count or 0
     text = f"{count:,} row{'' if count == 1 else 's'} in {milliseconds(run.duration_ms)}"
+    if run.queue_ms is not None and run.queue_ms >= QUEUE_SHOWN_MS:
+        text += f" (after {milliseconds(run.queue_ms)} queued)"
     if output is not None:
         text += f", written to {output}"
     if run.truncated:
@@ -225,6 +241,8 @@ def query(
         except KeyboardInterrupt:
             cancel(workbench, run_id)
             raise typer.Exit(1) from None
+        for note in limit_notes(run):
+            message(note)
         if run.status is not RunStatus.succeeded:
             code = run.error_code or run.status.value.upper()
             reason = run.error_message or f"The run ended {run.status.value}."

@@ -142,12 +142,15 @@ def run_table(run: RunInfo) -> Table:
         ("created", timestamp(run.created_at)),
         ("started", timestamp(run.started_at)),
         ("finished", timestamp(run.finished_at)),
-        ("duration", milliseconds(run.duration_ms)),
+        ("queued", milliseconds(run.queue_ms)),
+        ("executing", milliseconds(run.execution_ms)),
         ("rows", rows_text(run)),
         ("result", run.result_state or ""),
         ("row cap", f"{run.max_rows:,}"),
         ("timeout", f"{run.timeout_s:g} s"),
     ]
+    for note in run.limits_applied:
+        fields.append((f"{note.limit} lowered", note.reason))
     if run.columns:
         fields.append(("columns", ", ".join(f"{c.name} {c.type}" for c in run.columns)))
     if run.error_code:

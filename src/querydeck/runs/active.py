@@ -14,6 +14,7 @@ from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
 from querydeck.drivers.base import EngineSession
 from querydeck.errors import QueryCancelled, QueryDeckError, QueryRejected, QueryTimeout
+from querydeck.runs.limits import timeout_message
 from querydeck.runs.models import RunInfo, RunStatus
 from querydeck.sql.positions import position
 
@@ -47,6 +48,8 @@ class ActiveRun:
     timeout_s: float
     driver_name: str
     user: str = ""
+    #: The server's longest timeout (QUERY_TIMEOUT says how far the timeout can go).
+    max_timeout_s: float | None = None
     #: What the audit entry of the run needs: the user's own SQL, its dialect, the
     #: connection's id and the id of the request that started the run.
     source_sql: str = ""
@@ -214,10 +217,14 @@ def failure_values(active: ActiveRun, exc: QueryDeckError) -> dict[str, Any]:
     not a read, else failed."""
     if active.watchdog_fired or isinstance(exc, QueryTimeout):
         status = RunStatus.timed_out
-        if not isinstance(exc, QueryTimeout):
-            exc = QueryTimeout(
-                f"The query did not finish within {active.timeout_s:g} s and was stopped."
-            )
+        exc = QueryTimeout(
+            timeout_message(active.timeout_s, active.max_timeout_s),
+            detail={
+                "limit": "timeout_s",
+                "timeout_s": active.timeout_s,
+                "max_timeout_s": active.max_timeout_s,
+            },
+        )
     elif active.cancel_requested or isinstance(exc, QueryCancelled):
         status = RunStatus.cancelled
         if not isinstance(exc, QueryCancelled):

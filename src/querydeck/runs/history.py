@@ -24,7 +24,14 @@ from querydeck.errors import (
     RunNotFinished,
     RunNotFound,
 )
-from querydeck.runs.models import ColumnInfo, HistoryPage, RowsPage, RunInfo, RunStatus
+from querydeck.runs.models import (
+    AppliedLimit,
+    ColumnInfo,
+    HistoryPage,
+    RowsPage,
+    RunInfo,
+    RunStatus,
+)
 from querydeck.runs.results import jsonrows
 from querydeck.runs.results.store import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
@@ -50,6 +57,7 @@ def run_info(row: RunRow | Mapping[str, Any], rows_so_far: int | None = None) ->
         elapsed = round((datetime.now(UTC) - started).total_seconds() * 1000, 3)
     columns = get("columns")
     infos = [ColumnInfo.model_validate(c) for c in columns] if columns else None
+    created, finished = get("created_at"), get("finished_at")
     return RunInfo(
         id=get("id"),
         user=get("user_name"),
@@ -69,13 +77,23 @@ def run_info(row: RunRow | Mapping[str, Any], rows_so_far: int | None = None) ->
         error_message=get("error_message"),
         error_detail=get("error_detail"),
         error_status=get("error_status"),
-        created_at=get("created_at"),
+        created_at=created,
         started_at=started,
-        finished_at=get("finished_at"),
+        finished_at=finished,
         duration_ms=get("duration_ms"),
         elapsed_ms=elapsed,
+        queue_ms=_between(created, started),
+        execution_ms=_between(started, finished),
+        limits_applied=[AppliedLimit.model_validate(n) for n in get("limits") or []],
         result_state=get("result_state"),
     )
+
+
+def _between(start: datetime | None, end: datetime | None) -> float | None:
+    """Milliseconds from ``start`` to ``end`` (None when either is unknown)."""
+    if start is None or end is None:
+        return None
+    return round(max((end - start).total_seconds(), 0.0) * 1000, 3)
 
 
 def encode_cursor(run: RunInfo) -> str:

@@ -58,6 +58,16 @@ class ColumnInfo(BaseModel):
     )
 
 
+class AppliedLimit(BaseModel):
+    """A limit the server lowered: the run asked for more than this server allows."""
+
+    limit: str = Field(description="max_rows or timeout_s.")
+    requested: float = Field(description="What the run asked for.")
+    applied: float = Field(description="What the run got: the server's ceiling.")
+    setting: str = Field(description="The setting that holds the ceiling.")
+    reason: str = Field(description="Why, in a sentence.")
+
+
 class RunInfo(BaseModel):
     id: str
     user: str
@@ -86,9 +96,25 @@ class RunInfo(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    duration_ms: float | None
+    duration_ms: float | None = Field(
+        description="Execution time: from started_at (a worker took the run) to finished_at, "
+        "connecting included; the same as execution_ms."
+    )
     elapsed_ms: float | None = Field(
         default=None, description="Time since the run started (its duration once ended)."
+    )
+    queue_ms: float | None = Field(
+        default=None,
+        description="Time waiting for a worker: created_at to started_at (null until started).",
+    )
+    execution_ms: float | None = Field(
+        default=None,
+        description="Time executing: started_at to finished_at (null until it ended).",
+    )
+    limits_applied: list[AppliedLimit] = Field(
+        default_factory=list,
+        description="Limits the server lowered (the run asked for a larger row cap or a "
+        "longer timeout than it allows); empty when it got what it asked for.",
     )
     result_state: str | None = Field(
         default=None,

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -56,6 +57,7 @@ from querydeck.runs.active import (
     storable,
 )
 from querydeck.runs.history import run_info
+from querydeck.runs.limits import applied_limits
 from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.runs.pools import EnginePools
 from querydeck.runs.results import jsonrows
@@ -189,17 +191,8 @@ class RunManager:
         info, driver = self._connections.driver_for(request.connection)
         if self.bind_driver is not None:
             driver = self.bind_driver(info, driver, actor)
-        if request.export_all:
-            cap = self._settings.export_max_rows
-            max_rows = min(request.max_rows or cap, cap)
-        else:
-            max_rows = min(
-                request.max_rows or self._settings.default_max_rows,
-                self._settings.max_rows_limit,
-            )
-        timeout_s = min(
-            request.timeout_s or self._settings.default_timeout_s, self._settings.max_timeout_s
-        )
+        limits = applied_limits(request, self._settings)
+        max_rows, timeout_s = limits.max_rows, limits.timeout_s
         run_id = str(uuid.uuid4())
         now = utcnow()
         row: dict[str, Any] = {
@@ -217,8 +210,10 @@ class RunManager:
             "created_at": now,
             "started_at": None,
             "owner": owner.this_process(),
+            "limits": [n.model_dump() for n in limits.lowered] or None,
         }
         active = ActiveRun(run_id, info.name, "", max_rows, timeout_s, info.driver, actor.username)
+        active.max_timeout_s = self._settings.max_timeout_s
         active.source_sql, active.dialect = request.sql, driver.dialect
         active.connection_id, active.request_id = info.id, current_request_id()
         active.principal, active.record = actor, row
@@ -343,8 +338,11 @@ class RunManager:
 
     def _execute(self, active: ActiveRun, driver: Any) -> RunInfo:
         started = time.perf_counter()
+        # started_at is when a worker takes the run, so that finished_at - started_at is
+        # the execution time (duration_ms) and started_at - created_at the time queued.
+        started_at = utcnow()
         if not active.started_at_insert:
-            self._update(active, status=RunStatus.running.value, started_at=utcnow())
+            self._update(active, status=RunStatus.running.value, started_at=started_at)
         writer: ResultWriter | None = None
         outcome: dict[str, Any] = {}
         timer: Deadline | None = None
@@ -429,8 +427,15 @@ class RunManager:
                 writer.discard()
                 outcome.update(result_state=None, result_file=None, columns=None)
             duration = (time.perf_counter() - started) * 1000
+            finished_at = started_at + timedelta(milliseconds=duration)
             outcome = self._finish(
-                active, {"finished_at": utcnow(), "duration_ms": round(duration, 3), **outcome}
+                active,
+                {
+                    "started_at": started_at,
+                    "finished_at": finished_at,
+                    "duration_ms": round(duration, 3),
+                    **outcome,
+                },
             )
             if writer is not None and outcome["status"] == RunStatus.succeeded.value:
                 self._results.keep(active.id, writer.kept())

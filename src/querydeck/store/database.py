@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 #: The newest migration's revision; a test checks it is Alembic's only head.
-SCHEMA_HEAD = "0012"
+SCHEMA_HEAD = "0013"
 #: Alembic keeps its migration context in module globals: one migration at a time.
 _MIGRATION_LOCK = threading.Lock()
 

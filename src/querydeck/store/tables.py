@@ -128,6 +128,8 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The limits the server lowered (see ``querydeck.runs.limits``); None: none.
+    limits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     #: The process running it (``host:pid:start``, see :mod:`querydeck.runs.owner`).
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
@@ -143,6 +145,8 @@ class CatalogStateRow(Base):
     include: Mapped[list[str]] = mapped_column(JSON)
     exclude: Mapped[list[str]] = mapped_column(JSON)
     timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Seconds between background refreshes of this connection; None: the setting; 0: off.
+    refresh_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)

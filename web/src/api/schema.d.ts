@@ -1413,6 +1413,37 @@ export interface components {
             /** Sql */
             sql: string;
         };
+        /**
+         * AppliedLimit
+         * @description A limit the server lowered: the run asked for more than this server allows.
+         */
+        AppliedLimit: {
+            /**
+             * Applied
+             * @description What the run got: the server's ceiling.
+             */
+            applied: number;
+            /**
+             * Limit
+             * @description max_rows or timeout_s.
+             */
+            limit: string;
+            /**
+             * Reason
+             * @description Why, in a sentence.
+             */
+            reason: string;
+            /**
+             * Requested
+             * @description What the run asked for.
+             */
+            requested: number;
+            /**
+             * Setting
+             * @description The setting that holds the ceiling.
+             */
+            setting: string;
+        };
         /** AskAnswer */
         AskAnswer: {
             /** Candidates */
@@ -2968,7 +2999,10 @@ export interface components {
             created_at: string;
             /** Driver */
             driver: string | null;
-            /** Duration Ms */
+            /**
+             * Duration Ms
+             * @description Execution time: from started_at (a worker took the run) to finished_at, connecting included; the same as execution_ms.
+             */
             duration_ms: number | null;
             /**
              * Elapsed Ms
@@ -2990,12 +3024,27 @@ export interface components {
             error_status?: number | null;
             /** Executed Sql */
             executed_sql: string | null;
+            /**
+             * Execution Ms
+             * @description Time executing: started_at to finished_at (null until it ended).
+             */
+            execution_ms?: number | null;
             /** Finished At */
             finished_at: string | null;
             /** Id */
             id: string;
+            /**
+             * Limits Applied
+             * @description Limits the server lowered (the run asked for a larger row cap or a longer timeout than it allows); empty when it got what it asked for.
+             */
+            limits_applied?: components["schemas"]["AppliedLimit"][];
             /** Max Rows */
             max_rows: number;
+            /**
+             * Queue Ms
+             * @description Time waiting for a worker: created_at to started_at (null until started).
+             */
+            queue_ms?: number | null;
             /**
              * Result State
              * @description Where the rows are: stored, writing, expired (evicted by retention), missing (gone from disk) or corrupt; null when the run has no rows.
@@ -12334,7 +12383,7 @@ export interface operations {
                 until?: string | null;
                 /** @description next_cursor of the previous page (no gaps/repeats). */
                 cursor?: string | null;
-                /** @description Administrators: only this user's runs. */
+                /** @description Only this user's runs. Administrators: any user; others: only their own name (another is refused with HISTORY_USER_FORBIDDEN). */
                 user?: string | null;
             };
             header?: never;
