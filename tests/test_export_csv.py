@@ -8,13 +8,13 @@ import io
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
 from querydeck.runs.export import writers as export_module
 from querydeck.runs.export.formats import ExportFormat
-from querydeck.runs.export.writers import Export, _utc_text
+from querydeck.runs.export.writers import Export, _iso_text
+from querydeck.runs.results import jsonrows
 from querydeck.runs.results.store import ResultStore
 
 #: Microseconds from 1900 to 2100, with values before 1970 and sub-second parts.
@@ -29,14 +29,18 @@ MICROS = [
 ]
 
 
+@pytest.mark.parametrize("zone", ["UTC", None])
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
-def test_utc_text_is_what_arrow_writes(unit: str) -> None:
+def test_iso_text_is_the_json_form(unit: str, zone: str | None) -> None:
+    """CSV's timestamps are the text of the JSON exports and the API, for every unit."""
     scale = {"s": -6, "ms": -3, "us": 0, "ns": 3}[unit]
     values = [
         None if v is None else (v * 10**scale if scale >= 0 else v // 10**-scale) for v in MICROS
     ]
-    column = pa.array(values, pa.timestamp(unit, "UTC"))
-    assert _utc_text(column).equals(pc.cast(column, pa.string()))
+    column = pa.array(values, pa.timestamp(unit, zone))
+    as_json = [row[0] for row in jsonrows.rows(pa.table({"at": column}))]
+    assert _iso_text(column).to_pylist() == as_json
+    assert all(v is None or ("T" in v and v.endswith("Z") == (zone is not None)) for v in as_json)
 
 
 def export(tmp_path: Path, batches: list[pa.RecordBatch], fmt: ExportFormat) -> bytes:
@@ -51,7 +55,10 @@ def export(tmp_path: Path, batches: list[pa.RecordBatch], fmt: ExportFormat) -> 
 
 
 def reference(batch: pa.RecordBatch, style: str, delimiter: str = ",", eol: str = "\r\n") -> bytes:
-    """The batch as Arrow's writer, on the zone-aware values, writes it in ``style``."""
+    """The batch as Arrow's writer writes it in ``style``, its timestamps as ISO text."""
+    for i, f in enumerate(batch.schema):
+        if pa.types.is_timestamp(f.type):
+            batch = batch.set_column(i, f.name, _iso_text(batch.column(i)))
     sink = pa.BufferOutputStream()
     options = pacsv.WriteOptions(
         include_header=False, delimiter=delimiter, eol=eol, quoting_style=style
@@ -80,10 +87,10 @@ def test_batches_are_quoted_only_where_some_text_needs_it(tmp_path: Path) -> Non
         reference(b, s) for b, s in zip(batches, styles, strict=True)
     )
     assert body == expected
-    assert body.startswith(b"t,at,n\r\na,2024-01-02 03:04:05.000000Z,1\r\n,,\r\n")
+    assert body.startswith(b"t,at,n\r\na,2024-01-02T03:04:05Z,1\r\n,,\r\n")
     assert b'"",' in body  # an empty string is quoted; NULL is not
     rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
-    assert rows[4] == ["a,b", "2024-01-02 03:04:05.000000Z", "1"]
+    assert rows[4] == ["a,b", "2024-01-02T03:04:05Z", "1"]
     assert len(rows) == 1 + 3 * len(batches)
 
 
@@ -95,13 +102,14 @@ def test_tsv_quotes_only_for_tabs_and_not_for_commas(tmp_path: Path) -> None:
     assert body == b"t\tat\n" + reference(commas, "none", "\t", "\n") + reference(
         tabs, "needed", "\t", "\n"
     )
-    assert body.splitlines()[1] == b"a,b\t1970-01-01 00:00:00.000Z"
+    assert body.splitlines()[1] == b"a,b\t1970-01-01T00:00:00Z"
 
 
-def test_other_time_zones_are_written_by_arrow(tmp_path: Path) -> None:
+def test_other_time_zones_are_written_in_utc_as_in_json(tmp_path: Path) -> None:
     zoned = pa.record_batch({"at": pa.array([0, None], pa.timestamp("s", "America/New_York"))})
     body = export(tmp_path, [zoned], ExportFormat.csv)
-    assert body == b"at\r\n1969-12-31 19:00:00-0500\r\n\r\n"
+    assert body == b"at\r\n1970-01-01T00:00:00Z\r\n\r\n"
+    assert jsonrows.rows(pa.Table.from_batches([zoned]))[0] == ["1970-01-01T00:00:00Z"]
 
 
 def test_chunks_are_encoded_batches_or_small_pieces_joined(tmp_path: Path) -> None:

@@ -128,17 +128,47 @@ def _as_text(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
     return pa.array(out, type=pa.string())
 
 
-def _is_utc_timestamp(arrow_type: pa.DataType) -> bool:
-    return bool(pat.is_timestamp(arrow_type)) and arrow_type.tz == "UTC"
+#: Digits of a second's fraction in Arrow's text of a timestamp, by unit.
+_FRACTION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+#: Characters of ``YYYY-MM-DD HH:MM:SS`` and the position of the space in it.
+_WHOLE_SECONDS_CHARS = 19
+_DATE_CHARS = 10
 
 
-def _utc_text(column: pa.Array) -> pa.Array:
-    """A UTC timestamp column as the text Arrow's CSV writer would write for it
-    (``2024-01-02 03:04:05.000000Z``), made from the zone-less timestamps: Arrow formats
+def _cut_where(text: pa.Array, ending: str, length: int) -> pa.Array:
+    """``text`` with the values that end with ``ending`` cut to ``length`` characters (no
+    copy when none does; one pass when all do, the usual case)."""
+    pool = memory_pool()
+    ends = pc.ends_with(text, ending, memory_pool=pool)
+    if not pc.any(ends).as_py():
+        return text
+    short = pc.utf8_slice_codeunits(text, 0, length, memory_pool=pool)
+    if pc.all(ends).as_py():
+        return short
+    return pc.if_else(ends, short, text, memory_pool=pool)
+
+
+def _iso_text(column: pa.Array) -> pa.Array:
+    """A timestamp column as ISO-8601 text, the form the JSON exports and the API use:
+    ``2024-01-02T03:04:05Z`` (a fraction only when it is not zero, nanoseconds that are
+    whole microseconds as six digits; ``Z`` for a column with a zone, in UTC). Made from
+    the zone-less values with Arrow's kernels (no regular expressions): Arrow formats
     zone-aware values one at a time through a time-zone lookup, several times slower."""
     pool = memory_pool()
-    naive = pc.cast(column, pa.timestamp(column.type.unit), memory_pool=pool)
+    unit = column.type.unit
+    naive = pc.cast(column, pa.timestamp(unit), memory_pool=pool)
     text = pc.cast(naive, pa.string(), memory_pool=pool)
+    digits = _FRACTION_DIGITS[unit]
+    if digits == 9:
+        text = _cut_where(text, "000", _WHOLE_SECONDS_CHARS + 7)
+        digits = 6
+    if digits:
+        text = _cut_where(text, "." + "0" * digits, _WHOLE_SECONDS_CHARS)
+    text = pc.binary_replace_slice(
+        text, start=_DATE_CHARS, stop=_DATE_CHARS + 1, replacement="T", memory_pool=pool
+    )
+    if column.type.tz is None:
+        return text
     return pc.binary_join_element_wise(text, "Z", "", memory_pool=pool)
 
 
@@ -160,9 +190,9 @@ class _DelimitedEncoder:
     write, unquoted, exactly the values that need quotes (a quote, the delimiter, CR or LF),
     so a batch is first tried unquoted, with only its empty strings looked for beforehand;
     after a batch that needed quotes, the next one is searched first (a regex over its text)
-    so that data quoted throughout is not encoded twice. UTC timestamps are text in an
-    unquoted batch (see :func:`_utc_text`); a quoted batch keeps them as timestamps, which
-    Arrow does not quote. Called from several threads: ``quoted_last`` is only a hint.
+    so that data quoted throughout is not encoded twice. Timestamps are written as the
+    ISO-8601 text of the JSON exports (see :func:`_iso_text`). Called from several threads:
+    ``quoted_last`` is only a hint.
     """
 
     def __init__(
@@ -176,21 +206,21 @@ class _DelimitedEncoder:
         self.schema = schema
         self.transform = text
         self.plain = [_csv_ready(f.type) for f in schema]
+        self.stamps = [i for i, f in enumerate(schema) if pat.is_timestamp(f.type)]
         fields = [
-            pa.field(f"c{i}", f.type if ok else pa.string())
+            pa.field(f"c{i}", f.type if ok and i not in self.stamps else pa.string())
             for i, (f, ok) in enumerate(zip(schema, self.plain, strict=True))
         ]
-        self.quoted_schema = pa.schema(fields)  # positional names: duplicates are fine
         self.text = [
-            i for i, f in enumerate(fields) if pat.is_string(f.type) or pat.is_large_string(f.type)
+            i
+            for i, f in enumerate(fields)
+            if (pat.is_string(f.type) or pat.is_large_string(f.type)) and i not in self.stamps
         ]
-        self.utc = [i for i, f in enumerate(fields) if _is_utc_timestamp(f.type)]
         #: Dates and timestamps: text in a batch holding infinity or years beyond what
         #: Arrow formats (it would write ``<value out of range: …>``).
-        self.temporal = [i for i, f in enumerate(fields) if extremes.is_sentinel_type(f.type)]
-        self.unquoted_schema = pa.schema(
-            [f.with_type(pa.string()) if i in self.utc else f for i, f in enumerate(fields)]
-        )
+        self.temporal = [i for i, f in enumerate(schema) if extremes.is_sentinel_type(f.type)]
+        self.quoted_schema = pa.schema(fields)  # positional names: duplicates are fine
+        self.unquoted_schema = self.quoted_schema
         self.needs_quotes = f'^$|["\r\n{re.escape(delimiter)}]'
         self.options = {
             style: pacsv.WriteOptions(
@@ -208,20 +238,19 @@ class _DelimitedEncoder:
         ]
         for i in self.temporal:
             if extremes.has_extremes(columns[i]):
-                text = _utc_text if i in self.utc else _arrow_text
+                text = _iso_text if i in self.stamps else _arrow_text
                 columns[i] = extremes.extreme_text_array(columns[i], text)
         if self.transform is not None:
             for i in self.text:
                 columns[i] = self.transform(columns[i])
+        for i in self.stamps:
+            if pat.is_timestamp(columns[i].type):  # not already text (extreme values)
+                columns[i] = _iso_text(columns[i])
         if not (self.quoted_last and self._needs_quotes(columns)) and not any(
             _has_empty(columns[i]) for i in self.text
         ):
-            unquoted = list(columns)
-            for i in self.utc:
-                if pat.is_timestamp(columns[i].type):
-                    unquoted[i] = _utc_text(columns[i])
             try:
-                encoded = self._write(unquoted, self.unquoted_schema, "none")
+                encoded = self._write(columns, self.unquoted_schema, "none")
             except pa.ArrowInvalid:
                 pass  # some text needs quotes: the whole batch's text is quoted
             else:
@@ -354,7 +383,13 @@ class Export:
         yield from self._delimited(",", "\r\n", excel.neutralise, excel.neutralise_name)
 
     def _objects(self, batch: pa.RecordBatch, keys: list[str]) -> list[dict[str, Any]]:
+        """A batch as objects; JSON and JSONB values as nested JSON, not as strings."""
         rows = jsonrows.rows(pa.Table.from_batches([batch]))
+        nested = jsonrows.json_columns(batch.schema)
+        if nested:
+            for row in rows:
+                for i in nested:
+                    row[i] = jsonrows.nested(row[i])
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def _json(self) -> Iterator[bytes]:

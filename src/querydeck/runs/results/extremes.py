@@ -134,8 +134,8 @@ def has_extremes(column: pa.Array | pa.ChunkedArray) -> bool:
 
 def extreme_text_array(column: pa.Array, text: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """A date or timestamp array holding extreme values as a string array: those as
-    :func:`temporal_text` writes them (``T`` as a space, as Arrow writes the others), the
-    others by ``text`` (Arrow's own formatting, as for any other batch)."""
+    :func:`temporal_text` writes them (the ISO-8601 form of every other value), the others
+    by ``text`` (the formatting of any other batch)."""
     ints = _ints(column)
     per_day = _per_day(column.type)
     low = pa.scalar(_FIRST_DAY * per_day, ints.type)
@@ -144,9 +144,7 @@ def extreme_text_array(column: pa.Array, text: Callable[[pa.Array], pa.Array]) -
     masked = pc.if_else(outside, pa.scalar(None, column.type), column)
     written = text(masked).to_pylist()
     out = [
-        plain
-        if value is None or not extreme
-        else temporal_text(value, column.type).replace("T", " ", 1)
+        plain if value is None or not extreme else temporal_text(value, column.type)
         for value, extreme, plain in zip(
             ints.to_pylist(), outside.to_pylist(), written, strict=True
         )

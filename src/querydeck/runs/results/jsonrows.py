@@ -4,7 +4,9 @@
   there); smaller integers are numbers.
 - Decimals: strings, exact. Floats: numbers; NaN and infinities as the strings
   ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
-- Timestamps, dates and times: ISO-8601 (timestamps with a zone in UTC with ``Z``);
+- Timestamps, dates and times: ISO-8601 (timestamps with a zone in UTC with ``Z``; a
+  fraction of a second only when it is not zero, to the column's precision: ``.123`` for
+  milliseconds, ``.123456`` for micro- and nanoseconds), the same text as CSV exports;
   ``infinity``/``-infinity`` and years outside 1–9999 as :mod:`.extremes` writes them.
 - Intervals and durations: ISO-8601 durations (``P1DT2H``, ``PT838H59M59S``).
 - Binary: base64. Lists and structs: JSON arrays and objects of the same rules; maps:
@@ -51,6 +53,42 @@ def _temporal(value: dt.date | dt.time) -> str:
     return value.isoformat()
 
 
+def _milliseconds(value: dt.datetime) -> str:
+    """A millisecond timestamp: three digits of fraction (as Arrow's text), none when zero."""
+    if value.microsecond == 0:
+        return _temporal(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return value.isoformat(timespec="milliseconds")
+
+
+#: Native type names whose text values are JSON documents (exported as nested JSON).
+JSON_NATIVE_TYPES = frozenset({"json", "jsonb"})
+
+
+def json_columns(schema: pa.Schema) -> list[int]:
+    """Positions of the text columns that hold JSON documents (PostgreSQL's json and
+    jsonb, MySQL's and DuckDB's JSON), by their native type."""
+    found = []
+    for i, f in enumerate(schema):
+        native = (f.metadata or {}).get(b"querydeck.native_type", b"").decode("utf-8", "replace")
+        text = pat.is_string(f.type) or pat.is_large_string(f.type)
+        if text and native.strip().lower() in JSON_NATIVE_TYPES:
+            found.append(i)
+    return found
+
+
+def nested(value: Any) -> Any:
+    """A JSON document's text as its value (kept as text when it is not valid JSON)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
 def _decimal(value: decimal.Decimal) -> str:
     return format(value, "f")
 
@@ -75,6 +113,8 @@ def converter(arrow_type: pa.DataType) -> Convert | None:
         return _float
     if pat.is_decimal(arrow_type):
         return _decimal
+    if pat.is_timestamp(arrow_type) and arrow_type.unit == "ms":
+        return _milliseconds
     if (
         pat.is_temporal(arrow_type)
         and not pat.is_duration(arrow_type)
