@@ -323,7 +323,7 @@ def test_background_refresh_runs_and_stops(data_dir: Path, tmp_path: Path) -> No
         assert wb.catalog.level("chinook").items[0].refreshed_at is not None
         assert wb.catalog.level("broken").error is not None
     assert not wb.refresher.running
-    with Workbench(load_settings(data_dir=data_dir)) as idle:
+    with Workbench(load_settings(data_dir=data_dir, catalog_refresh_interval_s=0)) as idle:
         assert not idle.catalog.start_background_refresh()
     assert os.environ.get("QUERYDECK_CATALOG_REFRESH_INTERVAL_S") is None
 

@@ -155,10 +155,11 @@ class Settings(BaseSettings):
         default=8, ge=0, description="Retries of a write to the app database that found it locked."
     )
     catalog_refresh_interval_s: float = Field(
-        default=0.0,
+        default=900.0,
         ge=0,
-        description="Seconds between background refreshes of every connection's catalog by "
-        "`querydeck serve`; 0 turns the background refresh off.",
+        description="Seconds between background refreshes of each connection's catalog by "
+        "`querydeck serve` (a connection's catalog settings may set its own, 0 for none); "
+        "0 turns the background refresh off.",
     )
     catalog_refresh_timeout_s: float = Field(
         default=120.0,

@@ -4,6 +4,9 @@ settings and the background refresh."""
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from querydeck.app.runs import RunService
 from querydeck.auth.access import Access
 from querydeck.auth.grants import Grants
@@ -17,9 +20,12 @@ from querydeck.catalog.models import (
     TableDetail,
 )
 from querydeck.catalog.service import Catalogs
-from querydeck.errors import recorded
+from querydeck.errors import QueryDeckError, recorded
 from querydeck.runs.models import RowsPage, RunRequest, RunStatus
+from querydeck.sources.models import ConnectionInfo
 from querydeck.store.pages import Page
+
+log = logging.getLogger("querydeck.catalog")
 
 
 class CatalogService:
@@ -45,6 +51,23 @@ class CatalogService:
         interval setting is 0."""
         self._refresher.start()
         return self._refresher.running
+
+    def refresh_registered(self, info: ConnectionInfo) -> None:
+        """Read the catalog of a connection just registered and tested, so that browsing
+        and search cover it at once: in a thread of its own while the background refresh
+        runs (a server), else before returning (the CLI). A failure is recorded on the
+        catalog and logged, never raised: the connection is saved either way."""
+
+        def work() -> None:
+            try:
+                self._catalogs.refresh(info.name)
+            except QueryDeckError as exc:
+                log.warning("catalog of the new connection %s: %s", info.name, exc.code)
+
+        if self._refresher.running:
+            threading.Thread(target=work, name="qd-catalog-new", daemon=True).start()
+        else:
+            work()
 
     def level(
         self,
@@ -98,6 +121,7 @@ class CatalogService:
     ) -> Page[SearchHit]:
         """Tables and columns by name or comment, in the connections ``actor`` may browse."""
         allowed = None if actor.is_admin else self._grants.connection_ids(actor)
+        self._catalogs.load_missing(allowed)  # every schema the user may browse, read once
         hits, total = self._catalogs.search(text, limit=limit, offset=offset, allowed=allowed)
         return Page(items=hits, total=total, limit=limit, offset=offset)
 

@@ -4,6 +4,7 @@ touched, never their values."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from querydeck.audit.log import AuditLog
@@ -34,8 +35,11 @@ class ConnectionService:
         access: Access,
         grants: Grants,
         audit: AuditLog,
+        on_registered: Callable[[ConnectionInfo], None] | None = None,
     ) -> None:
         self._store = store
+        #: Called with a connection registered and tested (the Workbench reads its catalog).
+        self.on_registered = on_registered
         self._manager = manager
         self._access = access
         self._grants = grants
@@ -101,6 +105,8 @@ class ConnectionService:
                 test=test,
             )
             audit.done(info.id, driver=info.driver)
+        if test and self.on_registered is not None:
+            self.on_registered(info)
         return info
 
     def listing(

@@ -153,11 +153,15 @@ class Workbench:
             default_timeout_s=settings.catalog_refresh_timeout_s,
         )
         self.refresher = BackgroundRefresher(
-            self.connection_store.names, catalogs.refresh, settings.catalog_refresh_interval_s
+            self.connection_store.names,
+            catalogs.refresh,
+            settings.catalog_refresh_interval_s,
+            schedule=catalogs.schedule,
         )
         self.catalog = CatalogService(
             catalogs, self.refresher, self.runs, access=access, grants=grants
         )
+        self.connections.on_registered = self.catalog.refresh_registered
         self.preferences = PreferenceService(Preferences(self.db))
         self.uploads = UploadService(
             UploadStore(settings.data_dir / UPLOADS_DIR, max_bytes=settings.upload_max_bytes),

@@ -145,7 +145,8 @@ class RefreshReport(BaseModel):
 
 
 class CatalogSettings(BaseModel):
-    """A connection's catalog settings: which schemas are read, and the refresh timeout."""
+    """A connection's catalog settings: which schemas are read, the refresh timeout and
+    its own background refresh interval."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -162,6 +163,13 @@ class CatalogSettings(BaseModel):
         gt=0,
         le=3600,
         description="Timeout of a whole refresh of this connection (default: the setting).",
+    )
+    refresh_interval_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=31_536_000,
+        description="Seconds between background refreshes of this connection (default: the "
+        "catalog_refresh_interval_s setting); 0 never refreshes it in the background.",
     )
 
 

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
+from datetime import datetime
 
 from querydeck.catalog import ddl, paths
 from querydeck.catalog.gcpause import collector_paused
@@ -81,7 +82,10 @@ class Catalogs:
         if state is None:
             return CatalogSettings()
         return CatalogSettings(
-            include=state.include, exclude=state.exclude, timeout_s=state.timeout_s
+            include=state.include,
+            exclude=state.exclude,
+            timeout_s=state.timeout_s,
+            refresh_interval_s=state.refresh_interval_s,
         )
 
     def set_settings(self, connection: str, values: CatalogSettings) -> CatalogSettings:
@@ -91,8 +95,30 @@ class Catalogs:
                 raise CatalogPatternInvalid(
                     "A schema pattern is a non-empty glob of at most 1,000 characters.",
                 )
-        self.cache.save_settings(info.id, values.include, values.exclude, values.timeout_s)
+        self.cache.save_settings(
+            info.id, values.include, values.exclude, values.timeout_s, values.refresh_interval_s
+        )
         return values
+
+    def schedule(self, connection: str) -> tuple[float | None, datetime | None]:
+        """The connection's own background refresh interval (None: the default) and when its
+        whole catalog was last read (None: never)."""
+        state = self.cache.state(self._connections.get(connection).id)
+        if state is None:
+            return None, None
+        return state.refresh_interval_s, state.refreshed_at
+
+    def load_missing(self, connection_ids: Collection[str] | None) -> None:
+        """Read the catalog of each connection (of ``connection_ids``; None: all) that was
+        never read nor tried, so that search covers it; a failure is recorded and logged."""
+        ids = None if connection_ids is None else list(connection_ids)
+        for info in self._connections.listing(limit=10_000, offset=0, ids=ids).items:
+            if self.cache.state(info.id) is not None or self.cache.schemas(info.id):
+                continue
+            try:
+                self.refresh(info.name)
+            except QueryDeckError as exc:
+                log.warning("catalog of %s could not be read: %s", info.name, exc.code)
 
     # --- refresh ------------------------------------------------------------------
 

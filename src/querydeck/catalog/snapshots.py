@@ -115,11 +115,17 @@ class CatalogCache:
             return tx.get(CatalogStateRow, connection_id)
 
     def save_settings(
-        self, connection_id: str, include: list[str], exclude: list[str], timeout_s: float | None
+        self,
+        connection_id: str,
+        include: list[str],
+        exclude: list[str],
+        timeout_s: float | None,
+        refresh_interval_s: float | None = None,
     ) -> None:
         def work(tx: Session) -> None:
             row = self._state(tx, connection_id)
             row.include, row.exclude, row.timeout_s = include, exclude, timeout_s
+            row.refresh_interval_s = refresh_interval_s
 
         self._db.write(work)
 

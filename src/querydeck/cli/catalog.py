@@ -194,14 +194,24 @@ def settings(
     timeout: Annotated[
         float | None, typer.Option("--timeout", min=0.001, help="Refresh timeout, seconds.")
     ] = None,
-    clear: Annotated[bool, typer.Option("--clear", help="Back to every schema.")] = False,
+    refresh_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--refresh-interval",
+            min=0,
+            help="Seconds between background refreshes of this connection (0: none).",
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Back to the defaults.")] = False,
 ) -> None:
-    """Show or set which schemas the catalog reads and the refresh timeout."""
+    """Show or set which schemas the catalog reads, the refresh timeout and the
+    connection's own background refresh interval."""
     from querydeck.catalog.models import CatalogSettings
 
     with open_client() as workbench:
         current = workbench.catalog.settings(name)
-        if clear or include is not None or exclude is not None or timeout is not None:
+        changes = (include, exclude, timeout, refresh_interval)
+        if clear or any(c is not None for c in changes):
             base = CatalogSettings() if clear else current
             current = workbench.catalog.set_settings(
                 name,
@@ -209,6 +219,11 @@ def settings(
                     include=include if include is not None else base.include,
                     exclude=exclude if exclude is not None else base.exclude,
                     timeout_s=timeout if timeout is not None else base.timeout_s,
+                    refresh_interval_s=(
+                        refresh_interval
+                        if refresh_interval is not None
+                        else base.refresh_interval_s
+                    ),
                 ),
             )
     print_json(current)

@@ -1705,7 +1705,8 @@ export interface components {
         };
         /**
          * CatalogSettings
-         * @description A connection's catalog settings: which schemas are read, and the refresh timeout.
+         * @description A connection's catalog settings: which schemas are read, the refresh timeout and
+         *     its own background refresh interval.
          */
         CatalogSettings: {
             /**
@@ -1718,6 +1719,11 @@ export interface components {
              * @description Glob patterns of schemas to read (empty: every schema).
              */
             include?: string[];
+            /**
+             * Refresh Interval S
+             * @description Seconds between background refreshes of this connection (default: the catalog_refresh_interval_s setting); 0 never refreshes it in the background.
+             */
+            refresh_interval_s?: number | null;
             /**
              * Timeout S
              * @description Timeout of a whole refresh of this connection (default: the setting).
