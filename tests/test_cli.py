@@ -291,10 +291,13 @@ def test_query_rows_match_sqlite3(with_demo: Invoke, chinook_file: Path) -> None
     assert [orjson.loads(line) for line in ndjson.splitlines()] == rows
 
     text = with_demo("query", "chinook", TRACKS_SQL, "-f", "csv").stdout_bytes.decode()
+    # stdout gets the export's bytes, the same as a file (text quoted in a batch that needs it)
+    assert with_demo("query", "chinook", TRACKS_SQL, "-o", "tracks.csv").exit_code == 0
+    assert Path("tracks.csv").read_bytes().decode("utf-8") == text
     assert text.splitlines(keepends=True)[1] == (
-        '60,Confusion,"Jerry Cantrell, Michael Starr, Layne Staley",0.99,344163\r\n'
+        '60,"Confusion","Jerry Cantrell, Michael Starr, Layne Staley",0.99,344163\r\n'
     )
-    assert "\r\n63,Desafinado,,0.99,185338\r\n" in text
+    assert '\r\n63,"Desafinado",,0.99,185338\r\n' in text
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     assert parsed[0] == names
     assert parsed[1:] == [["" if v is None else str(v) for v in row] for row in expected]

@@ -1,4 +1,4 @@
-"""Writers for a run's rows: a Rich table, CSV (RFC 4180), a JSON array and NDJSON.
+"""Writers for a run's rows: a text table, CSV (RFC 4180), a JSON array and NDJSON.
 
 Rows arrive page by page as JSON-ready values (see :mod:`querydeck.runs.results.jsonrows`), so
 CSV, JSON and NDJSON are written one page at a time and never hold the whole result.
@@ -12,10 +12,6 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 import orjson
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from querydeck.runs.models import ColumnInfo
 
@@ -99,10 +95,11 @@ def write_ndjson(stream: TextIO, columns: list[ColumnInfo], pages: Iterable[Rows
         )
 
 
-def cell(value: Any) -> Text:
-    """A table cell: NULL dimmed, control characters made visible, long values cut."""
+def cell_text(value: Any) -> str:
+    """A table cell's text: NULL as ``NULL``, control characters made visible, long values
+    cut."""
     if value is None:
-        return Text("NULL", style="dim")
+        return "NULL"
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, list | dict):
@@ -112,27 +109,7 @@ def cell(value: Any) -> Text:
     text = text.translate(_VISIBLE_CONTROLS)
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
-    return Text(text)
-
-
-def rows_table(columns: list[ColumnInfo], pages: Iterable[Rows]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in columns:
-        table.add_column(
-            Text(column.name),
-            justify="right" if column.json_type == "number" else "left",
-            overflow="ellipsis",
-            no_wrap=True,
-        )
-    for rows in pages:
-        for row in rows:
-            table.add_row(*(cell(v) for v in row))
-    return table
-
-
-def write_table(console: Console, columns: list[ColumnInfo], pages: Iterable[Rows]) -> None:
-    if columns:
-        console.print(rows_table(columns, pages))
+    return text
 
 
 def write_rows(
@@ -140,12 +117,13 @@ def write_rows(
     stream: TextIO,
     columns: list[ColumnInfo],
     pages: Iterable[Rows],
-    *,
-    console: Console | None = None,
 ) -> None:
-    """Write every page in ``fmt`` to ``stream`` (tables through ``console`` when given)."""
+    """Write every page in ``fmt`` to ``stream`` (tables streamed as aligned text lines;
+    see :mod:`querydeck.cli.tables`)."""
     if fmt is DataFormat.table:
-        write_table(console or Console(file=stream, width=200, color_system=None), columns, pages)
+        from querydeck.cli.tables import write_table_stream
+
+        write_table_stream(stream, columns, pages, cell=cell_text)
     elif fmt is DataFormat.csv:
         write_csv(stream, columns, pages)
     elif fmt is DataFormat.json:

@@ -21,10 +21,10 @@ from querydeck.cli.common import (
     open_client,
     print_error,
     stderr_console,
-    stdout_console,
 )
 from querydeck.cli.export import write_export
 from querydeck.cli.output import DataFormat, Rows, write_rows
+from querydeck.cli.tables import paged
 from querydeck.errors import Conflict, InvalidInput, QueryDeckError
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import RunInfo, RunRequest, RunStatus
@@ -131,16 +131,18 @@ def cancel(workbench: Client, run_id: str) -> None:
 
 
 def write_result(workbench: Client, run: RunInfo, fmt: DataFormat, output: Path | None) -> None:
+    """The run's rows in ``fmt``: the data formats by the streaming exporter (to a file or
+    to stdout alike, the same bytes at the same speed); a table for people streamed page by
+    page, through a pager on a terminal."""
     columns = run.columns or []
-    if fmt in _EXPORTED and (output is not None or fmt in (DataFormat.tsv, DataFormat.parquet)):
+    if fmt in _EXPORTED:
         write_export(workbench.runs.export(run.id, _EXPORTED[fmt]), output)
         return
     rows = pages(workbench, run.id)
     if output is None:
-        if fmt is DataFormat.table:
-            write_rows(fmt, sys.stdout, columns, rows, console=stdout_console())
-        else:
-            write_rows(fmt, utf8_stdout(), columns, rows)
+        utf8_stdout()
+        with paged() as stream:
+            write_rows(fmt, stream, columns, rows)
         return
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:
