@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 #: Seconds between two looks at a run in flight.
 POLL_S = 0.2
-#: Time queued shown in the summary from this many milliseconds.
-QUEUE_SHOWN_MS = 100
+#: Time before a run started (checks, waiting for a worker) shown from this many ms.
+QUEUE_SHOWN_MS = 1000
 #: Rows read from the result store per page while writing.
 PAGE_ROWS = 5000
 _SUFFIX_FORMATS = {
@@ -169,7 +169,7 @@ def summary(run: RunInfo, output: Path | None) -> str:
     count = run.row_count or 0
     text = f"{count:,} row{'' if count == 1 else 's'} in {milliseconds(run.duration_ms)}"
     if run.queue_ms is not None and run.queue_ms >= QUEUE_SHOWN_MS:
-        text += f" (after {milliseconds(run.queue_ms)} queued)"
+        text += f" (started after {milliseconds(run.queue_ms)} of checks and queue)"
     if output is not None:
         text += f", written to {output}"
     if run.truncated:

@@ -105,7 +105,8 @@ class RunInfo(BaseModel):
     )
     queue_ms: float | None = Field(
         default=None,
-        description="Time waiting for a worker: created_at to started_at (null until started).",
+        description="Time before execution: created_at to started_at, checking the statement "
+        "and waiting for a free worker (null until started).",
     )
     execution_ms: float | None = Field(
         default=None,

@@ -3048,7 +3048,7 @@ export interface components {
             max_rows: number;
             /**
              * Queue Ms
-             * @description Time waiting for a worker: created_at to started_at (null until started).
+             * @description Time before execution: created_at to started_at, checking the statement and waiting for a free worker (null until started).
              */
             queue_ms?: number | null;
             /**
