@@ -349,6 +349,7 @@ def test_secrets_never_come_back(client: TestClient, capfd: pytest.CaptureFixtur
                 "user": "u",
                 "password": SENTINEL,
             },
+            "test": False,  # saved untested: nothing listens there
         },
     )
     assert created.status_code == 201

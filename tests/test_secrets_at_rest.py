@@ -60,7 +60,12 @@ def test_sentinel_never_appears_on_any_path(
                 ),
                 client.post(
                     "/api/v1/connections",
-                    json={"name": "pg", "driver": "postgres", "options": pg_options()},
+                    json={
+                        "name": "pg",
+                        "driver": "postgres",
+                        "options": pg_options(),
+                        "test": False,
+                    },
                 ),
                 client.post(
                     "/api/v1/connections",
