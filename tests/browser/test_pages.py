@@ -94,7 +94,16 @@ def test_connections_are_added_checked_edited_and_deleted(page: Page, server: Se
     expect(form.get_by_role("alert")).to_contain_text("demo")  # the name is taken
     screenshot(page, "connection-form-error")
     fill("music", maria.hostname or "127.0.0.1", "not-the-password")
+    expect(form.get_by_role("alert")).to_be_visible()  # tested on save: refused, not saved
+    screenshot(page, "connection-form-refused")
+    fill("music", maria.hostname or "127.0.0.1", maria.password or "")
     row = page.locator("tr[data-connection='music']")
+    expect(row.get_by_role("img", name="reachable")).to_be_visible()  # tested when saved
+    row.get_by_role("button", name="Edit").click()
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    page.get_by_role("button", name="Back").click()
     row.get_by_role("button", name="Test").click()
     expect(page.get_by_role("alert").filter(has_text="music:")).to_be_visible()
     expect(row.get_by_role("img", name="failing")).to_be_visible()
