@@ -456,6 +456,7 @@ def test_connection_events_successes_and_failures(wb: Workbench, files_dir: Path
         "from_url": False,
         "options": ["path"],
         "allow_privileged": False,
+        "test": False,
     }
     assert mine[3].detail["options"] == ["path"]
     # A create that failed names the connection it attempted, never "connection:None".
