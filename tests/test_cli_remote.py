@@ -375,6 +375,27 @@ def test_connections_over_the_server_as_the_users_grants(
     assert "later2" not in {c["name"] for c in names}
 
 
+def test_saved_queries_over_the_server(cli: Invoke, remote: Invoke, server: Server) -> None:
+    logged_in(cli, server, "bob")
+    name = f"tracks-{secrets.token_hex(3)}"
+    added = ok(remote("saved", "add", name, TRACKS, "-c", "chinook", "-t", "music"))
+    assert name in added.stderr
+    listed = orjson.loads(ok(remote("saved", "list", "-f", "json")).stdout)
+    mine = [q for q in listed["items"] if q["name"] == name]
+    assert len(mine) == 1
+    assert mine[0]["owner"] == "bob"
+    shown = orjson.loads(ok(remote("saved", "show", name, "-f", "json")).stdout)
+    assert shown["tags"] == ["music"]
+    ok(remote("saved", "edit", name, "--description", "sixteen tracks"))
+    assert server.wb.saved.get(shown["id"], actor=_bob(server)).description == "sixteen tracks"
+    ran = ok(remote("saved", "run", name, "-f", "csv"))
+    here = ok(cli("query", "chinook", TRACKS, "-f", "csv"))
+    assert ran.stdout == here.stdout
+    assert newest_run(remote)["user"] == "bob"
+    ok(remote("saved", "delete", name))
+    fails_with(remote("saved", "show", name), "SAVED_QUERY_NOT_FOUND")
+
+
 # --- the same commands, here and there -----------------------------------------------------
 
 

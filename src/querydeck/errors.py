@@ -977,7 +977,7 @@ class CredentialsInvalid(ConfigError):
 
 class LocalOnlyCommand(QueryDeckError):
     """A command that works on this machine's data directory (keys, certificates, users,
-    groups, grants, saved, serve, demo) was run with
+    groups, grants, audit, serve, demo) was run with
     `--server`/`QUERYDECK_SERVER`."""
 
     code = "LOCAL_ONLY_COMMAND"

@@ -1,7 +1,7 @@
 """What the server-capable commands need from a Workbench, as a Protocol.
 
 ``query``, ``history``, ``runs``, ``export``, ``schema``, ``search``, ``upload``,
-``connections`` and ``drivers`` work
+``connections``, ``drivers`` and ``saved`` work
 the same on this machine's Workbench and, with ``--server``, on
 :class:`querydeck.cli.remote.RemoteWorkbench`; mypy checks both against :class:`Client`,
 service by service.
@@ -21,7 +21,16 @@ from querydeck.catalog.models import (
     TableDetail,
 )
 from querydeck.runs.export.formats import ExportFormat
-from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
+from querydeck.runs.models import (
+    HistoryPage,
+    RowsPage,
+    RunInfo,
+    RunRequest,
+    RunStatus,
+    SavedQuery,
+    SavedQueryChanges,
+    SavedQueryInput,
+)
 from querydeck.sources.models import ConnectionInfo, DriverInfo, TestResult, UploadInfo
 from querydeck.store.pages import Page
 
@@ -105,6 +114,38 @@ class ConnectionsClient(Protocol):
     def test(self, name: str) -> TestResult: ...
 
 
+class SavedClient(Protocol):
+    """The saved-query service's methods the ``saved`` commands call."""
+
+    def listing(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        tag: str | None = ...,
+        favourite: bool | None = ...,
+        text: str | None = ...,
+    ) -> Page[SavedQuery]: ...
+
+    def create(self, data: SavedQueryInput) -> SavedQuery: ...
+
+    def get(self, ref: str) -> SavedQuery: ...
+
+    def update(self, ref: str, changes: SavedQueryChanges) -> SavedQuery: ...
+
+    def delete(self, ref: str) -> None: ...
+
+    def run(
+        self,
+        ref: str,
+        *,
+        connection: str | None = ...,
+        max_rows: int | None = ...,
+        timeout_s: float | None = ...,
+        export_all: bool = ...,
+    ) -> str: ...
+
+
 class CatalogClient(Protocol):
     """The catalog service's methods the server-capable commands call."""
 
@@ -161,14 +202,17 @@ class AssistantClient(Protocol):
 
 
 class Client(Protocol):
-    """What the server-capable commands need: the Workbench's ``runs``,
-    ``connections``, ``catalog``, ``uploads`` and ``assistant`` services, locally or over HTTP."""
+    """What the server-capable commands need: the Workbench's ``runs``, ``connections``,
+    ``saved``, ``catalog``, ``uploads`` and ``assistant`` services, locally or over HTTP."""
 
     @property
     def runs(self) -> RunsClient: ...
 
     @property
     def connections(self) -> ConnectionsClient: ...
+
+    @property
+    def saved(self) -> SavedClient: ...
 
     @property
     def catalog(self) -> CatalogClient: ...

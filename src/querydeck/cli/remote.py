@@ -37,6 +37,7 @@ from querydeck.catalog.models import (
 from querydeck.cli.credentials import TOKEN_ENV, CredentialStore, check_transport, server_url
 from querydeck.cli.remote_assistant import RemoteAssistant
 from querydeck.cli.remote_connections import RemoteConnections
+from querydeck.cli.remote_saved import RemoteSaved
 from querydeck.errors import (
     NotLoggedIn,
     QueryDeckError,
@@ -282,6 +283,7 @@ class RemoteWorkbench(ServerClient):
         super().__init__(server, token, transport=transport)
         self.runs = RemoteRuns(self)
         self.connections = RemoteConnections(self)
+        self.saved = RemoteSaved(self, self.runs)
         self.catalog = RemoteCatalog(self)
         self.uploads = RemoteUploads(self)
         self.assistant = RemoteAssistant(self)
@@ -354,6 +356,11 @@ class RemoteRuns:
     def start(self, request: RunRequest) -> str:
         body = {**request.model_dump(mode="json"), "wait_ms": 0, "page_size": 1}
         return self._started("POST", "/runs", json=body)
+
+    def start_at(self, path: str, body: dict[str, Any]) -> str:
+        """Start a run with a POST to ``path`` that answers like ``POST /runs`` (a saved
+        query's run), without waiting for it."""
+        return self._started("POST", path, json=body)
 
     def rerun(self, run_id: str) -> str:
         return self._started(

@@ -1,4 +1,5 @@
-"""``querydeck saved``: saved queries — list, add, show, edit, delete, run."""
+"""``querydeck saved``: saved queries — list, add, show, edit, delete, run; on this
+machine or, with ``--server``, on a querydeck server as the logged-in user."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from querydeck.cli import query as query_cli
 from querydeck.cli.common import (
     InfoFormat,
     message,
-    open_workbench,
+    open_client,
     page_footer,
     print_error,
     print_json,
@@ -79,7 +80,7 @@ def list_saved(
     fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table,
 ) -> None:
     """List saved queries, favourites first."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         page = workbench.saved.listing(
             limit=limit, offset=offset, tag=tag, favourite=favourite, text=text
         )
@@ -126,7 +127,7 @@ def add(
             "favourite": favourite,
         },
     )
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         saved = workbench.saved.create(data)
     message(f"saved {saved.name!r} ({saved.id})")
 
@@ -136,7 +137,7 @@ def show(
     ref: Ref, fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.table
 ) -> None:
     """Show one saved query."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         saved = workbench.saved.get(ref)
     if fmt is InfoFormat.json:
         print_json(saved)
@@ -176,7 +177,7 @@ def edit(
     }
     if no_connection:
         values["connection"] = None
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         saved = workbench.saved.update(ref, _valid(SavedQueryChanges, values))
     message(f"updated {saved.name!r} ({saved.id})")
 
@@ -184,7 +185,7 @@ def edit(
 @app.command("delete")
 def delete(ref: Ref) -> None:
     """Delete a saved query (its past runs stay in the history)."""
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         workbench.saved.delete(ref)
     message(f"deleted {ref!r}")
 
@@ -201,7 +202,7 @@ def run(
 ) -> None:
     """Run a saved query and write its rows like `querydeck query`."""
     chosen = query_cli.choose_format(fmt, output)
-    with open_workbench() as workbench:
+    with open_client() as workbench:
         saved = workbench.saved.get(ref)
         started = time.monotonic()
         run_id = workbench.saved.run(
