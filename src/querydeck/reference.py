@@ -118,6 +118,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.ResourceLimit,
             errors.ResultTypeMismatch,
             errors.RunNotFound,
+            errors.RunIdAmbiguous,
             errors.RunNotRunning,
             errors.RunNotFinished,
             errors.RunInterrupted,
@@ -250,6 +251,7 @@ SECTIONS: tuple[Section, ...] = (
         "Permissions — see [permissions.md](permissions.md)",
         (
             errors.AdminRequired,
+            errors.HistoryUserForbidden,
             errors.RoleForbidden,
             errors.GrantMissing,
             errors.SavedQueryNotOwner,
