@@ -275,7 +275,9 @@ class ClickHouseSession(EngineSession):
         server's ``max_execution_time`` and the watchdog's KILL QUERY come first): a server
         that stops answering ends the request instead of holding it."""
         client: Any = self._client  # the HTTP client's timeout is not in the base class
-        current = client.timeout
+        current = getattr(client, "timeout", None)
+        if current is None:  # an embedded engine (chdb): no network read to bound
+            return
         client.timeout = urllib3.Timeout(
             connect=current.connect_timeout, read=timeout_s + READ_MARGIN_S
         )
