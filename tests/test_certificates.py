@@ -196,7 +196,8 @@ def test_connections_use_a_certificate_and_keep_it(
 ) -> None:
     cert = client.post(URL, json={"name": "ca", "pem": ca.pem.decode()}).json()
     made = client.post(
-        "/api/v1/connections", json={"name": "pg", "driver": "postgres", "options": pg(cert["id"])}
+        "/api/v1/connections",
+        json={"name": "pg", "driver": "postgres", "options": pg(cert["id"]), "test": False},
     )
     assert made.status_code == 201, made.text
     assert made.json()["options"]["sslmode"] == "verify-full"
@@ -270,7 +271,7 @@ def test_cli_add_list_show_use_and_remove(
     assert "CN=querydeck test CA" in listed.stdout
     assert "CN=querydeck" in cli("certificates", "show", cert_id).stdout
     conn = cli(
-        "connections", "add", "pg", "--driver", "postgres",
+        "connections", "add", "pg", "--driver", "postgres", "--no-test",
         *[x for k, v in pg(cert_id).items() for x in ("--option", f"{k}={v}")],
     )  # fmt: skip
     assert conn.exit_code == 0, conn.output
