@@ -103,6 +103,11 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: The extreme case of dates before year 1 and after 9999: read exactly by the binary
+#: COPY path only (flavours without it read through psycopg, which refuses such dates).
+FAR_DATES = "far dates"
+
+
 class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
     driver_cls = PostgresDriver
     sleep_sql = "SELECT pg_sleep(30)"
@@ -157,18 +162,15 @@ class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
                 ["P1DT2H", "P-10M3D", "PT1.5S", "PT0S", "P178000000Y"],
             ),
             ExtremeCase(
-                "floats, numerics and far dates",
+                "floats and numerics",
                 "SELECT 'NaN'::float8 AS a, '-Infinity'::float4 AS b, '-0'::float8 AS c, "
-                "(10::numeric ^ 100)::numeric(120, 0) AS d, '4713-01-01 BC'::date AS e, "
-                "'200000-01-01 12:00:00'::timestamp AS f",
-                [
-                    "NaN",
-                    "-Infinity",
-                    -0.0,
-                    "1" + "0" * 100,
-                    "-4712-01-01",
-                    "+200000-01-01T12:00:00",
-                ],
+                "(10::numeric ^ 100)::numeric(120, 0) AS d",
+                ["NaN", "-Infinity", -0.0, "1" + "0" * 100],
+            ),
+            ExtremeCase(
+                FAR_DATES,
+                "SELECT '4713-01-01 BC'::date AS e, '200000-01-01 12:00:00'::timestamp AS f",
+                ["-4712-01-01", "+200000-01-01T12:00:00"],
             ),
         ]
 
