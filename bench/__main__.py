@@ -1,15 +1,32 @@
-"""``make bench``: run every benchmark, print the table and append it to BENCHMARKS.md."""
+"""``make bench``: run every benchmark, print the table and append it to BENCHMARKS.md.
+
+``python -m bench PART ...`` runs only the named parts (``guard``, ``catalog``, ``results``,
+``sources``, ``ui``, ``retrieval``, ``engines``, ``soak``, ``cli``), in that order.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import platform
+import sys
 from pathlib import Path
 
-from bench import catalog, engines, guard, results, retrieval, soak, sources, ui
-
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The benchmark modules in the order ``make bench`` runs them; each has ``run()``.
+PARTS = (
+    "guard",
+    "catalog",
+    "results",
+    "sources",
+    "ui",
+    "retrieval",
+    "engines",
+    "soak",
+    "cli",
+)
 
 
 def machine() -> str:
@@ -27,22 +44,22 @@ def machine() -> str:
     )
 
 
-def main() -> None:
-    rows = (
-        guard.run()
-        + catalog.run()
-        + results.run()
-        + sources.run()
-        + ui.run()
-        + retrieval.run()
-        + engines.run()
-        + soak.run()
-    )
+def main(selected: list[str]) -> None:
+    unknown = sorted(set(selected) - set(PARTS))
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmark part(s) {', '.join(unknown)}; parts: {', '.join(PARTS)}"
+        )
+    parts = [part for part in PARTS if not selected or part in selected]
+    rows: list[tuple[str, str, str, str]] = []
+    for part in parts:
+        rows += importlib.import_module(f"bench.{part}").run()
+    command = "make bench" if not selected else f"python -m bench {' '.join(parts)}"
     header = "| benchmark | querydeck | reference (same run) | ratio |\n|---|---|---|---|\n"
     table = header + "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)
     section = (
         f"\n## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — {machine()}\n\n"
-        "Command: `make bench` (medians over repeated runs; CPU time, measured "
+        f"Command: `{command}` (medians over repeated runs; CPU time, measured "
         f"alternately).\n\n{table}"
     )
     print(section)
@@ -58,4 +75,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
