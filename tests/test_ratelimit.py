@@ -243,6 +243,34 @@ def test_defaults(settings: Settings) -> None:
     assert settings.redis_url is None
 
 
+def test_the_defaults_are_valid_limits() -> None:
+    """Settings parse a rate limit only when it differs from its default (which spares
+    the CLI importing the `limits` library): each default is checked here instead."""
+    from limits import parse_many
+
+    names = [name for name in Settings.model_fields if name.startswith("rate_limit_")]
+    assert len(names) == 5
+    for name in names:
+        default = Settings.model_fields[name].default
+        assert isinstance(default, str)
+        assert parse_many(default), name
+
+
+def test_the_limits_are_set_up_on_the_first_count(settings: Settings) -> None:
+    """A limiter that never counts (every CLI command on this machine) builds nothing;
+    the first count builds the limits, and they hold."""
+    limiter = RateLimiter(load_settings(data_dir=settings.data_dir, rate_limit_runs_user="1/hour"))
+    try:
+        assert limiter._built is None
+        limiter.hit(RUNS_USER, "alice")
+        assert limiter._built is not None
+        with pytest.raises(RateLimited):
+            limiter.hit(RUNS_USER, "alice")
+    finally:
+        limiter.close()
+    RateLimiter(settings).close()  # nothing built: nothing to release
+
+
 @pytest.mark.parametrize("redis_down", [False, True], ids=["limited", "redis-down"])
 def test_the_api_turns_limits_into_429_and_503(data_dir: Path, redis_down: bool) -> None:
     """Through the API's error envelope: 429 with Retry-After, 503 while Redis is down.

@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -493,9 +499,15 @@ class Settings(BaseSettings):
         mode="after",
     )
     @classmethod
-    def _rate_limit(cls, value: str) -> str:
+    def _rate_limit(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
-        if value:
+        # The defaults are valid (a test parses them): `limits` (a tenth of a second of
+        # imports, its asyncio storages included) loads only for a value set by hand.
+        if value and (
+            info.field_name is None or value != cls.model_fields[info.field_name].default
+        ):
+            from limits import parse_many
+
             try:
                 parse_many(value)
             except ValueError:

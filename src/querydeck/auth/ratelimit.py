@@ -15,16 +15,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import threading
 import time
-
-from limits import RateLimitItem, parse_many
-from limits.errors import StorageError
-from limits.storage import MemoryStorage, RedisStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
+from typing import TYPE_CHECKING
 
 from querydeck import logs
 from querydeck.errors import RateLimited, RateLimitUnavailable
 from querydeck.settings import Settings
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.errors import StorageError
+    from limits.storage import Storage
+    from limits.strategies import MovingWindowRateLimiter
 
 log = logs.get("querydeck.auth.ratelimit")
 
@@ -47,6 +50,8 @@ class _Scope:
 
 
 def _scopes(settings: Settings) -> dict[str, _Scope]:
+    from limits import parse_many
+
     def items(value: str) -> tuple[RateLimitItem, ...]:
         return tuple(parse_many(value)) if value else ()
 
@@ -68,6 +73,8 @@ def _scopes(settings: Settings) -> dict[str, _Scope]:
 
 
 def _storage(settings: Settings, key_prefix: str) -> Storage:
+    from limits.storage import MemoryStorage, RedisStorage
+
     if settings.redis_url is None:
         return MemoryStorage()
     return RedisStorage(
@@ -87,15 +94,39 @@ def _safe_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Built:
+    scopes: dict[str, _Scope]
+    storage: Storage
+    limiter: MovingWindowRateLimiter
+
+
 class RateLimiter:
     """``hit(scope, key)`` counts one attempt and raises ``RateLimited`` beyond the
-    scope's limits; ``reset(scope, key)`` forgets a key's count (after a good login)."""
+    scope's limits; ``reset(scope, key)`` forgets a key's count (after a good login).
+
+    The limits, their store and the `limits` library (about 0.1 s of imports) are set up
+    on the first count: a CLI command on this machine counts nothing."""
 
     def __init__(self, settings: Settings, *, key_prefix: str = "querydeck") -> None:
-        self._scopes = _scopes(settings)
+        self._settings = settings
+        self._key_prefix = key_prefix
         self._shared = settings.redis_url is not None
-        self._storage = _storage(settings, key_prefix)
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._built: _Built | None = None
+        self._lock = threading.Lock()
+
+    def _parts(self) -> _Built:
+        built = self._built
+        if built is not None:
+            return built
+        with self._lock:
+            if self._built is None:
+                from limits.strategies import MovingWindowRateLimiter
+
+                storage = _storage(self._settings, self._key_prefix)
+                limiter = MovingWindowRateLimiter(storage)
+                self._built = _Built(_scopes(self._settings), storage, limiter)
+            return self._built
 
     @property
     def shared(self) -> bool:
@@ -104,7 +135,7 @@ class RateLimiter:
 
     def _scope(self, scope: str) -> _Scope:
         try:
-            return self._scopes[scope]
+            return self._parts().scopes[scope]
         except KeyError:
             raise ValueError(f"unknown rate-limit scope {scope!r}") from None
 
@@ -126,17 +157,20 @@ class RateLimiter:
         self._apply(scope, key, count=False)
 
     def _apply(self, scope: str, key: str, *, count: bool) -> None:
+        from limits.errors import StorageError
+
         spec = self._scope(scope)
+        parts = self._parts()
         ident = _safe_key(key)
         for item in spec.items:
             try:
                 if count:
-                    allowed = self._limiter.hit(item, scope, ident)
+                    allowed = parts.limiter.hit(item, scope, ident)
                 else:
-                    allowed = self._limiter.test(item, scope, ident)
+                    allowed = parts.limiter.test(item, scope, ident)
                 if allowed:
                     continue
-                stats = self._limiter.get_window_stats(item, scope, ident)
+                stats = parts.limiter.get_window_stats(item, scope, ident)
             except StorageError as exc:
                 self._unavailable(spec, scope, exc)
                 return
@@ -160,11 +194,14 @@ class RateLimiter:
     def reset(self, scope: str, key: str) -> None:
         """Forget ``key``'s count in ``scope``. An unreachable store is logged, not raised:
         the count expires with its window anyway."""
+        from limits.errors import StorageError
+
         spec = self._scope(scope)
+        parts = self._parts()
         ident = _safe_key(key)
         for item in spec.items:
             try:
-                self._limiter.clear(item, scope, ident)
+                parts.limiter.clear(item, scope, ident)
             except StorageError as exc:
                 log.warning(
                     "rate_limit_reset_failed", scope=scope, error=type(exc.storage_error).__name__
@@ -172,5 +209,9 @@ class RateLimiter:
 
     def close(self) -> None:
         """Release the Redis connections (memory storage holds none)."""
-        if isinstance(self._storage, RedisStorage):
-            self._storage.storage.close()
+        if self._built is None:
+            return
+        from limits.storage import RedisStorage
+
+        if isinstance(self._built.storage, RedisStorage):
+            self._built.storage.storage.close()
