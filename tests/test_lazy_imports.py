@@ -85,6 +85,8 @@ CLI_START_HEAVY = [
     "pyarrow",
     "querydeck.app.workbench",
     "limits",  # the rate limits: parsed when counted
+    "httpx",  # the client of a server: for --server, login and logout
+    "cryptography",  # X.509: when a certificate is read
 ]
 
 

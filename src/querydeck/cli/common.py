@@ -19,11 +19,11 @@ import orjson
 import typer
 from rich.console import Console
 
-from querydeck.cli.backend import Client
 from querydeck.errors import LocalOnlyCommand
 
 if TYPE_CHECKING:
     from querydeck.app.workbench import Workbench
+    from querydeck.cli.backend import Client
     from querydeck.settings import Settings
 
 

@@ -13,7 +13,7 @@ import socket
 import sys
 from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import BaseModel
@@ -25,7 +25,6 @@ from querydeck.cli.credentials import (
     check_transport,
     server_url,
 )
-from querydeck.cli.remote import ServerClient, parse, segment
 from querydeck.errors import (
     InvalidInput,
     NotLoggedIn,
@@ -35,6 +34,9 @@ from querydeck.errors import (
     TokenExpiryInvalid,
     Unauthenticated,
 )
+
+if TYPE_CHECKING:  # the HTTP client loads when a command talks to a server
+    from querydeck.cli.remote import ServerClient
 
 SESSION_COOKIE = "qd_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -114,6 +116,8 @@ def _create_token(
 ) -> tuple[_NewToken, _User]:
     """Log in, make a token with that session, log the session out; the token and the
     user's name as the server spells it."""
+    from querydeck.cli.remote import ServerClient, parse
+
     answer = client.send("POST", "/auth/login", json={"username": username, "password": password})
     csrf = parse(client.server, _LoginAnswer, answer.content).csrf_token
     cookie = _session_cookie(client, answer.headers.get_list("set-cookie"))
@@ -132,6 +136,8 @@ def _revoke(server: str, credential: Credential) -> None:
     """Revoke a kept token with itself; a token the server no longer accepts is done."""
     if credential.token_id is None:
         return
+    from querydeck.cli.remote import ServerClient, segment
+
     with ServerClient(server, credential.token) as client, contextlib.suppress(Unauthenticated):
         client.send("DELETE", f"/me/tokens/{segment(credential.token_id)}")
 
@@ -174,6 +180,8 @@ def login(
     password = _read_password(password_stdin)
     store = CredentialStore()
     previous = store.get(server)
+    from querydeck.cli.remote import ServerClient
+
     with ServerClient(server) as client:
         made, user = _create_token(client, username, password, days)
     store.put(

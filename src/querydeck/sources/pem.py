@@ -13,10 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING
 
 from querydeck.errors import (
     CertificateExpired,
@@ -24,6 +21,9 @@ from querydeck.errors import (
     CertificatePrivateKey,
     CertificateTooLarge,
 )
+
+if TYPE_CHECKING:  # X.509 parsing (tens of ms of imports) loads with the first certificate
+    from cryptography import x509
 
 MAX_PEM_BYTES = 64 * 1024
 MAX_CERTIFICATES = 32
@@ -48,10 +48,14 @@ class ParsedBundle:
 
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER encoding, as colon-separated upper-case hex."""
+    from cryptography.hazmat.primitives import hashes
+
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
@@ -72,6 +76,8 @@ def describe(cert: x509.Certificate) -> ParsedCertificate:
 
 def load_bundle(pem: bytes) -> list[x509.Certificate]:
     """The certificates of a stored (already checked) bundle."""
+    from cryptography import x509
+
     return x509.load_pem_x509_certificates(pem)
 
 
@@ -106,6 +112,9 @@ def parse(data: bytes, *, now: datetime | None = None) -> ParsedBundle:
             f"A bundle holds at most {MAX_CERTIFICATES} certificates; this one has {len(labels)}.",
             detail={"limit": MAX_CERTIFICATES, "count": len(labels)},
         )
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
