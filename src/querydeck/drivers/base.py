@@ -15,10 +15,9 @@ import abc
 import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
@@ -26,6 +25,9 @@ from querydeck.errors import CatalogUnsupported, ConnectionParamForbidden, Conne
 from querydeck.sandbox.addresses import DEFAULT_POLICY, AddressPolicy
 from querydeck.sandbox.fileroots import FileRoots
 from querydeck.sql.rules import EngineRules, NativeCheck
+
+if TYPE_CHECKING:  # Arrow (with numpy) loads with the first result, not with the registry
+    import pyarrow as pa
 
 #: Rows per record batch a driver should aim for when it builds batches itself.
 BATCH_ROWS = 8192

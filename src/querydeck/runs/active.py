@@ -10,7 +10,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from querydeck.audit.sql import summarise
 from querydeck.auth.principal import Principal
 from querydeck.drivers.base import EngineSession
 from querydeck.errors import QueryCancelled, QueryDeckError, QueryRejected, QueryTimeout
@@ -131,6 +130,8 @@ def finish_entry_fields(
     """The ``run.finish`` audit entry (keywords of :meth:`AuditLog.entry`) of a run ending
     with ``values``: the statement's fingerprint and tables, never its text, and the
     connections a federated run read (``sources``)."""
+    from querydeck.audit.sql import summarise  # sqlglot: loaded by the first run's end
+
     status = str(values["status"])
     summary = summarise(sql, dialect)
     entry: dict[str, Any] = {

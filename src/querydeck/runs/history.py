@@ -7,9 +7,8 @@ import binascii
 import functools
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -36,6 +35,9 @@ from querydeck.runs.results import jsonrows
 from querydeck.runs.results.store import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_PAGE_ROWS = 10_000
 #: Shortest run id prefix accepted (as git), the length of a full id, and how many

@@ -153,6 +153,7 @@ def converter(arrow_type: pa.DataType) -> Convert | None:
 
 
 def json_type(arrow_type: pa.DataType) -> str:
+
     if pat.is_integer(arrow_type) or pat.is_floating(arrow_type):
         return "number"
     if pat.is_boolean(arrow_type):

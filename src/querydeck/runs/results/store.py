@@ -49,6 +49,7 @@ _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
     """The schema with dictionary columns replaced by their value type (a stored batch must
     be self-contained)."""
+
     fields = [
         f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
     ]
@@ -56,6 +57,7 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+
     columns = [
         col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
         for col in batch.columns
@@ -269,6 +271,7 @@ class ResultWriter:
         """All the rows written, when they were few enough to keep (else None)."""
         if self._kept is None:
             return None
+
         return pa.Table.from_batches(self._kept, schema=self.schema)
 
     def commit(self) -> None:
@@ -388,6 +391,7 @@ class ResultStore:
 
     def open(self, run_id: str) -> StoredResult:
         """The stored result as it is now (complete batches only)."""
+
         try:
             raw = self.index_path(run_id).read_bytes()
             usable = len(raw) - len(raw) % _RECORD.size
@@ -413,6 +417,7 @@ class ResultStore:
         self, run_id: str, stored: StoredResult, first: int = 0, last: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Batches ``first`` to ``last`` (exclusive) of a stored result, CRC-checked."""
+
         last = len(stored.records) if last is None else last
         try:
             with open(self.path(run_id), "rb", buffering=0) as handle:
@@ -446,6 +451,7 @@ class ResultStore:
             piece = batch.slice(max(start, 0), limit)
             pieces.append(piece)
             limit -= piece.num_rows
+
         return pa.Table.from_batches(pieces, schema=stored.schema)
 
     def size(self, run_id: str) -> int:
