@@ -102,6 +102,14 @@ def test_the_cli_starts_without_the_database_layers() -> None:
 LISTING_HEAVY = [
     "alembic",  # the app database is at its head: no migration runs
     "fastapi",
+    "sqlglot",  # the guard and the audit's statement summaries: when a statement runs
+    "pyarrow",  # results: when one is written or read
+    "numpy",
+    "limits",
+    "httpx",
+    "querydeck.assistant",  # built when asked a question
+    "querydeck.runs.runner",  # built when a run starts
+    "querydeck.catalog.service",
 ]
 
 

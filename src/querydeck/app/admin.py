@@ -4,7 +4,7 @@ secrets and its rotation, uploaded CA certificates, and the demo connections."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from querydeck.app import demo
@@ -37,9 +37,10 @@ class AdminService:
         store: ConnectionStore,
         connections: ConnectionService,
         grants: Grants,
-        resealed: Sequence[Resealable] = (),
+        resealed: Callable[[], Sequence[Resealable]] = tuple,
     ) -> None:
-        """``resealed``: other sealed secrets a key rotation re-seals (model endpoints')."""
+        """``resealed``: the other sealed secrets a key rotation re-seals (model
+        endpoints'), asked for when a rotation runs."""
         self._settings = settings
         self._db = db
         self._audit = audit
@@ -90,7 +91,7 @@ class AdminService:
     def rotate_key(self) -> RotationResult:
         """Re-seal every stored secret with a new key in one transaction and replace the
         key file atomically (the old key is kept as a backup until the commit)."""
-        result, _ = KeyRotation(self._settings, self._db, self._store, self._resealed).run()
+        result, _ = KeyRotation(self._settings, self._db, self._store, self._resealed()).run()
         return result
 
     def add_certificate(

@@ -13,7 +13,6 @@ from querydeck.auth.access import Access, admin_only
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import LOCAL, Action, Principal
 from querydeck.drivers import registry
-from querydeck.runs.runner import RunManager
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo, DriverInfo, TestResult
 from querydeck.store.pages import Page
@@ -30,7 +29,7 @@ class ConnectionService:
     def __init__(
         self,
         store: ConnectionStore,
-        manager: RunManager,
+        clear_pools: Callable[[str], None],
         *,
         access: Access,
         grants: Grants,
@@ -40,7 +39,8 @@ class ConnectionService:
         self._store = store
         #: Called with a connection registered and tested (the Workbench reads its catalog).
         self.on_registered = on_registered
-        self._manager = manager
+        #: Closes the engine sessions pooled for a connection id (after a change).
+        self._clear_pools = clear_pools
         self._access = access
         self._grants = grants
         self._audit = audit
@@ -141,7 +141,7 @@ class ConnectionService:
                 admin_only(actor, "allow a login that can write")
             info = self._store.update(name, options, allow_privileged=allow_privileged)
             audit.done(info.id)
-        self._manager.pools.clear(info.id)
+        self._clear_pools(info.id)
         return info
 
     def rename(self, name: str, new_name: str, *, actor: Principal = LOCAL) -> ConnectionInfo:
@@ -160,7 +160,7 @@ class ConnectionService:
             info = self._store.get(name)
             self._store.delete(name)
             audit.done(info.id)
-        self._manager.pools.clear(info.id)
+        self._clear_pools(info.id)
 
     def test(self, name: str, *, actor: Principal = LOCAL) -> TestResult:
         with self.audited("connection.test", actor, {"name": name}, name) as audit:

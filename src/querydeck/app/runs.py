@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.audit.operations import outcome_of
@@ -25,14 +25,16 @@ from querydeck.errors import (
 )
 from querydeck.runs.active import RunSubmission
 from querydeck.runs.export.formats import ExportFormat
-from querydeck.runs.export.writers import Export, ExportReceipt, file_name
 from querydeck.runs.history import History
 from querydeck.runs.models import HistoryPage, RowsPage, RunInfo, RunRequest, RunStatus
 from querydeck.runs.results.store import ResultStore
-from querydeck.runs.runner import RunManager
 from querydeck.runs.saved import SavedQueryStore
 from querydeck.settings import Settings
 from querydeck.sources.connections import ConnectionStore
+
+if TYPE_CHECKING:  # the runner (the guard's parser) and the exports (Arrow) load on use
+    from querydeck.runs.export.writers import Export, ExportReceipt
+    from querydeck.runs.runner import RunManager
 
 T = TypeVar("T")
 
@@ -43,7 +45,7 @@ class RunService:
     def __init__(
         self,
         settings: Settings,
-        manager: RunManager,
+        manager: Callable[[], RunManager],
         history: History,
         results: ResultStore,
         *,
@@ -56,7 +58,7 @@ class RunService:
     ) -> None:
         self._settings = settings
         self._saved = saved
-        self._manager = manager
+        self._manager_of = manager
         self._history = history
         self._results = results
         self._access = access
@@ -64,6 +66,11 @@ class RunService:
         self._connections = connections
         self._limiter = limiter
         self._audit = audit
+
+    @property
+    def _manager(self) -> RunManager:
+        """The run manager, built when first needed: the history and pages need none."""
+        return self._manager_of()
 
     def start(self, request: RunRequest, *, actor: Principal = LOCAL) -> str:
         """Start an ad-hoc statement (``query`` grant; not for viewers)."""
@@ -326,6 +333,8 @@ class RunService:
                 detail={"status": run.status.value, "run_id": run_id},
             )
         run, stored = self._history.stored(run_id)
+        from querydeck.runs.export.writers import Export, file_name
+
         export = Export(
             store=self._results,
             run_id=run_id,
