@@ -110,6 +110,8 @@ LISTING_HEAVY = [
     "querydeck.assistant",  # built when asked a question
     "querydeck.runs.runner",  # built when a run starts
     "querydeck.catalog.service",
+    "structlog",  # the logs: with the first line logged (the server configures them)
+    "prometheus_client",  # the server's metrics
 ]
 
 
@@ -134,3 +136,23 @@ def cli_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("arguments", [["connections", "list"], ["history"]])
 def test_listings_load_neither_parser_nor_arrow(cli_data: Path, arguments: list[str]) -> None:
     assert among(loaded_by(arguments, cli_data), LISTING_HEAVY) == []
+
+
+#: What a one-row query on SQLite loads on no account (it needs the guard and Arrow).
+QUERY_HEAVY = [
+    "alembic",
+    "fastapi",
+    "limits",
+    "httpx",
+    "duckdb",
+    "querydeck.assistant",
+    "querydeck.catalog.service",
+    "querydeck.runs.export.writers",  # exports: when one is asked for
+    "structlog",
+]
+
+
+def test_a_query_loads_only_the_run_path(cli_data: Path) -> None:
+    loaded = loaded_by(["query", "items", "SELECT name FROM items WHERE id = 1"], cli_data)
+    assert {"sqlglot", "pyarrow", "querydeck.runs.runner"} <= loaded  # it did run
+    assert among(loaded, QUERY_HEAVY) == []

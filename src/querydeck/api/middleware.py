@@ -6,7 +6,6 @@ import re
 import time
 import uuid
 
-import structlog
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,7 +45,7 @@ class RequestContext:
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=rid):
+        with logs.request_scope(rid):
             try:
                 await self.app(scope, receive, send_with_id)
             finally:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import structlog
-from prometheus_client import Counter
 from sqlalchemy import Select, Table, func, select
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.orm import Session
@@ -34,15 +33,26 @@ from querydeck.errors import CursorInvalid, InvalidInput
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import AuditRow, utcnow
 
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
 log = logs.get("querydeck.audit")
-WRITE_FAILURES = Counter(
-    "querydeck_audit_write_failures_total",
-    "Audit entries that could not be written, by action.",
-    ["action"],
-)
 MAX_PAGE = 1000
 _AUDIT = cast(Table, AuditRow.__table__)
 _CURSOR_PREFIX = "audit:"
+
+
+@functools.cache
+def write_failures() -> Counter:
+    """The counter of audit entries that could not be written, registered with the first
+    one (prometheus_client loads with it; the API's ``/metrics`` loads it anyway)."""
+    from prometheus_client import Counter
+
+    return Counter(
+        "querydeck_audit_write_failures_total",
+        "Audit entries that could not be written, by action.",
+        ["action"],
+    )
 
 
 def _cut(value: str | None, size: int) -> str | None:
@@ -51,8 +61,7 @@ def _cut(value: str | None, size: int) -> str | None:
 
 def current_request_id() -> str | None:
     """The request id the API bound to this context (None outside a request)."""
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return str(value) if value else None
+    return logs.request_id() or None
 
 
 def encode_cursor(entry_id: int) -> str:
@@ -181,7 +190,7 @@ class AuditLog:
     @staticmethod
     def failed(action: str, exc: BaseException) -> None:
         """Log and count an entry that could not be written."""
-        WRITE_FAILURES.labels(action=action[:64]).inc()
+        write_failures().labels(action=action[:64]).inc()
         log.error("audit_write_failed", action=action[:64], error_type=type(exc).__name__)
 
     # --- reading ----------------------------------------------------------------------
