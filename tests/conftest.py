@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -61,10 +62,17 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo files (TPC-H DuckDB, Chinook SQLite), made once per test process; tests copy
-    them into their own data directory before use."""
-    directory = tmp_path_factory.mktemp("demo-files")
-    demo.prepare(directory)
+    """The demo files (TPC-H DuckDB, Chinook SQLite), made once per test run: the xdist
+    workers of a run share them (the first builds them under a lock, in the temporary
+    directory the workers' own ones live in). Tests copy them into their own data
+    directory before use and never change these."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by this run's workers
+    directory = root / "demo-files"
+    with open(root / "demo-files.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        demo.prepare(directory)  # builds what is missing; TPC-H is written atomically
     return directory
 
 
