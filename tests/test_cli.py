@@ -43,12 +43,18 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, demo_files: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(
+    tmp_path: Path,
+    demo_files: Path,
+    migrated_app_database: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
     for key in list(os.environ):
         if key.startswith("QUERYDECK_"):
             monkeypatch.delenv(key)
     path = tmp_path / "data"
     shutil.copytree(demo_files, path / "demo")
+    shutil.copyfile(migrated_app_database, path / "querydeck.db")
     monkeypatch.setenv("QUERYDECK_DATA_DIR", str(path))
     monkeypatch.setenv("QUERYDECK_FILE_ROOTS", str(tmp_path / "userfiles"))
     (tmp_path / "userfiles").mkdir()
