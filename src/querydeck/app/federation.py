@@ -7,17 +7,21 @@ existence does not leak. A federated source of a federated connection is left ou
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import Action, Principal
-from querydeck.drivers.federated.driver import BoundSource, FederatedDriver
 from querydeck.errors import ConnectionNotFound
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
 
 Binder = Callable[[ConnectionInfo, Any, Principal], Any]
+
+#: The federated driver's module: a driver can only be federated once it is loaded (the
+#: registry loads it for a federated connection), so other runs never import it.
+_FEDERATED = "querydeck.drivers.federated.driver"
 
 
 def binder(store: ConnectionStore, grants: Grants) -> Binder:
@@ -32,6 +36,10 @@ def binder(store: ConnectionStore, grants: Grants) -> Binder:
         )
 
     def bind(info: ConnectionInfo, driver: Any, actor: Principal) -> Any:
+        if _FEDERATED not in sys.modules:
+            return driver
+        from querydeck.drivers.federated.driver import BoundSource, FederatedDriver
+
         if not isinstance(driver, FederatedDriver):
             return driver
         sources = []
