@@ -148,7 +148,9 @@ QUERY_HEAVY = [
     "querydeck.assistant",
     "querydeck.catalog.service",
     "querydeck.runs.export.writers",  # exports: when one is asked for
+    "querydeck.drivers.federated",  # a federated connection's driver: for such a run only
     "structlog",
+    "prometheus_client",  # the runs' metrics: kept where /metrics exposes them
 ]
 
 

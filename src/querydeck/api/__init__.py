@@ -32,6 +32,7 @@ from querydeck.api.routes import saved as saved_queries
 from querydeck.api.routes import uploads as upload_routes
 from querydeck.api.schemas import ERROR_RESPONSES
 from querydeck.app.workbench import Workbench
+from querydeck.runs import metrics as run_metrics
 
 API_PREFIX = "/api/v1"
 
@@ -49,6 +50,7 @@ def create_app(workbench: Workbench, *, web_root: Path | None = None) -> FastAPI
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.workbench = workbench
+    run_metrics.enable()  # the runs' metrics, on /metrics
     errors.install(app)
     pages = apidocs.install(app, openapi_url=f"{API_PREFIX}/openapi.json", title=app.title)
     hardening.install(app, workbench.settings, api_prefix=API_PREFIX, pages=pages)
