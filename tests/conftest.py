@@ -133,11 +133,15 @@ def demo_workbench(data_dir: Path, demo_files: Path) -> Iterator[Workbench]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDatabase]:
-    """A migrated app database, on SQLite and on PostgreSQL (a database of its own)."""
+def db(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_app_database: Path
+) -> Iterator[AppDatabase]:
+    """A migrated app database, on SQLite (a copy of the one migrated for the test
+    process) and on PostgreSQL (a database of its own, migrated here)."""
     from tests.services import postgres_database
 
     if request.param == "sqlite":
+        shutil.copyfile(migrated_app_database, tmp_path / "app.db")
         database = AppDatabase(f"sqlite:///{tmp_path / 'app.db'}")
         database.migrate()
         yield database
