@@ -31,7 +31,6 @@ from querydeck.runs.models import (
     RunInfo,
     RunStatus,
 )
-from querydeck.runs.results import jsonrows
 from querydeck.runs.results.store import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
@@ -239,6 +238,8 @@ class History:
         the stored row count while the run still writes. Values cut (when stored, or now
         to keep the page under ``max_page_bytes``) are reported, never silent."""
         complete = run.status is RunStatus.succeeded
+        from querydeck.runs.results import jsonrows  # Arrow: with the first page read
+
         rows, cells = jsonrows.page_rows(table, self.max_page_bytes)
         stored_cut = [c.name for c in run.columns or [] if c.truncated_values]
         return RowsPage(

@@ -28,15 +28,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.ipc as ipc
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from querydeck.drivers.base import ResultStream
 from querydeck.errors import ResultCorrupt, ResultExpired, ResultStoreFull
 from querydeck.runs.results.writebehind import WriteBehind
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Index record: first row, rows, byte offset, byte length, CRC-32 (+ 4 pad bytes).
 _RECORD = struct.Struct("<qqqqI4x")
@@ -50,6 +49,8 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
     """The schema with dictionary columns replaced by their value type (a stored batch must
     be self-contained)."""
 
+    import pyarrow as pa
+
     fields = [
         f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
     ]
@@ -57,6 +58,7 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    import pyarrow as pa
 
     columns = [
         col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
@@ -66,6 +68,8 @@ def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _sized(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return bool(
         pa.types.is_string(arrow_type)
         or pa.types.is_large_string(arrow_type)
@@ -84,6 +88,9 @@ def cap_values(batch: pa.RecordBatch, limit: int, counts: dict[str, int]) -> pa.
     """``batch`` with every text or binary value longer than ``limit`` bytes cut to it;
     adds the values cut to ``counts`` (by column name). One pass over the offsets per
     column; only a column holding such a value is rebuilt."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     columns = list(batch.columns)
     changed = False
     for index, (column, field) in enumerate(zip(columns, batch.schema, strict=True)):
@@ -269,6 +276,8 @@ class ResultWriter:
 
     def kept(self) -> pa.Table | None:
         """All the rows written, when they were few enough to keep (else None)."""
+        import pyarrow as pa
+
         if self._kept is None:
             return None
 
@@ -391,6 +400,8 @@ class ResultStore:
 
     def open(self, run_id: str) -> StoredResult:
         """The stored result as it is now (complete batches only)."""
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
 
         try:
             raw = self.index_path(run_id).read_bytes()
@@ -418,6 +429,9 @@ class ResultStore:
     ) -> Iterator[pa.RecordBatch]:
         """Batches ``first`` to ``last`` (exclusive) of a stored result, CRC-checked."""
 
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
         last = len(stored.records) if last is None else last
         try:
             with open(self.path(run_id), "rb", buffering=0) as handle:
@@ -441,6 +455,8 @@ class ResultStore:
         return self.read_from(run_id, self.open(run_id), offset, limit)
 
     def read_from(self, run_id: str, stored: StoredResult, offset: int, limit: int) -> pa.Table:
+        import pyarrow as pa
+
         if limit <= 0 or offset >= stored.rows:
             return stored.schema.empty_table()
         first = bisect.bisect_right(stored.starts, offset) - 1
