@@ -522,6 +522,7 @@ def _querydeck_command() -> list[str]:
 
 @pytest.mark.parametrize("how", ["option", "environment"])
 def test_serve_on_a_busy_port_stops_before_doing_anything(data_dir: Path, how: str) -> None:
+    before = _contents(data_dir)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
@@ -539,9 +540,18 @@ def test_serve_on_a_busy_port_stops_before_doing_anything(data_dir: Path, how: s
     assert "QUERYDECK_PORT=" in done.stderr
     assert "serving at" not in done.stderr
     assert "Traceback" not in done.stderr
-    # Checked first: no migration, no administrator, no demo connections.
+    # Checked first: no migration, no administrator, no demo connections (the data
+    # directory, which the fixture starts with a migrated app database, is untouched).
     assert not (data_dir / "initial-admin-password").exists()
-    assert not any(data_dir.glob("*.db")), list(data_dir.iterdir())
+    assert _contents(data_dir) == before
+
+
+def _contents(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for a directory)."""
+    return {
+        str(path.relative_to(root)): path.read_bytes() if path.is_file() else None
+        for path in sorted(root.rglob("*"))
+    }
 
 
 def test_serve(data_dir: Path) -> None:
