@@ -103,9 +103,10 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-#: The extreme case of dates before year 1 and after 9999: read exactly by the binary
-#: COPY path only (flavours without it read through psycopg, which refuses such dates).
-FAR_DATES = "far dates"
+#: The extreme case of infinite dates and dates before year 1 and after 9999: read exactly
+#: by the binary COPY path only (flavours without it read through psycopg, which refuses
+#: such dates).
+FAR_DATES = "far and infinite dates"
 
 
 class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
@@ -169,8 +170,9 @@ class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
             ),
             ExtremeCase(
                 FAR_DATES,
-                "SELECT '4713-01-01 BC'::date AS e, '200000-01-01 12:00:00'::timestamp AS f",
-                ["-4712-01-01", "+200000-01-01T12:00:00"],
+                "SELECT '4713-01-01 BC'::date AS e, '200000-01-01 12:00:00'::timestamp AS f, "
+                "'infinity'::timestamptz AS g, '-infinity'::date AS h",
+                ["-4712-01-01", "+200000-01-01T12:00:00", "infinity", "-infinity"],
             ),
         ]
 

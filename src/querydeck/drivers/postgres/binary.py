@@ -258,11 +258,14 @@ def _uuid(column: _Column) -> pa.Array:
 def _date(column: _Column) -> pa.Array:
     days = column.fixed(">i4")
     valid = column.valid
-    if column.any_valid((days == _INT32_MAX) | (days == _INT32_MIN)):
-        raise column.mismatch("an infinite date")
-    if column.any_valid(days > _INT32_MAX - _EPOCH_DAYS):
+    plus, minus = days == _INT32_MAX, days == _INT32_MIN
+    finite = ~(plus | minus)
+    if column.any_valid(finite & (days > _INT32_MAX - _EPOCH_DAYS)):
         raise column.mismatch("a date out of range")
-    values = np.where(valid, days + _EPOCH_DAYS, 0).astype(np.int32)
+    # infinity and -infinity as the largest and smallest values (runs.results.extremes)
+    shifted = np.where(finite, days.astype(np.int64) + _EPOCH_DAYS, 0)
+    values = np.select([plus, minus], [_INT32_MAX, -_INT32_MAX], shifted)
+    values = np.where(valid, values, 0).astype(np.int32)
     return pa.Array.from_buffers(
         pa.date32(),
         len(values),
@@ -274,11 +277,19 @@ def _date(column: _Column) -> pa.Array:
 def _timestamp(column: _Column) -> pa.Array:
     micros = column.fixed(">i8")
     valid = column.valid
-    if column.any_valid((micros == _INT64_MAX) | (micros == _INT64_MIN)):
-        raise column.mismatch("an infinite timestamp")
-    if column.any_valid(micros > _INT64_MAX - _EPOCH_US):
-        raise column.mismatch("a timestamp out of range")
-    values = np.where(valid, micros + _EPOCH_US, 0)
+    plus, minus = micros == _INT64_MAX, micros == _INT64_MIN
+    if not (plus.any() or minus.any()):  # the usual case: one pass, no copies
+        if column.any_valid(micros > _INT64_MAX - _EPOCH_US):
+            raise column.mismatch("a timestamp out of range")
+        values = np.where(valid, micros + _EPOCH_US, 0)
+    else:
+        finite = ~(plus | minus)
+        if column.any_valid(finite & (micros > _INT64_MAX - _EPOCH_US)):
+            raise column.mismatch("a timestamp out of range")
+        # infinity and -infinity as the largest and smallest values (runs.results.extremes)
+        shifted = np.where(finite, micros, 0) + _EPOCH_US
+        values = np.select([plus, minus], [_INT64_MAX, -_INT64_MAX], shifted)
+        values = np.where(valid, values, 0).astype(np.int64)
     return pa.Array.from_buffers(
         column.field.type,
         len(values),
