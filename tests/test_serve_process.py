@@ -144,3 +144,43 @@ def test_mariadb_statement_ends_after_kill_9(serve_dir: Path) -> None:
             started = time.monotonic()
             _wait_for(lambda: running() == 0, 30)
         assert time.monotonic() - started < 15
+
+
+# --- a fresh server's first requests arrive at once ----------------------------------------
+
+
+def test_the_first_requests_of_a_fresh_server_may_come_at_once(serve_dir: Path) -> None:
+    """16 runs sent together as the server's first requests all succeed: nothing is
+    imported by several request threads at once (the rate limiter's library deadlocked
+    on its own circular imports when two threads loaded it together)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {"QUERYDECK_MAX_RUNS_PER_USER": "32", "QUERYDECK_MAX_RUNS_PER_CONNECTION": "32"}
+    with served(serve_dir, env=env) as server:
+        body = {"connection": "demo", "sql": "SELECT count(*) FROM nation", "wait_ms": 30_000}
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: server.call("POST", "/api/v1/runs", body), range(16)))
+    failed = [(status, answer) for status, answer in answers if status != 200]
+    assert failed == []
+    assert all(answer["run"]["status"] == "succeeded" for _, answer in answers), answers
+
+
+def test_warm_builds_every_part_and_loads_the_run_path(tmp_path: Path) -> None:
+    """What ``serve`` does before it accepts requests: every service built, the rate
+    limiter set up, the run path's modules loaded (nothing left for request threads to
+    import at the same time)."""
+    import sys
+
+    from querydeck.app import workbench as workbench_module
+
+    with Workbench(load_settings(data_dir=tmp_path / "data")) as wb:
+        wb.warm()
+        parts = [
+            name
+            for name, value in vars(Workbench).items()
+            if isinstance(value, workbench_module._Part)
+        ]
+        assert parts
+        assert [name for name in parts if name not in wb.__dict__] == []
+        assert wb.limiter._built is not None
+    assert all(name in sys.modules for name in workbench_module._RUN_PATH_MODULES)

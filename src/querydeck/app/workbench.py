@@ -64,6 +64,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Modules the run path imports on first use (see :meth:`Workbench.warm`).
+_RUN_PATH_MODULES = (
+    "querydeck.runs.results.jsonrows",
+    "querydeck.runs.export.writers",
+    "querydeck.sql.guard",
+    "pyarrow.compute",
+    "pyarrow.ipc",
+)
+
 
 class _Part(Generic[T]):
     """A part of the Workbench built on first use, once: a command imports and builds
@@ -362,6 +371,20 @@ class Workbench:
         )
 
     # --- the lifetime -------------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Build every part and load what the run path imports on first use, now: a server
+        calls it before it accepts requests, so that its first concurrent requests do not
+        import modules in several threads at once (some libraries' circular imports
+        deadlock then) and the first run does not pay for the imports."""
+        import importlib
+
+        for name, value in vars(type(self)).items():
+            if isinstance(value, _Part):
+                getattr(self, name)
+        self.limiter.prepare()
+        for module in _RUN_PATH_MODULES:
+            importlib.import_module(module)
 
     def open(self) -> Workbench:
         """The start-up work, once: the data directory (0700), migrations, the check of

@@ -156,11 +156,17 @@ class RateLimiter:
         """
         self._apply(scope, key, count=False)
 
-    def _apply(self, scope: str, key: str, *, count: bool) -> None:
-        from limits.errors import StorageError
+    def prepare(self) -> None:
+        """Set up the limits now rather than on the first count (a server, at start)."""
+        self._parts()
 
+    def _apply(self, scope: str, key: str, *, count: bool) -> None:
         spec = self._scope(scope)
         parts = self._parts()
+        # Only once _parts() has imported the library, under its lock: threads importing
+        # parts of `limits` at the same time deadlock on its circular imports.
+        from limits.errors import StorageError
+
         ident = _safe_key(key)
         for item in spec.items:
             try:
@@ -194,10 +200,10 @@ class RateLimiter:
     def reset(self, scope: str, key: str) -> None:
         """Forget ``key``'s count in ``scope``. An unreachable store is logged, not raised:
         the count expires with its window anyway."""
-        from limits.errors import StorageError
-
         spec = self._scope(scope)
         parts = self._parts()
+        from limits.errors import StorageError  # after _parts(): see _apply
+
         ident = _safe_key(key)
         for item in spec.items:
             try:

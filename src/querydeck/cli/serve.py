@@ -127,6 +127,7 @@ def _serve(settings: Settings, listening: socket.socket, bind_host: str, bind_po
             every = settings.catalog_refresh_interval_s
             message(f"Catalogs are refreshed in the background every {every:g} s.")
         arrowpool.make_default()  # a long-lived process: freed Arrow memory goes back
+        workbench.warm()  # everything loaded before the first (concurrent) requests
         app = create_app(workbench)
         bound_host, bound_port = listening.getsockname()[:2]
         # The outbound policy refuses connections to this very listener, as bound.
