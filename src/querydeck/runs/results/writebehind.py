@@ -31,17 +31,20 @@ class WriteBehind:
         self._write = write
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(DEPTH)
         self._error: BaseException | None = None
+        #: The writer failed: it writes nothing more, even after its error was raised.
+        self._failed = False
         self._thread = threading.Thread(target=self._run, name="qd-result-writer", daemon=True)
         self._thread.start()
         self._closed = False
 
     def _run(self) -> None:
         while (batch := self._queue.get()) is not None:
-            if self._error is not None:
+            if self._failed:
                 continue  # keep taking batches: the caller must never block on a full queue
             try:
                 self._write(batch)
             except BaseException as exc:  # raised to the caller, see put() and close()
+                self._failed = True
                 self._error = exc
 
     def put(self, batch: pa.RecordBatch) -> None:
