@@ -43,14 +43,15 @@ def _restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _restore_sigint() -> Iterator[None]:
-    """A test that left another SIGINT handler behind (an in-process server, a library)
-    does not change how the next test's Ctrl-C is handled: the Ctrl-C tests failed when
-    they ran after such a test in the same worker."""
+def _python_sigint() -> Iterator[None]:
+    """Each test starts with Python's own SIGINT handler, as a command run from a terminal
+    does, whatever the runner inherited (a runner started in the background by a shell
+    without job control ignores SIGINT, and the Ctrl-C tests then failed), and whatever an
+    earlier test left behind; the handler found is put back afterwards."""
     before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
-    if before is not None and signal.getsignal(signal.SIGINT) is not before:
-        signal.signal(signal.SIGINT, before)
+    signal.signal(signal.SIGINT, before if before is not None else signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
