@@ -42,9 +42,6 @@ from querydeck.errors import QueryFailed
 _EPOCH_US = 946_684_800_000_000
 _EPOCH_DAYS = 10_957
 _INT64_MAX = np.iinfo(np.int64).max
-_INT64_MIN = np.iinfo(np.int64).min
-_INT32_MAX = np.iinfo(np.int32).max
-_INT32_MIN = np.iinfo(np.int32).min
 #: ``numeric`` sign words (``NUMERIC_POS``...): positive, negative, NaN, +/- infinity.
 _NUMERIC_NEG = 0x4000
 #: Digits of a ``decimal128`` that an int64 holds whatever they are.
@@ -255,17 +252,25 @@ def _uuid(column: _Column) -> pa.Array:
     )
 
 
-def _date(column: _Column) -> pa.Array:
-    days = column.fixed(">i4")
-    valid = column.valid
-    plus, minus = days == _INT32_MAX, days == _INT32_MIN
+def _from_epoch(column: _Column, raw: np.ndarray, epoch: int, what: str) -> np.ndarray:
+    """Day or microsecond counts from PostgreSQL's epoch (2000-01-01) moved to Unix's.
+    ``infinity`` and ``-infinity`` (the type's largest and smallest values) become the
+    largest value and its negation, which :mod:`querydeck.runs.results.extremes` writes
+    back as ``infinity`` and ``-infinity``; a finite value Arrow cannot hold fails."""
+    top = int(np.iinfo(raw.dtype).max)
+    plus, minus = raw == top, raw == -top - 1
     finite = ~(plus | minus)
-    if column.any_valid(finite & (days > _INT32_MAX - _EPOCH_DAYS)):
-        raise column.mismatch("a date out of range")
-    # infinity and -infinity as the largest and smallest values (runs.results.extremes)
-    shifted = np.where(finite, days.astype(np.int64) + _EPOCH_DAYS, 0)
-    values = np.select([plus, minus], [_INT32_MAX, -_INT32_MAX], shifted)
-    values = np.where(valid, values, 0).astype(np.int32)
+    if column.any_valid(finite & (raw > top - epoch)):
+        raise column.mismatch(f"a {what} out of range")
+    values = np.where(column.valid & finite, raw + epoch, 0)
+    if not finite.all():
+        values[plus] = top
+        values[minus] = -top
+    return values.astype(raw.dtype.newbyteorder("="), copy=False)
+
+
+def _date(column: _Column) -> pa.Array:
+    values = _from_epoch(column, column.fixed(">i4"), _EPOCH_DAYS, "date")
     return pa.Array.from_buffers(
         pa.date32(),
         len(values),
@@ -275,21 +280,7 @@ def _date(column: _Column) -> pa.Array:
 
 
 def _timestamp(column: _Column) -> pa.Array:
-    micros = column.fixed(">i8")
-    valid = column.valid
-    plus, minus = micros == _INT64_MAX, micros == _INT64_MIN
-    if not (plus.any() or minus.any()):  # the usual case: one pass, no copies
-        if column.any_valid(micros > _INT64_MAX - _EPOCH_US):
-            raise column.mismatch("a timestamp out of range")
-        values = np.where(valid, micros + _EPOCH_US, 0)
-    else:
-        finite = ~(plus | minus)
-        if column.any_valid(finite & (micros > _INT64_MAX - _EPOCH_US)):
-            raise column.mismatch("a timestamp out of range")
-        # infinity and -infinity as the largest and smallest values (runs.results.extremes)
-        shifted = np.where(finite, micros, 0) + _EPOCH_US
-        values = np.select([plus, minus], [_INT64_MAX, -_INT64_MAX], shifted)
-        values = np.where(valid, values, 0).astype(np.int64)
+    values = _from_epoch(column, column.fixed(">i8"), _EPOCH_US, "timestamp")
     return pa.Array.from_buffers(
         column.field.type,
         len(values),
