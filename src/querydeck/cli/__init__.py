@@ -12,19 +12,9 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from querydeck.cli import assistant as assistant_cli
-from querydeck.cli import audit, catalog, connections, drivers, keys, login, query, runs, serve
-from querydeck.cli import certificates as certificates_cli
-from querydeck.cli import endpoints as endpoints_cli
-from querydeck.cli import export as export_cli
-from querydeck.cli import grants as grants_cli
-from querydeck.cli import knowledge as knowledge_cli
-from querydeck.cli import saved as saved_cli
-from querydeck.cli import upload as upload_cli
-from querydeck.cli import users as users_cli
 from querydeck.cli.common import ServerChoice, choose_server, print_error
+from querydeck.cli.tree import LazyGroup
 from querydeck.errors import QueryDeckError
 
 __all__ = ["app", "main"]
@@ -37,8 +27,10 @@ def debug_enabled() -> bool:
     return os.environ.get("QUERYDECK_DEBUG", "").lower() in ("1", "true", "yes")
 
 
-class ErrorReportingGroup(TyperGroup):
-    """Turns every error a command raises into an ``Error [CODE]`` line and exit code 1."""
+class ErrorReportingGroup(LazyGroup):
+    """Turns every error a command raises into an ``Error [CODE]`` line and exit code 1.
+
+    Its commands (:data:`querydeck.cli.tree.COMMANDS`) are imported and built when used."""
 
     def invoke(self, ctx: Any) -> Any:  # Any: Typer has no public name for its Context base
         try:
@@ -110,36 +102,12 @@ def _root(
     choose_server(ServerChoice(server or None, insecure, ctx.invoked_subcommand))
 
 
-app.command("serve")(serve.serve)
-app.command("login")(login.login)
-app.command("logout")(login.logout)
-app.command("demo")(drivers.demo)
-app.command("drivers")(drivers.drivers)
-app.add_typer(connections.app, name="connections")
-app.command("query")(query.query)
-app.command("history")(runs.history)
-app.add_typer(runs.app, name="runs")
-app.add_typer(catalog.app, name="schema")
-app.command("search")(catalog.search)
-app.add_typer(keys.app, name="keys")
-app.command("export")(export_cli.export)
-app.add_typer(saved_cli.app, name="saved")
-app.add_typer(certificates_cli.app, name="certificates")
-app.add_typer(users_cli.app, name="users")
-app.add_typer(grants_cli.groups_app, name="groups")
-app.add_typer(grants_cli.grants_app, name="grants")
-app.command("audit")(audit.audit)
-app.command("upload")(upload_cli.upload)
-app.command("ask")(assistant_cli.ask)
-app.command("eval")(assistant_cli.evaluate)
-app.add_typer(endpoints_cli.app, name="endpoints")
-app.add_typer(knowledge_cli.app, name="kb")
-
-
 def main() -> None:
     """Entry point of the ``querydeck`` console script."""
     from typer.main import get_command
 
     from querydeck.cli.helptext import tidy
 
-    tidy(get_command(app))(prog_name="querydeck")
+    root = get_command(app)
+    root.tidy_help = True  # type: ignore[attr-defined]  # an ErrorReportingGroup
+    tidy(root)(prog_name="querydeck")
