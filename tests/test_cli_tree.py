@@ -115,9 +115,10 @@ def among(modules: set[str], names: list[str]) -> list[str]:
 COMMAND_MODULES = sorted({f"querydeck.cli.{entry.module}" for entry in COMMANDS.values()})
 
 
-def test_the_root_help_loads_no_command_module(tmp_path: Path) -> None:
+def test_the_root_help_loads_no_command_module_nor_settings(tmp_path: Path) -> None:
     loaded = loaded_by(["--help"], tmp_path)
-    assert among(loaded, [*COMMAND_MODULES, "sqlalchemy"]) == []
+    heavy = [*COMMAND_MODULES, "querydeck.settings", "pydantic", "sqlalchemy"]
+    assert among(loaded, heavy) == []
 
 
 def test_a_command_loads_its_own_module_only(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from querydeck.errors import QueryDeckError
-from querydeck.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from querydeck.app.workbench import Workbench
+    from querydeck.settings import Settings, load_settings
 
 __version__ = "0.1.0"
 
@@ -27,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from querydeck.app.workbench import Workbench
 
         return Workbench
+    if name in ("Settings", "load_settings"):  # pydantic: not for `querydeck --help`
+        from querydeck import settings
+
+        return getattr(settings, name)
     raise AttributeError(name)
