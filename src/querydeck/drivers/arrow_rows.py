@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from querydeck.drivers.base import BATCH_ROWS, ResultStream
+from querydeck.drivers.pandasprobe import skip_pandas_probe
 from querydeck.errors import QueryDeckError, QueryFailed, ResultTypeMismatch
 
 #: Field metadata key holding the engine's own type name (``int8``, ``numeric(10,2)``...).
@@ -85,6 +86,7 @@ def decimal_type(precision: int | None, scale: int | None) -> pa.DataType:
 
 def rows_to_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch:
     """One record batch with exactly ``schema`` from row tuples (see the module rules)."""
+    skip_pandas_probe()  # pyarrow would import pandas to tell whether a value is one
     width = len(schema)
     if rows and set(map(len, rows)) != {width}:
         raise ResultTypeMismatch(
