@@ -6,7 +6,7 @@ import Rich tables, pydantic models and more: building all of them made every ru
 name (:data:`COMMANDS`: where it lives and the first paragraph of its help) and imports
 and builds a command only when it is asked for, so ``querydeck connections list`` loads
 the ``connections`` module alone. The root's ``--help`` lists the commands from the
-summaries here without loading any; ``tests/cli/test_command_tree.py`` checks that they
+summaries here without loading any; ``tests/test_cli_tree.py`` checks that they
 match the commands' own help and that the listing reads the same either way.
 """
 
