@@ -1,6 +1,10 @@
 """Engine to result store at the speed of the wire (issue 21): each figure next to its
 reference, measured in the same alternated rounds (medians of ``QD_WIRE_ROUNDS``, default 3).
 
+``QD_ENGINES_CASES`` (comma-separated: ``pg``, ``sqlite``, ``mysql``, ``duckdb``, ``e2e``,
+``small``) runs only those cases with their references, e.g.
+``QD_ENGINES_CASES=sqlite,duckdb python -m bench engines``; unset, every case runs.
+
 The table is the issue's 1,000,000 rows × 10 columns (``bench.wire``), on PostgreSQL and
 copied to SQLite, DuckDB and MariaDB (``bench.wire_data``). Every case runs in a process of
 its own (``bench.wire_cases``); the references that querydeck does not depend on run in the
@@ -23,6 +27,27 @@ from bench.results import db_url
 from bench.wire import ROUNDS, ROWS, wire_table
 
 Row = tuple[str, str, str, str]
+
+#: Each selectable case: querydeck's side and its reference (``got`` keys).
+CASES = {
+    "pg": ("pg", "adbc"),
+    "sqlite": ("sqlite", "scan"),
+    "mysql": ("mysql", "cli"),
+    "duckdb": ("duck", "fetch"),
+    "e2e": ("e2e", "copy"),
+    "small": (),
+}
+
+
+def selected() -> set[str]:
+    """The cases ``QD_ENGINES_CASES`` names (every case when unset)."""
+    named = {c.strip() for c in os.environ.get("QD_ENGINES_CASES", "").split(",") if c.strip()}
+    unknown = named - set(CASES)
+    if unknown:
+        raise SystemExit(
+            f"unknown engines case(s) {', '.join(sorted(unknown))}; cases: {', '.join(CASES)}"
+        )
+    return named or set(CASES)
 
 
 def case(*args: str, env: dict[str, str], refs: bool = False) -> dict[str, Any]:
@@ -89,19 +114,26 @@ def run() -> list[Row]:
             ("dk", f"duckdb:///{duck}"),
         ):
             case("connect", name, url, env=env)
+        wanted = selected()
         for _ in range(ROUNDS):
-            got["pg"].append(case("store", "pg", table, env=env))
-            got["adbc"].append(wire_case("adbc_table"))
-            got["sqlite"].append(case("store", "sq", table, env=env))
-            got["scan"].append(case("duckdb_sqlite", str(sqlite), table, env=env, refs=True))
-            got["mysql"].append(case("store", "my", table, env=env))
-            got["cli"].append(case("mariadb_cli", mysql, table, out, env=env))
-            got["duck"].append(case("store", "dk", table, env=env))
-            got["fetch"].append(case("duckdb_fetch", str(duck), table, env=env))
-            got["e2e"].append(case("end_to_end", "pg", table, out + ".csv", env=env))
-            got["copy"].append(case("psql_copy", db_url(), table, out + ".csv", env=env))
-            for which in ("querydeck", "datasette"):
-                smalls[which].append(case("small", which, "sq", str(sqlite), table, env=env))
+            if "pg" in wanted:
+                got["pg"].append(case("store", "pg", table, env=env))
+                got["adbc"].append(wire_case("adbc_table"))
+            if "sqlite" in wanted:
+                got["sqlite"].append(case("store", "sq", table, env=env))
+                got["scan"].append(case("duckdb_sqlite", str(sqlite), table, env=env, refs=True))
+            if "mysql" in wanted:
+                got["mysql"].append(case("store", "my", table, env=env))
+                got["cli"].append(case("mariadb_cli", mysql, table, out, env=env))
+            if "duckdb" in wanted:
+                got["duck"].append(case("store", "dk", table, env=env))
+                got["fetch"].append(case("duckdb_fetch", str(duck), table, env=env))
+            if "e2e" in wanted:
+                got["e2e"].append(case("end_to_end", "pg", table, out + ".csv", env=env))
+                got["copy"].append(case("psql_copy", db_url(), table, out + ".csv", env=env))
+            if "small" in wanted:
+                for which in ("querydeck", "datasette"):
+                    smalls[which].append(case("small", which, "sq", str(sqlite), table, env=env))
     return rows(got, smalls)
 
 
@@ -116,6 +148,8 @@ def rows(
         ("MariaDB", "mysql", "cli", "mariadb --batch --quick to a file", "goal ≤ 1.5×"),
         ("DuckDB", "duck", "fetch", "DuckDB's own record-batch reader", "goal ≤ 1.2×"),
     ):
+        if not got[mine]:
+            continue
         out.append(
             (
                 f"{label} → result store, SELECT * of {size} (medians of {ROUNDS} "
@@ -125,15 +159,24 @@ def rows(
                 f"{paired(got[mine], got[ref]):.2f}× ({goal})",
             )
         )
-    out.append(
-        (
-            f"end to end: run + CSV export of {size} through the API (PostgreSQL)",
-            f"{seconds(got['e2e'])} (the run alone {seconds(got['e2e'], 'run_seconds')}), "
-            f"server {rss(got['e2e'])}",
-            f"psql \\copy (SELECT *) TO file CSV: {seconds(got['copy'])}",
-            f"{paired(got['e2e'], got['copy']):.2f}× (goal ≤ 2×)",
-        )
+    if got["e2e"]:
+        out.append(end_to_end_row(got, size))
+    if smalls["querydeck"]:
+        out += small_rows(smalls)
+    return out
+
+
+def end_to_end_row(got: dict[str, list[dict[str, Any]]], size: str) -> Row:
+    return (
+        f"end to end: run + CSV export of {size} through the API (PostgreSQL)",
+        f"{seconds(got['e2e'])} (the run alone {seconds(got['e2e'], 'run_seconds')}), "
+        f"server {rss(got['e2e'])}",
+        f"psql \\copy (SELECT *) TO file CSV: {seconds(got['copy'])}",
+        f"{paired(got['e2e'], got['copy']):.2f}× (goal ≤ 2×)",
     )
+
+
+def small_rows(smalls: dict[str, list[dict[str, Any]]]) -> list[Row]:
     mine, ref = smalls["querydeck"], smalls["datasette"]
 
     def p50(runs: list[dict[str, Any]]) -> str:
@@ -144,24 +187,21 @@ def rows(
         each = ", ".join(f"{r['rps']:.0f}" for r in runs)
         return f"{median([r['rps'] for r in runs]):.0f} req/s ({each})"
 
-    out.append(
+    return [
         (
             "small query on SQLite (10 rows: WHERE, ORDER BY, LIMIT 10), 200 sequential "
             "requests; querydeck's run recorded, guarded and audited",
             p50(mine),
             f"Datasette ?sql=: {p50(ref)}",
             f"{paired(mine, ref, 'p50'):.2f}× (goal ≤ 1.2×)",
-        )
-    )
-    out.append(
+        ),
         (
             "small query on SQLite, 16 clients, 10 s",
             f"{rps(mine)}, server {rss(mine)}",
             f"Datasette ?sql=: {rps(ref)}, server {rss(ref)}",
             f"{paired(mine, ref, 'rps'):.2f}× throughput (goal ≥ 0.6×)",
-        )
-    )
-    return out
+        ),
+    ]
 
 
 if __name__ == "__main__":
