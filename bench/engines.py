@@ -154,7 +154,8 @@ def rows(
             (
                 f"{label} → result store, SELECT * of {size} (medians of {ROUNDS} "
                 "alternated rounds)",
-                f"{seconds(got[mine])}, {rss(got[mine])}",
+                f"{seconds(got[mine])}, {rss(got[mine])} (a fresh process's first run, "
+                f"SELECT 1, before it: {seconds(got[mine], 'first_seconds')})",
                 f"{ref_label}: {seconds(got[ref])}, {rss(got[ref])}",
                 f"{paired(got[mine], got[ref]):.2f}× ({goal})",
             )

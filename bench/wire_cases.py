@@ -44,11 +44,20 @@ def connect(name: str, url: str) -> None:
 
 
 def store(name: str, table: str) -> None:
-    """``SELECT * FROM table`` of connection ``name`` into the result store (in process)."""
+    """``SELECT * FROM table`` of connection ``name`` into the result store (in process),
+    timed in a process that has run one statement already (``SELECT 1`` on the same
+    connection, timed apart as ``first_seconds``): as a server runs it. The references
+    import their engine and connect before their clock starts too; what a fresh process
+    pays first (the runner, the guard, Arrow, the engine's module) is not the wire."""
     from querydeck.app.workbench import Workbench
     from querydeck.runs.models import RunRequest
 
     with Workbench() as wb:
+        started = time.perf_counter()
+        first = wb.runs.run(RunRequest(connection=name, sql="SELECT 1", timeout_s=600))
+        first_seconds = time.perf_counter() - started
+        assert first.status.value == "succeeded", first.error_message
+        cpu = time.process_time()
         started = time.perf_counter()
         run = wb.runs.run(
             RunRequest(
@@ -56,8 +65,9 @@ def store(name: str, table: str) -> None:
             )
         )
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     assert run.status.value == "succeeded", run.error_message
-    emit({"seconds": seconds, "rows": run.row_count, "cpu": time.process_time()})
+    emit({"seconds": seconds, "rows": run.row_count, "cpu": cpu, "first_seconds": first_seconds})
 
 
 def duckdb_sqlite(path: str, table: str) -> None:
