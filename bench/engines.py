@@ -171,7 +171,8 @@ def end_to_end_row(got: dict[str, list[dict[str, Any]]], size: str) -> Row:
     return (
         f"end to end: run + CSV export of {size} through the API (PostgreSQL)",
         f"{seconds(got['e2e'])} (the run alone {seconds(got['e2e'], 'run_seconds')}), "
-        f"server {rss(got['e2e'])}",
+        f"server {rss(got['e2e'])} (a fresh server's first run and export, SELECT 1, "
+        f"before it: {seconds(got['e2e'], 'first_seconds')})",
         f"psql \\copy (SELECT *) TO file CSV: {seconds(got['copy'])}",
         f"{paired(got['e2e'], got['copy']):.2f}× (goal ≤ 2×)",
     )
