@@ -55,6 +55,8 @@ def main(selected: list[str]) -> None:
     for part in parts:
         rows += importlib.import_module(f"bench.{part}").run()
     command = "make bench" if not selected else f"python -m bench {' '.join(parts)}"
+    if "engines" in parts and os.environ.get("QD_ENGINES_CASES"):
+        command = f"QD_ENGINES_CASES={os.environ['QD_ENGINES_CASES']} {command}"
     header = "| benchmark | querydeck | reference (same run) | ratio |\n|---|---|---|---|\n"
     table = header + "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)
     section = (
