@@ -4,7 +4,8 @@ Read-only is layered: the file is opened with ``mode=ro``; an authorizer allows 
 reads (``SELECT``, column reads, functions other than ``load_extension``, recursive CTEs and
 a few introspection pragmas); ``SQLITE_LIMIT_ATTACHED`` is 0, so ``ATTACH`` and
 ``VACUUM INTO`` cannot create files; a progress handler enforces the timeout and the cancel
-flag.
+flag. A big result of a plain scan may be read after its first batch by ADBC's SQLite
+driver, in C, where that gives the same rows (see :mod:`querydeck.drivers.sqlite.columnar`).
 
 SQLite columns have no fixed type, and the declared types are not exposed, so each
 column's Arrow type comes from the values of the first batch: only integers → ``int64``,
@@ -20,6 +21,7 @@ is never lost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -165,6 +167,8 @@ class SQLiteSession(EngineSession):
         self._timed_out = False
         self._closed = False
         self._stream: ResultStream | None = None
+        #: ADBC's connection to the same file, for big plain scans (opened on first use).
+        self._adbc: Any = None
         native.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         # No one value may be built larger than this (randomblob(1e9), zeroblob, repeated
         # concatenation): SQLite refuses at once instead of allocating a gigabyte.
@@ -213,10 +217,65 @@ class SQLiteSession(EngineSession):
             self._idle()
             return _NoRows()
         schema = infer_schema([str(d[0]) for d in description], first)
-        self._stream = DbApiResultStream(
-            cursor, schema, self._map_error, first_rows=first, on_close=self._idle
+        stream = self._columnar(cursor, first, schema, sql) if len(first) == BATCH_ROWS else None
+        if stream is None:
+            stream = DbApiResultStream(
+                cursor, schema, self._map_error, first_rows=first, on_close=self._idle
+            )
+        self._stream = stream
+        return stream
+
+    def _columnar(
+        self, cursor: sqlite3.Cursor, first: list[Any], schema: pa.Schema, sql: str
+    ) -> ResultStream | None:
+        """A big result's stream read by ADBC where that gives the same rows (see
+        :mod:`querydeck.drivers.sqlite.columnar`), else None."""
+        from querydeck.drivers.sqlite import columnar
+
+        if self._path is None:
+            return None
+        text = columnar.eligible(self._native, sql, schema, self._path)
+        adbc = self._adbc_connection() if text is not None else None
+        if text is None or adbc is None:
+            return None
+        return columnar.ColumnarStream(
+            cursor,
+            first,
+            schema,
+            adbc,
+            text,
+            map_error=self._map_error,
+            interrupted=self._interruption,
+            max_value_bytes=MAX_VALUE_BYTES,
+            on_close=self._idle,
         )
-        return self._stream
+
+    def _adbc_connection(self) -> Any:
+        """The session's ADBC connection to its file (opened on first use), or None when
+        it cannot be opened or the path names another file now."""
+        from querydeck.drivers.sqlite import columnar
+
+        if self._adbc is None and self._path is not None:
+            try:
+                adbc = columnar.open_adbc(self._path)
+            except Exception:
+                return None
+            if _identity(self._path) != self._identity:
+                with contextlib.suppress(Exception):
+                    adbc.close()
+                return None
+            self._adbc = adbc
+        return self._adbc
+
+    def _interruption(self) -> QueryDeckError | None:
+        """The error to stop with between two batches read by ADBC (its statements
+        cannot be interrupted): cancelled, or past the deadline; None to go on."""
+        if self._cancelled:
+            return self._map_error(sqlite3.OperationalError("interrupted"))
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self._timed_out = True
+            return self._map_error(sqlite3.OperationalError("interrupted"))
+        return None
 
     def _idle(self) -> None:
         self._deadline = None
@@ -285,6 +344,10 @@ class SQLiteSession(EngineSession):
         if self._stream is not None:
             self._stream.close()
         self._closed = True
+        if self._adbc is not None:
+            with contextlib.suppress(Exception):
+                self._adbc.close()
+            self._adbc = None
         try:
             self._native.close()
         except sqlite3.Error:
