@@ -20,7 +20,9 @@ every batch it gives is checked to be what the Python path would have given:
   flag column; the wrapped text is compiled by the authorized connection too, and its
   program must be the plain scan plus the flag's own instructions (``typeof`` only).
 - **The same rows.** Every column must hold one storage class in the first batch (INTEGER,
-  REAL, TEXT or BLOB); the flag marks any row with a value of another class. ADBC's
+  REAL, TEXT or BLOB); the flag marks any row with a value of another class where ADBC
+  would convert it silently (:func:`needs_test`; the table column's affinity, read from
+  the program by :mod:`.affinity`, rules most columns out). ADBC's
   first batch must equal the Python path's first batch exactly (same rows, same order,
   same values); a flagged row, a value over the session's length limit, text that is not
   UTF-8, an ADBC error or a changed schema hands the rest of the result back to the
@@ -45,6 +47,7 @@ import pyarrow.compute as pc
 
 from querydeck.drivers.arrow_rows import DbApiResultStream, native_type, rows_to_batch
 from querydeck.drivers.base import BATCH_ROWS, ResultStream
+from querydeck.drivers.sqlite import affinity
 from querydeck.errors import QueryDeckError, QueryFailed
 
 if TYPE_CHECKING:
@@ -88,16 +91,16 @@ _CLASSES = {"INTEGER": "integer", "REAL": "real", "TEXT": "text", "BLOB": "blob"
 _ADBC_BATCH_OPTION = "adbc.sqlite.query.batch_rows"
 
 
-def program(native: sqlite3.Connection, sql: str) -> list[tuple[str, Any]] | None:
-    """The opcodes and P4 operands of ``sql`` compiled by ``native`` (its authorizer
-    decides); None when it does not compile."""
+def program(native: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]] | None:
+    """The instructions of ``sql`` compiled by ``native`` (its authorizer decides), as
+    ``EXPLAIN`` lists them (address, opcode, p1, p2, p3, p4, p5, comment); None when it
+    does not compile."""
     import sqlite3
 
     try:
-        rows = native.execute("EXPLAIN " + sql).fetchall()
+        return [tuple(row) for row in native.execute("EXPLAIN " + sql).fetchall()]
     except sqlite3.Error:
         return None
-    return [(str(row[1]), row[5]) for row in rows]
 
 
 def classes(schema: pa.Schema) -> list[str] | None:
@@ -112,15 +115,26 @@ def classes(schema: pa.Schema) -> list[str] | None:
     return found
 
 
-def wrapped(sql: str, storage: Sequence[str]) -> str:
+def needs_test(storage: str, source: str | None) -> bool:
+    """Whether a column of one storage class may hold a value that ADBC would convert
+    without saying so. Not an INTEGER column (ADBC refuses anything but an integer in a
+    column it typed ``int64``), nor a TEXT column read from a column of TEXT affinity (it
+    holds text and blobs only: a blob comes out as its bytes, the same text as the Python
+    path makes of it, or fails the UTF-8 check), nor a REAL column read from a column of
+    REAL affinity (integers are read back as reals; ADBC refuses text and blobs)."""
+    if storage == "integer":
+        return False
+    return not (storage in ("text", "real") and source == storage)
+
+
+def wrapped(sql: str, storage: Sequence[str], sources: Sequence[str | None]) -> str:
     """``sql`` with a last column that is 1 on a row holding a value of another storage
-    class than its column's (0 otherwise). INTEGER columns need no test: ADBC refuses
-    anything but an integer in a column it typed ``int64``."""
+    class than its column's (0 otherwise), tested where :func:`needs_test` says so."""
     names = [f"c{i}" for i in range(len(storage))]
     flag = " OR ".join(
         f"typeof({name}) NOT IN ('{kind}', 'null')"
-        for name, kind in zip(names, storage, strict=True)
-        if kind != "integer"
+        for name, kind, source in zip(names, storage, sources, strict=True)
+        if needs_test(kind, source)
     )
     listed = ", ".join(names)
     flag = flag or "0"
@@ -133,16 +147,16 @@ def eligible(native: sqlite3.Connection, sql: str, schema: pa.Schema, path: Path
     if storage is None or _wal(path):
         return None
     plain = program(native, sql)
-    if not plain or any(op not in PLAIN_OPS for op, _ in plain):
+    if not plain or any(op[1] not in PLAIN_OPS for op in plain):
         return None
-    text = wrapped(sql, storage)
+    text = wrapped(sql, storage, affinity.sources(native, plain, len(storage)))
     flagged = program(native, text)
     if not flagged:
         return None
-    for op, operand in flagged:
-        if op not in PLAIN_OPS and op not in FLAG_OPS:
+    for op in flagged:
+        if op[1] not in PLAIN_OPS and op[1] not in FLAG_OPS:
             return None
-        if op == "Function" and not str(operand).startswith("typeof("):
+        if op[1] == "Function" and not str(op[5]).startswith("typeof("):
             return None
     return text
 
