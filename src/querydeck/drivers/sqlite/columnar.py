@@ -121,7 +121,12 @@ def needs_test(storage: str, source: str | None) -> bool:
     column it typed ``int64``), nor a TEXT column read from a column of TEXT affinity (it
     holds text and blobs only: a blob comes out as its bytes, the same text as the Python
     path makes of it, or fails the UTF-8 check), nor a REAL column read from a column of
-    REAL affinity (integers are read back as reals; ADBC refuses text and blobs)."""
+    REAL affinity (integers are read back as reals; ADBC refuses text and blobs).
+
+    Affinity is applied when SQLite writes a value, not when it reads one: a file whose
+    records were written around it (by hand, or under another declared type changed with
+    ``writable_schema``) can hold a REAL in a TEXT column, which this path shows as
+    SQLite's text of it (``1.0e+20``) where the Python path shows Python's (``1e+20``)."""
     if storage == "integer":
         return False
     return not (storage in ("text", "real") and source == storage)
