@@ -102,10 +102,16 @@ def rows_to_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Record
 def to_array(values: Sequence[Any], arrow_field: pa.Field) -> pa.Array:
     """One column's values as an array of the field's type (see the module rules)."""
     target = arrow_field.type
-    try:
-        return pa.array(values, type=target, from_pandas=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-        pass
+    # pyarrow casts a float to an integer column by dropping its fraction (2.5 → 2): such a
+    # column takes the checked path, where only integral floats convert.
+    floats = pa.types.is_integer(target) and any(
+        issubclass(t, float) for t in set(map(type, values))
+    )
+    if not floats:
+        try:
+            return pa.array(values, type=target, from_pandas=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            pass
     convert = _converter(target)
     converted: list[Any] = []
     for value in values:
@@ -113,7 +119,8 @@ def to_array(values: Sequence[Any], arrow_field: pa.Field) -> pa.Array:
             converted.append(None)
             continue
         try:
-            converted.append(value if _fits(value, target) else convert(value, target))
+            fits = not (floats and isinstance(value, float)) and _fits(value, target)
+            converted.append(value if fits else convert(value, target))
         except (_MisfitError, ValueError, TypeError, ArithmeticError):
             raise _mismatch(arrow_field, value) from None
     try:
