@@ -248,9 +248,13 @@ def test_a_session_is_reused_only_while_its_objects_are_unchanged(
     s3_server: S3Server, bucket: str
 ) -> None:
     s3_server.put(bucket, "pooled/t.csv", b"a\n1\n")
+    # DuckDB's listing (the views') and pyarrow's (the check) name these alike.
+    s3_server.put(bucket, "pooled/sales/2024.csv", b"a\n2\n")
+    s3_server.put(bucket, "pooled/empty-folder/", b"")
     with s3_driver(s3_server, bucket, "pooled").connect(timeout_s=10) as conn:
         assert conn.reset()
         assert conn.alive()
         assert q(conn, "SELECT a FROM t") == [(1,)]
+        assert q(conn, "SELECT a FROM sales") == [(2,)]
         s3_server.put(bucket, "pooled/u.csv", b"b\n2\n")
         assert not conn.alive()

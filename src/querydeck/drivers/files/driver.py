@@ -1,14 +1,16 @@
 """The ``files`` driver: a directory under the file roots, each file a table.
 
 ``files:///abs/dir`` (the path is the directory). The files are listed when a session
-opens (symbolic links that leave the directory are skipped), so a new or changed file is
-seen by the next run. See :mod:`querydeck.drivers.files.layout` for the naming and
+opens (symbolic links that leave the directory are skipped), with their sizes and times: a
+pooled session is reused only while a new listing is the same, so a new or changed file
+is seen by the next run. See :mod:`querydeck.drivers.files.layout` for the naming and
 :mod:`querydeck.drivers.files.session` for the sandbox.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from querydeck.drivers.base import (
     url_query,
 )
 from querydeck.drivers.files.family import DuckDBFilesDriver
-from querydeck.drivers.files.layout import discover
+from querydeck.drivers.files.layout import Entry, discover, names
 from querydeck.drivers.files.options import FileOptions
 from querydeck.errors import ConnectionFailed, ConnectionUrlInvalid, DataFileNotFound
 
@@ -43,28 +45,31 @@ class FilesOptions(FileOptions):
     path: str = Field(description="Absolute path of the directory whose files are the tables.")
 
 
-def directory_fingerprint(root: Path) -> frozenset[tuple[str, int, int]]:
+def directory_fingerprint(root: Path) -> frozenset[Entry]:
     """Each file under ``root`` (links leading out left out) with its size and time."""
-    found = set()
-    for rel in list_directory(root):
-        stat = os.stat(root / rel)
-        found.add((rel, stat.st_size, stat.st_mtime_ns))
-    return frozenset(found)
+    return frozenset(list_directory(root))
 
 
-def list_directory(root: Path) -> list[str]:
-    """Relative names (``/``-separated) of the regular files under ``root``; links that
-    lead outside it are left out."""
+def list_directory(root: Path) -> list[Entry]:
+    """The regular files under ``root``: relative names (``/``-separated) with their sizes
+    and times (ns); links that lead outside it are left out."""
     real_root = os.path.realpath(root)
-    found: list[str] = []
+    found: list[Entry] = []
     for directory, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(directory, d))]
         for name in files:
             full = os.path.join(directory, name)
             real = os.path.realpath(full)
-            if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
+            if not real.startswith(real_root + os.sep):
                 continue
-            found.append(os.path.relpath(full, root).replace(os.sep, "/"))
+            try:
+                info = os.stat(real)
+            except OSError:  # gone since the walk saw it
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            found.append((rel, info.st_size, info.st_mtime_ns))
             if len(found) > MAX_FILES:
                 raise ConnectionFailed(
                     f"The directory holds more than {MAX_FILES} files; register a smaller one."
@@ -126,7 +131,10 @@ class FilesDriver(DuckDBFilesDriver[FilesOptions]):
         )
 
         def plan(native: Any) -> Plan:
-            sources = discover(list_directory(root))
-            return tables.plan(native, sources, self.options, tables.local(base))
+            listing = list_directory(root)
+            sources = discover(names(listing))
+            planned = tables.plan(native, sources, self.options, tables.local(base))
+            planned.fingerprint = frozenset(listing)
+            return planned
 
         return spec, plan

@@ -22,6 +22,7 @@ from querydeck.drivers.base import Capabilities, EngineSession, split_url, url_q
 from querydeck.drivers.duckdb.driver import MEMORY_LIMIT_PATTERN
 from querydeck.drivers.files.driver import directory_fingerprint, list_directory
 from querydeck.drivers.files.family import DuckDBFilesDriver
+from querydeck.drivers.files.layout import Entry, names
 from querydeck.drivers.s3 import storage
 from querydeck.drivers.s3.storage import BUCKET_PATTERN, S3Access
 from querydeck.errors import ConnectionUrlInvalid, DataFileNotFound
@@ -142,7 +143,7 @@ class LakeDriver(DuckDBFilesDriver[LakeOptions]):
 
         setup: tuple[str, ...] = ()
         extensions = self.extensions
-        lister: Callable[[duckdb.DuckDBPyConnection], list[str]]
+        lister: Callable[[duckdb.DuckDBPyConnection], list[Entry]]
         if options.path is not None:
             root = Path(options.path)
             if self.sandbox.files is not None:
@@ -154,12 +155,10 @@ class LakeDriver(DuckDBFilesDriver[LakeOptions]):
             def fingerprint() -> object:
                 return directory_fingerprint(root)
 
-            def lister(_: duckdb.DuckDBPyConnection) -> list[str]:
+            def lister(_: duckdb.DuckDBPyConnection) -> list[Entry]:
                 return list_directory(root)
 
         else:
-            from querydeck.drivers.s3.driver import list_objects
-
             bucket = str(options.bucket)
             where = storage.endpoint(options, self.sandbox, self.title)
             base = f"s3://{bucket}/{storage.normalised_prefix(options.prefix)}"
@@ -171,8 +170,8 @@ class LakeDriver(DuckDBFilesDriver[LakeOptions]):
             def fingerprint() -> object:
                 return storage.object_fingerprint(filesystem(), folder)
 
-            def lister(native: duckdb.DuckDBPyConnection) -> list[str]:
-                return list_objects(native, base, bucket)
+            def lister(native: duckdb.DuckDBPyConnection) -> list[Entry]:
+                return storage.list_objects(native, base, bucket)
 
         spec = session.SessionSpec(
             base=base,
@@ -186,6 +185,9 @@ class LakeDriver(DuckDBFilesDriver[LakeOptions]):
         )
 
         def plan(native: duckdb.DuckDBPyConnection) -> Plan:
-            return self.plan_tables(native, lister(native), base)
+            listing = lister(native)
+            planned = self.plan_tables(native, names(listing), base)
+            planned.fingerprint = frozenset(listing)
+            return planned
 
         return spec, plan

@@ -34,6 +34,16 @@ FORMATS: dict[str, str] = {
 #: Longest endings first, so ``x.csv.gz`` is a CSV file named ``x``.
 _ENDINGS = sorted(FORMATS, key=len, reverse=True)
 
+#: A file as a listing finds it: its relative name (``/``-separated), its size in bytes and
+#: its modification time (in the listing's own unit). A session's listing, as a set, is
+#: what its files looked like: it is reused only while a new listing is the same.
+Entry = tuple[str, int, int]
+
+
+def names(entries: Iterable[Entry]) -> list[str]:
+    """The relative names of a listing."""
+    return [entry[0] for entry in entries]
+
 
 def split_name(name: str) -> tuple[str, str] | None:
     """``(stem, format)`` of a file name, or None when its format is not read."""

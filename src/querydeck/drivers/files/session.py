@@ -62,6 +62,10 @@ class Plan:
     allowed_directories: list[str] = field(default_factory=list)
     #: The ``SELECT`` of a table name not among the views (a version: ``"t@3"``), or None.
     resolve: Callable[[str], str | None] | None = None
+    #: What the files looked like when they were listed for the views (the listing's
+    #: entries, see :data:`~querydeck.drivers.files.layout.Entry`), or None: the session
+    #: is then never reused.
+    fingerprint: object = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,9 @@ class SessionSpec:
     extensions: Sequence[str] = ()
     setup: Sequence[str] = ()
     secrets: Sequence[str] = ()
-    #: What the connection's files look like now (names, sizes, times), taken before they
-    #: are listed for the views: a session is reused only while it has not changed.
+    #: What the connection's files look like now (names, sizes, times), listed again when
+    #: a pooled session is taken: it is reused only while this equals the plan's
+    #: fingerprint, taken by the very listing its views were made from.
     fingerprint: Callable[[], object] | None = None
     #: Other locations to show by name in messages (a federated session's sources).
     places: Sequence[tuple[str, str]] = ()
@@ -216,11 +221,6 @@ def open_session(
         "memory_limit": spec.memory_limit,
         "threads": spec.threads,
     }
-    fingerprint: object = None
-    if spec.fingerprint is not None:
-        # Unreadable now (a missing bucket): the listing below says why; never pooled.
-        with contextlib.suppress(OSError, QueryDeckError):
-            fingerprint = spec.fingerprint()
     native = duckdb.connect(":memory:", config=config)
     try:
         native.execute("SET enable_progress_bar = false")
@@ -240,7 +240,8 @@ def open_session(
         native.close()
         raise
     conn = (connection or FilesSession)(native, spec, planned, problems)
-    conn.fingerprint = fingerprint
+    if spec.fingerprint is not None:
+        conn.fingerprint = planned.fingerprint
     return conn
 
 

@@ -2,9 +2,10 @@
 
 ``s3://bucket/prefix?endpoint=host:port&region=…&url_style=path&use_ssl=false`` (the
 access key and secret may be the URL's user and password; they are sealed like passwords).
-The objects are listed when a session opens and read like a ``files`` directory (see
-:mod:`querydeck.drivers.files`); DuckDB's httpfs extension reads them with a secret
-scoped to the prefix, and ``allowed_paths`` holds exactly the objects listed.
+The objects are listed when a session opens (one request, with their sizes and times: a
+pooled session is reused only while a new listing is the same) and read like a ``files``
+directory (see :mod:`querydeck.drivers.files`); DuckDB's httpfs extension reads them with
+a secret scoped to the prefix, and ``allowed_paths`` holds exactly the objects listed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from querydeck.drivers.base import Capabilities, EngineSession, split_url
 from querydeck.drivers.files.driver import FILE_URL_PARAMS
 from querydeck.drivers.files.family import DuckDBFilesDriver
-from querydeck.drivers.files.layout import discover
+from querydeck.drivers.files.layout import discover, names
 from querydeck.drivers.files.options import FileOptions
 from querydeck.drivers.s3 import storage
 from querydeck.drivers.s3.storage import S3Options
@@ -29,17 +30,6 @@ if TYPE_CHECKING:
 
 class S3DriverOptions(FileOptions, S3Options):
     pass
-
-
-def list_objects(native: duckdb.DuckDBPyConnection, base: str, bucket: str) -> list[str]:
-    """Names under ``base`` (``s3://bucket/prefix/``), relative to it, listed by DuckDB."""
-    import duckdb
-
-    try:
-        rows = native.execute("SELECT file FROM glob(?)", [base + "**"]).fetchall()
-    except duckdb.Error as exc:
-        raise storage.listing_error(str(exc), bucket) from None
-    return [str(r[0])[len(base) :] for r in rows if str(r[0]).startswith(base)]
 
 
 class S3Driver(DuckDBFilesDriver[S3DriverOptions]):
@@ -90,7 +80,9 @@ class S3Driver(DuckDBFilesDriver[S3DriverOptions]):
         )
 
         def plan(native: duckdb.DuckDBPyConnection) -> Plan:
-            sources = discover(list_objects(native, base, options.bucket))
-            return tables.plan(native, sources, options, located)
+            listing = storage.list_objects(native, base, options.bucket)
+            planned = tables.plan(native, discover(names(listing)), options, located)
+            planned.fingerprint = frozenset(listing)
+            return planned
 
         return spec, plan

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import SplitResult, unquote
 
 from pydantic import Field, SecretStr, field_validator
 
 from querydeck.drivers.base import DriverOptions, Sandbox, url_query
+from querydeck.drivers.files.layout import Entry
 from querydeck.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -26,6 +27,9 @@ from querydeck.errors import (
     DataFileNotFound,
     UpstreamUnavailable,
 )
+
+if TYPE_CHECKING:
+    import duckdb
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 _ENDPOINT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:(\d{1,5}))?$")
@@ -189,13 +193,36 @@ def listing_error(message: str, bucket: str) -> ConnectionFailed:
     return ConnectionFailed(f"The bucket {bucket!r} cannot be listed.")
 
 
-def object_fingerprint(filesystem: Any, folder: str) -> frozenset[tuple[str, int, int]]:
-    """Each object under ``folder`` (``bucket/prefix``) with its size and time."""
+def object_fingerprint(filesystem: Any, folder: str) -> frozenset[Entry]:
+    """Each object under ``folder`` (``bucket/prefix``) with its size and time (ms), named
+    relative to it: the entries :func:`list_objects` lists, listed through pyarrow (a
+    pooled session is locked: it reads its own objects only)."""
     import pyarrow.fs as pa_fs
 
     infos = filesystem.get_file_info(pa_fs.FileSelector(folder, recursive=True))
+    start = len(folder) + 1 if folder else 0
     return frozenset(
-        (i.path, int(i.size or 0), int(i.mtime_ns or 0))
+        (i.path[start:], int(i.size or 0), int(i.mtime_ns or 0) // 1_000_000)
         for i in infos
         if i.type == pa_fs.FileType.File
     )
+
+
+def list_objects(native: duckdb.DuckDBPyConnection, base: str, bucket: str) -> list[Entry]:
+    """The objects under ``base`` (``s3://bucket/prefix/``), named relative to it, with
+    their sizes and times (ms), listed by DuckDB in one request (``read_blob`` reads no
+    content when only these columns are asked for)."""
+    import duckdb
+
+    sql = (
+        "SELECT filename, size, epoch_ms(last_modified) FROM read_blob(" + quote(base + "**") + ")"
+    )
+    try:
+        rows = native.execute(sql).fetchall()
+    except duckdb.Error as exc:
+        raise listing_error(str(exc), bucket) from None
+    return [
+        (str(name)[len(base) :], int(size or 0), int(time or 0))
+        for name, size, time in rows
+        if str(name).startswith(base) and len(str(name)) > len(base)
+    ]
