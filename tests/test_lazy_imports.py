@@ -159,3 +159,25 @@ def test_a_query_loads_only_the_run_path(cli_data: Path) -> None:
     assert among(loaded, QUERY_HEAVY) == []
     # not on a terminal, the rows are CSV written by the streaming exporter (as to a file)
     assert "querydeck.runs.export.writers" in loaded
+
+
+@pytest.fixture(scope="module")
+def files_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with a ``files`` connection ``lake`` over one CSV file."""
+    data = tmp_path_factory.mktemp("lazy-files") / "data"
+    lake = data / "files" / "lake"  # under the default file root
+    lake.mkdir(parents=True)
+    (lake / "cities.csv").write_text("id,city\n1,Oslo\n2,Lima\n")
+    with Workbench(load_settings(data_dir=data)) as wb:
+        wb.connections.create("lake", driver="files", options={"path": str(lake)})
+    return data
+
+
+def test_a_query_on_files_loads_no_pandas(files_data: Path) -> None:
+    """Where pandas is installed (the dev environment, the Spark extra), neither pyarrow's
+    datasets (ORC and non-UTF-8 CSV files only) nor a statement with parameters (DuckDB's
+    client imports pandas to convert the first one) load it for a session over files."""
+    pytest.importorskip("pandas")
+    loaded = loaded_by(["query", "lake", "SELECT city FROM cities WHERE id = 2"], files_data)
+    assert {"duckdb", "querydeck.drivers.files.session"} <= loaded  # it did run
+    assert among(loaded, ["pandas", "pyarrow.dataset"]) == []

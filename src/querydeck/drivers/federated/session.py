@@ -13,7 +13,13 @@ from querydeck.drivers.base import EngineSession
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.federated.driver import BoundSource
 from querydeck.drivers.files.options import quote_name, quote_text
-from querydeck.drivers.files.session import FilesSession, Plan, SessionSpec, open_session
+from querydeck.drivers.files.session import (
+    FilesSession,
+    Plan,
+    SessionSpec,
+    open_session,
+    text_list,
+)
 from querydeck.drivers.files.statement import Names
 from querydeck.drivers.tls import ca_file
 from querydeck.errors import CatalogUnsupported, ConnectionFailed
@@ -27,13 +33,14 @@ _MYSQL_SSL = {
 }
 
 
-#: The first of the sources' databases holding a table or view of that name.
+#: The sources' databases holding a table or view of that name (literals, not parameters:
+#: see :func:`~querydeck.drivers.files.session.text_list`).
 _HOLDER = """
-SELECT database_name FROM duckdb_tables() WHERE table_name = $name
-    AND database_name IN (SELECT unnest($aliases))
+SELECT database_name FROM duckdb_tables() WHERE table_name = {name}
+    AND database_name IN (SELECT unnest({aliases}))
 UNION ALL
-SELECT database_name FROM duckdb_views() WHERE view_name = $name AND NOT internal
-    AND database_name IN (SELECT unnest($aliases))
+SELECT database_name FROM duckdb_views() WHERE view_name = {name} AND NOT internal
+    AND database_name IN (SELECT unnest({aliases}))
 """
 
 
@@ -69,7 +76,7 @@ class FederatedSession(FilesSession):
             found = {
                 str(row[0]).casefold()
                 for row in self._native.execute(
-                    _HOLDER, {"name": table, "aliases": list(self.aliases)}
+                    _HOLDER.format(name=quote_text(table), aliases=text_list(self.aliases))
                 ).fetchall()
             }
             first = next((a for a in self.aliases if a.casefold() in found), None)

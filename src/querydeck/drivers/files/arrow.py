@@ -7,11 +7,10 @@ scanned again, so a view over one behaves like a view over a file."""
 from __future__ import annotations
 
 import csv
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow.csv as pa_csv
-import pyarrow.dataset as ds
-import pyarrow.fs as pa_fs
+if TYPE_CHECKING:
+    import pyarrow.fs as pa_fs
 
 #: Delimiters a CSV file's first lines are sniffed for, when none is set.
 DELIMITERS = ",;\t|"
@@ -36,6 +35,9 @@ def csv_dataset(
     delimiter: str,
     header: bool,
 ) -> Any:
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as ds  # imports pandas where installed: for such files only
+
     read = pa_csv.ReadOptions(encoding=encoding, autogenerate_column_names=not header)
     parse = pa_csv.ParseOptions(delimiter=delimiter)
     return ds.dataset(
@@ -46,4 +48,6 @@ def csv_dataset(
 
 
 def orc_dataset(paths: list[str], filesystem: pa_fs.FileSystem) -> Any:
+    import pyarrow.dataset as ds
+
     return ds.dataset(paths, format="orc", filesystem=filesystem)

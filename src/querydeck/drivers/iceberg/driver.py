@@ -42,7 +42,7 @@ def _hinted(native: duckdb.DuckDBPyConnection, uri: str) -> int | None:
     import duckdb
 
     try:
-        row = native.execute("SELECT content FROM read_text(?)", [uri]).fetchone()
+        row = native.execute(f"SELECT content FROM read_text({quote_text(uri)})").fetchone()
     except duckdb.Error:
         return None
     text = str(row[0]).strip() if row else ""
