@@ -504,6 +504,14 @@ class SqlTooComplex(QueryRejected):
     code = "SQL_TOO_COMPLEX"
 
 
+class SqlValueTooLarge(QueryRejected):
+    """A function call could build a value larger than a statement may (DuckDB's `repeat`,
+    `lpad`, `printf` widths, scalar `range`…; docs/security.md), or its size argument is not
+    a constant: the engine cannot be interrupted inside one call, so it is refused first."""
+
+    code = "SQL_VALUE_TOO_LARGE"
+
+
 class QueryFailed(QueryDeckError):
     """The engine reported an error (unknown table, bad cast…); its message is kept, and
     what the engine adds: `detail.hint` (PostgreSQL's "Perhaps you meant to reference the

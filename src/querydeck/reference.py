@@ -93,6 +93,7 @@ SECTIONS: tuple[Section, ...] = (
             errors.SqlParseError,
             errors.SqlTooLarge,
             errors.SqlTooComplex,
+            errors.SqlValueTooLarge,
             errors.SqlMultipleStatements,
             errors.SqlNotReadOnly,
             errors.SqlForbiddenSyntax,
