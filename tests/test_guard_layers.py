@@ -12,6 +12,7 @@ from querydeck.app.workbench import Workbench
 from querydeck.drivers.duckdb.native import check_duckdb
 from querydeck.drivers.postgres.native import check_postgres
 from querydeck.drivers.sqlite.driver import SQLiteDriver
+from querydeck.drivers.sqlite.native import check_sqlite
 from querydeck.errors import ConfigError, FileAccessDenied, QueryRejected
 from querydeck.reference import main as write_reference
 from querydeck.reference import policy_markdown
@@ -115,7 +116,8 @@ def test_duckdb_parser_second_opinion(sql: str, code: str) -> None:
 
 
 def test_engines_without_a_parser_declare_no_second_opinion() -> None:
-    assert SQLiteDriver.sql_rules().native_check is None
+    """SQLite has no parser to ask; its check bounds printf's repeats (test_value_budget)."""
+    assert SQLiteDriver.sql_rules().native_check is check_sqlite
     assert rules("mysql").native_check is None
 
 

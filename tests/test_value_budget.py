@@ -3,7 +3,7 @@ inside one function call and its memory_limit does not count the strings it buil
 ``SELECT repeat('x', 1e9)`` ran 13 s past a 2 s timeout and grew the server by 2 GB. The
 calls whose arguments set their result's size are bounded from DuckDB's own parse tree
 before a run, on every DuckDB-based driver; what stays within the budget ends near its
-timeout."""
+timeout. SQLite's one such call, printf's repeated %c, likewise."""
 
 from __future__ import annotations
 
@@ -156,6 +156,22 @@ def test_aggregates_within_the_budget_end_near_their_timeout(client: TestClient)
         assert answer["error"]["code"] in ("QUERY_TIMEOUT", "RESOURCE_LIMIT"), answer
         print(f"timeout 2 s, ended after {took:.2f} s: {sql}")
         assert took < 9, (sql, took)
+
+
+def test_sqlite_printf_repeats_are_bounded(client: TestClient) -> None:
+    """SQLite's value limit stops printf's output but not its loop: %.*c with 2^31 ran
+    20 s past a 2 s timeout inside one instruction. It is refused at once now."""
+    for sql in (
+        "SELECT printf('%.*c', 2147483647, 'x') AS v",
+        "SELECT length(format('%.1000000000c', 'x')) AS v",
+        "SELECT \"PRINTF\"(f, 2147483647, 'x') AS v FROM (SELECT '%.*c' AS f)",
+    ):
+        started = time.monotonic()
+        answer = run(client, "chinook", sql, status=422)
+        assert answer["error"]["code"] == "SQL_VALUE_TOO_LARGE", (sql, answer)
+        assert time.monotonic() - started < 5, sql
+    answer = run(client, "chinook", "SELECT printf('%.3c|%05d|%s', 'x', 7, 'a') AS v", 200)
+    assert answer["page"]["rows"] == [["xxx|00007|a"]]
 
 
 def test_every_duckdb_based_driver_applies_the_budget() -> None:

@@ -506,8 +506,9 @@ class SqlTooComplex(QueryRejected):
 
 class SqlValueTooLarge(QueryRejected):
     """A function call could build a value larger than a statement may (DuckDB's `repeat`,
-    `lpad`, `printf` widths, scalar `range`…; docs/security.md), or its size argument is not
-    a constant: the engine cannot be interrupted inside one call, so it is refused first."""
+    `lpad`, `printf` widths, scalar `range`…, SQLite's `printf('%.*c', …)`;
+    docs/security.md), or its size argument is not a constant: the engine cannot be
+    interrupted inside one call, so it is refused first."""
 
     code = "SQL_VALUE_TOO_LARGE"
 

@@ -46,6 +46,7 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import DdlStyle, SchemaMeta
 from querydeck.drivers.sqlite import catalog as sqlite_catalog
+from querydeck.drivers.sqlite.native import MAX_VALUE_BYTES, check_sqlite
 from querydeck.drivers.sqlite.policy import FORBIDDEN_FUNCTIONS, FORBIDDEN_RELATIONS
 from querydeck.errors import (
     ConnectionFailed,
@@ -62,8 +63,6 @@ from querydeck.errors import (
 
 #: Virtual-machine instructions between two checks of the deadline and the cancel flag.
 PROGRESS_STEPS = 1000
-#: The largest value (text or blob) a statement may build, bytes (SQLITE_LIMIT_LENGTH).
-MAX_VALUE_BYTES = 64 * 1024 * 1024
 
 #: Pragmas allowed with any argument: they only describe a named table or index.
 DESCRIBE_PRAGMAS = frozenset(
@@ -383,6 +382,7 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     url_schemes = ("sqlite",)
     forbidden_functions = FORBIDDEN_FUNCTIONS
     forbidden_relations = FORBIDDEN_RELATIONS
+    native_check = check_sqlite
     ddl_style = DdlStyle(schema_qualified=False, named_constraints=False)
 
     @classmethod
