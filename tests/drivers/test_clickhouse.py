@@ -53,6 +53,8 @@ from tests.drivers.suite import (
     NUL_TEXT,
     UNICODE_TEXT,
     DriverSuite,
+    ExtremeCase,
+    ExtremeValueSuite,
     TypeCase,
     is_utc_timestamp,
     json_loads,
@@ -105,7 +107,7 @@ def quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class TestClickHouseSuite(DriverSuite):
+class TestClickHouseSuite(ExtremeValueSuite, DriverSuite):
     driver_cls = ClickHouseDriver
     sleep_sql = SLEEP_SQL
     fixture_arrow_types = (pa.int32(), pa.string())
@@ -182,6 +184,41 @@ class TestClickHouseSuite(DriverSuite):
                 f"SELECT CAST({ARRAY} AS Array(Int64))",
                 ARRAY,
                 pa.list_(pa.int64()),
+            ),
+        ]
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        """What 18.16 holds; the newer types' extremes are read from chDB
+        (test_clickhouse_chdb.py)."""
+        return [
+            ExtremeCase(
+                "floats",
+                "SELECT inf AS a, -inf AS b, nan AS c, -0. AS d, toFloat32('-inf') AS e",
+                ["Infinity", "-Infinity", "NaN", -0.0, "-Infinity"],
+            ),
+            ExtremeCase(
+                "integers and decimals",
+                "SELECT toUInt64('18446744073709551615') AS a, toInt64('-9223372036854775808') "
+                "AS b, toDecimal128('-99999999999999999999999999999999999999', 0) AS c, "
+                "toDecimal64('0.000000000000000001', 18) AS d",
+                [
+                    "18446744073709551615",
+                    "-9223372036854775808",
+                    "-99999999999999999999999999999999999999",
+                    "0.000000000000000001",
+                ],
+            ),
+            ExtremeCase(
+                "dates at the ends of their ranges",
+                "SELECT toDate('1970-01-01') AS a, toDate('2105-12-31') AS b, "
+                "toDateTime(0, 'UTC') AS c, toDateTime(4294967295, 'UTC') AS d",
+                ["1970-01-01", "2105-12-31", "1970-01-01T00:00:00Z", "2106-02-07T06:28:15Z"],
+            ),
+            ExtremeCase(
+                "intervals",
+                "SELECT INTERVAL 1 DAY AS a, INTERVAL -3 MONTH AS b, toIntervalSecond(90) AS c, "
+                "toIntervalWeek(2) AS d, toIntervalYear(1) AS e",
+                ["P1D", "P-3M", "PT1M30S", "P14D", "P1Y"],
             ),
         ]
 

@@ -29,6 +29,8 @@ from tests.drivers.suite import (
     MIN_INT64,
     NUL_TEXT,
     UNICODE_TEXT,
+    ExtremeCase,
+    ExtremeValueSuite,
     is_utc_timestamp,
     read_table,
 )
@@ -265,3 +267,62 @@ def test_catalog_of_the_current_engine(conn: ClickHouseSession) -> None:
             "ok": True,
         }
     ]
+
+
+class _NoTypeCases:
+    """What :class:`ExtremeValueSuite` extends in place of the compliance suite, whose other
+    cases need a server (test_clickhouse.py)."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        return None
+
+
+class TestChdbExtremes(ExtremeValueSuite, _NoTypeCases):
+    """The extremes of the types 18.16 lacks, through the store, a page and every export."""
+
+    @pytest.fixture
+    def conn(self) -> Iterator[ClickHouseSession]:
+        """A client of its own: chDB keeps a statement's settings (readonly, the suite's
+        10 s max_execution_time) on its client, which may not change them afterwards."""
+        import clickhouse_connect
+
+        connection = ClickHouseSession(clickhouse_connect.get_client(interface="chdb"))
+        connection.setup()
+        yield connection
+        connection.close()
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        return [
+            ExtremeCase(
+                "wide integers and decimals",
+                "SELECT toInt128('-170141183460469231731687303715884105728') AS a, "
+                "toUInt256('115792089237316195423570985008687907853269984665640564039457584007913"
+                "129639935') AS b, toDecimal256('-99999999999999999999999999999999999999999999999"
+                "99999999999999999999999999999', 0) AS c, toBFloat16('-inf') AS d",
+                [
+                    "-170141183460469231731687303715884105728",
+                    "115792089237316195423570985008687907853269984665640564039457584007913129639935",
+                    "-9999999999999999999999999999999999999999999999999999999999999999999999999999",
+                    "-Infinity",
+                ],
+            ),
+            ExtremeCase(
+                "dates at the ends of their ranges",
+                "SELECT toDate32('1900-01-01') AS a, toDate32('2299-12-31') AS b, "
+                "toDateTime64('2299-12-31 23:59:59.999999', 6, 'UTC') AS c, "
+                "toDateTime64('1900-01-01 00:00:00', 9, 'UTC') AS d, toDate('2149-06-06') AS e",
+                [
+                    "1900-01-01",
+                    "2299-12-31",
+                    "2299-12-31T23:59:59.999999Z",
+                    "1900-01-01T00:00:00Z",
+                    "2149-06-06",
+                ],
+            ),
+            ExtremeCase(
+                "intervals",
+                "SELECT toIntervalMillisecond(1500) AS a, toIntervalQuarter(-1) AS b, "
+                "toIntervalNanosecond(1) AS c, [toIntervalDay(2)] AS d",
+                ["PT1.5S", "P-3M", "PT0.000000001S", "[2]"],
+            ),
+        ]

@@ -15,10 +15,13 @@ its *raw* type and cast to its final type, nested types included:
 - ``Date``/``Date32`` as ``date32``; ``DateTime`` and ``DateTime64(p, zone)`` as UTC
   timestamps of the smallest Arrow unit holding ``p`` digits (the zone is kept in the
   column's native type name);
+- ``IntervalDay``, ``IntervalMonth``… as Arrow month-day-nanosecond intervals, which pages
+  and exports write as ISO-8601 durations (``P1D``, ``P-3M``, ``PT1M30S``) like every
+  engine's intervals (as text inside arrays, maps and tuples);
 - ``Array`` as lists, ``Map`` as maps, ``Tuple`` as structs (unnamed elements are named
   ``1``, ``2``…), ``Nested`` as lists of structs; ``LowCardinality`` and ``Nullable`` wrap
   nothing in Arrow (values are decoded, nulls are nulls);
-- anything else (JSON, Dynamic, Variant, geo types, intervals…) as text.
+- anything else (JSON, Dynamic, Variant, geo types…) as text.
 """
 
 from __future__ import annotations
@@ -69,6 +72,21 @@ _SIMPLE: dict[str, pa.DataType] = {
     "Nothing": pa.null(),
 }
 _TEXT_LIKE = frozenset({"Enum8", "Enum16", "UUID", "IPv4", "IPv6"})
+#: Each interval type's unit as (months, days, nanoseconds).
+_INTERVALS: dict[str, tuple[int, int, int]] = {
+    "IntervalNanosecond": (0, 0, 1),
+    "IntervalMicrosecond": (0, 0, 1_000),
+    "IntervalMillisecond": (0, 0, 1_000_000),
+    "IntervalSecond": (0, 0, 1_000_000_000),
+    "IntervalMinute": (0, 0, 60_000_000_000),
+    "IntervalHour": (0, 0, 3_600_000_000_000),
+    "IntervalDay": (0, 1, 0),
+    "IntervalWeek": (0, 7, 0),
+    "IntervalMonth": (1, 0, 0),
+    "IntervalQuarter": (3, 0, 0),
+    "IntervalYear": (12, 0, 0),
+}
+_INTERVAL = pa.month_day_nano_interval()
 #: Arrow timestamp units by the number of fractional digits they hold.
 _UNITS = ((0, "s"), (3, "ms"), (6, "us"), (9, "ns"))
 
@@ -102,6 +120,8 @@ def mapping(ch_type: ClickHouseType) -> Mapping:
         return Mapping(pa.string(), pa.string())
     if base in ("Int128", "UInt128"):
         return Mapping(pa.decimal256(39, 0), pa.decimal256(39, 0))
+    if base in _INTERVALS:
+        return Mapping(pa.int64(), _INTERVAL)
     if base.startswith("Decimal"):
         precision, scale = int(ch.prec), int(ch.scale)
         decimal = (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, scale)
@@ -120,7 +140,7 @@ def mapping(ch_type: ClickHouseType) -> Mapping:
         return _struct(names, list(ch.element_types))
     if base == "Map":
         key, item = mapping(ch.key_type), mapping(ch.value_type)
-        if key.textual or item.textual:
+        if key.textual or item.textual or _INTERVAL in (key.final, item.final):
             return _TEXT
         return Mapping(
             pa.map_(key.raw, item.raw),
@@ -131,14 +151,14 @@ def mapping(ch_type: ClickHouseType) -> Mapping:
 
 
 def _list(element: Mapping) -> Mapping:
-    if element.textual:
+    if element.textual or element.final == _INTERVAL:
         return _TEXT
     return Mapping(pa.list_(element.raw), pa.list_(element.final), scaled=element.scaled)
 
 
 def _struct(names: list[str], types: Sequence[ClickHouseType]) -> Mapping:
     members = [mapping(t) for t in types]
-    if any(m.textual for m in members):
+    if any(m.textual or m.final == _INTERVAL for m in members):
         return _TEXT
     return Mapping(
         pa.struct([pa.field(n, m.raw) for n, m in zip(names, members, strict=True)]),
@@ -176,6 +196,11 @@ def to_batch(
 def _column(values: Sequence[Any], ch: ClickHouseType, how: Mapping) -> pa.Array:
     if how.textual:
         return pa.array([None if v is None else _text(v) for v in values], pa.string())
+    if how.final == _INTERVAL:
+        months, days, nanos = _INTERVALS[str(ch.base_type)]
+        return pa.array(
+            [None if v is None else (months * v, days * v, nanos * v) for v in values], _INTERVAL
+        )
     raw = pa.array(values, how.raw)
     if how.scaled:
         raw = _scale(raw, ch)
