@@ -50,6 +50,8 @@ from tests.drivers.suite import (
     NUL_TEXT,
     UNICODE_TEXT,
     DriverSuite,
+    ExtremeCase,
+    ExtremeValueSuite,
     TypeCase,
     is_utc_timestamp,
     json_loads,
@@ -108,7 +110,7 @@ def quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class TestSparkSuite(DriverSuite):
+class TestSparkSuite(ExtremeValueSuite, DriverSuite):
     driver_cls = SparkDriver
     sleep_sql = SLEEP_SQL
     fixture_arrow_types = (pa.int32(), pa.string())
@@ -155,6 +157,48 @@ class TestSparkSuite(DriverSuite):
             TypeCase("binary", f"SELECT X'{BINARY.hex()}'", BINARY, pa.binary()),
             TypeCase("json", f"SELECT {quoted(JSON_TEXT)}", JSON_VALUE, pa.string(), json_loads),
             TypeCase("array", f"SELECT array{tuple(ARRAY)}", ARRAY, pa.list_(pa.int32())),
+        ]
+
+    def extreme_cases(self) -> list[ExtremeCase]:
+        """Year-month intervals are refused with a clear error (test_spark_types below)."""
+        return [
+            ExtremeCase(
+                "floats",
+                "SELECT double('NaN') AS a, double('-Infinity') AS b, -0.0D AS c, "
+                "float('Infinity') AS d",
+                ["NaN", "-Infinity", -0.0, "Infinity"],
+            ),
+            ExtremeCase(
+                "integers and decimals",
+                "SELECT CAST('-99999999999999999999999999999999999999' AS DECIMAL(38,0)) AS a, "
+                "CAST('-9223372036854775808' AS BIGINT) AS b, "
+                "CAST('0.00000000000000000000000000000000000001' AS DECIMAL(38,38)) AS c",
+                [
+                    "-99999999999999999999999999999999999999",
+                    "-9223372036854775808",  # past 2^53: text, as every engine's
+                    "0.00000000000000000000000000000000000001",
+                ],
+            ),
+            ExtremeCase(
+                "far dates and timestamps",
+                "SELECT DATE'0001-01-01' AS a, date_add(DATE'9999-12-31', 1) AS b, "
+                "date_add(DATE'0001-01-01', -1) AS c, TIMESTAMP'9999-12-31 23:59:59.999999' AS d, "
+                "timestamp_seconds(253402300800) AS e, TIMESTAMP_NTZ'0001-01-01 00:00:00' AS f",
+                [
+                    "0001-01-01",
+                    "+10000-01-01",
+                    "0000-12-31",
+                    "9999-12-31T23:59:59.999999Z",
+                    "+10000-01-01T00:00:00Z",
+                    "0001-01-01T00:00:00",
+                ],
+            ),
+            ExtremeCase(
+                "day-time intervals, exact durations: days as 24 hours",
+                "SELECT INTERVAL '1 02:03:04.5' DAY TO SECOND AS a, INTERVAL '-3' HOUR AS b, "
+                "INTERVAL '106751991' DAY AS c",
+                ["PT26H3M4.5S", "PT-3H", "PT2562047784H"],
+            ),
         ]
 
     def connection_failures(
