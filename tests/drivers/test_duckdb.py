@@ -123,6 +123,18 @@ class TestDuckDB(ExtremeValueSuite, DriverSuite):
                     "P-1Y-2MT-1.5S",
                 ],
             ),
+            ExtremeCase(
+                "far dates inside lists, structs and maps",
+                "SELECT ['infinity'::date, DATE '2020-01-01', NULL] AS a, "
+                "{'d': '10000-01-01'::timestamp, 'n': 1} AS b, "
+                "MAP {'k': '-infinity'::timestamptz} AS c, [[DATE '0001-01-01' - 1]] AS d",
+                [
+                    ["infinity", "2020-01-01", None],
+                    {"d": "+10000-01-01T00:00:00", "n": 1},
+                    {"k": "-infinity"},
+                    [["0000-12-31"]],
+                ],
+            ),
         ]
 
     def type_cases(self) -> list[TypeCase]:

@@ -117,6 +117,9 @@ def _csv_ready(arrow_type: pa.DataType) -> bool:
 def _as_text(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
     """A column Arrow's CSV writer cannot write, as text: base64 for binary, JSON for lists,
     maps and structs (the JSON value rules)."""
+    if extremes.nested_extremes(column):  # dates Python's datetime cannot hold, inside
+        column = extremes.text_leaves(column)
+        arrow_type = column.type
     convert = jsonrows.converter(arrow_type)
     out: list[str | None] = []
     for value in column.to_pylist():

@@ -152,6 +152,79 @@ def extreme_text_array(column: pa.Array, text: Callable[[pa.Array], pa.Array]) -
     return pa.array(out, type=pa.string())
 
 
+def _leaves(arrow_type: pa.DataType) -> bool:
+    """Whether a nested type holds a date or timestamp somewhere inside."""
+    if is_sentinel_type(arrow_type):
+        return True
+    if pat.is_list(arrow_type) or pat.is_large_list(arrow_type):
+        return _leaves(arrow_type.value_type)
+    if pat.is_map(arrow_type):
+        return _leaves(arrow_type.key_type) or _leaves(arrow_type.item_type)
+    if pat.is_struct(arrow_type):
+        return any(_leaves(f.type) for f in arrow_type)
+    return False
+
+
+def _children(column: pa.Array) -> list[pa.Array]:
+    """The child arrays of a nested array, as far as its offsets reach."""
+    arrow_type = column.type
+    if pat.is_struct(arrow_type):
+        return list(column.flatten())
+    if pat.is_map(arrow_type):
+        return [_reached(column, column.keys), _reached(column, column.items)]
+    if pat.is_list(arrow_type) or pat.is_large_list(arrow_type):
+        return [_reached(column, column.values)]
+    return []
+
+
+def _reached(column: pa.Array, values: pa.Array) -> pa.Array:
+    """The part of a list or map array's ``values`` its (possibly sliced) offsets span."""
+    offsets = column.offsets
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    return values.slice(start, end - start)
+
+
+def nested_extremes(column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a list, map or struct column holds a date or timestamp that Python's
+    ``datetime`` cannot hold (an infinite date in a PostgreSQL or DuckDB array)."""
+    if is_sentinel_type(column.type) or not _leaves(column.type):
+        return False
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    pending = [child for chunk in chunks for child in _children(chunk)]
+    while pending:
+        child = pending.pop()
+        if is_sentinel_type(child.type):
+            if has_extremes(child):
+                return True
+        elif _leaves(child.type):
+            pending.extend(_children(child))
+    return False
+
+
+def text_leaves(column: pa.Array) -> pa.Array:
+    """A nested array with every date and timestamp inside written as text (ISO 8601,
+    ``infinity``, expanded years), the rest as it is: what pages and exports write when
+    :func:`nested_extremes` says Python's ``datetime`` cannot hold some value."""
+    arrow_type = column.type
+    if is_sentinel_type(arrow_type):
+        return pa.array(temporal_values(column), type=pa.string())
+    if not _leaves(arrow_type):
+        return column
+    mask = column.is_null() if column.null_count else None
+    if pat.is_struct(arrow_type):
+        return pa.StructArray.from_arrays(
+            [text_leaves(child) for child in column.flatten()],
+            names=[f.name for f in arrow_type],
+            mask=mask,
+        )
+    offsets = pc.subtract(column.offsets, column.offsets[0])
+    children = [text_leaves(child) for child in _children(column)]
+    if pat.is_map(arrow_type):
+        return pa.MapArray.from_arrays(offsets, *children, mask=mask)
+    kind = pa.LargeListArray if pat.is_large_list(arrow_type) else pa.ListArray
+    return kind.from_arrays(offsets, children[0], mask=mask)
+
+
 def iso_duration(months: int, days: int, nanoseconds: int) -> str:
     """An interval as an ISO 8601 duration, PostgreSQL's ``iso_8601`` style."""
     years, months = int(months / 12), months - int(months / 12) * 12  # toward zero, as C

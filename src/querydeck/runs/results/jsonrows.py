@@ -189,8 +189,12 @@ def rows(table: pa.Table) -> list[list[Any]]:
         if extremes.has_extremes(column):  # beyond Python's datetime: text of our own
             converted.append(extremes.temporal_values(column))
             continue
+        arrow_type = f.type
+        if extremes.nested_extremes(column):  # the same, inside lists, maps and structs
+            column = extremes.text_leaves(column.combine_chunks())
+            arrow_type = column.type
         values = column.to_pylist()
-        convert = converter(f.type)
+        convert = converter(arrow_type)
         if convert is not None:
             values = [None if v is None else convert(v) for v in values]
         converted.append(values)
