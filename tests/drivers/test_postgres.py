@@ -107,6 +107,7 @@ def literal(text: str) -> str:
 #: by the binary COPY path only (flavours without it read through psycopg, which refuses
 #: such dates).
 FAR_DATES = "far and infinite dates"
+FAR_DATE_ARRAYS = "far and infinite dates in arrays"
 
 
 class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
@@ -173,6 +174,19 @@ class TestPostgresSuite(ExtremeValueSuite, DriverSuite):
                 "SELECT '4713-01-01 BC'::date AS e, '200000-01-01 12:00:00'::timestamp AS f, "
                 "'infinity'::timestamptz AS g, '-infinity'::date AS h",
                 ["-4712-01-01", "+200000-01-01T12:00:00", "infinity", "-infinity"],
+            ),
+            ExtremeCase(
+                FAR_DATE_ARRAYS,
+                "SELECT ARRAY['infinity'::date, '2020-01-01', NULL, '-infinity'] AS a, "
+                "ARRAY['infinity'::timestamp, '10000-01-01 00:00:00'] AS b, "
+                "ARRAY['-infinity'::timestamptz, '2020-01-01 00:00:00+02'] AS c, "
+                "ARRAY['0001-01-01 BC'::date] AS d",
+                [
+                    ["infinity", "2020-01-01", None, "-infinity"],
+                    ["infinity", "+10000-01-01T00:00:00"],
+                    ["-infinity", "2019-12-31T22:00:00Z"],
+                    ["0000-01-01"],
+                ],
             ),
         ]
 

@@ -15,8 +15,10 @@ declared precision, one-dimensional arrays of such types) are loaded value by va
 :func:`decodable` says which result columns this module reads, and a statement with any
 other column is read through the cursor path.
 
+Infinite dates and timestamps, in a column or an array, become the type's largest value
+and its negation, which pages and exports write back as ``infinity`` and ``-infinity``.
 Values that an Arrow type cannot hold exactly (``NaN`` or infinite ``numeric`` in a decimal
-column, infinite dates and timestamps, text that is not UTF-8) fail the batch with
+column, a finite timestamp past Arrow's range, text that is not UTF-8) fail the batch with
 :class:`~querydeck.errors.ResultTypeMismatch` naming the column, as the other paths do.
 """
 
@@ -363,6 +365,9 @@ def _decimal(column: _Column) -> pa.Array:
 def _loaded_decoder(oid: int, target: pa.DataType, context: AdaptContext) -> Decoder:
     """Values loaded one by one by psycopg's binary loader, then converted like the cursor
     path converts them (``numeric`` without a decimal type becomes its exact text)."""
+    element = _NAMES.get(_ARRAY_OF.get(oid, 0))
+    if element in _EPOCH_LOADERS:
+        context = _epoch_adapters(context)
     loader_class = context.adapters.get_loader(oid, Format.BINARY)
     if loader_class is None:  # decodable() lets no such type through
         raise QueryFailed(f"PostgreSQL type {oid} cannot be read in the binary format.")
@@ -388,6 +393,52 @@ def _loaded_decoder(oid: int, target: pa.DataType, context: AdaptContext) -> Dec
         return arrow_rows.to_array(values, column.field)
 
     return decode
+
+
+class _DaysLoader(psycopg.adapt.Loader):
+    """A ``date`` array element as days since the Unix epoch, ``infinity`` and
+    ``-infinity`` as the largest value and its negation (as :func:`_from_epoch` does)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Any) -> int:
+        return _shifted(int.from_bytes(data, "big", signed=True), _EPOCH_DAYS, 2**31 - 1)
+
+
+class _MicrosLoader(psycopg.adapt.Loader):
+    """A ``timestamp``/``timestamptz`` array element as microseconds since the Unix epoch,
+    infinities as for :class:`_DaysLoader`."""
+
+    format = Format.BINARY
+
+    def load(self, data: Any) -> int:
+        return _shifted(int.from_bytes(data, "big", signed=True), _EPOCH_US, _INT64_MAX)
+
+
+def _shifted(value: int, epoch: int, top: int) -> int:
+    if value == top:
+        return top
+    if value == -top - 1:
+        return -top
+    if value + epoch >= top:
+        raise ValueError("a date or timestamp out of range")
+    return value + epoch
+
+
+_EPOCH_LOADERS: dict[str, type[psycopg.adapt.Loader]] = {
+    "date": _DaysLoader,
+    "timestamp": _MicrosLoader,
+    "timestamptz": _MicrosLoader,
+}
+
+
+def _epoch_adapters(context: AdaptContext) -> AdaptContext:
+    """``context``'s adapters with dates and timestamps loaded as epoch counts, so that an
+    array holding ``infinity`` or a year past 9999 loads (Python's dates cannot)."""
+    adapters = psycopg.adapt.AdaptersMap(context.adapters)
+    for name, loader in _EPOCH_LOADERS.items():
+        adapters.register_loader(name, loader)
+    return adapters
 
 
 def _element_converter(name: str | None, target: pa.DataType) -> Callable[[Any], Any] | None:
