@@ -247,3 +247,45 @@ class MutePostgres(_Listener):
                 self.stopped.wait()
                 return
             self.queries += 1
+
+
+class DrippingProxy(_Listener):
+    """A TCP proxy to a real server on 127.0.0.1:``port`` that passes everything through,
+    except on a connection whose request held ``marker``: from then on the server's bytes
+    go back one every ``drip_s`` seconds (a response that trickles forever, within one
+    HTTP response)."""
+
+    def __init__(self, port: int, marker: bytes, *, drip_s: float = 1.0) -> None:
+        self.target = port
+        self.marker = marker
+        self.drip_s = drip_s
+        self.dripped = 0
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target))
+        seen = threading.Event()
+
+        def client_to_server() -> None:
+            with contextlib.suppress(OSError):
+                while data := conn.recv(65536):
+                    if self.marker in data:
+                        seen.set()
+                    upstream.sendall(data)
+            with contextlib.suppress(OSError):
+                upstream.shutdown(socket.SHUT_WR)
+
+        forward = threading.Thread(target=client_to_server, daemon=True)
+        forward.start()
+        try:
+            while data := upstream.recv(65536):
+                if not seen.is_set():
+                    conn.sendall(data)
+                    continue
+                for index in range(len(data)):
+                    if self.stopped.wait(self.drip_s):
+                        return
+                    conn.sendall(data[index : index + 1])
+                    self.dripped += 1
+        finally:
+            upstream.close()

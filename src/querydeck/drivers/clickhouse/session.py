@@ -29,6 +29,7 @@ from querydeck.drivers.clickhouse.client import (
     error_code,
     error_message,
 )
+from querydeck.drivers.clickhouse.transport import Sockets, deadline, pool_manager
 from querydeck.drivers.sliced import SlicedStream
 from querydeck.drivers.statements import require_query
 from querydeck.drivers.tls import client_context, is_untrusted
@@ -48,6 +49,9 @@ from querydeck.errors import (
 _LOST = "The connection to ClickHouse was lost; open a new one."
 #: Seconds a statement's reads may wait past its time limit.
 READ_MARGIN_S = 10.0
+#: Requests of opening a session (the client's handshake and the profile's settings),
+#: each allowed the connect timeout: opening is cut after this many of them.
+OPENING_REQUESTS = 3
 #: urllib3's words for a certificate that does not name the host.
 _HOST_MISMATCH = re.compile(r"hostname mismatch|doesn't match|not valid for", re.I)
 #: ClickHouse error codes querydeck tells apart.
@@ -76,6 +80,7 @@ def open_http(
     client is given its own pool, so no proxy from the environment is ever used and the
     TLS certificate is checked against ``host``."""
     secure = sslmode != "disable"
+    pool_options: dict[str, Any] = {"maxsize": 2}
     if secure:
         context = client_context(sslmode, cafile, host)
         # urllib3 sets the context's own host-name check aside and checks the name it is
@@ -86,13 +91,15 @@ def open_http(
             if sslmode == "verify-full"
             else {"assert_hostname": False}
         )
-        pool = urllib3.PoolManager(
-            ssl_context=context, cert_reqs=context.verify_mode, maxsize=2, **named
-        )
-    else:
-        pool = urllib3.PoolManager(maxsize=2)
+        pool_options.update(ssl_context=context, cert_reqs=context.verify_mode, **named)
+    # The statement's client and the KILL QUERY client each have their sockets, to cut.
+    sockets, side_sockets = Sockets(), Sockets()
+    pools = {
+        id(sockets): pool_manager(sockets, **pool_options),
+        id(side_sockets): pool_manager(side_sockets, **pool_options),
+    }
 
-    def make() -> Client:
+    def make(pool: urllib3.PoolManager) -> Client:
         return CompatibleClient(
             **client_kwargs(
                 interface="https" if secure else "http",
@@ -109,16 +116,23 @@ def open_http(
             )
         )
 
-    try:
-        client = make()
-    except ClickHouseError as exc:
-        raise connect_error(exc, target) from None
-    connection = ClickHouseSession(client, side=make)
-    try:
-        connection.setup()
-    except QueryDeckError:
-        connection.close()
-        raise
+    # A server that drips its answer defeats the per-read timeout: opening is cut.
+    with deadline(OPENING_REQUESTS * timeout_s, sockets):
+        try:
+            client = make(pools[id(sockets)])
+        except ClickHouseError as exc:
+            raise connect_error(exc, target) from None
+        connection = ClickHouseSession(
+            client,
+            side=lambda: make(pools[id(side_sockets)]),
+            sockets=(sockets, side_sockets),
+            side_deadline_s=OPENING_REQUESTS * timeout_s,
+        )
+        try:
+            connection.setup()
+        except QueryDeckError:
+            connection.close()
+            raise
     return connection
 
 
@@ -151,9 +165,20 @@ class ClickHouseSession(EngineSession):
     first cancel). A client over chDB (the embedded engine, used by the tests for the types
     the old server lacks) has none."""
 
-    def __init__(self, client: Client, *, side: Callable[[], Client] | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        side: Callable[[], Client] | None = None,
+        sockets: tuple[Sockets, Sockets] | None = None,
+        side_deadline_s: float = 30.0,
+    ) -> None:
         self._client = client
         self._side_factory = side
+        #: The sockets of the statement's client and of the side client, to cut.
+        self._sockets = sockets
+        self._side_deadline_s = side_deadline_s
+        self._aborted = False
         self._side: Client | None = None
         self._lock = threading.Lock()
         self._query_id: str | None = None
@@ -221,7 +246,12 @@ class ClickHouseSession(EngineSession):
         try:
             return action()
         except ClickHouseError as exc:
+            if self._aborted:
+                raise UpstreamUnavailable(f"{_LOST} (the connection was cut)") from None
             raise self.map_error(exc) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # A read of a response's body that a cut (or the server) ended.
+            raise UpstreamUnavailable(f"{_LOST} ({type(exc).__name__})") from None
 
     def map_error(self, exc: BaseException) -> QueryDeckError:
         code = error_code(exc)
@@ -308,11 +338,25 @@ class ClickHouseSession(EngineSession):
         client's connection). A failure is left to the watchdog, which calls again."""
         if self._side_factory is None:
             return
-        with contextlib.suppress(ClickHouseError, QueryDeckError):
+        cut = self._sockets[1] if self._sockets is not None else Sockets()
+        with (
+            deadline(self._side_deadline_s, cut),
+            contextlib.suppress(ClickHouseError, QueryDeckError, urllib3.exceptions.HTTPError),
+        ):
             if self._side is None:
                 self._side = self._side_factory()
             # The id is a UUID this session made: nothing to quote.
             self._side.command(f"KILL QUERY WHERE query_id = '{query_id}' ASYNC")
+
+    def abort(self) -> None:
+        """Cut both clients' sockets: a request blocked on a server that drips its answer
+        (or ignored the KILL QUERY) fails at once. The session is not reused."""
+        self._aborted = True
+        if self._sockets is None:  # an embedded engine (chdb): nothing to cut
+            self.cancel()
+            return
+        for sockets in self._sockets:
+            sockets.cut()
 
     def reset(self) -> bool:
         """Nothing outlives a statement (no session, settings per request): ending the
