@@ -296,6 +296,28 @@ def test_in_memory_database(tmp_path: Path) -> None:
     assert tree(tmp_path) == before
 
 
+#: A sort past a 100 MB memory_limit: DuckDB would spill it to disk.
+SPILLING_SORT = (
+    "SELECT count(*) FROM (SELECT md5(i::VARCHAR) AS m, i FROM range(6000000) t(i) "
+    "ORDER BY m OFFSET 1)"
+)
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in memory", "a file"])
+def test_a_sort_past_the_memory_limit_writes_no_spill_file(
+    tmp_path: Path, fixture_db: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
+) -> None:
+    """DuckDB spilled such a sort into ``.tmp`` under the server's working directory (in
+    memory) or next to the database file, up to 90 % of the disk: now it is a
+    RESOURCE_LIMIT and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    driver = duckdb_driver(None if in_memory else fixture_db, memory_limit="100MB", threads=1)
+    with driver.connect(timeout_s=5) as conn, pytest.raises(ResourceLimit):
+        read_table(conn.execute(SPILLING_SORT, timeout_s=120))
+    assert tree(tmp_path) == before
+
+
 def test_memory_limit_is_a_resource_limit() -> None:
     with duckdb_driver(None, memory_limit="64MB").connect(timeout_s=5) as conn:
         with pytest.raises(ResourceLimit):

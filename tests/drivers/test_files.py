@@ -31,6 +31,7 @@ from querydeck.errors import (
     FileAccessDenied,
     QueryFailed,
     QueryRejected,
+    ResourceLimit,
 )
 from querydeck.sandbox.fileroots import FileRoots
 from tests.drivers.suite import (
@@ -482,3 +483,16 @@ def test_a_session_is_reused_only_while_its_files_are_unchanged(tmp_path: Path) 
     conn.close()
     assert not conn.reset()
     assert not conn.alive()
+
+
+def test_a_sort_past_the_memory_limit_writes_no_spill_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files session is an in-memory DuckDB: it spilled into ``.tmp`` under the
+    server's working directory."""
+    monkeypatch.chdir(tmp_path)
+    driver = files_driver(write_fixture(tmp_path / "files"), memory_limit="100MB", threads=1)
+    before = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
+    with driver.connect(timeout_s=10) as conn, pytest.raises(ResourceLimit):
+        read_rows(conn.execute(duckdb_tests.SPILLING_SORT, timeout_s=120))
+    assert {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")} == before

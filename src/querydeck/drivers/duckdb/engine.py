@@ -229,6 +229,10 @@ def connect(
         "autoload_known_extensions": False,
         "memory_limit": memory_limit,
         "threads": threads,
+        # No spill files: DuckDB would write them under the server's working directory (or
+        # next to the database file), up to 90% of the disk; past memory_limit a statement
+        # fails with RESOURCE_LIMIT instead.
+        "temp_directory": "",
     }
     with _CONFIGURING:
         native = _open(path, shown, config)

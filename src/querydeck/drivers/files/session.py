@@ -220,6 +220,9 @@ def open_session(
         "autoload_known_extensions": False,
         "memory_limit": spec.memory_limit,
         "threads": spec.threads,
+        # No spill files: DuckDB would write them under the server's working directory, up
+        # to 90% of the disk; past memory_limit a statement fails with RESOURCE_LIMIT.
+        "temp_directory": "",
     }
     native = duckdb.connect(":memory:", config=config)
     try:
