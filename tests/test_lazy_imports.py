@@ -181,3 +181,41 @@ def test_a_query_on_files_loads_no_pandas(files_data: Path) -> None:
     loaded = loaded_by(["query", "lake", "SELECT city FROM cities WHERE id = 2"], files_data)
     assert {"duckdb", "querydeck.drivers.files.session"} <= loaded  # it did run
     assert among(loaded, ["pandas", "pyarrow.dataset"]) == []
+
+
+@pytest.fixture(scope="module")
+def duckdb_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with a DuckDB connection ``ducks`` over a file under a file root."""
+    import duckdb
+
+    data = tmp_path_factory.mktemp("lazy-duckdb") / "data"
+    folder = data / "files"  # the default file root: the session sets allowed_directories
+    folder.mkdir(parents=True)
+    native = duckdb.connect(str(folder / "ducks.duckdb"))
+    native.execute("CREATE TABLE birds AS SELECT 1 AS id, 'heron' AS name")
+    native.close()
+    with Workbench(load_settings(data_dir=data)) as wb:
+        wb.connections.create(
+            "ducks", driver="duckdb", options={"path": str(folder / "ducks.duckdb")}
+        )
+    return data
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        # repeat() makes the guard read DuckDB's own tree of the statement
+        pytest.param(["query", "ducks", "SELECT repeat(name, 2) FROM birds"], id="query"),
+        pytest.param(["schema", "show", "ducks", "main"], id="schema"),
+    ],
+)
+def test_duckdb_statements_of_querydecks_own_load_no_pandas(
+    duckdb_data: Path, arguments: list[str]
+) -> None:
+    """querydeck's own DuckDB statements (allowed directories, the guard's tree, catalog
+    reads) carry their values as literals: DuckDB's client imports pandas on the first
+    statement with parameters in a process."""
+    pytest.importorskip("pandas")
+    loaded = loaded_by(arguments, duckdb_data)
+    assert "duckdb" in loaded  # it did run
+    assert among(loaded, ["pandas"]) == []

@@ -17,6 +17,7 @@ from querydeck.drivers.catalog_model import (
     group_rows,
     type_family,
 )
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.errors import CatalogNotFound
 
 _OWN = "database_name = current_database() AND schema_name = $schema"
@@ -59,10 +60,10 @@ def _unquote(expression: str) -> str:
 
 
 def describe_schema(native: duckdb.DuckDBPyConnection, schema: str) -> SchemaMeta:
-    params = {"schema": schema}
+    literal = text_literal(schema)
 
     def fetch(query: str) -> list[tuple[Any, ...]]:
-        return native.execute(query, params).fetchall()
+        return native.execute(query.replace("$schema", literal)).fetchall()
 
     found = fetch(SCHEMA)
     if not found or not found[0][0]:

@@ -24,6 +24,7 @@ from querydeck.drivers.base import (
 )
 from querydeck.drivers.catalog_model import SchemaMeta
 from querydeck.drivers.duckdb import catalog as duckdb_catalog
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,
@@ -265,7 +266,8 @@ def _lock_configuration(native: duckdb.DuckDBPyConnection, roots: list[str]) -> 
         with contextlib.suppress(duckdb.Error):  # without ICU, time zones are UTC anyway
             native.execute("SET GLOBAL TimeZone = 'UTC'")
         if roots:
-            native.execute("SET allowed_directories = ?", [roots])
+            listed = ", ".join(text_literal(root) for root in roots)
+            native.execute(f"SET allowed_directories = [{listed}]")
         native.execute("SET enable_external_access = false")
         native.execute("SET lock_configuration = true")
     external = native.execute("SELECT current_setting('enable_external_access')").fetchone()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from querydeck.drivers.duckdb.budget import SIZED, check_budget
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.errors import (
     SqlEmpty,
     SqlMultipleStatements,
@@ -90,7 +91,9 @@ def _tree(sql: str, kinds: list[str]) -> dict[str, Any]:
         return {}  # DuckDB's identifiers have no escapes: a call names its function
     match = _EXPLAIN.match(sql) if kinds == ["EXPLAIN"] else None
     text = match.group(1) if match else sql
-    row = _duckdb_connection().execute("SELECT json_serialize_sql(?::VARCHAR)", [text]).fetchone()
+    row = (
+        _duckdb_connection().execute(f"SELECT json_serialize_sql({text_literal(text)})").fetchone()
+    )
     tree: dict[str, Any] = orjson.loads(row[0]) if row else {"error": True}
     if not tree.get("error") and (match or kinds == ["SELECT"]):
         return tree
