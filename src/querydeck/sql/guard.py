@@ -268,6 +268,8 @@ def _too_complex(limit: int) -> SqlTooComplex:
 def over_budget(sql: str, max_tokens: int) -> bool:
     """True when ``sql`` has more than about ``max_tokens`` tokens (an over-estimate; the
     count stops at the limit: cheap whatever the size)."""
+    if len(sql) <= max_tokens:
+        return False  # every token takes a character at least
     beyond = itertools.islice(_ROUGH_TOKEN.finditer(sql), max_tokens, None)
     return next(beyond, None) is not None
 
