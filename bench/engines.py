@@ -92,6 +92,34 @@ def paired(mine: list[dict[str, Any]], refs: list[dict[str, Any]], key: str = "s
     return median([m[key] / r[key] for m, r in zip(mine, refs, strict=True)])
 
 
+def _env(tmp: str) -> dict[str, str]:
+    return {
+        "QUERYDECK_DATA_DIR": str(Path(tmp) / "data"),
+        "QUERYDECK_FILE_ROOTS": str(wire_data.CACHE),
+        "QUERYDECK_EXPORT_MAX_ROWS": str(max(ROWS, 10_000_000)),
+    }
+
+
+def _small_round(
+    smalls: dict[str, list[dict[str, Any]]], sqlite: Path, table: str, env: dict[str, str]
+) -> None:
+    for which in ("querydeck", "datasette"):
+        smalls[which].append(case("small", which, "sq", str(sqlite), table, env=env))
+
+
+def run_small() -> list[Row]:
+    """Only the small-query cases (``python -m bench.engines small``): the SQLite file and
+    its connection, then ``ROUNDS`` alternated rounds of querydeck and Datasette."""
+    sqlite, table = wire_data.prepare_sqlite(), wire_table()
+    smalls: dict[str, list[dict[str, Any]]] = {"querydeck": [], "datasette": []}
+    with tempfile.TemporaryDirectory(prefix="qd-wire-") as tmp:
+        env = _env(tmp)
+        case("connect", "sq", f"sqlite:///{sqlite}", env=env)
+        for _ in range(ROUNDS):
+            _small_round(smalls, sqlite, table, env)
+    return small_rows(smalls)
+
+
 def run() -> list[Row]:
     wire_data.prepare_all()
     sqlite, duck = wire_data.sqlite_path(), wire_data.duckdb_path()
@@ -100,11 +128,7 @@ def run() -> list[Row]:
     got: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     smalls: dict[str, list[dict[str, Any]]] = {"querydeck": [], "datasette": []}
     with tempfile.TemporaryDirectory(prefix="qd-wire-") as tmp:
-        env = {
-            "QUERYDECK_DATA_DIR": str(Path(tmp) / "data"),
-            "QUERYDECK_FILE_ROOTS": str(wire_data.CACHE),
-            "QUERYDECK_EXPORT_MAX_ROWS": str(max(ROWS, 10_000_000)),
-        }
+        env = _env(tmp)
         out = str(Path(tmp) / "out")
         mysql = wire_data.MYSQL_URL
         for name, url in (
@@ -132,8 +156,7 @@ def run() -> list[Row]:
                 got["e2e"].append(case("end_to_end", "pg", table, out + ".csv", env=env))
                 got["copy"].append(case("psql_copy", db_url(), table, out + ".csv", env=env))
             if "small" in wanted:
-                for which in ("querydeck", "datasette"):
-                    smalls[which].append(case("small", which, "sq", str(sqlite), table, env=env))
+                _small_round(smalls, sqlite, table, env)
     return rows(got, smalls)
 
 
@@ -207,5 +230,7 @@ def small_rows(smalls: dict[str, list[dict[str, Any]]]) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
+    if sys.argv[1:] not in ([], ["small"]):
+        raise SystemExit("usage: python -m bench.engines [small]")
+    for row in run_small() if sys.argv[1:] == ["small"] else run():
         print(" | ".join(row))
