@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from querydeck.errors import ConnectionTargetForbidden
@@ -25,8 +26,18 @@ def real(path: Path) -> Path:
     return Path(os.path.realpath(path.expanduser().absolute()))
 
 
-def _inside(path: Path, directory: Path) -> bool:
-    return path == directory or path.is_relative_to(directory)
+def _real_text(path: str) -> str:
+    """:func:`real` as text (what :meth:`FileRoots.check` compares: no ``Path`` objects
+    on a run's path)."""
+    return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
+
+
+def _inside(path: str, directory: str) -> bool:
+    """Whether real path ``path`` is ``directory`` or lies under it (both real paths)."""
+    if path == directory:
+        return True
+    prefix = directory if directory.endswith(os.sep) else directory + os.sep
+    return path.startswith(prefix)
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,20 @@ class FileRoots:
     roots: tuple[Path, ...]
     protected_files: tuple[Path, ...] = ()
     protected_dirs: tuple[Path, ...] = ()
+
+    # Every run of a file-based connection checks its path again: the real paths are
+    # compared as text, the protected files looked up in a set.
+    @cached_property
+    def _root_texts(self) -> tuple[tuple[Path, str], ...]:
+        return tuple((root, str(root)) for root in self.roots)
+
+    @cached_property
+    def _protected_file_texts(self) -> frozenset[str]:
+        return frozenset(str(f) for f in self.protected_files)
+
+    @cached_property
+    def _protected_dir_texts(self) -> tuple[str, ...]:
+        return tuple(str(d) for d in self.protected_dirs)
 
     @classmethod
     def create(
@@ -59,15 +84,15 @@ class FileRoots:
             raise self._refuse(
                 f"The {engine} path {shown!r} looks like a URI; give a plain file path.", "uri"
             )
-        resolved = real(Path(path))
-        if resolved in self.protected_files or any(
-            _inside(resolved, d) for d in self.protected_dirs
+        resolved = _real_text(path)
+        if resolved in self._protected_file_texts or any(
+            _inside(resolved, d) for d in self._protected_dir_texts
         ):
             raise self._refuse(
                 f"The {engine} path {shown!r} is one of querydeck's own files.", "own"
             )
-        for root in self.roots:
-            if _inside(resolved, root):
+        for root, text in self._root_texts:
+            if _inside(resolved, text):
                 return root
         raise self._refuse(
             f"The {engine} file {shown!r} is outside the allowed file roots "
