@@ -115,9 +115,11 @@ class _Deadline:
     async def __call__(self) -> Message:
         if self._done:
             return await self._receive()
-        left = self._until - time.monotonic()
+        # A timeout on this task (asyncio.wait_for would run the receive as a task of its
+        # own: one more task and loop iteration for every request with a body).
         try:
-            message = await asyncio.wait_for(self._receive(), max(left, 0.0))
+            async with asyncio.timeout(max(self._until - time.monotonic(), 0.0)):
+                message = await self._receive()
         except TimeoutError:
             raise _BodyTooSlow from None
         if message["type"] != "http.request" or not message.get("more_body", False):
