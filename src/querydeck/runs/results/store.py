@@ -94,7 +94,9 @@ def cap_values(batch: pa.RecordBatch, limit: int, counts: dict[str, int]) -> pa.
     columns = list(batch.columns)
     changed = False
     for index, (column, field) in enumerate(zip(columns, batch.schema, strict=True)):
-        if not _sized(field.type) or column.null_count == len(column):
+        # nbytes (what the column references, read without a pass over it) is at least
+        # its longest value: a column of small values needs no kernel.
+        if not _sized(field.type) or column.null_count == len(column) or column.nbytes <= limit:
             continue
         lengths = pc.binary_length(column)
         longest = pc.max(lengths).as_py()
