@@ -95,23 +95,34 @@ class RunService:
         submission: RunSubmission[T] = RunSubmission()
 
         def job() -> None:
+            # A small result's files are written once the answer is handed over: the
+            # request does not wait for them (readers of this process do, see
+            # ResultStore.defer).
+            after: list[Callable[[], None]] = []
             try:
                 self._ad_hoc(request, actor)
                 run = self._admitted(
                     request,
                     actor,
                     lambda: self._manager.start_here(
-                        request, actor=actor, claim=claim, started=submission.started.set_result
+                        request,
+                        actor=actor,
+                        claim=claim,
+                        started=submission.started.set_result,
+                        after=after,
                     ),
                 )
                 page = None
                 if run.status is RunStatus.succeeded and not submission.abandoned:
-                    page = self.first_rows(run, page_size)
+                    page = self.first_rows(run, page_size, unwritten=after)
                 submission.done.set_result(answer(run, page))
             except BaseException as exc:  # handed to the waiter, whatever it is
                 if not submission.started.done():
                     submission.started.set_exception(exc)
                 submission.done.set_exception(exc)
+            finally:
+                for action in after:
+                    action()
 
         self._manager.run_claimed(claim, job)
         return submission
@@ -195,11 +206,23 @@ class RunService:
             known = self.get(run_id, actor=actor)
         return self._history.rows(known.id, offset=offset, limit=limit, known=known)
 
-    def first_rows(self, run: RunInfo, limit: int) -> RowsPage:
+    def first_rows(
+        self,
+        run: RunInfo,
+        limit: int,
+        *,
+        unwritten: list[Callable[[], None]] | None = None,
+    ) -> RowsPage:
         """The first page of a run the caller started and waited for: from memory when its
-        result was small (see ``ResultStore.keep``), else from the stored result."""
+        result was small (see ``ResultStore.keep``), else from the stored result.
+        ``unwritten``: the caller's actions that write the result's files (see
+        ``RunManager.start_here``), run first when the rows must be read from them."""
         table = self._results.take(run.id) if run.status is RunStatus.succeeded else None
         if table is None:
+            for action in unwritten or ():
+                action()
+            if unwritten:
+                unwritten.clear()
             return self._history.rows(run.id, offset=0, limit=limit, known=run)
         return self._history.page(run, table.slice(0, limit), offset=0, limit=limit, so_far=0)
 

@@ -167,16 +167,19 @@ class RunManager:
         actor: Principal,
         claim: Claim,
         started: Callable[[str], object],
+        after: list[Callable[[], None]] | None = None,
     ) -> RunInfo:
         """On a claimed worker: record a run like :meth:`start`, call ``started`` with its
         id, execute it on this thread and return it as it ended. (A refused run's claim is
-        given back when its job ends, see :meth:`run_claimed`.)"""
+        given back when its job ends, see :meth:`run_claimed`.) With ``after``, a small
+        result's files are written by the action appended to it, which the caller runs
+        once it has answered (see :meth:`_execute`)."""
         active, driver = self._begin(request, actor, claim=claim)
         future = active.future
         assert future is not None
         started(active.id)
         try:
-            ended = self._execute(active, driver)
+            ended = self._execute(active, driver, after)
         except BaseException as exc:
             future.set_exception(exc)
             raise
@@ -336,7 +339,13 @@ class RunManager:
 
     # --- executing --------------------------------------------------------------------
 
-    def _execute(self, active: ActiveRun, driver: Any) -> RunInfo:
+    def _execute(
+        self, active: ActiveRun, driver: Any, after: list[Callable[[], None]] | None = None
+    ) -> RunInfo:
+        """Execute a recorded run and record how it ended. With ``after``, a result small
+        enough to be held in memory whole is not written before the run is answered: its
+        files are written by an action appended to ``after`` (readers of this process wait
+        for them, see ResultStore.defer)."""
         started = time.perf_counter()
         # started_at is when a worker takes the run, so that finished_at - started_at is
         # the execution time (duration_ms) and started_at - created_at the time queued.
@@ -344,6 +353,7 @@ class RunManager:
         if not active.started_at_insert:
             self._update(active, status=RunStatus.running.value, started_at=started_at)
         writer: ResultWriter | None = None
+        deferred = False
         outcome: dict[str, Any] = {}
         timer: Deadline | None = None
         cutter: Deadline | None = None
@@ -391,7 +401,11 @@ class RunManager:
                     active.max_rows,
                     lambda: self._update(active, result_state="writing", **stored),
                 )
-                writer.commit()
+                if after is not None and writer.held:
+                    deferred = True
+                    self._results.defer(active.id)
+                else:
+                    writer.commit()
                 if writer.truncated:  # values cut to max_value_bytes: said per column
                     for column in stored["columns"]:
                         column["truncated_values"] = writer.truncated.get(column["name"], 0)
@@ -439,6 +453,11 @@ class RunManager:
             )
             if writer is not None and outcome["status"] == RunStatus.succeeded.value:
                 self._results.keep(active.id, writer.kept())
+                if deferred and after is not None:
+                    late = writer
+                    after.append(lambda: self._write_late(active, late))
+            elif deferred:
+                self._results.settle(active.id)
             metrics.record_finished(
                 active.driver_name, RunStatus(outcome["status"]), duration / 1000
             )
@@ -450,6 +469,22 @@ class RunManager:
                 except Exception:  # housekeeping must never fail the run it follows
                     log.exception("after-run housekeeping failed")
         return run_info(active.record)
+
+    def _write_late(self, active: ActiveRun, writer: ResultWriter) -> None:
+        """Write the files of a result held in memory, after its run was answered. When
+        they cannot be written (a full disk), the run stays succeeded and its rows are
+        marked ``missing`` (its first page was answered from memory)."""
+        try:
+            writer.commit()
+        except Exception:
+            log.exception("run %s: its result could not be written", active.id)
+            writer.discard()
+            try:
+                self._update(active, result_state="missing")
+            except Exception:
+                log.exception("run %s: its result could not be marked missing", active.id)
+        finally:
+            self._results.settle(active.id)
 
     # --- the final write and its audit entry ------------------------------------------
 

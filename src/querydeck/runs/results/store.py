@@ -131,6 +131,9 @@ RESCAN_S = 600.0
 #: at most RECENT_RESULTS of them, oldest dropped.
 KEEP_BYTES = 64 * 1024
 RECENT_RESULTS = 64
+#: Seconds a reader in this process waits for a result whose files are being written
+#: after its run was answered (see :meth:`ResultStore.defer`).
+PENDING_WAIT_S = 10.0
 
 
 def _private(path: Path) -> BinaryIO:
@@ -276,6 +279,11 @@ class ResultWriter:
             finally:
                 stream.close()
 
+    @property
+    def held(self) -> bool:
+        """Whether nothing is on disk yet (the whole result is in memory)."""
+        return self._held is not None
+
     def kept(self) -> pa.Table | None:
         """All the rows written, when they were few enough to keep (else None)."""
         import pyarrow as pa
@@ -356,6 +364,8 @@ class ResultStore:
         self._changes: dict[str, tuple[float, int] | None] | None = None
         self._recent_lock = threading.Lock()
         self._recent: OrderedDict[str, pa.Table] = OrderedDict()
+        #: Results whose files this process writes after their run was answered.
+        self._pending: dict[str, threading.Event] = {}
 
     def prepare(self) -> ResultStore:
         """Create the directory (when missing); returns the store."""
@@ -383,11 +393,33 @@ class ResultStore:
                 raise _full(exc) from None
             raise
 
+    # --- results written after their run was answered ---------------------------------
+
+    def defer(self, run_id: str) -> None:
+        """The files of ``run_id`` (a small result, held in memory) will be written after
+        its run is answered: until :meth:`settle`, readers in this process wait for them."""
+        with self._recent_lock:
+            self._pending[run_id] = threading.Event()
+
+    def settle(self, run_id: str) -> None:
+        """The deferred files of ``run_id`` are written (or will never be)."""
+        with self._recent_lock:
+            event = self._pending.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    def _written(self, run_id: str) -> None:
+        event = self._pending.get(run_id)
+        if event is not None:
+            event.wait(PENDING_WAIT_S)
+
     def exists(self, run_id: str) -> bool:
+        self._written(run_id)
         return self.path(run_id).exists() and self.index_path(run_id).exists()
 
     def rows_written(self, run_id: str) -> int:
         """Rows stored so far (0 when nothing is stored yet): cheap, for progress."""
+        self._written(run_id)
         try:
             size = self.index_path(run_id).stat().st_size
         except OSError:
@@ -405,6 +437,7 @@ class ResultStore:
         import pyarrow as pa
         import pyarrow.ipc as ipc
 
+        self._written(run_id)
         try:
             raw = self.index_path(run_id).read_bytes()
             usable = len(raw) - len(raw) % _RECORD.size
@@ -473,6 +506,7 @@ class ResultStore:
         return pa.Table.from_batches(pieces, schema=stored.schema)
 
     def size(self, run_id: str) -> int:
+        self._written(run_id)
         total = 0
         for path in (self.path(run_id), self.index_path(run_id)):
             with contextlib.suppress(OSError):
@@ -496,6 +530,7 @@ class ResultStore:
 
     def delete(self, run_id: str) -> None:
         self.take(run_id)
+        self.settle(run_id)  # a deferred result that is not kept after all
         self.path(run_id).unlink(missing_ok=True)
         self.index_path(run_id).unlink(missing_ok=True)
         self._inventory_set(run_id, None)
