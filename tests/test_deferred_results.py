@@ -69,7 +69,8 @@ def test_the_answer_does_not_wait_for_a_small_results_files(
     gate.set()
     reader.join(30)
     assert read["table"].column("Name").to_pylist() == [r[1] for r in body["page"]["rows"]]
-    assert store.path(run_id).exists() and store.index_path(run_id).exists()
+    assert store.path(run_id).exists()
+    assert store.index_path(run_id).exists()
     assert os.stat(store.path(run_id)).st_mode & 0o777 == 0o600
     # pages and exports read the stored files
     page = client.get(f"/api/v1/runs/{run_id}/rows", params={"offset": 0, "limit": 500}).json()
@@ -79,9 +80,7 @@ def test_the_answer_does_not_wait_for_a_small_results_files(
     assert csv.text.splitlines()[1:] == [f"{r[0]},{r[1]}" for r in body["page"]["rows"]]
 
 
-def test_a_big_result_is_stored_before_the_answer(
-    client: TestClient, workbench: Workbench
-) -> None:
+def test_a_big_result_is_stored_before_the_answer(client: TestClient, workbench: Workbench) -> None:
     """A result past what is held in memory is on disk when the run is answered (its
     pages may be read while it streams)."""
     body = client.post(
