@@ -117,3 +117,48 @@ def test_a_small_result_that_cannot_be_written_is_marked_missing(
         assert (gone.status_code, gone.json()["error"]["code"]) == (410, "RESULT_MISSING")
         assert [p.name for p in results.iterdir() if p.name != ".swept"] == ["filler"]
         (results / "filler").unlink()
+
+
+def test_another_process_waits_for_files_written_just_after_the_answer(
+    client: TestClient, workbench: Workbench
+) -> None:
+    """A server sharing this data directory does not know of this process's pending
+    writes: a result whose run ended a moment ago is read again until its files are
+    there, and is not marked missing for good."""
+    run_id = client.post("/api/v1/runs", json={"connection": "chinook", "sql": SMALL}).json()[
+        "run"
+    ]["id"]
+    store = workbench.results
+    assert store.read(run_id, 0, 10).num_rows == 5  # written (this process waited)
+    # as another process sees it: the files not written yet, then written
+    aside = {p: p.with_suffix(p.suffix + ".aside") for p in (store.path(run_id),)}
+    aside[store.index_path(run_id)] = store.index_path(run_id).with_suffix(".aside-index")
+    for path, moved in aside.items():
+        path.rename(moved)
+    timer = threading.Timer(0.3, lambda: [m.rename(p) for p, m in aside.items()])
+    timer.start()
+    try:
+        page = client.get(f"/api/v1/runs/{run_id}/rows", params={"offset": 0, "limit": 10})
+    finally:
+        timer.join()
+    assert page.status_code == 200, page.text
+    assert len(page.json()["rows"]) == 5
+    run = client.get(f"/api/v1/runs/{run_id}").json()["run"]
+    assert run["result_state"] == "stored"
+
+
+def test_files_gone_after_the_settling_time_are_missing(
+    client: TestClient, workbench: Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from querydeck.runs import history
+
+    monkeypatch.setattr(history, "SETTLE_S", 0.0)
+    run_id = client.post("/api/v1/runs", json={"connection": "chinook", "sql": SMALL}).json()[
+        "run"
+    ]["id"]
+    store = workbench.results
+    store.read(run_id, 0, 10)
+    store.path(run_id).unlink()
+    page = client.get(f"/api/v1/runs/{run_id}/rows", params={"offset": 0, "limit": 10})
+    assert page.status_code == 410
+    assert page.json()["error"]["code"] == "RESULT_MISSING"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import time
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -34,6 +35,10 @@ from querydeck.runs.models import (
 from querydeck.runs.results.store import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
 from querydeck.store.tables import RunRow
+
+#: How long after a run ended its result's files may still be being written by the
+#: process that answered it (see :meth:`History._open`).
+SETTLE_S = 2.0
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -189,12 +194,29 @@ class History:
                 detail={"run_id": run_id},
             )
         try:
-            return run, self._results.open(run_id)
+            return run, self._open(run)
         except ResultExpired:
             raise self._lost(run_id) from None
         except ResultCorrupt:
             self.mark(run_id, "corrupt")
             raise
+
+    def _open(self, run: RunInfo) -> StoredResult:
+        """The run's stored result. A small result's files are written just after its run
+        is answered (``ResultStore.defer``): this process waits for them, and another
+        process serving the same data directory may find them absent or half-written for a
+        moment. Such a run that ended less than :data:`SETTLE_S` ago is read again until
+        then, instead of being marked missing or damaged for good."""
+        settled_by = None
+        if run.status is RunStatus.succeeded and run.finished_at is not None:
+            settled_by = run.finished_at + timedelta(seconds=SETTLE_S)
+        while True:
+            try:
+                return self._results.open(run.id)
+            except (ResultExpired, ResultCorrupt):
+                if settled_by is None or datetime.now(UTC) >= settled_by:
+                    raise
+                time.sleep(0.02)
 
     def _lost(self, run_id: str) -> QueryDeckError:
         run = self.get(run_id)
