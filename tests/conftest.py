@@ -9,6 +9,7 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -27,6 +28,30 @@ CHEAP_ARGON2 = {
     "QUERYDECK_ARGON2_MEMORY_KIB": "1024",
     "QUERYDECK_ARGON2_PARALLELISM": "1",
 }
+
+
+#: Test files that share a server started once per test process (see the session fixtures
+#: below) and that `--dist loadfile` therefore sends to one worker together: two workers
+#: each started a Spark Connect JVM (20-26 s of a worker's time each on the loaded
+#: machine, and two JVMs' memory and CPU at once).
+SAME_WORKER = {
+    "tests/drivers/test_spark.py": "spark",
+    "tests/security/test_attacks_spark.py": "spark",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with the files of ``SAME_WORKER`` in one work unit each."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedServerScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SAME_WORKER.get(path, path)
+
+    return SharedServerScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
