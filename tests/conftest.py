@@ -98,6 +98,34 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv(key, value)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cli_command_built_once() -> Iterator[None]:
+    """Typer's ``CliRunner.invoke(app, ...)`` builds the click command of the whole
+    ``querydeck`` app again on every call (every command's signature inspected; ~0.06 s of
+    CPU, hundreds of times a run): build it once per app and test process. Each
+    invocation still parses its arguments into a fresh click context."""
+    import typer.testing
+
+    name = "_get_command"  # what CliRunner.invoke calls, as typer.testing imports it
+    build = getattr(typer.testing, name, None)
+    if build is None:  # another Typer: nothing to share
+        yield
+        return
+    built: dict[int, tuple[object, object]] = {}
+
+    def once(app: Any) -> Any:
+        key = id(app)
+        if key not in built:
+            built[key] = (app, build(app))  # the app is kept: its id stays its own
+        return built[key][1]
+
+    setattr(typer.testing, name, once)
+    try:
+        yield
+    finally:
+        setattr(typer.testing, name, build)
+
+
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo files (TPC-H DuckDB, Chinook SQLite), made once per test run: the xdist
