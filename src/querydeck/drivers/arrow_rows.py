@@ -255,7 +255,7 @@ class DbApiCursor(Protocol):
     def close(self) -> None: ...
 
 
-class _MappedStream(ResultStream):
+class MappedStream(ResultStream):
     """Shared life cycle of the streams below: native errors while reading are mapped with
     ``map_error``; the source is released once, and ``on_close`` runs once, whether the
     stream was exhausted, failed or was closed early."""
@@ -299,7 +299,7 @@ class _MappedStream(ResultStream):
             self._on_close()
 
 
-class DbApiResultStream(_MappedStream):
+class DbApiResultStream(MappedStream):
     """Batches of ``batch_rows`` rows fetched from a DB-API cursor.
 
     ``first_rows`` are rows the driver already fetched (to infer types, say) with one
@@ -343,7 +343,7 @@ class DbApiResultStream(_MappedStream):
         self._cursor.close()
 
 
-class RecordBatchReaderStream(_MappedStream):
+class RecordBatchReaderStream(MappedStream):
     """Batches read from a ``pyarrow.RecordBatchReader``, relabelled with ``schema`` (the
     reader's schema plus metadata such as native types); empty batches are skipped."""
 

@@ -45,8 +45,13 @@ from urllib.request import pathname2url
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from querydeck.drivers.arrow_rows import DbApiResultStream, native_type, rows_to_batch
-from querydeck.drivers.base import BATCH_ROWS, ResultStream
+from querydeck.drivers.arrow_rows import (
+    DbApiResultStream,
+    MappedStream,
+    native_type,
+    rows_to_batch,
+)
+from querydeck.drivers.base import BATCH_ROWS
 from querydeck.drivers.sqlite import affinity
 from querydeck.errors import QueryDeckError, QueryFailed
 
@@ -191,7 +196,7 @@ def open_adbc(path: Path) -> dbapi.Connection:
     return conn
 
 
-class ColumnarStream(ResultStream):
+class ColumnarStream(MappedStream):
     """The rows of a big plain scan: the Python path's first batch, then ADBC's batches
     checked one by one; the Python cursor takes over on the first doubt."""
 
@@ -208,33 +213,19 @@ class ColumnarStream(ResultStream):
         max_value_bytes: int,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.schema = schema
+        super().__init__(schema, map_error, on_close)
         self._cursor = cursor
         self._first_rows = first_rows
         self._adbc = adbc
         self._text = text
-        self._map_error = map_error
         self._interrupted = interrupted
         self._max_value_bytes = max_value_bytes
-        self._on_close = on_close
         self._statement: dbapi.Cursor | None = None
         self._reader: pa.RecordBatchReader | None = None
         self._rest: DbApiResultStream | None = None
-        self._closed = False
         #: Rows handed on so far, and how many batches of them ADBC read.
         self.delivered = 0
         self.columnar_batches = 0
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from self._batches()
-        except QueryDeckError:
-            self.close()
-            raise
-        except Exception as exc:
-            self.close()
-            raise self._map_error(exc) from exc
-        self.close()
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         first = rows_to_batch(self._first_rows, self.schema)
@@ -331,14 +322,8 @@ class ColumnarStream(ResultStream):
             with contextlib.suppress(Exception):
                 statement.close()
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         self._release_adbc()
         if self._rest is not None:
             self._rest.close()
-        with contextlib.suppress(Exception):
-            self._cursor.close()
-        if self._on_close is not None:
-            self._on_close()
+        self._cursor.close()
