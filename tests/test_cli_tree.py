@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import json
-import os
-import subprocess
-import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from typer.testing import CliRunner
 from querydeck.cli import app
 from querydeck.cli.helptext import tidy
 from querydeck.cli.tree import COMMANDS, build
+from tests.test_lazy_imports import among, loaded_by
 
 
 def first_paragraph(command: object) -> str:
@@ -77,38 +74,6 @@ def test_commands_are_found_built_and_unknown_ones_refused() -> None:
     unknown = runner.invoke(app, ["connectionz"])
     assert unknown.exit_code == 2
     assert "No such command 'connectionz'" in unknown.output
-
-
-#: Runs `querydeck ARGUMENTS` (argv[1], JSON) in this interpreter, then prints every loaded
-#: module's name as the last line of stderr (JSON).
-COMMAND = """
-import json, sys
-sys.argv = ["querydeck", *json.loads(sys.argv[1])]
-from querydeck.entry import main
-try:
-    main()
-except SystemExit as exc:
-    if exc.code not in (0, None):
-        raise
-print(json.dumps(sorted(sys.modules)), file=sys.stderr)
-"""
-
-
-def loaded_by(arguments: list[str], data_dir: Path) -> set[str]:
-    env = {**os.environ, "QUERYDECK_DATA_DIR": str(data_dir)}
-    done = subprocess.run(
-        [sys.executable, "-c", COMMAND, json.dumps(arguments)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    return set(json.loads(done.stderr.strip().splitlines()[-1]))
-
-
-def among(modules: set[str], names: list[str]) -> list[str]:
-    return [name for name in names if any(m == name or m.startswith(name + ".") for m in modules)]
 
 
 #: The command modules, each loaded only for its own commands.

@@ -25,6 +25,7 @@ from querydeck.drivers.duckdb.native import check_duckdb
 from querydeck.errors import SqlValueTooLarge
 from querydeck.settings import load_settings
 from tests.apiauth import api_client
+from tests.test_value_caps import _rss_mb
 
 #: Each built a gigabyte or more in one uninterruptible call before.
 HUGE = [
@@ -106,14 +107,6 @@ def run(
         response.text
     )
     return dict(response.json())
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @pytest.mark.parametrize("connection", ["demo", "csv"])
