@@ -219,3 +219,36 @@ def test_duckdb_statements_of_querydecks_own_load_no_pandas(
     loaded = loaded_by(arguments, duckdb_data)
     assert "duckdb" in loaded  # it did run
     assert among(loaded, ["pandas"]) == []
+
+
+#: Warms a Workbench over the data directory argv[1] as `querydeck serve` does before it
+#: accepts requests, then prints whether the SQLite columnar reader was loaded.
+WARM = """
+import sys
+from querydeck.app.workbench import Workbench
+from querydeck.settings import load_settings
+with Workbench(load_settings(data_dir=sys.argv[1])) as wb:
+    wb.warm()
+print(",".join(m for m in ("adbc_driver_sqlite", "querydeck.drivers.sqlite.columnar")
+               if m in sys.modules))
+"""
+
+
+def test_a_server_loads_a_registered_drivers_run_path_before_requests(
+    cli_data: Path, files_data: Path
+) -> None:
+    """A SQLite connection's big scans import ADBC and Arrow's kernels (about 0.4 s) on
+    first use: a server with such a connection loads them at start, one without none."""
+
+    def warmed(data: Path) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", WARM, str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout.strip()
+
+    assert warmed(cli_data) == "adbc_driver_sqlite,querydeck.drivers.sqlite.columnar"
+    assert warmed(files_data) == ""

@@ -14,6 +14,7 @@ framework.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from querydeck.audit.retention import audit_pruner
 from querydeck.auth.ratelimit import RateLimiter
 from querydeck.drivers import registry
 from querydeck.drivers.base import Sandbox
-from querydeck.errors import ConfigError
+from querydeck.errors import ConfigError, QueryDeckError
 from querydeck.runs import recovery
 from querydeck.runs.history_retention import history_pruner
 from querydeck.runs.results.retention import Retention
@@ -383,7 +384,11 @@ class Workbench:
             if isinstance(value, _Part):
                 getattr(self, name)
         self.limiter.prepare()
-        for module in _RUN_PATH_MODULES:
+        modules = list(_RUN_PATH_MODULES)
+        for name in self.connection_store.drivers_in_use():
+            with contextlib.suppress(QueryDeckError):  # not installed: its runs say so
+                modules += registry.load(name).run_path_modules
+        for module in modules:
             importlib.import_module(module)
 
     def open(self) -> Workbench:

@@ -305,6 +305,10 @@ class Driver(abc.ABC, Generic[OptionsT]):
     #: port, user, database, TLS settings, endpoints, anything a driver adds) needs the
     #: secrets given again. Empty (the safe default): every option binds.
     secret_free_options: ClassVar[frozenset[str]] = frozenset()
+    #: Modules a run on this engine may import on first use that a server loads before it
+    #: accepts requests, when a connection of this driver is registered (the first run
+    #: does not pay for them, and concurrent first runs do not import them at once).
+    run_path_modules: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def sql_rules(cls) -> EngineRules:

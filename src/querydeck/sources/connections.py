@@ -234,6 +234,11 @@ class ConnectionStore:
             if not page.items or len(names) >= page.total:
                 return names
 
+    def drivers_in_use(self) -> list[str]:
+        """The driver names of the registered connections, each once."""
+        with self._db.read() as tx:
+            return sorted(tx.scalars(select(ConnectionRow.driver).distinct()))
+
     def any_registered(self) -> bool:
         """Whether any connection exists."""
         with self._db.read() as tx:

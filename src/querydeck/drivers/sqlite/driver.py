@@ -384,6 +384,8 @@ class SQLiteDriver(Driver[SQLiteOptions]):
     forbidden_relations = FORBIDDEN_RELATIONS
     native_check = check_sqlite
     ddl_style = DdlStyle(schema_qualified=False, named_constraints=False)
+    #: A big plain scan's columnar reader (ADBC and Arrow's kernels: about 0.4 s to import).
+    run_path_modules = ("querydeck.drivers.sqlite.columnar", "adbc_driver_sqlite.dbapi")
 
     @classmethod
     def options_from_url(cls, url: str) -> dict[str, Any]:
