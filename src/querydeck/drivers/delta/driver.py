@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.drivers.files.lake import LakeDriver, table_name, under, version_at
-from querydeck.drivers.files.options import quote_text
 from querydeck.drivers.files.session import Plan, View
 from querydeck.errors import QueryFailed
 
@@ -54,7 +54,7 @@ class DeltaDriver(LakeDriver):
             plan.allowed_paths.extend(base + f for f in under(folder, files))
             shown = f"{folder}/" if folder else "./"
             plan.views.append(
-                View(name, f"SELECT * FROM delta_scan({quote_text(uri)})", f"delta table {shown}")
+                View(name, f"SELECT * FROM delta_scan({text_literal(uri)})", f"delta table {shown}")
             )
 
         def resolve(requested: str) -> str | None:
@@ -68,7 +68,7 @@ class DeltaDriver(LakeDriver):
                     "extension reads no timestamps.",
                     detail={"table": found[0]},
                 )
-            return f"SELECT * FROM delta_scan({quote_text(uri)}, version => {found[1]})"
+            return f"SELECT * FROM delta_scan({text_literal(uri)}, version => {found[1]})"
 
         plan.resolve = resolve
         return plan

@@ -11,8 +11,9 @@ import duckdb
 
 from querydeck.drivers.base import EngineSession
 from querydeck.drivers.catalog_model import SchemaMeta
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.drivers.federated.driver import BoundSource
-from querydeck.drivers.files.options import quote_name, quote_text
+from querydeck.drivers.files.options import quote_name
 from querydeck.drivers.files.session import (
     FilesSession,
     Plan,
@@ -76,7 +77,7 @@ class FederatedSession(FilesSession):
             found = {
                 str(row[0]).casefold()
                 for row in self._native.execute(
-                    _HOLDER.format(name=quote_text(table), aliases=text_list(self.aliases))
+                    _HOLDER.format(name=text_literal(table), aliases=text_list(self.aliases))
                 ).fetchall()
             }
             first = next((a for a in self.aliases if a.casefold() in found), None)
@@ -110,7 +111,7 @@ def _secret(kind: str, name: str, values: dict[str, Any]) -> str:
     parts = [f"TYPE {kind}"]
     for key, value in values.items():
         if value is not None:
-            parts.append(f"{key} {value if isinstance(value, int) else quote_text(str(value))}")
+            parts.append(f"{key} {value if isinstance(value, int) else text_literal(str(value))}")
     return f"CREATE TEMPORARY SECRET {quote_name(name)} ({', '.join(parts)})"
 
 
@@ -172,7 +173,7 @@ def _attach_file(source: BoundSource, into: _Attachments) -> None:
     into.allowed.append(str(path))
     into.places.append((str(path), source.name))
     into.setup.append(
-        f"ATTACH {quote_text(str(path))} AS {quote_name(source.name)} (TYPE {kind}, READ_ONLY)"
+        f"ATTACH {text_literal(str(path))} AS {quote_name(source.name)} (TYPE {kind}, READ_ONLY)"
     )
     into.search.append(f"{quote_name(source.name)}.main")
 
@@ -202,7 +203,7 @@ def _attachments(sources: list[BoundSource]) -> _Attachments:
                 detail={"source": source.name, "driver": name},
             )
     if into.search:
-        into.setup.append(f"SET search_path = {quote_text(','.join(into.search))}")
+        into.setup.append(f"SET search_path = {text_literal(','.join(into.search))}")
     return into
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from querydeck.drivers.base import DriverOptions
 from querydeck.drivers.duckdb.driver import MEMORY_LIMIT_PATTERN
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.drivers.files.layout import TableSource
 
 #: Encodings a CSV file may be read with; ``auto`` detects UTF-8 or GB18030 from the
@@ -72,10 +73,6 @@ def plain_head(name: str, head: bytes) -> bytes:
     return head
 
 
-def quote_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -89,11 +86,11 @@ def csv_encoding(options: FileOptions, sample: bytes | None) -> str:
 
 def read_sql(table: TableSource, uris: list[str], options: FileOptions, encoding: str) -> str:
     """The ``SELECT`` that reads ``uris`` (the table's files) by column name."""
-    files = "[" + ", ".join(quote_text(u) for u in uris) + "]"
+    files = "[" + ", ".join(text_literal(u) for u in uris) + "]"
     if table.format == "csv":
-        args = [files, "union_by_name = true", f"encoding = {quote_text(encoding)}"]
+        args = [files, "union_by_name = true", f"encoding = {text_literal(encoding)}"]
         if options.csv_delimiter is not None:
-            args.append(f"delim = {quote_text(options.csv_delimiter)}")
+            args.append(f"delim = {text_literal(options.csv_delimiter)}")
         if options.csv_header is not None:
             args.append(f"header = {str(options.csv_header).lower()}")
         return f"SELECT * FROM read_csv({', '.join(args)})"
@@ -104,9 +101,11 @@ def read_sql(table: TableSource, uris: list[str], options: FileOptions, encoding
     # DuckDB's avro and excel readers take no union_by_name: the files are united by name
     # in SQL instead.
     if table.format == "avro":
-        return " UNION ALL BY NAME ".join(f"SELECT * FROM read_avro({quote_text(u)})" for u in uris)
+        return " UNION ALL BY NAME ".join(
+            f"SELECT * FROM read_avro({text_literal(u)})" for u in uris
+        )
     if table.format == "xlsx":
         return " UNION ALL BY NAME ".join(
-            f"SELECT * FROM read_xlsx({quote_text(u)}, header = true)" for u in uris
+            f"SELECT * FROM read_xlsx({text_literal(u)}, header = true)" for u in uris
         )
     raise ValueError(f"no SQL reader for {table.format}")

@@ -29,7 +29,8 @@ from querydeck.drivers.duckdb.engine import (
     DuckDBSession,
     load_packaged_extension,
 )
-from querydeck.drivers.files.options import quote_name, quote_text
+from querydeck.drivers.duckdb.literals import text_literal
+from querydeck.drivers.files.options import quote_name
 from querydeck.drivers.files.statement import Names, check_table_functions, read_names
 from querydeck.errors import ConnectionFailed, FileAccessDenied, QueryDeckError
 
@@ -266,7 +267,7 @@ def text_list(values: Sequence[str]) -> str:
     """A list literal of texts. Session statements take no parameters: DuckDB's Python
     client imports pandas (about 0.4 s) to convert the first one of a process, where
     pandas is installed."""
-    return "[" + ", ".join(quote_text(value) for value in values) + "]"
+    return "[" + ", ".join(text_literal(value) for value in values) + "]"
 
 
 def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSpec) -> list[str]:
@@ -290,6 +291,6 @@ def _create_views(native: duckdb.DuckDBPyConnection, plan: Plan, spec: SessionSp
             )
             problems.append(reason)
             native.execute(
-                f"CREATE VIEW {name} AS SELECT error({quote_text(reason)}) AS unreadable"
+                f"CREATE VIEW {name} AS SELECT error({text_literal(reason)}) AS unreadable"
             )
     return problems

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from querydeck.drivers.files.options import quote_text
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.errors import FileAccessDenied, QueryRejected
 
 #: Table functions that only generate values.
@@ -77,7 +77,7 @@ def read_names(native: duckdb.DuckDBPyConnection, sql: str, kind: str) -> Names:
         raise QueryRejected("The SQL contains a NUL character.")
     # A literal, not a parameter: DuckDB's Python client imports pandas (about 0.4 s) to
     # convert the first parameter of a process, where pandas is installed.
-    row = native.execute(f"SELECT json_serialize_sql({quote_text(text)}::VARCHAR)").fetchone()
+    row = native.execute(f"SELECT json_serialize_sql({text_literal(text)}::VARCHAR)").fetchone()
     tree = orjson.loads(row[0]) if row else {"error": True}
     if tree.get("error"):
         raise QueryRejected(

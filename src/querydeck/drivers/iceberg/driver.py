@@ -14,8 +14,8 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
+from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.drivers.files.lake import LakeDriver, table_name, under, version_at
-from querydeck.drivers.files.options import quote_text
 from querydeck.drivers.files.session import Plan, View
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _hinted(native: duckdb.DuckDBPyConnection, uri: str) -> int | None:
     import duckdb
 
     try:
-        row = native.execute(f"SELECT content FROM read_text({quote_text(uri)})").fetchone()
+        row = native.execute(f"SELECT content FROM read_text({text_literal(uri)})").fetchone()
     except duckdb.Error:
         return None
     text = str(row[0]).strip() if row else ""
@@ -73,7 +73,7 @@ class IcebergDriver(LakeDriver):
             plan.views.append(
                 View(
                     name,
-                    f"SELECT * FROM iceberg_scan({quote_text(uri)})",
+                    f"SELECT * FROM iceberg_scan({text_literal(uri)})",
                     f"iceberg table {shown} (metadata version {version})",
                 )
             )
@@ -85,13 +85,13 @@ class IcebergDriver(LakeDriver):
                 return None
             at = found[1]
             if at == "snapshots":
-                return f"SELECT * FROM iceberg_snapshots({quote_text(uri)})"
+                return f"SELECT * FROM iceberg_snapshots({text_literal(uri)})"
             if isinstance(at, int):
-                return f"SELECT * FROM iceberg_scan({quote_text(uri)}, snapshot_from_id => {at})"
+                return f"SELECT * FROM iceberg_scan({text_literal(uri)}, snapshot_from_id => {at})"
             if isinstance(at, dt.datetime):
-                stamp = quote_text(at.isoformat(sep=" "))
+                stamp = text_literal(at.isoformat(sep=" "))
                 return (
-                    f"SELECT * FROM iceberg_scan({quote_text(uri)}, "
+                    f"SELECT * FROM iceberg_scan({text_literal(uri)}, "
                     f"snapshot_from_timestamp => TIMESTAMP {stamp})"
                 )
             return None
