@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from querydeck.drivers.base import Sandbox
 from querydeck.errors import ConfigError
 from querydeck.sandbox.addresses import policy_for
@@ -15,6 +12,7 @@ from querydeck.sandbox.fileroots import FileRoots, real
 from querydeck.settings import Settings
 from querydeck.sources.certificates import certificates_dir
 from querydeck.sources.secrets import KEY_FILE_NAME
+from querydeck.store.urls import parse_url
 
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 #: The directory under the data directory where querydeck writes its own demo files.
@@ -28,18 +26,18 @@ def own_listeners(settings: Settings) -> list[tuple[str, int]]:
     listeners = [(settings.host, settings.port)]
     if settings.database_url:
         try:
-            url = make_url(settings.database_url)
-        except ArgumentError:
+            url = parse_url(settings.database_url)
+        except ValueError:
             return listeners
-        backend = url.get_backend_name()
+        backend = url.backend
         if url.host and backend in _DEFAULT_PORTS:
             listeners.append((url.host, url.port or _DEFAULT_PORTS[backend]))
     return listeners
 
 
 def app_database_file(settings: Settings) -> Path | None:
-    url = make_url(settings.app_database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+    url = parse_url(settings.app_database_url)
+    if url.backend == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(str(url.database))
     return None
 

@@ -29,7 +29,7 @@ from querydeck.auth.access import ad_hoc_sql, admin_only
 from querydeck.auth.principal import LOCAL, Principal
 from querydeck.errors import InvalidInput, QueryDeckError
 from querydeck.store.pages import Page
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 
 class EndpointService:

@@ -34,7 +34,7 @@ from querydeck.sources.secrets import Sealer
 from querydeck.store.assistant_tables import ModelEndpointRow
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -30,7 +30,7 @@ from querydeck.errors import ModelRateLimited, QueryDeckError
 from querydeck.store.assistant_tables import InferenceRow
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _KEYISH = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,})")

@@ -37,7 +37,7 @@ from querydeck.errors import (
 from querydeck.store.assistant_tables import ExampleRow, GlossaryRow
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 STATUSES: tuple[ExampleStatus, ...] = ("candidate", "approved", "stale")
 #: Examples shown to the model per question at most, and the least similarity to be shown.

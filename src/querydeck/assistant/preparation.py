@@ -23,7 +23,7 @@ from querydeck.sources.models import ConnectionInfo
 from querydeck.sql.checker import StatementChecker
 from querydeck.store.assistant_tables import AssistantSettingsRow
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 
 class Preparation:

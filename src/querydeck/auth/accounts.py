@@ -34,7 +34,8 @@ from querydeck.errors import (
 )
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import UserRow, utcnow
+from querydeck.store.plain import utcnow
+from querydeck.store.tables import UserRow
 
 USERNAME_CHARS = 64
 RESERVED_NAMES = frozenset({LOCAL.username})

@@ -39,7 +39,8 @@ from querydeck.errors import (
 )
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import PreferenceRow, utcnow
+from querydeck.store.plain import utcnow
+from querydeck.store.tables import PreferenceRow
 
 MAX_KEY_CHARS = 128
 MAX_VALUE_BYTES = 65_536

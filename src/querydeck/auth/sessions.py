@@ -21,7 +21,8 @@ from querydeck.auth.models import LoginResult, UserInfo
 from querydeck.auth.principal import Principal, Role
 from querydeck.errors import Unauthenticated
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import LoginSessionRow, UserRow, utcnow
+from querydeck.store.plain import utcnow
+from querydeck.store.tables import LoginSessionRow, UserRow
 
 #: ``last_seen_at`` (and a token's ``last_used_at``) is written at most this often.
 TOUCH_INTERVAL = timedelta(minutes=1)

@@ -31,7 +31,8 @@ from querydeck.errors import (
 )
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import ApiTokenRow, UserRow, utcnow
+from querydeck.store.plain import utcnow
+from querydeck.store.tables import ApiTokenRow, UserRow
 from querydeck.text import bidi_controls
 
 TOKEN_PREFIX = "qdt_"  # noqa: S105 (the marker of a token)

@@ -44,7 +44,7 @@ from querydeck.errors import (
 from querydeck.runs.models import RowsPage
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 log = logging.getLogger("querydeck.catalog")
 

@@ -68,7 +68,8 @@ from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import RunRow, utcnow
+from querydeck.store.plain import utcnow
+from querydeck.store.tables import RunRow
 
 log = logging.getLogger("querydeck.runs")
 _RUNS = cast(Table, RunRow.__table__)

@@ -28,7 +28,7 @@ from querydeck.drivers.base import (
 from querydeck.drivers.tls import ca_file
 from querydeck.errors import ConnectionFailed, ConnectionPrivileged, ConnectionTargetForbidden
 from querydeck.sandbox.fileroots import FileRoots
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 
 @contextmanager

@@ -9,27 +9,29 @@ PostgreSQL is used when ``QUERYDECK_DATABASE_URL`` says so.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
-
-import orjson
-from sqlalchemy import Table, create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import PoolProxiedConnection
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from querydeck.errors import AppDatabaseBusy, AppDatabaseUnavailable, ConfigError
-from querydeck.store.fastsql import FastTable
+from querydeck.store.plain import Cursor, PlainSql, json_text, json_value
+from querydeck.store.urls import DatabaseUrl, app_database_url
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first ORM session or Core statement
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.interfaces import DBAPICursor
+    from sqlalchemy.orm import Session, sessionmaker
+    from sqlalchemy.pool import PoolProxiedConnection
+
+    from querydeck.store.fastsql import FastTable
 
 T = TypeVar("T")
 
@@ -40,23 +42,14 @@ SCHEMA_HEAD = "0013"
 _MIGRATION_LOCK = threading.Lock()
 
 
-def _json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # what orjson does not take (an integer past 64 bits) stdlib json does
-        return json.dumps(value)
+def _locked_text(text: str) -> bool:
+    text = text.lower()
+    return "database is locked" in text or "database table is locked" in text
 
 
-def _json_value(text: str | bytes) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # written by stdlib json before (NaN, Infinity)
-        return json.loads(text)
-
-
-def _is_locked(exc: OperationalError) -> bool:
-    text_ = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return "database is locked" in text_ or "database table is locked" in text_
+def _is_locked(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", None)
+    return _locked_text(str(orig) if orig is not None else str(exc))
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
@@ -71,37 +64,52 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return apply
 
 
+def _plain_connection(url: DatabaseUrl, busy_timeout_ms: int) -> Any:
+    """A DB-API connection as the engine's pool makes one (the same driver, SQLite's
+    pragmas, psycopg's JSON decoding), without SQLAlchemy."""
+    if url.backend == "sqlite":
+        conn = sqlite3.connect(
+            url.database or ":memory:", timeout=busy_timeout_ms / 1000, check_same_thread=False
+        )
+        _sqlite_pragmas(busy_timeout_ms)(conn, None)
+        return conn
+    import psycopg
+    from psycopg.types.json import set_json_loads
+
+    args: dict[str, Any] = {
+        "dbname": url.database,
+        "user": url.username,
+        "password": url.password,
+        "host": url.host,
+        "port": url.port,
+    }
+    args = {key: value for key, value in args.items() if value is not None}
+    args.update(url.query)
+    server = psycopg.connect(**args)
+    set_json_loads(json_value, server)
+    return server
+
+
 class AppDatabase:
     """querydeck's own database."""
 
     def __init__(
         self, url: str, *, retries: int = 8, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
     ) -> None:
-        try:
-            parsed = make_url(url)
-        except Exception:  # any parse failure is a config error
-            raise ConfigError("QUERYDECK_DATABASE_URL is not a valid database URL.") from None
-        self.url = parsed
+        """No I/O, and no SQLAlchemy: the engine is built on first use (:attr:`engine`)."""
+        self.url = app_database_url(url)
+        self._url_text = url
         self.retries = retries
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ConfigError("querydeck's own database must be SQLite or PostgreSQL.")
-        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs: dict[str, Any] = {
-            "hide_parameters": True,
-            "pool_pre_ping": not self.is_sqlite,
-            # JSON columns (a run's columns and error detail, audit details) with orjson:
-            # they are written on the run hot path, where stdlib json is not used.
-            "json_serializer": _json_text,
-            "json_deserializer": _json_value,
-        }
-        if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
-        self.engine: Engine = create_engine(parsed, **kwargs)
-        if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.is_sqlite = self.url.backend == "sqlite"
+        self._busy_timeout_ms = busy_timeout_ms
+        #: The SQL text and values of :meth:`read_plain`'s reads.
+        self.plain = PlainSql(is_sqlite=self.is_sqlite)
+        self._engine: Engine | None = None
+        self._sessions_made: sessionmaker[Session] | None = None
+        self._engine_lock = threading.Lock()
+        #: Until the engine is built: the one connection :meth:`read_plain` reads on.
+        self._plain: Any = None
+        self._plain_lock = threading.Lock()
         # SQLite has one writer at a time. Within this process, writers queue on a lock
         # instead of meeting "database is locked" (a read-then-write transaction fails at
         # once, without waiting) and backing off with sleeps; other processes still meet
@@ -110,9 +118,56 @@ class AppDatabase:
         #: SQLite: the one connection :meth:`write_raw` writes with, under the write lock
         #: (no pool checkout, return and reset per write).
         self._writer: PoolProxiedConnection | None = None
-        dbapi = self.engine.dialect.loaded_dbapi
-        self._dbapi_errors: tuple[type[Exception], ...] = (dbapi.OperationalError,)
         self._fast: dict[str, FastTable] = {}
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, built (and SQLAlchemy imported) on first use."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = self._build_engine()
+        return self._engine
+
+    def _build_engine(self) -> Engine:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.engine import make_url
+
+        try:
+            parsed = make_url(self._url_text)
+        except Exception:  # any parse failure is a config error
+            raise ConfigError("QUERYDECK_DATABASE_URL is not a valid database URL.") from None
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs: dict[str, Any] = {
+            "hide_parameters": True,
+            "pool_pre_ping": not self.is_sqlite,
+            # JSON columns (a run's columns and error detail, audit details) with orjson:
+            # they are written on the run hot path, where stdlib json is not used.
+            "json_serializer": json_text,
+            "json_deserializer": json_value,
+        }
+        if self.is_sqlite:
+            kwargs["connect_args"] = {
+                "timeout": self._busy_timeout_ms / 1000,
+                "check_same_thread": False,
+            }
+        engine = create_engine(parsed, **kwargs)
+        if self.is_sqlite:
+            event.listen(engine, "connect", _sqlite_pragmas(self._busy_timeout_ms))
+        return engine
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]:
+        if self._sessions_made is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._sessions_made = sessionmaker(self.engine, expire_on_commit=False)
+        return self._sessions_made
+
+    @property
+    def _dbapi_errors(self) -> tuple[type[Exception], ...]:
+        return (self.engine.dialect.loaded_dbapi.OperationalError,)
 
     def protect(self) -> None:
         """SQLite: the database file is created with mode 0600, and an existing one (with
@@ -136,6 +191,7 @@ class AppDatabase:
             return
         from alembic import command
         from alembic.config import Config
+        from sqlalchemy.exc import OperationalError
 
         config = Config()
         location = resources.files("querydeck.store") / "migrations"
@@ -150,17 +206,20 @@ class AppDatabase:
             ) from None
 
     def at_head(self) -> bool:
-        """Whether the schema is at :data:`SCHEMA_HEAD` already."""
+        """Whether the schema is at :data:`SCHEMA_HEAD` already (a plain read: no
+        SQLAlchemy)."""
         try:
-            with self.engine.connect() as conn:
-                found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-        except SQLAlchemyError:  # no schema yet, or not readable: Alembic decides
+            with self._plain_cursor() as cursor:
+                found = self.plain.scalars(cursor, "SELECT version_num FROM alembic_version")
+        except Exception:  # no schema yet, or not readable: Alembic decides
             return False
-        return [row[0] for row in found] == [SCHEMA_HEAD]
+        return found == [SCHEMA_HEAD]
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; nothing is committed."""
+        from sqlalchemy.exc import OperationalError
+
         with self._sessions() as tx:
             try:
                 yield tx
@@ -168,9 +227,59 @@ class AppDatabase:
                 raise self._unavailable(exc) from None
 
     @contextmanager
+    def read_plain(self) -> Iterator[Cursor]:
+        """A DB-API cursor for the plain reads of :mod:`querydeck.store.plain`; nothing is
+        committed. Until something has built the engine, no SQLAlchemy: the cursor is on
+        a connection of this database's own."""
+        try:
+            with self._plain_cursor() as cursor:
+                yield cursor
+        except self._operational_errors() as exc:
+            raise self._unavailable(exc) from None
+
+    def _operational_errors(self) -> tuple[type[Exception], ...]:
+        """The driver's operational errors, and SQLAlchemy's once it is loaded."""
+        errors: list[type[Exception]] = [sqlite3.OperationalError]
+        if not self.is_sqlite:
+            import psycopg
+
+            errors = [psycopg.OperationalError]
+        if self._engine is not None:
+            from sqlalchemy.exc import OperationalError
+
+            errors.append(OperationalError)
+        return tuple(errors)
+
+    @contextmanager
+    def _plain_cursor(self) -> Iterator[Cursor]:
+        # A SQLite URL with options of its own (``?mode=ro``) is left to the engine.
+        if self._engine is not None or (self.is_sqlite and self.url.query):
+            with self._raw() as (_, raw):
+                yield raw
+            return
+        with self._plain_lock:
+            if self._plain is None:
+                self._plain = _plain_connection(self.url, self._busy_timeout_ms)
+            conn = self._plain
+            try:
+                cursor = conn.cursor()
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
+                conn.rollback()
+            except BaseException:
+                self._plain = None  # in doubt (a broken connection): a new one next time
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise
+
+    @contextmanager
     def _raw(self) -> Iterator[tuple[PoolProxiedConnection, DBAPICursor]]:
         """A pooled DB-API connection and a cursor on it; the driver's operational errors
         come out as SQLAlchemy's (what the retry and the error mapping look at)."""
+        from sqlalchemy.exc import OperationalError
+
         try:
             conn = self.engine.raw_connection()
             try:
@@ -188,6 +297,8 @@ class AppDatabase:
     def read_raw(self) -> Iterator[DBAPICursor]:
         """A DB-API cursor for reading (:mod:`querydeck.store.fastsql`); nothing is
         committed."""
+        from sqlalchemy.exc import OperationalError
+
         try:
             with self._raw() as (_, cursor):
                 yield cursor
@@ -229,6 +340,8 @@ class AppDatabase:
             with self._raw() as pair:
                 yield pair
             return
+        from sqlalchemy.exc import OperationalError
+
         try:
             if self._writer is None:
                 self._writer = self.engine.raw_connection()
@@ -253,10 +366,14 @@ class AppDatabase:
         """The plain statements of ``table`` for this database."""
         found = self._fast.get(table.name)
         if found is None:
+            from querydeck.store.fastsql import FastTable
+
             found = self._fast[table.name] = FastTable(table, self.engine.dialect)
         return found
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
+        from sqlalchemy.exc import OperationalError
+
         for tries in range(self.retries + 1):
             try:
                 with self._write_lock or nullcontext():
@@ -273,6 +390,9 @@ class AppDatabase:
         raise AssertionError("unreachable")
 
     def ping(self) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -284,16 +404,21 @@ class AppDatabase:
             writer, self._writer = self._writer, None
             if writer is not None:
                 writer.close()
-        self.engine.dispose()
+        with self._plain_lock:
+            plain, self._plain = self._plain, None
+            if plain is not None:
+                plain.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     @staticmethod
-    def _unavailable(exc: SQLAlchemyError) -> AppDatabaseUnavailable | AppDatabaseBusy:
-        if isinstance(exc, OperationalError) and _is_locked(exc):
+    def _unavailable(exc: Exception) -> AppDatabaseUnavailable | AppDatabaseBusy:
+        if _is_locked(exc):
             return AppDatabaseBusy("querydeck's database is busy; try again in a moment.")
         return AppDatabaseUnavailable(f"querydeck's database is unavailable: {_short(exc)}")
 
 
-def _short(exc: SQLAlchemyError) -> str:
+def _short(exc: Exception) -> str:
     orig = getattr(exc, "orig", None)
     first = str(orig if orig is not None else exc).strip().splitlines()
     return first[0][:300] if first else type(exc).__name__

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from querydeck.store.plain import utcnow as utcnow  # the time the columns hold
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp stored as UTC and always read back timezone-aware."""
@@ -42,10 +44,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
