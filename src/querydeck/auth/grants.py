@@ -9,12 +9,9 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from querydeck.auth.principal import Action, Principal
 from querydeck.errors import (
@@ -27,7 +24,12 @@ from querydeck.errors import (
 )
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import GrantRow, GroupMemberRow, GroupRow, utcnow
+from querydeck.store.plain import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import GroupRow
 
 SubjectKind = Literal["user", "group"]
 _MAX_NAME = 200
@@ -86,44 +88,43 @@ class Grants:
 
     # --- checks -----------------------------------------------------------------------
 
-    def _subjects(self, principal: Principal) -> object:
-        members = select(GroupMemberRow.group_id).where(
-            GroupMemberRow.username == principal.username
-        )
-        return or_(
-            (GrantRow.subject_kind == "user") & (GrantRow.subject == principal.username),
-            (GrantRow.subject_kind == "group") & GrantRow.subject.in_(members),
-        )
+    def _granted(self, principal: Principal, where: str = "", *params: str) -> list[Any]:
+        """``(connection_id, actions)`` of the grants ``principal`` holds, directly and
+        through its groups (and matching ``where``): a plain read, as listings scope
+        their rows by it."""
+        db = self._db
+        with db.read_plain() as cursor:
+            rows = db.plain.rows(
+                cursor,
+                "qd_grants",
+                f"SELECT connection_id, actions FROM qd_grants WHERE {where}"
+                "((subject_kind = 'user' AND subject = ?) OR (subject_kind = 'group' AND "
+                "subject IN (SELECT group_id FROM qd_group_members WHERE username = ?)))",
+                (*params, principal.username, principal.username),
+            )
+        return [(row["connection_id"], row["actions"]) for row in rows]
 
     def actions_for(self, principal: Principal, connection_id: str) -> frozenset[Action]:
         """What the grants (direct and through groups) give ``principal`` on the connection
         (callers cap them by role). Admins may do everything everywhere."""
         if principal.is_admin:
             return frozenset(Action)
-        with self._db.read() as tx:
-            rows = tx.scalars(
-                select(GrantRow.actions).where(
-                    GrantRow.connection_id == connection_id,
-                    self._subjects(principal),  # type: ignore[arg-type]
-                )
-            ).all()
-        return frozenset(Action(a) for actions in rows for a in actions)
+        found = self._granted(principal, "connection_id = ? AND ", connection_id)
+        return frozenset(Action(a) for _, actions in found for a in actions)
 
     def connection_ids(self, principal: Principal, action: Action = Action.browse) -> set[str]:
         """Ids of the connections on which a non-admin ``principal`` may do ``action``."""
         if not principal.role_allows(action):
             return set()
-        with self._db.read() as tx:
-            rows = tx.execute(
-                select(GrantRow.connection_id, GrantRow.actions).where(
-                    self._subjects(principal)  # type: ignore[arg-type]
-                )
-            ).all()
-        return {cid for cid, actions in rows if action.value in actions}
+        return {cid for cid, actions in self._granted(principal) if action.value in actions}
 
     # --- groups -----------------------------------------------------------------------
 
     def _group(self, tx: Session, name: str) -> GroupRow:
+        from sqlalchemy import select
+
+        from querydeck.store.tables import GroupRow
+
         row = tx.scalar(select(GroupRow).where(GroupRow.name_key == _key(name)))
         if row is None:
             raise GroupNotFound(
@@ -133,6 +134,10 @@ class Grants:
         return row
 
     def _group_info(self, tx: Session, row: GroupRow) -> GroupInfo:
+        from sqlalchemy import select
+
+        from querydeck.store.tables import GroupMemberRow
+
         members = tx.scalars(
             select(GroupMemberRow.username)
             .where(GroupMemberRow.group_id == row.id)
@@ -141,6 +146,10 @@ class Grants:
         return GroupInfo(id=row.id, name=row.name, members=list(members))
 
     def create_group(self, name: str) -> GroupInfo:
+        from sqlalchemy.exc import IntegrityError
+
+        from querydeck.store.tables import GroupRow
+
         clean = _group_name(name)
 
         def insert(tx: Session) -> GroupInfo:
@@ -163,6 +172,10 @@ class Grants:
             return self._group_info(tx, self._group(tx, name))
 
     def list_groups(self, *, limit: int, offset: int) -> Page[GroupInfo]:
+        from sqlalchemy import func, select
+
+        from querydeck.store.tables import GroupRow
+
         with self._db.read() as tx:
             total = tx.scalar(select(func.count()).select_from(GroupRow)) or 0
             rows = tx.scalars(
@@ -172,6 +185,10 @@ class Grants:
         return Page(items=items, total=total, limit=limit, offset=offset)
 
     def delete_group(self, name: str) -> None:
+        from sqlalchemy import delete
+
+        from querydeck.store.tables import GrantRow, GroupMemberRow
+
         def remove(tx: Session) -> None:
             row = self._group(tx, name)
             tx.execute(
@@ -183,6 +200,8 @@ class Grants:
         self._db.write(remove)
 
     def add_member(self, group: str, username: str) -> GroupInfo:
+        from querydeck.store.tables import GroupMemberRow
+
         def add(tx: Session) -> GroupInfo:
             row = self._group(tx, group)
             if tx.get(GroupMemberRow, (row.id, username)) is None:
@@ -193,6 +212,8 @@ class Grants:
         return self._db.write(add)
 
     def remove_member(self, group: str, username: str) -> GroupInfo:
+        from querydeck.store.tables import GroupMemberRow
+
         def remove(tx: Session) -> GroupInfo:
             row = self._group(tx, group)
             member = tx.get(GroupMemberRow, (row.id, username))
@@ -207,6 +228,10 @@ class Grants:
         return self._db.write(remove)
 
     def groups_of(self, username: str) -> list[str]:
+        from sqlalchemy import select
+
+        from querydeck.store.tables import GroupMemberRow, GroupRow
+
         with self._db.read() as tx:
             return list(
                 tx.scalars(
@@ -231,6 +256,10 @@ class Grants:
         actions: Iterable[Action | str],
     ) -> GrantInfo:
         """Set what ``subject`` may do on the connection (replacing an earlier grant)."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import GrantRow
+
         chosen = _actions(actions)
 
         def upsert(tx: Session) -> GrantInfo:
@@ -263,6 +292,10 @@ class Grants:
         return self._db.write(upsert)
 
     def revoke(self, connection_id: str, kind: SubjectKind, subject: str) -> None:
+        from sqlalchemy import delete
+
+        from querydeck.store.tables import GrantRow
+
         def remove(tx: Session) -> None:
             subject_id = self._subject_id(tx, kind, subject)
             done = tx.execute(
@@ -280,6 +313,10 @@ class Grants:
         self._db.write(remove)
 
     def list_grants(self, connection_id: str, connection_name: str) -> list[GrantInfo]:
+        from sqlalchemy import select
+
+        from querydeck.store.tables import GrantRow, GroupRow
+
         with self._db.read() as tx:
             rows = tx.execute(
                 select(GrantRow, GroupRow.name)

@@ -10,9 +10,6 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
-
 from querydeck.errors import (
     CursorInvalid,
     QueryDeckError,
@@ -34,7 +31,6 @@ from querydeck.runs.models import (
 )
 from querydeck.runs.results.store import ResultStore, StoredResult
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import RunRow
 
 #: How long after a run ended its result's files may still be being written by the
 #: process that answered it (see :meth:`History._open`).
@@ -42,6 +38,9 @@ SETTLE_S = 2.0
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import RunRow
 
 MAX_PAGE_ROWS = 10_000
 #: Shortest run id prefix accepted (as git), the length of a full id, and how many
@@ -119,6 +118,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return when, run_id
 
 
+#: The columns :func:`run_info` reads.
+_LISTED = (
+    "id, user_name, connection_id, connection_name, driver, sql, executed_sql, status, "
+    "max_rows, timeout_s, row_count, truncated, columns, error_code, error_message, "
+    "error_detail, error_status, result_state, created_at, started_at, finished_at, "
+    "duration_ms, limits"
+)
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -134,6 +142,8 @@ class History:
         self.max_page_bytes = max_page_bytes
 
     def _row(self, tx: Session, run_id: str) -> RunRow:
+        from querydeck.store.tables import RunRow
+
         row = tx.get(RunRow, run_id)
         if row is None:
             raise RunNotFound("No such run.", detail={"run_id": run_id})
@@ -144,6 +154,10 @@ class History:
         :data:`MIN_PREFIX` characters, as git's abbreviated hashes); ``user`` limits the
         runs a prefix may match to that user's. A prefix matching several runs raises
         ``RUN_ID_AMBIGUOUS`` with some of them; one matching none, ``RUN_NOT_FOUND``."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import RunRow
+
         text = run_id.strip().lower()
         if len(text) >= FULL_ID_CHARS or len(text) < MIN_PREFIX or text.strip(ID_CHARS):
             return run_id
@@ -234,6 +248,10 @@ class History:
         )
 
     def mark(self, run_id: str, state: str) -> None:
+        from sqlalchemy import update
+
+        from querydeck.store.tables import RunRow
+
         self._db.write(
             lambda s: s.execute(
                 update(RunRow).where(RunRow.id == run_id).values(result_state=state)
@@ -295,41 +313,51 @@ class History:
         """Runs newest first. ``text`` matches the SQL (case-insensitive); ``since`` and
         ``until`` bound the creation time (inclusive, exclusive). With ``cursor`` (the
         previous page's ``next_cursor``) the page starts right after that run."""
-        query = select(RunRow)
+        plain = self._db.plain
+        where: list[str] = []
+        params: list[Any] = []
+
+        def match(condition: str, *values: Any) -> None:
+            where.append(condition)
+            params.extend(values)
+
         if connection is not None:
-            query = query.where(RunRow.connection_name == connection)
+            match("connection_name = ?", connection)
         if status is not None:
-            query = query.where(RunRow.status == status.value)
+            match("status = ?", status.value)
         if user is not None:
-            query = query.where(RunRow.user_name == user)
+            match("user_name = ?", user)
         if connection_ids is not None:
-            query = query.where(RunRow.connection_id.in_(list(connection_ids)))
+            ids = list(connection_ids)
+            match(f"connection_id IN ({plain.marks(len(ids))})" if ids else "1 = 0", *ids)
         if text:
-            query = query.where(
-                func.lower(RunRow.sql).like(_like_pattern(text.lower()), escape="\\")
-            )
+            match("lower(sql) LIKE ? ESCAPE '\\'", _like_pattern(text.lower()))
         if since is not None:
-            query = query.where(RunRow.created_at >= since)
+            match("created_at >= ?", plain.time(since))
         if until is not None:
-            query = query.where(RunRow.created_at < until)
-        page_query = query
+            match("created_at < ?", plain.time(until))
+        # the total counts the filtered runs; the page starts after the cursor's run
+        total_where = " WHERE " + " AND ".join(where) if where else ""
+        total_params = list(params)
         if cursor is not None:
             when, last_id = decode_cursor(cursor)
-            page_query = query.where(
-                or_(
-                    RunRow.created_at < when,
-                    and_(RunRow.created_at == when, RunRow.id < last_id),
-                )
-            )
+            at = plain.time(when)
+            match("(created_at < ? OR (created_at = ? AND id < ?))", at, at, last_id)
             offset = 0
-        with self._db.read() as tx:
-            total = tx.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = tx.scalars(
-                page_query.order_by(RunRow.created_at.desc(), RunRow.id.desc())
-                .limit(limit)
-                .offset(offset)
-            ).all()
-            items = [run_info(r) for r in rows]
+        page_where = " WHERE " + " AND ".join(where) if where else ""
+        with self._db.read_plain() as found:
+            counted = plain.scalars(
+                found, f"SELECT count(*) FROM qd_runs{total_where}", total_params
+            )
+            rows = plain.rows(
+                found,
+                "qd_runs",
+                f"SELECT {_LISTED} FROM qd_runs{page_where} "
+                "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+        items = [run_info(r) for r in rows]
+        total = counted[0] or 0
         next_cursor = encode_cursor(items[-1]) if len(items) == limit else None
         return HistoryPage(
             items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor

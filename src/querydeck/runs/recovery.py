@@ -21,10 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from querydeck.audit.log import AuditLog
 from querydeck.drivers import registry
@@ -34,7 +31,11 @@ from querydeck.runs.active import finish_entry_fields
 from querydeck.runs.models import RunStatus
 from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import RunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import RunRow
 
 log = logging.getLogger("querydeck.runs")
 
@@ -57,20 +58,19 @@ def recover(
     """End the runs left behind; returns their ids, and the ids of the unfinished runs that
     are still in flight (``mine``, this process's, always are)."""
     now = now or datetime.now(UTC)
-    with db.read() as tx:
-        found = tx.execute(
-            select(
-                RunRow.id,
-                RunRow.owner,
-                RunRow.status,
-                RunRow.created_at,
-                RunRow.started_at,
-                RunRow.timeout_s,
-            ).where(RunRow.status.in_(_UNFINISHED))
-        ).all()
+    with db.read_plain() as cursor:  # every process starts so: no ORM
+        found = db.plain.rows(
+            cursor,
+            "qd_runs",
+            "SELECT id, owner, status, created_at, started_at, timeout_s FROM qd_runs "
+            f"WHERE status IN ({db.plain.marks(len(_UNFINISHED))})",
+            _UNFINISHED,
+        )
     gone: list[str] = []
     live: set[str] = set()
-    for run_id, run_owner, status, created_at, started_at, timeout_s in found:
+    for row in found:
+        run_id, run_owner, status = row["id"], row["owner"], row["status"]
+        created_at, started_at, timeout_s = row["created_at"], row["started_at"], row["timeout_s"]
         if run_id in mine:
             live.add(run_id)
             continue
@@ -94,6 +94,10 @@ def recover(
 
 
 def _end(db: AppDatabase, run_ids: list[str], now: datetime) -> None:
+    from sqlalchemy import select
+
+    from querydeck.store.tables import RunRow
+
     def change(tx: Session) -> None:
         ended = tx.scalars(
             select(RunRow).where(RunRow.id.in_(run_ids), RunRow.status.in_(_UNFINISHED))

@@ -14,20 +14,18 @@ nor *test* nor a run can send it anywhere but where it was saved for.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import unicodedata
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import Table, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from querydeck.drivers import registry
 from querydeck.drivers.base import Driver, DriverOptions, EngineSession
@@ -49,10 +47,21 @@ from querydeck.sources.secrets import Sealer
 from querydeck.sources.targets import Probe, TargetVerifier, bounded, refuse_privileged
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import ConnectionRow, utcnow
+from querydeck.store.plain import utcnow
 from querydeck.text import bidi_controls, code_points, control_characters
 
-_CONNECTIONS = cast(Table, ConnectionRow.__table__)
+#: The columns :meth:`ConnectionStore._info` reads (never the sealed secrets).
+_LISTED = (
+    "id, name, driver, options, secret_names, status_ok, status_error_code, "
+    "status_error_message, status_latency_ms, status_server_version, status_checked_at, "
+    "created_at, updated_at, can_write, privilege_reasons, allow_privileged, "
+    "privileges_checked_at"
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import ConnectionRow
 #: Connections whose driver driver_for keeps (all are forgotten when there are more).
 KNOWN_DRIVERS = 256
 MAX_NAME_LENGTH = 128
@@ -236,17 +245,29 @@ class ConnectionStore:
 
     def drivers_in_use(self) -> list[str]:
         """The driver names of the registered connections, each once."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import ConnectionRow
+
         with self._db.read() as tx:
             return sorted(tx.scalars(select(ConnectionRow.driver).distinct()))
 
     def any_registered(self) -> bool:
         """Whether any connection exists."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import ConnectionRow
+
         with self._db.read() as tx:
             return tx.scalar(select(ConnectionRow.id).limit(1)) is not None
 
     # --- reading ----------------------------------------------------------------------
 
     def _row(self, tx: Session, name: str) -> ConnectionRow:
+        from sqlalchemy import select
+
+        from querydeck.store.tables import ConnectionRow
+
         row = tx.scalar(
             select(ConnectionRow).where(
                 ConnectionRow.name_key == name_key(unicodedata.normalize("NFC", name).strip())
@@ -262,6 +283,8 @@ class ConnectionStore:
 
     def name_of(self, connection_id: str) -> str:
         """The current name of a connection, by id."""
+        from querydeck.store.tables import ConnectionRow
+
         with self._db.read() as tx:
             row = tx.get(ConnectionRow, connection_id)
             if row is None:
@@ -274,24 +297,33 @@ class ConnectionStore:
     def listing(
         self, *, limit: int, offset: int, ids: Collection[str] | None = None
     ) -> Page[ConnectionInfo]:
-        """Connections by name; only those with ``ids`` when given."""
-        query = select(ConnectionRow)
+        """Connections by name; only those with ``ids`` when given (a plain read: the
+        listing needs no ORM)."""
+        db = self._db
+        where, params = "", list(ids or ())
         if ids is not None:
-            query = query.where(ConnectionRow.id.in_(list(ids)))
-        with self._db.read() as tx:
-            total = tx.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = tx.scalars(
-                query.order_by(ConnectionRow.name_key, ConnectionRow.id).limit(limit).offset(offset)
-            ).all()
-            return Page(
-                items=[self._info(r) for r in rows], total=total, limit=limit, offset=offset
+            where = f" WHERE id IN ({db.plain.marks(len(params))})" if params else " WHERE 1 = 0"
+        with db.read_plain() as cursor:
+            total = db.plain.scalars(cursor, f"SELECT count(*) FROM qd_connections{where}", params)
+            rows = db.plain.rows(
+                cursor,
+                "qd_connections",
+                f"SELECT {_LISTED} FROM qd_connections{where} "
+                "ORDER BY name_key, id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
             )
+        items = [self._info(row) for row in rows]
+        return Page(items=items, total=total[0] or 0, limit=limit, offset=offset)
 
     def driver_for(self, name: str) -> tuple[ConnectionInfo, Driver[Any]]:
         """The connection and a driver instance holding its decrypted options, bound to the
         sandbox; a file path is checked against the file roots again."""
+        from sqlalchemy import Table
+
+        from querydeck.store.tables import ConnectionRow
+
         key = name_key(unicodedata.normalize("NFC", name).strip())
-        table = self._db.fast(_CONNECTIONS)
+        table = self._db.fast(cast(Table, ConnectionRow.__table__))
         with self._db.read_raw() as cursor:
             found = table.select_raw(cursor, "name_key", key)
         if found is None:
@@ -343,6 +375,8 @@ class ConnectionStore:
             raise refuse_privileged(probe.reasons, info.name)
 
     def _record_probe(self, row_id: str, probe: Probe) -> None:
+        from querydeck.store.tables import ConnectionRow
+
         def record(tx: Session) -> None:
             row = tx.get(ConnectionRow, row_id)
             if row is not None:
@@ -353,6 +387,10 @@ class ConnectionStore:
     def reseal(self, tx: Session, sealer: Sealer) -> int:
         """Re-seal every stored secret with ``sealer`` inside the caller's transaction;
         returns how many connections had secrets. The service then uses ``sealer``."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import ConnectionRow
+
         count = 0
         for row in tx.scalars(select(ConnectionRow).where(ConnectionRow.secrets.is_not(None))):
             assert row.secrets is not None
@@ -389,29 +427,34 @@ class ConnectionStore:
             raise _secret_required(row.name, (), secrets)
         return options
 
-    def _info(self, row: ConnectionRow) -> ConnectionInfo:
+    @staticmethod
+    def _info(row: ConnectionRow | Mapping[str, Any]) -> ConnectionInfo:
+        """The connection of a row: an ORM row, or its column values (a plain read)."""
+        get: Callable[[str], Any] = (
+            row.__getitem__ if isinstance(row, Mapping) else functools.partial(getattr, row)
+        )
         return ConnectionInfo(
-            id=row.id,
-            name=row.name,
-            driver=row.driver,
-            options=dict(row.options),
-            secrets_set=sorted(row.secret_names),
+            id=get("id"),
+            name=get("name"),
+            driver=get("driver"),
+            options=dict(get("options")),
+            secrets_set=sorted(get("secret_names")),
             status=ConnectionStatus(
-                ok=row.status_ok,
-                error_code=row.status_error_code,
-                error_message=row.status_error_message,
-                latency_ms=row.status_latency_ms,
-                server_version=row.status_server_version,
-                checked_at=row.status_checked_at,
+                ok=get("status_ok"),
+                error_code=get("status_error_code"),
+                error_message=get("status_error_message"),
+                latency_ms=get("status_latency_ms"),
+                server_version=get("status_server_version"),
+                checked_at=get("status_checked_at"),
             ),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            created_at=get("created_at"),
+            updated_at=get("updated_at"),
             privileges=PrivilegeStatus(
-                checked=row.can_write is not None,
-                can_write=row.can_write,
-                reasons=list(row.privilege_reasons or []),
-                allowed_by_override=bool(row.allow_privileged),
-                checked_at=row.privileges_checked_at,
+                checked=get("can_write") is not None,
+                can_write=get("can_write"),
+                reasons=list(get("privilege_reasons") or []),
+                allowed_by_override=bool(get("allow_privileged")),
+                checked_at=get("privileges_checked_at"),
             ),
         )
 
@@ -460,6 +503,10 @@ class ConnectionStore:
         """Save a connection. With ``test`` it is connected to and pinged first: a failure
         (wrong password, unknown host, closed port, unknown database...) is raised and
         nothing is saved; the outcome becomes the saved connection's status."""
+        from sqlalchemy.exc import IntegrityError
+
+        from querydeck.store.tables import ConnectionRow
+
         stored_name = normalise_name(name)
         cls, values = self.resolve(driver, url, options)
         typed = validate_options(cls, values)
@@ -526,6 +573,10 @@ class ConnectionStore:
 
     def _refuse_taken(self, name: str) -> None:
         """Fail early (before connecting to probe) when the name is taken."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import ConnectionRow
+
         with self._db.read() as tx:
             if tx.scalar(select(ConnectionRow.id).where(ConnectionRow.name_key == name_key(name))):
                 raise self._taken(name)
@@ -542,6 +593,8 @@ class ConnectionStore:
     ) -> ConnectionInfo:
         """Change some options; a key set to None goes back to its default. The target is
         checked and the login probed again; ``allow_privileged`` None keeps the override."""
+        from querydeck.store.tables import ConnectionRow
+
         with self._db.read() as tx:
             row = self._row(tx, name)
             row_id, cls, stored_name = row.id, registry.load(row.driver), row.name
@@ -576,6 +629,8 @@ class ConnectionStore:
         return self._db.write(change)
 
     def rename(self, name: str, new_name: str) -> ConnectionInfo:
+        from sqlalchemy.exc import IntegrityError
+
         stored = normalise_name(new_name)
 
         def change(tx: Session) -> ConnectionInfo:
@@ -598,6 +653,8 @@ class ConnectionStore:
     def test(self, name: str) -> TestResult:
         """Connect and ping; record the outcome as the connection's status. A failure is
         recorded, then raised."""
+        from querydeck.store.tables import ConnectionRow
+
         started = time.perf_counter()
         error: QueryDeckError | None = None
         version = ""

@@ -18,17 +18,17 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Protocol
 
 from querydeck.errors import ConfigError, SecretKeyError
 from querydeck.settings import Settings
 from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.secrets import KEY_FILE_NAME, Sealer, load_key, new_key_text, read_key_file
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import Meta
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 
 KEY_CHECK = "secret_key_fingerprint"
 
@@ -76,7 +76,11 @@ def open_sealer(settings: Settings, db: AppDatabase) -> Sealer:
         finish_interrupted_rotation(settings.data_dir, fingerprint)
     key = load_key(settings.secret_key, settings.data_dir, expect_existing=fingerprint is not None)
     sealer = Sealer(key)
-    if fingerprint is None:
+    if fingerprint is None:  # the first start: recorded with the ORM
+        from sqlalchemy.exc import IntegrityError
+
+        from querydeck.store.tables import Meta
+
         try:
             db.write(lambda s: s.add(Meta(key=KEY_CHECK, value=sealer.fingerprint)))
         except IntegrityError:  # another process started at the same moment
@@ -90,9 +94,10 @@ def open_sealer(settings: Settings, db: AppDatabase) -> Sealer:
 
 
 def _stored_fingerprint(db: AppDatabase) -> str | None:
-    with db.read() as tx:
-        stored = tx.get(Meta, KEY_CHECK)
-        return stored.value if stored else None
+    """The fingerprint recorded on first start (a plain read: every command starts so)."""
+    with db.read_plain() as cursor:
+        found = db.plain.scalars(cursor, "SELECT value FROM qd_meta WHERE key = ?", [KEY_CHECK])
+    return str(found[0]) if found else None
 
 
 class Resealable(Protocol):
@@ -117,6 +122,8 @@ class KeyRotation:
         self._others = others
 
     def run(self) -> tuple[RotationResult, Sealer]:
+        from querydeck.store.tables import Meta
+
         if self._settings.secret_key is not None:
             raise ConfigError(
                 "The key comes from QUERYDECK_SECRET_KEY, which querydeck cannot change; "
