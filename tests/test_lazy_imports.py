@@ -98,9 +98,11 @@ def test_the_cli_starts_without_the_database_layers() -> None:
 
 
 #: What listing connections or the history loads on no account: no statement is parsed,
-#: no result read and nothing counted.
+#: no result read and nothing counted, and the app database is read plainly.
 LISTING_HEAVY = [
     "alembic",  # the app database is at its head: no migration runs
+    "sqlalchemy",  # the listings, the grants, the key check and the start-up reads are
+    "querydeck.store.tables",  # plain SQL (store/plain.py): no Core, no ORM, no tables
     "fastapi",
     "sqlglot",  # the guard and the audit's statement summaries: when a statement runs
     "pyarrow",  # results: when one is written or read

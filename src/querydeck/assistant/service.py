@@ -39,7 +39,7 @@ from querydeck.assistant.preparation import Preparation
 from querydeck.assistant.retrieval import candidates
 from querydeck.assistant.sessions import Flavour, GuardedSessions
 from querydeck.audit.log import AuditLog
-from querydeck.audit.pruning import Pruner
+from querydeck.audit.pruning import Pruner, PruneTarget
 from querydeck.auth import ratelimit
 from querydeck.auth.access import Access, ad_hoc_sql
 from querydeck.auth.principal import LOCAL, Action, Principal
@@ -59,7 +59,7 @@ from querydeck.sources.secrets import Sealer
 from querydeck.sql.checker import StatementChecker
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
 
 StartRun = Callable[[RunRequest, Principal], str]
 
@@ -140,9 +140,9 @@ class Assistant:
             audit,
             action="assistant.log.prune",
             max_age_days=settings.assistant_log_retention_days,
-            table=INFERENCE_TABLE,
-            key=INFERENCE_TABLE.c.id,
-            age=INFERENCE_TABLE.c.at,
+            target=lambda: PruneTarget(
+                table=INFERENCE_TABLE, key=INFERENCE_TABLE.c.id, age=INFERENCE_TABLE.c.at
+            ),
         )
 
     def open(self, sealer: Sealer) -> None:

@@ -21,24 +21,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Select, Table, func, select
-from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.orm import Session
-
 from querydeck import logs
 from querydeck.audit.models import AuditEntry, AuditPage, Outcome
 from querydeck.audit.redact import sanitise
 from querydeck.auth.principal import Principal
 from querydeck.errors import CursorInvalid, InvalidInput
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import AuditRow, utcnow
+from querydeck.store.plain import utcnow
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
+    from sqlalchemy import Select
+    from sqlalchemy.engine.interfaces import DBAPICursor
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import AuditRow
 
 log = logs.get("querydeck.audit")
 MAX_PAGE = 1000
-_AUDIT = cast(Table, AuditRow.__table__)
 _CURSOR_PREFIX = "audit:"
 
 
@@ -148,12 +148,18 @@ class AuditLog:
         """Append ``entry`` in the caller's transaction (it commits or fails with it). Each
         call adds a new instance, so a retried transaction never reuses one a rolled-back
         session has seen."""
+        from querydeck.store.tables import AuditRow
+
         tx.add(AuditRow(**entry))
 
     @staticmethod
     def insert(db: AppDatabase, cursor: DBAPICursor, entry: dict[str, Any]) -> None:
         """:meth:`add` for a transaction of :meth:`AppDatabase.write_raw`."""
-        db.fast(_AUDIT).insert(cursor, entry)
+        from sqlalchemy import Table
+
+        from querydeck.store.tables import AuditRow
+
+        db.fast(cast(Table, AuditRow.__table__)).insert(cursor, entry)
 
     def record(
         self,
@@ -214,6 +220,10 @@ class AuditLog:
         (``connection.*``); ``since``/``until`` bound the time (inclusive, exclusive).
         With ``cursor`` (the previous page's ``next_cursor``) the page starts right after
         that entry and ``offset`` is ignored."""
+        from sqlalchemy import func, select
+
+        from querydeck.store.tables import AuditRow
+
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise InvalidInput(f"limit must be 1 to {MAX_PAGE} and offset at least 0.")
         for moment in (since, until):
@@ -248,6 +258,10 @@ class AuditLog:
         since: datetime | None,
         until: datetime | None,
     ) -> Select[AuditRow]:
+        from sqlalchemy import select
+
+        from querydeck.store.tables import AuditRow
+
         query = select(AuditRow)
         if actor is not None:
             query = query.where(AuditRow.actor == actor)

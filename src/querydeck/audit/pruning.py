@@ -11,19 +11,22 @@ nothing to delete is one indexed read and writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from sqlalchemy import ColumnElement, Table, delete, select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from querydeck.audit.log import AuditLog
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import utcnow
+from querydeck.store.plain import utcnow
+
+if TYPE_CHECKING:  # the tables' columns: built on the first prune
+    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("querydeck.store")
 
@@ -33,11 +36,23 @@ BATCH = 5000
 INTERVAL_S = 3600.0
 
 
+@dataclasses.dataclass(frozen=True)
+class PruneTarget:
+    """What a :class:`Pruner` deletes from: rows of ``table`` whose ``age`` column is
+    older than the retention, and that match ``where``; ``key`` names a row (with ``age``,
+    the order of deletion: an index on both keeps it cheap)."""
+
+    table: Table
+    key: ColumnElement[Any]
+    age: ColumnElement[Any]
+    where: Sequence[ColumnElement[bool]] = ()
+
+
 class Pruner:
-    """Deletes the rows of ``table`` whose ``age`` column is older than ``max_age_days``
-    (None: never), and that match ``where``; ``key`` names a row (with ``age``, the order of
-    deletion: an index on both keeps it cheap). ``after`` gets the keys of each deleted batch
-    once its transaction has committed (files to remove with the rows)."""
+    """Deletes the rows of its :class:`PruneTarget` older than ``max_age_days`` (None:
+    never). ``target`` builds it on the first prune (the tables' columns are SQLAlchemy's:
+    a process that never prunes never loads them). ``after`` gets the keys of each deleted
+    batch once its transaction has committed (files to remove with the rows)."""
 
     def __init__(
         self,
@@ -46,22 +61,23 @@ class Pruner:
         *,
         action: str,
         max_age_days: float | None,
-        table: Table,
-        key: ColumnElement[Any],
-        age: ColumnElement[Any],
-        where: Sequence[ColumnElement[bool]] = (),
+        target: Callable[[], PruneTarget],
         after: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
         self.action = action
         self.max_age_days = max_age_days
-        self._table, self._key, self._age, self._where = table, key, age, tuple(where)
+        self._target_of = target
         self._after = after
         self._lock = threading.Lock()
         self._last = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @functools.cached_property
+    def _target(self) -> PruneTarget:
+        return self._target_of()
 
     def prune(self, now: dt.datetime | None = None) -> int:
         """Delete the rows older than the retention; returns how many. 0 when retention is
@@ -99,16 +115,19 @@ class Pruner:
         """Delete up to ``BATCH`` of the oldest rows before ``before``: the keys of those
         found, and how many this transaction deleted (another process pruning too may have
         taken some)."""
+        from sqlalchemy import delete, select
+
+        target = self._target
         oldest = (
-            select(self._key)
-            .where(self._age < before, *self._where)
-            .order_by(self._age, self._key)
+            select(target.key)
+            .where(target.age < before, *target.where)
+            .order_by(target.age, target.key)
             .limit(BATCH)
         )
         keys = list(tx.scalars(oldest))
         if not keys:
             return [], 0
-        result = tx.execute(delete(self._table).where(self._key.in_(keys), *self._where))
+        result = tx.execute(delete(target.table).where(target.key.in_(keys), *target.where))
         return keys, int(getattr(result, "rowcount", len(keys)))
 
     def prune_soon(self) -> None:

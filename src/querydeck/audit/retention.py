@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table
-
 from querydeck.audit.log import AuditLog
-from querydeck.audit.pruning import Pruner
+from querydeck.audit.pruning import Pruner, PruneTarget
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import AuditRow
 
-_AUDIT = cast(Table, AuditRow.__table__)
+
+def _target() -> PruneTarget:
+    from sqlalchemy import Table
+
+    from querydeck.store.tables import AuditRow
+
+    table = cast(Table, AuditRow.__table__)
+    return PruneTarget(table=table, key=table.c.id, age=table.c.at)
 
 
 def audit_pruner(db: AppDatabase, audit: AuditLog, max_age_days: float | None) -> Pruner:
@@ -25,7 +29,5 @@ def audit_pruner(db: AppDatabase, audit: AuditLog, max_age_days: float | None) -
         audit,
         action="audit.prune",
         max_age_days=max_age_days,
-        table=_AUDIT,
-        key=_AUDIT.c.id,
-        age=_AUDIT.c.at,
+        target=_target,
     )

@@ -13,17 +13,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
-
 from querydeck.audit.log import AuditLog
-from querydeck.audit.pruning import Pruner
+from querydeck.audit.pruning import Pruner, PruneTarget
 from querydeck.runs.models import RunStatus
 from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import RunRow
 
-_RUNS = cast(Table, RunRow.__table__)
 _ENDED = [status.value for status in RunStatus if status.finished]
+
+
+def _target() -> PruneTarget:
+    from sqlalchemy import Table
+
+    from querydeck.store.tables import RunRow
+
+    runs = cast(Table, RunRow.__table__)
+    return PruneTarget(
+        table=runs, key=runs.c.id, age=runs.c.created_at, where=[runs.c.status.in_(_ENDED)]
+    )
 
 
 def history_pruner(
@@ -38,9 +45,6 @@ def history_pruner(
         audit,
         action="history.prune",
         max_age_days=max_age_days,
-        table=_RUNS,
-        key=_RUNS.c.id,
-        age=_RUNS.c.created_at,
-        where=[_RUNS.c.status.in_(_ENDED)],
+        target=_target,
         after=remove_results,
     )

@@ -13,10 +13,7 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 import uuid
-
-from sqlalchemy import ColumnElement, false, func, select, true
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from querydeck.errors import (
     Conflict,
@@ -33,8 +30,14 @@ from querydeck.runs.models import SavedQuery, SavedQueryChanges, SavedQueryInput
 from querydeck.sources.connections import ConnectionStore, name_key
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import ConnectionRow, SavedQueryRow, utcnow
+from querydeck.store.plain import utcnow
 from querydeck.text import bidi_controls, code_points
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import SavedQueryRow
 
 MAX_TAG_CHARS = 64
 
@@ -49,6 +52,10 @@ class Reader:
     shared_on: frozenset[str] = frozenset()
 
     def sees(self) -> ColumnElement[bool]:
+        from sqlalchemy import false, true
+
+        from querydeck.store.tables import SavedQueryRow
+
         if self.admin:
             return true()
         shared = (
@@ -103,6 +110,10 @@ class SavedQueryStore:
     def _row(self, tx: Session, reader: Reader, ref: str) -> SavedQueryRow:
         """A saved query ``reader`` sees, by id, else by name (their own first, then a
         shared one of that name)."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import SavedQueryRow
+
         row = tx.scalar(select(SavedQueryRow).where(SavedQueryRow.id == ref, reader.sees()))
         if row is None:
             key = name_key(_safe(ref))
@@ -137,6 +148,8 @@ class SavedQueryStore:
         return row
 
     def _info(self, tx: Session, row: SavedQueryRow) -> SavedQuery:
+        from querydeck.store.tables import ConnectionRow
+
         connection = None
         if row.connection_id is not None:
             found = tx.get(ConnectionRow, row.connection_id)
@@ -160,6 +173,10 @@ class SavedQueryStore:
         return None if name is None else self._connections.get(name).id
 
     def create(self, owner: str, data: SavedQueryInput) -> SavedQuery:
+        from sqlalchemy.exc import IntegrityError
+
+        from querydeck.store.tables import SavedQueryRow
+
         name = _name(data.name)
         tags = _tags(data.tags)
         chart = checked_chart(data.chart)
@@ -198,6 +215,8 @@ class SavedQueryStore:
             return self._info(tx, self._row(tx, reader, ref))
 
     def update(self, reader: Reader, ref: str, changes: SavedQueryChanges) -> SavedQuery:
+        from sqlalchemy.exc import IntegrityError
+
         given = changes.model_fields_set
         name = _name(changes.name) if changes.name is not None else None
         tags = _tags(changes.tags) if changes.tags is not None else None
@@ -235,6 +254,10 @@ class SavedQueryStore:
     def shares(self, connection_id: str, sql: str, shared_on: frozenset[str]) -> bool:
         """Whether a query shared on ``connection_id`` (one of ``shared_on``, the
         connections the reader may query) holds exactly ``sql``: what a viewer may run."""
+        from sqlalchemy import select
+
+        from querydeck.store.tables import SavedQueryRow
+
         if connection_id not in shared_on:
             return False
         with self._db.read() as tx:
@@ -263,6 +286,10 @@ class SavedQueryStore:
         text: str | None = None,
     ) -> Page[SavedQuery]:
         """Favourites first, then by name; ``text`` matches name, description or SQL."""
+        from sqlalchemy import func, select
+
+        from querydeck.store.tables import SavedQueryRow
+
         query = select(SavedQueryRow).where(reader.sees())
         if favourite is not None:
             query = query.where(SavedQueryRow.favourite == favourite)

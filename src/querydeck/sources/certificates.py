@@ -16,10 +16,7 @@ import unicodedata
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from querydeck.drivers.base import CA_CERTIFICATE_OPTION
 from querydeck.errors import (
@@ -34,8 +31,13 @@ from querydeck.sources import pem
 from querydeck.sources.models import CertificateDetail, CertificateInfo
 from querydeck.store.database import AppDatabase
 from querydeck.store.pages import Page
-from querydeck.store.tables import CertificateRow, ConnectionRow, utcnow
+from querydeck.store.plain import utcnow
 from querydeck.text import bidi_controls
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from querydeck.store.tables import CertificateRow
 
 #: The directory under the data directory that holds the stored PEM files.
 CERTIFICATES_DIR = "certificates"
@@ -102,6 +104,11 @@ class CertificateStore:
 
     def add(self, name: str, data: bytes) -> CertificateInfo:
         """Check and store an upload; the name must be free (409 otherwise)."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import IntegrityError
+
+        from querydeck.store.tables import CertificateRow
+
         stored_name = _name(name)
         bundle = pem.parse(data)
         row_id = str(uuid.uuid4())
@@ -162,6 +169,8 @@ class CertificateStore:
     # --- reading ----------------------------------------------------------------------
 
     def _row(self, tx: Session, certificate_id: str) -> CertificateRow:
+        from querydeck.store.tables import CertificateRow
+
         canonical = _canonical_id(certificate_id)
         row = tx.get(CertificateRow, canonical) if canonical else None
         if row is None:
@@ -180,6 +189,10 @@ class CertificateStore:
     def listing(
         self, *, limit: int, offset: int, visible: frozenset[str] | None = None
     ) -> Page[CertificateInfo]:
+        from sqlalchemy import func, select
+
+        from querydeck.store.tables import CertificateRow
+
         with self._db.read() as tx:
             total = tx.scalar(select(func.count()).select_from(CertificateRow)) or 0
             rows = tx.scalars(
@@ -195,6 +208,8 @@ class CertificateStore:
     def path(self, certificate_id: str) -> str:
         """The stored PEM file (written again from the row when missing or altered);
         ``CertificateUnknown`` (422) for an id never uploaded or removed."""
+        from querydeck.store.tables import CertificateRow
+
         canonical = _canonical_id(certificate_id)
         with self._db.read() as tx:
             row = tx.get(CertificateRow, canonical) if canonical else None
@@ -250,6 +265,10 @@ class CertificateStore:
 def _users(tx: Session, visible: frozenset[str] | None) -> dict[str, list[str]]:
     """Certificate id → names of the connections whose options name it, among the
     ``visible`` connection ids (None: all): a name nobody granted is never shown."""
+    from sqlalchemy import select
+
+    from querydeck.store.tables import ConnectionRow
+
     users: dict[str, list[str]] = {}
     query = select(ConnectionRow.name, ConnectionRow.options)
     if visible is not None:

@@ -24,13 +24,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
-from querydeck.store.tables import RunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 
 log = logging.getLogger("querydeck.runs")
 
@@ -165,6 +166,10 @@ class Retention:
         return max(0, int(usage.total * self.min_free_percent / 100) - usage.free)
 
     def _mark(self, run_ids: list[str]) -> None:
+        from sqlalchemy import update
+
+        from querydeck.store.tables import RunRow
+
         def change(tx: Session) -> None:
             tx.execute(update(RunRow).where(RunRow.id.in_(run_ids)).values(result_state="expired"))
 
