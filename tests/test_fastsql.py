@@ -1,5 +1,5 @@
 """querydeck.store.fastsql writes and reads exactly what SQLAlchemy Core would, on SQLite and
-on PostgreSQL app databases, through AppDatabase.write_raw / read_raw."""
+on PostgreSQL app databases, through AppDatabase.write_raw / read_plain."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_select_and_update(db: AppDatabase) -> None:
     table = db.fast(RUNS)
     with db.engine.begin() as conn:
         conn.execute(insert(RUNS), _values("r1"))
-    with db.read_raw() as cursor:
+    with db.read_plain() as cursor:
         found = table.select_raw(cursor, "id", "r1")
         assert table.select_raw(cursor, "id", "missing") is None
     assert found is not None
@@ -86,7 +86,7 @@ def test_a_failed_write_rolls_back(db: AppDatabase) -> None:
 
     with pytest.raises(RuntimeError):
         db.write_raw(half)
-    with db.read_raw() as cursor:
+    with db.read_plain() as cursor:
         assert table.select_raw(cursor, "id", "half") is None
 
 
@@ -124,7 +124,7 @@ def test_json_columns_take_what_stdlib_json_took(db: AppDatabase) -> None:
         conn.exec_driver_sql(
             "UPDATE qd_runs SET error_detail = '{\"ratio\": NaN}' WHERE id = 'legacy'"
         )
-    with db.read_raw() as cursor:
+    with db.read_plain() as cursor:
         found = table.select_raw(cursor, "id", "legacy")
     assert found is not None
     ratio = table.converted(found)["error_detail"]["ratio"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import JSON, Boolean
+from sqlalchemy import JSON, Boolean, LargeBinary
 
 from querydeck.auth.grants import Grants
 from querydeck.auth.principal import Action, Principal, Role
@@ -26,8 +26,9 @@ from querydeck.store.tables import Base, ConnectionRow, RunRow, UtcDateTime
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
-def test_the_kinds_follow_the_tables() -> None:
-    """Every column of a table read plainly is converted as its ORM type reads it."""
+def test_the_kinds_and_columns_follow_the_tables() -> None:
+    """Every column of a table read or written plainly is converted as its ORM type
+    converts it, and FastTable's tables have their columns."""
     tables = {t.name: t for t in Base.metadata.sorted_tables}
     for name, kinds in plain.KINDS.items():
         for column in tables[name].columns:
@@ -39,9 +40,13 @@ def test_the_kinds_follow_the_tables() -> None:
                 if isinstance(kind, JSON)
                 else plain.BOOL
                 if isinstance(kind, Boolean)
+                else plain.BYTES
+                if isinstance(kind, LargeBinary)
                 else None
             )
             assert kinds.get(column.name) == expected, (name, column.name)
+    for name, columns in plain.COLUMNS.items():
+        assert columns == tuple(c.name for c in tables[name].columns), name
 
 
 @pytest.fixture

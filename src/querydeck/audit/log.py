@@ -19,7 +19,7 @@ import binascii
 import functools
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from querydeck import logs
 from querydeck.audit.models import AuditEntry, AuditPage, Outcome
@@ -27,12 +27,11 @@ from querydeck.audit.redact import sanitise
 from querydeck.auth.principal import Principal
 from querydeck.errors import CursorInvalid, InvalidInput
 from querydeck.store.database import AppDatabase
-from querydeck.store.plain import utcnow
+from querydeck.store.plain import Cursor, utcnow
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
     from sqlalchemy import Select
-    from sqlalchemy.engine.interfaces import DBAPICursor
     from sqlalchemy.orm import Session
 
     from querydeck.store.tables import AuditRow
@@ -153,13 +152,9 @@ class AuditLog:
         tx.add(AuditRow(**entry))
 
     @staticmethod
-    def insert(db: AppDatabase, cursor: DBAPICursor, entry: dict[str, Any]) -> None:
+    def insert(db: AppDatabase, cursor: Cursor, entry: dict[str, Any]) -> None:
         """:meth:`add` for a transaction of :meth:`AppDatabase.write_raw`."""
-        from sqlalchemy import Table
-
-        from querydeck.store.tables import AuditRow
-
-        db.fast(cast(Table, AuditRow.__table__)).insert(cursor, entry)
+        db.fast("qd_audit").insert(cursor, entry)
 
     def record(
         self,
@@ -189,7 +184,7 @@ class AuditLog:
                 address=address,
                 request_id=request_id,
             )
-            self._db.write(lambda tx: self.add(tx, row))
+            self._db.write_raw(lambda cursor: self.insert(self._db, cursor, row))
         except Exception as exc:  # the audited operation must not fail because of its log
             self.failed(action, exc)
 

@@ -31,10 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
-from typing import Any, cast
-
-from sqlalchemy import Table
-from sqlalchemy.engine.interfaces import DBAPICursor
+from typing import Any
 
 from querydeck.audit.log import AuditLog, current_request_id
 from querydeck.auth.principal import Principal
@@ -68,11 +65,10 @@ from querydeck.sources.connections import ConnectionStore
 from querydeck.sources.models import ConnectionInfo
 from querydeck.sql.checker import Checker, StatementChecker
 from querydeck.store.database import AppDatabase
-from querydeck.store.plain import utcnow
-from querydeck.store.tables import RunRow
+from querydeck.store.plain import Cursor, utcnow
 
 log = logging.getLogger("querydeck.runs")
-_RUNS = cast(Table, RunRow.__table__)
+_RUNS = "qd_runs"
 
 #: Seconds past the run's timeout before the client watchdog cancels the statement.
 WATCHDOG_GRACE_S = 1.0
@@ -317,6 +313,8 @@ class RunManager:
         with self._lock:
             active = self._active.get(run_id)
         if active is None:
+            from querydeck.store.tables import RunRow
+
             with self._db.read() as tx:
                 row = tx.get(RunRow, run_id)
             if row is None:
@@ -543,7 +541,7 @@ class RunManager:
         # Plain driver SQL on a bare connection (querydeck.store.fastsql): the ORM's session
         # and Core's statement machinery cost more than the write itself.
 
-        def work(cursor: DBAPICursor) -> None:
+        def work(cursor: Cursor) -> None:
             self._db.fast(_RUNS).update(cursor, "id", active.id, values)
             if audit is not None:
                 AuditLog.insert(self._db, cursor, audit)

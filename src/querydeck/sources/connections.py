@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 from pydantic import SecretStr, ValidationError
@@ -207,6 +207,17 @@ def absolute_paths(driver: type[Driver[Any]], values: dict[str, Any]) -> dict[st
     return values
 
 
+#: A connection's row: an ORM row, or its column values (a plain read).
+Row: TypeAlias = "ConnectionRow | Mapping[str, Any]"
+
+
+def _getter(row: Row) -> Callable[[str], Any]:
+    """A column's value of ``row`` by name."""
+    if isinstance(row, Mapping):
+        return row.__getitem__
+    return functools.partial(getattr, row)
+
+
 def _no_connection(name: str) -> NotFound:
     return ConnectionNotFound(
         f"No connection named {name!r}.",
@@ -318,13 +329,9 @@ class ConnectionStore:
     def driver_for(self, name: str) -> tuple[ConnectionInfo, Driver[Any]]:
         """The connection and a driver instance holding its decrypted options, bound to the
         sandbox; a file path is checked against the file roots again."""
-        from sqlalchemy import Table
-
-        from querydeck.store.tables import ConnectionRow
-
         key = name_key(unicodedata.normalize("NFC", name).strip())
-        table = self._db.fast(cast(Table, ConnectionRow.__table__))
-        with self._db.read_raw() as cursor:
+        table = self._db.fast("qd_connections")
+        with self._db.read_plain() as cursor:
             found = table.select_raw(cursor, "name_key", key)
         if found is None:
             raise _no_connection(name)
@@ -334,7 +341,7 @@ class ConnectionStore:
         if known is not None and known[0] == found:
             info, options, driver = known[1], known[2], known[3]
         else:
-            row = ConnectionRow(**table.converted(found))
+            row = table.converted(found)
             info, options = self._info(row), self._options(row)
             driver = self._targets.driver(registry.load(info.driver), options)
             if len(self._drivers) >= KNOWN_DRIVERS:
@@ -408,31 +415,31 @@ class ConnectionStore:
             raise ConfigError("The key that seals connection secrets is not loaded yet.")
         return self._sealer_in_use
 
-    def _sealed(self, row: ConnectionRow) -> tuple[dict[str, Any], str | None]:
+    def _sealed(self, row: Row) -> tuple[dict[str, Any], str | None]:
         """The stored secrets and the target digest they were sealed with (None: sealed
         before secrets were bound to their target)."""
-        if row.secrets is None:
+        get = _getter(row)
+        if get("secrets") is None:
             return {}, None
-        secrets = dict(orjson.loads(self._sealer.open(row.secrets, row.id)))
+        secrets = dict(orjson.loads(self._sealer.open(get("secrets"), get("id"))))
         bound = secrets.pop(TARGET_KEY, None)
         return secrets, bound if isinstance(bound, str) else None
 
-    def _options(self, row: ConnectionRow) -> DriverOptions:
+    def _options(self, row: Row) -> DriverOptions:
         """The typed options with the secrets; refused when the secrets were sealed for
         other options than the row holds now."""
-        cls = registry.load(row.driver)
+        get = _getter(row)
+        cls = registry.load(get("driver"))
         secrets, bound = self._sealed(row)
-        options = validate_options(cls, {**row.options, **secrets})
+        options = validate_options(cls, {**get("options"), **secrets})
         if bound is not None and bound != target_digest(cls, options):
-            raise _secret_required(row.name, (), secrets)
+            raise _secret_required(get("name"), (), secrets)
         return options
 
     @staticmethod
-    def _info(row: ConnectionRow | Mapping[str, Any]) -> ConnectionInfo:
-        """The connection of a row: an ORM row, or its column values (a plain read)."""
-        get: Callable[[str], Any] = (
-            row.__getitem__ if isinstance(row, Mapping) else functools.partial(getattr, row)
-        )
+    def _info(row: Row) -> ConnectionInfo:
+        """The connection of a row."""
+        get = _getter(row)
         return ConnectionInfo(
             id=get("id"),
             name=get("name"),

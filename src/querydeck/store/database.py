@@ -117,7 +117,7 @@ class AppDatabase:
         self._write_lock: threading.RLock | None = threading.RLock() if self.is_sqlite else None
         #: SQLite: the one connection :meth:`write_raw` writes with, under the write lock
         #: (no pool checkout, return and reset per write).
-        self._writer: PoolProxiedConnection | None = None
+        self._writer: Any = None
         self._fast: dict[str, FastTable] = {}
 
     @property
@@ -293,18 +293,6 @@ class AppDatabase:
         except self._dbapi_errors as exc:
             raise OperationalError(None, None, exc) from None
 
-    @contextmanager
-    def read_raw(self) -> Iterator[DBAPICursor]:
-        """A DB-API cursor for reading (:mod:`querydeck.store.fastsql`); nothing is
-        committed."""
-        from sqlalchemy.exc import OperationalError
-
-        try:
-            with self._raw() as (_, cursor):
-                yield cursor
-        except OperationalError as exc:
-            raise self._unavailable(exc) from None
-
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction, retrying a bounded number of times (with jitter)
         while the database is locked. ``work`` must be safe to repeat."""
@@ -315,9 +303,10 @@ class AppDatabase:
 
         return self._retrying(attempt)
 
-    def write_raw(self, work: Callable[[DBAPICursor], T]) -> T:
+    def write_raw(self, work: Callable[[Cursor], T]) -> T:
         """:meth:`write` on a DB-API cursor, for the plain statements of
-        :mod:`querydeck.store.fastsql`: no ORM session, no Core execution machinery."""
+        :mod:`querydeck.store.fastsql`: no ORM session, no Core execution machinery (on
+        SQLite no SQLAlchemy at all)."""
 
         def attempt() -> T:
             with self._raw_writer() as (conn, cursor):
@@ -332,53 +321,55 @@ class AppDatabase:
         return self._retrying(attempt)
 
     @contextmanager
-    def _raw_writer(self) -> Iterator[tuple[PoolProxiedConnection, DBAPICursor]]:
-        """:meth:`_raw` for :meth:`write_raw`: on SQLite (whose writers in this process
-        hold the write lock) the same connection every time; one that failed for another
-        reason than a lock is dropped."""
+    def _raw_writer(self) -> Iterator[tuple[Any, Cursor]]:
+        """A connection and a cursor for :meth:`write_raw`: on SQLite (whose writers in
+        this process hold the write lock) the same connection every time, made as
+        :meth:`read_plain`'s is (one that failed for another reason than a lock is
+        dropped); on PostgreSQL one of the engine's pool."""
         if not self.is_sqlite:
             with self._raw() as pair:
                 yield pair
             return
-        from sqlalchemy.exc import OperationalError
-
         try:
             if self._writer is None:
-                self._writer = self.engine.raw_connection()
+                self._writer = (
+                    self.engine.raw_connection()
+                    if self.url.query  # options of its own (``?mode=ro``): the engine's
+                    else _plain_connection(self.url, self._busy_timeout_ms)
+                )
             cursor = self._writer.cursor()
             try:
                 yield self._writer, cursor
             finally:
                 cursor.close()
-        except self._dbapi_errors as exc:
-            error = OperationalError(None, None, exc)
-            if not _is_locked(error):
+        except self._operational_errors() as exc:
+            if not _is_locked(exc):
                 self._drop_writer()
-            raise error from None
+            raise
 
     def _drop_writer(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             with contextlib.suppress(Exception):  # it failed already
-                writer.invalidate()
+                getattr(writer, "invalidate", writer.close)()
 
-    def fast(self, table: Table) -> FastTable:
-        """The plain statements of ``table`` for this database."""
-        found = self._fast.get(table.name)
+    def fast(self, table: Table | str) -> FastTable:
+        """The plain statements of ``table`` (or the table of that name) for this
+        database."""
+        name = table if isinstance(table, str) else table.name
+        found = self._fast.get(name)
         if found is None:
             from querydeck.store.fastsql import FastTable
 
-            found = self._fast[table.name] = FastTable(table, self.engine.dialect)
+            found = self._fast[name] = FastTable(name, self.plain)
         return found
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
-        from sqlalchemy.exc import OperationalError
-
         for tries in range(self.retries + 1):
             try:
                 with self._write_lock or nullcontext():
                     return attempt()
-            except OperationalError as exc:
+            except self._operational_errors() as exc:
                 if not _is_locked(exc):
                     raise self._unavailable(exc) from None
                 if tries == self.retries:

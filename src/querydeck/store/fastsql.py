@@ -1,11 +1,12 @@
 """Plain statements on one table for the hot paths (a run's history row and audit entry, the
 connection a run uses): SQL text written once per column set in the driver's own parameter
-style, values converted by the columns' own SQLAlchemy types, executed on a DB-API cursor
-(see :meth:`querydeck.store.database.AppDatabase.write_raw`).
+style, values converted as the columns' types convert them (:mod:`querydeck.store.plain`),
+executed on a DB-API cursor (see :meth:`querydeck.store.database.AppDatabase.write_raw`).
 
 SQLAlchemy Core compiles (or looks up) a statement, builds its cache key and runs its
 execution machinery on every call; on SQLite that costs several times the write itself, and
-a short run does four such statements. Everything else keeps using Core and the ORM.
+a short run does four such statements. Importing it costs a one-row query from the CLI more
+than its run. Everything else keeps using Core and the ORM.
 """
 
 from __future__ import annotations
@@ -13,110 +14,76 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.exc import InvalidRequestError
-from sqlalchemy.types import TypeEngine
-
-Processor = Callable[[Any], Any] | None
+from querydeck.store.plain import COLUMNS, Cursor, PlainSql
 
 
-def _result_processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor:
-    """The type's result conversion, chosen without the driver's type code. Some types
-    need that code to choose (a PostgreSQL float: psycopg already returns a float for the
-    ``double precision`` columns of these tables): they get none."""
-    try:
-        return kind.result_processor(dialect, None)
-    except (TypeError, InvalidRequestError):
-        return None
+def _quote(name: str) -> str:
+    """An identifier, quoted (the tables' names are lower case: the same name quoted)."""
+    return f'"{name}"'
 
 
 class FastTable:
-    """Insert, update by key and select by one column on ``table`` for ``dialect``."""
+    """Insert, update by key and select by one column on the table ``name``."""
 
-    def __init__(self, table: Table, dialect: Dialect) -> None:
-        self.table = table
-        self._dialect = dialect
-        self._quote = dialect.identifier_preparer.quote
-        # The types as this dialect implements them (SQLite keeps timestamps as text, say).
-        types = {c.key: c.type.dialect_impl(dialect) for c in table.columns}
-        self._binds: dict[str, Processor] = {
-            key: kind.bind_processor(dialect) for key, kind in types.items()
-        }
-        self._results: dict[str, Processor] = {
-            key: _result_processor(kind, dialect) for key, kind in types.items()
-        }
-        self._names = tuple(c.key for c in table.columns)
+    def __init__(self, name: str, plain: PlainSql) -> None:
+        self.name = name
+        self._plain = plain
+        self._names = COLUMNS[name]
+        self._binds = {n: plain.binder(name, n) for n in self._names}
+        self._results = {n: plain.converter(name, n) for n in self._names}
         self._sql: dict[tuple[str, ...], str] = {}
 
     # --- SQL text ---------------------------------------------------------------------
 
-    def _mark(self, name: str) -> str:
-        style = self._dialect.paramstyle
-        if style == "qmark":
-            return "?"
-        if style == "format":
-            return "%s"
-        if style == "pyformat":
-            return f"%({name})s"
-        if style == "named":
-            return f":{name}"
-        raise NotImplementedError(f"parameter style {style!r}")  # pragma: no cover
-
-    def _params(self, names: Sequence[str], values: Mapping[str, Any]) -> Any:
+    def _params(self, names: Sequence[str], values: Mapping[str, Any]) -> tuple[Any, ...]:
         converted = []
         for name in names:
             value = values[name]
             process = self._binds[name]
             converted.append(value if process is None else process(value))
-        if self._dialect.paramstyle in ("qmark", "format"):
-            return tuple(converted)
-        return dict(zip(names, converted, strict=True))
+        return tuple(converted)
 
     def _text(self, key: tuple[str, ...], build: Callable[[], str]) -> str:
         found = self._sql.get(key)
         if found is None:
-            found = self._sql[key] = build()
+            found = self._sql[key] = self._plain.sql(build())
         return found
 
     # --- statements -------------------------------------------------------------------
 
-    def insert(self, cursor: DBAPICursor, values: Mapping[str, Any]) -> None:
+    def insert(self, cursor: Cursor, values: Mapping[str, Any]) -> None:
         names = tuple(values)
         sql = self._text(
             ("insert", *names),
             lambda: (
-                f"INSERT INTO {self._quote(self.table.name)} "
-                f"({', '.join(self._quote(n) for n in names)}) "
-                f"VALUES ({', '.join(self._mark(n) for n in names)})"
+                f"INSERT INTO {_quote(self.name)} ({', '.join(_quote(n) for n in names)}) "
+                f"VALUES ({self._plain.marks(len(names))})"
             ),
         )
         cursor.execute(sql, self._params(names, values))
 
-    def update(self, cursor: DBAPICursor, key: str, value: Any, values: Mapping[str, Any]) -> int:
+    def update(self, cursor: Cursor, key: str, value: Any, values: Mapping[str, Any]) -> int:
         """``UPDATE … SET values WHERE key = value``; the number of rows it changed."""
         names = tuple(values)
         sql = self._text(
             ("update", key, *names),
             lambda: (
-                f"UPDATE {self._quote(self.table.name)} SET "
-                + ", ".join(f"{self._quote(n)} = {self._mark(n)}" for n in names)
-                + f" WHERE {self._quote(key)} = {self._mark(key)}"
+                f"UPDATE {_quote(self.name)} SET "
+                + ", ".join(f"{_quote(n)} = ?" for n in names)
+                + f" WHERE {_quote(key)} = ?"
             ),
         )
-        params = self._params((*names, key), {**values, key: value})
-        cursor.execute(sql, params)
+        cursor.execute(sql, self._params((*names, key), {**values, key: value}))
         return int(cursor.rowcount)
 
-    def select_raw(self, cursor: DBAPICursor, key: str, value: Any) -> tuple[Any, ...] | None:
+    def select_raw(self, cursor: Cursor, key: str, value: Any) -> tuple[Any, ...] | None:
         """The row whose ``key`` column equals ``value`` (the first, if several) as the
         driver returns it (for :meth:`converted`); None when there is none."""
         sql = self._text(
             ("select", key),
             lambda: (
-                f"SELECT {', '.join(self._quote(n) for n in self._names)} "
-                f"FROM {self._quote(self.table.name)} WHERE {self._quote(key)} = {self._mark(key)}"
+                f"SELECT {', '.join(_quote(n) for n in self._names)} "
+                f"FROM {_quote(self.name)} WHERE {_quote(key)} = ?"
             ),
         )
         cursor.execute(sql, self._params((key,), {key: value}))

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
 TIME = "time"
 JSON = "json"
 BOOL = "bool"
+BYTES = "bytes"
 
 #: Per table, the columns whose values are converted on reading (the others are read as
 #: the driver returns them). Only the tables read here are listed.
@@ -34,6 +35,7 @@ KINDS: dict[str, dict[str, str]] = {
         "secret_names": JSON,
         "created_at": TIME,
         "updated_at": TIME,
+        "secrets": BYTES,
         "status_ok": BOOL,
         "status_checked_at": TIME,
         "allow_privileged": BOOL,
@@ -53,18 +55,46 @@ KINDS: dict[str, dict[str, str]] = {
     "qd_grants": {"actions": JSON, "created_at": TIME, "updated_at": TIME},
     "qd_group_members": {},
     "qd_meta": {},
+    "qd_audit": {"at": TIME, "detail": JSON},
 }
+
+#: Every column of the tables :class:`querydeck.store.fastsql.FastTable` writes and reads
+#: whole (in the tables' order).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "qd_runs": (
+        "id", "user_name", "connection_id", "connection_name", "driver", "sql",
+        "executed_sql", "status", "max_rows", "timeout_s", "row_count", "truncated",
+        "columns", "error_code", "error_message", "error_detail", "error_status",
+        "result_file", "result_state", "created_at", "started_at", "finished_at",
+        "duration_ms", "limits", "owner",
+    ),
+    "qd_connections": (
+        "id", "name", "name_key", "driver", "options", "secrets", "secret_names",
+        "created_at", "updated_at", "status_ok", "status_error_code", "status_error_message",
+        "status_latency_ms", "status_server_version", "status_checked_at",
+        "allow_privileged", "can_write", "privilege_reasons", "privileges_checked_at",
+    ),
+    "qd_audit": (
+        "id", "at", "actor", "actor_role", "via", "address", "request_id", "action",
+        "outcome", "target_type", "target_id", "connection_id", "detail",
+    ),
+}  # fmt: skip
 
 
 class Cursor(Protocol):
-    """The part of a DB-API cursor these reads use."""
+    """The part of a DB-API cursor these reads (and FastTable's writes) use."""
 
     @property
     def description(self) -> Sequence[Sequence[Any]] | None: ...
 
+    @property
+    def rowcount(self) -> int: ...
+
     def execute(self, operation: Any, parameters: Any = ..., /) -> Any: ...
 
     def fetchall(self) -> Sequence[Sequence[Any]]: ...
+
+    def fetchone(self) -> Sequence[Any] | None: ...
 
 
 def utcnow() -> datetime:
@@ -106,7 +136,17 @@ def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-_CONVERT: dict[str, Callable[[Any], Any]] = {TIME: _time, JSON: _json, BOOL: _bool}
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {TIME: _time, JSON: _json, BOOL: _bool, BYTES: _bytes}
+
+
+def _strict_bool(value: Any) -> bool | None:
+    if value not in (None, True, False):
+        raise TypeError(f"not a boolean: {value!r}")
+    return cast(bool | None, value)
 
 
 class PlainSql:
@@ -134,6 +174,30 @@ class PlainSql:
             return value
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
+    def binder(self, table: str, name: str) -> Callable[[Any], Any] | None:
+        """How a value of ``table``'s column ``name`` is handed to the driver, as the
+        column's type binds it (None: as it is)."""
+        kind = KINDS[table].get(name)
+        if kind == TIME:
+            return lambda value: None if value is None else self.time(value)
+        if kind == JSON:  # None is JSON's null, as SQLAlchemy's JSON type writes it
+            if self.is_sqlite:
+                return json_text
+            from psycopg.types.json import Json
+
+            return Json
+        if kind == BOOL:
+            if self.is_sqlite:
+                return lambda value: None if _strict_bool(value) is None else int(value)
+            return lambda value: None if _strict_bool(value) is None else bool(value)
+        return None
+
+    @staticmethod
+    def converter(table: str, name: str) -> Callable[[Any], Any] | None:
+        """How a value of ``table``'s column ``name`` read from the driver becomes the
+        column type's value (None: as it is)."""
+        return _CONVERT.get(KINDS[table].get(name, ""))
+
     def rows(
         self, cursor: Cursor, table: str, text: str, params: Iterable[Any] = ()
     ) -> list[dict[str, Any]]:
@@ -141,7 +205,7 @@ class PlainSql:
         values of the ORM's types."""
         cursor.execute(self.sql(text), tuple(params))
         names = [d[0] for d in cursor.description or ()]
-        convert = [_CONVERT.get(KINDS[table].get(name, "")) for name in names]
+        convert = [self.converter(table, name) for name in names]
         return [
             {
                 name: value if fix is None else fix(value)
