@@ -143,6 +143,8 @@ def test_listings_load_neither_parser_nor_arrow(cli_data: Path, arguments: list[
 #: What a one-row query on SQLite loads on no account (it needs the guard and Arrow).
 QUERY_HEAVY = [
     "alembic",
+    "sqlalchemy",  # the run's history row, its audit entries, its connection and the
+    "querydeck.store.tables",  # run read back: plain SQL on SQLite (store/fastsql.py)
     "fastapi",
     "limits",
     "httpx",

@@ -38,7 +38,6 @@ SETTLE_S = 2.0
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from sqlalchemy.orm import Session
 
     from querydeck.store.tables import RunRow
 
@@ -141,33 +140,26 @@ class History:
         #: Text and binary values of one page add up to at most this (largest ones cut).
         self.max_page_bytes = max_page_bytes
 
-    def _row(self, tx: Session, run_id: str) -> RunRow:
-        from querydeck.store.tables import RunRow
-
-        row = tx.get(RunRow, run_id)
-        if row is None:
-            raise RunNotFound("No such run.", detail={"run_id": run_id})
-        return row
-
     def resolve(self, run_id: str, *, user: str | None = None) -> str:
         """The full id of ``run_id``, which may be a unique prefix of one (at least
         :data:`MIN_PREFIX` characters, as git's abbreviated hashes); ``user`` limits the
         runs a prefix may match to that user's. A prefix matching several runs raises
         ``RUN_ID_AMBIGUOUS`` with some of them; one matching none, ``RUN_NOT_FOUND``."""
-        from sqlalchemy import select
-
-        from querydeck.store.tables import RunRow
-
         text = run_id.strip().lower()
         if len(text) >= FULL_ID_CHARS or len(text) < MIN_PREFIX or text.strip(ID_CHARS):
             return run_id
-        query = select(RunRow.id).where(RunRow.id.startswith(text, autoescape=True))
+        # the prefix holds hexadecimal digits and dashes only: no wildcard of LIKE
+        where, params = "id LIKE ?", [text + "%"]
         if user is not None:
-            query = query.where(RunRow.user_name == user)
-        with self._db.read() as tx:
-            found = list(tx.scalars(query.order_by(RunRow.id).limit(MAX_CANDIDATES + 1)))
+            where, params = where + " AND user_name = ?", [*params, user]
+        with self._db.read_plain() as cursor:
+            found = self._db.plain.scalars(
+                cursor,
+                f"SELECT id FROM qd_runs WHERE {where} ORDER BY id LIMIT ?",
+                [*params, MAX_CANDIDATES + 1],
+            )
         if len(found) == 1:
-            return found[0]
+            return str(found[0])
         if not found:
             raise RunNotFound(f"No run id starts with {text!r}.", detail={"run_id": run_id})
         shown = found[:MAX_CANDIDATES]
@@ -179,12 +171,16 @@ class History:
         )
 
     def get(self, run_id: str) -> RunInfo:
-        with self._db.read() as tx:
-            row = self._row(tx, run_id)
-            live = None
-            if row.status == RunStatus.running.value:
-                live = self._results.rows_written(run_id)
-            return run_info(row, live)
+        table = self._db.fast("qd_runs")
+        with self._db.read_plain() as cursor:
+            found = table.select_raw(cursor, "id", run_id)
+        if found is None:
+            raise RunNotFound("No such run.", detail={"run_id": run_id})
+        row = table.converted(found)
+        live = None
+        if row["status"] == RunStatus.running.value:
+            live = self._results.rows_written(run_id)
+        return run_info(row, live)
 
     def stored(self, run_id: str, known: RunInfo | None = None) -> tuple[RunInfo, StoredResult]:
         """A run with rows and its stored result (rows so far while it is running).
