@@ -4,6 +4,10 @@ SQLite (the default) runs in WAL mode with a busy timeout, and every write goes 
 :meth:`AppDatabase.write`, which retries a bounded number of times when the database is
 locked — WAL and a busy timeout alone still lose writes under concurrent writers.
 PostgreSQL is used when ``QUERYDECK_DATABASE_URL`` says so.
+
+The SQLAlchemy engine is built (and SQLAlchemy imported) on first use: until then the plain
+reads (:meth:`AppDatabase.read_plain`) use one connection of the database's own, and
+SQLite's plain writes (:meth:`AppDatabase.write_raw`) always do.
 """
 
 from __future__ import annotations

@@ -1,16 +1,18 @@
-"""Reads of querydeck's own database as plain SQL on a DB-API cursor, without SQLAlchemy.
+"""Plain SQL on a DB-API cursor for querydeck's own database, without SQLAlchemy.
 
 The reads every short-lived command makes (the listings of connections and runs, the
 grants that scope them, the schema's revision, the key's fingerprint, the runs left
-behind) are written here once, as SQL text with ``?`` marks, for SQLite and PostgreSQL
-alike: importing SQLAlchemy Core and declaring the ORM tables costs a CLI listing more
-than half of its time, and compiling an ORM statement costs more than running it.
-:meth:`querydeck.store.database.AppDatabase.read_plain` hands out the cursor; the services
-use these reads in the server too, so there is one implementation of each.
+behind, one run by id) are written once, in the modules that own them, as SQL text with
+``?`` marks for SQLite and PostgreSQL alike, through :class:`PlainSql`: importing
+SQLAlchemy Core and declaring the ORM tables costs a CLI listing more than half of its
+time, and compiling an ORM statement costs more than running it.
+:meth:`querydeck.store.database.AppDatabase.read_plain` hands out the cursor; the server
+makes the same reads, so there is one implementation of each.
 
-Values come back as the ORM's column types give them: :data:`KINDS` names the columns
-that need converting (timestamps, which SQLite keeps as text; JSON; booleans, which SQLite
-keeps as integers), and a test holds it to ``store/tables.py``.
+Values come back (and, for :mod:`querydeck.store.fastsql`, go in) as the ORM's column
+types convert them: :data:`KINDS` names the columns that need converting (timestamps,
+which SQLite keeps as text; JSON; booleans, which SQLite keeps as integers; binary), and
+tests hold it and :data:`COLUMNS` to ``store/tables.py``.
 """
 
 from __future__ import annotations
