@@ -140,9 +140,7 @@ class Assistant:
             audit,
             action="assistant.log.prune",
             max_age_days=settings.assistant_log_retention_days,
-            target=lambda: PruneTarget(
-                table=INFERENCE_TABLE, key=INFERENCE_TABLE.c.id, age=INFERENCE_TABLE.c.at
-            ),
+            target=PruneTarget(table=INFERENCE_TABLE.name, key="id", age="at"),
         )
 
     def open(self, sealer: Sealer) -> None:

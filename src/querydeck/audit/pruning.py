@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from querydeck.audit.log import AuditLog
 from querydeck.store.database import AppDatabase
-from querydeck.store.plain import utcnow
-
-if TYPE_CHECKING:  # the tables' columns: built on the first prune
-    from sqlalchemy import ColumnElement, Table
-    from sqlalchemy.orm import Session
+from querydeck.store.plain import Cursor, utcnow
 
 log = logging.getLogger("querydeck.store")
 
@@ -38,21 +33,23 @@ INTERVAL_S = 3600.0
 
 @dataclasses.dataclass(frozen=True)
 class PruneTarget:
-    """What a :class:`Pruner` deletes from: rows of ``table`` whose ``age`` column is
-    older than the retention, and that match ``where``; ``key`` names a row (with ``age``,
-    the order of deletion: an index on both keeps it cheap)."""
+    """What a :class:`Pruner` deletes from: rows of the table ``table`` whose timestamp
+    column ``age`` is older than the retention, and that match ``where`` (SQL with ``?``
+    marks for ``params``); the column ``key`` names a row (with ``age``, the order of
+    deletion: an index on both keeps it cheap)."""
 
-    table: Table
-    key: ColumnElement[Any]
-    age: ColumnElement[Any]
-    where: Sequence[ColumnElement[bool]] = ()
+    table: str
+    key: str
+    age: str
+    where: str = ""
+    params: tuple[Any, ...] = ()
 
 
 class Pruner:
     """Deletes the rows of its :class:`PruneTarget` older than ``max_age_days`` (None:
-    never). ``target`` builds it on the first prune (the tables' columns are SQLAlchemy's:
-    a process that never prunes never loads them). ``after`` gets the keys of each deleted
-    batch once its transaction has committed (files to remove with the rows)."""
+    never), with plain SQL (a prune that finds nothing, as most do, loads no SQLAlchemy).
+    ``after`` gets the keys of each deleted batch once its transaction has committed
+    (files to remove with the rows)."""
 
     def __init__(
         self,
@@ -61,23 +58,19 @@ class Pruner:
         *,
         action: str,
         max_age_days: float | None,
-        target: Callable[[], PruneTarget],
+        target: PruneTarget,
         after: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
         self.action = action
         self.max_age_days = max_age_days
-        self._target_of = target
+        self._target = target
         self._after = after
         self._lock = threading.Lock()
         self._last = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @functools.cached_property
-    def _target(self) -> PruneTarget:
-        return self._target_of()
 
     def prune(self, now: dt.datetime | None = None) -> int:
         """Delete the rows older than the retention; returns how many. 0 when retention is
@@ -89,7 +82,7 @@ class Pruner:
             before = (now or utcnow()) - dt.timedelta(days=self.max_age_days)
             deleted = 0
             while not self._stop.is_set():
-                keys, gone = self._db.write(lambda tx: self._delete_batch(tx, before))
+                keys, gone = self._db.write_raw(lambda cursor: self._delete_batch(cursor, before))
                 deleted += gone
                 if keys and self._after is not None:
                     self._after(keys)
@@ -111,24 +104,28 @@ class Pruner:
         finally:
             self._lock.release()
 
-    def _delete_batch(self, tx: Session, before: dt.datetime) -> tuple[list[Any], int]:
+    def _delete_batch(self, cursor: Cursor, before: dt.datetime) -> tuple[list[Any], int]:
         """Delete up to ``BATCH`` of the oldest rows before ``before``: the keys of those
         found, and how many this transaction deleted (another process pruning too may have
         taken some)."""
-        from sqlalchemy import delete, select
-
-        target = self._target
-        oldest = (
-            select(target.key)
-            .where(target.age < before, *target.where)
-            .order_by(target.age, target.key)
-            .limit(BATCH)
+        plain, target = self._db.plain, self._target
+        where = f"{target.age} < ?" + (f" AND {target.where}" if target.where else "")
+        keys = plain.scalars(
+            cursor,
+            f"SELECT {target.key} FROM {target.table} WHERE {where} "
+            f"ORDER BY {target.age}, {target.key} LIMIT ?",
+            [plain.time(before), *target.params, BATCH],
         )
-        keys = list(tx.scalars(oldest))
         if not keys:
             return [], 0
-        result = tx.execute(delete(target.table).where(target.key.in_(keys), *target.where))
-        return keys, int(getattr(result, "rowcount", len(keys)))
+        cursor.execute(
+            plain.sql(
+                f"DELETE FROM {target.table} WHERE {target.key} IN ({plain.marks(len(keys))})"
+                + (f" AND {target.where}" if target.where else "")
+            ),
+            (*keys, *target.params),
+        )
+        return keys, int(cursor.rowcount)
 
     def prune_soon(self) -> None:
         """Start a prune in a background thread when one is due (at most every

@@ -7,20 +7,9 @@ each prune recorded as an ``audit.prune`` entry.
 
 from __future__ import annotations
 
-from typing import cast
-
 from querydeck.audit.log import AuditLog
 from querydeck.audit.pruning import Pruner, PruneTarget
 from querydeck.store.database import AppDatabase
-
-
-def _target() -> PruneTarget:
-    from sqlalchemy import Table
-
-    from querydeck.store.tables import AuditRow
-
-    table = cast(Table, AuditRow.__table__)
-    return PruneTarget(table=table, key=table.c.id, age=table.c.at)
 
 
 def audit_pruner(db: AppDatabase, audit: AuditLog, max_age_days: float | None) -> Pruner:
@@ -29,5 +18,5 @@ def audit_pruner(db: AppDatabase, audit: AuditLog, max_age_days: float | None) -
         audit,
         action="audit.prune",
         max_age_days=max_age_days,
-        target=_target,
+        target=PruneTarget(table="qd_audit", key="id", age="at"),
     )

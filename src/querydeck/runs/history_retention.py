@@ -11,7 +11,7 @@ result files of a batch are removed once its rows are gone (a run's page then an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from querydeck.audit.log import AuditLog
 from querydeck.audit.pruning import Pruner, PruneTarget
@@ -20,17 +20,6 @@ from querydeck.runs.results.store import ResultStore
 from querydeck.store.database import AppDatabase
 
 _ENDED = [status.value for status in RunStatus if status.finished]
-
-
-def _target() -> PruneTarget:
-    from sqlalchemy import Table
-
-    from querydeck.store.tables import RunRow
-
-    runs = cast(Table, RunRow.__table__)
-    return PruneTarget(
-        table=runs, key=runs.c.id, age=runs.c.created_at, where=[runs.c.status.in_(_ENDED)]
-    )
 
 
 def history_pruner(
@@ -45,6 +34,12 @@ def history_pruner(
         audit,
         action="history.prune",
         max_age_days=max_age_days,
-        target=_target,
+        target=PruneTarget(
+            table="qd_runs",
+            key="id",
+            age="created_at",
+            where=f"status IN ({', '.join('?' * len(_ENDED))})",
+            params=tuple(_ENDED),
+        ),
         after=remove_results,
     )
