@@ -55,9 +55,12 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-def loaded_by(arguments: list[str], data_dir: Path | None = None) -> set[str]:
-    """The modules a new process loaded to run ``querydeck ARGUMENTS`` (it must succeed)."""
-    env = dict(os.environ)
+def loaded_by(
+    arguments: list[str], data_dir: Path | None = None, settings: dict[str, str] | None = None
+) -> set[str]:
+    """The modules a new process loaded to run ``querydeck ARGUMENTS`` (it must succeed),
+    with ``settings`` in its environment."""
+    env = {**os.environ, **(settings or {})}
     if data_dir is not None:
         env["QUERYDECK_DATA_DIR"] = str(data_dir)
     done = subprocess.run(
@@ -138,6 +141,17 @@ def cli_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("arguments", [["connections", "list"], ["history"]])
 def test_listings_load_neither_parser_nor_arrow(cli_data: Path, arguments: list[str]) -> None:
     assert among(loaded_by(arguments, cli_data), LISTING_HEAVY) == []
+
+
+def test_a_listing_with_retention_prunes_without_the_orm(cli_data: Path) -> None:
+    """With retention set, every command's start prunes (in a thread its end waits for):
+    finding nothing old enough is one plain read."""
+    retention = {
+        "QUERYDECK_AUDIT_RETENTION_DAYS": "30",
+        "QUERYDECK_HISTORY_RETENTION_DAYS": "30",
+    }
+    loaded = loaded_by(["history"], cli_data, retention)
+    assert among(loaded, ["sqlalchemy", "querydeck.store.tables"]) == []
 
 
 #: What a one-row query on SQLite loads on no account (it needs the guard and Arrow).
