@@ -113,7 +113,7 @@ class AppDatabase:
         self._engine_lock = threading.Lock()
         #: Until the engine is built: the one connection :meth:`read_plain` reads on.
         self._plain: Any = None
-        self._plain_lock = threading.Lock()
+        self._plain_lock = threading.RLock()  # a read inside a read shares the connection
         # SQLite has one writer at a time. Within this process, writers queue on a lock
         # instead of meeting "database is locked" (a read-then-write transaction fails at
         # once, without waiting) and backing off with sleeps; other processes still meet
