@@ -179,6 +179,43 @@ def test_a_query_loads_only_the_run_path(cli_data: Path) -> None:
     assert "querydeck.runs.export.writers" in loaded
 
 
+#: Prints the modules loaded by a one-row query whose stdout is a terminal (argv[1]: the
+#: data directory): the rows are printed as a table from the first page.
+ON_TERMINAL = """
+import json, os, pty, sys
+data = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["QUERYDECK_DATA_DIR"] = data
+    sys.argv = ["querydeck", "query", "items", "SELECT name FROM items WHERE id = 1"]
+    from querydeck.entry import main
+    try:
+        main()
+    except SystemExit:
+        pass
+    with open(os.path.join(data, "modules.json"), "w") as out:
+        json.dump(sorted(sys.modules), out)
+    os._exit(0)
+while True:
+    try:
+        if not os.read(fd, 4096):
+            break
+    except OSError:
+        break
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_query_on_a_terminal_loads_no_arrow_kernels(cli_data: Path) -> None:
+    """A table of one row needs neither the CSV writer nor Arrow's compute kernels (the
+    value caps and page budgets use them only for large values)."""
+    subprocess.run([sys.executable, "-c", ON_TERMINAL, str(cli_data)], check=True, timeout=120)
+    loaded = set(json.loads((cli_data / "modules.json").read_text()))
+    (cli_data / "modules.json").unlink()
+    assert {"sqlglot", "pyarrow", "querydeck.runs.runner"} <= loaded  # it did run
+    assert among(loaded, ["pyarrow.compute", "querydeck.runs.export.writers"]) == []
+
+
 @pytest.fixture(scope="module")
 def files_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory with a ``files`` connection ``lake`` over one CSV file."""

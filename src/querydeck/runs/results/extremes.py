@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.types as pat
 
 INT64_MAX = 2**63 - 1
@@ -126,6 +125,8 @@ def has_extremes(column: pa.Array | pa.ChunkedArray) -> bool:
     9999) cannot hold: one pass for the minimum and maximum."""
     if not is_sentinel_type(column.type) or column.null_count == len(column):
         return False
+    import pyarrow.compute as pc  # Arrow's kernels: loaded by the first date or timestamp
+
     bounds = pc.min_max(_ints(column))
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     per_day = _per_day(column.type)
@@ -136,6 +137,8 @@ def extreme_text_array(column: pa.Array, text: Callable[[pa.Array], pa.Array]) -
     """A date or timestamp array holding extreme values as a string array: those as
     :func:`temporal_text` writes them (the ISO-8601 form of every other value), the others
     by ``text`` (the formatting of any other batch)."""
+    import pyarrow.compute as pc
+
     ints = _ints(column)
     per_day = _per_day(column.type)
     low = pa.scalar(_FIRST_DAY * per_day, ints.type)
@@ -217,6 +220,8 @@ def text_leaves(column: pa.Array) -> pa.Array:
             names=[f.name for f in arrow_type],
             mask=mask,
         )
+    import pyarrow.compute as pc
+
     offsets = pc.subtract(column.offsets, column.offsets[0])
     children = [text_leaves(child) for child in _children(column)]
     if pat.is_map(arrow_type):

@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from querydeck.runs.models import ColumnInfo
@@ -235,6 +234,8 @@ def page_rows(table: pa.Table, max_bytes: int) -> tuple[list[list[Any]], list[tu
     bound = sum(table.column(i).nbytes * growth // 3 for i, growth in sized)
     if bound <= max_bytes:
         return rows(table), []
+    import pyarrow.compute as pc  # Arrow's kernels: for a page that may be over its budget
+
     measured_total = sum(
         (pc.sum(pc.binary_length(table.column(i))).as_py() or 0) * growth // 3
         for i, growth in sized

@@ -89,7 +89,6 @@ def cap_values(batch: pa.RecordBatch, limit: int, counts: dict[str, int]) -> pa.
     adds the values cut to ``counts`` (by column name). One pass over the offsets per
     column; only a column holding such a value is rebuilt."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     columns = list(batch.columns)
     changed = False
@@ -98,6 +97,8 @@ def cap_values(batch: pa.RecordBatch, limit: int, counts: dict[str, int]) -> pa.
         # its longest value: a column of small values needs no kernel.
         if not _sized(field.type) or column.null_count == len(column) or column.nbytes <= limit:
             continue
+        import pyarrow.compute as pc  # Arrow's kernels: for a column of large values only
+
         lengths = pc.binary_length(column)
         longest = pc.max(lengths).as_py()
         if longest is None or longest <= limit:
