@@ -198,3 +198,14 @@ def test_an_unreachable_postgres_is_unavailable_to_plain_reads() -> None:
     with pytest.raises(AppDatabaseUnavailable), db.read_plain() as cursor:
         cursor.execute("SELECT 1")
     assert not db.at_head()
+
+
+def test_after_open_pool_plain_reads_use_the_engines_pool(db: AppDatabase) -> None:
+    """A server opens the pool before its requests: concurrent reads, each on a
+    connection of the pool, none on a connection of the database's own."""
+    other = AppDatabase(db._url_text)
+    other.open_pool()
+    with other.read_plain() as cursor:
+        assert other.plain.scalars(cursor, "SELECT count(*) FROM qd_runs") == [0]
+    assert other._plain is None
+    other.dispose()

@@ -380,6 +380,7 @@ class Workbench:
         deadlock then) and the first run does not pay for the imports."""
         import importlib
 
+        self.db.open_pool()  # concurrent requests read through the engine's pool
         for name, value in vars(type(self)).items():
             if isinstance(value, _Part):
                 getattr(self, name)

@@ -128,10 +128,16 @@ class AppDatabase:
     def engine(self) -> Engine:
         """The SQLAlchemy engine, built (and SQLAlchemy imported) on first use."""
         if self._engine is None:
-            with self._engine_lock:
-                if self._engine is None:
-                    self._engine = self._build_engine()
+            self.open_pool()
+        assert self._engine is not None
         return self._engine
+
+    def open_pool(self) -> None:
+        """Build the engine now (a server, before its requests): from then on the plain
+        reads use its pool (concurrent, pinged), not one connection under a lock."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._build_engine()
 
     def _build_engine(self) -> Engine:
         from sqlalchemy import create_engine, event
