@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium
+.PHONY: run test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium checks
 
 # The web UI: built from web/ into the package (src/querydeck/web/, git-ignored) when missing
 # or older than any of its sources; `npm ci` installs exactly web/package-lock.json.
@@ -67,7 +67,14 @@ lint: install
 typecheck: install
 	$(UV) run --frozen mypy
 
-test: lint typecheck web-test web
+# What needs no service and no server: side by side (each one's output kept together).
+checks: lint typecheck web-test web chromium
+
+# Everything CI runs: the checks side by side, then the Python suite, then the browser
+# journeys (their own step, with their own time: run beside the Python suite they shared
+# the local PostgreSQL and the two cores with it, and a journey's run failed to start).
+test: install
+	@$(MAKE) --no-print-directory -j4 --output-sync=target checks
 	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile --cov=querydeck --cov-branch \
 		--cov-report=term --cov-fail-under=90 --ignore=tests/browser $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory browser-test
