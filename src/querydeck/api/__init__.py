@@ -84,7 +84,6 @@ def create_app(workbench: Workbench, *, web_root: Path | None = None) -> FastAPI
     public = {API_PREFIX + route.path for route in auth.login_router.routes}  # type: ignore[attr-defined]
     document_security(app, public | {route.path for route in health.router.routes})  # type: ignore[attr-defined]
     webui.install(app, web_root)  # answers the paths no route matches
-    _prepare_routes(app)
     return app
 
 
@@ -99,12 +98,13 @@ _NO_ROUTE: Scope = {
 }
 
 
-def _prepare_routes(app: FastAPI) -> None:
-    """Offer every route a request none matches, once, when the app is built. FastAPI
-    prepares a router's routes (parameter models, dependencies) on the first match attempt;
-    left to the first request after a start, that request would pay for it."""
+def prepare_routes(app: FastAPI) -> None:
+    """Offer every route a request none matches, once. FastAPI prepares a router's routes
+    (parameter models, dependencies) on the first match attempt; a server calls this before
+    it listens, or the first request after a start would pay for it (about 0.2 s). An app
+    built for a few requests (a test's) is left to prepare what those requests reach."""
     for route in app.router.routes:
         route.matches(dict(_NO_ROUTE))
 
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "create_app", "prepare_routes"]

@@ -110,7 +110,7 @@ def _serve(settings: Settings, listening: socket.socket, bind_host: str, bind_po
     import uvicorn
 
     from querydeck import logs
-    from querydeck.api import create_app
+    from querydeck.api import create_app, prepare_routes
     from querydeck.runs.results import arrowpool
 
     with open_workbench(settings) as workbench:
@@ -129,6 +129,7 @@ def _serve(settings: Settings, listening: socket.socket, bind_host: str, bind_po
         arrowpool.make_default()  # a long-lived process: freed Arrow memory goes back
         workbench.warm()  # everything loaded before the first (concurrent) requests
         app = create_app(workbench)
+        prepare_routes(app)  # before the first request, as the warm-up above
         bound_host, bound_port = listening.getsockname()[:2]
         # The outbound policy refuses connections to this very listener, as bound.
         workbench.sandbox.addresses.add_listener(bind_host, bound_port)
