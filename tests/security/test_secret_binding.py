@@ -31,8 +31,8 @@ from tests.wirefakes import RecordingServer
 
 
 @pytest.fixture
-def wb(tmp_path: Path) -> Iterator[Workbench]:
-    with Workbench(load_settings(data_dir=tmp_path / "data")) as workbench:
+def wb(data_dir: Path) -> Iterator[Workbench]:
+    with Workbench(load_settings(data_dir=data_dir)) as workbench:
         yield workbench
 
 

@@ -47,8 +47,8 @@ DEFINITIONS: dict[str, tuple[dict[str, Any], list[str]]] = {
 
 
 @pytest.fixture
-def wb(tmp_path: Path) -> Iterator[Workbench]:
-    settings = load_settings(data_dir=tmp_path / "data", file_roots=[tmp_path / "files"])
+def wb(tmp_path: Path, data_dir: Path) -> Iterator[Workbench]:
+    settings = load_settings(data_dir=data_dir, file_roots=[tmp_path / "files"])
     with Workbench(settings) as workbench:
         yield workbench
 

@@ -27,9 +27,9 @@ BOUND_S = 25.0
 
 
 @pytest.fixture
-def wb(tmp_path: Path) -> Iterator[Workbench]:
+def wb(data_dir: Path) -> Iterator[Workbench]:
     settings = load_settings(
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         connect_timeout_s=CONNECT_TIMEOUT_S,
         max_runs_per_user=1,
     )
