@@ -1,9 +1,10 @@
 """A server that never answers cannot hold a run, a worker or a request (issue 16,
 item 2). Each network engine meets listeners on 127.0.0.1 that accept the TCP connection
 and then stay silent, read without ever answering (half-open), or drip their first bytes
-one per second; a PostgreSQL "server" that accepts the login and then answers nothing
-holds a run past its timeout and its cancel. Every attempt runs in a thread the test
-waits for with a bound: before the fix, several never came back."""
+(one every quarter of the connect timeout: no single read waits long enough to time out);
+a PostgreSQL "server" that accepts the login and then answers nothing holds a run past its
+timeout and its cancel. Every attempt runs in a thread the test waits for with a bound:
+before the fix, several never came back."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
 from tests.wirefakes import DrippingProxy, MutePostgres, StallingServer
 
-CONNECT_TIMEOUT_S = 2.0
+#: Short: every attempt here waits it out, several times over.
+CONNECT_TIMEOUT_S = 1.0
 #: Generous bounds for "ends in time" (a slow shared machine), far below "never".
 BOUND_S = 25.0
 
@@ -77,7 +79,8 @@ CASES = [
 
 @pytest.mark.parametrize(("driver", "behaviour"), CASES)
 def test_register_test_and_run_end_in_time(wb: Workbench, driver: str, behaviour: str) -> None:
-    with StallingServer(behaviour, PROTOCOL[driver]) as server:  # type: ignore[arg-type]
+    drip_s = CONNECT_TIMEOUT_S / 4
+    with StallingServer(behaviour, PROTOCOL[driver], drip_s=drip_s) as server:  # type: ignore[arg-type]
         _, made = within(
             BOUND_S,
             lambda: wb.connections.create("c", driver=driver, options=options(driver, server.port)),
