@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 
 from querydeck.app.workbench import Workbench
+from querydeck.drivers.mysql.driver import connect_error, open_within
 from querydeck.errors import QueryDeckError
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
@@ -109,6 +111,23 @@ def test_mysql_pointed_at_redis_fails_fast_and_clearly(wb: Workbench) -> None:
     assert error.code == "UPSTREAM_UNAVAILABLE"
     assert "does not speak the MySQL protocol" in error.message
     assert took < CONNECT_TIMEOUT_S * 3 + 5
+
+
+@pytest.mark.parametrize("read_timeout", [30, 1])
+def test_a_mysql_handshake_cut_at_its_deadline_says_it_timed_out(read_timeout: int) -> None:
+    """The whole handshake is bounded (a greeting may drip for ever): when the deadline cuts
+    the socket, the read it cut reports only a lost connection, and the error must still say
+    the server did not answer in time, also when a read timeout of the same length ends the
+    read at about the same moment (under load, either may come first)."""
+    args = {"user": "u", "password": "p", "connect_timeout": 1, "write_timeout": 1}
+    with StallingServer("silent", "mysql") as server:
+        args |= {"host": "127.0.0.1", "port": server.port, "read_timeout": read_timeout}
+        for _ in range(3):
+            took, error = within(BOUND_S, lambda: open_within(args, 1.0))
+            assert isinstance(error, pymysql.err.OperationalError), error
+            message = connect_error(error, "t").message
+            assert "does not speak the MySQL protocol" in message, message
+            assert took < 1 + 5
 
 
 def test_a_mute_server_cannot_hold_a_run_past_timeout_or_cancel(wb: Workbench) -> None:

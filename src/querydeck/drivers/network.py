@@ -1,5 +1,5 @@
-"""Shared pieces of drivers that reach a server over TCP: host checks, URL parsing and
-the idle-socket check of pooled sessions."""
+"""Shared pieces of drivers that reach a server over TCP: host checks, URL parsing, the
+idle-socket check of pooled sessions and the deadline of a handshake."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import re
 import select
 import socket
+import threading
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
@@ -93,3 +94,39 @@ def keep_alive(sock: socket.socket) -> None:
             option = getattr(socket, name, None)
             if option is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+class HandshakeDeadline:
+    """Shuts ``sock``'s connection down when the handshake has not ended ``seconds`` after
+    this is made, and says whether it did: a client library's read that the shutdown cut
+    reports only a lost connection, and a read timeout of the same length may come first.
+
+    The shutdown goes through a duplicate of the descriptor, owned here until :meth:`end`:
+    the library may close ``sock`` on an error before :meth:`end` is called, and the number
+    of a closed descriptor may already name another socket."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self._spare = socket.socket(fileno=os.dup(sock.fileno()))
+        self._lock = threading.Lock()
+        self._ended = False
+        #: The deadline passed and the connection was shut down.
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self.expired = True
+            with contextlib.suppress(OSError):
+                self._spare.shutdown(socket.SHUT_RDWR)
+
+    def end(self) -> None:
+        """The handshake is over (done or failed): nothing is shut down after this."""
+        self._timer.cancel()
+        with self._lock:
+            if not self._ended:
+                self._ended = True
+                self._spare.close()

@@ -45,6 +45,7 @@ from querydeck.drivers.mysql.policy import (
     FORBIDDEN_SETTINGS,
 )
 from querydeck.drivers.network import (
+    HandshakeDeadline,
     check_host,
     keep_alive,
     server_url_options,
@@ -252,18 +253,17 @@ def open_within(args: dict[str, Any], timeout_s: float) -> pymysql.connections.C
             2003, f"Can't connect to MySQL server ({exc.strerror or type(exc).__name__})"
         ) from None
     keep_alive(sock)
-    timer = threading.Timer(max(1.0, timeout_s), shut_down, (sock.fileno(),))
-    timer.daemon = True
-    timer.start()
+    deadline = HandshakeDeadline(sock, max(1.0, timeout_s))
     try:
         conn.connect(sock)
     except pymysql.Error as exc:
+        deadline.end()
         sock.close()
-        if not timer.is_alive():
+        if deadline.expired:
             raise pymysql.err.OperationalError(2013, "handshake timed out") from exc
         raise
     finally:
-        timer.cancel()
+        deadline.end()
     return conn
 
 
