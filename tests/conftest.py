@@ -31,12 +31,21 @@ CHEAP_ARGON2 = {
 
 
 #: Test files that share a server started once per test process (see the session fixtures
-#: below) and that `--dist loadfile` therefore sends to one worker together: two workers
-#: each started a Spark Connect JVM (20-26 s of a worker's time each on the loaded
-#: machine, and two JVMs' memory and CPU at once).
+#: below) and that `--dist loadfile` therefore sends to one worker together, so that a run
+#: starts each server once: two workers each started a Spark Connect JVM (20-26 s of a
+#: worker's time each on the loaded machine, and two JVMs' memory and CPU at once), and
+#: each worker its own ClickHouse server and S3 server.
 SAME_WORKER = {
     "tests/drivers/test_spark.py": "spark",
     "tests/security/test_attacks_spark.py": "spark",
+    "tests/drivers/test_clickhouse.py": "clickhouse",
+    "tests/security/test_attacks_clickhouse.py": "clickhouse",
+    "tests/security/test_unanswering_servers.py": "clickhouse",
+    "tests/drivers/test_s3.py": "s3",
+    "tests/drivers/test_iceberg.py": "s3",
+    "tests/drivers/test_delta.py": "s3",
+    "tests/security/test_attacks_s3.py": "s3",
+    "tests/test_chinese_text.py": "s3",
 }
 
 
