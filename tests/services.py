@@ -7,8 +7,9 @@ Locally a missing server skips its tests with a clear reason; with
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -167,3 +168,14 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+def settled(check: Callable[[], bool], within_s: float = 10.0) -> bool:
+    """Whether ``check`` holds now or becomes true within ``within_s`` (for the server's
+    side of a disconnect, which ends after the client's close returns)."""
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

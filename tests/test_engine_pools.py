@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.runs.pools import EnginePools
 from querydeck.settings import load_settings
 from tests.security.harness import bypass
-from tests.services import POSTGRES_URL, mysql_database, postgres_database
+from tests.services import POSTGRES_URL, mysql_database, postgres_database, settled
 
 # --- the pool's rules, on a stand-in session (the outermost edge) -------------------------
 
@@ -167,17 +167,6 @@ def bench(data_dir: Path, url: str, *, raw: bool = False, **settings: Any) -> Wo
     ).open()
     wb.connections.create("pg", url=url, allow_privileged=True)
     return wb
-
-
-def settled(check: Callable[[], bool], within_s: float = 10.0) -> bool:
-    """Whether ``check`` holds now or becomes true within ``within_s`` (for the server's
-    side of a disconnect, which ends after the client's close returns)."""
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def backends(url: str) -> list[tuple[int, str]]:
