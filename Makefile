@@ -75,7 +75,7 @@ checks: lint typecheck web-test web chromium
 # the local PostgreSQL and the two cores with it, and a journey's run failed to start).
 test: install
 	@$(MAKE) --no-print-directory -j4 --output-sync=target checks
-	$(UV) run --frozen pytest -p no:cacheprovider -n 3 --dist loadfile --cov=querydeck --cov-branch \
+	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile --cov=querydeck --cov-branch \
 		--cov-report=term --cov-fail-under=90 --ignore=tests/browser $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory browser-test
 
