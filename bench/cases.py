@@ -174,6 +174,17 @@ def adbc_parquet(table: str, path: str) -> None:
     emit({"seconds": time.perf_counter() - started})
 
 
+def stream_export(client: Any, base: str, run_id: str, fmt: str, path: str) -> None:
+    """Stream the run's export in ``fmt`` through the API to the file ``path``."""
+    with (
+        client.stream("GET", f"{base}/api/v1/runs/{run_id}/export?format={fmt}") as response,
+        open(path, "wb") as out,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_raw(1 << 20):
+            out.write(chunk)
+
+
 def export_api(run_id: str, fmt: str, path: str) -> None:
     import httpx
 
@@ -181,13 +192,7 @@ def export_api(run_id: str, fmt: str, path: str) -> None:
     headers = bench_headers()
     with querydeck_server(result) as base, httpx.Client(timeout=600, headers=headers) as client:
         started = time.perf_counter()
-        with (
-            client.stream("GET", f"{base}/api/v1/runs/{run_id}/export?format={fmt}") as response,
-            open(path, "wb") as out,
-        ):
-            response.raise_for_status()
-            for chunk in response.iter_raw(1 << 20):
-                out.write(chunk)
+        stream_export(client, base, run_id, fmt, path)
         result["seconds"] = time.perf_counter() - started
     os.unlink(path)
     emit(result)

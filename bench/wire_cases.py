@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bench.cases import bench_headers, emit, load, querydeck_server, server
+from bench.cases import bench_headers, emit, load, querydeck_server, server, stream_export
 
 #: The small query: ten rows found through the index on ``small``, sorted.
 SMALL_SQL = (
@@ -160,17 +160,6 @@ def _api_run(client: Any, base: str, name: str, sql: str) -> dict[str, Any]:
     return run
 
 
-def _api_export(client: Any, base: str, run_id: str, out: str) -> None:
-    """Stream the run's CSV export to the file ``out``."""
-    with (
-        client.stream("GET", f"{base}/api/v1/runs/{run_id}/export?format=csv") as response,
-        open(out, "wb") as handle,
-    ):
-        response.raise_for_status()
-        for chunk in response.iter_raw(1 << 20):
-            handle.write(chunk)
-
-
 def end_to_end(name: str, table: str, out: str) -> None:
     """Through ``querydeck serve``: POST the run of connection ``name`` (waiting for it),
     then stream its CSV export to a file. Timed on a server that has served a run and an
@@ -183,12 +172,12 @@ def end_to_end(name: str, table: str, out: str) -> None:
     headers = bench_headers()
     with querydeck_server(result) as base, httpx.Client(timeout=600, headers=headers) as client:
         started = time.perf_counter()
-        _api_export(client, base, _api_run(client, base, name, "SELECT 1")["id"], out)
+        stream_export(client, base, _api_run(client, base, name, "SELECT 1")["id"], "csv", out)
         result["first_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         run = _api_run(client, base, name, f"SELECT * FROM {table}")
         ran = time.perf_counter() - started
-        _api_export(client, base, run["id"], out)
+        stream_export(client, base, run["id"], "csv", out)
         result["seconds"] = time.perf_counter() - started
         result["run_seconds"] = ran
     os.unlink(out)
