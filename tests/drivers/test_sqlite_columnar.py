@@ -57,6 +57,13 @@ def typed_rows(late: dict[int, tuple[Any, ...]] | None = None) -> list[tuple[Any
     return rows
 
 
+def with_late_value(column: int, value: Any) -> list[tuple[Any, ...]]:
+    """:func:`typed_rows` with ``value`` in ``column`` of row :data:`LATE`."""
+    row = list(typed_rows()[LATE - 1])
+    row[column] = value
+    return typed_rows({LATE: tuple(row)})
+
+
 def session(path: Path) -> EngineSession:
     return SQLiteDriver(SQLiteOptions(path=str(path))).connect(timeout_s=10)
 
@@ -166,10 +173,7 @@ LATE_VALUES = [
 def test_a_value_of_another_class_late_gives_what_the_python_path_gives(
     tmp_path: Path, column: int, value: Any
 ) -> None:
-    rows = typed_rows()
-    row = list(rows[LATE - 1])
-    row[column] = value
-    path = build(tmp_path / "late.db", typed_rows({LATE: tuple(row)}))
+    path = build(tmp_path / "late.db", with_late_value(column, value))
     fast, slow, stream = both(path, "SELECT * FROM t")
     assert fast.equals(slow)
     assert isinstance(stream, columnar.ColumnarStream)
@@ -188,10 +192,7 @@ def test_a_value_of_another_class_late_gives_what_the_python_path_gives(
 def test_a_value_that_does_not_fit_fails_as_on_the_python_path(
     tmp_path: Path, column: int, value: Any
 ) -> None:
-    rows = typed_rows()
-    row = list(rows[LATE - 1])
-    row[column] = value
-    path = build(tmp_path / "misfit.db", typed_rows({LATE: tuple(row)}))
+    path = build(tmp_path / "misfit.db", with_late_value(column, value))
     for columnar_path in (True, False):
         with pytest.raises(ResultTypeMismatch):
             read(path, "SELECT * FROM t", columnar_path=columnar_path)
