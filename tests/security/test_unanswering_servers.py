@@ -8,9 +8,12 @@ before the fix, several never came back."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,25 +82,73 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("driver", "behaviour"), CASES)
-def test_register_test_and_run_end_in_time(wb: Workbench, driver: str, behaviour: str) -> None:
+@dataclass
+class Attempts:
+    """What one engine met at one stalling server: register, test, run, each in time."""
+
+    made: Any
+    error: Any
+    run: Any
+    accepted: int
+
+
+def attempt(wb: Workbench, driver: str, behaviour: str) -> Attempts:
     drip_s = CONNECT_TIMEOUT_S / 4
+    name = f"{driver}_{behaviour}".replace("-", "_")
     with StallingServer(behaviour, PROTOCOL[driver], drip_s=drip_s) as server:  # type: ignore[arg-type]
+        values = options(driver, server.port)
         _, made = within(
-            BOUND_S,
-            lambda: wb.connections.create("c", driver=driver, options=options(driver, server.port)),
+            BOUND_S, lambda: wb.connections.create(name, driver=driver, options=values)
         )
-        assert not isinstance(made, BaseException), made
-        assert made.privileges.checked is False  # saved unverified: the server never spoke
-        _, error = within(BOUND_S, lambda: wb.connections.test("c"))
-        assert isinstance(error, QueryDeckError), error
-        assert error.code in ("UPSTREAM_UNAVAILABLE", "CONNECTION_FAILED"), error
+        _, error = within(BOUND_S, lambda: wb.connections.test(name))
         _, run = within(
-            BOUND_S, lambda: wb.runs.run(RunRequest(connection="c", sql="SELECT 1", timeout_s=3))
+            BOUND_S, lambda: wb.runs.run(RunRequest(connection=name, sql="SELECT 1", timeout_s=3))
         )
-        assert not isinstance(run, BaseException), run
-        assert run.status in (RunStatus.failed, RunStatus.timed_out), run
-        assert server.accepted >= 3
+        return Attempts(made, error, run, server.accepted)
+
+
+@pytest.fixture(scope="module")
+def attempts(
+    tmp_path_factory: pytest.TempPathFactory, migrated_app_database: Path
+) -> dict[tuple[str, str], Attempts | BaseException]:
+    """Every case's attempts, side by side on one Workbench with a run slot for each: each
+    case waits out its timeouts (one after another they took about 50 s). A case that
+    failed is its own test's failure."""
+    data = tmp_path_factory.mktemp("unanswering") / "data"
+    data.mkdir(mode=0o700)
+    shutil.copyfile(migrated_app_database, data / "querydeck.db")
+    settings = load_settings(
+        data_dir=data,
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+        max_runs_per_user=len(CASES),
+        max_runs_per_connection=len(CASES),
+        run_workers=len(CASES),
+    )
+
+    def guarded(case: tuple[str, str]) -> Attempts | BaseException:
+        try:
+            return attempt(wb, *case)
+        except BaseException as exc:  # reported by the case's test
+            return exc
+
+    with Workbench(settings) as wb, ThreadPoolExecutor(len(CASES)) as pool:
+        return dict(zip(CASES, pool.map(guarded, CASES), strict=True))
+
+
+@pytest.mark.parametrize(("driver", "behaviour"), CASES)
+def test_register_test_and_run_end_in_time(
+    attempts: dict[tuple[str, str], Attempts | BaseException], driver: str, behaviour: str
+) -> None:
+    seen = attempts[(driver, behaviour)]
+    if isinstance(seen, BaseException):
+        raise seen
+    assert not isinstance(seen.made, BaseException), seen.made
+    assert seen.made.privileges.checked is False  # saved unverified: the server never spoke
+    assert isinstance(seen.error, QueryDeckError), seen.error
+    assert seen.error.code in ("UPSTREAM_UNAVAILABLE", "CONNECTION_FAILED"), seen.error
+    assert not isinstance(seen.run, BaseException), seen.run
+    assert seen.run.status in (RunStatus.failed, RunStatus.timed_out), seen.run
+    assert seen.accepted >= 3
 
 
 def test_mysql_pointed_at_redis_fails_fast_and_clearly(wb: Workbench) -> None:
