@@ -11,6 +11,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import threading
 import time
@@ -36,6 +37,7 @@ from querydeck.errors import ServerUrlInvalid, Unauthenticated
 from querydeck.runs.export.formats import ExportFormat
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
+from tests.tlsfakes import make_ca, make_server
 
 LONG_QUERY = "SELECT count(*) FROM range(100000000) a, range(1000) b"
 TRACKS = (
@@ -312,6 +314,29 @@ class _NotQuerydeck(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def test_an_https_server_with_a_certificate_nobody_vouches_for_is_refused(
+    cli: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The client's certificate check (built once per process, shared by every client it
+    opens) still refuses a certificate signed by an unknown CA, on every request."""
+    server = make_server(make_ca(), ["localhost"], "localhost")
+    (tmp_path / "cert.pem").write_bytes(server.pem + server.key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem")
+    other = http.server.HTTPServer(("127.0.0.1", 0), _NotQuerydeck)
+    other.socket = context.wrap_socket(other.socket, server_side=True)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    base = f"https://localhost:{other.server_address[1]}"
+    monkeypatch.setenv("QUERYDECK_TOKEN", "qdt_" + "x" * 43)
+    try:
+        for _ in range(2):
+            text = fails_with(cli("--server", base, "history"), "SERVER_UNREACHABLE")
+            assert "certificate verify failed" in text, text
+    finally:
+        other.shutdown()
 
 
 def test_an_answer_that_is_not_querydecks(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
