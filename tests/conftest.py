@@ -28,6 +28,9 @@ CHEAP_ARGON2 = {
     "QUERYDECK_ARGON2_MEMORY_KIB": "1024",
     "QUERYDECK_ARGON2_PARALLELISM": "1",
 }
+# Module- and session-scoped fixtures are built outside any test's environment (the
+# autouse fixture below): they get the cheap costs too, not the production ones.
+os.environ.update(CHEAP_ARGON2)
 
 
 #: Test files that share a server started once per test process (see the session fixtures
