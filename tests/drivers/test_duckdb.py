@@ -13,7 +13,14 @@ from pydantic import ValidationError
 from querydeck.drivers.arrow_rows import native_type
 from querydeck.drivers.base import Driver
 from querydeck.drivers.duckdb.driver import DuckDBDriver, DuckDBOptions
-from querydeck.drivers.duckdb.engine import DuckDBSession, load_packaged_extension
+from querydeck.drivers.duckdb.engine import (
+    DuckDBSession,
+    load_extension_file,
+    load_packaged_extension,
+    packaged_extension,
+    verified_extensions,
+)
+from querydeck.drivers.files.session import Plan, SessionSpec, open_session
 from querydeck.errors import (
     ConfigError,
     ConnectionFailed,
@@ -364,3 +371,79 @@ def test_packaged_extension_must_be_installed(name: str) -> None:
             load_packaged_extension(native, name)
     finally:
         native.close()
+
+
+def _allows_unsigned(native: duckdb.DuckDBPyConnection) -> object:
+    row = native.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone()
+    return row[0] if row else None
+
+
+def _tampered(original: Path, path: Path) -> Path:
+    """A copy of ``original`` with a byte in its middle changed (its signature no longer
+    matches), written as a new file in place of ``path``."""
+    data = bytearray(original.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.with_suffix(".new").write_bytes(bytes(data))
+    path.with_suffix(".new").replace(path)
+    return path
+
+
+def test_an_extension_verified_once_loads_into_later_sessions_unhashed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DuckDB checks a file's signature on its first load in the process; a later session
+    that loads only verified files allows unsigned ones while it loads them, and no longer
+    once the session is open."""
+    first = duckdb.connect()
+    try:
+        load_packaged_extension(first, "httpfs")  # signed: the check runs
+    finally:
+        first.close()
+    assert verified_extensions(["httpfs"])
+    assert not verified_extensions([])
+    assert not verified_extensions(["httpfs", "qd_no_such_extension"])
+    spec = SessionSpec(
+        base="/nonexistent/qd/", shown="x", memory_limit="1GB", threads=1, extensions=("httpfs",)
+    )
+    configs: list[dict[str, Any]] = []
+    connect = duckdb.connect
+
+    def recorded(database: str, *, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+        configs.append(dict(config))
+        return connect(database, config=config)
+
+    monkeypatch.setattr(duckdb, "connect", recorded)
+    session = open_session(spec, lambda native: Plan())
+    monkeypatch.undo()
+    assert [c["allow_unsigned_extensions"] for c in configs] == [True]
+    try:
+        native = session._native
+        assert _allows_unsigned(native) is False
+        httpfs_setting = "SELECT count(*) FROM duckdb_settings() WHERE name = 's3_endpoint'"
+        assert native.execute(httpfs_setting).fetchone() == (1,)  # httpfs is loaded
+        rows = read_rows(session.execute("SELECT 1 AS one", timeout_s=5))
+        assert rows == [(1,)]
+    finally:
+        session.close()
+
+
+def test_a_file_not_verified_is_checked_where_unsigned_ones_are_allowed(tmp_path: Path) -> None:
+    """A file DuckDB did not verify in this process, or that changed since it did, has its
+    signature checked even in a database that allows unsigned extensions."""
+    original = packaged_extension("httpfs")
+    copy = tmp_path / "httpfs.duckdb_extension"
+    copy.write_bytes(original.read_bytes())
+    signed = duckdb.connect()
+    try:
+        load_extension_file(signed, copy, "httpfs")  # verified: the signature matches
+    finally:
+        signed.close()
+    _tampered(original, copy)
+    for path in (copy, _tampered(original, tmp_path / "other.duckdb_extension")):
+        native = duckdb.connect(config={"allow_unsigned_extensions": True})
+        try:
+            with pytest.raises(ConfigError, match="signature"):
+                load_extension_file(native, path, "httpfs")
+            assert _allows_unsigned(native) is False
+        finally:
+            native.close()

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,18 @@ MAX_MESSAGE_CHARS = 2000
 _CONFIGURING = threading.Lock()
 
 
-def load_packaged_extension(conn: duckdb.DuckDBPyConnection, name: str) -> Path:
-    """Load the extension ``name`` from the installed ``duckdb-extension-<name>`` package
-    (matching this DuckDB's version) into ``conn``; returns the file loaded. Never
-    downloads: a missing package raises :class:`~querydeck.errors.ConfigError`."""
+#: The extension files whose signature DuckDB checked in this process, as they were then
+#: (path, device, inode, size, modification time). DuckDB checks it on every load into every
+#: new database by hashing the whole file (12-80 MB: 0.05-0.3 s of CPU each, per session
+#: of the lake and S3 drivers); a database opened to load only verified files allows
+#: unsigned ones while it loads them (see :func:`verified_extensions`).
+_VERIFIED: set[tuple[str, int, int, int, int]] = set()
+
+
+def packaged_extension(name: str) -> Path:
+    """The file of the extension ``name`` from the installed ``duckdb-extension-<name>``
+    package (matching this DuckDB's version); a missing package raises
+    :class:`~querydeck.errors.ConfigError`."""
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise ConfigError(f"{name!r} is not a DuckDB extension name.")
     package = f"duckdb-extension-{name}=={duckdb.__version__}"
@@ -63,12 +72,54 @@ def load_packaged_extension(conn: duckdb.DuckDBPyConnection, name: str) -> Path:
     path = root / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.is_file():
         raise ConfigError(f"The installed DuckDB extension {name!r} does not match; use {package}.")
+    return path
+
+
+def _identity(path: Path) -> tuple[str, int, int, int, int]:
+    found = path.stat()
+    return (str(path), found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def verified_extensions(names: Sequence[str]) -> bool:
+    """Whether ``names`` are extensions whose files DuckDB verified in this process and
+    that are unchanged since: a new database that loads only those may be opened with
+    ``allow_unsigned_extensions`` (each is checked again anyway where it is not, see
+    :func:`load_extension_file`), and must set it off once they are loaded."""
+    try:
+        return bool(names) and all(_identity(packaged_extension(n)) in _VERIFIED for n in names)
+    except (ConfigError, OSError):
+        return False
+
+
+def load_packaged_extension(conn: duckdb.DuckDBPyConnection, name: str) -> Path:
+    """Load the extension ``name`` from the installed ``duckdb-extension-<name>`` package
+    (matching this DuckDB's version) into ``conn``; returns the file loaded. Never
+    downloads: a missing package raises :class:`~querydeck.errors.ConfigError`."""
+    path = packaged_extension(name)
+    load_extension_file(conn, path, name)
+    return path
+
+
+def load_extension_file(conn: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
+    """Load the extension file ``path`` into ``conn``, its signature checked by DuckDB
+    unless DuckDB verified this very file (unchanged) earlier in the process and ``conn``
+    allows unsigned extensions; where it did not, ``conn`` stops allowing them first."""
     quoted = str(path).replace("'", "''")
     try:
+        identity = _identity(path)
+        if identity not in _VERIFIED and _allows_unsigned(conn):
+            conn.execute("SET allow_unsigned_extensions = false")
+        signed = not _allows_unsigned(conn)
         conn.execute(f"LOAD '{quoted}'")
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:
         raise ConfigError(f"The DuckDB extension {name!r} does not load: {exc}") from None
-    return path
+    if signed:
+        _VERIFIED.add(identity)
+
+
+def _allows_unsigned(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone()
+    return bool(row and row[0] is True)
 
 
 def _engine_message(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """The DuckDB session of the file drivers: an in-memory database whose tables are views
 over the connection's files, sandboxed to exactly those files.
 
-Opening one: the packaged extensions are loaded (never downloaded), the driver's set-up
+Opening one: the packaged extensions are loaded (never downloaded; a file whose signature
+DuckDB checked earlier in the process is not hashed again), the driver's set-up
 statements run (an S3 secret), the driver lists its files and plans the views, then
 ``allowed_paths`` is set to those files alone (plus ``allowed_directories`` where a table
 format reads a folder), external access is turned off and the configuration is locked;
@@ -28,6 +29,7 @@ from querydeck.drivers.duckdb.engine import (
     READ_STATEMENT_TYPES,
     DuckDBSession,
     load_packaged_extension,
+    verified_extensions,
 )
 from querydeck.drivers.duckdb.literals import text_literal
 from querydeck.drivers.files.options import quote_name
@@ -219,6 +221,9 @@ def open_session(
         "enable_external_access": True,  # off once allowed_paths is set, before any view
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
+        # DuckDB hashes each extension file again for every database it loads it into;
+        # those it verified earlier in the process load without that (off once loaded).
+        "allow_unsigned_extensions": verified_extensions(spec.extensions),
         "memory_limit": spec.memory_limit,
         "threads": spec.threads,
         # No spill files: DuckDB would write them under the server's working directory, up
@@ -230,6 +235,7 @@ def open_session(
         native.execute("SET enable_progress_bar = false")
         for name in spec.extensions:
             load_packaged_extension(native, name)
+        native.execute("SET allow_unsigned_extensions = false")  # signed ones only from here
         try:
             for statement in spec.setup:
                 native.execute(statement)
@@ -258,8 +264,11 @@ def _lock(native: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         native.execute(f"SET allowed_directories = {text_list(plan.allowed_directories)}")
     native.execute("SET enable_external_access = false")
     native.execute("SET lock_configuration = true")
-    external = native.execute("SELECT current_setting('enable_external_access')").fetchone()
-    if not (external and external[0] is False):
+    external = native.execute(
+        "SELECT current_setting('enable_external_access'), "
+        "current_setting('allow_unsigned_extensions')"
+    ).fetchone()
+    if not (external and external[0] is False and external[1] is False):
         raise ConnectionFailed("DuckDB would allow external access; the connection is refused.")
 
 
