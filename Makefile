@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium checks
+.PHONY: run test python-test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium checks
 
 # The web UI: built from web/ into the package (src/querydeck/web/, git-ignored) when missing
 # or older than any of its sources; `npm ci` installs exactly web/package-lock.json.
@@ -87,14 +87,20 @@ typecheck: install
 # What needs no service and no server: side by side (each one's output kept together).
 checks: lint typecheck web-test web chromium
 
-# Everything CI runs: the checks side by side, then the Python suite, then the browser
-# journeys (their own step, with their own time: run beside the Python suite they shared
-# the local PostgreSQL and the two cores with it, and a journey's run failed to start).
+# Everything CI runs, side by side: the checks, the Python suite and the browser journeys
+# (each one's output kept together and printed when it ends). The Python suite waits much
+# of its time on servers, timeouts and sleeps; the other two fill those waits.
 test: install
-	@$(MAKE) --no-print-directory -j4 --output-sync=target checks
-	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile --cov=querydeck --cov-branch \
-		--cov-report=term --cov-fail-under=90 --ignore=tests/browser $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory browser-test
+	@$(MAKE) --no-print-directory -j --output-sync=target checks python-test browser-test
+
+# The Python suite with coverage (each worker imports every test module to collect it:
+# pytest keeps the rewritten modules' bytecode, see PYTHONDONTWRITEBYTECODE above).
+python-test: install
+	@start=$$(date +%s); \
+	$(UV) run --frozen pytest -p no:cacheprovider -n 2 --dist loadfile \
+		--cov=querydeck --cov-branch --cov-report=term --cov-fail-under=90 \
+		--ignore=tests/browser $(PYTEST_ARGS); status=$$?; \
+	echo "python tests: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # A smoke test of the assistant against a real local model server: llama-cpp-python (built
 # from source the first time) and a small GGUF model shipped in a PyPI package; not part
