@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,18 +53,57 @@ SAME_WORKER = {
 }
 
 
+#: The work units that take longest (tens of seconds each, measured in full runs, whatever
+#: their number of tests), sent out first. xdist orders units by their number of tests, so
+#: a unit of one long test (schemathesis, 30 s) came last and ran alone at the end.
+LONG_FIRST = (
+    "clickhouse",
+    "s3",
+    "spark",
+    "tests/test_schemathesis.py",
+    "tests/test_serve_process.py",
+    "tests/drivers/test_sqlite_columnar.py",
+    "tests/security/test_attacks_federated.py",
+    "tests/test_hardening.py",
+    "tests/test_lazy_imports.py",
+    "tests/test_cli.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SAME_WORKER.get(path, path)
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile``, with the files of ``SAME_WORKER`` in one work unit each."""
+    """``--dist loadfile``, with the files of ``SAME_WORKER`` in one work unit each, sent
+    out longest first (see ``pytest_collection_modifyitems``)."""
     if config.getoption("dist", None) != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
     class SharedServerScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = super()._split_scope(nodeid)
-            return SAME_WORKER.get(path, path)
+            return work_unit(nodeid)
 
+    config.option.loadscopereorder = False  # the collection's order is the schedule's
     return SharedServerScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker: the units of ``LONG_FIRST`` first, then the others by their
+    number of tests (most first, as xdist orders them), each unit's tests in their order."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    sizes = Counter(work_unit(item.nodeid) for item in items)
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        unit = work_unit(item.nodeid)
+        if unit in LONG_FIRST:
+            return LONG_FIRST.index(unit), 0
+        return len(LONG_FIRST), -sizes[unit]
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True)
