@@ -4,7 +4,12 @@ and then stay silent, read without ever answering (half-open), or drip their fir
 (one every quarter of the connect timeout: no single read waits long enough to time out);
 a PostgreSQL "server" that accepts the login and then answers nothing holds a run past its
 timeout and its cancel. Every attempt runs in a thread the test waits for with a bound:
-before the fix, several never came back."""
+before the fix, several never came back.
+
+Each scenario waits out timeouts and does little else: they all start side by side when
+the file's first test asks (``started``), each on a Workbench of its own, and each test
+waits for its own scenario and fails with its failure (one after another, the file took
+74 s of a worker's time at almost no CPU)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,15 +38,29 @@ CONNECT_TIMEOUT_S = 1.0
 BOUND_S = 25.0
 
 
-@pytest.fixture
-def wb(data_dir: Path) -> Iterator[Workbench]:
-    settings = load_settings(
-        data_dir=data_dir,
-        connect_timeout_s=CONNECT_TIMEOUT_S,
-        max_runs_per_user=1,
-    )
-    with Workbench(settings) as workbench:
-        yield workbench
+class Workbenches:
+    """Workbenches on copies of the migrated app database, each in a directory of its own;
+    all closed by :meth:`close`."""
+
+    def __init__(self, root: Path, template: Path) -> None:
+        self.root, self.template = root, template
+        self.opened: list[Workbench] = []
+        self.lock = threading.Lock()
+
+    def new(self, **settings: Any) -> Workbench:
+        with self.lock:
+            data = self.root / f"wb{len(self.opened)}"
+            data.mkdir(mode=0o700)
+            shutil.copyfile(self.template, data / "querydeck.db")
+            wb = Workbench(
+                load_settings(data_dir=data, connect_timeout_s=CONNECT_TIMEOUT_S, **settings)
+            ).open()
+            self.opened.append(wb)
+            return wb
+
+    def close(self) -> None:
+        for wb in self.opened:
+            wb.close()
 
 
 def within(seconds: float, action: Callable[[], Any]) -> tuple[float, Any]:
@@ -80,6 +99,8 @@ CASES = [
     for driver in ("postgres", "mysql", "clickhouse", "spark")
     for behaviour in ("silent", "half-open", "drip")
 ]
+#: The MySQL handshake's read timeouts: longer than its deadline, and the same.
+READ_TIMEOUTS = [30, 1]
 
 
 @dataclass
@@ -107,51 +128,8 @@ def attempt(wb: Workbench, driver: str, behaviour: str) -> Attempts:
         return Attempts(made, error, run, server.accepted)
 
 
-@pytest.fixture(scope="module")
-def attempts(
-    tmp_path_factory: pytest.TempPathFactory, migrated_app_database: Path
-) -> dict[tuple[str, str], Attempts | BaseException]:
-    """Every case's attempts, side by side on one Workbench with a run slot for each: each
-    case waits out its timeouts (one after another they took about 50 s). A case that
-    failed is its own test's failure."""
-    data = tmp_path_factory.mktemp("unanswering") / "data"
-    data.mkdir(mode=0o700)
-    shutil.copyfile(migrated_app_database, data / "querydeck.db")
-    settings = load_settings(
-        data_dir=data,
-        connect_timeout_s=CONNECT_TIMEOUT_S,
-        max_runs_per_user=len(CASES),
-        max_runs_per_connection=len(CASES),
-        run_workers=len(CASES),
-    )
-
-    def guarded(case: tuple[str, str]) -> Attempts | BaseException:
-        try:
-            return attempt(wb, *case)
-        except BaseException as exc:  # reported by the case's test
-            return exc
-
-    with Workbench(settings) as wb, ThreadPoolExecutor(len(CASES)) as pool:
-        return dict(zip(CASES, pool.map(guarded, CASES), strict=True))
-
-
-@pytest.mark.parametrize(("driver", "behaviour"), CASES)
-def test_register_test_and_run_end_in_time(
-    attempts: dict[tuple[str, str], Attempts | BaseException], driver: str, behaviour: str
-) -> None:
-    seen = attempts[(driver, behaviour)]
-    if isinstance(seen, BaseException):
-        raise seen
-    assert not isinstance(seen.made, BaseException), seen.made
-    assert seen.made.privileges.checked is False  # saved unverified: the server never spoke
-    assert isinstance(seen.error, QueryDeckError), seen.error
-    assert seen.error.code in ("UPSTREAM_UNAVAILABLE", "CONNECTION_FAILED"), seen.error
-    assert not isinstance(seen.run, BaseException), seen.run
-    assert seen.run.status in (RunStatus.failed, RunStatus.timed_out), seen.run
-    assert seen.accepted >= 3
-
-
-def test_mysql_pointed_at_redis_fails_fast_and_clearly(wb: Workbench) -> None:
+def mysql_pointed_at_redis(wbs: Workbenches) -> None:
+    wb = wbs.new()
     took, made = within(
         BOUND_S,
         lambda: wb.connections.create("redis", driver="mysql", options=options("mysql", 6379)),
@@ -164,12 +142,7 @@ def test_mysql_pointed_at_redis_fails_fast_and_clearly(wb: Workbench) -> None:
     assert took < CONNECT_TIMEOUT_S * 3 + 5
 
 
-@pytest.mark.parametrize("read_timeout", [30, 1])
-def test_a_mysql_handshake_cut_at_its_deadline_says_it_timed_out(read_timeout: int) -> None:
-    """The whole handshake is bounded (a greeting may drip for ever): when the deadline cuts
-    the socket, the read it cut reports only a lost connection, and the error must still say
-    the server did not answer in time, also when a read timeout of the same length ends the
-    read at about the same moment (under load, either may come first)."""
+def mysql_handshake_cut(read_timeout: int) -> None:
     args = {"user": "u", "password": "p", "connect_timeout": 1, "write_timeout": 1}
     with StallingServer("silent", "mysql") as server:
         args |= {"host": "127.0.0.1", "port": server.port, "read_timeout": read_timeout}
@@ -181,10 +154,8 @@ def test_a_mysql_handshake_cut_at_its_deadline_says_it_timed_out(read_timeout: i
             assert took < 1 + 5
 
 
-def test_a_mute_server_cannot_hold_a_run_past_timeout_or_cancel(wb: Workbench) -> None:
-    """The login works, then nothing answers: the run ends timed out after its timeout
-    (the cancel request is ignored, the session is cut), and the user's only run slot is
-    free again; a cancelled run ends cancelled the same way."""
+def mute_server(wbs: Workbenches) -> None:
+    wb = wbs.new(max_runs_per_user=1)
     with MutePostgres() as server:
         wb.connections.create("mute", driver="postgres", options=options("postgres", server.port))
         took, run = within(
@@ -207,13 +178,10 @@ def test_a_mute_server_cannot_hold_a_run_past_timeout_or_cancel(wb: Workbench) -
         assert after
 
 
-def test_a_clickhouse_response_that_drips_is_cut(wb: Workbench, clickhouse: Any) -> None:
-    """The real ClickHouse server behind a proxy that drips one statement's response a byte
-    a second: each read gets its byte in time, so only a cut of the socket (the runner's
-    abort after the timeout's cancel) ends the run; the user's one run slot is free again.
-    Before, the run stayed ``running`` for as long as the response dripped (minutes)."""
+def clickhouse_drip(wbs: Workbenches, clickhouse: Any) -> None:
     from tests.clickhouse_server import READER_PASSWORD
 
+    wb = wbs.new(max_runs_per_user=1)
     with DrippingProxy(clickhouse.port, b"qd_drip") as proxy:
         wb.connections.create(
             "ch",
@@ -234,3 +202,73 @@ def test_a_clickhouse_response_that_drips_is_cut(wb: Workbench, clickhouse: Any)
         assert proxy.dripped > 0
         after = wb.runs.run(RunRequest(connection="ch", sql="SELECT 1 AS x", timeout_s=10))
         assert after.status is RunStatus.succeeded, after
+
+
+@pytest.fixture(scope="module")
+def started(
+    tmp_path_factory: pytest.TempPathFactory, migrated_app_database: Path, clickhouse: Any
+) -> Iterator[dict[Any, Future[Any]]]:
+    """Every scenario of the file, started side by side: the twelve stalling-server cases
+    on one Workbench with a run slot for each, the others on Workbenches of their own."""
+    wbs = Workbenches(tmp_path_factory.mktemp("unanswering"), migrated_app_database)
+    shared = wbs.new(
+        max_runs_per_user=len(CASES), max_runs_per_connection=len(CASES), run_workers=len(CASES)
+    )
+    pool = ThreadPoolExecutor(len(CASES) + 5)
+    futures: dict[Any, Future[Any]] = {case: pool.submit(attempt, shared, *case) for case in CASES}
+    futures["redis"] = pool.submit(mysql_pointed_at_redis, wbs)
+    for read_timeout in READ_TIMEOUTS:
+        futures[("handshake", read_timeout)] = pool.submit(mysql_handshake_cut, read_timeout)
+    futures["mute"] = pool.submit(mute_server, wbs)
+    futures["clickhouse-drip"] = pool.submit(clickhouse_drip, wbs, clickhouse)
+    try:
+        yield futures
+    finally:
+        pool.shutdown(wait=True)
+        wbs.close()
+
+
+@pytest.mark.parametrize(("driver", "behaviour"), CASES)
+def test_register_test_and_run_end_in_time(
+    started: dict[Any, Future[Any]], driver: str, behaviour: str
+) -> None:
+    seen = started[(driver, behaviour)].result()
+    assert not isinstance(seen.made, BaseException), seen.made
+    assert seen.made.privileges.checked is False  # saved unverified: the server never spoke
+    assert isinstance(seen.error, QueryDeckError), seen.error
+    assert seen.error.code in ("UPSTREAM_UNAVAILABLE", "CONNECTION_FAILED"), seen.error
+    assert not isinstance(seen.run, BaseException), seen.run
+    assert seen.run.status in (RunStatus.failed, RunStatus.timed_out), seen.run
+    assert seen.accepted >= 3
+
+
+def test_mysql_pointed_at_redis_fails_fast_and_clearly(started: dict[Any, Future[Any]]) -> None:
+    started["redis"].result()
+
+
+@pytest.mark.parametrize("read_timeout", READ_TIMEOUTS)
+def test_a_mysql_handshake_cut_at_its_deadline_says_it_timed_out(
+    started: dict[Any, Future[Any]], read_timeout: int
+) -> None:
+    """The whole handshake is bounded (a greeting may drip for ever): when the deadline cuts
+    the socket, the read it cut reports only a lost connection, and the error must still say
+    the server did not answer in time, also when a read timeout of the same length ends the
+    read at about the same moment (under load, either may come first)."""
+    started[("handshake", read_timeout)].result()
+
+
+def test_a_mute_server_cannot_hold_a_run_past_timeout_or_cancel(
+    started: dict[Any, Future[Any]],
+) -> None:
+    """The login works, then nothing answers: the run ends timed out after its timeout
+    (the cancel request is ignored, the session is cut), and the user's only run slot is
+    free again; a cancelled run ends cancelled the same way."""
+    started["mute"].result()
+
+
+def test_a_clickhouse_response_that_drips_is_cut(started: dict[Any, Future[Any]]) -> None:
+    """The real ClickHouse server behind a proxy that drips one statement's response a byte
+    a second: each read gets its byte in time, so only a cut of the socket (the runner's
+    abort after the timeout's cancel) ends the run; the user's one run slot is free again.
+    Before, the run stayed ``running`` for as long as the response dripped (minutes)."""
+    started["clickhouse-drip"].result()
