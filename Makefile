@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test python-test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium checks
+.PHONY: run test python-test beside-python-test test-llm lint typecheck bench install clean docs web web-api web-test browser-test chromium checks
 
 # The web UI: built from web/ into the package (src/querydeck/web/, git-ignored) when missing
 # or older than any of its sources; `npm ci` installs exactly web/package-lock.json.
@@ -88,10 +88,14 @@ typecheck: install
 checks: lint typecheck web-test web chromium
 
 # Everything CI runs, side by side: the checks, the Python suite and the browser journeys
-# (each one's output kept together and printed when it ends). The Python suite waits much
-# of its time on servers, timeouts and sleeps; the other two fill those waits.
+# (each one's output kept together and printed when it ends). The Python suite is the
+# longest, and waits much of its time on servers, timeouts and sleeps: the other two run
+# at a lower priority (nice 10), in those waits, so that they do not lengthen it.
 test: install
-	@$(MAKE) --no-print-directory -j --output-sync=target checks python-test browser-test
+	@$(MAKE) --no-print-directory -j --output-sync=target python-test beside-python-test
+
+beside-python-test: install
+	@nice -n 10 $(MAKE) --no-print-directory -j --output-sync=target checks browser-test
 
 # The Python suite with coverage (each worker imports every test module to collect it:
 # pytest keeps the rewritten modules' bytecode, see PYTHONDONTWRITEBYTECODE above).
