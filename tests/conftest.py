@@ -20,6 +20,7 @@ from querydeck.app.workbench import Workbench
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
 from tests import s3server
+from tests.appdb import migrated_template
 from tests.s3server import S3Server
 
 #: argon2id costs every test runs with (set as environment variables, so the CLI's
@@ -195,15 +196,9 @@ def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def migrated_app_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An app database (SQLite) migrated to the head once per test process: the data
-    directories of the tests start with a copy (running the migrations took 0.2-1.2 s of
-    wall time per test, mostly SQLite's syncs of one transaction per migration)."""
-    path = tmp_path_factory.mktemp("app-database") / "querydeck.db"
-    database = AppDatabase(f"sqlite:///{path}")
-    database.migrate()
-    database.dispose()
-    return path
+def migrated_app_database() -> Path:
+    """The app database (SQLite) migrated once per test process; see tests/appdb.py."""
+    return migrated_template()
 
 
 @pytest.fixture

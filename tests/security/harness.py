@@ -26,6 +26,7 @@ from querydeck.runs.models import RunInfo, RunRequest, RunStatus
 from querydeck.settings import Settings
 from querydeck.sql.rules import EngineRules
 from querydeck.store.tables import AuditRow, Base, RunRow
+from tests.appdb import seeded
 
 
 def bypass(sql: str, *, rules: EngineRules, max_rows: int) -> str:
@@ -73,7 +74,9 @@ def outside_dir() -> Path:
 
 
 def workbench(root: Path, *, raw: bool, **settings: Any) -> Workbench:
-    values: dict[str, Any] = {"data_dir": root, "default_timeout_s": 10.0, **settings}
+    """A Workbench on a data directory at ``root`` that starts with a migrated app database
+    (see tests/appdb.py)."""
+    values: dict[str, Any] = {"data_dir": seeded(root), "default_timeout_s": 10.0, **settings}
     return Workbench(Settings(**values), checker=bypass if raw else None).open()
 
 
