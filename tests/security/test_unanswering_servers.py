@@ -6,13 +6,14 @@ a PostgreSQL "server" that accepts the login and then answers nothing holds a ru
 timeout and its cancel. Every attempt runs in a thread the test waits for with a bound:
 before the fix, several never came back.
 
-Each scenario waits out timeouts and does little else: they all start side by side when
-the file's first test asks (``started``), each on a Workbench of its own, and each test
-waits for its own scenario and fails with its failure (one after another, the file took
-74 s of a worker's time at almost no CPU)."""
+Each scenario waits out timeouts and does little else: they start when the file's first
+test asks (``started``), one lane per engine, the lanes side by side, and each test waits
+for its own scenario and fails with its failure (one after another, the file took 74 s of
+a worker's time at almost no CPU)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
@@ -208,19 +209,42 @@ def clickhouse_drip(wbs: Workbenches, clickhouse: Any) -> None:
 def started(
     tmp_path_factory: pytest.TempPathFactory, migrated_app_database: Path, clickhouse: Any
 ) -> Iterator[dict[Any, Future[Any]]]:
-    """Every scenario of the file, started side by side: the twelve stalling-server cases
-    on one Workbench with a run slot for each, the others on Workbenches of their own."""
+    """Every scenario of the file, in one lane per engine: the lanes run side by side, each
+    lane's scenarios one after another (several ClickHouse attempts at once, on one client
+    library, held one another past the bounds under load). The twelve stalling-server
+    cases share a Workbench with a run slot for each; the others have their own."""
     wbs = Workbenches(tmp_path_factory.mktemp("unanswering"), migrated_app_database)
     shared = wbs.new(
         max_runs_per_user=len(CASES), max_runs_per_connection=len(CASES), run_workers=len(CASES)
     )
-    pool = ThreadPoolExecutor(len(CASES) + 5)
-    futures: dict[Any, Future[Any]] = {case: pool.submit(attempt, shared, *case) for case in CASES}
-    futures["redis"] = pool.submit(mysql_pointed_at_redis, wbs)
+    lanes: dict[str, list[tuple[Any, Callable[[], Any]]]] = {}
+    for driver, behaviour in CASES:
+        lanes.setdefault(driver, []).append(
+            ((driver, behaviour), functools.partial(attempt, shared, driver, behaviour))
+        )
+    lanes["postgres"].append(("mute", functools.partial(mute_server, wbs)))
+    lanes["mysql"].append(("redis", functools.partial(mysql_pointed_at_redis, wbs)))
     for read_timeout in READ_TIMEOUTS:
-        futures[("handshake", read_timeout)] = pool.submit(mysql_handshake_cut, read_timeout)
-    futures["mute"] = pool.submit(mute_server, wbs)
-    futures["clickhouse-drip"] = pool.submit(clickhouse_drip, wbs, clickhouse)
+        lanes["mysql"].append(
+            (("handshake", read_timeout), functools.partial(mysql_handshake_cut, read_timeout))
+        )
+    lanes["clickhouse"].append(
+        ("clickhouse-drip", functools.partial(clickhouse_drip, wbs, clickhouse))
+    )
+    futures: dict[Any, Future[Any]] = {
+        key: Future() for steps in lanes.values() for key, _ in steps
+    }
+
+    def run(steps: list[tuple[Any, Callable[[], Any]]]) -> None:
+        for key, step in steps:
+            try:
+                futures[key].set_result(step())
+            except BaseException as exc:  # raised by the scenario's test
+                futures[key].set_exception(exc)
+
+    pool = ThreadPoolExecutor(len(lanes))
+    for steps in lanes.values():
+        pool.submit(run, steps)
     try:
         yield futures
     finally:
