@@ -107,9 +107,10 @@ def load_extension_file(conn: duckdb.DuckDBPyConnection, path: Path, name: str) 
     quoted = str(path).replace("'", "''")
     try:
         identity = _identity(path)
-        if identity not in _VERIFIED and _allows_unsigned(conn):
-            conn.execute("SET allow_unsigned_extensions = false")
         signed = not _allows_unsigned(conn)
+        if not signed and identity not in _VERIFIED:
+            conn.execute("SET allow_unsigned_extensions = false")
+            signed = True
         conn.execute(f"LOAD '{quoted}'")
     except (duckdb.Error, OSError) as exc:
         raise ConfigError(f"The DuckDB extension {name!r} does not load: {exc}") from None
