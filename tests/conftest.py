@@ -20,7 +20,7 @@ from querydeck.app.workbench import Workbench
 from querydeck.settings import Settings, load_settings
 from querydeck.store.database import AppDatabase
 from tests import s3server
-from tests.appdb import migrated_template
+from tests.appdb import migrated_template, seeded
 from tests.s3server import S3Server
 
 #: argon2id costs every test runs with (set as environment variables, so the CLI's
@@ -202,13 +202,10 @@ def migrated_app_database() -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, migrated_app_database: Path) -> Path:
+def data_dir(tmp_path: Path) -> Path:
     """A data directory holding a migrated app database (as the Workbench's first open
     leaves it: the key check and everything after it still run in the test)."""
-    path = tmp_path / "data"
-    path.mkdir(mode=0o700)
-    shutil.copyfile(migrated_app_database, path / "querydeck.db")
-    return path
+    return seeded(tmp_path / "data")
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ a worker's time at almost no CPU)."""
 from __future__ import annotations
 
 import functools
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from querydeck.drivers.mysql.driver import connect_error, open_within
 from querydeck.errors import QueryDeckError
 from querydeck.runs.models import RunRequest, RunStatus
 from querydeck.settings import load_settings
+from tests.appdb import seeded
 from tests.wirefakes import DrippingProxy, MutePostgres, StallingServer
 
 #: Short: every attempt here waits it out, several times over.
@@ -40,19 +40,17 @@ BOUND_S = 25.0
 
 
 class Workbenches:
-    """Workbenches on copies of the migrated app database, each in a directory of its own;
-    all closed by :meth:`close`."""
+    """Workbenches on copies of the migrated app database (tests/appdb.py), each in a
+    directory of its own; all closed by :meth:`close`."""
 
-    def __init__(self, root: Path, template: Path) -> None:
-        self.root, self.template = root, template
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.opened: list[Workbench] = []
         self.lock = threading.Lock()
 
     def new(self, **settings: Any) -> Workbench:
         with self.lock:
-            data = self.root / f"wb{len(self.opened)}"
-            data.mkdir(mode=0o700)
-            shutil.copyfile(self.template, data / "querydeck.db")
+            data = seeded(self.root / f"wb{len(self.opened)}")
             wb = Workbench(
                 load_settings(data_dir=data, connect_timeout_s=CONNECT_TIMEOUT_S, **settings)
             ).open()
@@ -207,13 +205,13 @@ def clickhouse_drip(wbs: Workbenches, clickhouse: Any) -> None:
 
 @pytest.fixture(scope="module")
 def started(
-    tmp_path_factory: pytest.TempPathFactory, migrated_app_database: Path, clickhouse: Any
+    tmp_path_factory: pytest.TempPathFactory, clickhouse: Any
 ) -> Iterator[dict[Any, Future[Any]]]:
     """Every scenario of the file, in one lane per engine: the lanes run side by side, each
     lane's scenarios one after another (several ClickHouse attempts at once, on one client
     library, held one another past the bounds under load). The twelve stalling-server
     cases share a Workbench with a run slot for each; the others have their own."""
-    wbs = Workbenches(tmp_path_factory.mktemp("unanswering"), migrated_app_database)
+    wbs = Workbenches(tmp_path_factory.mktemp("unanswering"))
     shared = wbs.new(
         max_runs_per_user=len(CASES), max_runs_per_connection=len(CASES), run_workers=len(CASES)
     )
